@@ -1,0 +1,113 @@
+/* lib.h - the leaf module every other one may use: error context and IP
+ * address/prefix/range helpers. It depends on libc only and holds no state. */
+#ifndef BERTH_LIB_H
+#define BERTH_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Errors (STYLE H5). A function that can fail returns 0 (or a count) on
+ * success and -errno on failure, and fills an optional struct err with what
+ * it was doing, to which object, and why. Callers going up prefix their own
+ * context with err_wrap(); only the edge (CLI, daemon log, control reply)
+ * prints e->msg, once.
+ *
+ *   err_set  - a validation error: the message is exactly the text given.
+ *   err_sys  - a failed call: "<text>: <strerror> (<ENAME>)".
+ *   err_wrap - "<text>: <previous message>"; keeps the code.
+ * All three return -code so that `return err_set(e, EINVAL, ...)` reads well;
+ * e may be NULL, in which case only the code travels.
+ */
+#define ERR_MSG_MAX 512
+struct err {
+	int code;                   /* positive errno; 0 while no error */
+	char msg[ERR_MSG_MAX];
+};
+
+int err_set(struct err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int err_sys(struct err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int err_wrap(struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void err_clear(struct err *e);
+/* "EEXIST" for EEXIST; "errno 123" for codes without a name here. */
+const char *errno_name(int code, char buf[16]);
+
+/*
+ * Addresses. One type for both families, in network byte order, so that
+ * comparison is memcmp and arithmetic is big-endian carry over the bytes.
+ * IPv4 uses b[0..3]; the rest is zero.
+ */
+#define IP_STRLEN 46                /* INET6_ADDRSTRLEN */
+#define IP_PREFIX_STRLEN (IP_STRLEN + 4)
+
+struct ip_addr {
+	uint8_t family;             /* AF_INET or AF_INET6 */
+	uint8_t b[16];
+};
+
+struct ip_prefix {
+	struct ip_addr addr;        /* network address: host bits are zero */
+	uint8_t len;
+};
+
+struct ip_range {                   /* inclusive at both ends, same family */
+	struct ip_addr first, last;
+};
+
+static inline unsigned ip_bits(const struct ip_addr *a)
+{
+	return a->family == AF_INET6 ? 128 : 32;
+}
+
+/* Parse a literal "10.0.0.1" or "fd00::1" (no brackets, no scope, no port).
+ * Returns 0 or -EINVAL with the reason in e. */
+int ip_parse(const char *s, struct ip_addr *a, struct err *e);
+/* Format into buf (IP_STRLEN bytes) and return buf. */
+const char *ip_format(const struct ip_addr *a, char *buf);
+void ip_from_v4(struct ip_addr *a, uint32_t host_order);
+void ip_from_bytes(struct ip_addr *a, int family, const void *bytes);
+/* Total order: IPv4 before IPv6, then numerically. */
+int ip_cmp(const struct ip_addr *a, const struct ip_addr *b);
+bool ip_equal(const struct ip_addr *a, const struct ip_addr *b);
+bool ip_is_zero(const struct ip_addr *a);
+/* a += n within its family. Returns 0, or -ERANGE (a unchanged) on overflow. */
+int ip_add(struct ip_addr *a, uint64_t n);
+/* Distance last - first, saturated at UINT64_MAX. Requires first <= last. */
+uint64_t ip_distance(const struct ip_addr *first, const struct ip_addr *last);
+
+/* Parse "A/LEN". Host bits set is an error that says which prefix was meant:
+ * "10.88.0.1/16: host bits set (did you mean 10.88.0.0/16?)". */
+int ip_prefix_parse(const char *s, struct ip_prefix *p, struct err *e);
+/* Parse "A/LEN" where A may be any host of the prefix (an interface address);
+ * *addr gets A, *p the network. */
+int ip_prefix_parse_host(const char *s, struct ip_addr *addr, struct ip_prefix *p,
+			 struct err *e);
+const char *ip_prefix_format(const struct ip_prefix *p, char *buf);
+bool ip_prefix_contains(const struct ip_prefix *p, const struct ip_addr *a);
+/* Is inner entirely inside outer (equal counts)? */
+bool ip_prefix_contains_prefix(const struct ip_prefix *outer, const struct ip_prefix *inner);
+/* First and last address of the prefix (network and broadcast for IPv4). */
+void ip_prefix_first(const struct ip_prefix *p, struct ip_addr *a);
+void ip_prefix_last(const struct ip_prefix *p, struct ip_addr *a);
+
+/* Parse "A-B" (A <= B, same family). Returns 0 or -EINVAL with the reason. */
+int ip_range_parse(const char *s, struct ip_range *r, struct err *e);
+const char *ip_range_format(const struct ip_range *r, char *buf); /* 2*IP_STRLEN+1 */
+bool ip_range_contains(const struct ip_range *r, const struct ip_addr *a);
+/* Number of addresses in r, saturated at UINT64_MAX. */
+uint64_t ip_range_size(const struct ip_range *r);
+/* Iterate: a starts at r->first; each call advances it by one. Returns false
+ * (a unchanged) once a is r->last, so every address is visited exactly once:
+ *     a = r.first; do { ... } while (ip_range_next(&r, &a));             */
+bool ip_range_next(const struct ip_range *r, struct ip_addr *a);
+
+#endif

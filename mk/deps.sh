@@ -1,0 +1,85 @@
+#!/bin/sh
+# deps.sh - install, with apt-get, what berth's build, tests and benchmarks need.
+#
+#   mk/deps.sh [build|test|bench|board|all]     (default: all)
+#
+# Idempotent: installs only what is missing and says what it installs. It may
+# also enable the arm64 architecture (for the aarch64 musl, busybox and inih)
+# and Debian's source archive (for `apt-get source sqlite3 bearssl`).
+set -eu
+
+what=${1:-all}
+
+build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-linux-gnu
+	binutils-aarch64-linux-gnu linux-libc-dev linux-libc-dev-arm64-cross tcl dpkg-dev
+	xz-utils file git ca-certificates"
+test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev qemu-user-static iproute2
+	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
+	busybox-static strace"
+bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables"
+board_pkgs="qemu-system-x86 qemu-system-arm busybox-static:arm64 cpio"
+
+case $what in
+build) want=$build_pkgs ;;
+test)  want="$build_pkgs $test_pkgs" ;;
+bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+board) want="$build_pkgs $board_pkgs" ;;
+all)   want="$build_pkgs $test_pkgs $bench_pkgs $board_pkgs" ;;
+*) echo "usage: $0 [build|test|bench|board|all]" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" != 0 ]; then
+	sudo=sudo
+	command -v sudo >/dev/null || { echo "deps.sh: run as root (or install sudo)" >&2; exit 1; }
+else
+	sudo=
+fi
+
+need_update=
+case " $want " in
+*:arm64*)
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		echo "deps.sh: enabling the arm64 architecture (dpkg --add-architecture arm64)"
+		$sudo dpkg --add-architecture arm64
+		need_update=1
+	fi ;;
+esac
+
+# `apt-get source` needs deb-src entries; derive them from the binary ones.
+src_list=/etc/apt/sources.list.d/berth-src.sources
+if [ ! -e "$src_list" ] && ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		echo "deps.sh: enabling Debian source packages ($src_list)"
+		sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$src_list" >/dev/null
+	elif [ -f /etc/apt/sources.list ]; then
+		echo "deps.sh: enabling Debian source packages (/etc/apt/sources.list.d/berth-src.list)"
+		sed -n 's/^deb /deb-src /p' /etc/apt/sources.list | $sudo tee /etc/apt/sources.list.d/berth-src.list >/dev/null
+	fi
+	need_update=1
+fi
+
+missing=
+for p in $want; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || missing="$missing $p"
+done
+
+stamp=/var/lib/apt/periodic/berth-update-stamp
+if [ -n "$missing" ] || [ -n "$need_update" ]; then
+	if [ -n "$need_update" ] || [ ! -e "$stamp" ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ]; then
+		echo "deps.sh: apt-get update"
+		$sudo apt-get update -q >/dev/null || { echo "deps.sh: apt-get update failed" >&2; exit 1; }
+		$sudo mkdir -p "${stamp%/*}" && $sudo touch "$stamp"
+	fi
+fi
+if [ -n "$missing" ]; then
+	echo "deps.sh: installing:$missing"
+	# shellcheck disable=SC2086
+	if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/tmp/berth-deps.log 2>&1; then
+		tail -20 /tmp/berth-deps.log >&2
+		echo "deps.sh: apt-get install failed for:$missing (log: /tmp/berth-deps.log)" >&2
+		exit 1
+	fi
+else
+	echo "deps.sh: all $what dependencies present"
+fi

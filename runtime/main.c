@@ -1,0 +1,156 @@
+/* main.c - berth's entry point: global options, then one command. */
+#include "runtime/runtime.h"
+#include "lib/lib.h"
+#include "version.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Options that come before the command (DESIGN §7). */
+struct globals {
+	const char *config_dir;     /* -c DIR */
+	const char *socket;         /* -s SOCKET */
+	bool json;                  /* -o json */
+};
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *summary;
+	int (*run)(struct globals *g, int argc, char **argv);
+};
+
+static int cmd_help(struct globals *g, int argc, char **argv);
+
+static int cmd_version(struct globals *g, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: berth version\n");
+		return EXIT_USAGE;
+	}
+	if (g->json) {
+		printf("{\"version\":\"%s\",\"commit\":\"%s\",\"arch\":\"%s\","
+		       "\"sqlite\":\"%s\",\"bearssl\":\"%s\"}\n",
+		       BERTH_VERSION, BERTH_COMMIT, BERTH_ARCH, sqlite3_libversion(),
+		       BERTH_BEARSSL_VERSION);
+		return EXIT_OK;
+	}
+	printf("berth %s\n", BERTH_VERSION);
+	printf("commit:  %s\n", BERTH_COMMIT);
+	printf("arch:    %s\n", BERTH_ARCH);
+	printf("sqlite:  %s\n", sqlite3_libversion());
+	printf("bearssl: %s\n", BERTH_BEARSSL_VERSION);
+	return EXIT_OK;
+}
+
+static int cmd_daemon(struct globals *g, int argc, char **argv)
+{
+	struct daemon_opts o = { .config_dir = g->config_dir };
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) {
+			o.foreground = true;
+		} else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			o.config_dir = argv[++i];
+		} else {
+			fprintf(stderr, "berth daemon: unknown option '%s'\n"
+				"usage: berth daemon [-c DIR] [--foreground]\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	return daemon_main(&o);
+}
+
+static const struct command commands[] = {
+	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
+	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
+	{ "help", "", "list the commands", cmd_help },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-8s %-26s %s\n", commands[i].name, commands[i].args,
+			commands[i].summary);
+}
+
+static int cmd_help(struct globals *g, int argc, char **argv)
+{
+	(void)g, (void)argc, (void)argv;
+	usage(stdout);
+	return EXIT_OK;
+}
+
+/* Strip "-o json" anywhere after the command too, as DESIGN §7 allows. */
+static int strip_output_option(struct globals *g, int *argc, char **argv)
+{
+	int j = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < *argc) {
+			if (strcmp(argv[i + 1], "json") != 0) {
+				fprintf(stderr, "berth: -o takes 'json', not '%s'\n", argv[i + 1]);
+				return -1;
+			}
+			g->json = true;
+			i++;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	*argc = j;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g = { 0 };
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *opt = argv[i];
+
+		if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!strcmp(opt, "--version"))
+			return cmd_version(&g, 1, argv);
+		if (i + 1 >= argc) {
+			fprintf(stderr, "berth: option %s needs a value\n", opt);
+			return EXIT_USAGE;
+		}
+		if (!strcmp(opt, "-c")) {
+			g.config_dir = argv[++i];
+		} else if (!strcmp(opt, "-s")) {
+			g.socket = argv[++i];
+		} else if (!strcmp(opt, "-o")) {
+			if (strcmp(argv[++i], "json") != 0) {
+				fprintf(stderr, "berth: -o takes 'json', not '%s'\n", argv[i]);
+				return EXIT_USAGE;
+			}
+			g.json = true;
+		} else {
+			fprintf(stderr, "berth: unknown option '%s'\n", opt);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "daemon") != 0 && strip_output_option(&g, &argc, argv) < 0)
+		return EXIT_USAGE;
+	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
+		if (!strcmp(argv[0], commands[c].name))
+			return commands[c].run(&g, argc, argv);
+	fprintf(stderr, "berth: unknown command '%s'\n", argv[0]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

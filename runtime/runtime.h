@@ -1,0 +1,23 @@
+/* runtime.h - the program: command dispatch, the daemon and its event loop.
+ * runtime/ is the only module that knows all the others (DESIGN §1). */
+#ifndef BERTH_RUNTIME_H
+#define BERTH_RUNTIME_H
+
+#include <stdbool.h>
+
+/* Exit codes of the CLI (s6 style): 0 ok, 1 the operation failed, 2 usage. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+};
+
+struct daemon_opts {
+	const char *config_dir;     /* -c DIR; NULL: the embedded default config */
+	bool foreground;
+};
+
+/* Run the daemon until SIGTERM/SIGINT. Returns an exit code. */
+int daemon_main(const struct daemon_opts *o);
+
+#endif
