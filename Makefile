@@ -62,6 +62,10 @@ PROD_OBJ  := $(PROD_SRC:%.c=$(O)/obj/%.o)
 TEST_OBJ  := $(LIB_SRC:%.c=$(T)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(T)/unit/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(T)/helpers/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(T)/bench/%)
 
@@ -174,7 +178,20 @@ $(T)/bench/%: tests/bench/%.c $(B)/bench/libberth.a
 	@mkdir -p $(@D)
 	$(TEST_CC) $(BENCH_CFLAGS) -o $@ $< $(B)/bench/libberth.a $(TEST_LIBS)
 
-test-build: $(T)/berth $(UNIT_BIN)
+# small programs the integration tests drive (fake peers, load generators)
+$(T)/helpers/%: tests/helpers/%.c $(T)/libberth.a $(T)/.flags
+	@mkdir -p $(@D)
+	$(TEST_CC) $(TEST_CFLAGS) -o $@ $< $(T)/libberth.a $(TEST_LIBS)
+
+test-build: $(T)/berth $(UNIT_BIN) $(HELPER_BIN)
+
+# libFuzzer targets: clang, every module compiled in, sanitizers on.
+FUZZ_CC     = clang
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -I. -I$(T)/gen
+FUZZ_SECONDS ?= 30
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(T)/gen/version.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(TEST_LIBS)
 
 # make test: install what is missing, build both products and the test
 # flavour, then run every test layer (tests/run.sh prints the closing line).
@@ -193,8 +210,8 @@ bench:
 	$(MAKE) all $(BENCH_BIN) $(T)/berth
 	@tests/bench/run.sh
 
-fuzz:
-	@tests/fuzz/run.sh
+fuzz: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BIN)
 
 # ---- run, size, clean ------------------------------------------------------
 
