@@ -110,4 +110,58 @@ uint64_t ip_range_size(const struct ip_range *r);
  *     a = r.first; do { ... } while (ip_range_next(&r, &a));             */
 bool ip_range_next(const struct ip_range *r, struct ip_addr *a);
 
+
+/*
+ * Event loop (STYLE H2, H4): epoll plus a sorted timer list. Handles are
+ * embedded in their owner (the loop never allocates) and callbacks recover
+ * the owner with container_of. The loop lives in the daemon's context; tests
+ * make their own. Deleting an fd inside a callback also drops events that
+ * already fired for it in the same round, so a callback never sees a handle
+ * that was removed before its turn.
+ */
+struct loop_fd;
+struct loop_timer;
+typedef void loop_fd_fn(struct loop_fd *f, uint32_t events);  /* EPOLLIN, ... */
+typedef void loop_timer_fn(struct loop_timer *t);
+
+struct loop_fd {
+	int fd;
+	loop_fd_fn *cb;
+	bool registered;            /* owned by the loop */
+};
+
+struct loop_timer {
+	loop_timer_fn *cb;
+	uint64_t deadline_ms;       /* owned by the loop */
+	struct loop_timer *prev, *next;
+	bool pending;               /* owned by the loop */
+};
+
+#define LOOP_MAX_EVENTS 64
+struct loop {
+	int epfd;
+	bool stop;
+	struct loop_timer *timers;  /* sorted by deadline */
+	struct { uint32_t events; struct loop_fd *fd; } fired[LOOP_MAX_EVENTS];
+	int nfired, cur;            /* the round being dispatched */
+};
+
+int loop_init(struct loop *l, struct err *e);
+void loop_free(struct loop *l);
+/* Watch f->fd (made non-blocking by the caller) for events; f->cb is called. */
+int loop_fd_add(struct loop *l, struct loop_fd *f, uint32_t events, struct err *e);
+int loop_fd_mod(struct loop *l, struct loop_fd *f, uint32_t events, struct err *e);
+/* Stop watching; safe inside any callback. Does not close the fd. */
+void loop_fd_del(struct loop *l, struct loop_fd *f);
+/* (Re)arm t to fire once, ms milliseconds from now. */
+void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t ms);
+void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+uint64_t loop_now_ms(void);         /* CLOCK_MONOTONIC */
+/* Wait at most max_wait_ms (-1: until the next timer or event) and dispatch
+ * one round. Returns the number of callbacks run, or -errno. */
+int loop_run_once(struct loop *l, int max_wait_ms);
+/* Run rounds until loop_stop(). Returns 0, or -errno from epoll_wait. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
 #endif

@@ -11,18 +11,21 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* The daemon's context: every piece of mutable state the process has. */
 struct daemon {
-	int epfd;
-	int sigfd;
-	bool stopping;
+	struct loop loop;
+	struct loop_fd sig;
 };
+
+static void daemon_on_signal(struct loop_fd *f, uint32_t events);
 
 static int daemon_open(struct daemon *d, struct err *e)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t mask;
 
-	d->epfd = d->sigfd = -1;
+	d->sig.fd = -1;
+	if (loop_init(&d->loop, e) < 0)
+		return -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -30,36 +33,33 @@ static int daemon_open(struct daemon *d, struct err *e)
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return err_sys(e, errno, "block signals");
-	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->sigfd < 0)
+	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sig.fd < 0)
 		return err_sys(e, errno, "signalfd");
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0)
-		return err_sys(e, errno, "epoll_create1");
-	ev.data.fd = d->sigfd;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev) < 0)
-		return err_sys(e, errno, "epoll_ctl add signalfd");
-	return 0;
+	d->sig.cb = daemon_on_signal;
+	return loop_fd_add(&d->loop, &d->sig, EPOLLIN, e);
 }
 
 static void daemon_close(struct daemon *d)
 {
-	if (d->sigfd >= 0)
-		close(d->sigfd);
-	if (d->epfd >= 0)
-		close(d->epfd);
+	loop_fd_del(&d->loop, &d->sig);
+	if (d->sig.fd >= 0)
+		close(d->sig.fd);
+	loop_free(&d->loop);
 }
 
-static void daemon_on_signal(struct daemon *d)
+static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 {
+	struct daemon *d = container_of(f, struct daemon, sig);
 	struct signalfd_siginfo si;
 
-	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	(void)events;
+	while (read(f->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
 			fprintf(stderr, "berth: %s, stopping\n", strsignal((int)si.ssi_signo));
-			d->stopping = true;
+			loop_stop(&d->loop);
 			break;
 		case SIGHUP:
 			fprintf(stderr, "berth: SIGHUP: reload\n");
@@ -82,18 +82,8 @@ int daemon_main(const struct daemon_opts *o)
 	}
 	fprintf(stderr, "berth: daemon started (config: %s)\n",
 		o->config_dir ? o->config_dir : "embedded default");
-	while (!d.stopping) {
-		struct epoll_event evs[16];
-		int n = epoll_wait(d.epfd, evs, (int)ARRAY_SIZE(evs), -1);
-
-		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "berth daemon: epoll_wait: %s\n", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++)
-			if (evs[i].data.fd == d.sigfd)
-				daemon_on_signal(&d);
-	}
+	if (loop_run(&d.loop) < 0)
+		fprintf(stderr, "berth daemon: event loop: %s\n", strerror(errno));
 	daemon_close(&d);
 	fprintf(stderr, "berth: stopped\n");
 	return EXIT_OK;
