@@ -68,14 +68,14 @@ stamp=/var/lib/apt/periodic/berth-update-stamp
 if [ -n "$missing" ] || [ -n "$need_update" ]; then
 	if [ -n "$need_update" ] || [ ! -e "$stamp" ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ]; then
 		echo "deps.sh: apt-get update"
-		$sudo apt-get update -q >/dev/null || { echo "deps.sh: apt-get update failed" >&2; exit 1; }
+		$sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null || { echo "deps.sh: apt-get update failed" >&2; exit 1; }
 		$sudo mkdir -p "${stamp%/*}" && $sudo touch "$stamp"
 	fi
 fi
 if [ -n "$missing" ]; then
 	echo "deps.sh: installing:$missing"
 	# shellcheck disable=SC2086
-	if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/tmp/berth-deps.log 2>&1; then
+	if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/tmp/berth-deps.log 2>&1; then
 		tail -20 /tmp/berth-deps.log >&2
 		echo "deps.sh: apt-get install failed for:$missing (log: /tmp/berth-deps.log)" >&2
 		exit 1
