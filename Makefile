@@ -197,9 +197,9 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(T)/gen/version.h
 # flavour, then run every test layer (tests/run.sh prints the closing line).
 test:
 	@mk/deps.sh test
-	$(MAKE) ARCH=x86_64
-	$(MAKE) ARCH=aarch64
-	$(MAKE) test-build
+	$(MAKE) -j$$(nproc) ARCH=x86_64
+	$(MAKE) -j$$(nproc) ARCH=aarch64
+	$(MAKE) -j$$(nproc) test-build
 	@tests/run.sh
 
 unit: test-build

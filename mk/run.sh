@@ -15,6 +15,6 @@ berth: starting the daemon in a sandbox (own network + mount namespaces).
        Stop it with Ctrl-C. Meanwhile, in another terminal, try:
          $bin version
          $bin help
-         $bin daemon --help
+         $bin version -o json
 MSG
 exec $sandbox sh -c 'ip link set lo up 2>/dev/null; exec "$0" daemon --foreground "$@"' "$bin" "$@"
