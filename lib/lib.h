@@ -112,6 +112,25 @@ bool ip_range_next(const struct ip_range *r, struct ip_addr *a);
 
 
 /*
+ * Growable byte buffer for building replies and output. Always NUL-terminated
+ * when len > 0 or after any append. Allocation failure is fatal (daemon and
+ * CLI alike treat OOM as unrecoverable, like redis and crun).
+ */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);                   /* len = 0, keeps memory */
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string literal, quotes included. */
+void buf_json_string(struct buf *b, const char *s);
+
+/*
  * Event loop (STYLE H2, H4): epoll plus a sorted timer list. Handles are
  * embedded in their owner (the loop never allocates) and callbacks recover
  * the owner with container_of. The loop lives in the daemon's context; tests

@@ -1,10 +1,12 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
+#include "runtime/control.h"
 #include "lib/lib.h"
 #include "version.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Options that come before the command (DESIGN §7). */
@@ -45,6 +47,37 @@ static int cmd_version(struct globals *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
+#define DEFAULT_SOCKET "/run/berth/berth.sock"
+
+/* Where the daemon listens: -s, then $BERTH_SOCKET, then the default. */
+static const char *socket_path(const struct globals *g)
+{
+	const char *env = getenv("BERTH_SOCKET");
+
+	if (g->socket)
+		return g->socket;
+	if (env && *env)
+		return env;
+	return DEFAULT_SOCKET;
+}
+
+/* A command the daemon runs: send it, print the body, or the error once. */
+static int cmd_remote(struct globals *g, int argc, char **argv)
+{
+	struct buf body;
+	struct err e = { 0 };
+	int ret;
+
+	buf_init(&body);
+	ret = ctl_call(socket_path(g), g->json, argc, argv, &body, &e);
+	if (ret == 0)
+		fwrite(body.data ? body.data : "", 1, body.len, stdout);
+	else
+		fprintf(stderr, "berth: %s\n", e.msg);
+	buf_free(&body);
+	return ret == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int cmd_daemon(struct globals *g, int argc, char **argv)
 {
 	struct daemon_opts o = { .config_dir = g->config_dir };
@@ -65,6 +98,7 @@ static int cmd_daemon(struct globals *g, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
+	{ "status", "", "the daemon's version, pid, uptime and socket", cmd_remote },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
 };
@@ -73,7 +107,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-8s %-26s %s\n", commands[i].name, commands[i].args,
+		fprintf(f, "  %-10s %-26s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 }
 

@@ -1,0 +1,81 @@
+/* control.h - the control protocol (internal to runtime/): one request line of
+ * words, one response; the Unix-socket server inside the daemon, the CLI client,
+ * and aligned-table / JSON output.
+ *
+ * Wire format, the same on the Unix socket and inside TLS:
+ *   request:  WORD[ WORD...]\n        at most CTL_REQ_MAX bytes with the newline.
+ *             Bytes of a word outside [A-Za-z0-9._/:=,@+-] travel as %XX, so a
+ *             word may hold spaces, '%' or newlines. Leading words "-o json"
+ *             ask for JSON.
+ *   response: "ok\n" BODY  |  "error MESSAGE\n"; then the server closes.
+ */
+#ifndef BERTH_CONTROL_H
+#define BERTH_CONTROL_H
+
+#include "lib/lib.h"
+
+#include <sys/types.h>
+
+#define CTL_REQ_MAX 4096            /* bytes, newline included */
+#define CTL_MAX_ARGS 64
+#define CTL_MAX_CONNS 64            /* concurrent clients; more are refused */
+#define CTL_IDLE_MS 10000           /* a client that sends nothing is closed */
+
+struct ctl_request {
+	int argc;
+	char **argv;                /* argv[0] is the command */
+	bool json;                  /* -o json */
+	uid_t uid;                  /* the peer, from SO_PEERCRED */
+};
+
+/* Run one request: append the body to out and return 0, or return -errno with
+ * the message in e (sent as "error MESSAGE"). */
+typedef int ctl_handler_fn(void *ctx, const struct ctl_request *rq, struct buf *out,
+			   struct err *e);
+
+struct ctl_server {
+	struct loop *loop;
+	struct loop_fd listen;
+	char path[108];
+	ctl_handler_fn *handler;
+	void *ctx;
+	int nconns;
+	struct ctl_conn *conns;     /* open connections */
+};
+
+/* Encode argv into buf as a request line (with '\n'). Returns its length, or
+ * -ENOSPC when it does not fit in len (or in CTL_REQ_MAX). */
+int ctl_encode_request(char *buf, size_t len, bool json, int argc, char *const *argv);
+/* Decode a request line in place (line without its '\n', NUL-terminated).
+ * Fills rq->argc/argv (argv must hold CTL_MAX_ARGS + 1) and rq->json.
+ * Returns 0 or -EINVAL with the reason. */
+int ctl_parse_request(char *line, struct ctl_request *rq, char **argv, struct err *e);
+
+/* Listen on path (mode 0660; a stale socket file is replaced) and serve
+ * requests from the loop. */
+int ctl_server_open(struct ctl_server *s, struct loop *l, const char *path,
+		    ctl_handler_fn *handler, void *ctx, struct err *e);
+void ctl_server_close(struct ctl_server *s);
+
+/* Send one request to the daemon at path and read the whole reply. Returns 0
+ * with the body in body when the daemon said ok; 1 when it said error (the
+ * message in e); -errno when it could not be reached (the reason in e). */
+int ctl_call(const char *path, bool json, int argc, char *const *argv, struct buf *body,
+	     struct err *e);
+
+/* Tables: column names in upper case ("NAME", "HOST PORT"); a trailing '#'
+ * marks a numeric column ("RESTARTS#"), printed bare in JSON. Text output is
+ * aligned columns; JSON is an array of objects keyed by the lower-case names
+ * with '_' for spaces. */
+struct table {
+	size_t ncols, nrows;
+	const char *cols[16];
+	char **cells;               /* nrows * ncols, owned */
+};
+
+void table_init(struct table *t, size_t ncols, const char *const *cols);
+void table_add(struct table *t, ...);  /* ncols strings (NULL prints "-") */
+void table_render(const struct table *t, bool json, struct buf *out);
+void table_free(struct table *t);
+
+#endif
