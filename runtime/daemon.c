@@ -11,7 +11,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +78,28 @@ static int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf
 }
 
 /* ---- life cycle --------------------------------------------------------- */
+
+/* Tell systemd (Type=notify) about READY=1 / RELOADING=1 / STOPPING=1 without
+ * libsystemd: one datagram to $NOTIFY_SOCKET ('@' = abstract). No-op elsewhere. */
+static void daemon_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)!sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+	close(fd);
+}
 
 /* mkdir -p with mode for the missing components. */
 static int mkdir_p(const char *path, mode_t mode, struct err *e)
@@ -150,10 +176,13 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 		case SIGTERM:
 		case SIGINT:
 			fprintf(stderr, "berth: %s, stopping\n", strsignal((int)si.ssi_signo));
+			daemon_notify("STOPPING=1");
 			loop_stop(&d->loop);
 			break;
 		case SIGHUP:
 			fprintf(stderr, "berth: SIGHUP: reload\n");
+			daemon_notify("RELOADING=1");
+			daemon_notify("READY=1");
 			break;
 		default:
 			break;
@@ -173,6 +202,7 @@ int daemon_main(const struct daemon_opts *o)
 	}
 	fprintf(stderr, "berth: daemon started (config: %s)\n",
 		o->config_dir ? o->config_dir : "embedded default");
+	daemon_notify("READY=1");      /* the control socket answers from here on */
 	if (loop_run(&d.loop) < 0)
 		fprintf(stderr, "berth daemon: event loop: %s\n", strerror(errno));
 	daemon_close(&d);

@@ -100,10 +100,12 @@ for layer in $layers; do
 			[ -f "$t" ] || continue
 			tmp=$(mktemp -d "$work/int.XXXXXX")
 			# A fresh network and mount namespace per test: nothing it does
-			# to links, routes, nf_tables or mounts reaches the machine.
+			# to links, routes, nf_tables or mounts reaches the machine. A
+			# private tmpfs on /run keeps sockets, pid files and netns
+			# mounts (/run/berth, /run/netns) inside the sandbox too.
 			TMPDIR=$tmp run_one "integration/${t##*/}" \
 				unshare --net --mount --propagation private \
-				sh -c 'ip link set lo up && exec sh "$0"' "$t"
+				sh -c 'mount -t tmpfs -o mode=0755 berth-test-run /run && ip link set lo up && exec sh "$0"' "$t"
 			rm -rf "$tmp"
 		done ;;
 	*)

@@ -32,4 +32,26 @@ check_out "SIGINT stops the daemon with status 0" 0 echo "$rc"
 "$BERTH" daemon --bogus >"$log" 2>&1; rc=$?
 check_out "an unknown daemon option is a usage error (exit 2)" 2 echo "$rc"
 check "the unknown option is named" grep -q "unknown option '--bogus'" "$log"
+# systemd Type=notify: READY=1 once the control socket answers, STOPPING=1 on stop
+python3 -c '
+import socket,sys,os
+s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(5)
+out=open(sys.argv[2],"w")
+for _ in range(2):
+    try:
+        out.write(s.recv(256).decode()+"\n"); out.flush()
+    except socket.timeout:
+        break
+' "$TMPDIR/notify.sock" "$TMPDIR/notify.out" &
+listener=$!
+sleep 0.3
+NOTIFY_SOCKET=$TMPDIR/notify.sock "$BERTH" daemon --foreground >"$log" 2>&1 &
+pid=$!
+wait_for_line "$TMPDIR/notify.out" READY=1
+check "READY=1 reaches NOTIFY_SOCKET" grep -qx READY=1 "$TMPDIR/notify.out"
+check "the control socket answers once READY=1 was sent" "$BERTH" status
+kill -TERM "$pid"; wait "$pid"
+wait_for_line "$TMPDIR/notify.out" STOPPING=1
+check "STOPPING=1 is sent on SIGTERM" grep -qx STOPPING=1 "$TMPDIR/notify.out"
+kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null
 done_testing
