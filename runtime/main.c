@@ -96,7 +96,14 @@ static int cmd_daemon(struct globals *g, int argc, char **argv)
 	return daemon_main(&o);
 }
 
+static int cmd_net_entry(struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	return cmd_net(argc, argv);
+}
+
 static const struct command commands[] = {
+	{ "net", "attach|detach|bridge-delete", "set up a container network by hand", cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
 	{ "status", "", "the daemon's version, pid, uptime and socket", cmd_remote },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },

@@ -21,4 +21,8 @@ struct daemon_opts {
 /* Run the daemon until SIGTERM/SIGINT. Returns an exit code. */
 int daemon_main(const struct daemon_opts *o);
 
+/* `berth net attach|detach|bridge-delete ...` (runtime/cmd_net.c). argv[0] is
+ * "net". Returns an exit code. */
+int cmd_net(int argc, char **argv);
+
 #endif

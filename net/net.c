@@ -1,0 +1,731 @@
+/* net.c - container networking over rtnetlink: bridge, netns, veth, addresses, routes. */
+#include "net/net.h"
+#include "net/netlink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define ALIAS_PREFIX "berth:"       /* IFLA_IFALIAS of every host end we create */
+#define DEFAULT_MTU 1500
+#define REQ_BUF 2048                /* one request batch: a few messages of < 200 bytes */
+
+struct net {
+	struct nl_sock rt;          /* rtnetlink in the host namespace, kept open */
+	int host_ns;                /* our own netns, to come back to after setns */
+	char netns_dir[PATH_MAX];   /* STATE_DIR/netns */
+};
+
+/* What we need to know about one link. */
+struct link {
+	int ifindex;
+	unsigned flags;             /* IFF_* */
+	uint32_t master;            /* 0: none */
+	uint32_t peer;              /* IFLA_LINK: a veth's peer ifindex */
+	char kind[16];              /* "veth", "bridge", "" */
+	char alias[128];
+};
+
+/* ---- names --------------------------------------------------------------- */
+
+int net_name_check(const char *c, struct err *e)
+{
+	size_t len = c ? strlen(c) : 0;
+
+	if (!len)
+		return err_set(e, EINVAL, "container name is empty");
+	if (len > NET_NAME_MAX)
+		return err_set(e, EINVAL, "container name '%.20s...': at most %d characters (it has %zu)",
+			       c, NET_NAME_MAX, len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)c[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9');
+
+		if (!alnum && ch != '_' && ch != '.' && ch != '-')
+			return err_set(e, EINVAL, "container name '%s': only letters, digits, "
+				       "'_', '.', '-' are allowed", c);
+		if (i == 0 && !alnum)
+			return err_set(e, EINVAL, "container name '%s': must start with a letter "
+				       "or a digit", c);
+	}
+	return 0;
+}
+
+int net_ifname_check(const char *what, const char *s, struct err *e)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (!len)
+		return err_set(e, EINVAL, "%s: empty interface name", what);
+	if (len > NET_IFNAME_MAX)
+		return err_set(e, EINVAL, "%s '%s': at most %d characters (it has %zu)", what, s,
+			       NET_IFNAME_MAX, len);
+	if (!strcmp(s, ".") || !strcmp(s, ".."))
+		return err_set(e, EINVAL, "%s '%s': not a valid interface name", what, s);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		/* The kernel's dev_valid_name() rejects '/', ':' and white space. */
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == ':' || ch == '%')
+			return err_set(e, EINVAL, "%s '%s': '/', ':', '%%' and spaces are not "
+				       "allowed", what, s);
+	}
+	return 0;
+}
+
+static uint32_t fnv1a(const char *a, const char *b)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *a; a++)
+		h = (h ^ (unsigned char)*a) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (; *b; b++)
+		h = (h ^ (unsigned char)*b) * 16777619u;
+	return h;
+}
+
+int net_ifname_host(const char *c, const char *ifname, char out[16], struct err *e)
+{
+	size_t len = strlen(ifname), d = len, keep;
+	unsigned k = 0;
+	int ret;
+
+	out[0] = '\0';
+	if ((ret = net_name_check(c, e)) < 0 || (ret = net_ifname_check("interface", ifname, e)) < 0)
+		return ret;
+	while (d > 0 && ifname[d - 1] >= '0' && ifname[d - 1] <= '9')
+		d--;
+	if (len - d > 2 || (len - d == 2 && ifname[d] == '0'))
+		return err_set(e, EINVAL, "interface '%s': the number ending it must be 0 to 99",
+			       ifname);
+	if (d < len)
+		k = (unsigned)atoi(ifname + d);
+	if (k == 0 && strlen(c) <= NET_IFNAME_MAX - 3) {
+		snprintf(out, 16, "bh-%s", c);
+		return 0;
+	}
+	keep = k < 10 ? 6 : 5;
+	snprintf(out, 16, "bh%u-%.*s%05x", k, (int)keep, c, fnv1a(c, ifname) & 0xfffff);
+	return 0;
+}
+
+int net_netns_path(const struct net *n, const char *c, char *buf, size_t size, struct err *e)
+{
+	int ret = net_name_check(c, e);
+
+	if (ret < 0)
+		return ret;
+	if (!n->netns_dir[0])
+		return err_set(e, EINVAL, "container %s: no state directory to keep its netns in", c);
+	if ((size_t)snprintf(buf, size, "%s/%s", n->netns_dir, c) >= size)
+		return err_set(e, ENAMETOOLONG, "netns path %s/%s is too long", n->netns_dir, c);
+	return 0;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static int mkdir_p(char *path, struct err *e)
+{
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			int ret = err_sys(e, errno, "mkdir %s", path);
+
+			*p = c;
+			return ret;
+		}
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
+int net_open(struct net **out, const char *state_dir, struct err *e)
+{
+	struct net *n;
+	int ret;
+
+	*out = NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_sys(e, ENOMEM, "net_open");
+	n->rt.fd = -1;
+	n->host_ns = -1;
+	if (state_dir && *state_dir) {
+		if ((size_t)snprintf(n->netns_dir, sizeof(n->netns_dir), "%s/netns", state_dir) >=
+		    sizeof(n->netns_dir) - NET_NAME_MAX - 2) {
+			ret = err_set(e, ENAMETOOLONG, "state directory %s: path too long", state_dir);
+			goto err_free;
+		}
+		if ((ret = mkdir_p(n->netns_dir, e)) < 0)
+			goto err_free;
+	}
+	n->host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (n->host_ns < 0) {
+		ret = err_sys(e, errno, "open /proc/thread-self/ns/net");
+		goto err_free;
+	}
+	if ((ret = nl_open(&n->rt, NETLINK_ROUTE, e)) < 0)
+		goto err_ns;
+	*out = n;
+	return 0;
+err_ns:
+	close(n->host_ns);
+err_free:
+	free(n);
+	return ret;
+}
+
+void net_close(struct net *n)
+{
+	if (!n)
+		return;
+	nl_close(&n->rt);
+	if (n->host_ns >= 0)
+		close(n->host_ns);
+	free(n);
+}
+
+/* ---- rtnetlink helpers --------------------------------------------------- */
+
+static int link_parse(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct link *l = ctx;
+	const struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1];
+	const struct ifinfomsg *ifi = NLMSG_DATA(nlh);
+	const char *s;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || nl_msg_parse(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
+		return -EBADMSG;
+	l->ifindex = ifi->ifi_index;
+	l->flags = ifi->ifi_flags;
+	if (tb[IFLA_MASTER])
+		nl_attr_u32(tb[IFLA_MASTER], &l->master);
+	if (tb[IFLA_LINK])
+		nl_attr_u32(tb[IFLA_LINK], &l->peer);
+	if (tb[IFLA_IFALIAS] && nl_attr_str(tb[IFLA_IFALIAS], &s) == 0)
+		snprintf(l->alias, sizeof(l->alias), "%s", s);
+	if (tb[IFLA_LINKINFO] && nl_nest_parse(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) == 0 &&
+	    li[IFLA_INFO_KIND] && nl_attr_str(li[IFLA_INFO_KIND], &s) == 0)
+		snprintf(l->kind, sizeof(l->kind), "%s", s);
+	return 0;
+}
+
+/* Look a link up by name. Returns 1 when found, 0 when there is none, or -errno. */
+static int link_get(struct nl_sock *s, const char *name, struct link *l, struct err *e)
+{
+	char buf[256] __attribute__((aligned(8)));
+	struct nl_handlers h = { .on_data = link_parse, .ctx = l };
+	struct nl_msg m;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK);
+	nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+	nl_put_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	nl_put_str(&m, IFLA_IFNAME, name);
+	ret = nl_talk(s, &m, &h, e);
+	if (ret == -ENODEV) {
+		err_clear(e);
+		return 0;
+	}
+	if (ret < 0)
+		return err_wrap(e, "look up link %s", name);
+	return l->ifindex > 0 ? 1 : 0;
+}
+
+static int link_del(struct nl_sock *s, int ifindex, struct err *e)
+{
+	char buf[128] __attribute__((aligned(8)));
+	struct nl_msg m;
+	struct ifinfomsg *ifi;
+	int ret;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+	ifi = nl_msg_put_header(&m, sizeof(*ifi));
+	if (ifi)
+		ifi->ifi_index = ifindex;
+	ret = nl_talk(s, &m, NULL, e);
+	if (ret == -ENODEV) {
+		err_clear(e);
+		return 0;
+	}
+	return ret;
+}
+
+/* Append "set link up (and master, alias)" for ifindex, or for name when
+ * ifindex is 0. */
+static void put_link_set(struct nl_msg *m, int ifindex, const char *name, int master,
+			 const char *alias)
+{
+	struct ifinfomsg *ifi;
+
+	nl_msg_start(m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+	ifi = nl_msg_put_header(m, sizeof(*ifi));
+	if (ifi) {
+		ifi->ifi_index = ifindex;
+		ifi->ifi_flags = IFF_UP;
+		ifi->ifi_change = IFF_UP;
+	}
+	if (!ifindex)
+		nl_put_str(m, IFLA_IFNAME, name);
+	if (master > 0)
+		nl_put_u32(m, IFLA_MASTER, (uint32_t)master);
+	if (alias)
+		nl_put_str(m, IFLA_IFALIAS, alias);
+}
+
+static void put_link_up(struct nl_msg *m, int ifindex, const char *name)
+{
+	put_link_set(m, ifindex, name, 0, NULL);
+}
+
+static void put_addr(struct nl_msg *m, int ifindex, const struct net_ifaddr *a)
+{
+	struct ifaddrmsg *ifa;
+	size_t alen = a->addr.family == AF_INET6 ? 16 : 4;
+
+	nl_msg_start(m, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	ifa = nl_msg_put_header(m, sizeof(*ifa));
+	if (ifa) {
+		ifa->ifa_family = a->addr.family;
+		ifa->ifa_prefixlen = a->plen;
+		ifa->ifa_index = (uint32_t)ifindex;
+		/* No duplicate address detection: the address is ours (IPAM) and
+		 * must be usable at once, not seconds later. */
+		ifa->ifa_flags = a->addr.family == AF_INET6 ? IFA_F_NODAD : 0;
+	}
+	nl_put(m, IFA_LOCAL, a->addr.b, alen);
+	nl_put(m, IFA_ADDRESS, a->addr.b, alen);
+}
+
+static void put_default_route(struct nl_msg *m, int ifindex, const struct ip_addr *gw)
+{
+	struct rtmsg *rt;
+
+	/* REPLACE: an adopted netns whose gateway changed converges too. */
+	nl_msg_start(m, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+	rt = nl_msg_put_header(m, sizeof(*rt));
+	if (rt) {
+		rt->rtm_family = gw->family;
+		rt->rtm_table = RT_TABLE_MAIN;
+		rt->rtm_protocol = RTPROT_BOOT;
+		rt->rtm_scope = RT_SCOPE_UNIVERSE;
+		rt->rtm_type = RTN_UNICAST;
+	}
+	nl_put(m, RTA_GATEWAY, gw->b, gw->family == AF_INET6 ? 16 : 4);
+	nl_put_u32(m, RTA_OIF, (uint32_t)ifindex);
+}
+
+/* on_error for idempotent creates: an address that is already there is fine. */
+static int accept_eexist(unsigned index, int code, const char *ext, void *ctx)
+{
+	(void)index, (void)ext, (void)ctx;
+	return code == EEXIST ? 0 : -code;
+}
+
+static int write_sysctl(const char *path, struct err *e)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return err_sys(e, errno, "open %s", path);
+	if (write(fd, "1\n", 2) != 2)
+		ret = err_sys(e, errno, "write 1 to %s", path);
+	close(fd);
+	return ret;
+}
+
+/* ---- bridge -------------------------------------------------------------- */
+
+int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	struct nl_handlers h = { .on_error = accept_eexist };
+	struct nl_msg m;
+	struct link l;
+	bool v6 = false;
+	int ret;
+
+	if ((ret = net_ifname_check("bridge", b->name, e)) < 0)
+		return ret;
+	if (b->n_gw > NET_ADDRS_MAX)
+		return err_set(e, EINVAL, "bridge %s: at most %d gateway addresses", b->name,
+			       NET_ADDRS_MAX);
+	ret = link_get(&n->rt, b->name, &l, e);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		struct ifinfomsg *ifi;
+		struct nlattr *li;
+		uint32_t hash = fnv1a("bridge", b->name);
+		/* A fixed, locally administered MAC: otherwise the bridge takes
+		 * the lowest port's MAC and changes it as containers come and
+		 * go, which stales every container's neighbour entry for the
+		 * gateway. */
+		uint8_t mac[6] = { 0x02, 0x42, hash >> 24, hash >> 16, hash >> 8, hash };
+
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+		ifi = nl_msg_put_header(&m, sizeof(*ifi));
+		if (ifi) {
+			ifi->ifi_flags = IFF_UP;
+			ifi->ifi_change = IFF_UP;
+		}
+		nl_put_str(&m, IFLA_IFNAME, b->name);
+		nl_put(&m, IFLA_ADDRESS, mac, sizeof(mac));
+		if (b->mtu)
+			nl_put_u32(&m, IFLA_MTU, b->mtu);
+		li = nl_nest_start(&m, IFLA_LINKINFO);
+		nl_put_str(&m, IFLA_INFO_KIND, "bridge");
+		nl_nest_end(&m, li);
+		ret = nl_talk(&n->rt, &m, &h, e);   /* EEXIST: someone was quicker; adopt */
+		if (ret < 0)
+			return err_wrap(e, "create bridge %s", b->name);
+		if ((ret = link_get(&n->rt, b->name, &l, e)) <= 0)
+			return ret < 0 ? ret : err_set(e, ENODEV, "bridge %s vanished after "
+						       "its creation", b->name);
+	}
+	if (strcmp(l.kind, "bridge") != 0)
+		return err_set(e, EEXIST, "bridge %s: a link of that name exists and is %s%s, "
+			       "not a bridge", b->name, l.kind[0] ? "a " : "a device without kind",
+			       l.kind);
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	for (unsigned i = 0; i < b->n_gw; i++) {
+		put_addr(&m, l.ifindex, &b->gw[i]);
+		v6 |= b->gw[i].addr.family == AF_INET6;
+	}
+	put_link_up(&m, l.ifindex, NULL);
+	ret = nl_talk(&n->rt, &m, &h, e);
+	if (ret < 0)
+		return err_wrap(e, "configure bridge %s", b->name);
+	if ((ret = write_sysctl("/proc/sys/net/ipv4/ip_forward", e)) < 0)
+		return ret;
+	if (v6 && (ret = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", e)) < 0)
+		return ret;
+	return 0;
+}
+
+int net_bridge_delete(struct net *n, const char *name, struct err *e)
+{
+	struct link l;
+	int ret;
+
+	if ((ret = net_ifname_check("bridge", name, e)) < 0)
+		return ret;
+	ret = link_get(&n->rt, name, &l, e);
+	if (ret <= 0)
+		return ret;
+	if (strcmp(l.kind, "bridge") != 0)
+		return err_set(e, EINVAL, "delete bridge %s: that link is not a bridge", name);
+	if ((ret = link_del(&n->rt, l.ifindex, e)) < 0)
+		return err_wrap(e, "delete bridge %s", name);
+	return 0;
+}
+
+/* ---- netns --------------------------------------------------------------- */
+
+static bool is_nsfs(int fd)
+{
+	struct statfs st;
+
+	return fstatfs(fd, &st) == 0 && (unsigned long)st.f_type == (unsigned long)NSFS_MAGIC;
+}
+
+/*
+ * Open the container's netns, creating it the way `ip netns add` does when
+ * there is none: an empty file, unshare(CLONE_NEWNET), bind-mount our new
+ * /proc/thread-self/ns/net onto the file, setns back. A file that exists but
+ * is not a mounted namespace is what a setup killed half-way leaves: reuse it.
+ * Returns the namespace fd (*created tells whether it is new) or -errno.
+ */
+static int netns_ensure(struct net *n, const char *c, const char *path, bool *created,
+			struct err *e)
+{
+	int fd, ret;
+
+	*created = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (is_nsfs(fd))
+			return fd;
+		close(fd);
+	} else if (errno != ENOENT) {
+		return err_sys(e, errno, "open netns %s of container %s", path, c);
+	}
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return err_sys(e, errno, "create netns file %s for container %s", path, c);
+	close(fd);
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "create netns for container %s", c);
+	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
+		ret = err_sys(e, errno, "bind-mount netns of container %s on %s", c, path);
+		if (setns(n->host_ns, CLONE_NEWNET) < 0)
+			abort();        /* cannot happen: we held it; never go on in the wrong ns */
+		return ret;
+	}
+	if (setns(n->host_ns, CLONE_NEWNET) < 0)
+		abort();
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "open netns %s of container %s", path, c);
+	*created = true;
+	return fd;
+}
+
+/* An rtnetlink socket that lives in the namespace nsfd (sockets keep the
+ * namespace they were created in). */
+static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, struct err *e)
+{
+	int ret;
+
+	if (setns(nsfd, CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "enter netns of container %s", c);
+	ret = nl_open(s, NETLINK_ROUTE, e);
+	if (setns(n->host_ns, CLONE_NEWNET) < 0)
+		abort();
+	return ret;
+}
+
+/* ---- attach / detach ----------------------------------------------------- */
+
+struct attach_ctx {
+	struct net *n;
+	const struct net_attach *a;
+	const char *ifname;
+	char host[16];
+	char alias[128];
+	unsigned mtu;
+	int nsfd;
+	struct nl_sock ns;          /* rtnetlink inside the container's netns */
+	int bridge;                 /* ifindex */
+};
+
+/* One RTM_NEWLINK: the host end (up, MTU, enslaved, labelled) and its peer,
+ * born inside the netns with its final name. */
+static int veth_create(struct attach_ctx *x, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	struct nl_msg m;
+	struct ifinfomsg *ifi;
+	struct nlattr *li, *data, *peer;
+	int ret;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	ifi = nl_msg_put_header(&m, sizeof(*ifi));
+	if (ifi) {
+		ifi->ifi_flags = IFF_UP;
+		ifi->ifi_change = IFF_UP;
+	}
+	nl_put_str(&m, IFLA_IFNAME, x->host);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	nl_put_u32(&m, IFLA_MASTER, (uint32_t)x->bridge);
+	li = nl_nest_start(&m, IFLA_LINKINFO);
+	nl_put_str(&m, IFLA_INFO_KIND, "veth");
+	data = nl_nest_start(&m, IFLA_INFO_DATA);
+	peer = nl_nest_start(&m, VETH_INFO_PEER);
+	/* The peer cannot be brought up here: the kernel configures it before
+	 * the pair is linked, and veth_open() then fails with ENOTCONN. */
+	nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+	nl_put_str(&m, IFLA_IFNAME, x->ifname);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)x->nsfd);
+	nl_nest_end(&m, peer);
+	nl_nest_end(&m, data);
+	nl_nest_end(&m, li);
+	if ((ret = nl_talk(&x->n->rt, &m, NULL, e)) < 0)
+		return ret;
+	/* The alias cannot ride on the create (the kernel ignores IFLA_IFALIAS
+	 * there), and a second message in the same send would label an
+	 * existing link of that name when the create fails: label it now that
+	 * it is ours. A kill in between leaves a veth without alias, which the
+	 * repair adopts. */
+	nl_msg_init(&m, buf, sizeof(buf));
+	put_link_set(&m, 0, x->host, 0, x->alias);
+	return nl_talk(&x->n->rt, &m, NULL, e);
+}
+
+static int ensure_ns_socket(struct attach_ctx *x, struct err *e)
+{
+	if (x->ns.fd >= 0)
+		return 0;
+	return ns_socket(x->n, x->nsfd, &x->ns, x->a->container, e);
+}
+
+/*
+ * The slow path: the netns existed already, or the veth create met a name
+ * that is taken. Keep a host end that is ours and whose peer is our
+ * interface in this netns; remove anything stale and create the pair again.
+ */
+static int veth_repair(struct attach_ctx *x, struct err *e)
+{
+	const char *c = x->a->container;
+	struct link host, peer;
+	int ret, have_host, have_peer;
+
+	if ((have_host = link_get(&x->n->rt, x->host, &host, e)) < 0)
+		return have_host;
+	/* No alias: a create whose labelling was interrupted (the name is in
+	 * berth's "bh" space); the peer check below decides whether to keep it. */
+	if (have_host && (strcmp(host.kind, "veth") != 0 ||
+			  (host.alias[0] && strcmp(host.alias, x->alias) != 0))) {
+		if (!strncmp(host.alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)))
+			return err_set(e, EEXIST, "host interface %s for %s/%s is taken by %s "
+				       "(name hash collision): rename the container", x->host,
+				       c, x->ifname, host.alias + strlen(ALIAS_PREFIX));
+		return err_set(e, EEXIST, "host interface %s for container %s exists and was "
+			       "not created by berth", x->host, c);
+	}
+	if ((ret = ensure_ns_socket(x, e)) < 0)
+		return ret;
+	if ((have_peer = link_get(&x->ns, x->ifname, &peer, e)) < 0)
+		return err_wrap(e, "container %s", c);
+	if (have_host && have_peer && !strcmp(peer.kind, "veth") &&
+	    peer.peer == (uint32_t)host.ifindex) {
+		/* Ours and whole: make sure it is enslaved and up. */
+		if (host.master != (uint32_t)x->bridge || !(host.flags & IFF_UP) ||
+		    !host.alias[0]) {
+			char buf[256] __attribute__((aligned(8)));
+			struct nl_msg m;
+
+			nl_msg_init(&m, buf, sizeof(buf));
+			put_link_set(&m, host.ifindex, NULL, x->bridge, x->alias);
+			if ((ret = nl_talk(&x->n->rt, &m, NULL, e)) < 0)
+				return err_wrap(e, "enslave %s to bridge %s for container %s",
+						x->host, x->a->bridge, c);
+		}
+		return 0;
+	}
+	/* Stale: a host end whose peer is elsewhere (an older netns), or an
+	 * interface in the netns that is not the peer of our host end. Deleting
+	 * either end of a veth removes both. */
+	if (have_host && (ret = link_del(&x->n->rt, host.ifindex, e)) < 0)
+		return err_wrap(e, "remove stale veth %s of container %s", x->host, c);
+	if (have_peer && (have_peer = link_get(&x->ns, x->ifname, &peer, e)) > 0 &&
+	    (ret = link_del(&x->ns, peer.ifindex, e)) < 0)
+		return err_wrap(e, "remove stale %s in netns of container %s", x->ifname, c);
+	if (have_peer < 0)
+		return have_peer;
+	if ((ret = veth_create(x, e)) < 0)
+		return err_wrap(e, "create veth %s/%s for container %s", x->host, x->ifname, c);
+	return 0;
+}
+
+/* Inside the netns: lo up, addresses, interface up, default routes. */
+static int configure_inside(struct attach_ctx *x, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	struct nl_handlers h = { .on_error = accept_eexist };
+	const struct net_attach *a = x->a;
+	struct nl_msg m;
+	struct link peer;
+	int ret;
+
+	if ((ret = ensure_ns_socket(x, e)) < 0)
+		return ret;
+	if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0)
+		return ret < 0 ? err_wrap(e, "container %s", a->container) :
+		       err_set(e, ENODEV, "container %s: %s missing in its netns after creation",
+			       a->container, x->ifname);
+	nl_msg_init(&m, buf, sizeof(buf));
+	put_link_up(&m, 0, "lo");
+	for (unsigned i = 0; i < a->n_addr; i++)
+		put_addr(&m, peer.ifindex, &a->addr[i]);
+	if (!(peer.flags & IFF_UP))
+		put_link_up(&m, peer.ifindex, NULL);
+	for (unsigned i = 0; i < a->n_gw; i++)
+		put_default_route(&m, peer.ifindex, &a->gw[i]);
+	if ((ret = nl_talk(&x->ns, &m, &h, e)) < 0)
+		return err_wrap(e, "configure %s of container %s", x->ifname, a->container);
+	return 0;
+}
+
+int net_attach(struct net *n, const struct net_attach *a, struct err *e)
+{
+	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
+	char path[PATH_MAX];
+	struct link br;
+	bool created;
+	int ret;
+
+	x.ifname = a->ifname ? a->ifname : "eth0";
+	x.mtu = a->mtu ? a->mtu : DEFAULT_MTU;
+	if ((ret = net_ifname_host(a->container, x.ifname, x.host, e)) < 0 ||
+	    (ret = net_ifname_check("bridge", a->bridge, e)) < 0 ||
+	    (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0)
+		return ret;
+	if (a->n_addr > NET_ADDRS_MAX || a->n_gw > NET_ADDRS_MAX)
+		return err_set(e, EINVAL, "container %s: at most %d addresses and gateways",
+			       a->container, NET_ADDRS_MAX);
+	if (x.mtu < 68 || x.mtu > 65535)
+		return err_set(e, EINVAL, "container %s: MTU %u out of range (68-65535)",
+			       a->container, x.mtu);
+	snprintf(x.alias, sizeof(x.alias), ALIAS_PREFIX "%s/%s", a->container, x.ifname);
+
+	if ((ret = link_get(&n->rt, a->bridge, &br, e)) <= 0)
+		return ret < 0 ? ret : err_set(e, ENODEV, "container %s: bridge %s does not exist",
+					       a->container, a->bridge);
+	if (strcmp(br.kind, "bridge") != 0)
+		return err_set(e, EINVAL, "container %s: %s is not a bridge", a->container,
+			       a->bridge);
+	x.bridge = br.ifindex;
+
+	x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
+	if (ret < 0)
+		return ret;
+	/* Fast path: a brand-new netns cannot hold a stale peer, so try the
+	 * create straight away; anything in the way sends us to the repair. */
+	ret = created ? veth_create(&x, e) : -EEXIST;
+	if (ret == -EEXIST) {
+		err_clear(e);
+		ret = veth_repair(&x, e);
+	} else if (ret < 0) {
+		err_wrap(e, "create veth %s/%s for container %s", x.host, x.ifname, a->container);
+	}
+	if (ret == 0)
+		ret = configure_inside(&x, e);
+	nl_close(&x.ns);
+	close(x.nsfd);
+	return ret;
+}
+
+int net_detach(struct net *n, const char *c, struct err *e)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if ((ret = net_netns_path(n, c, path, sizeof(path), e)) < 0)
+		return ret;
+	/* MNT_DETACH: a process inside (exec) keeps the namespace alive on its
+	 * own; the file goes now, the namespace when its last user does. */
+	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		return err_sys(e, errno, "unmount netns %s of container %s", path, c);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_sys(e, errno, "remove netns file %s of container %s", path, c);
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* net.h - container networking: bridges, per-container netns + veth, addresses, routes. */
+#ifndef BERTH_NET_H
+#define BERTH_NET_H
+
+#include "lib/lib.h"
+
+#include <stdbool.h>
+
+/*
+ * Topology (DESIGN §5): one bridge per network holding the gateway
+ * address(es); per container and network a veth pair whose host end is
+ * enslaved to the bridge and whose peer lives in the container's netns,
+ * bind-mounted at STATE_DIR/netns/NAME, as eth0 (eth1, ...) with its
+ * addresses and default routes via the gateway(s).
+ *
+ * Every operation is idempotent and adopts what it finds: attaching an
+ * attached container converges (fixes what is missing, accepts what is
+ * there), a half-done attach (killed between steps) is completed, and a
+ * daemon that restarts simply attaches again. Detach removes the netns file;
+ * the kernel then destroys the veth pair asynchronously (deleting it
+ * explicitly would block ~16 ms in rcu_barrier), so the host end may be
+ * visible for a few milliseconds after net_detach returns.
+ *
+ * No external program is ever run: everything goes through netlink, mount(2),
+ * setns(2) and /proc/sys.
+ */
+
+#define NET_NAME_MAX 63             /* container names */
+#define NET_IFNAME_MAX 15           /* interface names (IFNAMSIZ - 1) */
+#define NET_ADDRS_MAX 2             /* one IPv4 and one IPv6, typically */
+
+struct net;                         /* sockets and the state directory */
+
+/* An interface address: "10.88.0.5/16" is addr 10.88.0.5, plen 16. */
+struct net_ifaddr {
+	struct ip_addr addr;
+	uint8_t plen;
+};
+
+struct net_bridge {
+	const char *name;           /* "berth0" */
+	struct net_ifaddr gw[NET_ADDRS_MAX];    /* gateway address(es) on the bridge */
+	unsigned n_gw;
+	unsigned mtu;               /* 0: the kernel's default */
+};
+
+struct net_attach {
+	const char *container;      /* [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 */
+	const char *bridge;         /* the bridge to enslave the host end to (must exist) */
+	const char *ifname;         /* inside the container; NULL: "eth0" */
+	struct net_ifaddr addr[NET_ADDRS_MAX];  /* the container's address(es) */
+	unsigned n_addr;
+	struct ip_addr gw[NET_ADDRS_MAX];   /* default route(s) via, one per family */
+	unsigned n_gw;
+	unsigned mtu;               /* 0: 1500 */
+};
+
+/* Open the netlink sockets of the calling thread's network namespace (the
+ * "host" namespace from now on) and create STATE_DIR/netns. state_dir may be
+ * NULL for bridge operations only. Returns 0 or -errno; *out is NULL on failure. */
+int net_open(struct net **out, const char *state_dir, struct err *e);
+void net_close(struct net *n);      /* NULL is fine */
+
+/* Create the bridge, or adopt an existing one (an existing non-bridge link of
+ * that name is an error); add the gateway addresses (present ones are fine),
+ * bring it up and switch on IPv4 (and, with an IPv6 gateway, IPv6)
+ * forwarding through /proc/sys. */
+int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e);
+/* Delete the bridge; a missing bridge is not an error. */
+int net_bridge_delete(struct net *n, const char *name, struct err *e);
+
+/* Give the container its interface on a->bridge (see above). On failure, what
+ * was created stays and the next attach (or a detach) picks it up. */
+int net_attach(struct net *n, const struct net_attach *a, struct err *e);
+/* Remove the container's netns (and with it every interface in it). A
+ * container that is not attached is not an error. */
+int net_detach(struct net *n, const char *container, struct err *e);
+
+/* Validation, with the messages the CLI and config errors show:
+ * "container name 'a/b': only letters, digits, '_', '.', '-' are allowed". */
+int net_name_check(const char *container, struct err *e);
+int net_ifname_check(const char *what, const char *ifname, struct err *e);
+
+/* STATE_DIR/netns/NAME into buf. Returns 0 or -ENAMETOOLONG/-EINVAL. */
+int net_netns_path(const struct net *n, const char *container, char *buf, size_t size,
+		   struct err *e);
+
+/*
+ * Host-side veth name for the container's interface ifname (16 bytes with
+ * the NUL), deterministic and collision-safe. K is the number ending ifname
+ * (eth0 -> 0, eth1 -> 1, no number -> 0, at most 99):
+ *   - "bh-NAME" when K is 0 and it fits in 15 characters ("bh-web");
+ *   - otherwise "bh" K "-" + the first 6 (K < 10) or 5 characters of NAME +
+ *     5 hex digits of the FNV-1a hash of "NAME/IFNAME":
+ *     "bh1-webser3a9f1" for webserver/eth1, "bh0-a-very1c2d3" for a long name.
+ * The third character tells the two forms apart ('-' vs a digit), so the
+ * short form of one container never equals the hashed form of another. Two
+ * hashed names can only meet through a 20-bit hash collision of names with
+ * the same first characters; attach detects that case (each host end
+ * carries the alias "berth:NAME/IFNAME") and refuses instead of stealing.
+ */
+int net_ifname_host(const char *container, const char *ifname, char out[16], struct err *e);
+
+#endif

@@ -1,0 +1,171 @@
+/* cmd_net.c - `berth net`: attach and detach a container network by hand (tests, debugging). */
+#include "runtime/runtime.h"
+#include "net/net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char net_usage[] =
+	"usage: berth net attach NAME --state-dir DIR --bridge BR --gateway A/LEN [--gateway A/LEN]\n"
+	"                 --ip A/LEN [--ip A/LEN] [--ifname eth0] [--mtu 1500]\n"
+	"       berth net detach NAME --state-dir DIR\n"
+	"       berth net bridge-delete BR\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "berth net: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", net_usage);
+	return EXIT_USAGE;
+}
+
+static int fail(const struct err *e)
+{
+	fprintf(stderr, "berth: %s\n", e->msg);
+	return EXIT_FAIL;
+}
+
+/* "10.88.0.5/16" into an interface address. */
+static int parse_ifaddr(const char *opt, const char *s, struct net_ifaddr *a, struct err *e)
+{
+	struct ip_prefix p;
+
+	if (!strchr(s, '/'))
+		return err_set(e, EINVAL, "%s '%s': expected ADDRESS/PREFIX-LENGTH, e.g. 10.88.0.5/16",
+			       opt, s);
+	if (ip_prefix_parse_host(s, &a->addr, &p, e) < 0)
+		return err_wrap(e, "%s", opt);
+	a->plen = p.len;
+	return 0;
+}
+
+static int net_attach_cmd(int argc, char **argv)
+{
+	struct net_bridge b = { 0 };
+	struct net_attach a = { 0 };
+	const char *state_dir = NULL;
+	struct net *n;
+	struct err e = { 0 };
+	int ret;
+
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("attach needs a container NAME%s", "");
+	a.container = argv[2];
+	for (int i = 3; i < argc; i++) {
+		const char *o = argv[i];
+		char *end;
+
+		if (i + 1 >= argc)
+			return usage_error("option %s needs a value", o);
+		const char *v = argv[++i];
+
+		if (!strcmp(o, "--state-dir")) {
+			state_dir = v;
+		} else if (!strcmp(o, "--bridge")) {
+			b.name = a.bridge = v;
+		} else if (!strcmp(o, "--ifname")) {
+			a.ifname = v;
+		} else if (!strcmp(o, "--mtu")) {
+			unsigned long m = strtoul(v, &end, 10);
+
+			if (!*v || *end || m < 68 || m > 65535)
+				return usage_error("--mtu '%s': expected a number from 68 to 65535", v);
+			a.mtu = b.mtu = (unsigned)m;
+		} else if (!strcmp(o, "--gateway") || !strcmp(o, "--ip")) {
+			bool gw = !strcmp(o, "--gateway");
+			struct net_ifaddr *slot;
+
+			if ((gw ? b.n_gw : a.n_addr) >= NET_ADDRS_MAX)
+				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
+			slot = gw ? &b.gw[b.n_gw] : &a.addr[a.n_addr];
+			if (parse_ifaddr(o, v, slot, &e) < 0) {
+				fprintf(stderr, "berth: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			if (gw)
+				a.gw[a.n_gw++] = b.gw[b.n_gw++].addr;
+			else
+				a.n_addr++;
+		} else {
+			return usage_error("unknown option '%s'", o);
+		}
+	}
+	if (!state_dir)
+		return usage_error("attach needs --state-dir DIR%s", "");
+	if (!a.bridge)
+		return usage_error("attach needs --bridge BR%s", "");
+	if (!a.n_addr)
+		return usage_error("attach needs --ip A/LEN%s", "");
+	/* Validate the name before touching anything. */
+	if (net_name_check(a.container, &e) < 0)
+		return fail(&e);
+	if ((ret = net_open(&n, state_dir, &e)) < 0)
+		return fail(&e);
+	ret = net_bridge_ensure(n, &b, &e);
+	if (ret == 0)
+		ret = net_attach(n, &a, &e);
+	net_close(n);
+	return ret < 0 ? fail(&e) : EXIT_OK;
+}
+
+static int net_detach_cmd(int argc, char **argv)
+{
+	const char *state_dir = NULL;
+	struct err e = { 0 };
+	struct net *n;
+	int ret;
+
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("detach needs a container NAME%s", "");
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
+			state_dir = argv[++i];
+		else
+			return usage_error("unknown option '%s'", argv[i]);
+	}
+	if (!state_dir)
+		return usage_error("detach needs --state-dir DIR%s", "");
+	if (net_name_check(argv[2], &e) < 0)
+		return fail(&e);
+	if ((ret = net_open(&n, state_dir, &e)) < 0)
+		return fail(&e);
+	ret = net_detach(n, argv[2], &e);
+	net_close(n);
+	return ret < 0 ? fail(&e) : EXIT_OK;
+}
+
+static int net_bridge_delete_cmd(int argc, char **argv)
+{
+	struct err e = { 0 };
+	struct net *n;
+	int ret;
+
+	if (argc != 3)
+		return usage_error("bridge-delete needs exactly one bridge name%s", "");
+	if ((ret = net_open(&n, NULL, &e)) < 0)
+		return fail(&e);
+	ret = net_bridge_delete(n, argv[2], &e);
+	net_close(n);
+	return ret < 0 ? fail(&e) : EXIT_OK;
+}
+
+int cmd_net(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "%s", net_usage);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "attach"))
+		return net_attach_cmd(argc, argv);
+	if (!strcmp(argv[1], "detach"))
+		return net_detach_cmd(argc, argv);
+	if (!strcmp(argv[1], "bridge-delete"))
+		return net_bridge_delete_cmd(argc, argv);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		printf("%s", net_usage);
+		return EXIT_OK;
+	}
+	return usage_error("unknown subcommand '%s'", argv[1]);
+}
