@@ -1,0 +1,119 @@
+/* dns.h - berth's DNS server: container and service names, PTR, SRV, and a
+ * forwarder with a cache, driven by the caller's event loop (DESIGN §6). */
+#ifndef BERTH_DNS_H
+#define BERTH_DNS_H
+
+#include "lib/lib.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Records. The caller (the daemon, from its state) builds a complete record
+ * set and hands it to the server, which swaps it in at once: a query is
+ * always answered from one whole set, old or new, never from a half-built
+ * one, and no query is dropped by an update.
+ *
+ * Names (DOMAIN is e.g. "berth.internal"):
+ *   NAME, NAME.DOMAIN            A/AAAA of the container's addresses
+ *   SERVICE, SERVICE.DOMAIN      A/AAAA of every member, order rotated per query
+ *   _PORT._PROTO.X.DOMAIN        SRV 0 0 PORT NAME.DOMAIN for each container of
+ *                                service or container X (dns_records_add_srv)
+ *   PTR in in-addr.arpa/ip6.arpa for container addresses; the reverse zone of
+ *                                each subnet is authoritative (NXDOMAIN + SOA)
+ *   DOMAIN                       SOA, NS ns.DOMAIN (whose A/AAAA is the
+ *                                address the query arrived on)
+ * Everything else is forwarded to the upstreams.
+ *
+ * Scoping (who sees what), decided per query from its source address:
+ *   1. the source is an address of a known container: the names of every
+ *      network that container is on (all its networks, not only the one
+ *      the address belongs to);
+ *   2. else the source lies in one or more networks' subnets: those networks;
+ *   3. else (the host, e.g. through the loopback listener): all networks.
+ * A name that exists only on networks the client cannot see is NXDOMAIN to
+ * it; a PTR for an address of such a network is forwarded like any other.
+ * At most DNS_MAX_NETWORKS networks per record set.
+ */
+#define DNS_MAX_NETWORKS 64
+#define DNS_EDNS_PAYLOAD 1232       /* what we advertise and the UDP cap */
+
+struct dns_records;
+
+/* A new, empty record set for zone domain ("berth.internal"), answers with
+ * TTL ttl (seconds). NULL with the reason in e on a bad domain or ENOMEM. */
+struct dns_records *dns_records_new(const char *domain, uint32_t ttl, struct err *e);
+void dns_records_free(struct dns_records *r);
+/* Declare network name with its subnets (the reverse zones it owns, and the
+ * source addresses that see it). A network must be declared before its
+ * containers. */
+int dns_records_add_network(struct dns_records *r, const char *name,
+			    const struct ip_prefix *subnets, size_t nsubnets, struct err *e);
+/* Container name on network with its addresses there (IPv4 and/or IPv6).
+ * Call once per network the container is on. service (or NULL) adds the
+ * addresses to the service name too. Names are single DNS labels (letters,
+ * digits, '-', '_'); matching is case-insensitive. */
+int dns_records_add_container(struct dns_records *r, const char *name, const char *network,
+			      const struct ip_addr *addrs, size_t naddrs, const char *service,
+			      struct err *e);
+/* SRV _PORT._PROTO.NAME.DOMAIN, where NAME is a service or a container and
+ * proto is "tcp", "udp" or "sctp". May be called before or after the
+ * containers are added. */
+int dns_records_add_srv(struct dns_records *r, const char *name, uint16_t port,
+			const char *proto, struct err *e);
+/* Bytes held by the set (for metrics and the memory budget). */
+size_t dns_records_memory(const struct dns_records *r);
+
+/*
+ * Server. It registers its sockets and timers with the caller's loop and
+ * never blocks: forwarded queries wait on their own non-blocking sockets.
+ */
+struct dns_server;
+
+struct dns_upstream {
+	struct ip_addr addr;
+	uint16_t port;              /* 0: 53 */
+};
+
+struct dns_config {                 /* 0 in any field: the default */
+	unsigned upstream_timeout_ms;   /* per upstream attempt; 2000 */
+	unsigned cache_entries;         /* forwarded answers kept (LRU); 4096 */
+	unsigned max_pending;           /* forwarded queries in flight; 512 */
+	unsigned tcp_max_conns;         /* open TCP connections; 64 */
+	unsigned tcp_idle_ms;           /* idle TCP connection closed after; 10000 */
+};
+
+struct dns_server *dns_server_new(struct loop *l, const struct dns_config *c, struct err *e);
+/* Closes every socket, drops queries in flight, frees the records. */
+void dns_server_free(struct dns_server *s);
+/* Answer from r from now on; the server owns r and frees the previous set.
+ * NULL: no local names (everything is forwarded). */
+void dns_server_set_records(struct dns_server *s, struct dns_records *r);
+/* Replace the upstream list (tried in order; queries in flight keep going). */
+int dns_server_set_upstreams(struct dns_server *s, const struct dns_upstream *u, size_t n,
+			     struct err *e);
+/* Answer on addr:port over UDP and TCP. The address need not exist yet
+ * (IP_FREEBIND). A port in use is an error that names the address:
+ * "listen on 10.88.0.1:53/udp: Address in use (EADDRINUSE)". */
+int dns_server_listen(struct dns_server *s, const struct ip_addr *addr, uint16_t port,
+		      struct err *e);
+/* Stop answering on addr:port; its TCP connections are closed. -ENOENT if
+ * there is no such listener. */
+int dns_server_unlisten(struct dns_server *s, const struct ip_addr *addr, uint16_t port);
+
+struct dns_stats {
+	uint64_t queries;           /* every query answered or forwarded */
+	uint64_t noerror, nxdomain, servfail, formerr, notimp, refused, badvers;
+	uint64_t authoritative;     /* answered from the records */
+	uint64_t forwarded;         /* sent upstream (cache misses) */
+	uint64_t cache_hits;
+	uint64_t upstream_timeouts; /* attempts that timed out */
+	uint64_t truncated;         /* UDP answers sent with TC=1 */
+	uint64_t dropped;           /* unparseable, or no room to forward */
+	uint64_t tcp_conns;         /* TCP connections accepted */
+	uint64_t cache_size;        /* entries in the cache now */
+};
+void dns_server_stats(const struct dns_server *s, struct dns_stats *st);
+
+#endif

@@ -1,0 +1,770 @@
+/* server.c - the DNS server's sockets: UDP and TCP listeners, TCP connections
+ * with pipelining, and forwarded queries in flight, all on the caller's loop. */
+#include "dns/dns_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UDP_BATCH 64                /* datagrams per callback: fairness */
+#define TCP_WBUF_HIGH (128 * 1024)  /* stop reading a client that does not read */
+
+union sa {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;
+};
+
+struct dns_listener {
+	struct dns_server *s;
+	struct ip_addr addr;
+	uint16_t port;
+	struct loop_fd udp, tcp;
+	struct dns_listener *next;
+};
+
+struct dns_conn {
+	struct loop_fd lf;
+	struct loop_timer idle;
+	struct dns_server *s;
+	struct dns_listener *ln;
+	struct ip_addr peer;
+	uint8_t *rbuf, *wbuf;
+	size_t rlen, rcap, wlen, woff, wcap;
+	unsigned pending;           /* forwarded queries not answered yet */
+	uint32_t events;
+	bool eof, dead;
+	struct dns_conn *prev, *next;
+};
+
+struct dns_fwd {
+	struct loop_fd lf;
+	struct loop_timer timer;
+	struct dns_server *s;
+	struct dns_listener *ln;    /* UDP client: answered through ln (NULL: gone) */
+	union sa peer;
+	socklen_t peerlen;
+	struct dns_conn *conn;      /* TCP client (NULL: gone or UDP) */
+	unsigned up;                /* upstream being tried */
+	uint16_t id;
+	struct dns_fwd *prev, *next;
+	struct dns_query q;
+};
+
+struct dns_server {
+	struct loop *loop;
+	struct dns_config cfg;
+	struct dns_records *rec;
+	struct dns_upstream *ups;
+	size_t nups;
+	struct dns_cache *cache;
+	struct dns_listener *listeners;
+	struct dns_conn *conns;
+	unsigned nconns;
+	struct dns_fwd *fwds;
+	unsigned nfwds;
+	struct dns_stats st;
+	uint32_t rotate;
+	uint8_t buf[DNS_MSG_MAX + 1];
+	uint8_t out[DNS_MSG_MAX];
+};
+
+static void on_udp(struct loop_fd *f, uint32_t events);
+static void on_accept(struct loop_fd *f, uint32_t events);
+static void on_conn(struct loop_fd *f, uint32_t events);
+static void on_conn_idle(struct loop_timer *t);
+static void on_fwd(struct loop_fd *f, uint32_t events);
+static void on_fwd_timeout(struct loop_timer *t);
+
+static void sa_from_ip(union sa *u, socklen_t *len, const struct ip_addr *a, uint16_t port)
+{
+	memset(u, 0, sizeof(*u));
+	if (a->family == AF_INET6) {
+		u->in6.sin6_family = AF_INET6;
+		u->in6.sin6_port = htons(port);
+		memcpy(&u->in6.sin6_addr, a->b, 16);
+		*len = sizeof(u->in6);
+	} else {
+		u->in.sin_family = AF_INET;
+		u->in.sin_port = htons(port);
+		memcpy(&u->in.sin_addr, a->b, 4);
+		*len = sizeof(u->in);
+	}
+}
+
+static void ip_from_sa(struct ip_addr *a, const union sa *u)
+{
+	if (u->sa.sa_family == AF_INET6) {
+		const uint8_t *b = u->in6.sin6_addr.s6_addr;
+		static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (!memcmp(b, v4mapped, 12))
+			ip_from_bytes(a, AF_INET, b + 12);
+		else
+			ip_from_bytes(a, AF_INET6, b);
+	} else {
+		ip_from_bytes(a, AF_INET, &u->in.sin_addr);
+	}
+}
+
+static const char *addr_port_str(const struct ip_addr *a, uint16_t port, char *buf, size_t n)
+{
+	char ip[IP_STRLEN];
+
+	if (a->family == AF_INET6)
+		snprintf(buf, n, "[%s]:%u", ip_format(a, ip), port);
+	else
+		snprintf(buf, n, "%s:%u", ip_format(a, ip), port);
+	return buf;
+}
+
+struct dns_server *dns_server_new(struct loop *l, const struct dns_config *c, struct err *e)
+{
+	struct dns_server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		err_sys(e, ENOMEM, "DNS server");
+		return NULL;
+	}
+	s->loop = l;
+	if (c)
+		s->cfg = *c;
+	if (!s->cfg.upstream_timeout_ms)
+		s->cfg.upstream_timeout_ms = 2000;
+	if (!s->cfg.cache_entries)
+		s->cfg.cache_entries = 4096;
+	if (!s->cfg.max_pending)
+		s->cfg.max_pending = 512;
+	if (!s->cfg.tcp_max_conns)
+		s->cfg.tcp_max_conns = 64;
+	if (!s->cfg.tcp_idle_ms)
+		s->cfg.tcp_idle_ms = 10000;
+	s->cache = dns_cache_new(s->cfg.cache_entries);
+	if (!s->cache) {
+		free(s);
+		err_sys(e, ENOMEM, "DNS cache");
+		return NULL;
+	}
+	return s;
+}
+
+void dns_server_set_records(struct dns_server *s, struct dns_records *r)
+{
+	/* One pointer swap between two loop callbacks: every query is answered
+	 * from one whole set, and the sockets never close. */
+	struct dns_records *old = s->rec;
+
+	s->rec = r;
+	dns_records_free(old);
+}
+
+int dns_server_set_upstreams(struct dns_server *s, const struct dns_upstream *u, size_t n,
+			     struct err *e)
+{
+	struct dns_upstream *nu = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (u[i].addr.family != AF_INET && u[i].addr.family != AF_INET6)
+			return err_set(e, EINVAL, "DNS upstream %zu: no address", i + 1);
+	if (n) {
+		nu = calloc(n, sizeof(*nu));
+		if (!nu)
+			return err_sys(e, ENOMEM, "DNS upstreams");
+		memcpy(nu, u, n * sizeof(*nu));
+		for (size_t i = 0; i < n; i++)
+			if (!nu[i].port)
+				nu[i].port = 53;
+	}
+	free(s->ups);
+	s->ups = nu;
+	s->nups = n;
+	/* queries in flight index the list: restart them at its end so they
+	 * fail over to nothing stale (they finish or time out normally) */
+	for (struct dns_fwd *f = s->fwds; f; f = f->next)
+		if (f->up >= n)
+			f->up = n ? (unsigned)n - 1 : 0;
+	return 0;
+}
+
+void dns_server_stats(const struct dns_server *s, struct dns_stats *st)
+{
+	*st = s->st;
+	st->cache_size = dns_cache_count(s->cache);
+}
+
+/* ---- replies ----------------------------------------------------------------- */
+
+static void conn_flush(struct dns_conn *c);
+
+static void conn_send(struct dns_conn *c, const uint8_t *m, size_t len)
+{
+	if (c->dead)
+		return;
+	if (c->wlen + 2 + len > c->wcap) {
+		size_t nc = c->wcap ? c->wcap : 1024;
+		uint8_t *nb;
+
+		while (nc < c->wlen + 2 + len)
+			nc *= 2;
+		nb = realloc(c->wbuf, nc);
+		if (!nb) {
+			c->dead = true;
+			loop_timer_set(c->s->loop, &c->idle, 0);
+			return;
+		}
+		c->wbuf = nb;
+		c->wcap = nc;
+	}
+	dns_put16(c->wbuf + c->wlen, (uint16_t)len);
+	memcpy(c->wbuf + c->wlen + 2, m, len);
+	c->wlen += 2 + len;
+	conn_flush(c);
+}
+
+static void send_reply(struct dns_server *s, struct dns_listener *ln, struct dns_conn *c,
+		       const union sa *peer, socklen_t peerlen, const uint8_t *m, size_t len)
+{
+	if (c) {
+		conn_send(c, m, len);
+		return;
+	}
+	if (ln && sendto(ln->udp.fd, m, len, MSG_DONTWAIT | MSG_NOSIGNAL, &peer->sa, peerlen) < 0)
+		s->st.dropped++;
+}
+
+/* ---- forwarding -------------------------------------------------------------- */
+
+static void fwd_free(struct dns_fwd *f)
+{
+	struct dns_server *s = f->s;
+
+	loop_timer_cancel(s->loop, &f->timer);
+	if (f->lf.fd >= 0) {
+		loop_fd_del(s->loop, &f->lf);
+		close(f->lf.fd);
+	}
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		s->fwds = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	if (f->conn)
+		f->conn->pending--;
+	s->nfwds--;
+	free(f);
+}
+
+/* Answer the client (msg: a checked upstream answer, or NULL: SERVFAIL). */
+static void fwd_finish(struct dns_fwd *f, const uint8_t *msg, size_t len)
+{
+	struct dns_server *s = f->s;
+	size_t olen;
+
+	if (msg)
+		olen = dns_relay_reply(&f->q, msg, len, 0, dns_reply_limit(&f->q, f->conn != NULL),
+				       s->out, sizeof(s->out));
+	else
+		olen = 0;
+	if (!olen)
+		olen = dns_error_reply(&f->q, DNS_R_SERVFAIL, s->out, sizeof(s->out));
+	if (olen && (f->conn || f->ln)) {
+		dns_count_rcode(&s->st, s->out, olen);
+		send_reply(s, f->ln, f->conn, &f->peer, f->peerlen, s->out, olen);
+	}
+	if (f->conn && f->conn->eof && f->conn->pending == 1)
+		loop_timer_set(s->loop, &f->conn->idle, 0); /* all answered: close soon */
+	fwd_free(f);
+}
+
+/* Send the query to upstream f->up on a fresh socket (a new random source
+ * port from the kernel) with a fresh random ID. */
+static int fwd_send(struct dns_fwd *f)
+{
+	struct dns_server *s = f->s;
+	const struct dns_upstream *u = &s->ups[f->up];
+	union sa sa;
+	socklen_t sl;
+	size_t len;
+	int fd;
+
+	if (f->lf.fd >= 0) {
+		loop_fd_del(s->loop, &f->lf);
+		close(f->lf.fd);
+		f->lf.fd = -1;
+	}
+	if (getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
+		return -1;
+	len = dns_upstream_query(&f->q, f->id, s->out, sizeof(s->out));
+	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
+		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	sa_from_ip(&sa, &sl, &u->addr, u->port);
+	/* connected: the kernel delivers only datagrams from the upstream */
+	if (!len || connect(fd, &sa.sa, sl) < 0 || send(fd, s->out, len, MSG_NOSIGNAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	f->lf.fd = fd;
+	f->lf.cb = on_fwd;
+	if (loop_fd_add(s->loop, &f->lf, EPOLLIN, NULL) < 0) {
+		close(fd);
+		f->lf.fd = -1;
+		return -1;
+	}
+	loop_timer_set(s->loop, &f->timer, s->cfg.upstream_timeout_ms);
+	return 0;
+}
+
+/* This upstream failed: the next one, or SERVFAIL after the last. */
+static void fwd_next(struct dns_fwd *f)
+{
+	while (++f->up < f->s->nups)
+		if (fwd_send(f) == 0)
+			return;
+	fwd_finish(f, NULL, 0);
+}
+
+static void fwd_start(struct dns_server *s, const struct dns_query *q, struct dns_listener *ln,
+		      struct dns_conn *c, const union sa *peer, socklen_t peerlen)
+{
+	struct dns_fwd *f;
+	size_t olen;
+
+	if (!s->nups || s->nfwds >= s->cfg.max_pending || !(f = calloc(1, sizeof(*f)))) {
+		olen = dns_error_reply(q, DNS_R_SERVFAIL, s->out, sizeof(s->out));
+		if (olen) {
+			s->st.servfail++;
+			send_reply(s, ln, c, peer, peerlen, s->out, olen);
+		}
+		return;
+	}
+	f->s = s;
+	f->q = *q;
+	f->lf.fd = -1;
+	f->timer.cb = on_fwd_timeout;
+	if (c) {
+		f->conn = c;
+		c->pending++;
+	} else {
+		f->ln = ln;
+		f->peer = *peer;
+		f->peerlen = peerlen;
+	}
+	f->next = s->fwds;
+	if (s->fwds)
+		s->fwds->prev = f;
+	s->fwds = f;
+	s->nfwds++;
+	s->st.forwarded++;
+	f->up = 0;
+	if (fwd_send(f) < 0)
+		fwd_next(f);
+}
+
+static void on_fwd(struct loop_fd *lf, uint32_t events)
+{
+	struct dns_fwd *f = container_of(lf, struct dns_fwd, lf);
+	struct dns_server *s = f->s;
+
+	(void)events;
+	for (;;) {
+		ssize_t n = recv(lf->fd, s->buf, sizeof(s->buf), 0);
+		int r;
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			fwd_next(f);    /* ECONNREFUSED: nobody listens there */
+			return;
+		}
+		r = dns_upstream_check(&f->q, f->id, s->buf, (size_t)n);
+		if (r < 0)
+			continue;       /* not the answer to our question: ignore */
+		if (r == 0) {
+			fwd_next(f);
+			return;
+		}
+		dns_cache_put(s->cache, &f->q, s->buf, (size_t)r, dns_cache_ttl(s->buf, (size_t)r),
+			      loop_now_ms());
+		fwd_finish(f, s->buf, (size_t)r);
+		return;
+	}
+}
+
+static void on_fwd_timeout(struct loop_timer *t)
+{
+	struct dns_fwd *f = container_of(t, struct dns_fwd, timer);
+
+	f->s->st.upstream_timeouts++;
+	fwd_next(f);
+}
+
+/* ---- the query path ------------------------------------------------------------ */
+
+static void handle_query(struct dns_server *s, struct dns_listener *ln, struct dns_conn *c,
+			 const struct ip_addr *src, const union sa *peer, socklen_t peerlen,
+			 const uint8_t *m, size_t len)
+{
+	struct dns_ctx ctx = {
+		.rec = s->rec, .src = src, .local = ln ? &ln->addr : NULL, .tcp = c != NULL,
+		.rotate = s->rotate++, .stats = &s->st,
+	};
+	struct dns_query q;
+	const uint8_t *cached;
+	size_t olen = 0, clen;
+	uint32_t age;
+
+	switch (dns_answer(&ctx, m, len, &q, s->out, sizeof(s->out), &olen)) {
+	case DNS_DROP:
+		return;
+	case DNS_REPLY:
+		send_reply(s, ln, c, peer, peerlen, s->out, olen);
+		return;
+	case DNS_FORWARD:
+		break;
+	}
+	cached = dns_cache_get(s->cache, &q, loop_now_ms(), &clen, &age);
+	if (cached) {
+		s->st.cache_hits++;
+		olen = dns_relay_reply(&q, cached, clen, age, dns_reply_limit(&q, c != NULL),
+				       s->out, sizeof(s->out));
+		if (olen) {
+			dns_count_rcode(&s->st, s->out, olen);
+			send_reply(s, ln, c, peer, peerlen, s->out, olen);
+			return;
+		}
+	}
+	fwd_start(s, &q, ln, c, peer, peerlen);
+}
+
+static void on_udp(struct loop_fd *f, uint32_t events)
+{
+	struct dns_listener *ln = container_of(f, struct dns_listener, udp);
+	struct dns_server *s = ln->s;
+
+	(void)events;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		union sa peer;
+		socklen_t pl = sizeof(peer);
+		struct ip_addr src;
+		ssize_t n = recvfrom(f->fd, s->buf, sizeof(s->buf), 0, &peer.sa, &pl);
+
+		if (n < 0)
+			return;
+		ip_from_sa(&src, &peer);
+		handle_query(s, ln, NULL, &src, &peer, pl, s->buf, (size_t)n);
+	}
+}
+
+/* ---- TCP ------------------------------------------------------------------------ */
+
+static void conn_set_events(struct dns_conn *c, uint32_t ev)
+{
+	if (c->events != ev && loop_fd_mod(c->s->loop, &c->lf, ev, NULL) == 0)
+		c->events = ev;
+}
+
+static void conn_close(struct dns_conn *c)
+{
+	struct dns_server *s = c->s;
+
+	for (struct dns_fwd *f = s->fwds; f; f = f->next)
+		if (f->conn == c)
+			f->conn = NULL;     /* its answer has nowhere to go */
+	loop_timer_cancel(s->loop, &c->idle);
+	loop_fd_del(s->loop, &c->lf);
+	close(c->lf.fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c);
+}
+
+static void conn_flush(struct dns_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = send(c->lf.fd, c->wbuf + c->woff, c->wlen - c->woff,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			/* close from a timer: we may be inside a callback using c */
+			c->dead = true;
+			loop_timer_set(c->s->loop, &c->idle, 0);
+			return;
+		}
+		c->woff += (size_t)n;
+	}
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	conn_set_events(c, (c->wlen ? EPOLLOUT : 0) |
+			   (c->wlen - c->woff < TCP_WBUF_HIGH && !c->eof ? EPOLLIN : 0));
+}
+
+/* Answer every complete message in the read buffer (pipelining). */
+static void conn_process(struct dns_conn *c)
+{
+	size_t p = 0;
+
+	while (!c->dead && c->rlen - p >= 2 && c->wlen - c->woff < TCP_WBUF_HIGH) {
+		size_t ml = dns_get16(c->rbuf + p);
+
+		if (c->rlen - p - 2 < ml)
+			break;
+		handle_query(c->s, c->ln, c, &c->peer, NULL, 0, c->rbuf + p + 2, ml);
+		p += 2 + ml;
+	}
+	if (p) {
+		memmove(c->rbuf, c->rbuf + p, c->rlen - p);
+		c->rlen -= p;
+	}
+}
+
+static void on_conn(struct loop_fd *lf, uint32_t events)
+{
+	struct dns_conn *c = container_of(lf, struct dns_conn, lf);
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		conn_close(c);      /* reset or both directions shut: no one to answer */
+		return;
+	}
+	if (events & EPOLLOUT)
+		conn_flush(c);
+	while (!c->dead && !c->eof && (events & EPOLLIN) &&
+	       c->wlen - c->woff < TCP_WBUF_HIGH) {
+		ssize_t n;
+
+		if (c->rcap - c->rlen < 4096 && c->rcap < 2 + DNS_MSG_MAX + 4096) {
+			size_t nc = c->rcap ? c->rcap * 2 : 4096;
+			uint8_t *nb = realloc(c->rbuf, nc);
+
+			if (!nb) {
+				conn_close(c);
+				return;
+			}
+			c->rbuf = nb;
+			c->rcap = nc;
+		}
+		n = recv(lf->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n == 0) {
+			c->eof = true;
+		} else if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->dead = true;
+			break;
+		} else {
+			c->rlen += (size_t)n;
+		}
+		conn_process(c);
+		if (c->rlen == c->rcap)
+			break;      /* a full buffer and no room to answer: wait */
+	}
+	conn_process(c);
+	if (c->dead || (c->eof && !c->pending && c->wlen == c->woff)) {
+		conn_close(c);
+		return;
+	}
+	if (c->eof)
+		conn_set_events(c, c->wlen ? EPOLLOUT : 0);
+	else
+		conn_flush(c);
+	loop_timer_set(c->s->loop, &c->idle, c->s->cfg.tcp_idle_ms);
+}
+
+static void on_conn_idle(struct loop_timer *t)
+{
+	struct dns_conn *c = container_of(t, struct dns_conn, idle);
+
+	/* idle too long, broken, or half-closed with everything answered */
+	if (!c->dead && c->eof && c->wlen > c->woff) {
+		loop_timer_set(c->s->loop, &c->idle, c->s->cfg.tcp_idle_ms);
+		c->dead = true;     /* one more idle period to drain, then go */
+		return;
+	}
+	conn_close(c);
+}
+
+static void on_accept(struct loop_fd *f, uint32_t events)
+{
+	struct dns_listener *ln = container_of(f, struct dns_listener, tcp);
+	struct dns_server *s = ln->s;
+
+	(void)events;
+	for (;;) {
+		union sa peer;
+		socklen_t pl = sizeof(peer);
+		struct dns_conn *c;
+		int fd = accept4(f->fd, &peer.sa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (s->nconns >= s->cfg.tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
+			close(fd);  /* at the limit: the client retries */
+			s->st.dropped++;
+			continue;
+		}
+		c->s = s;
+		c->ln = ln;
+		ip_from_sa(&c->peer, &peer);
+		c->lf.fd = fd;
+		c->lf.cb = on_conn;
+		c->idle.cb = on_conn_idle;
+		c->events = EPOLLIN;
+		if (loop_fd_add(s->loop, &c->lf, EPOLLIN, NULL) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+		s->st.tcp_conns++;
+		loop_timer_set(s->loop, &c->idle, s->cfg.tcp_idle_ms);
+	}
+}
+
+/* ---- listeners -------------------------------------------------------------------- */
+
+static int open_socket(const struct ip_addr *a, uint16_t port, bool tcp, struct err *e)
+{
+	int fd, one = 1;
+	union sa sa;
+	socklen_t sl;
+	char where[IP_STRLEN + 16];
+	const char *proto = tcp ? "tcp" : "udp";
+
+	addr_port_str(a, port, where, sizeof(where));
+	fd = socket(a->family == AF_INET6 ? AF_INET6 : AF_INET,
+		    (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_sys(e, errno, "listen on %s/%s: socket", where, proto);
+	/* bind before the bridge has its address (the daemon may start first) */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	if (a->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (tcp)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa_from_ip(&sa, &sl, a, port);
+	if (bind(fd, &sa.sa, sl) < 0 || (tcp && listen(fd, 64) < 0)) {
+		int err = errno;
+
+		close(fd);
+		return err_sys(e, err, "listen on %s/%s", where, proto);
+	}
+	return fd;
+}
+
+int dns_server_listen(struct dns_server *s, const struct ip_addr *addr, uint16_t port,
+		      struct err *e)
+{
+	struct dns_listener *ln;
+	char where[IP_STRLEN + 16];
+	int ufd, tfd;
+
+	for (ln = s->listeners; ln; ln = ln->next)
+		if (ln->port == port && ip_equal(&ln->addr, addr))
+			return err_set(e, EEXIST, "listen on %s: already listening",
+				       addr_port_str(addr, port, where, sizeof(where)));
+	ufd = open_socket(addr, port, false, e);
+	if (ufd < 0)
+		return ufd;
+	tfd = open_socket(addr, port, true, e);
+	if (tfd < 0) {
+		close(ufd);
+		return tfd;
+	}
+	ln = calloc(1, sizeof(*ln));
+	if (!ln) {
+		close(ufd);
+		close(tfd);
+		return err_sys(e, ENOMEM, "listen on %s", addr_port_str(addr, port, where, sizeof(where)));
+	}
+	ln->s = s;
+	ln->addr = *addr;
+	ln->port = port;
+	ln->udp = (struct loop_fd){ .fd = ufd, .cb = on_udp };
+	ln->tcp = (struct loop_fd){ .fd = tfd, .cb = on_accept };
+	if (loop_fd_add(s->loop, &ln->udp, EPOLLIN, e) < 0 ||
+	    loop_fd_add(s->loop, &ln->tcp, EPOLLIN, e) < 0) {
+		loop_fd_del(s->loop, &ln->udp);
+		close(ufd);
+		close(tfd);
+		free(ln);
+		return err_wrap(e, "listen on %s", addr_port_str(addr, port, where, sizeof(where)));
+	}
+	ln->next = s->listeners;
+	s->listeners = ln;
+	return 0;
+}
+
+static void listener_free(struct dns_server *s, struct dns_listener *ln)
+{
+	struct dns_conn *c, *cn;
+
+	for (c = s->conns; c; c = cn) {
+		cn = c->next;
+		if (c->ln == ln)
+			conn_close(c);
+	}
+	for (struct dns_fwd *f = s->fwds; f; f = f->next)
+		if (f->ln == ln)
+			f->ln = NULL;
+	loop_fd_del(s->loop, &ln->udp);
+	loop_fd_del(s->loop, &ln->tcp);
+	close(ln->udp.fd);
+	close(ln->tcp.fd);
+	free(ln);
+}
+
+int dns_server_unlisten(struct dns_server *s, const struct ip_addr *addr, uint16_t port)
+{
+	for (struct dns_listener **pp = &s->listeners; *pp; pp = &(*pp)->next) {
+		struct dns_listener *ln = *pp;
+
+		if (ln->port == port && ip_equal(&ln->addr, addr)) {
+			*pp = ln->next;
+			listener_free(s, ln);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void dns_server_free(struct dns_server *s)
+{
+	if (!s)
+		return;
+	while (s->listeners) {
+		struct dns_listener *ln = s->listeners;
+
+		s->listeners = ln->next;
+		listener_free(s, ln);
+	}
+	while (s->conns)
+		conn_close(s->conns);
+	while (s->fwds)
+		fwd_free(s->fwds);
+	dns_cache_free(s->cache);
+	dns_records_free(s->rec);
+	free(s->ups);
+	free(s);
+}
