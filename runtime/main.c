@@ -1,5 +1,6 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
+#include "runtime/config.h"
 #include "lib/lib.h"
 #include "version.h"
 
@@ -63,7 +64,13 @@ static int cmd_daemon(struct globals *g, int argc, char **argv)
 	return daemon_main(&o);
 }
 
+static int cmd_config(struct globals *g, int argc, char **argv)
+{
+	return config_cmd(g->config_dir, g->json, argc, argv);
+}
+
 static const struct command commands[] = {
+	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
