@@ -1,5 +1,6 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
+#include "runtime/config.h"
 #include "runtime/control.h"
 #include "lib/lib.h"
 #include "version.h"
@@ -102,7 +103,13 @@ static int cmd_net_entry(struct globals *g, int argc, char **argv)
 	return cmd_net(argc, argv);
 }
 
+static int cmd_config(struct globals *g, int argc, char **argv)
+{
+	return config_cmd(g->config_dir, g->json, argc, argv);
+}
+
 static const struct command commands[] = {
+	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
 	{ "net", "attach|detach|bridge-delete", "set up a container network by hand", cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
 	{ "status", "", "the daemon's version, pid, uptime and socket", cmd_remote },

@@ -1,0 +1,85 @@
+/* cmd_config.c - `berth config check [-c DIR]`: validate without applying. */
+#include "runtime/config.h"
+#include "runtime/runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static int config_check(const char *dir, bool json)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg = NULL;
+	char sum[128];
+	int ret;
+
+	ret = config_load(dir, NULL, &cfg, &errs);
+	if (ret == 0) {
+		config_summary(cfg, sum, sizeof(sum));
+		if (json) {
+			printf("{\"ok\":true,\"source\":");
+			json_str(stdout, cfg->source);
+			printf(",\"networks\":%zu,\"containers\":%zu,\"policies\":%zu}\n",
+			       cfg->n_networks, cfg->n_containers, cfg->n_policies);
+		} else {
+			printf("ok: %s (%s)\n", sum, cfg->source);
+		}
+		config_free(cfg);
+		return EXIT_OK;
+	}
+	/* errors go to stdout: they are the command's answer, not a failure of it */
+	if (json) {
+		printf("{\"ok\":false,\"errors\":[");
+		for (size_t i = 0; i < errs.n; i++) {
+			printf("%s{\"file\":", i ? "," : "");
+			json_str(stdout, errs.v[i].file);
+			printf(",\"line\":%d,\"column\":%d,\"message\":", errs.v[i].line,
+			       errs.v[i].col);
+			json_str(stdout, errs.v[i].msg);
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		for (size_t i = 0; i < errs.n; i++)
+			printf("%s\n", errs.v[i].msg);
+		printf("%zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
+	}
+	config_errors_free(&errs);
+	return EXIT_FAIL;
+}
+
+int config_cmd(const char *dir, bool json, int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc < 2 || strcmp(argv[1], "check") != 0)
+		goto usage;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") && i + 1 < argc)
+			dir = argv[++i];
+		else
+			goto usage;
+	}
+	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
+		dir = CONFIG_DIR_DEFAULT;
+	return config_check(dir, json);
+usage:
+	fprintf(stderr, "usage: berth config check [-c DIR]\n");
+	return EXIT_USAGE;
+}

@@ -1,0 +1,1083 @@
+/* config.c - load /etc/berth with inih and validate every value (DESIGN §3):
+ * the INI layer, berth.ini, containers.d and the checks across files. */
+#include "runtime/config_int.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- allocation: one list of blocks per config -------------------------- */
+
+struct cfg_blk {
+	struct cfg_blk *next;
+	max_align_t data[];
+};
+
+struct cfg_alloc {
+	struct cfg_blk *head;
+};
+
+struct cfg_alloc *cfg_alloc_new(void)
+{
+	return calloc(1, sizeof(struct cfg_alloc));
+}
+
+void cfg_alloc_free(struct cfg_alloc *m)
+{
+	if (!m)
+		return;
+	while (m->head) {
+		struct cfg_blk *b = m->head;
+
+		m->head = b->next;
+		free(b);
+	}
+	free(m);
+}
+
+/* Config files are bounded (CONFIG_FILE_MAX, CONFIG_FILES_MAX), so what is
+ * allocated here is too; running out of memory for it is not recoverable in
+ * any useful way, and checking every small string would triple the parsers. */
+void *cfg_new(struct cfg_alloc *m, size_t size)
+{
+	struct cfg_blk *b = calloc(1, sizeof(*b) + size);
+
+	if (!b) {
+		fputs("berth: out of memory while loading the configuration\n", stderr);
+		abort();
+	}
+	b->next = m->head;
+	m->head = b;
+	return b->data;
+}
+
+char *cfg_strndup(struct cfg_alloc *m, const char *s, size_t n)
+{
+	char *d = cfg_new(m, n + 1);
+
+	memcpy(d, s, n);
+	return d;
+}
+
+char *cfg_strdup(struct cfg_alloc *m, const char *s)
+{
+	return cfg_strndup(m, s, strlen(s));
+}
+
+/* Capacity is implicit: 4, then doubling at each power of two. */
+void *cfg_grow(struct cfg_alloc *m, void *arr, size_t n, size_t size)
+{
+	void *a;
+
+	if (arr && (n < 4 || (n & (n - 1))))
+		return arr;
+	a = cfg_new(m, size * (n < 4 ? 4 : 2 * n));
+	if (arr)
+		memcpy(a, arr, size * n);
+	return a;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void errs_add(struct config_errors *errs, const char *file, int file_idx, int line,
+		     int col, char *msg)
+{
+	struct config_error *v;
+
+	if (errs->n == errs->cap) {
+		size_t cap = errs->cap ? 2 * errs->cap : 16;
+
+		v = realloc(errs->v, cap * sizeof(*v));
+		if (!v) {
+			free(msg);
+			return;
+		}
+		errs->v = v;
+		errs->cap = cap;
+	}
+	v = &errs->v[errs->n];
+	v->file = strdup(file ? file : "");
+	v->line = line;
+	v->col = col;
+	v->msg = msg;
+	v->file_idx = file_idx;
+	if (!v->file || !msg) {
+		free(v->file);
+		free(msg);
+		return;
+	}
+	errs->n++;
+}
+
+static void verror(struct cfg_ctx *c, const char *file, int file_idx, int line, int col,
+		   const char *prefix, const char *fmt, va_list ap)
+{
+	char head[256], body[768], *msg;
+
+	if (!file || !*file)
+		snprintf(head, sizeof(head), "%s", prefix);
+	else if (line <= 0)
+		snprintf(head, sizeof(head), "%s: %s", file, prefix);
+	else if (col > 0)
+		snprintf(head, sizeof(head), "%s:%d:%d: %s", file, line, col, prefix);
+	else
+		snprintf(head, sizeof(head), "%s:%d: %s", file, line, prefix);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	if (asprintf(&msg, "%s%s", head, body) < 0) {
+		c->oom = true;
+		return;
+	}
+	errs_add(c->errs, file, file_idx, line, col, msg);
+}
+
+void cfg_error(struct cfg_ctx *c, const char *file, int file_idx, int line, int col,
+	       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(c, file, file_idx, line, col, "", fmt, ap);
+	va_end(ap);
+}
+
+void cfg_err_key(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		 long col_off, const char *fmt, ...)
+{
+	char prefix[160];
+	int col = 0;
+	va_list ap;
+
+	if (col_off >= 0)
+		col = e->col + ((size_t)col_off < e->first_len ? (int)col_off : 0);
+	snprintf(prefix, sizeof(prefix), "[%s] %s: ", s->name, e->key);
+	va_start(ap, fmt);
+	verror(c, c->file, c->file_idx, e->line, col, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_err_sect(struct cfg_ctx *c, const struct ini_sect *s, const char *fmt, ...)
+{
+	char prefix[160];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "[%s] ", s->name);
+	va_start(ap, fmt);
+	verror(c, c->file, c->file_idx, s->line, 0, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		free(errs->v[i].file);
+		free(errs->v[i].msg);
+	}
+	free(errs->v);
+	memset(errs, 0, sizeof(*errs));
+}
+
+/* Stable: insertion sort by (file, line, col); lists are short. */
+static void errs_sort(struct config_errors *errs)
+{
+	for (size_t i = 1; i < errs->n; i++) {
+		struct config_error x = errs->v[i];
+		size_t j = i;
+
+		while (j > 0) {
+			const struct config_error *p = &errs->v[j - 1];
+
+			if (p->file_idx < x.file_idx ||
+			    (p->file_idx == x.file_idx && (p->line < x.line ||
+			     (p->line == x.line && p->col <= x.col))))
+				break;
+			errs->v[j] = errs->v[j - 1];
+			j--;
+		}
+		errs->v[j] = x;
+	}
+}
+
+/* ---- did you mean ------------------------------------------------------- */
+
+int cfg_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int row[64], prev, t;
+
+	if (la >= 64 || lb >= 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			t = row[j];
+			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
+					 tolower((unsigned char)b[j - 1]));
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (t + 1 < row[j])
+				row[j] = t + 1;
+			prev = t;
+		}
+	}
+	return row[lb];
+}
+
+/* The candidate within edit distance 2 (1 for words of 3 letters or less). */
+const char *cfg_closest(const char *word, const char *const *cands)
+{
+	const char *best = NULL;
+	int bd = 99, max = strlen(word) <= 3 ? 1 : 2;
+
+	for (size_t i = 0; cands[i]; i++) {
+		int d = cfg_edit_distance(word, cands[i]);
+
+		if (d < bd) {
+			bd = d;
+			best = cands[i];
+		}
+	}
+	return bd <= max ? best : NULL;
+}
+
+/* ---- phase 1: inih, with a reader that counts lines --------------------- */
+
+/*
+ * Debian's libinih is built with INI_HANDLER_LINENO=0, so the handler gets no
+ * line number. inih asks the reader for a line and runs the handler for it
+ * before it asks again, so the reader's count is the handler's line. The
+ * reader also sees what inih skips silently or reports only once (its return
+ * value is the first bad line): section headers, lines without '=', lines
+ * longer than its buffer (which it would split in two). It reports those
+ * itself, so that every bad line is listed.
+ */
+struct rd {
+	const char *p, *end;
+	int line;
+	char raw[CONFIG_LINE_MAX + 8];      /* the current line as written */
+	bool pending;               /* a key line: the handler must run for it */
+	bool cont;                  /* a continuation line */
+	bool have_prev;             /* a key was seen in this section (inih's prev_name) */
+	struct cfg_ctx *c;
+	struct ini_file *f;
+};
+
+
+static void rd_error(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rd_error(struct rd *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(r->c, r->f->path, r->f->idx, r->line, 0, "", fmt, ap);
+	va_end(ap);
+}
+
+const char *cfg_skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+static char *rd_line(char *str, int num, void *stream)
+{
+	struct rd *r = stream;
+	const char *p = r->p, *nl, *s;
+	size_t len;
+
+	if (r->pending)
+		rd_error(r, "expected KEY = VALUE, a [section] or a ; comment");
+	r->pending = r->cont = false;
+	if (p >= r->end)
+		return NULL;
+	nl = memchr(p, '\n', (size_t)(r->end - p));
+	len = nl ? (size_t)(nl - p) : (size_t)(r->end - p);
+	r->p = nl ? nl + 1 : r->end;
+	r->line++;
+	if (len && p[len - 1] == '\r')
+		len--;
+	if (r->line == 1 && len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) {
+		p += 3;                     /* UTF-8 BOM */
+		len -= 3;
+	}
+	if (memchr(p, '\0', len)) {
+		rd_error(r, "the line contains a NUL byte");
+		len = 0;
+	} else if (len > CONFIG_LINE_MAX || len + 3 > (size_t)num) {
+		rd_error(r, "the line is longer than %d characters "
+			 "(continue a long value on an indented next line)", CONFIG_LINE_MAX);
+		len = 0;
+	}
+	memcpy(r->raw, p, len);
+	r->raw[len] = '\0';
+	memcpy(str, r->raw, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+
+	s = cfg_skip_ws(r->raw);
+	if (!*s || *s == ';' || *s == '#')
+		return str;
+	if (r->have_prev && s > r->raw) {
+		r->cont = r->pending = true;
+		return str;
+	}
+	if (*s == '[') {
+		const char *q = s + 1;
+		bool was_space = false;
+
+		/* as inih: ']' or an inline comment (';' after a space) ends it */
+		while (*q && *q != ']' && !(was_space && *q == ';')) {
+			was_space = isspace((unsigned char)*q);
+			q++;
+		}
+		if (*q != ']') {
+			rd_error(r, "expected ']' at the end of the section header");
+			return str;
+		}
+		if (q - (s + 1) > 49) {
+			rd_error(r, "the section name is longer than 49 characters");
+			str[0] = ';';       /* keep inih's section as it was */
+			return str;
+		}
+		struct ini_sect *sec = CFG_PUSH(r->c->tmp, r->f->sects, r->f->n);
+
+		sec->name = cfg_strndup(r->c->tmp, s + 1, (size_t)(q - (s + 1)));
+		sec->line = r->line;
+		r->have_prev = false;
+		return str;
+	}
+	r->pending = true;
+	return str;
+}
+
+/* 1-based column of the value after the first '=' or ':' of the raw line. */
+static int value_col(const char *raw, const char *from)
+{
+	const char *q = from + strcspn(from, "=:");
+
+	if (*q)
+		q = cfg_skip_ws(q + 1);
+	return (int)(q - raw) + 1;
+}
+
+static bool is_config_key(const char *k, size_t n)
+{
+	for (size_t i = 0; cfg_all_keys[i]; i++)
+		if (strlen(cfg_all_keys[i]) == n && !strncmp(cfg_all_keys[i], k, n))
+			return true;
+	return false;
+}
+
+static int rd_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct rd *r = user;
+	struct cfg_alloc *m = r->c->tmp;
+	struct ini_sect *sec;
+	struct ini_ent *e;
+
+	r->pending = false;
+	if (!r->f->n) {
+		rd_error(r, "'%s' is outside any section (start the file with a [section])",
+			 name);
+		r->have_prev = true;
+		return 1;
+	}
+	(void)section;              /* inih's and ours agree: the last header */
+	sec = &r->f->sects[r->f->n - 1];
+	if (r->cont && sec->n) {
+		/* inih v55 keeps inline comments on continuation lines */
+		char *v = cfg_strdup(m, value);
+		const char *k = v, *q;
+		size_t kn;
+
+		for (char *c = v; *c; c++)
+			if (*c == ';' && c > v && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		for (size_t n = strlen(v); n && isspace((unsigned char)v[n - 1]); n--)
+			v[n - 1] = '\0';
+		kn = strspn(k, "abcdefghijklmnopqrstuvwxyz_0123456789");
+		q = cfg_skip_ws(k + kn);
+		if (kn && *q == '=' && is_config_key(k, kn)) {
+			/* an indented KEY = VALUE: a new key, not a continuation */
+			e = CFG_PUSH(m, sec->ents, sec->n);
+			e->key = cfg_strndup(m, k, kn);
+			e->val = cfg_strdup(m, cfg_skip_ws(q + 1));
+			e->line = r->line;
+			e->col = value_col(r->raw, cfg_skip_ws(r->raw));
+			e->first_len = strlen(e->val);
+			return 1;
+		}
+		if (*v) {
+			e = &sec->ents[sec->n - 1];
+			char *j = cfg_new(m, strlen(e->val) + strlen(v) + 2);
+
+			sprintf(j, "%s%s%s", e->val, *e->val ? " " : "", v);
+			e->val = j;
+		}
+		return 1;
+	}
+	e = CFG_PUSH(m, sec->ents, sec->n);
+	e->key = cfg_strdup(m, name);
+	e->val = cfg_strdup(m, value);
+	e->line = r->line;
+	e->col = value_col(r->raw, cfg_skip_ws(r->raw));
+	e->first_len = strlen(value);
+	r->have_prev = true;
+	return 1;
+}
+
+static void ini_read(struct cfg_ctx *c, struct ini_file *f, const char *text, size_t len)
+{
+	struct rd r = { .p = text, .end = text + len, .c = c, .f = f };
+	size_t before = c->errs->n;
+	int ret;
+
+	ret = ini_parse_stream(rd_line, &r, rd_pair, &r);
+	if (ret == -2) {
+		c->oom = true;
+	} else if (ret > 0) {
+		bool seen = false;
+
+		for (size_t i = before; i < c->errs->n; i++)
+			seen |= c->errs->v[i].file_idx == f->idx && c->errs->v[i].line == ret;
+		if (!seen)
+			cfg_error(c, f->path, f->idx, ret, 0, "syntax error");
+	}
+}
+
+/* ---- phase 2 helpers ---------------------------------------------------- */
+
+void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const char *const *keys,
+		    const char *const *repeatable)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct ini_ent *e = &s->ents[i];
+		bool known = false, rep = false;
+
+		for (size_t k = 0; keys[k]; k++)
+			known |= !strcmp(keys[k], e->key);
+		for (size_t k = 0; repeatable && repeatable[k]; k++)
+			rep |= !strcmp(repeatable[k], e->key);
+		if (!known) {
+			const char *near = cfg_closest(e->key, keys);
+
+			e->bad = true;
+			if (near)
+				cfg_error(c, c->file, c->file_idx, e->line, 0,
+					  "[%s] unknown key '%s' (did you mean '%s'?)",
+					  s->name, e->key, near);
+			else
+				cfg_error(c, c->file, c->file_idx, e->line, 0,
+					  "[%s] unknown key '%s'", s->name, e->key);
+			continue;
+		}
+		if (!*e->val) {
+			e->bad = true;
+			cfg_err_key(c, s, e, -1, "empty value");
+			continue;
+		}
+		if (rep)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(s->ents[j].key, e->key) && *s->ents[j].val) {
+				e->bad = true;
+				cfg_err_key(c, s, e, -1, "given twice (first on line %d); "
+					    "only from, to and env may repeat", s->ents[j].line);
+				break;
+			}
+	}
+}
+
+struct ini_ent *cfg_get(const struct ini_sect *s, const char *key)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->ents[i].bad && !strcmp(s->ents[i].key, key))
+			return &s->ents[i];
+	return NULL;
+}
+
+void cfg_sect_kind(struct cfg_alloc *m, const char *sect, const char **kind, const char **name)
+{
+	const char *s = cfg_skip_ws(sect), *e = s;
+	size_t n;
+
+	while (*e && !isspace((unsigned char)*e))
+		e++;
+	*kind = cfg_strndup(m, s, (size_t)(e - s));
+	e = cfg_skip_ws(e);
+	n = strlen(e);
+	while (n && isspace((unsigned char)e[n - 1]))
+		n--;
+	*name = cfg_strndup(m, e, n);
+}
+
+size_t cfg_split_list(struct cfg_alloc *m, const char *v, struct cfg_item **out)
+{
+	struct cfg_item *items = NULL;
+	size_t n = 0;
+	const char *p = v;
+
+	for (;;) {
+		const char *e = p + strcspn(p, ","), *b = cfg_skip_ws(p), *t = e;
+
+		while (t > b && isspace((unsigned char)t[-1]))
+			t--;
+		struct cfg_item *it = CFG_PUSH(m, items, n);
+
+		it->s = cfg_strndup(m, b, (size_t)(t - b));
+		it->off = (size_t)(b - v);
+		if (!*e)
+			break;
+		p = e + 1;
+	}
+	*out = items;
+	return n;
+}
+
+bool cfg_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(s, yes[i]))
+			return *out = true, true;
+		if (!strcasecmp(s, no[i]))
+			return *out = false, true;
+	}
+	return false;
+}
+
+bool cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool cfg_dns_label(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > CONFIG_NAME_MAX || !isalnum((unsigned char)s[0]) ||
+	    !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+bool cfg_domain(const char *s)
+{
+	size_t n = strlen(s);
+	char label[64];
+
+	if (!n || n > 253)
+		return false;
+	while (*s) {
+		size_t l = strcspn(s, ".");
+
+		if (l == 0 || l > 63)
+			return false;
+		memcpy(label, s, l);
+		label[l] = '\0';
+		if (!cfg_dns_label(label))
+			return false;
+		s += l;
+		if (*s == '.' && !*++s)
+			return false;
+	}
+	return true;
+}
+
+void cfg_bool_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key, bool *out)
+{
+	struct ini_ent *e = cfg_get(s, key);
+
+	if (e && !cfg_parse_bool(e->val, out))
+		cfg_err_key(c, s, e, -1, "'%s': expected yes or no", e->val);
+}
+
+void cfg_uint_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
+		     unsigned min, unsigned max, const char *unit, unsigned *out)
+{
+	struct ini_ent *e = cfg_get(s, key);
+	unsigned long long v;
+
+	if (!e)
+		return;
+	if (!cfg_parse_uint(e->val, max, &v) || v < min)
+		cfg_err_key(c, s, e, -1, "'%s': expected a number%s%s from %u to %u", e->val,
+			    *unit ? " of " : "", unit, min, max);
+	else
+		*out = (unsigned)v;
+}
+
+void cfg_path_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
+		     const char **out)
+{
+	struct ini_ent *e = cfg_get(s, key);
+
+	if (!e)
+		return;
+	if (e->val[0] != '/')
+		cfg_err_key(c, s, e, -1, "'%s': expected an absolute path", e->val);
+	else
+		*out = cfg_strdup(c->mem, e->val);
+}
+
+/* ---- checks across files ------------------------------------------------ */
+
+static bool ports_overlap(const struct cfg_port *a, const struct cfg_port *b)
+{
+	if (a->proto != b->proto || a->host_first > b->host_last || b->host_first > a->host_last)
+		return false;
+	if (!a->has_host_ip || !b->has_host_ip)
+		return true;        /* every address of the host */
+	if (a->host_ip.family != b->host_ip.family)
+		return false;
+	return ip_is_zero(&a->host_ip) || ip_is_zero(&b->host_ip) ||
+	       ip_equal(&a->host_ip, &b->host_ip);
+}
+
+static void check_networks(struct cfg_ctx *c)
+{
+	struct config *cfg = c->cfg;
+	char pb[IP_PREFIX_STRLEN];
+
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const struct cfg_network *n = &cfg->networks[i];
+
+		for (size_t j = 0; j < i; j++) {
+			const struct cfg_network *o = &cfg->networks[j];
+
+			if (!strcmp(n->bridge, o->bridge))
+				cfg_error(c, n->file, 0, n->line, 0, "[network %s] bridge: '%s' is "
+					  "also the bridge of network '%s' (line %d)", n->name,
+					  n->bridge, o->name, o->line);
+			if (n->subnet.addr.family && o->subnet.addr.family &&
+			    (ip_prefix_contains_prefix(&n->subnet, &o->subnet) ||
+			     ip_prefix_contains_prefix(&o->subnet, &n->subnet)))
+				cfg_error(c, n->file, 0, n->line, 0, "[network %s] subnet: %s "
+					  "overlaps the subnet of network '%s' (line %d)", n->name,
+					  ip_prefix_format(&n->subnet, pb), o->name, o->line);
+			if (n->has_v6 && o->has_v6 &&
+			    (ip_prefix_contains_prefix(&n->subnet6, &o->subnet6) ||
+			     ip_prefix_contains_prefix(&o->subnet6, &n->subnet6)))
+				cfg_error(c, n->file, 0, n->line, 0, "[network %s] subnet6: %s "
+					  "overlaps the subnet6 of network '%s' (line %d)", n->name,
+					  ip_prefix_format(&n->subnet6, pb), o->name, o->line);
+		}
+	}
+}
+
+static void check_static_ip(struct cfg_ctx *c, const struct cfg_container *ct, int fidx,
+			    bool v6)
+{
+	const struct ip_addr *a = v6 ? &ct->ip6 : &ct->ip;
+	const char *key = v6 ? "ip6" : "ip";
+	int line = v6 ? ct->lines.ip6 : ct->lines.ip;
+	char ab[IP_STRLEN], pb[IP_PREFIX_STRLEN];
+	const struct config *cfg = c->cfg;
+
+	for (size_t k = 0; k < ct->n_networks; k++) {
+		const struct cfg_network *n = config_network(cfg, ct->networks[k]);
+		const struct ip_prefix *p;
+		struct ip_range hosts;
+
+		if (!n || (v6 && !n->has_v6))
+			continue;
+		p = v6 ? &n->subnet6 : &n->subnet;
+		if (!ip_prefix_contains(p, a))
+			continue;
+		cfg_prefix_hosts(p, &hosts);
+		if (ip_equal(a, v6 ? &n->gateway6 : &n->gateway))
+			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is the gateway "
+				  "of network '%s'", key, ip_format(a, ab), n->name);
+		else if (!ip_range_contains(&hosts, a))
+			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is not a host "
+				  "address of %s", key, ip_format(a, ab), ip_prefix_format(p, pb));
+		goto taken;
+	}
+	cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is outside the %ssubnets "
+		  "of the container's networks", key, ip_format(a, ab), v6 ? "IPv6 " : "");
+	return;
+taken:
+	for (const struct cfg_container *o = cfg->containers; o < ct; o++)
+		if ((v6 ? o->has_ip6 : o->has_ip) && ip_equal(a, v6 ? &o->ip6 : &o->ip))
+			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is also "
+				  "requested by container '%s' (%s:%d)", key, ip_format(a, ab),
+				  o->name, o->file, v6 ? o->lines.ip6 : o->lines.ip);
+}
+
+static void check_ports(struct cfg_ctx *c, const struct cfg_container *ct, int fidx)
+{
+	const struct cfg_container *first = c->cfg->containers;
+	char pb[32];
+
+	for (size_t p = 0; p < ct->n_ports; p++) {
+		const struct cfg_port *a = &ct->ports[p];
+
+		for (const struct cfg_container *o = first; o <= ct; o++) {
+			size_t lim = o == ct ? p : o->n_ports;
+
+			for (size_t q = 0; q < lim; q++) {
+				if (!ports_overlap(a, &o->ports[q]))
+					continue;
+				if (a->host_first == a->host_last)
+					snprintf(pb, sizeof(pb), "%u", a->host_first);
+				else
+					snprintf(pb, sizeof(pb), "%u-%u", a->host_first, a->host_last);
+				if (o == ct)
+					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
+						  "host port %s/%s is published twice", pb,
+						  cfg_proto_name(a->proto));
+				else
+					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
+						  "host port %s/%s is already published by container "
+						  "'%s' (%s:%d)", pb, cfg_proto_name(a->proto), o->name,
+						  o->file, o->ports[q].line);
+				goto next;
+			}
+		}
+next:;
+	}
+}
+
+static void cross_checks(struct cfg_ctx *c, const struct config_file *files, size_t nf)
+{
+	struct config *cfg = c->cfg;
+
+	check_networks(c);
+	for (size_t i = 0; i < cfg->n_containers; i++) {
+		const struct cfg_container *ct = &cfg->containers[i];
+		int fidx = 0;
+
+		for (size_t f = 0; f < nf; f++)
+			if (!strcmp(files[f].path, ct->file))
+				fidx = (int)f;
+		for (size_t j = 0; j < i; j++)
+			if (!strcasecmp(ct->name, cfg->containers[j].name))
+				cfg_error(c, ct->file, fidx, ct->lines.name, 0, "[container] the name "
+					  "'%s' is also used by %s", ct->name, cfg->containers[j].file);
+		for (size_t k = 0; k < ct->n_networks; k++)
+			if (!config_network(cfg, ct->networks[k]))
+				cfg_error(c, ct->file, fidx, ct->lines.networks ? ct->lines.networks :
+					  ct->lines.section, 0, "[container] networks: unknown "
+					  "network '%s'%s", ct->networks[k], ct->lines.networks ? "" :
+					  " (the default when networks is not given)");
+		check_ports(c, ct, fidx);
+		if (ct->has_ip)
+			check_static_ip(c, ct, fidx, false);
+		if (ct->has_ip6)
+			check_static_ip(c, ct, fidx, true);
+	}
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int file_rank(const char *path)
+{
+	if (!strcmp(path, "berth.ini"))
+		return 0;
+	if (!strncmp(path, "containers.d/", 13) && !strchr(path + 13, '/'))
+		return 1;
+	if (!strncmp(path, "policies.d/", 11) && !strchr(path + 11, '/'))
+		return 2;
+	return 3;
+}
+
+static int cmp_files(const void *a, const void *b)
+{
+	const struct config_file *x = a, *y = b;
+	int rx = file_rank(x->path), ry = file_rank(y->path);
+
+	return rx != ry ? rx - ry : strcmp(x->path, y->path);
+}
+
+/* base name without ".ini" */
+const char *cfg_file_stem(struct cfg_alloc *m, const char *path)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	b = b ? b + 1 : path;
+	n = strlen(b);
+	return cfg_strndup(m, b, n > 4 && !strcmp(b + n - 4, ".ini") ? n - 4 : n);
+}
+
+int config_load_files(const struct config_file *in, size_t n, const char *source,
+		      const struct config_opts *opts, struct config **out,
+		      struct config_errors *errs)
+{
+	struct cfg_ctx c = { .errs = errs };
+	struct config_file *files;
+	struct ini_file *ini;
+	struct config *cfg;
+
+	*out = NULL;
+	c.tmp = cfg_alloc_new();
+	c.mem = cfg_alloc_new();
+	if (!c.tmp || !c.mem) {
+		cfg_alloc_free(c.tmp);
+		cfg_alloc_free(c.mem);
+		return -ENOMEM;
+	}
+	cfg = c.cfg = cfg_new(c.mem, sizeof(*cfg));
+	cfg->mem = c.mem;
+	cfg->source = cfg_strdup(c.mem, source ? source : "embedded default");
+	cfg->daemon = (struct cfg_daemon){ "/var/lib/berth", "/run/berth", LOG_INFO };
+	cfg->dns = (struct cfg_dns){ .domain = "berth.internal", .ttl = 10, .cache = 4096,
+				     .host = true };
+
+	files = cfg_new(c.tmp, (n + 1) * sizeof(*files));
+	if (n)
+		memcpy(files, in, n * sizeof(*files));
+	qsort(files, n, sizeof(*files), cmp_files);
+	ini = cfg_new(c.tmp, (n + 1) * sizeof(*ini));
+
+	/* phase 1: every file through inih */
+	for (size_t i = 0; i < n; i++) {
+		ini[i].path = files[i].path;
+		ini[i].idx = (int)i;
+		if (file_rank(files[i].path) == 3)
+			cfg_error(&c, files[i].path, (int)i, 0, 0, "not a berth config file "
+				  "(expected berth.ini, containers.d/NAME.ini or policies.d/NAME.ini)");
+		else if (files[i].len > CONFIG_FILE_MAX)
+			cfg_error(&c, files[i].path, (int)i, 0, 0, "larger than %d bytes",
+				  CONFIG_FILE_MAX);
+		else
+			ini_read(&c, &ini[i], files[i].text, files[i].len);
+	}
+	/* phase 2: berth.ini (networks) first, then containers, then policies */
+	for (size_t i = 0; i < n; i++) {
+		c.file = files[i].path;
+		c.file_idx = (int)i;
+		switch (file_rank(files[i].path)) {
+		case 0:
+			cfg_berth_ini(&c, &ini[i]);
+			break;
+		case 1:
+			cfg_container_file(&c, &ini[i]);
+			break;
+		case 2:
+			cfg_policy_file(&c, &ini[i], cfg_file_stem(c.mem, files[i].path));
+			break;
+		}
+	}
+	if (!cfg->n_networks) {
+		/* no [network] anywhere: the embedded default's */
+		struct ini_file d = { .path = "(embedded default)", .idx = -1 };
+
+		c.file = d.path;
+		c.file_idx = -1;
+		ini_read(&c, &d, config_default_ini, strlen(config_default_ini));
+		for (size_t i = 0; i < d.n; i++)
+			if (!strncmp(d.sects[i].name, "network ", 8))
+				cfg_network(&c, &d.sects[i], d.sects[i].name + 8);
+	}
+	if (!c.upstream_given)
+		cfg_read_resolv_conf(&c, opts && opts->resolv_conf ? opts->resolv_conf :
+				 "/etc/resolv.conf");
+	cross_checks(&c, files, n);
+	cfg_alloc_free(c.tmp);
+	if (c.oom && !errs->n)
+		cfg_error(&c, "", 0, 0, 0, "out of memory while loading the configuration");
+	errs_sort(errs);
+	if (errs->n || c.oom) {
+		cfg_alloc_free(c.mem);
+		return c.oom ? -ENOMEM : -EINVAL;
+	}
+	*out = cfg;
+	return 0;
+}
+
+/* Read DIR/sub/ *.ini (sorted later) into files; hidden and other names skipped. */
+static int read_dir(const char *dir, const char *sub, struct cfg_alloc *m,
+		    struct config_file **files, size_t *n, struct config_errors *errs)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *de;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		goto fail;
+	}
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		char rel[300];
+
+		if (de->d_name[0] == '.' || l <= 4 || strcmp(de->d_name + l - 4, ".ini") ||
+		    l >= 256)
+			continue;
+		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
+		ret = cfg_read_file(dir, rel, m, files, n, errs);
+		if (ret < 0 && ret != -EISDIR)
+			break;
+		ret = 0;
+	}
+	closedir(d);
+	return ret;
+fail:
+	{
+		char *msg;
+
+		if (asprintf(&msg, "%s: %s", path, strerror(-ret)) >= 0)
+			errs_add(errs, "", 0, 0, 0, msg);
+	}
+	return ret;
+}
+
+int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
+		  struct config_file **files, size_t *n, struct config_errors *errs)
+{
+	char path[4096], *buf = NULL, *msg;
+	struct stat st;
+	size_t len = 0;
+	ssize_t r;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT && !strcmp(rel, "berth.ini"))
+			return 0;   /* optional: every default */
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto fail_close;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -EISDIR;
+	}
+	if (*n >= CONFIG_FILES_MAX) {
+		ret = -EMFILE;
+		goto fail_close;
+	}
+	/* at most CONFIG_FILE_MAX + 1 bytes: enough to say it is too large */
+	buf = cfg_new(m, CONFIG_FILE_MAX + 2);
+	while (len <= CONFIG_FILE_MAX) {
+		r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto fail_close;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	struct config_file *f = CFG_PUSH(m, *files, *n);
+
+	f->path = cfg_strdup(m, rel);
+	f->text = buf;
+	f->len = len;
+	return 0;
+fail_close:
+	close(fd);
+fail:
+	if (asprintf(&msg, "%s: %s", path, strerror(-ret)) >= 0)
+		errs_add(errs, "", 0, 0, 0, msg);
+	return ret;
+}
+
+int config_load(const char *dir, const struct config_opts *opts, struct config **out,
+		struct config_errors *errs)
+{
+	struct config_file *files = NULL, emb;
+	struct cfg_alloc *m;
+	struct stat st;
+	size_t n = 0;
+	int ret;
+
+	*out = NULL;
+	if (!dir) {
+		emb = (struct config_file){ "berth.ini", config_default_ini,
+					    strlen(config_default_ini) };
+		return config_load_files(&emb, 1, NULL, opts, out, errs);
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		char *msg;
+
+		ret = errno && !S_ISDIR(st.st_mode) ? -errno : -ENOTDIR;
+		if (asprintf(&msg, "%s: %s", dir, strerror(-ret)) >= 0)
+			errs_add(errs, "", 0, 0, 0, msg);
+		return ret;
+	}
+	m = cfg_alloc_new();
+	if (!m)
+		return -ENOMEM;
+	ret = cfg_read_file(dir, "berth.ini", m, &files, &n, errs);
+	if (!ret)
+		ret = read_dir(dir, "containers.d", m, &files, &n, errs);
+	if (!ret)
+		ret = read_dir(dir, "policies.d", m, &files, &n, errs);
+	if (!ret)
+		ret = config_load_files(files, n, dir, opts, out, errs);
+	cfg_alloc_free(m);
+	return ret;
+}
+
+void config_free(struct config *c)
+{
+	if (c)
+		cfg_alloc_free(c->mem);
+}
+
+const struct cfg_network *config_network(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_networks; i++)
+		if (!strcmp(c->networks[i].name, name))
+			return &c->networks[i];
+	return NULL;
+}
+
+const struct cfg_container *config_container(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_containers; i++)
+		if (!strcasecmp(c->containers[i].name, name))
+			return &c->containers[i];
+	return NULL;
+}
+
+const char *config_summary(const struct config *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%zu network%s, %zu container%s, %zu polic%s", c->n_networks,
+		 c->n_networks == 1 ? "" : "s", c->n_containers, c->n_containers == 1 ? "" : "s",
+		 c->n_policies, c->n_policies == 1 ? "y" : "ies");
+	return buf;
+}

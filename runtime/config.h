@@ -1,0 +1,285 @@
+/* config.h - berth's configuration (DESIGN §3): the INI files loaded with inih,
+ * every value validated, and held as one model that the daemon reads. */
+#ifndef BERTH_CONFIG_H
+#define BERTH_CONFIG_H
+
+#include "lib/lib.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Where the files are. With a directory: DIR/berth.ini (optional: missing
+ * means every default), DIR/containers.d/ *.ini (one container each) and
+ * DIR/policies.d/ *.ini (one policy each); other names (README, x.ini.bak,
+ * hidden files) are ignored. Without one: the embedded default below.
+ *
+ * Decisions where DESIGN §3 is silent (also in README's config reference):
+ * - A berth.ini without any [network] gets the embedded network `default`.
+ * - A container's name is its file name without ".ini"; a `name` key
+ *   overrides it. Names are DNS labels (a-z, 0-9, '-', at most 63, compared
+ *   case-insensitively) because NAME resolves in DNS.
+ * - restart defaults to `no`, as in Docker; stop_timeout (seconds the
+ *   container gets between SIGTERM and SIGKILL) defaults to 10.
+ * - An indented line continues the previous value, joined with one space;
+ *   an indented `KEY = VALUE` line whose KEY is a config key starts a new key
+ *   instead (indenting keys is common). Lines are at most CONFIG_LINE_MAX
+ *   characters (inih's buffer); longer values go on continuation lines.
+ * - Keys are lower case and case-sensitive; yes|no|true|false|on|off|1|0.
+ * - memory takes bytes with an optional K, M, G or T suffix (powers of
+ *   1024), at least 1M; cpus is a decimal count of CPUs (0.001 to 1024).
+ * - Nameservers read from resolv.conf are skipped when they are 127.0.0.53
+ *   and [dns] host = yes (that is berth itself: forwarding would loop).
+ */
+#define CONFIG_DIR_DEFAULT "/etc/berth"
+#define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
+#define CONFIG_FILE_MAX (1 << 20)   /* bytes per file */
+#define CONFIG_FILES_MAX 4096       /* per directory */
+#define CONFIG_NAME_MAX 63          /* containers, networks, services, rules */
+#define CONFIG_NET_PER_CONTAINER 8  /* eth0 .. eth7 */
+
+/* The embedded default (config_default.c): network default on berth0. */
+extern const char config_default_ini[];
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct cfg_daemon {
+	const char *state_dir;      /* /var/lib/berth */
+	const char *run_dir;        /* /run/berth */
+	enum log_level log_level;   /* info */
+};
+
+struct cfg_network {
+	const char *name;
+	const char *bridge;         /* default: "berth-NAME" */
+	struct ip_prefix subnet;    /* IPv4, prefix length at most 30 */
+	struct ip_addr gateway;     /* default: first host of subnet */
+	/* Where IPAM allocates. Never empty after loading: without `range` keys
+	 * it is first host .. last host (IPv4: broadcast excluded). The gateway
+	 * may lie inside a range; IPAM skips it (CNI host-local). */
+	struct ip_range *ranges;
+	size_t n_ranges;
+	bool has_v6;
+	struct ip_prefix subnet6;   /* prefix length at most 126 */
+	struct ip_addr gateway6;    /* default: first host of subnet6 */
+	struct ip_range *ranges6;   /* as ranges; only with has_v6 */
+	size_t n_ranges6;
+	bool masquerade;            /* yes */
+	bool isolate;               /* no */
+	unsigned mtu;               /* 1500, 576..9000 */
+	const char *file;           /* where it was defined, for messages */
+	int line;
+};
+
+struct cfg_dns {
+	const char *domain;         /* berth.internal */
+	struct ip_addr *upstreams;  /* default: nameservers of resolv.conf */
+	size_t n_upstreams;
+	unsigned ttl;               /* 10, 0..86400 */
+	unsigned cache;             /* 4096 entries, 0..1000000 (0: no cache) */
+	bool host;                  /* yes: also answer on 127.0.0.53 */
+};
+
+struct cfg_remote {
+	bool enabled;               /* a [remote] section was given */
+	struct ip_addr addr;        /* listen = ADDR:PORT or [ADDR6]:PORT */
+	uint16_t port;
+	const char *cert, *key, *client_ca;     /* absolute paths, required */
+	uint8_t (*read_only)[32];   /* SPKI SHA-256 of read-only clients */
+	size_t n_read_only;
+};
+
+struct label {
+	const char *key;            /* [prefix/]name, Kubernetes syntax */
+	const char *value;          /* may be "" */
+};
+
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+/* ports = [HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO]; ranges of equal length. */
+struct cfg_port {
+	bool has_host_ip;           /* false: every address of the host */
+	struct ip_addr host_ip;     /* IPv6 written [ADDR]:PORT:PORT */
+	uint16_t host_first, host_last;
+	uint16_t first, last;       /* container side */
+	uint8_t proto;              /* IPPROTO_TCP (default), _UDP, _SCTP */
+	int line;
+};
+
+struct cfg_container {
+	const char *name;           /* file name without .ini, or `name` */
+	const char *file;           /* "containers.d/web.ini" */
+	const char *rootfs;         /* absolute path, required */
+	char **argv;                /* command split like a shell would (quotes, \) */
+	size_t argc;                /* argv[argc] == NULL */
+	const char **env;           /* "KEY=VALUE", in file order */
+	size_t n_env;
+	struct label *labels;
+	size_t n_labels;
+	const char **networks;      /* names; default: { "default" } */
+	size_t n_networks;
+	struct cfg_port *ports;
+	size_t n_ports;
+	const char *service;        /* DNS name shared by a group; NULL: none */
+	bool has_ip, has_ip6;
+	struct ip_addr ip, ip6;     /* static requests, inside a network's subnet */
+	enum restart_policy restart;
+	uint64_t memory;            /* bytes; 0: no limit */
+	unsigned cpus_milli;        /* 1000 = one CPU; 0: no limit */
+	unsigned stop_timeout;      /* seconds, 10 */
+	struct {                    /* where keys were (0: not given), for messages */
+		int section, name, networks, ports, ip, ip6;
+	} lines;
+};
+
+/*
+ * Policies (DESIGN §3, Kubernetes NetworkPolicy semantics with labels).
+ * A selector is terms ANDed; `all` alone selects everything.
+ */
+enum sel_op {
+	SEL_EQ,                     /* k=v, k==v */
+	SEL_NE,                     /* k!=v: also true without the key */
+	SEL_IN,                     /* k in (a,b) */
+	SEL_NOTIN,                  /* k notin (a,b): also true without the key */
+	SEL_EXISTS,                 /* k */
+	SEL_NOT_EXISTS,             /* !k */
+};
+
+struct sel_term {
+	enum sel_op op;
+	const char *key;
+	const char **values;        /* one for EQ/NE, the set for IN/NOTIN */
+	size_t n_values;
+};
+
+struct selector {
+	bool all;
+	struct sel_term *terms;
+	size_t n_terms;
+};
+
+enum peer_kind { PEER_SELECTOR, PEER_CIDR, PEER_HOST, PEER_WORLD, PEER_ALL };
+
+struct peer {
+	enum peer_kind kind;
+	struct selector sel;        /* PEER_SELECTOR */
+	struct ip_prefix cidr;      /* PEER_CIDR */
+	struct ip_prefix *except;   /* inside cidr, same family, strictly smaller */
+	size_t n_except;
+	int line;
+};
+
+struct port_match {
+	uint8_t proto;              /* IPPROTO_TCP, _UDP, _SCTP */
+	bool any_port;              /* a bare protocol: every port of it */
+	uint16_t first, last;       /* 1..65535, first <= last */
+};
+
+enum { POLICY_INGRESS = 1, POLICY_EGRESS = 2 };
+
+struct rule {
+	int dir;                    /* POLICY_INGRESS or POLICY_EGRESS */
+	const char *name;           /* unique within its policy */
+	struct peer *peers;         /* ORed; none: every peer */
+	size_t n_peers;
+	struct port_match *ports;   /* ORed; none: every port and protocol */
+	size_t n_ports;
+	int line;
+};
+
+struct policy {
+	const char *name;           /* file name without .ini */
+	const char *file;
+	struct selector select;
+	unsigned types;             /* POLICY_INGRESS|POLICY_EGRESS as given */
+	bool types_given;           /* false: the directions of its rules */
+	struct rule *rules;
+	size_t n_rules;
+};
+
+struct config {
+	struct cfg_daemon daemon;
+	struct cfg_network *networks;
+	size_t n_networks;
+	struct cfg_dns dns;
+	struct cfg_remote remote;
+	struct cfg_container *containers;   /* sorted by file name */
+	size_t n_containers;
+	struct policy *policies;            /* sorted by file name */
+	size_t n_policies;
+	const char *source;         /* the directory, or "(embedded default)" */
+	struct cfg_alloc *mem;      /* owns every pointer above */
+};
+
+/*
+ * Errors: every problem found, not only the first, each as one line
+ *   containers.d/web.ini:7: [container] ports: '8080:80/tpc': protocol must be tcp, udp or sctp
+ *   policies.d/db.ini:4:12: [ingress api] from: ...      (policies add the column)
+ * sorted by file (berth.ini, containers.d, policies.d; each by name) and line.
+ */
+struct config_error {
+	char *file;                 /* relative to the config dir; may be "" */
+	int line, col;              /* 0 when not known */
+	char *msg;                  /* the whole line, as printed */
+	int file_idx;               /* load order of the file: the sort key */
+};
+
+struct config_errors {
+	struct config_error *v;
+	size_t n, cap;
+};
+
+void config_errors_free(struct config_errors *errs);
+
+struct config_opts {
+	const char *resolv_conf;    /* NULL: /etc/resolv.conf (read for [dns] upstream) */
+};
+
+/* One file's text: what config_load reads from disk, or a test/fuzzer gives. */
+struct config_file {
+	const char *path;           /* "berth.ini", "containers.d/web.ini", "policies.d/db.ini" */
+	const char *text;
+	size_t len;
+};
+
+/*
+ * Load and validate. dir NULL: the embedded default. On success returns 0 and
+ * *out owns everything (config_free). On any error returns -EINVAL (or the
+ * -errno of a failed read), *out is NULL and errs lists every problem found;
+ * errs must start zeroed (or be reused after config_errors_free). opts may be
+ * NULL.
+ */
+int config_load(const char *dir, const struct config_opts *opts, struct config **out,
+		struct config_errors *errs);
+/* The same from texts in memory; files are taken in the given order and
+ * sorted as config_load would. No berth.ini among them means the defaults. */
+int config_load_files(const struct config_file *files, size_t n, const char *source,
+		      const struct config_opts *opts, struct config **out,
+		      struct config_errors *errs);
+void config_free(struct config *c);
+
+/* "1 network, 2 containers, 1 policy" into buf; returns buf. */
+const char *config_summary(const struct config *c, char *buf, size_t size);
+
+const struct cfg_network *config_network(const struct config *c, const char *name);
+const struct cfg_container *config_container(const struct config *c, const char *name);
+
+/* Does s select a container with these labels? An unknown key matches
+ * nothing for =, in and exists; != and notin match a container without it. */
+bool selector_match(const struct selector *s, const struct label *labels, size_t n);
+
+/* Parsers the CLI (`policy why`) and tests use. Return 0, or -EINVAL with the
+ * message in e; *col (may be NULL) gets the 0-based offset of the fault. */
+struct cfg_alloc;
+int selector_parse(struct cfg_alloc *mem, const char *s, struct selector *out,
+		   size_t *col, struct err *e);
+int port_match_parse(const char *s, struct port_match *out, struct err *e);
+struct cfg_alloc *cfg_alloc_new(void);
+void cfg_alloc_free(struct cfg_alloc *mem);
+
+/* `berth config check [-c DIR]`: exit code; dir NULL: /etc/berth if it
+ * exists, else the embedded default. */
+int config_cmd(const char *dir, bool json, int argc, char **argv);
+
+#endif
