@@ -100,12 +100,14 @@ for layer in $layers; do
 			[ -f "$t" ] || continue
 			tmp=$(mktemp -d "$work/int.XXXXXX")
 			# A fresh network and mount namespace per test: nothing it does
-			# to links, routes, nf_tables or mounts reaches the machine. A
-			# private tmpfs on /run keeps sockets, pid files and netns
-			# mounts (/run/berth, /run/netns) inside the sandbox too.
+			# to links, routes, nf_tables or mounts reaches the machine.
+			# Private tmpfs on /run and /var/lib keep sockets, netns mounts
+			# and a default state_dir (/var/lib/berth) inside it too.
 			TMPDIR=$tmp run_one "integration/${t##*/}" \
 				unshare --net --mount --propagation private \
-				sh -c 'mount -t tmpfs -o mode=0755 berth-test-run /run && ip link set lo up && exec sh "$0"' "$t"
+				sh -c 'mount -t tmpfs -o mode=0755 berth-test-run /run &&
+					mount -t tmpfs -o mode=0755 berth-test-var /var/lib &&
+					ip link set lo up && exec sh "$0"' "$t"
 			rm -rf "$tmp"
 		done ;;
 	*)
