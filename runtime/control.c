@@ -193,7 +193,13 @@ static void ctl_conn_dispatch(struct ctl_conn *c)
 		ctl_conn_reply_error(c, "permission denied: only root and the daemon's user or group may use this socket");
 	} else if (ctl_parse_request(c->in, &rq, argv, &e) < 0 ||
 		   s->handler(s->ctx, &rq, &body, &e) < 0) {
+		/* one line of message; a body may follow (e.g. every config error) */
+		for (char *p = e.msg; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
 		ctl_conn_reply_error(c, e.msg[0] ? e.msg : "request failed");
+		if (body.len)
+			buf_append(&c->out, body.data, body.len);
 	} else {
 		buf_puts(&c->out, "ok\n");
 		if (body.len)
@@ -437,6 +443,7 @@ int ctl_call(const char *path, bool json, int argc, char *const *argv, struct bu
 	} else if (!strncmp(reply.data, "error ", 6)) {
 		*nl = '\0';
 		err_set(e, EIO, "%s", reply.data + 6);
+		buf_append(body, nl + 1, reply.len - (size_t)(nl + 1 - reply.data));
 		ret = 1;
 	} else {
 		ret = err_set(e, EPROTO, "berth at %s sent a malformed reply", path);

@@ -7,7 +7,9 @@
  *             Bytes of a word outside [A-Za-z0-9._/:=,@+-] travel as %XX, so a
  *             word may hold spaces, '%' or newlines. Leading words "-o json"
  *             ask for JSON.
- *   response: "ok\n" BODY  |  "error MESSAGE\n"; then the server closes.
+ *   response: "ok\n" BODY  |  "error MESSAGE\n" [DETAILS]; then the server
+ *             closes. DETAILS (e.g. every error of a rejected config) go to
+ *             the user's stderr after the message.
  */
 #ifndef BERTH_CONTROL_H
 #define BERTH_CONTROL_H
@@ -29,7 +31,7 @@ struct ctl_request {
 };
 
 /* Run one request: append the body to out and return 0, or return -errno with
- * the message in e (sent as "error MESSAGE"). */
+ * the message in e (sent as "error MESSAGE", followed by out as details). */
 typedef int ctl_handler_fn(void *ctx, const struct ctl_request *rq, struct buf *out,
 			   struct err *e);
 
@@ -59,7 +61,8 @@ void ctl_server_close(struct ctl_server *s);
 
 /* Send one request to the daemon at path and read the whole reply. Returns 0
  * with the body in body when the daemon said ok; 1 when it said error (the
- * message in e); -errno when it could not be reached (the reason in e). */
+ * message in e, any details in body); -errno when it could not be reached
+ * (the reason in e). */
 int ctl_call(const char *path, bool json, int argc, char *const *argv, struct buf *body,
 	     struct err *e);
 

@@ -1,83 +1,62 @@
-/* daemon.c - the daemon: one epoll loop fed by signalfd (and, later, timers,
- * netlink, DNS and control sockets). */
-#include "runtime/runtime.h"
-#include "runtime/control.h"
-#include "lib/lib.h"
-#include "version.h"
+/* daemon.c - the daemon's life cycle: load the config, lock the state
+ * directory, open store/net/dns and the control socket, reconcile, then run
+ * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
+#include "runtime/daemon_int.h"
+#include "dns/dns.h"
+#include "net/net.h"
+#include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-/* The daemon's context: every piece of mutable state the process has. */
-struct daemon {
-	struct loop loop;
-	struct loop_fd sig;
-	struct ctl_server ctl;
-	const char *run_dir;
-	uint64_t started_ms;
-};
-
-/* ---- control requests --------------------------------------------------- */
-
-static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
-		      struct err *e)
+void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...)
 {
-	static const char *const cols[] = { "KEY", "VALUE" };
-	char pid[16], uptime[32];
-	struct table t;
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	enum log_level max = d && d->cfg ? d->cfg->daemon.log_level : LOG_INFO;
+	va_list ap;
 
-	(void)e;
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	snprintf(uptime, sizeof(uptime), "%llu",
-		 (unsigned long long)((loop_now_ms() - d->started_ms) / 1000));
-	if (rq->json) {
-		buf_printf(out, "{\"version\":\"%s\",\"commit\":\"%s\",\"pid\":%s,"
-			   "\"uptime_seconds\":%s,\"socket\":", BERTH_VERSION, BERTH_COMMIT,
-			   pid, uptime);
-		buf_json_string(out, d->ctl.path);
-		buf_puts(out, "}\n");
-		return 0;
+	if (lvl > max)
+		return;
+	fprintf(stderr, "berth: %s: ", names[lvl]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int daemon_load_config(const struct daemon *d, struct config **out, struct buf *errors_out)
+{
+	struct config_errors errs = { 0 };
+	const char *dir = d->config_dir;
+	struct stat st;
+	int ret;
+
+	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
+		dir = CONFIG_DIR_DEFAULT;
+	ret = config_load(dir, NULL, out, &errs);
+	if (ret < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			buf_printf(errors_out, "%s\n", errs.v[i].msg);
+		if (!errs.n)
+			buf_printf(errors_out, "cannot load the configuration from %s\n",
+				   dir ? dir : "(embedded default)");
 	}
-	table_init(&t, 2, cols);
-	table_add(&t, "version", BERTH_VERSION);
-	table_add(&t, "commit", BERTH_COMMIT);
-	table_add(&t, "pid", pid);
-	table_add(&t, "uptime", uptime);
-	table_add(&t, "socket", d->ctl.path);
-	table_render(&t, false, out);
-	table_free(&t);
-	return 0;
+	config_errors_free(&errs);
+	return ret;
 }
-
-static const struct {
-	const char *name;
-	int (*run)(struct daemon *d, const struct ctl_request *rq, struct buf *out,
-		   struct err *e);
-} requests[] = {
-	{ "status", req_status },
-};
-
-static int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out,
-			     struct err *e)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(requests); i++)
-		if (!strcmp(rq->argv[0], requests[i].name))
-			return requests[i].run(ctx, rq, out, e);
-	return err_set(e, EINVAL, "unknown command '%s'", rq->argv[0]);
-}
-
-/* ---- life cycle --------------------------------------------------------- */
 
 /* Tell systemd (Type=notify) about READY=1 / RELOADING=1 / STOPPING=1 without
  * libsystemd: one datagram to $NOTIFY_SOCKET ('@' = abstract). No-op elsewhere. */
@@ -101,7 +80,7 @@ static void daemon_notify(const char *state)
 	close(fd);
 }
 
-/* mkdir -p with mode for the missing components. */
+/* mkdir -p, with mode for the components it creates. */
 static int mkdir_p(const char *path, mode_t mode, struct err *e)
 {
 	char tmp[4096];
@@ -110,7 +89,7 @@ static int mkdir_p(const char *path, mode_t mode, struct err *e)
 	if (n >= sizeof(tmp))
 		return err_set(e, ENAMETOOLONG, "path too long: %s", path);
 	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; ; p++) {
+	for (char *p = tmp + 1;; p++) {
 		if (*p == '/' || !*p) {
 			char c = *p;
 
@@ -125,17 +104,131 @@ static int mkdir_p(const char *path, mode_t mode, struct err *e)
 	return 0;
 }
 
-static void daemon_on_signal(struct loop_fd *f, uint32_t events);
+/* One daemon per state directory: an flock on STATE_DIR/berth.lock, which
+ * also holds the owner's pid for the message the second one prints. */
+static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
+{
+	char path[4096], pid[32] = "";
+	int fd, n;
+
+	if (mkdir_p(state_dir, 0700, e) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/berth.lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, errno, "open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int en = errno;
+
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (en == EWOULDBLOCK)
+			return err_set(e, EBUSY, "another berth daemon%s%s%s is using state directory %s",
+				       *pid ? " (pid " : "", pid, *pid ? ")" : "", state_dir);
+		return err_sys(e, en, "lock %s", path);
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		daemon_log(d, LOG_WARN, "cannot write pid to %s", path);
+	d->lock_fd = fd;
+	return 0;
+}
+
+static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
+{
+	struct config *cfg = NULL;
+
+	if (daemon_load_config(d, &cfg, errors) < 0) {
+		d->reload_failures++;
+		return;
+	}
+	if (dry_run) {
+		reconcile_diff(d->cfg, cfg, out);
+		config_free(cfg);
+		return;
+	}
+	reconcile_diff(d->cfg, cfg, out);
+	d->reloads++;
+	reconcile_apply(d, cfg, errors);
+}
+
+/* SIGHUP: reload; a broken config is logged and the running one stays. */
+static void daemon_on_sighup(struct daemon *d)
+{
+	struct buf out, errors;
+
+	buf_init(&out);
+	buf_init(&errors);
+	daemon_notify("RELOADING=1");
+	daemon_log(d, LOG_INFO, "SIGHUP: reloading the configuration");
+	daemon_reload(d, false, &out, &errors);
+	if (errors.len)
+		daemon_log(d, LOG_ERROR, "reload: %s", errors.data);
+	if (out.len)
+		daemon_log(d, LOG_INFO, "reload applied:\n%s", out.data);
+	daemon_notify("READY=1");
+	buf_free(&out);
+	buf_free(&errors);
+}
+
+int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
+int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e)
+{
+	struct buf errors;
+	size_t before = d->reload_failures;
+	int ret = 0;
+
+	buf_init(&errors);
+	daemon_reload(d, dry_run, out, &errors);
+	if (d->reload_failures != before) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < errors.len; i++)
+			n += errors.data[i] == '\n';
+		ret = err_set(e, EINVAL, "reload rejected: %zu error%s in the configuration; the running configuration stays",
+			      n, n == 1 ? "" : "s");
+		buf_reset(out);
+		buf_append(out, errors.data, errors.len);
+	} else if (errors.len) {
+		buf_puts(out, "problems while applying:\n");
+		buf_append(out, errors.data, errors.len);
+	}
+	buf_free(&errors);
+	return ret;
+}
+
+static void daemon_on_signal(struct loop_fd *f, uint32_t events)
+{
+	struct daemon *d = container_of(f, struct daemon, sig);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(f->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			daemon_log(d, LOG_INFO, "%s, stopping", strsignal((int)si.ssi_signo));
+			daemon_notify("STOPPING=1");
+			loop_stop(&d->loop);
+			break;
+		case SIGHUP:
+			daemon_on_sighup(d);
+			break;
+		default:
+			break;
+		}
+	}
+}
 
 static int daemon_open(struct daemon *d, struct err *e)
 {
+	const struct cfg_daemon *cd = &d->cfg->daemon;
 	char sock[4096];
 	sigset_t mask;
 
-	d->sig.fd = -1;
-	d->ctl.listen.fd = -1;
-	d->started_ms = loop_now_ms();
-	if (loop_init(&d->loop, e) < 0)
+	if (daemon_lock(d, cd->state_dir, e) < 0)
 		return -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -150,61 +243,64 @@ static int daemon_open(struct daemon *d, struct err *e)
 	d->sig.cb = daemon_on_signal;
 	if (loop_fd_add(&d->loop, &d->sig, EPOLLIN, e) < 0)
 		return -1;
-	if (mkdir_p(d->run_dir, 0755, e) < 0)
+	if (store_open(&d->store, cd->state_dir, e) < 0)
 		return -1;
-	snprintf(sock, sizeof(sock), "%s/berth.sock", d->run_dir);
+	if (net_open(&d->net, cd->state_dir, e) < 0)
+		return -1;
+	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache }, e);
+	if (!d->dns)
+		return -1;
+	if (mkdir_p(cd->run_dir, 0755, e) < 0)
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
 	return ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, e);
 }
 
 static void daemon_close(struct daemon *d)
 {
 	ctl_server_close(&d->ctl);
-	loop_fd_del(&d->loop, &d->sig);
-	if (d->sig.fd >= 0)
+	reconcile_shutdown(d);
+	if (d->sig.fd >= 0) {
+		loop_fd_del(&d->loop, &d->sig);
 		close(d->sig.fd);
-	loop_free(&d->loop);
-}
-
-static void daemon_on_signal(struct loop_fd *f, uint32_t events)
-{
-	struct daemon *d = container_of(f, struct daemon, sig);
-	struct signalfd_siginfo si;
-
-	(void)events;
-	while (read(f->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
-			fprintf(stderr, "berth: %s, stopping\n", strsignal((int)si.ssi_signo));
-			daemon_notify("STOPPING=1");
-			loop_stop(&d->loop);
-			break;
-		case SIGHUP:
-			fprintf(stderr, "berth: SIGHUP: reload\n");
-			daemon_notify("RELOADING=1");
-			daemon_notify("READY=1");
-			break;
-		default:
-			break;
-		}
 	}
+	loop_free(&d->loop);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);          /* releases the flock */
 }
 
 int daemon_main(const struct daemon_opts *o)
 {
-	struct daemon d = { .run_dir = o->run_dir ? o->run_dir : "/run/berth" };
+	struct daemon d = { .config_dir = o->config_dir, .lock_fd = -1, .sig.fd = -1 };
+	struct config *cfg = NULL;
+	struct buf errors;
 	struct err e = { 0 };
+	char sum[128];
+	int problems;
 
-	if (daemon_open(&d, &e) < 0) {
-		fprintf(stderr, "berth daemon: %s\n", e.msg);
+	d.ctl.listen.fd = -1;
+	d.started_ms = loop_now_ms();
+	buf_init(&errors);
+	if (daemon_load_config(&d, &cfg, &errors) < 0) {
+		fprintf(stderr, "%sberth: the configuration has errors; not starting\n", errors.data);
+		buf_free(&errors);
+		return EXIT_FAIL;
+	}
+	d.cfg = cfg;
+	if (loop_init(&d.loop, &e) < 0 || daemon_open(&d, &e) < 0) {
+		fprintf(stderr, "berth: %s\n", e.msg);
 		daemon_close(&d);
 		return EXIT_FAIL;
 	}
-	fprintf(stderr, "berth: daemon started (config: %s)\n",
-		o->config_dir ? o->config_dir : "embedded default");
+	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
+	d.cfg = NULL;
+	problems = reconcile_apply(&d, cfg, &errors);
+	daemon_log(&d, LOG_INFO, "daemon started: %s (%s)%s", config_summary(d.cfg, sum, sizeof(sum)),
+		   d.cfg->source, problems ? ", with problems (see above)" : "");
+	buf_free(&errors);
 	daemon_notify("READY=1");      /* the control socket answers from here on */
 	if (loop_run(&d.loop) < 0)
-		fprintf(stderr, "berth daemon: event loop: %s\n", strerror(errno));
+		daemon_log(&d, LOG_ERROR, "event loop: %s", strerror(errno));
 	daemon_close(&d);
 	fprintf(stderr, "berth: stopped\n");
 	return EXIT_OK;

@@ -5,10 +5,12 @@
 #include "lib/lib.h"
 #include "version.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Options that come before the command (DESIGN §7). */
 struct globals {
@@ -50,16 +52,58 @@ static int cmd_version(struct globals *g, int argc, char **argv)
 
 #define DEFAULT_SOCKET "/run/berth/berth.sock"
 
-/* Where the daemon listens: -s, then $BERTH_SOCKET, then the default. */
-static const char *socket_path(const struct globals *g)
+/* The whole of a file of at most 1 MiB, NUL-terminated; NULL if unreadable. */
+static char *read_small_file(const char *path, size_t *len)
 {
-	const char *env = getenv("BERTH_SOCKET");
+	FILE *f = fopen(path, "re");
+	char *text = f ? malloc(CONFIG_FILE_MAX + 1) : NULL;
+
+	*len = 0;
+	if (text)
+		*len = fread(text, 1, CONFIG_FILE_MAX, f);
+	if (f)
+		fclose(f);
+	if (text)
+		text[*len] = '\0';
+	return text;
+}
+
+/* Where the daemon listens: -s, then $BERTH_SOCKET, then the run_dir of the
+ * config (-c DIR, else /etc/berth when present), else the default. */
+static const char *socket_path(const struct globals *g, struct err *e)
+{
+	static char path[4096];
+	const char *env = getenv("BERTH_SOCKET"), *dir = g->config_dir;
+	struct config_errors errs = { 0 };
+	struct config *cfg = NULL;
+	struct config_file ini;
+	struct stat st;
+	char *text;
 
 	if (g->socket)
 		return g->socket;
 	if (env && *env)
 		return env;
-	return DEFAULT_SOCKET;
+	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
+		dir = CONFIG_DIR_DEFAULT;
+	if (!dir)
+		return DEFAULT_SOCKET;
+	/* Only berth.ini says where run_dir is: a broken container or policy
+	 * file must not keep the user from talking to the daemon (to reload). */
+	snprintf(path, sizeof(path), "%s/berth.ini", dir);
+	ini.path = "berth.ini";
+	ini.text = text = read_small_file(path, &ini.len);
+	if (config_load_files(&ini, text ? 1 : 0, dir, NULL, &cfg, &errs) < 0) {
+		err_set(e, EINVAL, "cannot find the daemon's socket: %s/berth.ini has errors "
+			"(see: berth config check -c %s)", dir, dir);
+		config_errors_free(&errs);
+		free(text);
+		return NULL;
+	}
+	free(text);
+	snprintf(path, sizeof(path), "%s/berth.sock", cfg->daemon.run_dir);
+	config_free(cfg);
+	return path;
 }
 
 /* A command the daemon runs: send it, print the body, or the error once. */
@@ -69,12 +113,20 @@ static int cmd_remote(struct globals *g, int argc, char **argv)
 	struct err e = { 0 };
 	int ret;
 
-	buf_init(&body);
-	ret = ctl_call(socket_path(g), g->json, argc, argv, &body, &e);
-	if (ret == 0)
-		fwrite(body.data ? body.data : "", 1, body.len, stdout);
-	else
+	const char *path = socket_path(g, &e);
+
+	if (!path) {
 		fprintf(stderr, "berth: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	buf_init(&body);
+	ret = ctl_call(path, g->json, argc, argv, &body, &e);
+	if (ret == 0) {
+		fwrite(body.data ? body.data : "", 1, body.len, stdout);
+	} else {
+		fprintf(stderr, "berth: %s\n", e.msg);
+		fwrite(body.data ? body.data : "", 1, body.len, stderr);
+	}
 	buf_free(&body);
 	return ret == 0 ? EXIT_OK : EXIT_FAIL;
 }
@@ -112,7 +164,15 @@ static const struct command commands[] = {
 	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
 	{ "net", "attach|detach|bridge-delete", "set up a container network by hand", cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
-	{ "status", "", "the daemon's version, pid, uptime and socket", cmd_remote },
+	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
+	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
+	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },
+	{ "ip", "ls", "address allocations", cmd_remote },
+	{ "ports", "", "published ports", cmd_remote },
+	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
+	{ "policy", "ls", "policies and how many containers each selects", cmd_remote },
+	{ "reload", "[--dry-run]", "apply the configuration again (all or nothing)", cmd_remote },
+	{ "metrics", "", "Prometheus text format", cmd_remote },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
 };

@@ -14,7 +14,6 @@ enum {
 
 struct daemon_opts {
 	const char *config_dir;     /* -c DIR; NULL: the embedded default config */
-	const char *run_dir;        /* control socket; NULL: the config's run_dir */
 	bool foreground;
 };
 

@@ -1,0 +1,80 @@
+/* daemon_int.h - the daemon's context, shared by daemon.c (life cycle,
+ * signals), reconcile.c (config -> store/net/dns) and requests.c (the
+ * control commands). Internal to runtime/. */
+#ifndef BERTH_DAEMON_INT_H
+#define BERTH_DAEMON_INT_H
+
+#include "runtime/config.h"
+#include "runtime/control.h"
+#include "runtime/runtime.h"
+#include "lib/lib.h"
+
+struct store;
+struct net;
+struct dns_server;
+
+#define DNS_PORT 53
+#define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
+#define DAEMON_MAX_LISTENERS 64
+
+/* One interface of a container, as attached. */
+struct ctr_if {
+	const char *network;        /* borrowed from the running config */
+	char ifname[8];             /* eth0, eth1, ... */
+	struct ip_addr ip4, ip6;    /* family 0: none */
+};
+
+/* A configured container as the daemon runs it. */
+struct ctr {
+	const struct cfg_container *cfg;    /* borrowed from the running config */
+	struct ctr_if ifs[CONFIG_NET_PER_CONTAINER];
+	size_t n_ifs;
+	char state[16];             /* "ready" (network up), "error" */
+	char error[ERR_MSG_MAX];     /* why, when state is "error" */
+};
+
+/* The daemon's context: every piece of mutable state the process has. */
+struct daemon {
+	struct loop loop;
+	struct loop_fd sig;
+	struct ctl_server ctl;
+	const char *config_dir;     /* NULL: /etc/berth if present, else embedded */
+	struct config *cfg;         /* the running configuration */
+	struct store *store;
+	struct net *net;
+	struct dns_server *dns;
+	struct ctr *ctrs;           /* one per configured container, config order */
+	size_t n_ctrs;
+	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
+	size_t n_listeners;
+	int lock_fd;
+	bool keep_network;
+	uint64_t started_ms;
+	uint64_t reloads, reload_failures;
+	uint64_t last_reconcile_us;
+};
+
+void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Load the configuration the daemon was started with (-c DIR, /etc/berth, or
+ * the embedded default). On errors returns -EINVAL and appends every error
+ * line to errors_out. */
+int daemon_load_config(const struct daemon *d, struct config **out, struct buf *errors_out);
+
+/* Make the kernel, the store and DNS match cfg, which the daemon then owns
+ * (the previous config is freed). Problems with single objects are logged
+ * and appended to report ("container web: ..."); they do not stop the rest.
+ * Returns the number of such problems. */
+int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report);
+/* What reconcile_apply(new) would change, one line each ("+ container web"),
+ * into out; "no changes" when nothing differs. */
+void reconcile_diff(const struct config *old, const struct config *cfg, struct buf *out);
+/* Let go of everything at shutdown (containers' addresses stay in the store). */
+void reconcile_shutdown(struct daemon *d);
+
+/* The control requests (requests.c). */
+int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out,
+		      struct err *e);
+
+#endif

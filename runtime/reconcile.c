@@ -1,0 +1,664 @@
+/* reconcile.c - make the kernel, the store and DNS match the configuration:
+ * desired (config) against recorded (store) against actual (kernel), applying
+ * only the differences. Every step is idempotent, so running it again after a
+ * crash, a restart or a failed step converges. */
+#include "runtime/daemon_int.h"
+#include "dns/dns.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
+}
+
+/* ---- describing objects: one "key=value" line each, for diffs and hashes -- */
+
+static void describe_network(const struct cfg_network *n, struct buf *b)
+{
+	char p[IP_PREFIX_STRLEN], a[IP_STRLEN], r[2 * IP_STRLEN + 2];
+
+	buf_printf(b, "bridge=%s\nsubnet=%s\n", n->bridge, ip_prefix_format(&n->subnet, p));
+	buf_printf(b, "gateway=%s\n", ip_format(&n->gateway, a));
+	for (size_t i = 0; i < n->n_ranges; i++)
+		buf_printf(b, "range=%s\n", ip_range_format(&n->ranges[i], r));
+	if (n->has_v6) {
+		buf_printf(b, "subnet6=%s\n", ip_prefix_format(&n->subnet6, p));
+		buf_printf(b, "gateway6=%s\n", ip_format(&n->gateway6, a));
+		for (size_t i = 0; i < n->n_ranges6; i++)
+			buf_printf(b, "range6=%s\n", ip_range_format(&n->ranges6[i], r));
+	}
+	buf_printf(b, "masquerade=%d\nisolate=%d\nmtu=%u\n", n->masquerade, n->isolate, n->mtu);
+}
+
+static void describe_port(const struct cfg_port *p, struct buf *b)
+{
+	char a[IP_STRLEN];
+
+	buf_printf(b, "ports=%s%s%u-%u:%u-%u/%s\n", p->has_host_ip ? ip_format(&p->host_ip, a) : "",
+		   p->has_host_ip ? ":" : "", p->host_first, p->host_last, p->first, p->last,
+		   proto_name(p->proto));
+}
+
+static void describe_container(const struct cfg_container *c, struct buf *b)
+{
+	char a[IP_STRLEN];
+
+	buf_printf(b, "rootfs=%s\ncommand=", c->rootfs);
+	for (size_t i = 0; i < c->argc; i++)
+		buf_printf(b, "%s%s", i ? " " : "", c->argv[i]);
+	buf_puts(b, "\n");
+	for (size_t i = 0; i < c->n_env; i++)
+		buf_printf(b, "env=%s\n", c->env[i]);
+	for (size_t i = 0; i < c->n_labels; i++)
+		buf_printf(b, "labels=%s=%s\n", c->labels[i].key, c->labels[i].value);
+	for (size_t i = 0; i < c->n_networks; i++)
+		buf_printf(b, "networks=%s\n", c->networks[i]);
+	for (size_t i = 0; i < c->n_ports; i++)
+		describe_port(&c->ports[i], b);
+	buf_printf(b, "service=%s\n", c->service ? c->service : "");
+	if (c->has_ip)
+		buf_printf(b, "ip=%s\n", ip_format(&c->ip, a));
+	if (c->has_ip6)
+		buf_printf(b, "ip6=%s\n", ip_format(&c->ip6, a));
+	buf_printf(b, "restart=%d\nmemory=%llu\ncpus=%u\nstop_timeout=%u\n", (int)c->restart,
+		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
+}
+
+static void describe_selector(const struct selector *s, struct buf *b)
+{
+	static const char *const ops[] = { "=", "!=", " in ", " notin ", "", "!" };
+
+	if (s->all) {
+		buf_puts(b, "all");
+		return;
+	}
+	for (size_t i = 0; i < s->n_terms; i++) {
+		const struct sel_term *t = &s->terms[i];
+
+		buf_printf(b, "%s%s%s%s", i ? "," : "", t->op == SEL_NOT_EXISTS ? "!" : "",
+			   t->key, t->op == SEL_NOT_EXISTS ? "" : ops[t->op]);
+		for (size_t v = 0; v < t->n_values; v++)
+			buf_printf(b, "%s%s", v ? "|" : "", t->values[v]);
+	}
+}
+
+static void describe_policy(const struct policy *p, struct buf *b)
+{
+	char a[IP_PREFIX_STRLEN];
+
+	buf_puts(b, "select=");
+	describe_selector(&p->select, b);
+	buf_printf(b, "\ntypes=%u\n", p->types);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+
+		buf_printf(b, "rule=%s %s", r->dir == POLICY_INGRESS ? "ingress" : "egress", r->name);
+		for (size_t k = 0; k < r->n_peers; k++) {
+			const struct peer *pe = &r->peers[k];
+
+			buf_printf(b, " peer:%d:", (int)pe->kind);
+			if (pe->kind == PEER_SELECTOR)
+				describe_selector(&pe->sel, b);
+			if (pe->kind == PEER_CIDR) {
+				buf_puts(b, ip_prefix_format(&pe->cidr, a));
+				for (size_t x = 0; x < pe->n_except; x++)
+					buf_printf(b, "-%s", ip_prefix_format(&pe->except[x], a));
+			}
+		}
+		for (size_t k = 0; k < r->n_ports; k++)
+			buf_printf(b, " port:%s:%d:%u-%u", proto_name(r->ports[k].proto),
+				   r->ports[k].any_port, r->ports[k].first, r->ports[k].last);
+		buf_puts(b, "\n");
+	}
+}
+
+static void describe_dns(const struct cfg_dns *d, struct buf *b)
+{
+	char a[IP_STRLEN];
+
+	buf_printf(b, "domain=%s\nttl=%u\ncache=%u\nhost=%d\n", d->domain, d->ttl, d->cache, d->host);
+	for (size_t i = 0; i < d->n_upstreams; i++)
+		buf_printf(b, "upstream=%s\n", ip_format(&d->upstreams[i], a));
+}
+
+/* The keys whose lines differ between two descriptions, ", "-separated. */
+static void changed_keys(const char *a, const char *b, struct buf *out)
+{
+	const char *sides[2][2] = { { a, b }, { b, a } };
+	struct buf seen;
+
+	buf_init(&seen);
+	buf_puts(&seen, "\n");
+	for (int s = 0; s < 2; s++) {
+		const char *p = sides[s][0], *other = sides[s][1];
+
+		while (*p) {
+			const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			char line[1024], key[64];
+			bool found = false;
+
+			snprintf(line, sizeof(line), "%.*s", (int)len, p);
+			for (const char *q = other; *q;) {
+				const char *qn = strchr(q, '\n');
+				size_t ql = qn ? (size_t)(qn - q) : strlen(q);
+
+				if (ql == len && !strncmp(q, p, len)) {
+					found = true;
+					break;
+				}
+				q += ql + (qn ? 1 : 0);
+			}
+			if (!found && eq && eq < p + len) {
+				snprintf(key, sizeof(key), "\n%.*s\n", (int)(eq - p), p);
+				if (!strstr(seen.data, key)) {
+					buf_printf(out, "%s%.*s", out->len ? ", " : "", (int)(eq - p), p);
+					buf_puts(&seen, key + 1);
+				}
+			}
+			p += len + (nl ? 1 : 0);
+		}
+	}
+	buf_free(&seen);
+}
+
+/* Differences of one kind of object ("network", ...), matched by name. */
+typedef void describe_fn(const void *obj, struct buf *b);
+
+static void diff_objects(const char *kind, const void *olds, size_t n_old, const void *news,
+			 size_t n_new, size_t size, size_t name_off, describe_fn *describe,
+			 struct buf *out)
+{
+#define NAME_OF(base, i) (*(const char *const *)((const char *)(base) + (i) * size + name_off))
+#define OBJ(base, i) ((const char *)(base) + (i) * size)
+	for (size_t i = 0; i < n_new; i++) {
+		size_t j;
+
+		for (j = 0; j < n_old && strcmp(NAME_OF(olds, j), NAME_OF(news, i)); j++)
+			;
+		if (j == n_old) {
+			buf_printf(out, "+ %s %s\n", kind, NAME_OF(news, i));
+			continue;
+		}
+		struct buf a, b, keys;
+
+		buf_init(&a), buf_init(&b), buf_init(&keys);
+		describe(OBJ(olds, j), &a);
+		describe(OBJ(news, i), &b);
+		if (strcmp(a.data, b.data))
+			changed_keys(a.data, b.data, &keys);
+		if (keys.len)
+			buf_printf(out, "~ %s %s: %s\n", kind, NAME_OF(news, i), keys.data);
+		buf_free(&a), buf_free(&b), buf_free(&keys);
+	}
+	for (size_t j = 0; j < n_old; j++) {
+		size_t i;
+
+		for (i = 0; i < n_new && strcmp(NAME_OF(olds, j), NAME_OF(news, i)); i++)
+			;
+		if (i == n_new)
+			buf_printf(out, "- %s %s\n", kind, NAME_OF(olds, j));
+	}
+#undef NAME_OF
+#undef OBJ
+}
+
+static void d_net(const void *o, struct buf *b) { describe_network(o, b); }
+static void d_ctr(const void *o, struct buf *b) { describe_container(o, b); }
+static void d_pol(const void *o, struct buf *b) { describe_policy(o, b); }
+
+void reconcile_diff(const struct config *old, const struct config *cfg, struct buf *out)
+{
+	size_t start = out->len;
+	struct buf a, b, keys;
+
+	diff_objects("network", old->networks, old->n_networks, cfg->networks, cfg->n_networks,
+		     sizeof(struct cfg_network), offsetof(struct cfg_network, name), d_net, out);
+	diff_objects("container", old->containers, old->n_containers, cfg->containers,
+		     cfg->n_containers, sizeof(struct cfg_container),
+		     offsetof(struct cfg_container, name), d_ctr, out);
+	diff_objects("policy", old->policies, old->n_policies, cfg->policies, cfg->n_policies,
+		     sizeof(struct policy), offsetof(struct policy, name), d_pol, out);
+	buf_init(&a), buf_init(&b), buf_init(&keys);
+	describe_dns(&old->dns, &a);
+	describe_dns(&cfg->dns, &b);
+	if (strcmp(a.data, b.data)) {
+		changed_keys(a.data, b.data, &keys);
+		buf_printf(out, "~ dns: %s\n", keys.data);
+	}
+	buf_free(&a), buf_free(&b), buf_free(&keys);
+	if (out->len == start)
+		buf_puts(out, "no changes\n");
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+static void problem(struct daemon *d, struct buf *report, int *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(struct daemon *d, struct buf *report, int *n, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	daemon_log(d, LOG_ERROR, "%s", msg);
+	buf_printf(report, "%s\n", msg);
+	(*n)++;
+}
+
+/* A network must be re-created (its containers restart) when one of these changes. */
+static bool network_identity_changed(const struct cfg_network *a, const struct cfg_network *b)
+{
+	return strcmp(a->bridge, b->bridge) || a->subnet.len != b->subnet.len ||
+	       !ip_equal(&a->subnet.addr, &b->subnet.addr) || !ip_equal(&a->gateway, &b->gateway) ||
+	       a->has_v6 != b->has_v6 ||
+	       (a->has_v6 && (a->subnet6.len != b->subnet6.len ||
+			      !ip_equal(&a->subnet6.addr, &b->subnet6.addr) ||
+			      !ip_equal(&a->gateway6, &b->gateway6)));
+}
+
+static bool container_on(const struct cfg_container *c, const char *network)
+{
+	for (size_t i = 0; i < c->n_networks; i++)
+		if (!strcmp(c->networks[i], network))
+			return true;
+	return false;
+}
+
+static bool same_networks(const struct cfg_container *a, const struct cfg_container *b)
+{
+	if (a->n_networks != b->n_networks)
+		return false;
+	for (size_t i = 0; i < a->n_networks; i++)
+		if (strcmp(a->networks[i], b->networks[i]))
+			return false;
+	return true;
+}
+
+/* Take a container's network down; its addresses on `network` (NULL: all)
+ * are released, the others stay sticky for when it comes back. */
+static void container_down(struct daemon *d, const char *name, const char *network,
+			   bool forget, struct buf *report, int *n)
+{
+	struct err e = { 0 };
+
+	if (net_detach(d->net, name, &e) < 0)
+		problem(d, report, n, "container %s: %s", name, e.msg);
+	if (network && ipam_release(d->store, network, name, &e) < 0)
+		problem(d, report, n, "container %s: %s", name, e.msg);
+	if (forget) {
+		if (store_port_delete(d->store, name, NULL, &e) < 0)
+			problem(d, report, n, "container %s: %s", name, e.msg);
+		if (store_container_delete(d->store, name, &e) < 0 && e.code != ENOENT)
+			problem(d, report, n, "container %s: %s", name, e.msg);
+	}
+}
+
+struct release_ctx {
+	struct daemon *d;
+	const char *network;
+	struct buf *report;
+	int *n;
+};
+
+static int release_one(void *ctx, const struct ipam_alloc *a)
+{
+	struct release_ctx *rc = ctx;
+	struct err e = { 0 };
+
+	if (ipam_release(rc->d->store, rc->network, a->owner, &e) < 0)
+		problem(rc->d, rc->report, rc->n, "network %s: %s", rc->network, e.msg);
+	return 0;
+}
+
+struct stale_ctx {
+	struct daemon *d;
+	const struct config *cfg;
+	char (*names)[STORE_NAME_MAX];
+	size_t n, cap;
+};
+
+static int collect_stale(void *ctx, const struct store_container *c)
+{
+	struct stale_ctx *sc = ctx;
+
+	if (config_container(sc->cfg, c->name))
+		return 0;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 16;
+		void *p = realloc(sc->names, cap * sizeof(*sc->names));
+
+		if (!p)
+			return -ENOMEM;
+		sc->names = p;
+		sc->cap = cap;
+	}
+	snprintf(sc->names[sc->n++], STORE_NAME_MAX, "%s", c->name);
+	return 0;
+}
+
+/* Steps 1-2: what the new config no longer has, or has differently. */
+static void remove_stale(struct daemon *d, const struct config *cfg, struct buf *report, int *n)
+{
+	const struct config *old = d->cfg;
+	struct stale_ctx sc = { .d = d, .cfg = cfg };
+	struct err e = { 0 };
+
+	for (size_t i = 0; old && i < old->n_networks; i++) {
+		const struct cfg_network *o = &old->networks[i];
+		const struct cfg_network *nn = config_network(cfg, o->name);
+
+		if (nn && !network_identity_changed(o, nn))
+			continue;
+		for (size_t k = 0; k < d->n_ctrs; k++)
+			if (container_on(d->ctrs[k].cfg, o->name))
+				container_down(d, d->ctrs[k].cfg->name, o->name, false, report, n);
+		if (!nn || strcmp(nn->bridge, o->bridge))
+			if (net_bridge_delete(d->net, o->bridge, &e) < 0)
+				problem(d, report, n, "network %s: %s", o->name, e.msg);
+		if (!nn) {
+			struct release_ctx rc = { d, o->name, report, n };
+
+			ipam_list(d->store, o->name, release_one, &rc, &e);
+			if (store_network_delete(d->store, o->name, &e) < 0 && e.code != ENOENT)
+				problem(d, report, n, "network %s: %s", o->name, e.msg);
+		}
+	}
+	for (size_t k = 0; k < d->n_ctrs; k++) {
+		const struct cfg_container *oc = d->ctrs[k].cfg;
+		const struct cfg_container *nc = config_container(cfg, oc->name);
+
+		if (nc && same_networks(oc, nc))
+			continue;
+		container_down(d, oc->name, NULL, !nc, report, n);
+		for (size_t i = 0; i < oc->n_networks; i++)
+			if (!nc || !container_on(nc, oc->networks[i]))
+				ipam_release(d->store, oc->networks[i], oc->name, &e);
+	}
+	/* containers recorded by an earlier run that the config no longer has */
+	if (store_container_list(d->store, collect_stale, &sc, &e) < 0)
+		problem(d, report, n, "list recorded containers: %s", e.msg);
+	for (size_t i = 0; i < sc.n; i++) {
+		daemon_log(d, LOG_INFO, "container %s is no longer configured: removing it", sc.names[i]);
+		container_down(d, sc.names[i], NULL, true, report, n);
+	}
+	free(sc.names);
+}
+
+static void pool_from(struct store_pool *p, const struct ip_prefix *subnet,
+		      const struct ip_addr *gw, const struct ip_range *ranges, size_t n)
+{
+	p->subnet = *subnet;
+	p->gateway = *gw;
+	p->nranges = n < STORE_MAX_RANGES ? n : STORE_MAX_RANGES;
+	memcpy(p->ranges, ranges, p->nranges * sizeof(*ranges));
+}
+
+/* Step 3: each network in the store and as a bridge with its gateways. */
+static void apply_network(struct daemon *d, const struct cfg_network *cn, struct buf *report,
+			  int *n)
+{
+	struct store_network sn = { 0 };
+	struct net_bridge br = { .name = cn->bridge, .mtu = cn->mtu };
+	struct err e = { 0 };
+
+	snprintf(sn.name, sizeof(sn.name), "%s", cn->name);
+	pool_from(&sn.v4, &cn->subnet, &cn->gateway, cn->ranges, cn->n_ranges);
+	br.gw[br.n_gw++] = (struct net_ifaddr){ cn->gateway, cn->subnet.len };
+	if (cn->has_v6) {
+		pool_from(&sn.v6, &cn->subnet6, &cn->gateway6, cn->ranges6, cn->n_ranges6);
+		br.gw[br.n_gw++] = (struct net_ifaddr){ cn->gateway6, cn->subnet6.len };
+	}
+	if (store_network_put(d->store, &sn, &e) < 0)
+		problem(d, report, n, "network %s: %s", cn->name, e.msg);
+	if (net_bridge_ensure(d->net, &br, &e) < 0)
+		problem(d, report, n, "network %s: %s", cn->name, e.msg);
+}
+
+static int allocate(struct daemon *d, const struct cfg_container *c, const struct cfg_network *cn,
+		    int family, struct ip_addr *out, struct err *e)
+{
+	const struct ip_addr *want = NULL;
+
+	if (family == AF_INET && c->has_ip && ip_prefix_contains(&cn->subnet, &c->ip))
+		want = &c->ip;
+	if (family == AF_INET6 && c->has_ip6 && ip_prefix_contains(&cn->subnet6, &c->ip6))
+		want = &c->ip6;
+	return ipam_allocate(d->store, cn->name, family, c->name, want, out, e);
+}
+
+static int apply_ports(struct daemon *d, const struct cfg_container *c, struct err *e)
+{
+	int ret = store_port_delete(d->store, c->name, NULL, e);
+
+	for (size_t i = 0; ret >= 0 && i < c->n_ports; i++) {
+		const struct cfg_port *p = &c->ports[i];
+
+		for (unsigned k = 0; ret >= 0 && p->host_first + k <= p->host_last; k++) {
+			struct store_port sp = {
+				.host_port = (uint16_t)(p->host_first + k),
+				.container_port = (uint16_t)(p->first + k),
+				.proto = p->proto,
+			};
+
+			snprintf(sp.container, sizeof(sp.container), "%s", c->name);
+			snprintf(sp.network, sizeof(sp.network), "%s", c->networks[0]);
+			if (p->has_host_ip)
+				sp.host_ip = p->host_ip;
+			ret = store_port_add(d->store, &sp, e);
+		}
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* Step 4: one container's addresses, interfaces, ports and record. */
+static int apply_container(struct daemon *d, const struct config *cfg,
+			   const struct cfg_container *c, struct ctr *ctr, struct err *e)
+{
+	struct store_container sc = { 0 };
+	struct buf desc;
+	uint64_t h = 1469598103934665603ULL;       /* FNV-1a of the description */
+
+	ctr->cfg = c;
+	for (size_t i = 0; i < c->n_networks; i++) {
+		const struct cfg_network *cn = config_network(cfg, c->networks[i]);
+		struct ctr_if *ci = &ctr->ifs[ctr->n_ifs++];
+		struct net_attach a = { .container = c->name, .ifname = ci->ifname, .mtu = cn->mtu };
+
+		ci->network = cn->name;
+		snprintf(ci->ifname, sizeof(ci->ifname), "eth%u", (unsigned)i % CONFIG_NET_PER_CONTAINER);
+		a.bridge = cn->bridge;
+		if (allocate(d, c, cn, AF_INET, &ci->ip4, e) < 0)
+			return err_wrap(e, "network %s", cn->name);
+		a.addr[a.n_addr++] = (struct net_ifaddr){ ci->ip4, cn->subnet.len };
+		a.gw[a.n_gw++] = cn->gateway;
+		if (cn->has_v6) {
+			if (allocate(d, c, cn, AF_INET6, &ci->ip6, e) < 0)
+				return err_wrap(e, "network %s", cn->name);
+			a.addr[a.n_addr++] = (struct net_ifaddr){ ci->ip6, cn->subnet6.len };
+			a.gw[a.n_gw++] = cn->gateway6;
+		}
+		if (net_attach(d->net, &a, e) < 0)
+			return -1;
+	}
+	buf_init(&desc);
+	describe_container(c, &desc);
+	for (size_t i = 0; i < desc.len; i++)
+		h = (h ^ (unsigned char)desc.data[i]) * 1099511628211ULL;
+	buf_free(&desc);
+	snprintf(sc.name, sizeof(sc.name), "%s", c->name);
+	snprintf(sc.config_hash, sizeof(sc.config_hash), "fnv1a64:%016llx", (unsigned long long)h);
+	snprintf(sc.state, sizeof(sc.state), "ready");
+	net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
+	if (store_container_put(d->store, &sc, e) < 0)
+		return -1;
+	return apply_ports(d, c, e);        /* a port row needs its container row */
+}
+
+/* Step 6: the names DNS answers, its upstreams and its listeners. */
+static void apply_dns(struct daemon *d, const struct config *cfg, const struct ctr *ctrs,
+		      size_t n_ctrs, struct buf *report, int *n)
+{
+	struct ip_addr want[DAEMON_MAX_LISTENERS];
+	struct dns_upstream ups[16];
+	size_t n_want = 0, n_ups = 0;
+	struct dns_records *r;
+	struct err e = { 0 };
+
+	r = dns_records_new(cfg->dns.domain, cfg->dns.ttl, &e);
+	if (!r) {
+		problem(d, report, n, "dns: %s", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const struct cfg_network *cn = &cfg->networks[i];
+		struct ip_prefix subnets[2] = { cn->subnet, cn->subnet6 };
+
+		if (dns_records_add_network(r, cn->name, subnets, cn->has_v6 ? 2 : 1, &e) < 0)
+			problem(d, report, n, "dns: network %s: %s", cn->name, e.msg);
+		if (n_want < DAEMON_MAX_LISTENERS)
+			want[n_want++] = cn->gateway;
+		if (cn->has_v6 && n_want < DAEMON_MAX_LISTENERS)
+			want[n_want++] = cn->gateway6;
+	}
+	for (size_t k = 0; k < n_ctrs; k++) {
+		const struct ctr *c = &ctrs[k];
+
+		for (size_t i = 0; i < c->n_ifs; i++) {
+			struct ip_addr addrs[2];
+			size_t na = 0;
+
+			if (c->ifs[i].ip4.family)
+				addrs[na++] = c->ifs[i].ip4;
+			if (c->ifs[i].ip6.family)
+				addrs[na++] = c->ifs[i].ip6;
+			if (na && dns_records_add_container(r, c->cfg->name, c->ifs[i].network, addrs,
+							    na, c->cfg->service, &e) < 0)
+				problem(d, report, n, "dns: container %s: %s", c->cfg->name, e.msg);
+		}
+		for (size_t p = 0; p < c->cfg->n_ports; p++) {
+			const struct cfg_port *cp = &c->cfg->ports[p];
+
+			for (unsigned port = cp->first; port <= cp->last; port++) {
+				const char *who = c->cfg->service ? c->cfg->service : c->cfg->name;
+
+				dns_records_add_srv(r, who, (uint16_t)port, proto_name(cp->proto), &e);
+				if (c->cfg->service)
+					dns_records_add_srv(r, c->cfg->name, (uint16_t)port,
+							    proto_name(cp->proto), &e);
+			}
+		}
+	}
+	dns_server_set_records(d->dns, r);
+
+	for (size_t i = 0; i < cfg->dns.n_upstreams && n_ups < ARRAY_SIZE(ups); i++)
+		ups[n_ups++] = (struct dns_upstream){ .addr = cfg->dns.upstreams[i], .port = 53 };
+	if (dns_server_set_upstreams(d->dns, ups, n_ups, &e) < 0)
+		problem(d, report, n, "dns: %s", e.msg);
+
+	if (cfg->dns.host && n_want < DAEMON_MAX_LISTENERS)
+		ip_parse(DNS_HOST_ADDR, &want[n_want++], NULL);
+	/* close listeners no longer wanted, open the new ones */
+	for (size_t i = 0; i < d->n_listeners;) {
+		bool keep = false;
+
+		for (size_t k = 0; k < n_want; k++)
+			keep |= ip_equal(&d->listeners[i], &want[k]);
+		if (keep) {
+			i++;
+			continue;
+		}
+		dns_server_unlisten(d->dns, &d->listeners[i], DNS_PORT);
+		d->listeners[i] = d->listeners[--d->n_listeners];
+	}
+	for (size_t k = 0; k < n_want; k++) {
+		bool have = false;
+
+		for (size_t i = 0; i < d->n_listeners; i++)
+			have |= ip_equal(&d->listeners[i], &want[k]);
+		if (have)
+			continue;
+		if (dns_server_listen(d->dns, &want[k], DNS_PORT, &e) < 0)
+			problem(d, report, n, "dns: %s", e.msg);
+		else
+			d->listeners[d->n_listeners++] = want[k];
+	}
+}
+
+int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
+{
+	uint64_t t0 = now_us();
+	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs));
+	const char **live = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*live));
+	struct err e = { 0 };
+	int n = 0;
+
+	if (!ctrs || !live)
+		abort();
+	remove_stale(d, cfg, report, &n);
+	for (size_t i = 0; i < cfg->n_networks; i++)
+		apply_network(d, &cfg->networks[i], report, &n);
+	for (size_t i = 0; i < cfg->n_containers; i++) {
+		const struct cfg_container *c = &cfg->containers[i];
+
+		live[i] = c->name;
+		err_clear(&e);
+		if (apply_container(d, cfg, c, &ctrs[i], &e) < 0) {
+			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "error");
+			snprintf(ctrs[i].error, sizeof(ctrs[i].error), "%s", e.msg);
+			problem(d, report, &n, "container %s: %s", c->name, e.msg);
+		} else {
+			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "ready");
+		}
+	}
+	if (ipam_reconcile(d->store, live, cfg->n_containers, NULL, NULL, &e) < 0)
+		problem(d, report, &n, "release stale addresses: %s", e.msg);
+	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
+
+	free(live);
+	free(d->ctrs);
+	d->ctrs = ctrs;
+	d->n_ctrs = cfg->n_containers;
+	config_free(d->cfg);
+	d->cfg = cfg;
+	d->last_reconcile_us = now_us() - t0;
+	store_event_add(d->store, "reconcile", "config", n ? "applied with problems" : "applied", NULL);
+	return n;
+}
+
+void reconcile_shutdown(struct daemon *d)
+{
+	if (d->dns)
+		dns_server_free(d->dns);
+	d->dns = NULL;
+	net_close(d->net);
+	d->net = NULL;
+	if (d->store)
+		store_close(d->store);
+	d->store = NULL;
+	free(d->ctrs);
+	d->ctrs = NULL;
+	d->n_ctrs = 0;
+	config_free(d->cfg);
+	d->cfg = NULL;
+}

@@ -1,0 +1,405 @@
+/* requests.c - the commands the daemon answers on its control socket: state
+ * as aligned tables for people and JSON for programs. */
+#include "runtime/daemon_int.h"
+#include "dns/dns.h"
+#include "net/net.h"
+#include "store/store.h"
+#include "version.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
+}
+
+static const struct ctr *find_ctr(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (!strcasecmp(d->ctrs[i].cfg->name, name))
+			return &d->ctrs[i];
+	return NULL;
+}
+
+/* The container's addresses of one family, comma-separated. */
+static void ctr_addrs(const struct ctr *c, int family, char *buf, size_t size)
+{
+	char a[IP_STRLEN];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		const struct ip_addr *ip = family == AF_INET ? &c->ifs[i].ip4 : &c->ifs[i].ip6;
+
+		if (ip->family)
+			n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", n ? "," : "",
+					      ip_format(ip, a));
+	}
+	if (!buf[0])
+		snprintf(buf, size, "-");
+}
+
+static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		      struct err *e)
+{
+	static const char *const cols[] = { "KEY", "VALUE" };
+	char v[6][128];
+	struct table t;
+
+	(void)e;
+	snprintf(v[0], sizeof(v[0]), "%d", (int)getpid());
+	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)((loop_now_ms() - d->started_ms) / 1000));
+	config_summary(d->cfg, v[2], sizeof(v[2]));
+	snprintf(v[3], sizeof(v[3]), "%zu", d->n_ctrs);
+	if (rq->json) {
+		buf_printf(out, "{\"version\":\"%s\",\"commit\":\"%s\",\"pid\":%s,\"uptime_seconds\":%s,"
+			   "\"containers\":%s,\"config\":", BERTH_VERSION, BERTH_COMMIT, v[0], v[1], v[3]);
+		buf_json_string(out, d->cfg->source);
+		buf_puts(out, ",\"socket\":");
+		buf_json_string(out, d->ctl.path);
+		buf_puts(out, ",\"state_dir\":");
+		buf_json_string(out, d->cfg->daemon.state_dir);
+		buf_puts(out, "}\n");
+		return 0;
+	}
+	table_init(&t, 2, cols);
+	table_add(&t, "version", BERTH_VERSION);
+	table_add(&t, "commit", BERTH_COMMIT);
+	table_add(&t, "pid", v[0]);
+	table_add(&t, "uptime", v[1]);
+	table_add(&t, "config", d->cfg->source);
+	table_add(&t, "loaded", v[2]);
+	table_add(&t, "socket", d->ctl.path);
+	table_add(&t, "state_dir", d->cfg->daemon.state_dir);
+	table_render(&t, false, out);
+	table_free(&t);
+	return 0;
+}
+
+static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	static const char *const cols[] = { "NAME", "STATE", "NETWORKS", "IPV4", "IPV6", "ERROR" };
+	struct table t;
+
+	(void)e;
+	table_init(&t, 6, cols);
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		const struct ctr *c = &d->ctrs[i];
+		char nets[256] = "", v4[256], v6[512];
+		size_t n = 0;
+
+		for (size_t k = 0; k < c->cfg->n_networks; k++)
+			n += (size_t)snprintf(nets + n, n < sizeof(nets) ? sizeof(nets) - n : 0, "%s%s",
+					      k ? "," : "", c->cfg->networks[k]);
+		ctr_addrs(c, AF_INET, v4, sizeof(v4));
+		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
+		table_add(&t, c->cfg->name, c->state, nets, v4, v6, c->error[0] ? c->error : NULL);
+	}
+	table_render(&t, rq->json, out);
+	table_free(&t);
+	return 0;
+}
+
+static int inspect_port(void *ctx, const struct store_port *p)
+{
+	struct buf *out = ctx;
+	char a[IP_STRLEN];
+
+	buf_printf(out, "%s{\"host_ip\":\"%s\",\"host_port\":%u,\"container_port\":%u,\"proto\":\"%s\"}",
+		   out->data[out->len - 1] == '[' ? "" : ",",
+		   p->host_ip.family ? ip_format(&p->host_ip, a) : "", p->host_port,
+		   p->container_port, proto_name(p->proto));
+	return 0;
+}
+
+static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		       struct err *e)
+{
+	const struct ctr *c;
+	char a[IP_STRLEN], path[512];
+	size_t start = out->len;
+
+	if (rq->argc != 2)
+		return err_set(e, EINVAL, "usage: berth inspect NAME");
+	c = find_ctr(d, rq->argv[1]);
+	if (!c)
+		return err_set(e, ENOENT, "no container named '%s'", rq->argv[1]);
+	/* one JSON document; people get it too, it is the whole truth */
+	buf_puts(out, "{\"name\":");
+	buf_json_string(out, c->cfg->name);
+	buf_puts(out, ",\"file\":");
+	buf_json_string(out, c->cfg->file);
+	buf_puts(out, ",\"state\":");
+	buf_json_string(out, c->state);
+	buf_puts(out, ",\"error\":");
+	buf_json_string(out, c->error);
+	buf_puts(out, ",\"rootfs\":");
+	buf_json_string(out, c->cfg->rootfs);
+	buf_puts(out, ",\"command\":[");
+	for (size_t i = 0; i < c->cfg->argc; i++) {
+		buf_puts(out, i ? "," : "");
+		buf_json_string(out, c->cfg->argv[i]);
+	}
+	buf_puts(out, "],\"labels\":{");
+	for (size_t i = 0; i < c->cfg->n_labels; i++) {
+		buf_puts(out, i ? "," : "");
+		buf_json_string(out, c->cfg->labels[i].key);
+		buf_puts(out, ":");
+		buf_json_string(out, c->cfg->labels[i].value);
+	}
+	buf_puts(out, "},\"service\":");
+	if (c->cfg->service)
+		buf_json_string(out, c->cfg->service);
+	else
+		buf_puts(out, "null");
+	net_netns_path(d->net, c->cfg->name, path, sizeof(path), NULL);
+	buf_puts(out, ",\"netns\":");
+	buf_json_string(out, path);
+	buf_puts(out, ",\"interfaces\":[");
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		buf_printf(out, "%s{\"network\":", i ? "," : "");
+		buf_json_string(out, c->ifs[i].network);
+		buf_printf(out, ",\"ifname\":\"%s\",\"ipv4\":", c->ifs[i].ifname);
+		if (c->ifs[i].ip4.family)
+			buf_printf(out, "\"%s\"", ip_format(&c->ifs[i].ip4, a));
+		else
+			buf_puts(out, "null");
+		buf_puts(out, ",\"ipv6\":");
+		if (c->ifs[i].ip6.family)
+			buf_printf(out, "\"%s\"", ip_format(&c->ifs[i].ip6, a));
+		else
+			buf_puts(out, "null");
+		buf_puts(out, "}");
+	}
+	buf_puts(out, "],\"ports\":[");
+	if (store_port_list(d->store, c->cfg->name, inspect_port, out, e) < 0) {
+		out->len = start;
+		return -1;
+	}
+	buf_puts(out, "]}\n");
+	return 0;
+}
+
+static int ip_row(void *ctx, const struct ipam_alloc *a)
+{
+	char ip[IP_STRLEN];
+
+	table_add(ctx, a->network, ip_format(&a->ip, ip), a->owner);
+	return 0;
+}
+
+static int req_ip(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	static const char *const cols[] = { "NETWORK", "ADDRESS", "OWNER" };
+	struct table t;
+	int ret;
+
+	if (rq->argc > 2 || (rq->argc == 2 && strcmp(rq->argv[1], "ls")))
+		return err_set(e, EINVAL, "usage: berth ip ls");
+	table_init(&t, 3, cols);
+	ret = ipam_list(d->store, NULL, ip_row, &t, e);
+	if (ret >= 0)
+		table_render(&t, rq->json, out);
+	table_free(&t);
+	return ret < 0 ? ret : 0;
+}
+
+static int port_row(void *ctx, const struct store_port *p)
+{
+	char a[IP_STRLEN], hp[8], cp[8];
+
+	snprintf(hp, sizeof(hp), "%u", p->host_port);
+	snprintf(cp, sizeof(cp), "%u", p->container_port);
+	table_add(ctx, p->host_ip.family ? ip_format(&p->host_ip, a) : "*", hp, p->container, cp,
+		  proto_name(p->proto));
+	return 0;
+}
+
+static int req_ports(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		     struct err *e)
+{
+	static const char *const cols[] = { "HOST IP", "HOST PORT#", "CONTAINER", "PORT#", "PROTO" };
+	struct table t;
+	int ret;
+
+	(void)rq;
+	table_init(&t, 5, cols);
+	ret = store_port_list(d->store, NULL, port_row, &t, e);
+	if (ret >= 0)
+		table_render(&t, rq->json, out);
+	table_free(&t);
+	return ret < 0 ? ret : 0;
+}
+
+/* The names berth answers for: NAME.DOMAIN per container, SERVICE.DOMAIN. */
+static void dns_rows(const struct daemon *d, struct table *t, const char *only)
+{
+	const char *dom = d->cfg->dns.domain;
+	char name[300], a[IP_STRLEN];
+
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		const struct ctr *c = &d->ctrs[i];
+
+		for (int pass = 0; pass < 2; pass++) {
+			const char *who = pass ? c->cfg->service : c->cfg->name;
+
+			if (!who)
+				continue;
+			snprintf(name, sizeof(name), "%s.%s", who, dom);
+			if (only && strcasecmp(only, who) && strcasecmp(only, name))
+				continue;
+			for (size_t k = 0; k < c->n_ifs; k++) {
+				if (c->ifs[k].ip4.family)
+					table_add(t, name, "A", ip_format(&c->ifs[k].ip4, a), c->cfg->name,
+						  c->ifs[k].network);
+				if (c->ifs[k].ip6.family)
+					table_add(t, name, "AAAA", ip_format(&c->ifs[k].ip6, a),
+						  c->cfg->name, c->ifs[k].network);
+			}
+		}
+	}
+}
+
+static int req_dns(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		   struct err *e)
+{
+	static const char *const cols[] = { "NAME", "TYPE", "ADDRESS", "CONTAINER", "NETWORK" };
+	const char *only = NULL;
+	struct table t;
+
+	if (rq->argc == 3 && !strcmp(rq->argv[1], "query"))
+		only = rq->argv[2];
+	else if (!(rq->argc == 2 && !strcmp(rq->argv[1], "ls")))
+		return err_set(e, EINVAL, "usage: berth dns ls | berth dns query NAME");
+	if (only) {             /* NAME, NAME.DOMAIN or NAME.DOMAIN. */
+		static char q[300];
+		size_t n = strlen(only);
+
+		snprintf(q, sizeof(q), "%.*s", (int)(n && only[n - 1] == '.' ? n - 1 : n), only);
+		only = q;
+	}
+	table_init(&t, 5, cols);
+	dns_rows(d, &t, only);
+	if (only && !t.nrows) {
+		table_free(&t);
+		return err_set(e, ENOENT, "%s: no such name (NXDOMAIN)", only);
+	}
+	table_render(&t, rq->json, out);
+	table_free(&t);
+	return 0;
+}
+
+static int req_policy(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		      struct err *e)
+{
+	static const char *const cols[] = { "NAME", "TYPES", "RULES#", "SELECTED#", "FILE" };
+	struct table t;
+
+	if (!(rq->argc == 2 && !strcmp(rq->argv[1], "ls")))
+		return err_set(e, EINVAL, "usage: berth policy ls");
+	table_init(&t, 5, cols);
+	for (size_t i = 0; i < d->cfg->n_policies; i++) {
+		const struct policy *p = &d->cfg->policies[i];
+		unsigned types = p->types;
+		char nrules[16], nsel[16];
+		size_t sel = 0;
+
+		for (size_t k = 0; k < d->n_ctrs; k++)
+			sel += selector_match(&p->select, d->ctrs[k].cfg->labels, d->ctrs[k].cfg->n_labels);
+		snprintf(nrules, sizeof(nrules), "%zu", p->n_rules);
+		snprintf(nsel, sizeof(nsel), "%zu", sel);
+		table_add(&t, p->name,
+			  types == (POLICY_INGRESS | POLICY_EGRESS) ? "ingress,egress"
+			  : types == POLICY_INGRESS ? "ingress" : types == POLICY_EGRESS ? "egress" : "-",
+			  nrules, nsel, p->file);
+	}
+	table_render(&t, rq->json, out);
+	table_free(&t);
+	return 0;
+}
+
+static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		      struct err *e)
+{
+	bool dry = rq->argc == 2 && !strcmp(rq->argv[1], "--dry-run");
+
+	if (rq->argc > 2 || (rq->argc == 2 && !dry))
+		return err_set(e, EINVAL, "usage: berth reload [--dry-run]");
+	return daemon_request_reload(d, dry, out, e);
+}
+
+static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		       struct err *e)
+{
+	struct dns_stats st;
+	size_t ready = 0, failed = 0;
+
+	(void)rq, (void)e;
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		if (!strcmp(d->ctrs[i].state, "error"))
+			failed++;
+		else
+			ready++;
+	}
+	dns_server_stats(d->dns, &st);
+	buf_puts(out, "# HELP berth_containers Configured containers by state.\n"
+		      "# TYPE berth_containers gauge\n");
+	buf_printf(out, "berth_containers{state=\"ready\"} %zu\nberth_containers{state=\"error\"} %zu\n",
+		   ready, failed);
+	buf_puts(out, "# HELP berth_dns_queries_total DNS queries by result.\n"
+		      "# TYPE berth_dns_queries_total counter\n");
+	buf_printf(out, "berth_dns_queries_total{result=\"noerror\"} %llu\n"
+		   "berth_dns_queries_total{result=\"nxdomain\"} %llu\n"
+		   "berth_dns_queries_total{result=\"servfail\"} %llu\n"
+		   "berth_dns_queries_total{result=\"formerr\"} %llu\n"
+		   "berth_dns_queries_total{result=\"notimp\"} %llu\n",
+		   (unsigned long long)st.noerror, (unsigned long long)st.nxdomain,
+		   (unsigned long long)st.servfail, (unsigned long long)st.formerr,
+		   (unsigned long long)st.notimp);
+	buf_puts(out, "# HELP berth_dns_cache_hits_total Forwarded names answered from the cache.\n"
+		      "# TYPE berth_dns_cache_hits_total counter\n");
+	buf_printf(out, "berth_dns_cache_hits_total %llu\n", (unsigned long long)st.cache_hits);
+	buf_puts(out, "# HELP berth_dns_forwarded_total Queries sent upstream.\n"
+		      "# TYPE berth_dns_forwarded_total counter\n");
+	buf_printf(out, "berth_dns_forwarded_total %llu\n", (unsigned long long)st.forwarded);
+	buf_puts(out, "# HELP berth_reconcile_duration_seconds Duration of the last reconcile.\n"
+		      "# TYPE berth_reconcile_duration_seconds gauge\n");
+	buf_printf(out, "berth_reconcile_duration_seconds %.6f\n", (double)d->last_reconcile_us / 1e6);
+	buf_puts(out, "# HELP berth_reloads_total Configuration reloads applied and rejected.\n"
+		      "# TYPE berth_reloads_total counter\n");
+	buf_printf(out, "berth_reloads_total{result=\"applied\"} %llu\n"
+		   "berth_reloads_total{result=\"rejected\"} %llu\n",
+		   (unsigned long long)d->reloads, (unsigned long long)d->reload_failures);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+} requests[] = {
+	{ "status", req_status },
+	{ "ps", req_ps },
+	{ "inspect", req_inspect },
+	{ "ip", req_ip },
+	{ "ports", req_ports },
+	{ "dns", req_dns },
+	{ "policy", req_policy },
+	{ "reload", req_reload },
+	{ "metrics", req_metrics },
+};
+
+int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(requests); i++)
+		if (!strcmp(rq->argv[0], requests[i].name))
+			return requests[i].run(ctx, rq, out, e);
+	return err_set(e, EINVAL, "unknown command '%s'", rq->argv[0]);
+}
