@@ -327,6 +327,23 @@ static int mkdirs(const char *dir, struct err *e)
 	return 0;
 }
 
+/*
+ * Switching the journal mode of a new file needs an exclusive lock, and SQLite
+ * reports SQLITE_BUSY for it at once, without the busy handler, while another
+ * process is creating the same file: retry for as long as the busy timeout.
+ */
+static int exec_retry(struct store *s, const char *sql)
+{
+	int rc;
+
+	for (int waited = 0; ; waited += 2) {
+		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_MS)
+			return rc;
+		usleep(2000);
+	}
+}
+
 /* One integer from a one-row statement such as "PRAGMA user_version". */
 static int query_int(struct store *s, const char *sql, int64_t *out, struct err *e)
 {
@@ -450,7 +467,7 @@ int store_open(struct store **out, const char *state_dir, struct err *e)
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	/* The first read of the file: garbage fails here with "file is not a
 	 * database", which we report and leave alone. */
-	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	rc = exec_retry(s, "PRAGMA journal_mode=WAL");
 	if (rc != SQLITE_OK) {
 		store_sqlerr(s, rc, "open", e);
 		goto refuse;
