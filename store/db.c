@@ -15,7 +15,8 @@
 /*
  * Forward migrations: migrations[i] takes user_version i to i + 1, inside
  * the same transaction that bumps user_version. Never edit a released entry;
- * append a new one and raise STORE_SCHEMA_VERSION.
+ * append a new one and raise STORE_SCHEMA_VERSION. In WITHOUT ROWID tables,
+ * declare the primary key columns first (see ports).
  */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1: networks and IPAM. */
@@ -61,13 +62,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  exit_status INTEGER NOT NULL DEFAULT 0,"
 	"  started_at INTEGER NOT NULL DEFAULT 0"
 	") WITHOUT ROWID;"
-	/* host_ip: X'' for every address of the host. */
+	/* host_ip: X'' for every address of the host. The key columns come
+	 * first: SQLite 3.40's integrity_check misreports NOT NULL columns of a
+	 * WITHOUT ROWID table declared before its key as NULL. */
 	"CREATE TABLE ports ("
+	"  host_ip BLOB NOT NULL, host_port INTEGER NOT NULL, proto INTEGER NOT NULL,"
 	"  container TEXT NOT NULL REFERENCES containers(name) ON DELETE CASCADE,"
 	"  network TEXT NOT NULL DEFAULT '',"
-	"  family INTEGER NOT NULL, host_ip BLOB NOT NULL,"
-	"  host_port INTEGER NOT NULL, container_port INTEGER NOT NULL,"
-	"  proto INTEGER NOT NULL,"
+	"  family INTEGER NOT NULL, container_port INTEGER NOT NULL,"
 	"  PRIMARY KEY (host_ip, host_port, proto)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX ports_container ON ports (container);"

@@ -76,14 +76,18 @@ static const char *net_put(const char *name, const char *subnet, const char *gw,
 	return "";
 }
 
-static void reopen(void)
+static void reopen_in(const char *dir)
 {
 	store_close(s);
 	s = NULL;
-	if (store_open(&s, top, &e) < 0) {
-		printf("# reopen: %s\n", e.msg);
+	T_OK(store_open(&s, dir, &e) == 0, "reopen: %s", s ? "" : e.msg);
+	if (!s)
 		exit(1);
-	}
+}
+
+static void reopen(void)
+{
+	reopen_in(top);
 }
 
 /* Run one SQL statement on the file behind the store's back. */
@@ -612,6 +616,11 @@ static void test_containers_ports(void)
 	store_port_list(s, NULL, collect_port, out, &e);
 	T_STREQ(out, "db *:8080->53/17;db 127.0.0.1:9000->9000/6;",
 		"a deleted container's ports go with it");
+	reopen_in(dir);
+	out[0] = '\0';
+	store_port_list(s, "db", collect_port, out, &e);
+	T_STREQ(out, "db *:8080->53/17;db 127.0.0.1:9000->9000/6;",
+		"ports survive reopening (integrity checked at open)");
 	{
 		struct store_port p = { .host_port = 9000, .proto = IPPROTO_TCP };
 		ip_parse("127.0.0.1", &p.host_ip, NULL);
