@@ -280,6 +280,8 @@ static void test_bad_input(void)
 	T_STREQ(net_put("bad", NULL, NULL, NULL, "::ffff:0:0/96", NULL),
 		"network bad: subnet6 ::ffff:0.0.0.0/96 overlaps IPv4-mapped addresses (::ffff:0:0/96)",
 		"IPv4-mapped IPv6 subnet");
+	T_STREQ(net_put("bad", "10.88.0.0/16", NULL, NULL, NULL, "fd88::1-fd88::9"),
+		"network bad: IPv6 ranges given without subnet6", "IPv6 ranges without subnet6");
 	T_STREQ(net_put("", "10.88.0.0/16", NULL, NULL, NULL, NULL), "empty network name",
 		"empty network name");
 	T_OK(store_network_get(s, "bad", &(struct store_network){ 0 }, &e) == -ENOENT,
