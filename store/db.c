@@ -466,6 +466,12 @@ int store_open(struct store **out, const char *state_dir, struct err *e)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	/* SQLite falls back to read-only when it may not write the file; we
+	 * would only find out at the first allocation. */
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		err_set(e, EACCES, "%s: not writable (check its owner and permissions)", s->path);
+		goto fail;
+	}
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	/* The first read of the file: garbage fails here with "file is not a
 	 * database", which we report and leave alone. */

@@ -204,6 +204,12 @@ static void test_refuse(void)
 		 "version); refusing to touch it", db);
 	T_STREQ(open_error(dir), want, "an unrelated SQLite database is refused");
 
+	/* A state dir that cannot be created. */
+	snprintf(dir, sizeof(dir), "%s/garbage/state.db/sub", top);
+	snprintf(want, sizeof(want), "create state directory %s/garbage/state.db/sub: Not a "
+		 "directory (ENOTDIR)", top);
+	T_STREQ(open_error(dir), want, "a state dir that cannot be created");
+
 	/* A directory where the file should be. */
 	snprintf(dir, sizeof(dir), "%s/isdir", top);
 	snprintf(db, sizeof(db), "%s/state.db", dir);
