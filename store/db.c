@@ -15,7 +15,8 @@
 /*
  * Forward migrations: migrations[i] takes user_version i to i + 1, inside
  * the same transaction that bumps user_version. Never edit a released entry;
- * append a new one and raise STORE_SCHEMA_VERSION.
+ * append a new one and raise STORE_SCHEMA_VERSION. In WITHOUT ROWID tables,
+ * declare the primary key columns first (see ports).
  */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1: networks and IPAM. */
@@ -61,13 +62,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  exit_status INTEGER NOT NULL DEFAULT 0,"
 	"  started_at INTEGER NOT NULL DEFAULT 0"
 	") WITHOUT ROWID;"
-	/* host_ip: X'' for every address of the host. */
+	/* host_ip: X'' for every address of the host. The key columns come
+	 * first: SQLite 3.40's integrity_check misreports NOT NULL columns of a
+	 * WITHOUT ROWID table declared before its key as NULL. */
 	"CREATE TABLE ports ("
+	"  host_ip BLOB NOT NULL, host_port INTEGER NOT NULL, proto INTEGER NOT NULL,"
 	"  container TEXT NOT NULL REFERENCES containers(name) ON DELETE CASCADE,"
 	"  network TEXT NOT NULL DEFAULT '',"
-	"  family INTEGER NOT NULL, host_ip BLOB NOT NULL,"
-	"  host_port INTEGER NOT NULL, container_port INTEGER NOT NULL,"
-	"  proto INTEGER NOT NULL,"
+	"  family INTEGER NOT NULL, container_port INTEGER NOT NULL,"
 	"  PRIMARY KEY (host_ip, host_port, proto)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX ports_container ON ports (container);"
@@ -327,6 +329,23 @@ static int mkdirs(const char *dir, struct err *e)
 	return 0;
 }
 
+/*
+ * Switching the journal mode of a new file needs an exclusive lock, and SQLite
+ * reports SQLITE_BUSY for it at once, without the busy handler, while another
+ * process is creating the same file: retry for as long as the busy timeout.
+ */
+static int exec_retry(struct store *s, const char *sql)
+{
+	int rc;
+
+	for (int waited = 0; ; waited += 2) {
+		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_MS)
+			return rc;
+		usleep(2000);
+	}
+}
+
 /* One integer from a one-row statement such as "PRAGMA user_version". */
 static int query_int(struct store *s, const char *sql, int64_t *out, struct err *e)
 {
@@ -447,10 +466,16 @@ int store_open(struct store **out, const char *state_dir, struct err *e)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	/* SQLite falls back to read-only when it may not write the file; we
+	 * would only find out at the first allocation. */
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		err_set(e, EACCES, "%s: not writable (check its owner and permissions)", s->path);
+		goto fail;
+	}
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	/* The first read of the file: garbage fails here with "file is not a
 	 * database", which we report and leave alone. */
-	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	rc = exec_retry(s, "PRAGMA journal_mode=WAL");
 	if (rc != SQLITE_OK) {
 		store_sqlerr(s, rc, "open", e);
 		goto refuse;

@@ -186,6 +186,10 @@ int store_network_put(struct store *s, const struct store_network *in, struct er
 	if (!n.v4.subnet.addr.family && !n.v6.subnet.addr.family)
 		return err_set(e, EINVAL, "network %s: no subnet (give an IPv4 subnet, an IPv6 "
 			       "one, or both)", n.name);
+	if ((!n.v4.subnet.addr.family && n.v4.nranges) || (!n.v6.subnet.addr.family && n.v6.nranges))
+		return err_set(e, EINVAL, "network %s: %s ranges given without %s", n.name,
+			       n.v4.subnet.addr.family ? "IPv6" : "IPv4",
+			       n.v4.subnet.addr.family ? "subnet6" : "subnet");
 	if ((n.v4.subnet.addr.family && check_pool(n.name, "subnet", AF_INET, &n.v4, e) < 0) ||
 	    (n.v6.subnet.addr.family && check_pool(n.name, "subnet6", AF_INET6, &n.v6, e) < 0))
 		return -e->code;

@@ -76,14 +76,18 @@ static const char *net_put(const char *name, const char *subnet, const char *gw,
 	return "";
 }
 
-static void reopen(void)
+static void reopen_in(const char *dir)
 {
 	store_close(s);
 	s = NULL;
-	if (store_open(&s, top, &e) < 0) {
-		printf("# reopen: %s\n", e.msg);
+	T_OK(store_open(&s, dir, &e) == 0, "reopen: %s", s ? "" : e.msg);
+	if (!s)
 		exit(1);
-	}
+}
+
+static void reopen(void)
+{
+	reopen_in(top);
 }
 
 /* Run one SQL statement on the file behind the store's back. */
@@ -200,6 +204,12 @@ static void test_refuse(void)
 		 "version); refusing to touch it", db);
 	T_STREQ(open_error(dir), want, "an unrelated SQLite database is refused");
 
+	/* A state dir that cannot be created. */
+	snprintf(dir, sizeof(dir), "%s/garbage/state.db/sub", top);
+	snprintf(want, sizeof(want), "create state directory %s/garbage/state.db/sub: Not a "
+		 "directory (ENOTDIR)", top);
+	T_STREQ(open_error(dir), want, "a state dir that cannot be created");
+
 	/* A directory where the file should be. */
 	snprintf(dir, sizeof(dir), "%s/isdir", top);
 	snprintf(db, sizeof(db), "%s/state.db", dir);
@@ -276,6 +286,8 @@ static void test_bad_input(void)
 	T_STREQ(net_put("bad", NULL, NULL, NULL, "::ffff:0:0/96", NULL),
 		"network bad: subnet6 ::ffff:0.0.0.0/96 overlaps IPv4-mapped addresses (::ffff:0:0/96)",
 		"IPv4-mapped IPv6 subnet");
+	T_STREQ(net_put("bad", "10.88.0.0/16", NULL, NULL, NULL, "fd88::1-fd88::9"),
+		"network bad: IPv6 ranges given without subnet6", "IPv6 ranges without subnet6");
 	T_STREQ(net_put("", "10.88.0.0/16", NULL, NULL, NULL, NULL), "empty network name",
 		"empty network name");
 	T_OK(store_network_get(s, "bad", &(struct store_network){ 0 }, &e) == -ENOENT,
@@ -612,6 +624,11 @@ static void test_containers_ports(void)
 	store_port_list(s, NULL, collect_port, out, &e);
 	T_STREQ(out, "db *:8080->53/17;db 127.0.0.1:9000->9000/6;",
 		"a deleted container's ports go with it");
+	reopen_in(dir);
+	out[0] = '\0';
+	store_port_list(s, "db", collect_port, out, &e);
+	T_STREQ(out, "db *:8080->53/17;db 127.0.0.1:9000->9000/6;",
+		"ports survive reopening (integrity checked at open)");
 	{
 		struct store_port p = { .host_port = 9000, .proto = IPPROTO_TCP };
 		ip_parse("127.0.0.1", &p.host_ip, NULL);
