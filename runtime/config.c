@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,28 +210,34 @@ static void errs_sort(struct config_errors *errs)
 
 int cfg_edit_distance(const char *a, const char *b)
 {
+	/* optimal string alignment: insert, delete, substitute, swap neighbours */
 	size_t la = strlen(a), lb = strlen(b);
-	int row[64], prev, t;
+	int d[3][64], *pp, *p, *r;
 
-	if (la >= 64 || lb >= 64)
+	if (la >= 63 || lb >= 63)
 		return 99;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = (int)j;
+		d[0][j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = (int)i;
+		pp = d[(i + 1) % 3];    /* row i - 2 */
+		p = d[(i + 2) % 3];     /* row i - 1 */
+		r = d[i % 3];           /* row i */
+		r[0] = (int)i;
 		for (size_t j = 1; j <= lb; j++) {
-			t = row[j];
-			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
-					 tolower((unsigned char)b[j - 1]));
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (t + 1 < row[j])
-				row[j] = t + 1;
-			prev = t;
+			int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			int v = p[j - 1] + cost;
+
+			if (p[j] + 1 < v)
+				v = p[j] + 1;
+			if (r[j - 1] + 1 < v)
+				v = r[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			r[j] = v;
 		}
 	}
-	return row[lb];
+	return d[la % 3][lb];
 }
 
 /* The candidate within edit distance 2 (1 for words of 3 letters or less). */

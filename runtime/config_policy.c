@@ -485,7 +485,8 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 
 			if (near)
 				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "
-					  "[%s] (did you mean [%s%s]?)", s->name, near,
+					  "[%s] (did you mean [%s%s%s]?)", s->name, near,
+					  *rname ? " " : "", *rname ? rname :
 					  strcmp(near, "policy") ? " NAME" : "");
 			else
 				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "

@@ -415,10 +415,14 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 		if (!berth_sections[k]) {
 			const char *near = cfg_closest(kind, berth_sections);
 
-			cfg_error(c, c->file, c->file_idx, s->line, 0,
-				  "unknown section [%s]%s%s%s (expected [daemon], [network NAME], "
-				  "[dns] or [remote])", s->name, near ? " (did you mean [" : "",
-				  near ? near : "", near ? "]?)" : "");
+			if (near)
+				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
+					  "(did you mean [%s%s%s]?)", s->name, near, *name ? " " : "",
+					  *name ? name : !strcmp(near, "network") ? " NAME" : "");
+			else
+				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
+					  "(expected [daemon], [network NAME], [dns] or [remote])",
+					  s->name);
 			continue;
 		}
 		if (k != 1 && *name) {
@@ -429,11 +433,7 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 			cfg_err_sect(c, s, "section given twice (first on line %d)", seen[k]->line);
 			continue;
 		}
-		seen[k] = s;
-		if (!s->n) {
-			cfg_err_sect(c, s, "empty section");
-			continue;
-		}
+		seen[k] = s;                /* empty [daemon] or [dns]: the defaults */
 		switch (k) {
 		case 0: do_daemon(c, s); break;
 		case 1: cfg_network(c, s, name); break;
