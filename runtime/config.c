@@ -778,14 +778,17 @@ static void cross_checks(struct cfg_ctx *c, const struct config_file *files, siz
 {
 	struct config *cfg = c->cfg;
 
+	size_t f = 0;
+
 	check_networks(c);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
 		const struct cfg_container *ct = &cfg->containers[i];
-		int fidx = 0;
+		int fidx;
 
-		for (size_t f = 0; f < nf; f++)
-			if (!strcmp(files[f].path, ct->file))
-				fidx = (int)f;
+		/* containers were made in file order: the cursor only moves on */
+		while (f + 1 < nf && strcmp(files[f].path, ct->file))
+			f++;
+		fidx = (int)f;
 		for (size_t j = 0; j < i; j++)
 			if (!strcasecmp(ct->name, cfg->containers[j].name))
 				cfg_error(c, ct->file, fidx, ct->lines.name, 0, "[container] the name "
@@ -969,7 +972,7 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 {
 	char path[4096], *buf = NULL, *msg;
 	struct stat st;
-	size_t len = 0;
+	size_t len = 0, cap;
 	ssize_t r;
 	int fd, ret;
 
@@ -993,10 +996,12 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 		ret = -EMFILE;
 		goto fail_close;
 	}
-	/* at most CONFIG_FILE_MAX + 1 bytes: enough to say it is too large */
-	buf = cfg_new(m, CONFIG_FILE_MAX + 2);
-	while (len <= CONFIG_FILE_MAX) {
-		r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+	/* its size plus one byte, at most CONFIG_FILE_MAX + 1: enough to see
+	 * that it is too large, or that it grew while we read it */
+	cap = st.st_size > CONFIG_FILE_MAX ? CONFIG_FILE_MAX + 1 : (size_t)st.st_size + 1;
+	buf = cfg_new(m, cap + 1);
+	while (len < cap) {
+		r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

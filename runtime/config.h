@@ -192,8 +192,10 @@ struct policy {
 	const char *name;           /* file name without .ini */
 	const char *file;
 	struct selector select;
-	unsigned types;             /* POLICY_INGRESS|POLICY_EGRESS as given */
-	bool types_given;           /* false: the directions of its rules */
+	/* Directions it isolates (POLICY_INGRESS|POLICY_EGRESS): `types` as
+	 * given, else the directions of its rules (DESIGN §3, Isolation). */
+	unsigned types;
+	bool types_given;
 	struct rule *rules;
 	size_t n_rules;
 };

@@ -226,6 +226,12 @@ static const struct {
 	  "containers.d/a.ini:4: [container] labels: 'tier': expected KEY=VALUE\n"
 	  "containers.d/a.ini:4: [container] labels: label 'app' is given twice\n"
 	  "containers.d/a.ini:4: [container] labels: 'k=v!': a label value is at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit" },
+	{ "a reserved word as a label key",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nlabels = world=1\n"),
+	  "containers.d/a.ini:4: [container] labels: 'world=1': 'world' is a reserved word of the policy language, not a label key" },
+	{ "an empty [policy]",
+	  F("policies.d/db.ini", "[policy]\n[ingress a]\nfrom = all\n"),
+	  "policies.d/db.ini:1: [policy] select: missing (which containers the policy applies to; select = all for every one)" },
 	{ "memory, cpus, restart, stop_timeout",
 	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nmemory = 64X\ncpus = 0\n"
 	    "restart = sometimes\nstop_timeout = 1h\n"),
@@ -450,6 +456,20 @@ static void test_syntax(void)
 		T_OK(a && a->n_labels == 2 && !strcmp(a->labels[0].key, "example.com/app") &&
 		     !strcmp(a->labels[1].value, ""), "a prefixed label key and an empty value");
 		T_EQ(c->dns.n_upstreams ? c->dns.upstreams[1].b[3] : 0, 8, "continued item parsed");
+		config_free(c);
+	}
+	dir = mkconf(F("containers.d/p.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "ports = 8000-8010:9000-9010/UDP, [::1]:8080:80, 5353:53/udp, 5353:53/tcp\n"));
+	T_STREQ(load(dir, &c), "ok", "port ranges, an IPv6 host address, one port on two protocols");
+	if (c) {
+		const struct cfg_port *p = c->containers[0].ports;
+
+		T_EQ(c->containers[0].n_ports, 4, "four port mappings");
+		T_OK(p[0].host_first == 8000 && p[0].host_last == 8010 && p[0].first == 9000 &&
+		     p[0].last == 9010 && p[0].proto == IPPROTO_UDP, "8000-8010:9000-9010/UDP");
+		T_OK(p[1].has_host_ip && !strcmp(fmt_ip(&p[1].host_ip), "::1") &&
+		     p[1].host_first == 8080 && p[1].first == 80 && p[1].proto == IPPROTO_TCP,
+		     "[::1]:8080:80 is tcp on ::1");
 		config_free(c);
 	}
 	T_STREQ(load(mkconf(F("berth.ini", "")), NULL), "ok", "an empty berth.ini means every default");
