@@ -1027,6 +1027,13 @@ fail:
 	return ret;
 }
 
+const char *config_default_dir(void)
+{
+	struct stat st;
+
+	return stat(CONFIG_DIR_DEFAULT, &st) == 0 ? CONFIG_DIR_DEFAULT : NULL;
+}
+
 int config_load(const char *dir, const struct config_opts *opts, struct config **out,
 		struct config_errors *errs)
 {

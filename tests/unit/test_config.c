@@ -366,8 +366,8 @@ static void test_examples(void)
 		T_EQ(web->n_env, 2, "web has two env lines");
 		T_STREQ(web->n_env == 2 ? web->env[1] : "", "GREETING=hello, world",
 			"an env value keeps its comma");
-		T_EQ(web->n_ports, 2, "web publishes two ports");
-		T_OK(web->n_ports == 2 && web->ports[1].has_host_ip &&
+		T_EQ(web->n_ports, 3, "web publishes three ports");
+		T_OK(web->n_ports == 3 && web->ports[1].has_host_ip &&
 		     !strcmp(fmt_ip(&web->ports[1].host_ip), "127.0.0.1") &&
 		     web->ports[1].host_first == 9000 && web->ports[1].proto == IPPROTO_TCP,
 		     "127.0.0.1:9000:9000/tcp parsed");
@@ -470,6 +470,40 @@ static void test_syntax(void)
 		T_OK(p[1].has_host_ip && !strcmp(fmt_ip(&p[1].host_ip), "::1") &&
 		     p[1].host_first == 8080 && p[1].first == 80 && p[1].proto == IPPROTO_TCP,
 		     "[::1]:8080:80 is tcp on ::1");
+		config_free(c);
+	}
+	/* DESIGN §3's policy example, exactly */
+	dir = mkconf(F("policies.d/db.ini", "; policies.d/db.ini\n[policy]\nselect = app=db\n"
+		       "types  = ingress, egress           ; optional\n"
+		       "[ingress api]                      ; one section per rule\n"
+		       "from  = app=api                    ; each from/to line is one peer\n"
+		       "from  = app=admin, team in (ops,sre)\nports = 5432/tcp\n"
+		       "[egress dns-and-updates]\nto    = cidr:0.0.0.0/0 except 10.0.0.0/8 172.16.0.0/12\n"
+		       "to    = world\nports = 53/udp, 443/tcp, 8000-8100/tcp\n"));
+	T_STREQ(load(dir, &c), "ok", "DESIGN's db.ini loads");
+	if (c) {
+		const struct policy *p = &c->policies[0];
+		static const struct label admin[] = { { "app", "admin" }, { "team", "sre" } };
+
+		T_OK(!strcmp(p->name, "db") && p->types_given &&
+		     p->types == (POLICY_INGRESS | POLICY_EGRESS) && p->n_rules == 2,
+		     "policy db: both types, two rules");
+		T_OK(p->rules[0].n_peers == 2 && p->rules[0].peers[1].sel.n_terms == 2 &&
+		     selector_match(&p->rules[0].peers[1].sel, admin, 2),
+		     "from = app=admin, team in (ops,sre) matches an sre admin");
+		T_OK(p->rules[1].peers[0].n_except == 2 && p->rules[1].peers[0].except[1].len == 12,
+		     "two excepts, 172.16.0.0/12 second");
+		config_free(c);
+	}
+	dir = mkconf(F("berth.ini", "[remote]\nlisten = [::]:7443\ncert = /c\nkey = /k\nclient_ca = /ca\n"
+		       "read_only = sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,\n"
+		       "  sha256:FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210\n"));
+	T_STREQ(load(dir, &c), "ok", "a [remote] section with two read-only hashes");
+	if (c) {
+		T_OK(c->remote.enabled && c->remote.port == 7443 && c->remote.addr.family == AF_INET6,
+		     "listen [::]:7443");
+		T_OK(c->remote.n_read_only == 2 && c->remote.read_only[1][0] == 0xfe &&
+		     c->remote.read_only[0][31] == 0xef, "hashes decoded");
 		config_free(c);
 	}
 	T_STREQ(load(mkconf(F("berth.ini", "")), NULL), "ok", "an empty berth.ini means every default");
