@@ -279,7 +279,6 @@ struct rd {
 	struct ini_file *f;
 };
 
-
 static void rd_error(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rd_error(struct rd *r, const char *fmt, ...)
 {
