@@ -4,7 +4,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void json_str(FILE *f, const char *s)
 {
@@ -66,8 +65,6 @@ static int config_check(const char *dir, bool json)
 
 int config_cmd(const char *dir, bool json, int argc, char **argv)
 {
-	struct stat st;
-
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
 		goto usage;
 	for (int i = 2; i < argc; i++) {
@@ -76,8 +73,8 @@ int config_cmd(const char *dir, bool json, int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
-		dir = CONFIG_DIR_DEFAULT;
+	if (!dir)
+		dir = config_default_dir();
 	return config_check(dir, json);
 usage:
 	fprintf(stderr, "usage: berth config check [-c DIR]\n");

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,28 +210,34 @@ static void errs_sort(struct config_errors *errs)
 
 int cfg_edit_distance(const char *a, const char *b)
 {
+	/* optimal string alignment: insert, delete, substitute, swap neighbours */
 	size_t la = strlen(a), lb = strlen(b);
-	int row[64], prev, t;
+	int d[3][64], *pp, *p, *r;
 
-	if (la >= 64 || lb >= 64)
+	if (la >= 63 || lb >= 63)
 		return 99;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = (int)j;
+		d[0][j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = (int)i;
+		pp = d[(i + 1) % 3];    /* row i - 2 */
+		p = d[(i + 2) % 3];     /* row i - 1 */
+		r = d[i % 3];           /* row i */
+		r[0] = (int)i;
 		for (size_t j = 1; j <= lb; j++) {
-			t = row[j];
-			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
-					 tolower((unsigned char)b[j - 1]));
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (t + 1 < row[j])
-				row[j] = t + 1;
-			prev = t;
+			int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			int v = p[j - 1] + cost;
+
+			if (p[j] + 1 < v)
+				v = p[j] + 1;
+			if (r[j - 1] + 1 < v)
+				v = r[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			r[j] = v;
 		}
 	}
-	return row[lb];
+	return d[la % 3][lb];
 }
 
 /* The candidate within edit distance 2 (1 for words of 3 letters or less). */
@@ -271,7 +278,6 @@ struct rd {
 	struct cfg_ctx *c;
 	struct ini_file *f;
 };
-
 
 static void rd_error(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rd_error(struct rd *r, const char *fmt, ...)
@@ -771,14 +777,17 @@ static void cross_checks(struct cfg_ctx *c, const struct config_file *files, siz
 {
 	struct config *cfg = c->cfg;
 
+	size_t f = 0;
+
 	check_networks(c);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
 		const struct cfg_container *ct = &cfg->containers[i];
-		int fidx = 0;
+		int fidx;
 
-		for (size_t f = 0; f < nf; f++)
-			if (!strcmp(files[f].path, ct->file))
-				fidx = (int)f;
+		/* containers were made in file order: the cursor only moves on */
+		while (f + 1 < nf && strcmp(files[f].path, ct->file))
+			f++;
+		fidx = (int)f;
 		for (size_t j = 0; j < i; j++)
 			if (!strcasecmp(ct->name, cfg->containers[j].name))
 				cfg_error(c, ct->file, fidx, ct->lines.name, 0, "[container] the name "
@@ -962,7 +971,7 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 {
 	char path[4096], *buf = NULL, *msg;
 	struct stat st;
-	size_t len = 0;
+	size_t len = 0, cap;
 	ssize_t r;
 	int fd, ret;
 
@@ -986,10 +995,12 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 		ret = -EMFILE;
 		goto fail_close;
 	}
-	/* at most CONFIG_FILE_MAX + 1 bytes: enough to say it is too large */
-	buf = cfg_new(m, CONFIG_FILE_MAX + 2);
-	while (len <= CONFIG_FILE_MAX) {
-		r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+	/* its size plus one byte, at most CONFIG_FILE_MAX + 1: enough to see
+	 * that it is too large, or that it grew while we read it */
+	cap = st.st_size > CONFIG_FILE_MAX ? CONFIG_FILE_MAX + 1 : (size_t)st.st_size + 1;
+	buf = cfg_new(m, cap + 1);
+	while (len < cap) {
+		r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -1013,6 +1024,13 @@ fail:
 	if (asprintf(&msg, "%s: %s", path, strerror(-ret)) >= 0)
 		errs_add(errs, "", 0, 0, 0, msg);
 	return ret;
+}
+
+const char *config_default_dir(void)
+{
+	struct stat st;
+
+	return stat(CONFIG_DIR_DEFAULT, &st) == 0 ? CONFIG_DIR_DEFAULT : NULL;
 }
 
 int config_load(const char *dir, const struct config_opts *opts, struct config **out,

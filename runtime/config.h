@@ -192,8 +192,10 @@ struct policy {
 	const char *name;           /* file name without .ini */
 	const char *file;
 	struct selector select;
-	unsigned types;             /* POLICY_INGRESS|POLICY_EGRESS as given */
-	bool types_given;           /* false: the directions of its rules */
+	/* Directions it isolates (POLICY_INGRESS|POLICY_EGRESS): `types` as
+	 * given, else the directions of its rules (DESIGN §3, Isolation). */
+	unsigned types;
+	bool types_given;
 	struct rule *rules;
 	size_t n_rules;
 };
@@ -258,6 +260,9 @@ int config_load_files(const struct config_file *files, size_t n, const char *sou
 		      const struct config_opts *opts, struct config **out,
 		      struct config_errors *errs);
 void config_free(struct config *c);
+/* CONFIG_DIR_DEFAULT if it exists, else NULL (the embedded default): what
+ * `berth daemon` and `berth config check` use without -c. */
+const char *config_default_dir(void);
 
 /* "1 network, 2 containers, 1 policy" into buf; returns buf. */
 const char *config_summary(const struct config *c, char *buf, size_t size);

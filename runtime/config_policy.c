@@ -10,8 +10,6 @@
 #include <strings.h>
 
 static const char *const policy_keys[] = { "select", "types", NULL };
-static const char *const ingress_keys[] = { "from", "ports", NULL };
-static const char *const egress_keys[] = { "to", "ports", NULL };
 static const char *const rule_any_keys[] = { "from", "to", "ports", NULL };
 static const char *const peer_repeat[] = { "from", "to", NULL };
 static const char *const policy_sections[] = { "policy", "ingress", "egress", NULL };
@@ -266,7 +264,6 @@ static void do_peer(struct cfg_ctx *c, const struct ini_sect *s, const struct in
 		pe.kind = v[0] == 'a' ? PEER_ALL : v[0] == 'h' ? PEER_HOST : PEER_WORLD;
 	} else if (!strncmp(v, "cidr:", 5)) {
 		const char *p = cfg_skip_ws(v + 5);
-		bool except = false;
 		char tok[IP_PREFIX_STRLEN + 8];
 		char pb[IP_PREFIX_STRLEN];
 
@@ -291,7 +288,6 @@ static void do_peer(struct cfg_ctx *c, const struct ini_sect *s, const struct in
 						    "CIDR: expected except", tok);
 					return;
 				}
-				except = true;
 				if (!*p) {
 					cfg_err_key(c, s, e, (long)off, "expected CIDRs after except");
 					return;
@@ -323,7 +319,6 @@ static void do_peer(struct cfg_ctx *c, const struct ini_sect *s, const struct in
 			}
 			*CFG_PUSH(c->mem, pe.except, pe.n_except) = x;
 		}
-		(void)except;
 		if (!pe.cidr.addr.family) {
 			cfg_err_key(c, s, e, 5, "expected cidr:ADDRESS/LENGTH");
 			return;
@@ -387,7 +382,7 @@ static void do_policy_sect(struct cfg_ctx *c, const struct ini_sect *s, struct p
 
 	cfg_check_keys(c, s, policy_keys, NULL);
 	e = cfg_get(s, "select");
-	if (!e && !cfg_get(s, "select")) {
+	if (!e) {
 		bool given = false;
 
 		for (size_t i = 0; i < s->n; i++)
@@ -463,7 +458,6 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 	const struct ini_sect *psect = NULL;
 	int types_line = 0;
 
-	(void)ingress_keys, (void)egress_keys;
 	if (!cfg_valid_rule_name(name) && !cfg_dns_label(name)) {
 		cfg_error(c, c->file, c->file_idx, 0, 0, "the policy name '%s' (the file name) "
 			  "is not letters, digits, '-', '_' and '.'", name);
@@ -485,7 +479,8 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 
 			if (near)
 				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "
-					  "[%s] (did you mean [%s%s]?)", s->name, near,
+					  "[%s] (did you mean [%s%s%s]?)", s->name, near,
+					  *rname ? " " : "", *rname ? rname :
 					  strcmp(near, "policy") ? " NAME" : "");
 			else
 				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "
@@ -493,7 +488,7 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 					  "[egress NAME])", s->name);
 			continue;
 		}
-		if (!s->n) {
+		if (k != 0 && !s->n) {
 			cfg_err_sect(c, s, "empty section (a rule for every peer and port "
 				     "needs a key: write from = all or to = all)");
 			continue;

@@ -71,13 +71,12 @@ void cfg_prefix_hosts(const struct ip_prefix *p, struct ip_range *r)
 	ip_prefix_last(p, &r->last);
 	ip_add(&r->first, 1);
 	if (p->addr.family == AF_INET) {
-		struct ip_addr one_less = r->first;
-
-		/* last - 1: walk from first; cheaper to subtract via distance */
+		/* the broadcast address is not a host: last = first + (last - first) - 1,
+		 * as lib/ has no subtraction (the prefix is at most /30, so d >= 2) */
 		uint64_t d = ip_distance(&r->first, &r->last);
 
-		ip_add(&one_less, d - 1);
-		r->last = one_less;
+		r->last = r->first;
+		ip_add(&r->last, d - 1);
 	}
 }
 
@@ -415,10 +414,14 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 		if (!berth_sections[k]) {
 			const char *near = cfg_closest(kind, berth_sections);
 
-			cfg_error(c, c->file, c->file_idx, s->line, 0,
-				  "unknown section [%s]%s%s%s (expected [daemon], [network NAME], "
-				  "[dns] or [remote])", s->name, near ? " (did you mean [" : "",
-				  near ? near : "", near ? "]?)" : "");
+			if (near)
+				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
+					  "(did you mean [%s%s%s]?)", s->name, near, *name ? " " : "",
+					  *name ? name : !strcmp(near, "network") ? " NAME" : "");
+			else
+				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
+					  "(expected [daemon], [network NAME], [dns] or [remote])",
+					  s->name);
 			continue;
 		}
 		if (k != 1 && *name) {
@@ -429,11 +432,7 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 			cfg_err_sect(c, s, "section given twice (first on line %d)", seen[k]->line);
 			continue;
 		}
-		seen[k] = s;
-		if (!s->n) {
-			cfg_err_sect(c, s, "empty section");
-			continue;
-		}
+		seen[k] = s;                /* empty [daemon] or [dns]: the defaults */
 		switch (k) {
 		case 0: do_daemon(c, s); break;
 		case 1: cfg_network(c, s, name); break;
@@ -698,6 +697,11 @@ static void do_labels(struct cfg_ctx *c, const struct ini_sect *s, struct ini_en
 			kl--;
 		key = cfg_strndup(c->mem, v, kl);
 		val = cfg_strdup(c->mem, cfg_skip_ws(eq + 1));
+		if (!strcmp(key, "all") || !strcmp(key, "host") || !strcmp(key, "world")) {
+			cfg_err_key(c, s, e, -1, "'%s': '%s' is a reserved word of the policy "
+				    "language, not a label key", v, key);
+			continue;
+		}
 		if (!cfg_label_key_valid(key, &why) || !cfg_label_value_valid(val, &why)) {
 			cfg_err_key(c, s, e, -1, "'%s': %s", v, why);
 			continue;

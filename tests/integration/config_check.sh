@@ -1,0 +1,77 @@
+# config_check.sh - `berth config check`: exit codes, every error printed, -o json,
+# the shipped examples and the embedded default.
+. "$BERTH_TOP/tests/lib.sh"
+
+ex=$BERTH_TOP/rootfs/etc/berth
+check_out "the shipped examples pass" "ok: 1 network, 2 containers, 2 policies ($ex)" \
+	"$BERTH" config check -c "$ex"
+check_out "-c also works as a global option" "ok: 1 network, 2 containers, 2 policies ($ex)" \
+	"$BERTH" -c "$ex" config check
+check_out "-o json after the command" \
+	"{\"ok\":true,\"source\":\"$ex\",\"networks\":1,\"containers\":2,\"policies\":2}" \
+	"$BERTH" config check -c "$ex" -o json
+
+if [ -e /etc/berth ]; then
+	skip "without -c and without /etc/berth: the embedded default" "/etc/berth exists here"
+else
+	check_out "without -c and without /etc/berth: the embedded default" \
+		"ok: 1 network, 0 containers, 0 policies (embedded default)" "$BERTH" config check
+fi
+
+d=$TMPDIR/broken
+mkdir -p "$d/containers.d" "$d/policies.d"
+cat >"$d/berth.ini" <<'INI'
+[daemon]
+sate_dir = /var/lib/berth
+[network default]
+subnet = 10.88.0.0/16
+mtu = 100
+INI
+cat >"$d/containers.d/web.ini" <<'INI'
+; web
+[container]
+rootfs = /r
+command = httpd
+labels = app=web
+networks = default
+ports = 8080:80/tpc, 9000:9000
+INI
+cat >"$d/containers.d/api.ini" <<'INI'
+[container]
+rootfs = /r
+command = api
+ports = 9000:80
+INI
+cat >"$d/policies.d/db.ini" <<'INI'
+[policy]
+select = app=db
+[ingress api]
+from = app in (api
+INI
+want="berth.ini:2: [daemon] unknown key 'sate_dir' (did you mean 'state_dir'?)
+berth.ini:5: [network default] mtu: '100': expected a number of bytes from 576 to 9000
+containers.d/web.ini:7: [container] ports: '8080:80/tpc': protocol must be tcp, udp or sctp
+containers.d/web.ini:7: [container] ports: host port 9000/tcp is already published by container 'api' (containers.d/api.ini:4)
+policies.d/db.ini:4:15: [ingress api] from: '(' is not closed
+5 errors"
+out=$("$BERTH" config check -c "$d" 2>&1); rc=$?
+if [ "$out" = "$want" ]; then ok "every error is printed, one per line, with file:line"
+else not_ok "every error is printed, one per line, with file:line" "want: $want" "got:  $out"; fi
+if [ "$rc" = 1 ]; then ok "a broken config exits 1"; else not_ok "a broken config exits 1" "rc=$rc"; fi
+
+out=$("$BERTH" -o json config check -c "$d" 2>&1)
+first='{"ok":false,"errors":[{"file":"berth.ini","line":2,"column":0,"message":"berth.ini:2: [daemon] unknown key '"'sate_dir'"' (did you mean '"'state_dir'"'?)"},'
+case $out in
+"$first"*'{"file":"policies.d/db.ini","line":4,"column":15,"message":"policies.d/db.ini:4:15: [ingress api] from: '"'('"' is not closed"}]}')
+	ok "-o json lists the errors with file, line and column" ;;
+*) not_ok "-o json lists the errors with file, line and column" "got: $out" ;;
+esac
+if command -v jq >/dev/null 2>&1; then
+	check_out "the JSON parses and holds 5 errors" "5" sh -c "\"$BERTH\" -o json config check -c \"$d\" | jq '.errors | length'"
+fi
+
+check_out "a missing directory is an error" "/nonexistent/berth: No such file or directory
+1 error" "$BERTH" config check -c /nonexistent/berth
+"$BERTH" config >/dev/null 2>&1; rc=$?
+if [ "$rc" = 2 ]; then ok "berth config without check is a usage error (2)"; else not_ok "berth config without check is a usage error (2)" "rc=$rc"; fi
+done_testing

@@ -1,0 +1,610 @@
+/* test_config.c - runtime/config: broken configs and their exact messages, the
+ * shipped examples, the embedded default, continuation lines, selector_match. */
+#include "runtime/config.h"
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char top[4096];          /* $TMPDIR/test_config.XXXXXX */
+static char resolv[4200];
+static int ndirs;
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+/* A fresh config dir with files: "path", "text", ..., NULL. */
+static const char *mkconf(const char *const *files)
+{
+	static char dir[4300];
+	char p[4500];
+
+	snprintf(dir, sizeof(dir), "%s/c%d", top, ndirs++);
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%s/containers.d", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/policies.d", dir);
+	mkdir(p, 0755);
+	for (size_t i = 0; files[i]; i += 2) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		write_file(p, files[i + 1]);
+	}
+	return dir;
+}
+
+/* Every message joined by '\n', or "ok". */
+static const char *load(const char *dir, struct config **out)
+{
+	static char buf[16384];
+	struct config_opts o = { .resolv_conf = resolv };
+	struct config_errors errs = { 0 };
+	struct config *c = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = config_load(dir, &o, &c, &errs);
+	buf[0] = '\0';
+	if (ret == 0 && !errs.n)
+		snprintf(buf, sizeof(buf), "ok");
+	for (size_t i = 0; i < errs.n && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "\n" : "", errs.v[i].msg);
+	if (ret == 0 && errs.n)
+		snprintf(buf, sizeof(buf), "returned 0 with errors");
+	if (ret < 0 && !errs.n)
+		snprintf(buf, sizeof(buf), "returned %d without errors", ret);
+	config_errors_free(&errs);
+	if (out)
+		*out = c;
+	else
+		config_free(c);
+	return buf;
+}
+
+#define F(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static const char long_line[] =
+	"[daemon]\nstate_dir = /var/lib/berth/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nrun_dir = /run/b\n";
+
+static const struct {
+	const char *what;
+	const char *const *files;
+	const char *want;
+} broken[] = {
+	/* ---- berth.ini ---- */
+	{ "unknown key with a suggestion",
+	  F("berth.ini", "[daemon]\n; the state\nsate_dir = /x\n"),
+	  "berth.ini:3: [daemon] unknown key 'sate_dir' (did you mean 'state_dir'?)" },
+	{ "unknown key without a close one",
+	  F("berth.ini", "[dns]\ncolour = blue\n"),
+	  "berth.ini:2: [dns] unknown key 'colour'" },
+	{ "unknown section with a suggestion (swapped letters)",
+	  F("berth.ini", "[dsn]\nttl = 5\n"),
+	  "berth.ini:1: unknown section [dsn] (did you mean [dns]?)" },
+	{ "unknown section without a close one",
+	  F("berth.ini", "[firewall]\nx = 1\n"),
+	  "berth.ini:1: unknown section [firewall] (expected [daemon], [network NAME], [dns] or [remote])" },
+	{ "network without a name",
+	  F("berth.ini", "[network]\nsubnet = 10.1.0.0/16\n"),
+	  "berth.ini:1: [network] a network needs a name: [network NAME]" },
+	{ "subnet without a prefix length",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0\n"),
+	  "berth.ini:2: [network lan] subnet: '10.1.0.0' has no prefix length (expected ADDRESS/LENGTH, e.g. 10.88.0.0/16)" },
+	{ "subnet with host bits set",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.1/16\n"),
+	  "berth.ini:2: [network lan] subnet: 10.1.0.1/16: host bits set (did you mean 10.1.0.0/16?)" },
+	{ "subnet that is not an address",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.300/24\n"),
+	  "berth.ini:2: [network lan] subnet: '10.1.0.300' is not a valid IPv4 address" },
+	{ "network without subnet",
+	  F("berth.ini", "[network lan]\nbridge = br-lan\n"),
+	  "berth.ini:1: [network lan] subnet: missing (e.g. subnet = 10.88.0.0/16)" },
+	{ "gateway outside the subnet",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\ngateway = 10.2.0.1\n"),
+	  "berth.ini:3: [network lan] gateway: '10.2.0.1' is outside the subnet 10.1.0.0/24" },
+	{ "gateway on the broadcast address",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\ngateway = 10.1.0.255\n"),
+	  "berth.ini:3: [network lan] gateway: '10.1.0.255' is the broadcast address of 10.1.0.0/24, not a host" },
+	{ "range outside the subnet",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\nrange = 10.1.0.10-10.1.0.20, 10.1.1.0-10.1.1.9\n"),
+	  "berth.ini:3: [network lan] range: range '10.1.1.0-10.1.1.9' is not inside the subnet 10.1.0.0/24" },
+	{ "range backwards",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\nrange = 10.1.0.20-10.1.0.10\n"),
+	  "berth.ini:3: [network lan] range: range '10.1.0.20-10.1.0.10': first address is after the last" },
+	{ "IPv6 subnet in subnet",
+	  F("berth.ini", "[network lan]\nsubnet = fd00::/64\n"),
+	  "berth.ini:2: [network lan] subnet: 'fd00::/64' is IPv6: put it in subnet6" },
+	{ "mtu out of range",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\nmtu = 65536\n"),
+	  "berth.ini:3: [network lan] mtu: '65536': expected a number of bytes from 576 to 9000" },
+	{ "masquerade not a boolean",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\nmasquerade = maybe\n"),
+	  "berth.ini:3: [network lan] masquerade: 'maybe': expected yes or no" },
+	{ "two networks on one bridge, overlapping subnets",
+	  F("berth.ini", "[network a]\nbridge = br0\nsubnet = 10.1.0.0/16\n"
+	    "[network b]\nbridge = br0\nsubnet = 10.1.2.0/24\n"),
+	  "berth.ini:4: [network b] bridge: 'br0' is also the bridge of network 'a' (line 1)\n"
+	  "berth.ini:4: [network b] subnet: 10.1.2.0/24 overlaps the subnet of network 'a' (line 1)" },
+	{ "bridge name too long",
+	  F("berth.ini", "[network a]\nbridge = a-very-long-bridge\nsubnet = 10.1.0.0/16\n"),
+	  "berth.ini:2: [network a] bridge: 'a-very-long-bridge': expected an interface name of 1 to 15 characters without '/', ':' or spaces" },
+	{ "log_level unknown",
+	  F("berth.ini", "[daemon]\nlog_level = verbose\n"),
+	  "berth.ini:2: [daemon] log_level: 'verbose': expected error, warn, info or debug" },
+	{ "relative state_dir",
+	  F("berth.ini", "[daemon]\nstate_dir = var/lib/berth\n"),
+	  "berth.ini:2: [daemon] state_dir: 'var/lib/berth': expected an absolute path" },
+	{ "a key given twice",
+	  F("berth.ini", "[dns]\nttl = 10\nttl = 20\n"),
+	  "berth.ini:3: [dns] ttl: given twice (first on line 2); only from, to and env may repeat" },
+	{ "an empty value",
+	  F("berth.ini", "[dns]\ndomain =\n"),
+	  "berth.ini:2: [dns] domain: empty value" },
+	{ "a bad upstream and ttl",
+	  F("berth.ini", "[dns]\nupstream = 192.0.2.1, dns.google\nttl = -1\n"),
+	  "berth.ini:2: [dns] upstream: 'dns.google' is not a valid IPv4 address\n"
+	  "berth.ini:3: [dns] ttl: '-1': expected a number of seconds from 0 to 86400" },
+	{ "line numbers stay right after continuation lines",
+	  F("berth.ini", "[dns]\nupstream = 192.0.2.7,\n  192.0.2.8,\n\n  192.0.2.9\nttl = x\n"),
+	  "berth.ini:6: [dns] ttl: 'x': expected a number of seconds from 0 to 86400" },
+	{ "a line without '='",
+	  F("berth.ini", "[daemon]\nstate_dir /var/lib/berth\n"),
+	  "berth.ini:2: expected KEY = VALUE, a [section] or a ; comment" },
+	{ "a line longer than inih's buffer",
+	  F("berth.ini", long_line),
+	  "berth.ini:2: the line is longer than 197 characters (continue a long value on an indented next line)" },
+	{ "a section header without ']'",
+	  F("berth.ini", "[daemon\nstate_dir = /x\n"),
+	  "berth.ini:1: expected ']' at the end of the section header\n"
+	  "berth.ini:2: 'state_dir' is outside any section (start the file with a [section])" },
+	{ "a section given twice",
+	  F("berth.ini", "[dns]\nttl = 1\n[dns]\ncache = 2\n"),
+	  "berth.ini:3: [dns] section given twice (first on line 1)" },
+	{ "remote: bad listen, bad hash, missing files",
+	  F("berth.ini", "[remote]\nlisten = ::1:7443\nread_only = sha256:abcd\n"),
+	  "berth.ini:1: [remote] cert: missing (the remote listener needs cert, key and client_ca)\n"
+	  "berth.ini:1: [remote] key: missing (the remote listener needs cert, key and client_ca)\n"
+	  "berth.ini:1: [remote] client_ca: missing (the remote listener needs cert, key and client_ca)\n"
+	  "berth.ini:2: [remote] listen: '::1:7443': expected ADDRESS:PORT or [IPV6]:PORT, e.g. 0.0.0.0:7443\n"
+	  "berth.ini:3: [remote] read_only: 'sha256:abcd': expected sha256: and 64 hex digits (the client certificate's SPKI hash)" },
+
+	/* ---- containers.d ---- */
+	{ "DESIGN's example: protocol tpc on line 7",
+	  F("containers.d/web.ini", "; web\n[container]\nrootfs = /r\ncommand = httpd\n"
+	    "labels = app=web\nnetworks = default\nports = 8080:80/tpc\n"),
+	  "containers.d/web.ini:7: [container] ports: '8080:80/tpc': protocol must be tcp, udp or sctp" },
+	{ "port 0, unequal ranges, no container port, IPv6 without brackets",
+	  F("containers.d/web.ini", "[container]\nrootfs = /r\ncommand = httpd\n"
+	    "ports = 0:80, 8000-8010:8000-8005, 8080, ::1:80:80\n"),
+	  "containers.d/web.ini:4: [container] ports: '0:80': port must be a number from 1 to 65535\n"
+	  "containers.d/web.ini:4: [container] ports: '8000-8010:8000-8005': the host and container ranges must be of equal length\n"
+	  "containers.d/web.ini:4: [container] ports: '8080': expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]\n"
+	  "containers.d/web.ini:4: [container] ports: '::1:80:80': write an IPv6 host address in brackets, e.g. [::1]:8080:80" },
+	{ "a host port published twice (two files, overlapping range)",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nports = 8080:80\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\n\nports = 53:53/udp, 8075-8085:75-85/tcp\n"),
+	  "containers.d/b.ini:5: [container] ports: host port 8075-8085/tcp is already published by container 'a' (containers.d/a.ini:4)" },
+	{ "the same port on different host addresses is fine, on 0.0.0.0 it is not",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nports = 127.0.0.1:80:80, 127.0.0.2:80:80, [::1]:80:80\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\nports = 0.0.0.0:80:80\n"),
+	  "containers.d/b.ini:4: [container] ports: host port 80/tcp is already published by container 'a' (containers.d/a.ini:4)" },
+	{ "a duplicate container name",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\n",
+	    "containers.d/b.ini", "[container]\nname = A\nrootfs = /r\ncommand = x\n"),
+	  "containers.d/b.ini:2: [container] the name 'A' is also used by containers.d/a.ini" },
+	{ "a container on an unknown network, explicitly and by default",
+	  F("berth.ini", "[network lan]\nsubnet = 10.1.0.0/24\n",
+	    "containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nnetworks = lan, wan\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\n"),
+	  "containers.d/a.ini:4: [container] networks: unknown network 'wan'\n"
+	  "containers.d/b.ini:1: [container] networks: unknown network 'default' (the default when networks is not given)" },
+	{ "static addresses: outside, gateway, taken twice",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = 10.99.0.5\nip6 = fd88::1\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\nip = 10.88.0.5\n",
+	    "containers.d/c.ini", "[container]\nrootfs = /r\ncommand = x\nip = 10.88.0.5\n"),
+	  "containers.d/a.ini:4: [container] ip: 10.99.0.5 is outside the subnets of the container's networks\n"
+	  "containers.d/a.ini:5: [container] ip6: fd88::1 is the gateway of network 'default'\n"
+	  "containers.d/c.ini:4: [container] ip: 10.88.0.5 is also requested by container 'b' (containers.d/b.ini:4)" },
+	{ "ip of the wrong family",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = fd88::5\n"),
+	  "containers.d/a.ini:4: [container] ip: 'fd88::5': expected an IPv4 address (IPv6 goes in ip6)" },
+	{ "bad labels",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nlabels = app=web, -x=1, tier, app=db, k=v!\n"),
+	  "containers.d/a.ini:4: [container] labels: '-x=1': a label key is [prefix/]name with a name of letters, digits, '-', '_' and '.', starting and ending with a letter or digit\n"
+	  "containers.d/a.ini:4: [container] labels: 'tier': expected KEY=VALUE\n"
+	  "containers.d/a.ini:4: [container] labels: label 'app' is given twice\n"
+	  "containers.d/a.ini:4: [container] labels: 'k=v!': a label value is at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit" },
+	{ "a reserved word as a label key",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nlabels = world=1\n"),
+	  "containers.d/a.ini:4: [container] labels: 'world=1': 'world' is a reserved word of the policy language, not a label key" },
+	{ "an empty [policy]",
+	  F("policies.d/db.ini", "[policy]\n[ingress a]\nfrom = all\n"),
+	  "policies.d/db.ini:1: [policy] select: missing (which containers the policy applies to; select = all for every one)" },
+	{ "memory, cpus, restart, stop_timeout",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nmemory = 64X\ncpus = 0\n"
+	    "restart = sometimes\nstop_timeout = 1h\n"),
+	  "containers.d/a.ini:4: [container] memory: '64X': expected bytes with an optional K, M or G suffix, at least 1M (e.g. 64M)\n"
+	  "containers.d/a.ini:5: [container] cpus: '0': expected a number of CPUs from 0.001 to 1024 (e.g. 0.5)\n"
+	  "containers.d/a.ini:6: [container] restart: 'sometimes': expected always, on-failure or no\n"
+	  "containers.d/a.ini:7: [container] stop_timeout: '1h': expected a number of seconds from 0 to 3600" },
+	{ "memory below 1M",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nmemory = 512K\n"),
+	  "containers.d/a.ini:4: [container] memory: '512K': expected bytes with an optional K, M or G suffix, at least 1M (e.g. 64M)" },
+	{ "no rootfs, no command",
+	  F("containers.d/a.ini", "[container]\nservice = a\n"),
+	  "containers.d/a.ini:1: [container] rootfs: missing (the directory the container runs in)\n"
+	  "containers.d/a.ini:1: [container] command: missing (what to run, e.g. command = httpd -f)" },
+	{ "unterminated quote in command, bad env, env set twice",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = sh -c 'echo hi\n"
+	    "env = 1X=2\nenv = A=1\nenv = A=2\n"),
+	  "containers.d/a.ini:3: [container] command: 'sh -c 'echo hi': unterminated ' quote\n"
+	  "containers.d/a.ini:4: [container] env: '1X=2': expected NAME=VALUE with a NAME of letters, digits and '_'\n"
+	  "containers.d/a.ini:6: [container] env: variable 'A' is set twice" },
+	{ "a container file with a wrong section, a file name that is no DNS name",
+	  F("containers.d/Web_1.ini", "[containr]\nrootfs = /r\n"),
+	  "containers.d/Web_1.ini: no [container] section\n"
+	  "containers.d/Web_1.ini:1: unknown section [containr] (did you mean [container]?)" },
+
+	/* ---- policies.d ---- */
+	{ "a policy without select",
+	  F("policies.d/db.ini", "[policy]\ntypes = ingress\n[ingress a]\nfrom = all\n"),
+	  "policies.d/db.ini:1: [policy] select: missing (which containers the policy applies to; select = all for every one)" },
+	{ "a policy file without [policy]",
+	  F("policies.d/db.ini", "[ingress a]\nfrom = all\n"),
+	  "policies.d/db.ini: no [policy] section (it says which containers the policy selects: [policy] select = ...)" },
+	{ "an unclosed 'in ('",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db, team in (ops, sre\n"),
+	  "policies.d/db.ini:2:26: [policy] select: '(' is not closed" },
+	{ "a selector with junk between terms",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db tier=x\n"),
+	  "policies.d/db.ini:2:17: [policy] select: unexpected 't': terms are separated by ','" },
+	{ "'all' mixed with other terms",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db, all\n"),
+	  "policies.d/db.ini:2:18: [policy] select: 'all' stands alone: it cannot be combined with other terms" },
+	{ "select = host",
+	  F("policies.d/db.ini", "[policy]\nselect = host\n"),
+	  "policies.d/db.ini:2:10: [policy] select: 'host' is a peer, not a selector: select takes label terms or all" },
+	{ "a reserved word as a label key in a peer",
+	  F("policies.d/db.ini", "[policy]\nselect = all\n[ingress a]\nfrom = app=x, world\n"),
+	  "policies.d/db.ini:4:15: [ingress a] from: 'world' is a reserved word, not a label key: write it alone on its line" },
+	{ "an invalid label key and an empty set",
+	  F("policies.d/db.ini", "[policy]\nselect = -app=x\n[egress a]\nto = team notin ()\n"),
+	  "policies.d/db.ini:2:10: [policy] select: '-app': a label key is [prefix/]name with a name of letters, digits, '-', '_' and '.', starting and ending with a letter or digit\n"
+	  "policies.d/db.ini:4:17: [egress a] to: the set is empty" },
+	{ "a selector that starts with an operator",
+	  F("policies.d/db.ini", "[policy]\nselect = =x\n"),
+	  "policies.d/db.ini:2:10: [policy] select: unexpected '=': expected a label key" },
+	{ "an unknown peer kind",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db\n[egress out]\nto = dns:example.com\n"),
+	  "policies.d/db.ini:4:6: [egress out] to: unknown peer kind 'dns:' (expected a selector, cidr:A/B, host, world or all)" },
+	{ "excepts: outside, other family, the whole CIDR, host bits",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db\n[egress out]\n"
+	    "to = cidr:10.0.0.0/8 except 11.0.0.0/16\n"
+	    "to = cidr:10.0.0.0/8 except fd00::/8\n"
+	    "to = cidr:10.0.0.0/8 except 10.0.0.0/8\n"
+	    "to = cidr:10.0.0.1/8\n"),
+	  "policies.d/db.ini:4:29: [egress out] to: except 11.0.0.0/16 is not inside 10.0.0.0/8\n"
+	  "policies.d/db.ini:5:29: [egress out] to: except fd00::/8 is IPv6 but the CIDR is IPv4\n"
+	  "policies.d/db.ini:6:29: [egress out] to: except 10.0.0.0/8 is the whole CIDR\n"
+	  "policies.d/db.ini:7:11: [egress out] to: 10.0.0.1/8: host bits set (did you mean 10.0.0.0/8?)" },
+	{ "ports: 0, tpc, start after end, over 65535",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db\n[ingress api]\nports = 0/tcp, 53/tpc, 9-3/udp, 70000\n"),
+	  "policies.d/db.ini:4:9: [ingress api] ports: '0/tcp': port 0 is not a port (1 to 65535)\n"
+	  "policies.d/db.ini:4:16: [ingress api] ports: '53/tpc': protocol must be tcp, udp or sctp\n"
+	  "policies.d/db.ini:4:24: [ingress api] ports: '9-3/udp': the range starts after it ends\n"
+	  "policies.d/db.ini:4:33: [ingress api] ports: '70000': expected PORT, PORT/PROTO, START-END/PROTO or tcp, udp, sctp (ports are 1 to 65535)" },
+	{ "a rule of a direction not in types",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db\ntypes = ingress\n[egress out]\nto = world\n"),
+	  "policies.d/db.ini:4: [egress out] an egress rule, but types (line 3) does not include egress" },
+	{ "a rule name used twice, unknown types",
+	  F("policies.d/db.ini", "[policy]\nselect = app=db\ntypes = ingress, sideways\n"
+	    "[ingress api]\nfrom = all\n[ingress api]\nfrom = host\n"),
+	  "policies.d/db.ini:3:18: [policy] types: 'sideways': expected ingress and/or egress\n"
+	  "policies.d/db.ini:6: [ingress api] rule name 'api' is also used on line 4" },
+	{ "from in an egress rule, a repeated ports key, an empty rule",
+	  F("policies.d/db.ini", "[policy]\nselect = all\n[egress a]\nfrom = all\nports = 53\nports = 80\n"
+	    "[ingress b]\n[ingress c]\nfrom = all\n"),
+	  "policies.d/db.ini:4: [egress a] 'from' is for ingress rules: an egress rule takes 'to' (and ports)\n"
+	  "policies.d/db.ini:6: [egress a] ports: given twice (first on line 5); only from, to and env may repeat\n"
+	  "policies.d/db.ini:7: [ingress b] empty section (a rule for every peer and port needs a key: write from = all or to = all)" },
+	{ "unknown rule section, a rule without a name",
+	  F("policies.d/db.ini", "[policy]\nselect = all\n[ingres api]\nfrom = all\n[egress]\nto = all\n"),
+	  "policies.d/db.ini:3: unknown section [ingres api] (did you mean [ingress api]?)\n"
+	  "policies.d/db.ini:5: [egress] a rule needs a name: [egress NAME]" },
+	{ "errors from several files, sorted by file and line",
+	  F("policies.d/z.ini", "[policy]\nselect = app=\n[ingress a]\nports = 0\n",
+	    "containers.d/y.ini", "[container]\nrootfs = x\ncommand = y\n",
+	    "berth.ini", "[daemon]\nrun_dir = run\n"),
+	  "berth.ini:2: [daemon] run_dir: 'run': expected an absolute path\n"
+	  "containers.d/y.ini:2: [container] rootfs: 'x': expected an absolute path\n"
+	  "policies.d/z.ini:4:9: [ingress a] ports: '0': port 0 is not a port (1 to 65535)" },
+};
+
+static void test_broken(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(broken); i++)
+		T_STREQ(load(mkconf(broken[i].files), NULL), broken[i].want, "%s", broken[i].what);
+}
+
+static const char *fmt_ip(const struct ip_addr *a)
+{
+	static char b[4][IP_STRLEN];
+	static int k;
+
+	return ip_format(a, b[k++ % 4]);
+}
+
+static void test_examples(void)
+{
+	char path[4200], sum[128];
+	struct config *c = NULL;
+	const struct cfg_container *web, *client;
+	const struct policy *p;
+
+	snprintf(path, sizeof(path), "%s/rootfs/etc/berth", getenv("BERTH_TOP") ? getenv("BERTH_TOP") : ".");
+	T_STREQ(load(path, &c), "ok", "the shipped examples in rootfs/etc/berth pass");
+	if (!c)
+		return;
+	T_STREQ(config_summary(c, sum, sizeof(sum)), "1 network, 2 containers, 2 policies",
+		"summary of the examples");
+	web = config_container(c, "web");
+	client = config_container(c, "client");
+	T_OK(web && client, "containers are named after their files");
+	if (web) {
+		T_EQ(web->n_env, 2, "web has two env lines");
+		T_STREQ(web->n_env == 2 ? web->env[1] : "", "GREETING=hello, world",
+			"an env value keeps its comma");
+		T_EQ(web->n_ports, 3, "web publishes three ports");
+		T_OK(web->n_ports == 3 && web->ports[1].has_host_ip &&
+		     !strcmp(fmt_ip(&web->ports[1].host_ip), "127.0.0.1") &&
+		     web->ports[1].host_first == 9000 && web->ports[1].proto == IPPROTO_TCP,
+		     "127.0.0.1:9000:9000/tcp parsed");
+		T_EQ(web->memory, 64 << 20, "memory 64M");
+		T_EQ(web->cpus_milli, 500, "cpus 0.5");
+		T_EQ(web->restart, RESTART_ALWAYS, "restart always");
+		T_STREQ(fmt_ip(&web->ip6), "fd88::50", "static ip6");
+		T_EQ(web->argc, 6, "command split into 6 words");
+	}
+	if (client) {
+		T_EQ(client->argc, 3, "a quoted shell script is one word");
+		T_STREQ(client->argc == 3 ? client->argv[2] : "",
+			"while true; do wget -q -O /dev/null http://web.berth.internal/; sleep 10; done",
+			"single quotes keep ';' and spaces");
+		T_STREQ(client->n_networks ? client->networks[0] : "", "default",
+			"networks defaults to default");
+		T_EQ(client->stop_timeout, 10, "stop_timeout defaults to 10 s");
+	}
+	p = c->n_policies == 2 ? &c->policies[0] : NULL;
+	T_OK(p && !strcmp(p->name, "client") && p->types == POLICY_EGRESS && p->n_rules == 2,
+	     "policy client: egress, two rules");
+	if (p && p->n_rules == 2) {
+		const struct rule *r = &p->rules[1];
+
+		T_EQ(r->n_peers, 2, "two 'to' lines are two peers");
+		T_OK(r->n_peers == 2 && r->peers[0].kind == PEER_CIDR && r->peers[0].n_except == 3 &&
+		     r->peers[1].kind == PEER_WORLD, "cidr with three excepts, then world");
+		T_OK(r->n_ports == 4 && r->ports[3].first == 8000 && r->ports[3].last == 8100 &&
+		     r->ports[0].proto == IPPROTO_UDP, "ports 53/udp ... 8000-8100/tcp");
+	}
+	config_free(c);
+}
+
+static void test_default(void)
+{
+	struct config_opts o = { .resolv_conf = resolv };
+	struct config_errors errs = { 0 };
+	struct config *c = NULL;
+	const struct cfg_network *n;
+	char b[2 * IP_STRLEN + 2];
+
+	T_EQ(config_load(NULL, &o, &c, &errs), 0, "the embedded default loads");
+	T_EQ(errs.n, 0, "without errors");
+	if (!c)
+		return;
+	n = config_network(c, "default");
+	T_OK(n && !strcmp(n->bridge, "berth0"), "network default on berth0");
+	if (n) {
+		T_STREQ(fmt_ip(&n->gateway), "10.88.0.1", "gateway 10.88.0.1");
+		T_STREQ(fmt_ip(&n->gateway6), "fd88::1", "gateway6 fd88::1");
+		T_STREQ(n->n_ranges ? ip_range_format(&n->ranges[0], b) : "", "10.88.0.1-10.88.255.254",
+			"range: the subnet without network and broadcast");
+		T_OK(n->masquerade && !n->isolate && n->mtu == 1500, "masquerade yes, isolate no, mtu 1500");
+	}
+	T_STREQ(c->dns.domain, "berth.internal", "domain berth.internal");
+	T_OK(c->dns.ttl == 10 && c->dns.cache == 4096 && c->dns.host, "ttl 10, cache 4096, host yes");
+	T_EQ(c->dns.n_upstreams, 2, "upstreams from resolv.conf, without 127.0.0.53 nor a scoped address");
+	if (c->dns.n_upstreams == 2) {
+		T_STREQ(fmt_ip(&c->dns.upstreams[0]), "192.0.2.1", "first nameserver");
+		T_STREQ(fmt_ip(&c->dns.upstreams[1]), "2001:db8::53", "second nameserver");
+	}
+	T_STREQ(c->daemon.state_dir, "/var/lib/berth", "state_dir default");
+	T_STREQ(c->daemon.run_dir, "/run/berth", "run_dir default");
+	config_free(c);
+}
+
+static void test_syntax(void)
+{
+	struct config *c = NULL;
+	const char *dir;
+
+	/* continuation lines, indented keys, CRLF, comments, an empty berth.ini */
+	dir = mkconf(F("berth.ini", "[daemon]\r\n  state_dir = /s ; inline\r\n  run_dir = /r\r\n"
+		       "[dns]\nupstream = 192.0.2.7,\n    192.0.2.8 ; two\n",
+		       "containers.d/a.ini", "[container]\nrootfs = /r\ncommand = sh -c\n"
+		       "    \"echo \\\"hi there\\\"\"\nlabels = example.com/app=a,\n  tier=\n"));
+	T_STREQ(load(dir, &c), "ok", "continuations, indented keys, CRLF and comments load");
+	if (c) {
+		const struct cfg_container *a = config_container(c, "a");
+
+		T_STREQ(c->daemon.state_dir, "/s", "an indented key is a key, its comment dropped");
+		T_STREQ(c->daemon.run_dir, "/r", "the next indented key too");
+		T_EQ(c->dns.n_upstreams, 2, "a continued list has both items");
+		T_OK(a && a->argc == 3 && !strcmp(a->argv[2], "echo \"hi there\""),
+		     "a command continued on the next line, with \\\" inside double quotes");
+		T_OK(a && a->n_labels == 2 && !strcmp(a->labels[0].key, "example.com/app") &&
+		     !strcmp(a->labels[1].value, ""), "a prefixed label key and an empty value");
+		T_EQ(c->dns.n_upstreams ? c->dns.upstreams[1].b[3] : 0, 8, "continued item parsed");
+		config_free(c);
+	}
+	dir = mkconf(F("containers.d/p.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "ports = 8000-8010:9000-9010/UDP, [::1]:8080:80, 5353:53/udp, 5353:53/tcp\n"));
+	T_STREQ(load(dir, &c), "ok", "port ranges, an IPv6 host address, one port on two protocols");
+	if (c) {
+		const struct cfg_port *p = c->containers[0].ports;
+
+		T_EQ(c->containers[0].n_ports, 4, "four port mappings");
+		T_OK(p[0].host_first == 8000 && p[0].host_last == 8010 && p[0].first == 9000 &&
+		     p[0].last == 9010 && p[0].proto == IPPROTO_UDP, "8000-8010:9000-9010/UDP");
+		T_OK(p[1].has_host_ip && !strcmp(fmt_ip(&p[1].host_ip), "::1") &&
+		     p[1].host_first == 8080 && p[1].first == 80 && p[1].proto == IPPROTO_TCP,
+		     "[::1]:8080:80 is tcp on ::1");
+		config_free(c);
+	}
+	/* DESIGN §3's policy example, exactly */
+	dir = mkconf(F("policies.d/db.ini", "; policies.d/db.ini\n[policy]\nselect = app=db\n"
+		       "types  = ingress, egress           ; optional\n"
+		       "[ingress api]                      ; one section per rule\n"
+		       "from  = app=api                    ; each from/to line is one peer\n"
+		       "from  = app=admin, team in (ops,sre)\nports = 5432/tcp\n"
+		       "[egress dns-and-updates]\nto    = cidr:0.0.0.0/0 except 10.0.0.0/8 172.16.0.0/12\n"
+		       "to    = world\nports = 53/udp, 443/tcp, 8000-8100/tcp\n"));
+	T_STREQ(load(dir, &c), "ok", "DESIGN's db.ini loads");
+	if (c) {
+		const struct policy *p = &c->policies[0];
+		static const struct label admin[] = { { "app", "admin" }, { "team", "sre" } };
+
+		T_OK(!strcmp(p->name, "db") && p->types_given &&
+		     p->types == (POLICY_INGRESS | POLICY_EGRESS) && p->n_rules == 2,
+		     "policy db: both types, two rules");
+		T_OK(p->rules[0].n_peers == 2 && p->rules[0].peers[1].sel.n_terms == 2 &&
+		     selector_match(&p->rules[0].peers[1].sel, admin, 2),
+		     "from = app=admin, team in (ops,sre) matches an sre admin");
+		T_OK(p->rules[1].peers[0].n_except == 2 && p->rules[1].peers[0].except[1].len == 12,
+		     "two excepts, 172.16.0.0/12 second");
+		config_free(c);
+	}
+	dir = mkconf(F("berth.ini", "[remote]\nlisten = [::]:7443\ncert = /c\nkey = /k\nclient_ca = /ca\n"
+		       "read_only = sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,\n"
+		       "  sha256:FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210\n"));
+	T_STREQ(load(dir, &c), "ok", "a [remote] section with two read-only hashes");
+	if (c) {
+		T_OK(c->remote.enabled && c->remote.port == 7443 && c->remote.addr.family == AF_INET6,
+		     "listen [::]:7443");
+		T_OK(c->remote.n_read_only == 2 && c->remote.read_only[1][0] == 0xfe &&
+		     c->remote.read_only[0][31] == 0xef, "hashes decoded");
+		config_free(c);
+	}
+	T_STREQ(load(mkconf(F("berth.ini", "")), NULL), "ok", "an empty berth.ini means every default");
+	T_STREQ(load(mkconf(F("berth.ini", "; only comments\n# and these\n\n")), NULL), "ok",
+		"comments only");
+	T_STREQ(load("/nonexistent/berth", NULL), "/nonexistent/berth: No such file or directory",
+		"a missing directory is one error");
+	/* several errors in one file all reported, each with its line */
+	dir = mkconf(F("berth.ini", "[daemon]\nfoo\nbar\n[dns]\nbaz\n"));
+	T_STREQ(load(dir, NULL), "berth.ini:2: expected KEY = VALUE, a [section] or a ; comment\n"
+		"berth.ini:3: expected KEY = VALUE, a [section] or a ; comment\n"
+		"berth.ini:5: expected KEY = VALUE, a [section] or a ; comment",
+		"every line without '=' is reported, not only inih's first");
+	/* a value of exactly the maximum length is accepted */
+	{
+		char text[400];
+
+		snprintf(text, sizeof(text), "[daemon]\nstate_dir = /%0*d\n", CONFIG_LINE_MAX - 13, 0);
+		T_STREQ(load(mkconf(F("berth.ini", text)), NULL), "ok", "a 197-character line is fine");
+	}
+}
+
+static void test_selectors(void)
+{
+	static const struct label web[] = { { "app", "web" }, { "tier", "frontend" } };
+	static const struct label bare[] = { { "other", "x" } };
+	static const struct {
+		const char *sel;
+		bool web, bare;
+	} t[] = {
+		{ "app=web", true, false },
+		{ "app==web", true, false },
+		{ "app!=web", false, true },        /* != matches without the key */
+		{ "app!=db", true, true },
+		{ "app in (web, db)", true, false },
+		{ "app notin (web)", false, true }, /* notin matches without the key */
+		{ "app notin (db,api)", true, true },
+		{ "app", true, false },
+		{ "!app", false, true },
+		{ "app=web, tier=frontend", true, false },
+		{ "app=web,tier=backend", false, false },
+		{ "  app = web ,  ! tier ", false, false },
+		{ "all", true, true },
+		{ "unknown=x", false, false },      /* unknown keys match nothing */
+		{ "unknown!=x", true, true },
+	};
+	struct cfg_alloc *m = cfg_alloc_new();
+
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		struct selector s;
+		struct err e = { 0 };
+		int r = selector_parse(m, t[i].sel, &s, NULL, &e);
+
+		T_EQ(r, 0, "'%s' parses %s", t[i].sel, e.msg);
+		if (r)
+			continue;
+		T_EQ(selector_match(&s, web, ARRAY_SIZE(web)), t[i].web,
+		     "'%s' on {app=web, tier=frontend}", t[i].sel);
+		T_EQ(selector_match(&s, bare, ARRAY_SIZE(bare)), t[i].bare, "'%s' on {other=x}",
+		     t[i].sel);
+	}
+	cfg_alloc_free(m);
+}
+
+static void test_ports(void)
+{
+	struct port_match p;
+
+	T_OK(port_match_parse("UDP", &p, NULL) == 0 && p.any_port && p.proto == IPPROTO_UDP,
+	     "a bare protocol, case-insensitive, is every port of it");
+	T_OK(port_match_parse("8000-8100", &p, NULL) == 0 && p.proto == IPPROTO_TCP &&
+	     p.first == 8000 && p.last == 8100, "START-END without a protocol is tcp");
+	T_OK(port_match_parse("5432/SCTP", &p, NULL) == 0 && p.proto == IPPROTO_SCTP &&
+	     p.first == 5432 && p.last == 5432, "PORT/PROTO");
+	T_OK(port_match_parse("65536", &p, NULL) < 0, "65536 rejected");
+}
+
+int main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(top, sizeof(top), "%s/test_config.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(top)) {
+		perror(top);
+		return 2;
+	}
+	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", top);
+	write_file(resolv, "# test\nsearch example\nnameserver 192.0.2.1\nnameserver 127.0.0.53\n"
+		   "nameserver fe80::1%eth0\nnameserver 2001:db8::53\n");
+	test_broken();
+	test_examples();
+	test_default();
+	test_syntax();
+	test_selectors();
+	test_ports();
+	{
+		char cmd[4200];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", top);
+	}
+	return t_done();
+}
