@@ -109,6 +109,8 @@ int net_ifname_host(const char *c, const char *ifname, char out[16], struct err 
 	out[0] = '\0';
 	if ((ret = net_name_check(c, e)) < 0 || (ret = net_ifname_check("interface", ifname, e)) < 0)
 		return ret;
+	if (!strcmp(ifname, "lo"))
+		return err_set(e, EINVAL, "interface 'lo': that name is the container's loopback");
 	while (d > 0 && ifname[d - 1] >= '0' && ifname[d - 1] <= '9')
 		d--;
 	if (len - d > 2 || (len - d == 2 && ifname[d] == '0'))

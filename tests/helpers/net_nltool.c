@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 	struct err e = { 0 };
 	int n = 0, ret;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);   /* keep stdout and stderr in order */
 	if (argc == 2 && !strcmp(argv[1], "links")) {
 		struct nl_handlers h = { .on_data = print_link, .ctx = &n };
 
