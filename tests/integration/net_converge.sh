@@ -31,7 +31,10 @@ check "and the container is healthy" healthy web 10.88.0.5 fd88::5
 # 2. A stale host end whose peer lives in another (older) netns.
 unshare --net sleep 300 &
 holder=$!
-sleep 0.2
+for i in $(seq 1 50); do   # until the holder is in its own netns
+	[ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
+	sleep 0.1
+done
 ip link add bh-db type veth peer name eth0 netns "$holder"
 ip link set bh-db alias "berth:db/eth0"
 check "attach db with a stale bh-db whose peer is elsewhere" attach db 10.88.0.6 fd88::6
@@ -64,13 +67,22 @@ else
 fi
 
 # 5. Damage done by hand after a good attach: addresses, route, enslavement, link state.
-in_ns web ip addr flush dev eth0 scope global
-in_ns web ip route del default
-in_ns web ip -6 route del default
-ip link set bh-web nomaster
-ip link set bh-web down
+check "damage: delete web's IPv4 default route" in_ns web ip route del default
+check "damage: delete web's IPv6 default route" in_ns web ip -6 route del default
+check "damage: flush web's global addresses" in_ns web ip addr flush dev eth0 scope global
+check "damage: take bh-web off the bridge and down" \
+	sh -c "ip link set bh-web nomaster && ip link set bh-web down"
 check "attach web after its addresses, routes and enslavement were removed" attach web 10.88.0.5 fd88::5
 check "web is healthy again" healthy web 10.88.0.5 fd88::5
+
+# 5b. Two attaches racing on one container can stack two mounts on the file.
+check "stack a second mount on web's netns file" mount --bind "$S/netns/web" "$S/netns/web"
+check "attach web over the stacked mounts still works" attach web 10.88.0.5 fd88::5
+check "detach web removes both mounts and the file" "$BERTH" net detach web --state-dir "$S"
+check "web's netns file is gone" sh -c "[ ! -e '$S/netns/web' ] && ! grep -q ' $S/netns/web ' /proc/self/mountinfo"
+check "bh-web goes" gone bh-web
+check "attach web again" attach web 10.88.0.5 fd88::5
+check "web is healthy" healthy web 10.88.0.5 fd88::5
 
 # 6. Killed at every step: strace injects SIGKILL at the Nth call of each
 # syscall attach makes (sendto = one netlink request), then a plain attach
@@ -108,7 +120,9 @@ rounds=0 ok_rounds=0 why=
 for i in $(seq 1 8); do
 	rounds=$((rounds + 1))
 	d=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
-	attach kill 10.88.0.20 fd88::20 >/dev/null 2>&1 &
+	# berth itself in the background (not a subshell), so the kill hits it.
+	"$BERTH" net attach kill --state-dir "$S" --bridge berth0 --gateway 10.88.0.1/16 \
+		--gateway fd88::1/64 --ip 10.88.0.20/16 --ip fd88::20/64 >/dev/null 2>&1 &
 	p=$!
 	sleep "$(awk "BEGIN { print $d / 8000 }")"
 	kill -9 "$p" 2>/dev/null
