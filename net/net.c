@@ -109,6 +109,8 @@ int net_ifname_host(const char *c, const char *ifname, char out[16], struct err 
 	out[0] = '\0';
 	if ((ret = net_name_check(c, e)) < 0 || (ret = net_ifname_check("interface", ifname, e)) < 0)
 		return ret;
+	if (!strcmp(ifname, "lo"))
+		return err_set(e, EINVAL, "interface 'lo': that name is the container's loopback");
 	while (d > 0 && ifname[d - 1] >= '0' && ifname[d - 1] <= '9')
 		d--;
 	if (len - d > 2 || (len - d == 2 && ifname[d] == '0'))
@@ -293,8 +295,20 @@ static void put_link_set(struct nl_msg *m, int ifindex, const char *name, int ma
 		nl_put_str(m, IFLA_IFNAME, name);
 	if (master > 0)
 		nl_put_u32(m, IFLA_MASTER, (uint32_t)master);
-	if (alias)
+	if (alias) {
+		/* A host end is a bridge port: it needs no IPv6 address of its
+		 * own. Without a link-local address it sends no DAD, MLD or RS
+		 * packets, which the bridge would flood to every other port:
+		 * O(N) work per container, O(N^2) for N containers. Set before
+		 * the link comes up (the kernel applies AF_SPEC first). */
+		struct nlattr *af = nl_nest_start(m, IFLA_AF_SPEC), *in6;
+
+		in6 = nl_nest_start(m, AF_INET6);
+		nl_put_u8(m, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+		nl_nest_end(m, in6);
+		nl_nest_end(m, af);
 		nl_put_str(m, IFLA_IFALIAS, alias);
+	}
 }
 
 static void put_link_up(struct nl_msg *m, int ifindex, const char *name)
@@ -360,6 +374,29 @@ static int write_sysctl(const char *path, struct err *e)
 
 /* ---- bridge -------------------------------------------------------------- */
 
+/*
+ * The bridge is its own multicast querier, so that snooping takes effect:
+ * without a querier the bridge floods every multicast packet (each new
+ * container's MLD reports, for one) to every port, and attaching the Nth
+ * container costs O(N) in the kernel. Switching it on again is a no-op.
+ */
+static void put_bridge_querier(struct nl_msg *m, int ifindex)
+{
+	struct ifinfomsg *ifi;
+	struct nlattr *li, *data;
+
+	nl_msg_start(m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+	ifi = nl_msg_put_header(m, sizeof(*ifi));
+	if (ifi)
+		ifi->ifi_index = ifindex;
+	li = nl_nest_start(m, IFLA_LINKINFO);
+	nl_put_str(m, IFLA_INFO_KIND, "bridge");
+	data = nl_nest_start(m, IFLA_INFO_DATA);
+	nl_put_u8(m, IFLA_BR_MCAST_QUERIER, 1);
+	nl_nest_end(m, data);
+	nl_nest_end(m, li);
+}
+
 int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
@@ -379,7 +416,7 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 		return ret;
 	if (ret == 0) {
 		struct ifinfomsg *ifi;
-		struct nlattr *li;
+		struct nlattr *li, *data;
 		uint32_t hash = fnv1a("bridge", b->name);
 		/* A fixed, locally administered MAC: otherwise the bridge takes
 		 * the lowest port's MAC and changes it as containers come and
@@ -400,6 +437,13 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 			nl_put_u32(&m, IFLA_MTU, b->mtu);
 		li = nl_nest_start(&m, IFLA_LINKINFO);
 		nl_put_str(&m, IFLA_INFO_KIND, "bridge");
+		data = nl_nest_start(&m, IFLA_INFO_DATA);
+		/* Snooping is trusted only one query response interval after
+		 * the querier (below) starts: 1 s (in USER_HZ ticks), not 10.
+		 * Set here, before the querier: the kernel reads the interval
+		 * when the querier is switched on. */
+		nl_put(&m, IFLA_BR_MCAST_QUERY_RESPONSE_INTVL, &(uint64_t){ 100 }, sizeof(uint64_t));
+		nl_nest_end(&m, data);
 		nl_nest_end(&m, li);
 		ret = nl_talk(&n->rt, &m, &h, e);   /* EEXIST: someone was quicker; adopt */
 		if (ret < 0)
@@ -419,6 +463,7 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 		v6 |= b->gw[i].addr.family == AF_INET6;
 	}
 	put_link_up(&m, l.ifindex, NULL);
+	put_bridge_querier(&m, l.ifindex);
 	ret = nl_talk(&n->rt, &m, &h, e);
 	if (ret < 0)
 		return err_wrap(e, "configure bridge %s", b->name);
@@ -456,6 +501,32 @@ static bool is_nsfs(int fd)
 }
 
 /*
+ * Inside a namespace we just made (sysctl files under /proc/sys/net belong to
+ * the opener's netns): no IPv6 router solicitations and no DAD for the
+ * link-local address. berth addresses and routes containers itself (IPAM
+ * guarantees unique addresses) and sends no router advertisements, and each
+ * RS or DAD probe is multicast that the bridge floods to all N ports: O(N)
+ * per container. The link-local address is also usable at once. Best
+ * effort: a kernel without IPv6 has no such files.
+ */
+static void netns_defaults(void)
+{
+	static const char *const off[] = {
+		"/proc/sys/net/ipv6/conf/default/accept_ra",
+		"/proc/sys/net/ipv6/conf/default/accept_dad",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(off); i++) {
+		int fd = open(off[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)!write(fd, "0\n", 2);
+			close(fd);
+		}
+	}
+}
+
+/*
  * Open the container's netns, creating it the way `ip netns add` does when
  * there is none: an empty file, unshare(CLONE_NEWNET), bind-mount our new
  * /proc/thread-self/ns/net onto the file, setns back. A file that exists but
@@ -482,6 +553,7 @@ static int netns_ensure(struct net *n, const char *c, const char *path, bool *cr
 	close(fd);
 	if (unshare(CLONE_NEWNET) < 0)
 		return err_sys(e, errno, "create netns for container %s", c);
+	netns_defaults();
 	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
 		ret = err_sys(e, errno, "bind-mount netns of container %s on %s", c, path);
 		if (setns(n->host_ns, CLONE_NEWNET) < 0)
@@ -531,17 +603,12 @@ static int veth_create(struct attach_ctx *x, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
 	struct nl_msg m;
-	struct ifinfomsg *ifi;
 	struct nlattr *li, *data, *peer;
 	int ret;
 
 	nl_msg_init(&m, buf, sizeof(buf));
 	nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-	ifi = nl_msg_put_header(&m, sizeof(*ifi));
-	if (ifi) {
-		ifi->ifi_flags = IFF_UP;
-		ifi->ifi_change = IFF_UP;
-	}
+	nl_msg_put_header(&m, sizeof(struct ifinfomsg));   /* up later: see below */
 	nl_put_str(&m, IFLA_IFNAME, x->host);
 	nl_put_u32(&m, IFLA_MTU, x->mtu);
 	nl_put_u32(&m, IFLA_MASTER, (uint32_t)x->bridge);
@@ -561,10 +628,10 @@ static int veth_create(struct attach_ctx *x, struct err *e)
 	if ((ret = nl_talk(&x->n->rt, &m, NULL, e)) < 0)
 		return ret;
 	/* The alias cannot ride on the create (the kernel ignores IFLA_IFALIAS
-	 * there), and a second message in the same send would label an
-	 * existing link of that name when the create fails: label it now that
-	 * it is ours. A kill in between leaves a veth without alias, which the
-	 * repair adopts. */
+	 * there), and a second message in the same send would touch an
+	 * existing link of that name when the create fails: label it, and
+	 * bring it up, now that it is ours. A kill in between leaves a veth
+	 * without alias, which the repair adopts. */
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_set(&m, 0, x->host, 0, x->alias);
 	return nl_talk(&x->n->rt, &m, NULL, e);
@@ -722,9 +789,15 @@ int net_detach(struct net *n, const char *c, struct err *e)
 	if ((ret = net_netns_path(n, c, path, sizeof(path), e)) < 0)
 		return ret;
 	/* MNT_DETACH: a process inside (exec) keeps the namespace alive on its
-	 * own; the file goes now, the namespace when its last user does. */
-	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		return err_sys(e, errno, "unmount netns %s of container %s", path, c);
+	 * own; the file goes now, the namespace when its last user does. Two
+	 * attaches racing on one container can stack two mounts: remove all. */
+	for (int i = 0; i < 16; i++) {
+		if (umount2(path, MNT_DETACH) == 0)
+			continue;
+		if (errno != EINVAL && errno != ENOENT)
+			return err_sys(e, errno, "unmount netns %s of container %s", path, c);
+		break;
+	}
 	if (unlink(path) < 0 && errno != ENOENT)
 		return err_sys(e, errno, "remove netns file %s of container %s", path, c);
 	return 0;
