@@ -543,13 +543,12 @@ static bool answer_local(struct ans *a, const struct ip_addr *local, uint32_t ro
 	const struct dns_query *q = a->q;
 	const struct dns_records *r = a->r;
 	size_t off[128];
-	int nl = split_labels(q->lname, off), dl;
+	int nl = split_labels(q->lname, off), dl = r->domain_labels;
 	size_t dlen = r->domain_len;
 
 	if (q->qclass != DNS_C_IN && q->qclass != DNS_C_ANY)
 		return false;
 	/* under DOMAIN? compare at a label boundary */
-	dl = split_labels(r->domain, (size_t[128]){ 0 });
 	if (nl >= dl && q->name_len - off[nl - dl] == dlen &&
 	    !memcmp(q->lname + off[nl - dl], r->domain, dlen)) {
 		answer_domain(a, off, nl - dl, local, rotate);

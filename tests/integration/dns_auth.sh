@@ -199,6 +199,64 @@ check_out "queries during 40 reloads: all answered, none wrong" "True 0 0" cat "
 check_out "reloads applied" "40" grep -c reloaded "$TMPDIR/out"
 check_out "a container added by the reload resolves" "10.88.6.6" q +short newbie.berth.internal
 
+# TCP limits: a client that does not read (answers queue up, nothing is
+# lost), a connection limit, and the idle timeout.
+"$serve" -f "$rec" -l 127.0.0.57 -n 2 -i 500 >"$TMPDIR/out57" 2>&1 &
+pid57=$!
+for _ in $(seq 50); do grep -q ready "$TMPDIR/out57" 2>/dev/null && break; sleep 0.1; done
+cat >"$TMPDIR/tcp.py" <<'EOF'
+import socket, struct, sys, time
+def query(qid, name, qtype=1):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        q += bytes([len(l)]) + l.encode()
+    q += b"\0" + struct.pack(">HH", qtype, 1)
+    return struct.pack(">H", len(q)) + q
+def exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            return None
+        b += c
+    return b
+def recv_msg(s):
+    h = exact(s, 2)
+    return exact(s, struct.unpack(">H", h)[0]) if h else None
+if sys.argv[1] == "slow":
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # the server's writes block
+    s.settimeout(5)
+    s.connect(("127.0.0.57", 53))
+    s.sendall(b"".join(query(i, "many.berth.internal") for i in range(2000)))
+    time.sleep(0.3)
+    ids = set()
+    for _ in range(2000):
+        m = recv_msg(s)
+        if m is None or struct.unpack(">H", m[6:8])[0] != 40:
+            break
+        ids.add(struct.unpack(">H", m[:2])[0])
+    print(len(ids))
+else:
+    a = socket.create_connection(("127.0.0.57", 53), timeout=3)
+    b = socket.create_connection(("127.0.0.57", 53), timeout=3)
+    a.sendall(query(1, "web1.berth.internal")); recv_msg(a)
+    b.sendall(query(2, "web1.berth.internal")); recv_msg(b)
+    c = socket.create_connection(("127.0.0.57", 53), timeout=3)
+    try:
+        c.sendall(query(3, "web1.berth.internal"))
+        third = "answered" if recv_msg(c) else "closed"
+    except OSError:
+        third = "closed"
+    print("third:", third)
+    print("idle:", "closed" if a.recv(10) == b"" else "open")
+EOF
+check_out "2000 pipelined queries from a client that reads late: 2000 answers" "2000" \
+	python3 "$TMPDIR/tcp.py" slow
+check_out "connections over the limit are closed; idle ones time out" "third: closed
+idle: closed" python3 "$TMPDIR/tcp.py" limits
+kill $pid57
+
 # A port in use is an error that names the address.
 "$serve" -f "$rec" -l 127.0.0.53 >/dev/null 2>"$TMPDIR/err2"
 check_out "port in use: a clear error naming the address" \
