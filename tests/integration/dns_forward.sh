@@ -23,42 +23,63 @@ pids="$pids $dm"
 
 # A scripted upstream: what dnsmasq cannot be asked to do.
 cat >"$TMPDIR/up.py" <<'EOF'
-import socket, struct, sys
+import socket, struct, sys, threading
 addr, log, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((addr, 53))
-open(log, "a").write("ready\n")
 def rr(t, ttl, rdata):
     return struct.pack(">HHHIH", 0xc00c, t, 1, ttl, len(rdata)) + rdata
 soa = rr(6, 300, b"\x02ns\xc0\x0c\x02hm\xc0\x0c" + struct.pack(">IIIII", 1, 3600, 600, 86400, 60))
-while True:
-    m, peer = s.recvfrom(4096)
-    if mode == "silent":
-        continue
+def answers(m, port, tcp):
     p, labels = 12, []
     while m[p]:
         labels.append(m[p + 1:p + 1 + m[p]].decode().lower()); p += 1 + m[p]
     name, e = ".".join(labels), p + 1
     qid, question = struct.unpack(">H", m[:2])[0], m[12:e + 4]
     with open(log, "a") as f:
-        f.write("%s %d %d\n" % (name, qid, peer[1]))
+        f.write("%s %d %d%s\n" % (name, qid, port, " tcp" if tcp else ""))
     def reply(rcode, an=b"", nan=0, ns=b"", nns=0, tc=0, i=qid, q=question):
         return struct.pack(">HHHHHH", i, 0x8180 | rcode | tc, 1, nan, nns, 0) + q + an + ns
     if name.endswith("neg.test"):
-        s.sendto(reply(3, ns=soa, nns=1), peer)
-    elif name.endswith("nodata.test"):
-        s.sendto(reply(0, ns=soa, nns=1), peer)
-    elif name.endswith("fail.test"):
-        s.sendto(reply(2), peer)
-    elif name.endswith("big.test"):
-        s.sendto(reply(0, tc=0x200), peer)
-    elif name.endswith("spoof.test"):
-        s.sendto(reply(0, rr(1, 100, bytes([6, 6, 6, 6])), 1, i=qid ^ 1), peer)
+        return [reply(3, ns=soa, nns=1)]
+    if name.endswith("nodata.test"):
+        return [reply(0, ns=soa, nns=1)]
+    if name.endswith("fail.test"):
+        return [reply(2)]
+    if name.endswith("big.test"):
+        if not tcp:
+            return [reply(0, tc=0x200)]
+        return [reply(0, b"".join(rr(1, 100, bytes([198, 51, 100, i])) for i in range(100)), 100)]
+    if name.endswith("spoof.test"):
         evil = b"\x04evil\x04test\x00" + question[-4:]
-        s.sendto(reply(0, rr(1, 100, bytes([6, 6, 6, 7])), 1, q=evil), peer)
-        s.sendto(reply(0, rr(1, 100, bytes([192, 0, 2, 11])), 1), peer)
-    else:
-        s.sendto(reply(0, rr(1, 100, bytes([192, 0, 2, 10])), 1), peer)
+        return [reply(0, rr(1, 100, bytes([6, 6, 6, 6])), 1, i=qid ^ 1),
+                reply(0, rr(1, 100, bytes([6, 6, 6, 7])), 1, q=evil),
+                reply(0, rr(1, 100, bytes([192, 0, 2, 11])), 1)]
+    return [reply(0, rr(1, 100, bytes([192, 0, 2, 10])), 1)]
+def tcp_server():
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((addr, 53)); t.listen(8)
+    while True:
+        c, peer = t.accept()
+        b = b""
+        while len(b) < 2 or len(b) < 2 + struct.unpack(">H", b[:2])[0]:
+            d = c.recv(4096)
+            if not d: break
+            b += d
+        if len(b) >= 2:
+            for a in answers(b[2:], peer[1], True):
+                c.sendall(struct.pack(">H", len(a)) + a)
+        c.close()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 53))
+if mode != "silent":
+    threading.Thread(target=tcp_server, daemon=True).start()
+open(log, "a").write("ready\n")
+while True:
+    m, peer = s.recvfrom(4096)
+    if mode == "silent":
+        continue
+    for a in answers(m, peer[1], False):
+        s.sendto(a, peer)
 EOF
 python3 "$TMPDIR/up.py" 127.0.0.4 "$TMPDIR/up.log" normal &
 pids="$pids $!"
@@ -118,8 +139,14 @@ check_out "negative answer cached: the upstream saw one query" "1" grep -c '^x.n
 check_out "NODATA is relayed" "NOERROR" status @127.0.0.54 x.nodata.test AAAA
 dig @127.0.0.54 x.nodata.test AAAA >/dev/null
 check_out "NODATA is cached: the upstream saw one query" "1" grep -c '^x.nodata.test ' "$TMPDIR/up.log"
-check_out "truncated upstream answer: TC=1 relayed to the UDP client" "qr ra rd tc" sh -c \
-	"dig @127.0.0.54 x.big.test +ignore +noall +comments | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'"
+check_out "truncated upstream answer: asked again over TCP, relayed whole to TCP clients" "100" \
+	sh -c "dig +tcp +short @127.0.0.54 x.big.test | wc -l"
+check_out "the upstream saw one UDP and one TCP query" "x.big.test
+x.big.test tcp" sh -c "grep '^x.big.test ' $TMPDIR/up.log | cut -d' ' -f1,4"
+check_out "too big for a UDP client: TC=1 (the answer is cached whole)" "qr ra rd tc" sh -c \
+	"dig @127.0.0.54 y.big.test +ignore +noall +comments | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'"
+check_out "dig's own TCP retry then gets all 100 from the cache" "100 2" sh -c \
+	"echo \$(dig +short @127.0.0.54 y.big.test | wc -l) \$(grep -c '^y.big.test ' $TMPDIR/up.log)"
 for i in 1 2 3 4 5; do dig +short @127.0.0.54 "r$i.pos.test" >/dev/null; done
 ids=$(grep '^r[0-9].pos.test ' "$TMPDIR/up.log" | cut -d' ' -f2 | sort -u | wc -l)
 ports=$(grep '^r[0-9].pos.test ' "$TMPDIR/up.log" | cut -d' ' -f3 | sort -u | wc -l)
