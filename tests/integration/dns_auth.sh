@@ -257,6 +257,15 @@ check_out "connections over the limit are closed; idle ones time out" "third: cl
 idle: closed" python3 "$TMPDIR/tcp.py" limits
 kill $pid57
 
+# A listener may come before its address (the bridge gets it later).
+"$serve" -f "$rec" -l 10.77.0.1 >"$TMPDIR/out77" 2>&1 &
+pid77=$!
+for _ in $(seq 50); do grep -q ready "$TMPDIR/out77" 2>/dev/null && break; sleep 0.1; done
+check "listening on an address that does not exist yet" grep -q ready "$TMPDIR/out77"
+ip addr add 10.77.0.1/24 dev lo
+check_out "it answers once the address appears" "10.88.1.1" dig +short +time=2 @10.77.0.1 web1.berth.internal
+kill $pid77
+
 # A port in use is an error that names the address.
 "$serve" -f "$rec" -l 127.0.0.53 >/dev/null 2>"$TMPDIR/err2"
 check_out "port in use: a clear error naming the address" \
