@@ -382,7 +382,7 @@ static void answer_domain(struct ans *a, const size_t *off, int rel, const struc
 	if (rel == 1) {
 		n = dns_records_find(a->r, ln + 1, ln[0]);
 		if (!node_visible(a, n)) {
-			if (!n && label_is(ln, 0, "ns")) {
+			if (label_is(ln, 0, "ns")) {  /* the NS of our SOA, unless a container */
 				answer_ns_host(a, local, a->q->name, a->q->name_len, false);
 				if (!a->an && !(a->flags & DNS_F_TC))
 					negative(a, DNS_R_NOERROR, apex, alen);

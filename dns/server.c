@@ -308,13 +308,15 @@ static void fwd_close_socket(struct dns_fwd *f)
 static int fwd_send_tcp(struct dns_fwd *f)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u = &s->ups[f->up];
+	const struct dns_upstream *u;
 	union sa sa;
 	socklen_t sl;
 	size_t len;
 	int fd;
 
 	fwd_close_socket(f);
+	if (f->up >= s->nups)
+		return -1;          /* the list changed under us */
 	f->tbuf = malloc(2 + DNS_MSG_MAX);
 	if (!f->tbuf || getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
@@ -325,6 +327,7 @@ static int fwd_send_tcp(struct dns_fwd *f)
 	f->tlen = 2 + len;
 	f->toff = 0;
 	f->tcp = f->tcp_sending = true;
+	u = &s->ups[f->up];
 	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -350,16 +353,18 @@ static int fwd_send_tcp(struct dns_fwd *f)
 static int fwd_send(struct dns_fwd *f)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u = &s->ups[f->up];
+	const struct dns_upstream *u;
 	union sa sa;
 	socklen_t sl;
 	size_t len;
 	int fd;
 
 	fwd_close_socket(f);
-	if (getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
+	if (f->up >= s->nups ||
+	    getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
 	len = dns_upstream_query(&f->q, f->id, s->out, sizeof(s->out));
+	u = &s->ups[f->up];
 	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
 		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
