@@ -382,7 +382,7 @@ static void answer_domain(struct ans *a, const size_t *off, int rel, const struc
 	if (rel == 1) {
 		n = dns_records_find(a->r, ln + 1, ln[0]);
 		if (!node_visible(a, n)) {
-			if (!n && label_is(ln, 0, "ns")) {
+			if (label_is(ln, 0, "ns")) {  /* the NS of our SOA, unless a container */
 				answer_ns_host(a, local, a->q->name, a->q->name_len, false);
 				if (!a->an && !(a->flags & DNS_F_TC))
 					negative(a, DNS_R_NOERROR, apex, alen);
@@ -543,13 +543,12 @@ static bool answer_local(struct ans *a, const struct ip_addr *local, uint32_t ro
 	const struct dns_query *q = a->q;
 	const struct dns_records *r = a->r;
 	size_t off[128];
-	int nl = split_labels(q->lname, off), dl;
+	int nl = split_labels(q->lname, off), dl = r->domain_labels;
 	size_t dlen = r->domain_len;
 
 	if (q->qclass != DNS_C_IN && q->qclass != DNS_C_ANY)
 		return false;
 	/* under DOMAIN? compare at a label boundary */
-	dl = split_labels(r->domain, (size_t[128]){ 0 });
 	if (nl >= dl && q->name_len - off[nl - dl] == dlen &&
 	    !memcmp(q->lname + off[nl - dl], r->domain, dlen)) {
 		answer_domain(a, off, nl - dl, local, rotate);

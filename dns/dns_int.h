@@ -151,6 +151,7 @@ struct dns_rzone {                  /* a reverse zone: one per subnet */
 struct dns_records {
 	uint8_t domain[DNS_NAME_MAX];   /* lower-cased wire form */
 	size_t domain_len;
+	int domain_labels;
 	uint32_t ttl;
 	uint32_t serial;
 	char *netnames[DNS_MAX_NETWORKS];

@@ -59,6 +59,8 @@ struct dns_records *dns_records_new(const char *domain, uint32_t ttl, struct err
 	}
 	dns_name_lower(r->domain, name, len);
 	r->domain_len = len;
+	for (size_t i = 0; r->domain[i]; i += 1 + (size_t)r->domain[i])
+		r->domain_labels++;
 	r->ttl = ttl;
 	r->serial = (uint32_t)time(NULL);
 	r->memory = sizeof(*r);

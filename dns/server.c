@@ -55,6 +55,10 @@ struct dns_fwd {
 	struct dns_conn *conn;      /* TCP client (NULL: gone or UDP) */
 	unsigned up;                /* upstream being tried */
 	uint16_t id;
+	/* the same upstream over TCP after a truncated UDP answer */
+	uint8_t *tbuf;              /* query to send, then the answer read */
+	size_t tlen, toff;          /* bytes in tbuf; sent or received so far */
+	bool tcp, tcp_sending;
 	struct dns_fwd *prev, *next;
 	struct dns_query q;
 };
@@ -260,6 +264,7 @@ static void fwd_free(struct dns_fwd *f)
 	if (f->conn)
 		f->conn->pending--;
 	s->nfwds--;
+	free(f->tbuf);
 	free(f);
 }
 
@@ -285,25 +290,81 @@ static void fwd_finish(struct dns_fwd *f, const uint8_t *msg, size_t len)
 	fwd_free(f);
 }
 
-/* Send the query to upstream f->up on a fresh socket (a new random source
- * port from the kernel) with a fresh random ID. */
-static int fwd_send(struct dns_fwd *f)
+static void fwd_close_socket(struct dns_fwd *f)
+{
+	if (f->lf.fd >= 0) {
+		loop_fd_del(f->s->loop, &f->lf);
+		close(f->lf.fd);
+		f->lf.fd = -1;
+	}
+	free(f->tbuf);
+	f->tbuf = NULL;
+	f->tcp = false;
+}
+
+/* Ask the same upstream again over TCP (its UDP answer was truncated):
+ * a non-blocking connect, the framed query written and the framed answer
+ * read as the socket allows, under the same timeout. */
+static int fwd_send_tcp(struct dns_fwd *f)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u = &s->ups[f->up];
+	const struct dns_upstream *u;
 	union sa sa;
 	socklen_t sl;
 	size_t len;
 	int fd;
 
-	if (f->lf.fd >= 0) {
-		loop_fd_del(s->loop, &f->lf);
-		close(f->lf.fd);
-		f->lf.fd = -1;
+	fwd_close_socket(f);
+	if (f->up >= s->nups)
+		return -1;          /* the list changed under us */
+	f->tbuf = malloc(2 + DNS_MSG_MAX);
+	if (!f->tbuf || getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
+		return -1;
+	len = dns_upstream_query(&f->q, f->id, f->tbuf + 2, DNS_MSG_MAX);
+	if (!len)
+		return -1;
+	dns_put16(f->tbuf, (uint16_t)len);
+	f->tlen = 2 + len;
+	f->toff = 0;
+	f->tcp = f->tcp_sending = true;
+	u = &s->ups[f->up];
+	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	sa_from_ip(&sa, &sl, &u->addr, u->port);
+	if (connect(fd, &sa.sa, sl) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
 	}
-	if (getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
+	f->lf.fd = fd;
+	f->lf.cb = on_fwd;
+	if (loop_fd_add(s->loop, &f->lf, EPOLLOUT, NULL) < 0) {
+		close(fd);
+		f->lf.fd = -1;
+		return -1;
+	}
+	loop_timer_set(s->loop, &f->timer, s->cfg.upstream_timeout_ms);
+	return 0;
+}
+
+/* Send the query to upstream f->up on a fresh socket (a new random source
+ * port from the kernel) with a fresh random ID. */
+static int fwd_send(struct dns_fwd *f)
+{
+	struct dns_server *s = f->s;
+	const struct dns_upstream *u;
+	union sa sa;
+	socklen_t sl;
+	size_t len;
+	int fd;
+
+	fwd_close_socket(f);
+	if (f->up >= s->nups ||
+	    getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
 	len = dns_upstream_query(&f->q, f->id, s->out, sizeof(s->out));
+	u = &s->ups[f->up];
 	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
 		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -371,12 +432,63 @@ static void fwd_start(struct dns_server *s, const struct dns_query *q, struct dn
 		fwd_next(f);
 }
 
+/* A checked upstream answer (length r): cache it, answer the client. */
+static void fwd_answer(struct dns_fwd *f, uint8_t *m, int r)
+{
+	dns_cache_put(f->s->cache, &f->q, m, (size_t)r, dns_cache_ttl(m, (size_t)r), loop_now_ms());
+	fwd_finish(f, m, (size_t)r);
+}
+
+static void on_fwd_tcp(struct dns_fwd *f, uint32_t events)
+{
+	struct dns_server *s = f->s;
+	ssize_t n;
+	int r;
+
+	if (events & EPOLLERR)
+		goto fail;
+	if (f->tcp_sending) {
+		n = send(f->lf.fd, f->tbuf + f->toff, f->tlen - f->toff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			goto fail;
+		}
+		f->toff += (size_t)n;
+		if (f->toff < f->tlen)
+			return;
+		f->tcp_sending = false;
+		f->toff = 0;
+		if (loop_fd_mod(s->loop, &f->lf, EPOLLIN, NULL) < 0)
+			goto fail;
+		return;
+	}
+	n = recv(f->lf.fd, f->tbuf + f->toff, 2 + DNS_MSG_MAX - f->toff, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0)
+		goto fail;          /* closed before a whole answer */
+	f->toff += (size_t)n;
+	if (f->toff < 2 || f->toff < 2 + (size_t)dns_get16(f->tbuf))
+		return;
+	r = dns_upstream_check(&f->q, f->id, f->tbuf + 2, dns_get16(f->tbuf));
+	if (r <= 0)
+		goto fail;          /* on a stream, a wrong answer is a broken upstream */
+	fwd_answer(f, f->tbuf + 2, r);
+	return;
+fail:
+	fwd_next(f);
+}
+
 static void on_fwd(struct loop_fd *lf, uint32_t events)
 {
 	struct dns_fwd *f = container_of(lf, struct dns_fwd, lf);
 	struct dns_server *s = f->s;
 
-	(void)events;
+	if (f->tcp) {
+		on_fwd_tcp(f, events);
+		return;
+	}
 	for (;;) {
 		ssize_t n = recv(lf->fd, s->buf, sizeof(s->buf), 0);
 		int r;
@@ -394,9 +506,9 @@ static void on_fwd(struct loop_fd *lf, uint32_t events)
 			fwd_next(f);
 			return;
 		}
-		dns_cache_put(s->cache, &f->q, s->buf, (size_t)r, dns_cache_ttl(s->buf, (size_t)r),
-			      loop_now_ms());
-		fwd_finish(f, s->buf, (size_t)r);
+		if ((s->buf[2] & (DNS_F_TC >> 8)) && fwd_send_tcp(f) == 0)
+			return;     /* truncated: the whole answer over TCP */
+		fwd_answer(f, s->buf, r);
 		return;
 	}
 }

@@ -15,7 +15,7 @@ build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-li
 	xz-utils file git ca-certificates"
 test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev qemu-user-static iproute2
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
-	busybox-static strace clang"
+	busybox-static strace clang dnsmasq-base"
 bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables"
 board_pkgs="qemu-system-x86 qemu-system-arm busybox-static:arm64 cpio"
 

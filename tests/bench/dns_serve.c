@@ -1,0 +1,3 @@
+/* dns_serve.c - the DNS test harness (tests/helpers/dns_serve.c), built
+ * optimised and without sanitizers for tests/bench/dns.sh. */
+#include "tests/helpers/dns_serve.c"

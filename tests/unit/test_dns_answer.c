@@ -1,0 +1,381 @@
+/* test_dns_answer.c - dns/ query path without sockets: authoritative answers,
+ * scoping, truncation, upstream answer checks, relaying and the cache. */
+#include "dns/dns_int.h"
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+
+static struct dns_stats st;
+
+static size_t mkquery(uint8_t *b, const char *name, uint16_t t, int edns_size)
+{
+	struct dns_wbuf w;
+	uint8_t n[DNS_NAME_MAX];
+	size_t nl;
+
+	dns_name_from_str(name, n, &nl);
+	dns_wbuf_init(&w, b, 512);
+	dns_wput16(&w, 0xbeef);
+	dns_wput16(&w, DNS_F_RD);
+	dns_wput16(&w, 1);
+	dns_wput16(&w, 0);
+	dns_wput16(&w, 0);
+	dns_wput16(&w, edns_size ? 1 : 0);
+	dns_wput(&w, n, nl);
+	dns_wput16(&w, t);
+	dns_wput16(&w, DNS_C_IN);
+	if (edns_size)
+		dns_wput_opt(&w, (uint16_t)edns_size, 0, false);
+	return w.len;
+}
+
+/* A parsed reply: rcode, flags, counts and the answer records as text. */
+struct reply {
+	int rcode;
+	uint16_t flags;
+	unsigned an, ns, ar;
+	char ans[64][80];
+	char auth_type[16];
+};
+
+static int parse_reply(const uint8_t *m, size_t len, struct reply *r)
+{
+	size_t p = DNS_HDR_LEN;
+	uint8_t n[DNS_NAME_MAX];
+	size_t nl;
+
+	memset(r, 0, sizeof(*r));
+	if (len < DNS_HDR_LEN)
+		return -1;
+	r->flags = dns_get16(m + 2);
+	r->rcode = m[3] & 0xf;
+	r->an = dns_get16(m + 6);
+	r->ns = dns_get16(m + 8);
+	r->ar = dns_get16(m + 10);
+	if (dns_get16(m + 4) && (dns_name_read(m, len, &p, n, &nl) < 0 || (p += 4) > len))
+		return -1;
+	for (unsigned i = 0; i < r->an + r->ns + r->ar; i++) {
+		struct dns_rr rr;
+		char ip[IP_STRLEN], tn[300];
+		size_t q;
+
+		if (dns_rr_read(m, len, &p, &rr) < 0)
+			return -1;
+		if (i >= r->an) {
+			if (i == r->an)
+				snprintf(r->auth_type, sizeof(r->auth_type), "%u", rr.type);
+			continue;
+		}
+		if (i >= 64)
+			continue;
+		switch (rr.type) {
+		case DNS_T_A:
+			snprintf(r->ans[i], 80, "A %s", inet_ntop(AF_INET, m + rr.rdata, ip, sizeof(ip)));
+			break;
+		case DNS_T_AAAA:
+			snprintf(r->ans[i], 80, "AAAA %s", inet_ntop(AF_INET6, m + rr.rdata, ip, sizeof(ip)));
+			break;
+		case DNS_T_PTR:
+			q = rr.rdata;
+			dns_name_read(m, len, &q, n, &nl);
+			snprintf(r->ans[i], 80, "PTR %s", dns_name_str(n, tn, sizeof(tn)));
+			break;
+		case DNS_T_SRV:
+			q = rr.rdata + 6;
+			dns_name_read(m, len, &q, n, &nl);
+			snprintf(r->ans[i], 80, "SRV %u %s", dns_get16(m + rr.rdata + 4),
+				 dns_name_str(n, tn, sizeof(tn)));
+			break;
+		default:
+			snprintf(r->ans[i], 80, "type %u", rr.type);
+		}
+	}
+	return p == len ? 0 : -1;
+}
+
+static struct dns_records *build(void)
+{
+	struct dns_records *r = dns_records_new("berth.internal", 10, NULL);
+	struct ip_prefix p[2];
+	struct ip_addr a[2];
+	char name[32];
+
+	ip_prefix_parse("10.88.0.0/16", &p[0], NULL);
+	ip_prefix_parse("fd88::/64", &p[1], NULL);
+	dns_records_add_network(r, "default", p, 2, NULL);
+	ip_prefix_parse("10.89.0.0/16", &p[0], NULL);
+	dns_records_add_network(r, "back", p, 1, NULL);
+	ip_parse("10.88.1.1", &a[0], NULL);
+	ip_parse("fd88::11", &a[1], NULL);
+	dns_records_add_container(r, "web1", "default", a, 2, "web", NULL);
+	ip_parse("10.88.1.2", &a[0], NULL);
+	dns_records_add_container(r, "web2", "default", a, 1, "web", NULL);
+	ip_parse("10.89.1.5", &a[0], NULL);
+	dns_records_add_container(r, "db", "back", a, 1, NULL, NULL);
+	ip_parse("10.88.1.9", &a[0], NULL);
+	dns_records_add_container(r, "api", "default", a, 1, NULL, NULL);
+	ip_parse("10.89.1.9", &a[0], NULL);
+	dns_records_add_container(r, "api", "back", a, 1, NULL, NULL);
+	dns_records_add_srv(r, "web", 80, "tcp", NULL);
+	for (int i = 1; i <= 40; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		ip_from_v4(&a[0], 0x0a580500u + (uint32_t)i);
+		dns_records_add_container(r, name, "default", a, 1, "many", NULL);
+	}
+	return r;
+}
+
+/* What an upstream sends back for q: an A record (ttl a_ttl, 0: none), an
+ * SOA in authority (ttl soa_ttl, minimum soa_min; 0: none) and an OPT. */
+static size_t upstream_answer(uint8_t *b, const struct dns_query *q, uint16_t id, int rcode,
+			      uint32_t a_ttl, uint32_t soa_ttl, uint32_t soa_min)
+{
+	struct dns_wbuf w;
+	size_t at;
+
+	dns_wbuf_init(&w, b, 600);
+	dns_wput16(&w, id);
+	dns_wput16(&w, (uint16_t)(DNS_F_QR | DNS_F_RD | DNS_F_RA | rcode));
+	dns_wput16(&w, 1);
+	dns_wput16(&w, a_ttl ? 1 : 0);
+	dns_wput16(&w, soa_ttl ? 1 : 0);
+	dns_wput16(&w, 1);
+	dns_wput_name(&w, q->lname, q->name_len);
+	dns_wput16(&w, q->qtype);
+	dns_wput16(&w, q->qclass);
+	if (a_ttl) {
+		at = dns_rr_begin(&w, q->lname, q->name_len, DNS_T_A, a_ttl);
+		dns_wput32(&w, 0xc0000207);
+		dns_rr_end(&w, at);
+	}
+	if (soa_ttl) {
+		at = dns_rr_begin(&w, (const uint8_t *)"\007example\003com", 13, DNS_T_SOA, soa_ttl);
+		dns_wput(&w, "\0\0", 2);
+		for (int i = 0; i < 4; i++)
+			dns_wput32(&w, 1000);
+		dns_wput32(&w, soa_min);
+		dns_rr_end(&w, at);
+	}
+	dns_wput_opt(&w, 4096, 0, false);
+	return w.len;
+}
+
+/* Ask r as a client at src; returns the action, fills rep. */
+static enum dns_action ask(struct dns_records *r, const char *src, const char *name, uint16_t t,
+			   int edns, bool tcp, uint32_t rotate, struct reply *rep, size_t *outlen)
+{
+	uint8_t q[512], out[DNS_MSG_MAX];
+	struct ip_addr s, local;
+	struct dns_ctx c = { .rec = r, .src = &s, .local = &local, .tcp = tcp, .rotate = rotate,
+			     .stats = &st };
+	struct dns_query dq;
+	size_t len = mkquery(q, name, t, edns), ol = 0;
+	enum dns_action act;
+
+	ip_parse(src, &s, NULL);
+	ip_parse("10.88.0.1", &local, NULL);
+	act = dns_answer(&c, q, len, &dq, out, sizeof(out), &ol);
+	memset(rep, 0, sizeof(*rep));
+	if (act == DNS_REPLY && parse_reply(out, ol, rep) < 0)
+		rep->rcode = -1;
+	if (outlen)
+		*outlen = ol;
+	return act;
+}
+
+int main(void)
+{
+	struct dns_records *r = build();
+	struct reply rep;
+	size_t len;
+	/* --- authoritative names, seen from the host (all networks) --- */
+	T_EQ(ask(r, "127.0.0.1", "web1.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL), DNS_REPLY,
+	     "NAME.DOMAIN is answered locally");
+	T_EQ(rep.rcode, DNS_R_NOERROR, "NOERROR");
+	T_OK(rep.flags & DNS_F_AA, "authoritative (AA)");
+	T_OK(rep.flags & DNS_F_RA, "RA set");
+	T_EQ(rep.an, 1, "one A record");
+	T_STREQ(rep.ans[0], "A 10.88.1.1", "web1's address");
+	ask(r, "127.0.0.1", "WEB1", DNS_T_AAAA, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "AAAA fd88::11", "bare NAME, AAAA, any case");
+	ask(r, "127.0.0.1", "web.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.an, 2, "service: every member");
+	T_STREQ(rep.ans[0], "A 10.88.1.1", "rotation 0 starts with the first member");
+	ask(r, "127.0.0.1", "web.berth.internal", DNS_T_A, 0, false, 1, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.88.1.2", "rotation 1 starts with the second");
+	ask(r, "127.0.0.1", "web2.berth.internal", DNS_T_AAAA, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && rep.an == 0 && rep.ns == 1, "NODATA: NOERROR, SOA in authority");
+	T_STREQ(rep.auth_type, "6", "the authority record is an SOA");
+	ask(r, "127.0.0.1", "nope.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NXDOMAIN && rep.ns == 1, "unknown name: NXDOMAIN with SOA");
+	ask(r, "127.0.0.1", "a.b.c.d.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "deep unknown name: NXDOMAIN");
+	ask(r, "127.0.0.1", "berth.internal", DNS_T_SOA, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "type 6", "apex SOA");
+	ask(r, "127.0.0.1", "berth.internal", DNS_T_NS, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && rep.ar == 1, "apex NS with glue for ns.DOMAIN");
+	ask(r, "127.0.0.1", "ns.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.88.0.1", "ns.DOMAIN is the address the query came to");
+	ask(r, "127.0.0.1", "_80._tcp.web.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.an, 2, "SRV: one per member");
+	T_STREQ(rep.ans[0], "SRV 80 web1.berth.internal.", "SRV target NAME.DOMAIN, port 80");
+	T_EQ(rep.ar, 3, "SRV glue: the targets' A and AAAA");
+	ask(r, "127.0.0.1", "_81._tcp.web.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "SRV for an undeclared port: NXDOMAIN");
+	ask(r, "127.0.0.1", "_tcp.web.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NOERROR, "_tcp.SERVICE is an empty non-terminal: NODATA");
+	ask(r, "127.0.0.1", "2.1.88.10.in-addr.arpa", DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "PTR web2.berth.internal.", "PTR v4");
+	ask(r, "127.0.0.1", "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.8.d.f.ip6.arpa",
+	    DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "PTR web1.berth.internal.", "PTR v6");
+	ask(r, "127.0.0.1", "7.7.88.10.in-addr.arpa", DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NXDOMAIN && rep.ns == 1, "PTR of a free address in a subnet: NXDOMAIN + SOA");
+	T_EQ(ask(r, "127.0.0.1", "8.8.8.8.in-addr.arpa", DNS_T_PTR, 0, false, 0, &rep, NULL),
+	     DNS_FORWARD, "PTR outside every subnet is forwarded");
+	T_EQ(ask(r, "127.0.0.1", "example.com", DNS_T_A, 0, false, 0, &rep, NULL), DNS_FORWARD,
+	     "other names are forwarded");
+	T_EQ(ask(r, "127.0.0.1", "unknownhost", DNS_T_A, 0, false, 0, &rep, NULL), DNS_FORWARD,
+	     "unknown bare names are forwarded");
+
+	/* --- scoping --- */
+	ask(r, "10.88.1.1", "db.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "web1 (default) does not see db (back)");
+	ask(r, "10.88.1.1", "api.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && !strcmp(rep.ans[0], "A 10.88.1.9"), "web1 sees api's default address only");
+	ask(r, "10.89.1.5", "api.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && !strcmp(rep.ans[0], "A 10.89.1.9"), "db sees api's back address only");
+	ask(r, "10.88.1.9", "db.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.89.1.5", "api (on both) sees db, even asking from its default address");
+	ask(r, "10.88.7.7", "web1", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.88.1.1", "an unknown address in default's subnet sees default");
+	T_EQ(ask(r, "10.88.1.1", "5.1.89.10.in-addr.arpa", DNS_T_PTR, 0, false, 0, &rep, NULL),
+	     DNS_FORWARD, "PTR of another network's address is not answered locally");
+
+	/* --- sizes: TC over UDP, whole over TCP, EDNS --- */
+	ask(r, "127.0.0.1", "many.berth.internal", DNS_T_A, 0, false, 0, &rep, &len);
+	T_OK((rep.flags & DNS_F_TC) && rep.an == 0, "40 members without EDNS: TC=1, no answers");
+	T_OK(len <= 512, "and within 512 bytes");
+	ask(r, "127.0.0.1", "many.berth.internal", DNS_T_A, 0, true, 0, &rep, NULL);
+	T_OK(!(rep.flags & DNS_F_TC) && rep.an == 40, "over TCP: all 40");
+	ask(r, "127.0.0.1", "many.berth.internal", DNS_T_A, 1232, false, 0, &rep, &len);
+	T_OK(!(rep.flags & DNS_F_TC) && rep.an == 40 && rep.ar == 1, "EDNS 1232: all 40 and OPT");
+	ask(r, "127.0.0.1", "many.berth.internal", DNS_T_A, 9000, false, 0, &rep, &len);
+	T_OK(len <= DNS_EDNS_PAYLOAD, "a larger EDNS size is capped at 1232");
+
+	/* --- upstream answers, relaying, the cache --- */
+	{
+		uint8_t qb[512], up[600], out[600], rel[600];
+		struct dns_query q;
+		size_t ql = mkquery(qb, "Www.Example.com", DNS_T_A, 1232), ul, rl, clen;
+		struct dns_cache *c;
+		const uint8_t *cm;
+		uint32_t age;
+		int rc;
+
+		dns_query_parse(qb, ql, &q);
+		ul = dns_upstream_query(&q, 0x4242, up, sizeof(up));
+		T_EQ(dns_get16(up), 0x4242, "upstream query carries our id");
+		T_OK(!memcmp(up + 12, "\003www\007example\003com", 17), "and the question lower-cased");
+		ul = upstream_answer(up, &q, 0x4242, DNS_R_NOERROR, 300, 100, 50);
+		memcpy(out, up, ul);
+		T_EQ(dns_upstream_check(&q, 0x4243, out, ul), -1, "wrong id: ignored");
+		memcpy(out, up, ul);
+		out[13] = 'x';
+		T_EQ(dns_upstream_check(&q, 0x4242, out, ul), -1, "another question: ignored");
+		memcpy(out, up, ul);
+		out[2] &= 0x7f;
+		T_EQ(dns_upstream_check(&q, 0x4242, out, ul), -1, "not a response: ignored");
+		memcpy(out, up, ul);
+		rc = dns_upstream_check(&q, 0x4242, out, ul);
+		T_EQ(rc, (int)ul - 11, "good answer: accepted, its OPT cut");
+		T_EQ(dns_get16(out + 10), 0, "ARCOUNT without the OPT");
+		T_EQ(dns_cache_ttl(out, (size_t)rc), 100, "positive TTL: least of answer and authority");
+		rl = dns_relay_reply(&q, out, (size_t)rc, 30, 1232, rel, sizeof(rel));
+		T_OK(rl > 0 && parse_reply(rel, rl, &rep) == 0, "relayed answer parses");
+		T_EQ(dns_get16(rel), 0xbeef, "relayed answer has the client's id");
+		T_OK(!memcmp(rel + 12, "\003Www\007Example\003com", 17), "and the client's case");
+		T_EQ(dns_get32(rel + 12 + 17 + 4 + 2 + 4), 270, "TTL less the 30 s the answer aged");
+		T_OK(rep.ar == 1 && (rep.flags & DNS_F_RA), "our OPT added, RA set");
+		rl = dns_relay_reply(&q, out, (size_t)rc, 0, 40, rel, sizeof(rel));
+		T_OK(rl > 0 && parse_reply(rel, rl, &rep) == 0 && (rep.flags & DNS_F_TC) && rep.an == 0,
+		     "relayed answer too big for the client: TC=1, question only");
+		memcpy(out, up, ul);
+		out[3] = (out[3] & 0xf0) | DNS_R_SERVFAIL;
+		T_EQ(dns_upstream_check(&q, 0x4242, out, ul), 0, "SERVFAIL from upstream: try the next");
+		ul = upstream_answer(up, &q, 0x4242, DNS_R_NXDOMAIN, 0, 100, 50);
+		rc = dns_upstream_check(&q, 0x4242, up, ul);
+		T_OK(rc > 0, "NXDOMAIN is a usable answer");
+		T_EQ(dns_cache_ttl(up, (size_t)rc), 50, "negative TTL: SOA minimum (RFC 2308)");
+		ul = upstream_answer(up, &q, 0x4242, DNS_R_NXDOMAIN, 0, 0, 0);
+		rc = dns_upstream_check(&q, 0x4242, up, ul);
+		T_EQ(dns_cache_ttl(up, (size_t)rc), 0, "NXDOMAIN without SOA is not cached");
+
+		c = dns_cache_new(2);
+		ul = upstream_answer(up, &q, 0x4242, DNS_R_NOERROR, 300, 0, 0);
+		rc = dns_upstream_check(&q, 0x4242, up, ul);
+		dns_cache_put(c, &q, up, (size_t)rc, 300, 1000);
+		cm = dns_cache_get(c, &q, 6000, &clen, &age);
+		T_OK(cm && clen == (size_t)rc && age == 5, "cached answer found, 5 s old");
+		T_OK(!dns_cache_get(c, &q, 1000 + 300 * 1000, &clen, &age), "expired after its TTL");
+		T_EQ(dns_cache_count(c), 0, "and dropped");
+		dns_cache_put(c, &q, up, (size_t)rc, 300, 1000);
+		q.qtype = DNS_T_AAAA;
+		dns_cache_put(c, &q, up, (size_t)rc, 300, 1000);
+		q.qtype = DNS_T_A;
+		T_OK(dns_cache_get(c, &q, 1000, &clen, &age) != NULL, "A entry used (most recent now)");
+		q.qtype = DNS_T_MX;
+		dns_cache_put(c, &q, up, (size_t)rc, 300, 1000);
+		T_EQ(dns_cache_count(c), 2, "bounded at 2 entries");
+		q.qtype = DNS_T_AAAA;
+		T_OK(!dns_cache_get(c, &q, 1000, &clen, &age), "least recently used (AAAA) evicted");
+		q.qtype = DNS_T_A;
+		T_OK(dns_cache_get(c, &q, 1000, &clen, &age) != NULL, "A kept");
+		dns_cache_free(c);
+	}
+
+	/* --- memory for 1,000 containers --- */
+	{
+		struct dns_records *big = dns_records_new("berth.internal", 10, NULL);
+		struct ip_prefix p;
+		struct ip_addr a;
+		char name[32];
+		size_t mem;
+
+		ip_prefix_parse("10.88.0.0/16", &p, NULL);
+		dns_records_add_network(big, "default", &p, 1, NULL);
+		for (int i = 0; i < 1000; i++) {
+			snprintf(name, sizeof(name), "container-%d", i);
+			ip_from_v4(&a, 0x0a580100u + (uint32_t)i);
+			dns_records_add_container(big, name, "default", &a, 1, i % 10 ? NULL : "svc", NULL);
+		}
+		mem = dns_records_memory(big);
+		printf("# 1000 containers: %zu bytes of records\n", mem);
+		T_OK(mem < 256 * 1024, "1,000 containers take under 256 KiB of records");
+		ask(big, "127.0.0.1", "container-999.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+		T_STREQ(rep.ans[0], "A 10.88.4.231", "the last one resolves");
+		dns_records_free(big);
+	}
+	{
+		struct err e = { 0 };
+		struct dns_records *x = dns_records_new("bad..domain", 10, &e);
+		struct ip_addr a;
+
+		T_OK(!x, "a bad domain is refused");
+		T_STREQ(e.msg, "DNS domain 'bad..domain' is not a valid domain name", "with its name");
+		x = dns_records_new("berth.internal", 10, &e);
+		ip_parse("10.0.0.1", &a, NULL);
+		T_EQ(dns_records_add_container(x, "c", "nonet", &a, 1, NULL, &e), -ENOENT,
+		     "container on an undeclared network: ENOENT");
+		T_STREQ(e.msg, "DNS: container 'c': unknown network 'nonet'", "naming both");
+		T_EQ(dns_records_add_container(x, "a.b", "nonet", &a, 1, NULL, &e), -EINVAL,
+		     "dotted container name: EINVAL");
+		T_EQ(dns_records_add_srv(x, "web", 80, "tpc", &e), -EINVAL, "SRV protocol typo: EINVAL");
+		T_STREQ(e.msg, "DNS: SRV for 'web': protocol 'tpc' must be tcp, udp or sctp", "message");
+		dns_records_free(x);
+	}
+	dns_records_free(r);
+	return t_done();
+}

@@ -1,0 +1,153 @@
+/* test_dns_server.c - dns/ server API on the caller's loop: listen/unlisten,
+ * errors that name the address, a UDP query answered, records swapped. */
+#include "dns/dns.h"
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A free port on 127.0.0.1 (bound and closed: good enough for a test). */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Ask name (A) on 127.0.0.1:port over UDP, running the loop until the
+ * answer comes; returns the first A record as text, or an RCODE name. */
+static const char *ask(struct loop *l, uint16_t port, const char *name, char *buf)
+{
+	uint8_t q[300], a[600];
+	size_t n = 12;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	ssize_t got = -1;
+
+	memset(q, 0, sizeof(q));
+	q[0] = 0x12;
+	q[1] = 0x34;
+	q[2] = 1;
+	q[5] = 1;
+	for (const char *p = name; *p;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		q[n++] = (uint8_t)len;
+		memcpy(q + n, p, len);
+		n += len;
+		p += len + (dot ? 1 : 0);
+	}
+	q[n++] = 0;
+	q[n++] = 0;
+	q[n++] = 1;
+	q[n++] = 0;
+	q[n++] = 1;
+	sendto(fd, q, n, 0, (struct sockaddr *)&sa, sizeof(sa));
+	for (int i = 0; i < 50 && got < 0; i++) {
+		loop_run_once(l, 20);
+		got = recv(fd, a, sizeof(a), 0);
+	}
+	close(fd);
+	if (got < 12)
+		return "no answer";
+	if ((a[3] & 0xf) == 3)
+		return "NXDOMAIN";
+	if ((a[3] & 0xf) == 2)
+		return "SERVFAIL";
+	if (got < 4 || a[7] == 0)
+		return "empty";
+	snprintf(buf, 32, "%u.%u.%u.%u", a[got - 4], a[got - 3], a[got - 2], a[got - 1]);
+	return buf;
+}
+
+static struct dns_records *records(const char *name, const char *ip)
+{
+	struct dns_records *r = dns_records_new("berth.internal", 5, NULL);
+	struct ip_prefix p;
+	struct ip_addr a;
+
+	ip_prefix_parse("10.88.0.0/16", &p, NULL);
+	dns_records_add_network(r, "default", &p, 1, NULL);
+	ip_parse(ip, &a, NULL);
+	dns_records_add_container(r, name, "default", &a, 1, NULL, NULL);
+	return r;
+}
+
+int main(void)
+{
+	struct loop l;
+	struct err e = { 0 };
+	struct dns_server *s;
+	struct ip_addr lo;
+	struct dns_stats st;
+	uint16_t port = free_port();
+	char buf[32], want[128];
+	int blocker;
+
+	T_OK(port != 0, "found a free port on 127.0.0.1 (%u)", port);
+	T_OK(loop_init(&l, &e) == 0, "loop_init");
+	s = dns_server_new(&l, NULL, &e);
+	T_OK(s != NULL, "dns_server_new");
+	ip_parse("127.0.0.1", &lo, NULL);
+	dns_server_set_records(s, records("alpha", "10.88.1.1"));
+	T_EQ(dns_server_listen(s, &lo, port, &e), 0, "listen on 127.0.0.1:%u", port);
+	T_STREQ(ask(&l, port, "alpha.berth.internal", buf), "10.88.1.1", "a UDP query is answered");
+	dns_server_set_records(s, records("beta", "10.88.2.2"));
+	T_STREQ(ask(&l, port, "beta.berth.internal", buf), "10.88.2.2", "new records answer at once");
+	T_STREQ(ask(&l, port, "alpha.berth.internal", buf), "NXDOMAIN", "old names are gone");
+	T_STREQ(ask(&l, port, "example.com", buf), "SERVFAIL", "no upstream: SERVFAIL");
+	dns_server_stats(s, &st);
+	T_EQ(st.queries, 4, "4 queries counted");
+	T_EQ(st.nxdomain, 1, "1 NXDOMAIN counted");
+	T_EQ(st.servfail, 1, "1 SERVFAIL counted");
+
+	T_EQ(dns_server_listen(s, &lo, port, &e), -EEXIST, "listening twice on one address: EEXIST");
+	snprintf(want, sizeof(want), "listen on 127.0.0.1:%u: already listening", port);
+	T_STREQ(e.msg, want, "the error names the address");
+	T_EQ(dns_server_unlisten(s, &lo, port), 0, "unlisten");
+	T_EQ(dns_server_unlisten(s, &lo, port), -ENOENT, "unlisten again: ENOENT");
+	T_STREQ(ask(&l, port, "beta.berth.internal", buf), "no answer", "no answer after unlisten");
+	T_EQ(dns_server_listen(s, &lo, port, &e), 0, "the port is free again after unlisten");
+	dns_server_unlisten(s, &lo, port);
+
+	/* someone else holds the UDP port */
+	blocker = socket(AF_INET, SOCK_DGRAM, 0);
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		T_OK(bind(blocker, (struct sockaddr *)&sa, sizeof(sa)) == 0, "another socket takes the port");
+	}
+	T_EQ(dns_server_listen(s, &lo, port, &e), -EADDRINUSE, "port in use: EADDRINUSE");
+	snprintf(want, sizeof(want), "listen on 127.0.0.1:%u/udp: %s (EADDRINUSE)", port,
+		 strerror(EADDRINUSE));
+	T_STREQ(e.msg, want, "the error names address, port and protocol");
+	close(blocker);
+	{
+		struct ip_addr v6;
+		ip_parse("::1", &v6, NULL);
+		e.msg[0] = '\0';
+		if (dns_server_listen(s, &v6, port, &e) == 0) {
+			T_OK(1, "IPv6 listener on [::1]:%u", port);
+			dns_server_unlisten(s, &v6, port);
+		} else {
+			snprintf(want, sizeof(want), "listen on [::1]:%u/", port);
+			T_OK(!strncmp(e.msg, want, strlen(want)), "IPv6 errors are bracketed: %s", e.msg);
+		}
+	}
+	dns_server_free(s);
+	loop_free(&l);
+	return t_done();
+}
