@@ -1,0 +1,170 @@
+/* store.h - berth's durable state in SQLite: networks and their IPAM,
+ * containers, published ports and a bounded event log (DESIGN §4). */
+#ifndef BERTH_STORE_H
+#define BERTH_STORE_H
+
+#include "lib/lib.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * One database, state_dir/state.db, in WAL mode. Every function that changes
+ * state runs as one BEGIN IMMEDIATE transaction, so several processes may
+ * share the file and a kill -9 at any instant leaves either the old or the new
+ * state. IPAM commits are fsynced (synchronous=FULL); the rest use NORMAL.
+ *
+ * All functions return 0 (or a count where said) on success and -errno on
+ * failure, with the reason in e (lib.h). Names (networks, owners, containers)
+ * are 1..STORE_NAME_MAX-1 bytes.
+ */
+#define STORE_NAME_MAX 64
+#define STORE_MAX_RANGES 16         /* per network and family */
+#define STORE_SCHEMA_VERSION 2      /* PRAGMA user_version written by this berth */
+#define STORE_EVENTS_MAX 1000       /* the event ring keeps the newest rows */
+
+struct store;
+
+/* Open (or create) state_dir/state.db, creating state_dir (0700) if missing,
+ * and migrate its schema forward. A database written by a newer berth, or a
+ * file that is not a readable SQLite database, is refused with a message
+ * naming the file; it is never recreated. */
+int store_open(struct store **out, const char *state_dir, struct err *e);
+void store_close(struct store *s);
+/* on (the default): every IPAM commit is fsynced before it returns, so an
+ * address survives power loss. off: WAL with synchronous=NORMAL, which still
+ * survives kill -9 of the process at any instant (this is the guarantee the
+ * CNI host-local plugin gives; it never fsyncs). For flash-wear-conscious
+ * boards and for the benchmark's like-for-like comparison. */
+void store_ipam_fsync(struct store *s, bool on);
+
+/*
+ * Networks: the IPAM configuration of one network. A family is absent when
+ * its subnet's family is 0. With nranges == 0 the whole subnet is the range.
+ * The network address, the gateway and (IPv4) the broadcast address are
+ * never handed out.
+ */
+struct store_pool {
+	struct ip_prefix subnet;    /* subnet.addr.family: AF_INET, AF_INET6 or 0 */
+	struct ip_addr gateway;     /* family 0 on put: first host of the subnet */
+	size_t nranges;
+	struct ip_range ranges[STORE_MAX_RANGES]; /* inside subnet, disjoint */
+};
+
+struct store_network {
+	char name[STORE_NAME_MAX];
+	struct store_pool v4, v6;
+};
+
+/* Define or update a network. Ranges are validated (inside the subnet, same
+ * family, disjoint, at least one usable address); existing allocations are
+ * kept even when they fall outside the new ranges. */
+int store_network_put(struct store *s, const struct store_network *n, struct err *e);
+/* Delete a network; -EBUSY while it still has allocations, -ENOENT if unknown. */
+int store_network_delete(struct store *s, const char *name, struct err *e);
+int store_network_get(struct store *s, const char *name, struct store_network *out,
+		      struct err *e);
+/* Calls fn for each network by name; a non-zero return from fn stops the walk
+ * and is returned. */
+typedef int store_network_fn(void *ctx, const struct store_network *n);
+int store_network_list(struct store *s, store_network_fn *fn, void *ctx, struct err *e);
+
+/*
+ * IPAM with CNI host-local semantics. An owner (a container name) holds at
+ * most one address per network and family.
+ *  - Dynamic allocation continues after the last address dynamically handed
+ *    out in that network and family (no immediate reuse), through the ranges
+ *    in order, wrapping to the first. Its cost depends on the run of
+ *    allocated addresses it steps over (an index walk), never on range size.
+ *  - Sticky: an owner gets the address it had last time (even after release)
+ *    while that address is free and still in the ranges.
+ *  - Static: request != NULL asks for that exact address; an error if it is
+ *    outside the ranges, reserved or held by another owner.
+ *  - Idempotent: an owner that already holds an address gets it again.
+ */
+struct ipam_alloc {
+	char network[STORE_NAME_MAX];
+	char owner[STORE_NAME_MAX];
+	struct ip_addr ip;
+	int64_t created;            /* unix seconds */
+};
+
+int ipam_allocate(struct store *s, const char *network, int family, const char *owner,
+		  const struct ip_addr *request, struct ip_addr *out, struct err *e);
+/* Release every address owner holds in network (both families); returns the
+ * number released (0 when it held none). The sticky memory is kept. */
+int ipam_release(struct store *s, const char *network, const char *owner, struct err *e);
+/* Allocations of one network (NULL: all), ordered by network then address. */
+typedef int ipam_alloc_fn(void *ctx, const struct ipam_alloc *a);
+int ipam_list(struct store *s, const char *network, ipam_alloc_fn *fn, void *ctx,
+	      struct err *e);
+/* Start-up reconcile: release every allocation whose owner is not among the
+ * n live_owners (configured or running), calling fn (may be NULL) for each
+ * release, and forget the sticky addresses of those owners. One transaction.
+ * Returns the number released. */
+int ipam_reconcile(struct store *s, const char *const *live_owners, size_t n,
+		   ipam_alloc_fn *fn, void *ctx, struct err *e);
+
+/* Containers: what the daemon needs to adopt its containers after a restart. */
+struct store_container {
+	char name[STORE_NAME_MAX];
+	char config_hash[72];       /* e.g. "sha256:<hex>" prefix; opaque */
+	char state[16];             /* "created", "running", "exited", ... */
+	int pid;                    /* 0 when not running */
+	char netns[256];            /* bind-mounted netns file, "" if none */
+	unsigned restarts;
+	int exit_status;            /* last wait status as the daemon records it */
+	int64_t started_at;         /* unix seconds, 0 if never started */
+};
+
+int store_container_put(struct store *s, const struct store_container *c, struct err *e);
+int store_container_get(struct store *s, const char *name, struct store_container *out,
+			struct err *e);          /* -ENOENT if unknown */
+typedef int store_container_fn(void *ctx, const struct store_container *c);
+int store_container_list(struct store *s, store_container_fn *fn, void *ctx, struct err *e);
+/* Delete a container and its published ports. -ENOENT if unknown. */
+int store_container_delete(struct store *s, const char *name, struct err *e);
+/* Record a transition: state and pid; "running" also sets started_at to now;
+ * exit_status >= 0 is recorded, < 0 leaves it unchanged. */
+int store_container_set_state(struct store *s, const char *name, const char *state,
+			      int pid, int exit_status, struct err *e);
+
+/* Published ports. host_ip family 0 means every address of the host, which
+ * conflicts with any other mapping of the same port and protocol. */
+struct store_port {
+	char network[STORE_NAME_MAX]; /* "" if not tied to a network */
+	char container[STORE_NAME_MAX];
+	struct ip_addr host_ip;
+	uint16_t host_port, container_port;
+	uint8_t proto;              /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
+};
+
+/* -EADDRINUSE with "8080/tcp is already published by web" when taken. */
+int store_port_add(struct store *s, const struct store_port *p, struct err *e);
+/* Delete p (matched on host_ip, host_port, proto), or with p == NULL every
+ * port of container. Returns the number deleted. */
+int store_port_delete(struct store *s, const char *container, const struct store_port *p,
+		      struct err *e);
+/* Ports of one container (NULL: all), ordered by host port. */
+typedef int store_port_fn(void *ctx, const struct store_port *p);
+int store_port_list(struct store *s, const char *container, store_port_fn *fn, void *ctx,
+		    struct err *e);
+
+/* Events: a ring of the newest STORE_EVENTS_MAX rows; adding one drops the
+ * oldest in the same transaction. */
+struct store_event {
+	int64_t id;                 /* increasing */
+	int64_t time;               /* unix seconds */
+	char kind[32];
+	char object[STORE_NAME_MAX];
+	char message[256];
+};
+
+int store_event_add(struct store *s, const char *kind, const char *object,
+		    const char *message, struct err *e);
+/* Events with id > after_id, oldest first. */
+typedef int store_event_fn(void *ctx, const struct store_event *ev);
+int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void *ctx,
+		     struct err *e);
+
+#endif
