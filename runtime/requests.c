@@ -251,7 +251,7 @@ static void dns_rows(const struct daemon *d, struct table *t, const char *only)
 		for (int pass = 0; pass < 2; pass++) {
 			const char *who = pass ? c->cfg->service : c->cfg->name;
 
-			if (!who)
+			if (!who || (pass && !strcasecmp(who, c->cfg->name)))
 				continue;
 			snprintf(name, sizeof(name), "%s.%s", who, dom);
 			if (only && strcasecmp(only, who) && strcasecmp(only, name))

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh - run berth's test layers and close with "N passed, N failed[, N skipped]".
 #
-#   tests/run.sh [build] [unit] [integration]     (default: all three, in that order)
+#   tests/run.sh [build] [unit] [integration] [fuzz]   (default: all, in that order)
 #
 # Every test program speaks TAP: "ok N - what", "not ok N - what", and
 # "ok N - what # SKIP why". A program that exits 77 without output is one skip
@@ -12,7 +12,7 @@ set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-layers=${*:-build unit integration}
+layers=${*:-build unit integration fuzz}
 
 export BERTH_TOP="$top"
 export BERTH="${BERTH:-$top/build/test/berth}"            # sanitized flavour
@@ -110,8 +110,28 @@ for layer in $layers; do
 					ip link set lo up && exec sh "$0"' "$t"
 			rm -rf "$tmp"
 		done ;;
+	fuzz)
+		# every libFuzzer target over its committed corpus, briefly: a crash
+		# or sanitizer report fails the run (make fuzz runs them longer)
+		if ! command -v clang >/dev/null; then
+			skipped=$((skipped + 1))
+			echo "  fuzz: clang is not installed (mk/deps.sh test)" >>"$work/skips"
+			continue
+		fi
+		for f in tests/fuzz/fuzz_*.c; do
+			[ -f "$f" ] || continue
+			name=${f##*/}; name=${name%.c}
+			out=$work/out
+			if make -s "build/fuzz/$name" >"$out" 2>&1 &&
+			   FUZZ_SECONDS=${FUZZ_CI_SECONDS:-15} tests/fuzz/run.sh "build/fuzz/$name" >>"$out" 2>&1; then
+				echo "ok 1 - $name: ${FUZZ_CI_SECONDS:-15}s over tests/fuzz/corpus/${name#fuzz_} without a crash" >>"$out"
+			else
+				echo "not ok 1 - $name crashed or failed to build" >>"$out"
+			fi
+			count "fuzz/$name" "$out" 0
+		done ;;
 	*)
-		echo "run.sh: unknown layer '$layer' (build, unit, integration)" >&2
+		echo "run.sh: unknown layer '$layer' (build, unit, integration, fuzz)" >&2
 		exit 2 ;;
 	esac
 done
