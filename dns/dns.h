@@ -34,7 +34,8 @@
  *   3. else (the host, e.g. through the loopback listener): all networks.
  * A name that exists only on networks the client cannot see is NXDOMAIN to
  * it; a PTR for an address of such a network is forwarded like any other.
- * At most DNS_MAX_NETWORKS networks per record set.
+ * At most DNS_MAX_NETWORKS networks and 65535 distinct names (containers
+ * and services) per record set; a service lists at most 256 members.
  */
 #define DNS_MAX_NETWORKS 64
 #define DNS_EDNS_PAYLOAD 1232       /* what we advertise and the UDP cap */
