@@ -34,7 +34,8 @@
  *   3. else (the host, e.g. through the loopback listener): all networks.
  * A name that exists only on networks the client cannot see is NXDOMAIN to
  * it; a PTR for an address of such a network is forwarded like any other.
- * At most DNS_MAX_NETWORKS networks per record set.
+ * At most DNS_MAX_NETWORKS networks and 65535 distinct names (containers
+ * and services) per record set; a service lists at most 256 members.
  */
 #define DNS_MAX_NETWORKS 64
 #define DNS_EDNS_PAYLOAD 1232       /* what we advertise and the UDP cap */
@@ -68,6 +69,18 @@ size_t dns_records_memory(const struct dns_records *r);
 /*
  * Server. It registers its sockets and timers with the caller's loop and
  * never blocks: forwarded queries wait on their own non-blocking sockets.
+ *
+ * Forwarding: each upstream attempt uses a fresh connected UDP socket (a
+ * random source port from the kernel, only the upstream's datagrams
+ * accepted) and a random ID (getrandom); an answer counts only if its ID
+ * and question match. Timeout, SERVFAIL/REFUSED/NOTIMP/FORMERR, a refused
+ * port or garbage from an upstream move on to the next one; after the last,
+ * SERVFAIL. A truncated UDP answer is asked again over TCP of the same
+ * upstream. NOERROR/NXDOMAIN answers are cached (least TTL of answer and
+ * authority, at most a day; negative ones for the SOA minimum, RFC 2308, at
+ * most an hour; not without an SOA); cached TTLs count down.
+ * UDP clients get at most 512 bytes, or their EDNS size capped at 1232;
+ * larger answers come with TC=1 and go whole over TCP.
  */
 struct dns_server;
 
@@ -110,7 +123,8 @@ struct dns_stats {
 	uint64_t cache_hits;
 	uint64_t upstream_timeouts; /* attempts that timed out */
 	uint64_t truncated;         /* UDP answers sent with TC=1 */
-	uint64_t dropped;           /* unparseable, or no room to forward */
+	uint64_t dropped;           /* unparseable, a reply that could not be sent,
+				       a TCP connection over the limit */
 	uint64_t tcp_conns;         /* TCP connections accepted */
 	uint64_t cache_size;        /* entries in the cache now */
 };

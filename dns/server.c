@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define UDP_BATCH 64                /* datagrams per callback: fairness */
+#define UDP_BATCH 32                /* datagrams per recvmmsg/sendmmsg */
+#define UDP_QMAX DNS_EDNS_PAYLOAD   /* a longer UDP query arrives cut: FORMERR */
 #define TCP_WBUF_HIGH (128 * 1024)  /* stop reading a client that does not read */
 
 union sa {
@@ -63,8 +64,21 @@ struct dns_fwd {
 	struct dns_query q;
 };
 
+/* One round of UDP: queries in with one recvmmsg, answers out with one
+ * sendmmsg (half the system calls per query of recvfrom + sendto). */
+struct udp_batch {
+	struct dns_listener *ln;    /* the listener being served; NULL outside */
+	unsigned nout;
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec iiov[UDP_BATCH], oiov[UDP_BATCH];
+	union sa ipeer[UDP_BATCH], opeer[UDP_BATCH];
+	uint8_t ibuf[UDP_BATCH][UDP_QMAX];
+	uint8_t obuf[UDP_BATCH][DNS_EDNS_PAYLOAD];
+};
+
 struct dns_server {
 	struct loop *loop;
+	struct udp_batch *ub;       /* allocated on the first UDP query */
 	struct dns_config cfg;
 	struct dns_records *rec;
 	struct dns_upstream *ups;
@@ -236,8 +250,20 @@ static void conn_send(struct dns_conn *c, const uint8_t *m, size_t len)
 static void send_reply(struct dns_server *s, struct dns_listener *ln, struct dns_conn *c,
 		       const union sa *peer, socklen_t peerlen, const uint8_t *m, size_t len)
 {
+	struct udp_batch *ub = s->ub;
+
 	if (c) {
 		conn_send(c, m, len);
+		return;
+	}
+	if (ub && ub->ln && ub->ln == ln && ub->nout < UDP_BATCH && len <= DNS_EDNS_PAYLOAD) {
+		unsigned i = ub->nout++;
+
+		memcpy(ub->obuf[i], m, len);
+		ub->opeer[i] = *peer;
+		ub->oiov[i] = (struct iovec){ .iov_base = ub->obuf[i], .iov_len = len };
+		ub->out[i].msg_hdr = (struct msghdr){ .msg_name = &ub->opeer[i], .msg_namelen = peerlen,
+						      .msg_iov = &ub->oiov[i], .msg_iovlen = 1 };
 		return;
 	}
 	if (ln && sendto(ln->udp.fd, m, len, MSG_DONTWAIT | MSG_NOSIGNAL, &peer->sa, peerlen) < 0)
@@ -563,18 +589,44 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 {
 	struct dns_listener *ln = container_of(f, struct dns_listener, udp);
 	struct dns_server *s = ln->s;
+	struct udp_batch *ub = s->ub;
+	unsigned sent = 0;
+	int n;
 
 	(void)events;
+	if (!ub) {
+		ub = s->ub = malloc(sizeof(*ub));
+		if (!ub)
+			return;     /* level-triggered: we come back */
+	}
 	for (int i = 0; i < UDP_BATCH; i++) {
-		union sa peer;
-		socklen_t pl = sizeof(peer);
+		ub->iiov[i] = (struct iovec){ .iov_base = ub->ibuf[i], .iov_len = UDP_QMAX };
+		ub->in[i].msg_hdr = (struct msghdr){ .msg_name = &ub->ipeer[i],
+						     .msg_namelen = sizeof(ub->ipeer[i]),
+						     .msg_iov = &ub->iiov[i], .msg_iovlen = 1 };
+	}
+	n = recvmmsg(f->fd, ub->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	ub->ln = ln;
+	ub->nout = 0;
+	for (int i = 0; i < n; i++) {
 		struct ip_addr src;
-		ssize_t n = recvfrom(f->fd, s->buf, sizeof(s->buf), 0, &peer.sa, &pl);
 
-		if (n < 0)
-			return;
-		ip_from_sa(&src, &peer);
-		handle_query(s, ln, NULL, &src, &peer, pl, s->buf, (size_t)n);
+		ip_from_sa(&src, &ub->ipeer[i]);
+		handle_query(s, ln, NULL, &src, &ub->ipeer[i], ub->in[i].msg_hdr.msg_namelen,
+			     ub->ibuf[i], ub->in[i].msg_len);
+	}
+	ub->ln = NULL;
+	while (sent < ub->nout) {
+		int r = sendmmsg(f->fd, ub->out + sent, ub->nout - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r <= 0) {
+			s->st.dropped++;    /* this one failed (full buffer, gone client) */
+			sent++;
+			continue;
+		}
+		sent += (unsigned)r;
 	}
 }
 
@@ -877,6 +929,7 @@ void dns_server_free(struct dns_server *s)
 		fwd_free(s->fwds);
 	dns_cache_free(s->cache);
 	dns_records_free(s->rec);
+	free(s->ub);
 	free(s->ups);
 	free(s);
 }

@@ -161,16 +161,20 @@ check_out "RA is set on SERVFAIL too" "qr rd ra" sh -c \
 check_out "SERVFAIL is not cached: the next query is forwarded again" "2" stat c forwarded
 
 # D: SERVFAIL from one upstream: the next is asked
-dnsmasq --no-daemon --conf-file=/dev/null --listen-address=127.0.0.2 --port=53 \
+dnsmasq --no-daemon --conf-file=/dev/null --listen-address=127.0.0.2,::1 --port=53 \
 	--bind-interfaces --no-resolv --no-hosts --local-ttl=60 \
-	--address=/fail.test/192.0.2.8 2>"$TMPDIR/dnsmasq2.err" &
+	--address=/fail.test/192.0.2.8 --address=/six.test/192.0.2.6 2>"$TMPDIR/dnsmasq2.err" &
 pids="$pids $!"
 wait_for "$TMPDIR/dnsmasq2.err" started
 start d -l 127.0.0.56 -u 127.0.0.4 -u 127.0.0.2 -t 300
 check_out "upstream SERVFAIL: the next upstream answers" "192.0.2.8" \
 	dig +time=3 +tries=1 +short @127.0.0.56 x.fail.test
 
-for n in a b c d; do
+# E: an IPv6 upstream
+start e -l 127.0.0.57 -u '[::1]:53' -t 300
+check_out "IPv6 upstream" "192.0.2.6" dig +time=3 +tries=1 +short @127.0.0.57 www.six.test
+
+for n in a b c d e; do
 	eval "kill -TERM \$pid_$n; wait \$pid_$n"
 	check_out "server $n stops cleanly (no leak, no error)" "0" echo $?
 done
