@@ -24,10 +24,23 @@
 #define DEFAULT_MTU 1500
 #define REQ_BUF 2048                /* one request batch: a few messages of < 200 bytes */
 
+#define SPARE_MAX 64
+#define SPARE_ALIAS ALIAS_PREFIX "spare"
+
+/* A prepared namespace: anonymous (held by nsfd only), with a veth whose
+ * peer is already "eth0" inside and whose host end is down and unnamed. */
+struct spare {
+	int nsfd;
+	int host;                   /* ifindex of the host end */
+};
+
 struct net {
 	struct nl_sock rt;          /* rtnetlink in the host namespace, kept open */
 	int host_ns;                /* our own netns, to come back to after setns */
 	char netns_dir[PATH_MAX];   /* STATE_DIR/netns */
+	struct spare spare[SPARE_MAX];
+	unsigned n_spare;
+	unsigned spare_seq;         /* names of spare host ends */
 };
 
 /* What we need to know about one link. */
@@ -202,6 +215,10 @@ void net_close(struct net *n)
 {
 	if (!n)
 		return;
+	/* The last reference to a spare namespace: the kernel destroys it and
+	 * its veth pair. */
+	while (n->n_spare)
+		close(n->spare[--n->n_spare].nsfd);
 	nl_close(&n->rt);
 	if (n->host_ns >= 0)
 		close(n->host_ns);
@@ -569,6 +586,17 @@ static int netns_ensure(struct net *n, const char *c, const char *path, bool *cr
 	return fd;
 }
 
+/* Is there a mounted namespace at path? */
+static bool netns_exists(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool yes = fd >= 0 && is_nsfs(fd);
+
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
 /* An rtnetlink socket that lives in the namespace nsfd (sockets keep the
  * namespace they were created in). */
 static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, struct err *e)
@@ -581,6 +609,80 @@ static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, 
 	if (setns(n->host_ns, CLONE_NEWNET) < 0)
 		abort();
 	return ret;
+}
+
+/* ---- spares ------------------------------------------------------------- */
+
+static int spare_create(struct net *n, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	char name[16];
+	struct nl_msg m;
+	struct nlattr *li, *data, *peer;
+	struct link l;
+	int nsfd, ret = -EEXIST;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "create a spare netns");
+	netns_defaults();
+	nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	ret = nsfd < 0 ? -errno : 0;
+	if (setns(n->host_ns, CLONE_NEWNET) < 0)
+		abort();        /* we hold it: cannot fail; never go on in the wrong ns */
+	if (nsfd < 0)
+		return err_sys(e, -ret, "open a spare netns");
+	/* "bp" + pid + counter: unique among live berth processes. */
+	for (int tries = 0; tries < 8; tries++) {
+		snprintf(name, sizeof(name), "bp%05x%07x", (unsigned)getpid() & 0xfffff,
+			 ++n->spare_seq & 0xfffffff);
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, name);
+		li = nl_nest_start(&m, IFLA_LINKINFO);
+		nl_put_str(&m, IFLA_INFO_KIND, "veth");
+		data = nl_nest_start(&m, IFLA_INFO_DATA);
+		peer = nl_nest_start(&m, VETH_INFO_PEER);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, "eth0");
+		nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)nsfd);
+		nl_nest_end(&m, peer);
+		nl_nest_end(&m, data);
+		nl_nest_end(&m, li);
+		ret = nl_talk(&n->rt, &m, NULL, e);
+		if (ret != -EEXIST)
+			break;
+	}
+	if (ret == 0) {
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, name);
+		nl_put_str(&m, IFLA_IFALIAS, SPARE_ALIAS);
+		ret = nl_talk(&n->rt, &m, NULL, e);
+	}
+	if (ret == 0 && (ret = link_get(&n->rt, name, &l, e)) == 0)
+		ret = err_set(e, ENODEV, "spare veth %s vanished", name);
+	if (ret < 0) {
+		close(nsfd);    /* destroys the namespace and the pair with it */
+		return err_wrap(e, "create spare veth %s", name);
+	}
+	n->spare[n->n_spare].nsfd = nsfd;
+	n->spare[n->n_spare].host = l.ifindex;
+	n->n_spare++;
+	return 0;
+}
+
+int net_prepare(struct net *n, unsigned count, struct err *e)
+{
+	int ret;
+
+	if (count > SPARE_MAX)
+		count = SPARE_MAX;
+	while (n->n_spare < count)
+		if ((ret = spare_create(n, e)) < 0)
+			return ret;
+	return (int)n->n_spare;
 }
 
 /* ---- attach / detach ----------------------------------------------------- */
@@ -642,6 +744,47 @@ static int ensure_ns_socket(struct attach_ctx *x, struct err *e)
 	if (x->ns.fd >= 0)
 		return 0;
 	return ns_socket(x->n, x->nsfd, &x->ns, x->a->container, e);
+}
+
+/*
+ * Give a spare namespace to the container: bind-mount it on its netns file
+ * and turn the spare host end into the container's (rename, MTU, bridge,
+ * alias, up) with one message. Returns 0 with x->nsfd set; -EAGAIN when
+ * there is no spare or the mount failed (the spare is gone: go the cold
+ * way); another -errno when the netns is mounted but the host end could not
+ * be renamed (x->nsfd is set: the repair path takes it from there).
+ */
+static int spare_take(struct attach_ctx *x, const char *path, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	char src[64];
+	struct net *n = x->n;
+	struct nl_msg m;
+	struct spare sp;
+	int fd;
+
+	if (!n->n_spare)
+		return -EAGAIN;
+	sp = n->spare[--n->n_spare];
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd >= 0) {
+		close(fd);
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", sp.nsfd);
+		if (mount(src, path, "none", MS_BIND, NULL) == 0)
+			fd = 0;
+		else
+			fd = -1;
+	}
+	if (fd < 0) {
+		close(sp.nsfd);
+		return -EAGAIN;
+	}
+	x->nsfd = sp.nsfd;
+	nl_msg_init(&m, buf, sizeof(buf));
+	put_link_set(&m, sp.host, NULL, x->bridge, x->alias);
+	nl_put_str(&m, IFLA_IFNAME, x->host);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	return nl_talk(&n->rt, &m, NULL, e);
 }
 
 /*
@@ -762,9 +905,20 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 			       a->bridge);
 	x.bridge = br.ifindex;
 
-	x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
-	if (ret < 0)
-		return ret;
+	/* Fastest path: a prepared spare (new container, first interface). */
+	ret = -EAGAIN;
+	if (n->n_spare && !strcmp(x.ifname, "eth0") && !netns_exists(path))
+		ret = spare_take(&x, path, e);
+	if (ret == 0)
+		goto inside;
+	err_clear(e);
+	if (x.nsfd < 0) {
+		x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
+		if (ret < 0)
+			return ret;
+	} else {
+		created = false;        /* a spare whose rename failed: repair */
+	}
 	/* Fast path: a brand-new netns cannot hold a stale peer, so try the
 	 * create straight away; anything in the way sends us to the repair. */
 	ret = created ? veth_create(&x, e) : -EEXIST;
@@ -774,6 +928,7 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	} else if (ret < 0) {
 		err_wrap(e, "create veth %s/%s for container %s", x.host, x.ifname, a->container);
 	}
+inside:
 	if (ret == 0)
 		ret = configure_inside(&x, e);
 	nl_close(&x.ns);
