@@ -70,8 +70,9 @@ static int cmd_net_entry(struct globals *g, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "net", "attach|detach|bridge-delete", "set up a container network by hand", cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
+	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
+	  cmd_net_entry },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
 };
