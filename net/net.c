@@ -49,6 +49,7 @@ struct link {
 	unsigned flags;             /* IFF_* */
 	uint32_t master;            /* 0: none */
 	uint32_t peer;              /* IFLA_LINK: a veth's peer ifindex */
+	uint32_t mtu;
 	char kind[16];              /* "veth", "bridge", "" */
 	char alias[128];
 };
@@ -242,6 +243,8 @@ static int link_parse(const struct nlmsghdr *nlh, void *ctx)
 		nl_attr_u32(tb[IFLA_MASTER], &l->master);
 	if (tb[IFLA_LINK])
 		nl_attr_u32(tb[IFLA_LINK], &l->peer);
+	if (tb[IFLA_MTU])
+		nl_attr_u32(tb[IFLA_MTU], &l->mtu);
 	if (tb[IFLA_IFALIAS] && nl_attr_str(tb[IFLA_IFALIAS], &s) == 0)
 		snprintf(l->alias, sizeof(l->alias), "%s", s);
 	if (tb[IFLA_LINKINFO] && nl_nest_parse(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) == 0 &&
@@ -819,12 +822,13 @@ static int veth_repair(struct attach_ctx *x, struct err *e)
 	    peer.peer == (uint32_t)host.ifindex) {
 		/* Ours and whole: make sure it is enslaved and up. */
 		if (host.master != (uint32_t)x->bridge || !(host.flags & IFF_UP) ||
-		    !host.alias[0]) {
+		    !host.alias[0] || host.mtu != x->mtu) {
 			char buf[256] __attribute__((aligned(8)));
 			struct nl_msg m;
 
 			nl_msg_init(&m, buf, sizeof(buf));
 			put_link_set(&m, host.ifindex, NULL, x->bridge, x->alias);
+			nl_put_u32(&m, IFLA_MTU, x->mtu);
 			if ((ret = nl_talk(&x->n->rt, &m, NULL, e)) < 0)
 				return err_wrap(e, "enslave %s to bridge %s for container %s",
 						x->host, x->a->bridge, c);
@@ -846,11 +850,86 @@ static int veth_repair(struct attach_ctx *x, struct err *e)
 	return 0;
 }
 
-/* Inside the netns: lo up, addresses, interface up, default routes. */
-static int configure_inside(struct attach_ctx *x, struct err *e)
+/* Global addresses on one interface, from an RTM_GETADDR dump. */
+struct addr_list {
+	int ifindex;
+	unsigned n;
+	struct net_ifaddr a[16];
+};
+
+static int addr_collect(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct addr_list *l = ctx;
+	const struct ifaddrmsg *ifa = NLMSG_DATA(nlh);
+	const struct nlattr *tb[IFA_MAX + 1];
+	const struct nlattr *at;
+	size_t alen;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || nl_msg_parse(nlh, sizeof(*ifa), tb, IFA_MAX) < 0)
+		return -EBADMSG;
+	if ((int)ifa->ifa_index != l->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE ||
+	    l->n >= ARRAY_SIZE(l->a))
+		return 0;
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	alen = ifa->ifa_family == AF_INET6 ? 16 : 4;
+	if (!at || nl_attr_len(at) != alen)
+		return 0;
+	ip_from_bytes(&l->a[l->n].addr, ifa->ifa_family, nl_attr_data(at));
+	l->a[l->n].plen = ifa->ifa_prefixlen;
+	l->n++;
+	return 0;
+}
+
+/* Append the removal of every global address of an adopted interface that
+ * is not among the wanted ones (the container's address changed). */
+static int put_stale_addrs(struct attach_ctx *x, struct nl_msg *m, int ifindex, struct err *e)
+{
+	char buf[128] __attribute__((aligned(8)));
+	struct addr_list l = { .ifindex = ifindex };
+	struct nl_handlers h = { .on_data = addr_collect, .ctx = &l };
+	struct nl_msg q;
+	struct ifaddrmsg *ifa;
+	int ret;
+
+	nl_msg_init(&q, buf, sizeof(buf));
+	nl_msg_start(&q, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+	nl_msg_put_header(&q, sizeof(struct ifaddrmsg));
+	if ((ret = nl_talk(&x->ns, &q, &h, e)) < 0)
+		return err_wrap(e, "list addresses of %s in container %s", x->ifname,
+				x->a->container);
+	for (unsigned i = 0; i < l.n; i++) {
+		bool wanted = false;
+
+		for (unsigned j = 0; j < x->a->n_addr; j++)
+			wanted |= ip_equal(&l.a[i].addr, &x->a->addr[j].addr) &&
+				  l.a[i].plen == x->a->addr[j].plen;
+		if (wanted)
+			continue;
+		nl_msg_start(m, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
+		ifa = nl_msg_put_header(m, sizeof(*ifa));
+		if (ifa) {
+			ifa->ifa_family = l.a[i].addr.family;
+			ifa->ifa_prefixlen = l.a[i].plen;
+			ifa->ifa_index = (uint32_t)ifindex;
+		}
+		nl_put(m, IFA_LOCAL, l.a[i].addr.b, l.a[i].addr.family == AF_INET6 ? 16 : 4);
+	}
+	return 0;
+}
+
+/* on_error inside: an address already there, or already gone, is fine. */
+static int accept_inside(unsigned index, int code, const char *ext, void *ctx)
+{
+	(void)index, (void)ext, (void)ctx;
+	return code == EEXIST || code == EADDRNOTAVAIL ? 0 : -code;
+}
+
+/* Inside the netns: lo up, stale addresses out (adopted netns only), the
+ * addresses, the interface's MTU and up, default routes. One send. */
+static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
-	struct nl_handlers h = { .on_error = accept_eexist };
+	struct nl_handlers h = { .on_error = accept_inside };
 	const struct net_attach *a = x->a;
 	struct nl_msg m;
 	struct link peer;
@@ -864,10 +943,12 @@ static int configure_inside(struct attach_ctx *x, struct err *e)
 			       a->container, x->ifname);
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_up(&m, 0, "lo");
+	if (!fresh && (ret = put_stale_addrs(x, &m, peer.ifindex, e)) < 0)
+		return ret;
 	for (unsigned i = 0; i < a->n_addr; i++)
 		put_addr(&m, peer.ifindex, &a->addr[i]);
-	if (!(peer.flags & IFF_UP))
-		put_link_up(&m, peer.ifindex, NULL);
+	put_link_up(&m, peer.ifindex, NULL);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
 	for (unsigned i = 0; i < a->n_gw; i++)
 		put_default_route(&m, peer.ifindex, &a->gw[i]);
 	if ((ret = nl_talk(&x->ns, &m, &h, e)) < 0)
@@ -909,8 +990,10 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	ret = -EAGAIN;
 	if (n->n_spare && !strcmp(x.ifname, "eth0") && !netns_exists(path))
 		ret = spare_take(&x, path, e);
-	if (ret == 0)
+	if (ret == 0) {
+		created = true;
 		goto inside;
+	}
 	err_clear(e);
 	if (x.nsfd < 0) {
 		x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
@@ -930,7 +1013,7 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	}
 inside:
 	if (ret == 0)
-		ret = configure_inside(&x, e);
+		ret = configure_inside(&x, created, e);
 	nl_close(&x.ns);
 	close(x.nsfd);
 	return ret;
