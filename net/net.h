@@ -21,8 +21,26 @@
  * explicitly would block ~16 ms in rcu_barrier), so the host end may be
  * visible for a few milliseconds after net_detach returns.
  *
+ * Converging means: a netns file that is not mounted is mounted; a host end
+ * whose peer is not our interface in the netns (or an interface there that
+ * is not its peer) is deleted and the pair made again; missing addresses
+ * are added and global addresses that are no longer wanted removed; the
+ * default routes are replaced; MTU, enslavement and link state are set.
+ *
+ * Choices other parts can see (each explained where it is made, net.c):
+ *   - host ends carry the alias "berth:NAME/IFNAME" (ownership, collisions)
+ *     and no IPv6 address (they are bridge ports);
+ *   - a bridge berth creates has a fixed MAC derived from its name and is
+ *     its own multicast querier (snooping instead of flooding every port);
+ *   - a netns berth creates has IPv6 router solicitations and DAD of its
+ *     link-local address off (berth sends no RAs; IPAM owns uniqueness), and
+ *     the container's own addresses are added with IFA_F_NODAD;
+ *   - default routes are "via GATEWAY dev IFNAME", proto boot.
+ *
  * No external program is ever run: everything goes through netlink, mount(2),
- * setns(2) and /proc/sys.
+ * setns(2) and /proc/sys. The calling thread's network namespace at
+ * net_open() is the host namespace; the functions setns() into container
+ * namespaces only briefly, and always come back.
  */
 
 #define NET_NAME_MAX 63             /* container names */
