@@ -30,7 +30,8 @@ p50() { awk -v n="$2" '$0 ~ "N=" n " " { for (i = 1; i <= NF; i++) if ($i == "p5
 p50det() { awk -v n="$2" '$0 ~ "N=" n " " { c = 0; for (i = 1; i <= NF; i++) if ($i == "p50" && ++c == 2) { print $(i + 1); exit } }' "$1"; }
 
 if [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && command -v ip >/dev/null; then
-	echo "CNI: /usr/lib/cni/bridge + host-local, IPv4, one exec per ADD/DEL (netns made by 'ip netns add', untimed)"
+	echo "CNI: /usr/lib/cni/bridge + host-local, IPv4, one exec per ADD/DEL; the netns is made by"
+	echo "'ip netns add' beforehand and not timed (berth cold includes making it)"
 	for n in 10 100; do
 		"$bin" cni "$n" "$work/cni$n" | tee -a "$work/cni.txt"
 	done
@@ -38,7 +39,7 @@ if [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && command -v ip
 		b=$(p50 "$work/berth.txt" "$n") w=$(p50 "$work/warm.txt" "$n") c=$(p50 "$work/cni.txt" "$n")
 		bd=$(p50det "$work/berth.txt" "$n") cd=$(p50det "$work/cni.txt" "$n")
 		[ -n "$b" ] && [ -n "$c" ] && awk -v n="$n" -v b="$b" -v w="$w" -v c="$c" -v bd="$bd" -v cd="$cd" 'BEGIN {
-			printf "ratio N=%-4d attach p50: CNI %.3f ms / berth cold %.3f ms = %.1fx, / warm %.3f ms = %.1fx   detach p50: %.0fx\n",
+			printf "ratio N=%-4d attach p50: CNI %.3f ms / berth cold %.3f ms = %.1fx, / warm %.3f ms = %.1fx   detach p50: %.0fx (berth returns before the kernel frees the pair)\n",
 				n, c, b, c / b, w, (w > 0 ? c / w : 0), (bd > 0 ? cd / bd : 0) }'
 	done
 	b4=$(p50 "$work/berth-v4.txt" 100) c=$(p50 "$work/cni.txt" 100)
