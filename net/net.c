@@ -32,6 +32,8 @@
 struct spare {
 	int nsfd;
 	int host;                   /* ifindex of the host end */
+	int peer;                   /* ifindex of eth0 inside */
+	struct nl_sock sock;        /* rtnetlink opened inside: no setns at attach */
 };
 
 struct net {
@@ -218,8 +220,11 @@ void net_close(struct net *n)
 		return;
 	/* The last reference to a spare namespace: the kernel destroys it and
 	 * its veth pair. */
-	while (n->n_spare)
-		close(n->spare[--n->n_spare].nsfd);
+	while (n->n_spare) {
+		n->n_spare--;
+		nl_close(&n->spare[n->n_spare].sock);
+		close(n->spare[n->n_spare].nsfd);
+	}
 	nl_close(&n->rt);
 	if (n->host_ns >= 0)
 		close(n->host_ns);
@@ -616,12 +621,13 @@ static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, 
 
 /* ---- spares ------------------------------------------------------------- */
 
-static int spare_create(struct net *n, struct err *e)
+static int spare_create(struct net *n, int bridge, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
 	char name[16];
 	struct nl_msg m;
 	struct nlattr *li, *data, *peer;
+	struct nl_sock sock;
 	struct link l;
 	int nsfd, ret = -EEXIST;
 
@@ -629,11 +635,14 @@ static int spare_create(struct net *n, struct err *e)
 		return err_sys(e, errno, "create a spare netns");
 	netns_defaults();
 	nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	ret = nsfd < 0 ? -errno : 0;
+	ret = nsfd < 0 ? err_sys(e, errno, "open a spare netns") : nl_open(&sock, NETLINK_ROUTE, e);
 	if (setns(n->host_ns, CLONE_NEWNET) < 0)
 		abort();        /* we hold it: cannot fail; never go on in the wrong ns */
-	if (nsfd < 0)
-		return err_sys(e, -ret, "open a spare netns");
+	if (ret < 0) {
+		if (nsfd >= 0)
+			close(nsfd);
+		return ret;
+	}
 	/* "bp" + pid + counter: unique among live berth processes. */
 	for (int tries = 0; tries < 8; tries++) {
 		snprintf(name, sizeof(name), "bp%05x%07x", (unsigned)getpid() & 0xfffff,
@@ -642,6 +651,9 @@ static int spare_create(struct net *n, struct err *e)
 		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
 		nl_put_str(&m, IFLA_IFNAME, name);
+		/* Enslaved already (down, so it forwards nothing): joining
+		 * the bridge is a good part of an attach's kernel work. */
+		nl_put_u32(&m, IFLA_MASTER, (uint32_t)bridge);
 		li = nl_nest_start(&m, IFLA_LINKINFO);
 		nl_put_str(&m, IFLA_INFO_KIND, "veth");
 		data = nl_nest_start(&m, IFLA_INFO_DATA);
@@ -667,23 +679,31 @@ static int spare_create(struct net *n, struct err *e)
 	if (ret == 0 && (ret = link_get(&n->rt, name, &l, e)) == 0)
 		ret = err_set(e, ENODEV, "spare veth %s vanished", name);
 	if (ret < 0) {
+		nl_close(&sock);
 		close(nsfd);    /* destroys the namespace and the pair with it */
 		return err_wrap(e, "create spare veth %s", name);
 	}
 	n->spare[n->n_spare].nsfd = nsfd;
 	n->spare[n->n_spare].host = l.ifindex;
+	n->spare[n->n_spare].peer = (int)l.peer;   /* IFLA_LINK: eth0's ifindex inside */
+	n->spare[n->n_spare].sock = sock;
 	n->n_spare++;
 	return 0;
 }
 
-int net_prepare(struct net *n, unsigned count, struct err *e)
+int net_prepare(struct net *n, const char *bridge, unsigned count, struct err *e)
 {
+	struct link br;
 	int ret;
 
 	if (count > SPARE_MAX)
 		count = SPARE_MAX;
+	if (n->n_spare >= count)
+		return (int)n->n_spare;
+	if ((ret = link_get(&n->rt, bridge, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+		return ret < 0 ? ret : err_set(e, ENODEV, "prepare spares: no bridge %s", bridge);
 	while (n->n_spare < count)
-		if ((ret = spare_create(n, e)) < 0)
+		if ((ret = spare_create(n, br.ifindex, e)) < 0)
 			return ret;
 	return (int)n->n_spare;
 }
@@ -699,6 +719,7 @@ struct attach_ctx {
 	unsigned mtu;
 	int nsfd;
 	struct nl_sock ns;          /* rtnetlink inside the container's netns */
+	int peer;                   /* ifindex of ifname inside, when known (spare) */
 	int bridge;                 /* ifindex */
 };
 
@@ -779,10 +800,13 @@ static int spare_take(struct attach_ctx *x, const char *path, struct err *e)
 			fd = -1;
 	}
 	if (fd < 0) {
+		nl_close(&sp.sock);
 		close(sp.nsfd);
 		return -EAGAIN;
 	}
 	x->nsfd = sp.nsfd;
+	x->ns = sp.sock;
+	x->peer = sp.peer;
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_set(&m, sp.host, NULL, x->bridge, x->alias);
 	nl_put_str(&m, IFLA_IFNAME, x->host);
@@ -937,10 +961,13 @@ static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 
 	if ((ret = ensure_ns_socket(x, e)) < 0)
 		return ret;
-	if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0)
+	if (fresh && x->peer > 0) {
+		peer.ifindex = x->peer;         /* a spare: known since it was made */
+	} else if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0) {
 		return ret < 0 ? err_wrap(e, "container %s", a->container) :
 		       err_set(e, ENODEV, "container %s: %s missing in its netns after creation",
 			       a->container, x->ifname);
+	}
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_up(&m, 0, "lo");
 	if (!fresh && (ret = put_stale_addrs(x, &m, peer.ifindex, e)) < 0)

@@ -92,14 +92,16 @@ int net_bridge_delete(struct net *n, const char *name, struct err *e);
 int net_attach(struct net *n, const struct net_attach *a, struct err *e);
 /*
  * Prepare spare namespaces, each with a veth whose peer is already eth0
- * inside, until count (at most 64) are ready, so that the next attaches of
- * a new container's eth0 skip creating them (about two thirds of the
- * kernel's work of an attach): the daemon calls this when idle. Spares live
- * as long as this struct net: net_close (or the process dying) lets the
- * kernel destroy them, so they never outlive berth. Their host ends are
- * named "bp..." and labelled "berth:spare". Returns the number ready or -errno.
+ * inside and whose host end is already a (down) port of bridge, until count
+ * (at most 64) are ready, so that the next attaches of a new container's
+ * eth0 skip creating them (most of the kernel's work of an attach): the
+ * daemon calls this when idle. A spare serves any bridge (attach moves it if
+ * needed), fastest the one it was made for. Spares live as long as this
+ * struct net: net_close (or the process dying) lets the kernel destroy
+ * them, so they never outlive berth. Their host ends are named "bp..." and
+ * labelled "berth:spare". Returns the number ready, or -errno.
  */
-int net_prepare(struct net *n, unsigned count, struct err *e);
+int net_prepare(struct net *n, const char *bridge, unsigned count, struct err *e);
 
 /* Remove the container's netns (and with it every interface in it). A
  * container that is not attached is not an error. */

@@ -89,7 +89,7 @@ static int bench_berth(int n, const char *dir, bool v6, bool warm)
 		double t0;
 
 		/* Warm: the daemon keeps a spare ready when idle (untimed). */
-		if (warm && net_prepare(net, 1, &e) < 0)
+		if (warm && net_prepare(net, "bench0", 1, &e) < 0)
 			die("prepare", &e);
 		snprintf(name, sizeof(name), "c%d", i);
 		ip_from_v4(&a.addr[0].addr, 0x0a580000u + 2 + (uint32_t)i);

@@ -4,10 +4,12 @@
  *
  * Keeps two spares ready, attaches each NAME (its eth0 from a spare), prints
  * "spares N" before each attach, and exits (which lets the kernel destroy the
- * spares left). The bridge must exist. */
+ * spares left). The bridge must exist. SPARE_BRIDGE=BR makes the spares for
+ * another bridge than the one attached to. */
 #include "net/net.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int ifaddr(const char *s, struct net_ifaddr *a, struct err *e)
@@ -46,7 +48,7 @@ int main(int argc, char **argv)
 		}
 		a.gw[0] = gw4;
 		a.gw[1] = gw6;
-		if ((ret = net_prepare(n, 2, &e)) < 0)
+		if ((ret = net_prepare(n, getenv("SPARE_BRIDGE") ? getenv("SPARE_BRIDGE") : argv[2], 2, &e)) < 0)
 			break;
 		printf("spares %d\n", ret);
 		ret = net_attach(n, &a, &e);

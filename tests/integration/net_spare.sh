@@ -50,7 +50,15 @@ check_out "d attaches from a spare over a stale bh-d" "spares 2" \
 check "d is healthy" healthy d 10.88.0.8 fd88::8
 check_out "the stale pair is gone" "" sh -c "ip -j link show | jq -r '.[].ifname' | grep -x d-stale"
 
-for c in a b c d; do
+# A spare made for another bridge serves too: its host end moves.
+check "make bridge berth9" "$BERTH" net attach z --state-dir "$S" --bridge berth9 \
+	--gateway 10.99.0.1/24 --ip 10.99.0.9/24
+check_out "e attaches to berth0 from a spare made for berth9" "spares 2" \
+	env SPARE_BRIDGE=berth9 "$SP" "$S" berth0 10.88.0.1 fd88::1 e=10.88.0.10/16,fd88::10/64
+check "e is healthy (its host end on berth0)" healthy e 10.88.0.10 fd88::10
+check "no spare is left on berth9" gone "ip -j link show master berth9 | jq -r '.[].ifname' | grep '^bp'"
+
+for c in a b c d e z; do
 	check "detach $c" "$BERTH" net detach "$c" --state-dir "$S"
 done
 check "all host ends go" gone "ip -j link show | jq -r '.[].ifname' | grep -E '^b[hp]'"
