@@ -556,10 +556,11 @@ static void netns_defaults(void)
  * there is none: an empty file, unshare(CLONE_NEWNET), bind-mount our new
  * /proc/thread-self/ns/net onto the file, setns back. A file that exists but
  * is not a mounted namespace is what a setup killed half-way leaves: reuse it.
- * Returns the namespace fd (*created tells whether it is new) or -errno.
+ * Returns the namespace fd (*created tells whether it is new, and then ns is
+ * an rtnetlink socket inside it, or closed) or -errno.
  */
 static int netns_ensure(struct net *n, const char *c, const char *path, bool *created,
-			struct err *e)
+			struct nl_sock *ns, struct err *e)
 {
 	int fd, ret;
 
@@ -579,19 +580,27 @@ static int netns_ensure(struct net *n, const char *c, const char *path, bool *cr
 	if (unshare(CLONE_NEWNET) < 0)
 		return err_sys(e, errno, "create netns for container %s", c);
 	netns_defaults();
+	/* While inside: the socket for configuring it later, without setns. */
+	if (nl_open(ns, NETLINK_ROUTE, NULL) < 0)
+		ns->fd = -1;            /* best effort: ns_socket() tries again */
 	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
 		ret = err_sys(e, errno, "bind-mount netns of container %s on %s", c, path);
 		if (setns(n->host_ns, CLONE_NEWNET) < 0)
 			abort();        /* cannot happen: we held it; never go on in the wrong ns */
-		return ret;
+		goto err_sock;
 	}
 	if (setns(n->host_ns, CLONE_NEWNET) < 0)
 		abort();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, errno, "open netns %s of container %s", path, c);
+	if (fd < 0) {
+		ret = err_sys(e, errno, "open netns %s of container %s", path, c);
+		goto err_sock;
+	}
 	*created = true;
 	return fd;
+err_sock:
+	nl_close(ns);
+	return ret;
 }
 
 /* Is there a mounted namespace at path? */
@@ -1023,7 +1032,7 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	}
 	err_clear(e);
 	if (x.nsfd < 0) {
-		x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
+		x.nsfd = ret = netns_ensure(n, a->container, path, &created, &x.ns, e);
 		if (ret < 0)
 			return ret;
 	} else {
