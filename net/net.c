@@ -24,10 +24,25 @@
 #define DEFAULT_MTU 1500
 #define REQ_BUF 2048                /* one request batch: a few messages of < 200 bytes */
 
+#define SPARE_MAX 64
+#define SPARE_ALIAS ALIAS_PREFIX "spare"
+
+/* A prepared namespace: anonymous (held by nsfd only), with a veth whose
+ * peer is already "eth0" inside and whose host end is down and unnamed. */
+struct spare {
+	int nsfd;
+	int host;                   /* ifindex of the host end */
+	int peer;                   /* ifindex of eth0 inside */
+	struct nl_sock sock;        /* rtnetlink opened inside: no setns at attach */
+};
+
 struct net {
 	struct nl_sock rt;          /* rtnetlink in the host namespace, kept open */
 	int host_ns;                /* our own netns, to come back to after setns */
 	char netns_dir[PATH_MAX];   /* STATE_DIR/netns */
+	struct spare spare[SPARE_MAX];
+	unsigned n_spare;
+	unsigned spare_seq;         /* names of spare host ends */
 };
 
 /* What we need to know about one link. */
@@ -36,6 +51,7 @@ struct link {
 	unsigned flags;             /* IFF_* */
 	uint32_t master;            /* 0: none */
 	uint32_t peer;              /* IFLA_LINK: a veth's peer ifindex */
+	uint32_t mtu;
 	char kind[16];              /* "veth", "bridge", "" */
 	char alias[128];
 };
@@ -202,6 +218,13 @@ void net_close(struct net *n)
 {
 	if (!n)
 		return;
+	/* The last reference to a spare namespace: the kernel destroys it and
+	 * its veth pair. */
+	while (n->n_spare) {
+		n->n_spare--;
+		nl_close(&n->spare[n->n_spare].sock);
+		close(n->spare[n->n_spare].nsfd);
+	}
 	nl_close(&n->rt);
 	if (n->host_ns >= 0)
 		close(n->host_ns);
@@ -225,6 +248,8 @@ static int link_parse(const struct nlmsghdr *nlh, void *ctx)
 		nl_attr_u32(tb[IFLA_MASTER], &l->master);
 	if (tb[IFLA_LINK])
 		nl_attr_u32(tb[IFLA_LINK], &l->peer);
+	if (tb[IFLA_MTU])
+		nl_attr_u32(tb[IFLA_MTU], &l->mtu);
 	if (tb[IFLA_IFALIAS] && nl_attr_str(tb[IFLA_IFALIAS], &s) == 0)
 		snprintf(l->alias, sizeof(l->alias), "%s", s);
 	if (tb[IFLA_LINKINFO] && nl_nest_parse(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) == 0 &&
@@ -531,10 +556,11 @@ static void netns_defaults(void)
  * there is none: an empty file, unshare(CLONE_NEWNET), bind-mount our new
  * /proc/thread-self/ns/net onto the file, setns back. A file that exists but
  * is not a mounted namespace is what a setup killed half-way leaves: reuse it.
- * Returns the namespace fd (*created tells whether it is new) or -errno.
+ * Returns the namespace fd (*created tells whether it is new, and then ns is
+ * an rtnetlink socket inside it, or closed) or -errno.
  */
 static int netns_ensure(struct net *n, const char *c, const char *path, bool *created,
-			struct err *e)
+			struct nl_sock *ns, struct err *e)
 {
 	int fd, ret;
 
@@ -554,19 +580,38 @@ static int netns_ensure(struct net *n, const char *c, const char *path, bool *cr
 	if (unshare(CLONE_NEWNET) < 0)
 		return err_sys(e, errno, "create netns for container %s", c);
 	netns_defaults();
+	/* While inside: the socket for configuring it later, without setns. */
+	if (nl_open(ns, NETLINK_ROUTE, NULL) < 0)
+		ns->fd = -1;            /* best effort: ns_socket() tries again */
 	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
 		ret = err_sys(e, errno, "bind-mount netns of container %s on %s", c, path);
 		if (setns(n->host_ns, CLONE_NEWNET) < 0)
 			abort();        /* cannot happen: we held it; never go on in the wrong ns */
-		return ret;
+		goto err_sock;
 	}
 	if (setns(n->host_ns, CLONE_NEWNET) < 0)
 		abort();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, errno, "open netns %s of container %s", path, c);
+	if (fd < 0) {
+		ret = err_sys(e, errno, "open netns %s of container %s", path, c);
+		goto err_sock;
+	}
 	*created = true;
 	return fd;
+err_sock:
+	nl_close(ns);
+	return ret;
+}
+
+/* Is there a mounted namespace at path? */
+static bool netns_exists(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool yes = fd >= 0 && is_nsfs(fd);
+
+	if (fd >= 0)
+		close(fd);
+	return yes;
 }
 
 /* An rtnetlink socket that lives in the namespace nsfd (sockets keep the
@@ -583,6 +628,95 @@ static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, 
 	return ret;
 }
 
+/* ---- spares ------------------------------------------------------------- */
+
+static int spare_create(struct net *n, int bridge, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	char name[16];
+	struct nl_msg m;
+	struct nlattr *li, *data, *peer;
+	struct nl_sock sock;
+	struct link l;
+	int nsfd, ret = -EEXIST;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "create a spare netns");
+	netns_defaults();
+	nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	ret = nsfd < 0 ? err_sys(e, errno, "open a spare netns") : nl_open(&sock, NETLINK_ROUTE, e);
+	if (setns(n->host_ns, CLONE_NEWNET) < 0)
+		abort();        /* we hold it: cannot fail; never go on in the wrong ns */
+	if (ret < 0) {
+		if (nsfd >= 0)
+			close(nsfd);
+		return ret;
+	}
+	/* "bp" + pid + counter: unique among live berth processes. */
+	for (int tries = 0; tries < 8; tries++) {
+		snprintf(name, sizeof(name), "bp%05x%07x", (unsigned)getpid() & 0xfffff,
+			 ++n->spare_seq & 0xfffffff);
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, name);
+		/* Enslaved already (down, so it forwards nothing): joining
+		 * the bridge is a good part of an attach's kernel work. */
+		nl_put_u32(&m, IFLA_MASTER, (uint32_t)bridge);
+		li = nl_nest_start(&m, IFLA_LINKINFO);
+		nl_put_str(&m, IFLA_INFO_KIND, "veth");
+		data = nl_nest_start(&m, IFLA_INFO_DATA);
+		peer = nl_nest_start(&m, VETH_INFO_PEER);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, "eth0");
+		nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)nsfd);
+		nl_nest_end(&m, peer);
+		nl_nest_end(&m, data);
+		nl_nest_end(&m, li);
+		ret = nl_talk(&n->rt, &m, NULL, e);
+		if (ret != -EEXIST)
+			break;
+	}
+	if (ret == 0) {
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+		nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+		nl_put_str(&m, IFLA_IFNAME, name);
+		nl_put_str(&m, IFLA_IFALIAS, SPARE_ALIAS);
+		ret = nl_talk(&n->rt, &m, NULL, e);
+	}
+	if (ret == 0 && (ret = link_get(&n->rt, name, &l, e)) == 0)
+		ret = err_set(e, ENODEV, "spare veth %s vanished", name);
+	if (ret < 0) {
+		nl_close(&sock);
+		close(nsfd);    /* destroys the namespace and the pair with it */
+		return err_wrap(e, "create spare veth %s", name);
+	}
+	n->spare[n->n_spare].nsfd = nsfd;
+	n->spare[n->n_spare].host = l.ifindex;
+	n->spare[n->n_spare].peer = (int)l.peer;   /* IFLA_LINK: eth0's ifindex inside */
+	n->spare[n->n_spare].sock = sock;
+	n->n_spare++;
+	return 0;
+}
+
+int net_prepare(struct net *n, const char *bridge, unsigned count, struct err *e)
+{
+	struct link br;
+	int ret;
+
+	if (count > SPARE_MAX)
+		count = SPARE_MAX;
+	if (n->n_spare >= count)
+		return (int)n->n_spare;
+	if ((ret = link_get(&n->rt, bridge, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+		return ret < 0 ? ret : err_set(e, ENODEV, "prepare spares: no bridge %s", bridge);
+	while (n->n_spare < count)
+		if ((ret = spare_create(n, br.ifindex, e)) < 0)
+			return ret;
+	return (int)n->n_spare;
+}
+
 /* ---- attach / detach ----------------------------------------------------- */
 
 struct attach_ctx {
@@ -594,6 +728,7 @@ struct attach_ctx {
 	unsigned mtu;
 	int nsfd;
 	struct nl_sock ns;          /* rtnetlink inside the container's netns */
+	int peer;                   /* ifindex of ifname inside, when known (spare) */
 	int bridge;                 /* ifindex */
 };
 
@@ -645,6 +780,50 @@ static int ensure_ns_socket(struct attach_ctx *x, struct err *e)
 }
 
 /*
+ * Give a spare namespace to the container: bind-mount it on its netns file
+ * and turn the spare host end into the container's (rename, MTU, bridge,
+ * alias, up) with one message. Returns 0 with x->nsfd set; -EAGAIN when
+ * there is no spare or the mount failed (the spare is gone: go the cold
+ * way); another -errno when the netns is mounted but the host end could not
+ * be renamed (x->nsfd is set: the repair path takes it from there).
+ */
+static int spare_take(struct attach_ctx *x, const char *path, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	char src[64];
+	struct net *n = x->n;
+	struct nl_msg m;
+	struct spare sp;
+	int fd;
+
+	if (!n->n_spare)
+		return -EAGAIN;
+	sp = n->spare[--n->n_spare];
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd >= 0) {
+		close(fd);
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", sp.nsfd);
+		if (mount(src, path, "none", MS_BIND, NULL) == 0)
+			fd = 0;
+		else
+			fd = -1;
+	}
+	if (fd < 0) {
+		nl_close(&sp.sock);
+		close(sp.nsfd);
+		return -EAGAIN;
+	}
+	x->nsfd = sp.nsfd;
+	x->ns = sp.sock;
+	x->peer = sp.peer;
+	nl_msg_init(&m, buf, sizeof(buf));
+	put_link_set(&m, sp.host, NULL, x->bridge, x->alias);
+	nl_put_str(&m, IFLA_IFNAME, x->host);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	return nl_talk(&n->rt, &m, NULL, e);
+}
+
+/*
  * The slow path: the netns existed already, or the veth create met a name
  * that is taken. Keep a host end that is ours and whose peer is our
  * interface in this netns; remove anything stale and create the pair again.
@@ -676,12 +855,13 @@ static int veth_repair(struct attach_ctx *x, struct err *e)
 	    peer.peer == (uint32_t)host.ifindex) {
 		/* Ours and whole: make sure it is enslaved and up. */
 		if (host.master != (uint32_t)x->bridge || !(host.flags & IFF_UP) ||
-		    !host.alias[0]) {
+		    !host.alias[0] || host.mtu != x->mtu) {
 			char buf[256] __attribute__((aligned(8)));
 			struct nl_msg m;
 
 			nl_msg_init(&m, buf, sizeof(buf));
 			put_link_set(&m, host.ifindex, NULL, x->bridge, x->alias);
+			nl_put_u32(&m, IFLA_MTU, x->mtu);
 			if ((ret = nl_talk(&x->n->rt, &m, NULL, e)) < 0)
 				return err_wrap(e, "enslave %s to bridge %s for container %s",
 						x->host, x->a->bridge, c);
@@ -703,11 +883,86 @@ static int veth_repair(struct attach_ctx *x, struct err *e)
 	return 0;
 }
 
-/* Inside the netns: lo up, addresses, interface up, default routes. */
-static int configure_inside(struct attach_ctx *x, struct err *e)
+/* Global addresses on one interface, from an RTM_GETADDR dump. */
+struct addr_list {
+	int ifindex;
+	unsigned n;
+	struct net_ifaddr a[16];
+};
+
+static int addr_collect(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct addr_list *l = ctx;
+	const struct ifaddrmsg *ifa = NLMSG_DATA(nlh);
+	const struct nlattr *tb[IFA_MAX + 1];
+	const struct nlattr *at;
+	size_t alen;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || nl_msg_parse(nlh, sizeof(*ifa), tb, IFA_MAX) < 0)
+		return -EBADMSG;
+	if ((int)ifa->ifa_index != l->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE ||
+	    l->n >= ARRAY_SIZE(l->a))
+		return 0;
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	alen = ifa->ifa_family == AF_INET6 ? 16 : 4;
+	if (!at || nl_attr_len(at) != alen)
+		return 0;
+	ip_from_bytes(&l->a[l->n].addr, ifa->ifa_family, nl_attr_data(at));
+	l->a[l->n].plen = ifa->ifa_prefixlen;
+	l->n++;
+	return 0;
+}
+
+/* Append the removal of every global address of an adopted interface that
+ * is not among the wanted ones (the container's address changed). */
+static int put_stale_addrs(struct attach_ctx *x, struct nl_msg *m, int ifindex, struct err *e)
+{
+	char buf[128] __attribute__((aligned(8)));
+	struct addr_list l = { .ifindex = ifindex };
+	struct nl_handlers h = { .on_data = addr_collect, .ctx = &l };
+	struct nl_msg q;
+	struct ifaddrmsg *ifa;
+	int ret;
+
+	nl_msg_init(&q, buf, sizeof(buf));
+	nl_msg_start(&q, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+	nl_msg_put_header(&q, sizeof(struct ifaddrmsg));
+	if ((ret = nl_talk(&x->ns, &q, &h, e)) < 0)
+		return err_wrap(e, "list addresses of %s in container %s", x->ifname,
+				x->a->container);
+	for (unsigned i = 0; i < l.n; i++) {
+		bool wanted = false;
+
+		for (unsigned j = 0; j < x->a->n_addr; j++)
+			wanted |= ip_equal(&l.a[i].addr, &x->a->addr[j].addr) &&
+				  l.a[i].plen == x->a->addr[j].plen;
+		if (wanted)
+			continue;
+		nl_msg_start(m, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
+		ifa = nl_msg_put_header(m, sizeof(*ifa));
+		if (ifa) {
+			ifa->ifa_family = l.a[i].addr.family;
+			ifa->ifa_prefixlen = l.a[i].plen;
+			ifa->ifa_index = (uint32_t)ifindex;
+		}
+		nl_put(m, IFA_LOCAL, l.a[i].addr.b, l.a[i].addr.family == AF_INET6 ? 16 : 4);
+	}
+	return 0;
+}
+
+/* on_error inside: an address already there, or already gone, is fine. */
+static int accept_inside(unsigned index, int code, const char *ext, void *ctx)
+{
+	(void)index, (void)ext, (void)ctx;
+	return code == EEXIST || code == EADDRNOTAVAIL ? 0 : -code;
+}
+
+/* Inside the netns: lo up, stale addresses out (adopted netns only), the
+ * addresses, the interface's MTU and up, default routes. One send. */
+static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
-	struct nl_handlers h = { .on_error = accept_eexist };
+	struct nl_handlers h = { .on_error = accept_inside };
 	const struct net_attach *a = x->a;
 	struct nl_msg m;
 	struct link peer;
@@ -715,16 +970,21 @@ static int configure_inside(struct attach_ctx *x, struct err *e)
 
 	if ((ret = ensure_ns_socket(x, e)) < 0)
 		return ret;
-	if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0)
+	if (fresh && x->peer > 0) {
+		peer.ifindex = x->peer;         /* a spare: known since it was made */
+	} else if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0) {
 		return ret < 0 ? err_wrap(e, "container %s", a->container) :
 		       err_set(e, ENODEV, "container %s: %s missing in its netns after creation",
 			       a->container, x->ifname);
+	}
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_up(&m, 0, "lo");
+	if (!fresh && (ret = put_stale_addrs(x, &m, peer.ifindex, e)) < 0)
+		return ret;
 	for (unsigned i = 0; i < a->n_addr; i++)
 		put_addr(&m, peer.ifindex, &a->addr[i]);
-	if (!(peer.flags & IFF_UP))
-		put_link_up(&m, peer.ifindex, NULL);
+	put_link_up(&m, peer.ifindex, NULL);
+	nl_put_u32(&m, IFLA_MTU, x->mtu);
 	for (unsigned i = 0; i < a->n_gw; i++)
 		put_default_route(&m, peer.ifindex, &a->gw[i]);
 	if ((ret = nl_talk(&x->ns, &m, &h, e)) < 0)
@@ -762,9 +1022,22 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 			       a->bridge);
 	x.bridge = br.ifindex;
 
-	x.nsfd = ret = netns_ensure(n, a->container, path, &created, e);
-	if (ret < 0)
-		return ret;
+	/* Fastest path: a prepared spare (new container, first interface). */
+	ret = -EAGAIN;
+	if (n->n_spare && !strcmp(x.ifname, "eth0") && !netns_exists(path))
+		ret = spare_take(&x, path, e);
+	if (ret == 0) {
+		created = true;
+		goto inside;
+	}
+	err_clear(e);
+	if (x.nsfd < 0) {
+		x.nsfd = ret = netns_ensure(n, a->container, path, &created, &x.ns, e);
+		if (ret < 0)
+			return ret;
+	} else {
+		created = false;        /* a spare whose rename failed: repair */
+	}
 	/* Fast path: a brand-new netns cannot hold a stale peer, so try the
 	 * create straight away; anything in the way sends us to the repair. */
 	ret = created ? veth_create(&x, e) : -EEXIST;
@@ -774,8 +1047,9 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	} else if (ret < 0) {
 		err_wrap(e, "create veth %s/%s for container %s", x.host, x.ifname, a->container);
 	}
+inside:
 	if (ret == 0)
-		ret = configure_inside(&x, e);
+		ret = configure_inside(&x, created, e);
 	nl_close(&x.ns);
 	close(x.nsfd);
 	return ret;

@@ -21,8 +21,26 @@
  * explicitly would block ~16 ms in rcu_barrier), so the host end may be
  * visible for a few milliseconds after net_detach returns.
  *
+ * Converging means: a netns file that is not mounted is mounted; a host end
+ * whose peer is not our interface in the netns (or an interface there that
+ * is not its peer) is deleted and the pair made again; missing addresses
+ * are added and global addresses that are no longer wanted removed; the
+ * default routes are replaced; MTU, enslavement and link state are set.
+ *
+ * Choices other parts can see (each explained where it is made, net.c):
+ *   - host ends carry the alias "berth:NAME/IFNAME" (ownership, collisions)
+ *     and no IPv6 address (they are bridge ports);
+ *   - a bridge berth creates has a fixed MAC derived from its name and is
+ *     its own multicast querier (snooping instead of flooding every port);
+ *   - a netns berth creates has IPv6 router solicitations and DAD of its
+ *     link-local address off (berth sends no RAs; IPAM owns uniqueness), and
+ *     the container's own addresses are added with IFA_F_NODAD;
+ *   - default routes are "via GATEWAY dev IFNAME", proto boot.
+ *
  * No external program is ever run: everything goes through netlink, mount(2),
- * setns(2) and /proc/sys.
+ * setns(2) and /proc/sys. The calling thread's network namespace at
+ * net_open() is the host namespace; the functions setns() into container
+ * namespaces only briefly, and always come back.
  */
 
 #define NET_NAME_MAX 63             /* container names */
@@ -72,6 +90,19 @@ int net_bridge_delete(struct net *n, const char *name, struct err *e);
 /* Give the container its interface on a->bridge (see above). On failure, what
  * was created stays and the next attach (or a detach) picks it up. */
 int net_attach(struct net *n, const struct net_attach *a, struct err *e);
+/*
+ * Prepare spare namespaces, each with a veth whose peer is already eth0
+ * inside and whose host end is already a (down) port of bridge, until count
+ * (at most 64) are ready, so that the next attaches of a new container's
+ * eth0 skip creating them (most of the kernel's work of an attach): the
+ * daemon calls this when idle. A spare serves any bridge (attach moves it if
+ * needed), fastest the one it was made for. Spares live as long as this
+ * struct net: net_close (or the process dying) lets the kernel destroy
+ * them, so they never outlive berth. Their host ends are named "bp..." and
+ * labelled "berth:spare". Returns the number ready, or -errno.
+ */
+int net_prepare(struct net *n, const char *bridge, unsigned count, struct err *e);
+
 /* Remove the container's netns (and with it every interface in it). A
  * container that is not attached is not an error. */
 int net_detach(struct net *n, const char *container, struct err *e);

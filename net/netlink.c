@@ -13,13 +13,14 @@
 /* A reply that never comes (a kernel bug, a wrong expectation of ours) must
  * not hang the daemon: give up after this long. */
 #define NL_RECV_TIMEOUT_S 10
+#define NL_SOCK_RCVBUF (1 << 20)
 
 int nl_open(struct nl_sock *s, int proto, struct err *e)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	socklen_t salen = sizeof(sa);
 	struct timeval tv = { .tv_sec = NL_RECV_TIMEOUT_S };
-	int one = 1, ret;
+	int one = 1, rcvbuf = NL_SOCK_RCVBUF, ret;
 
 	s->proto = proto;
 	s->seq = 0;
@@ -37,6 +38,10 @@ int nl_open(struct nl_sock *s, int proto, struct err *e)
 	(void)setsockopt(s->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	(void)setsockopt(s->fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* Room for the replies of a whole batch (each ACK costs ~1 KiB of
+	 * buffer); FORCE works for root past net.core.rmem_max. */
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	return 0;
 err_close:
 	close(s->fd);

@@ -46,7 +46,7 @@ void nl_close(struct nl_sock *s);   /* safe on a closed socket */
  *   nl_put_str(&m, IFLA_INFO_KIND, "bridge");
  *   nl_nest_end(&m, nest);
  */
-#define NL_MSG_MAX 64               /* messages in one builder (one sendmsg) */
+#define NL_MSG_MAX 1024             /* messages in one builder (one sendmsg) */
 
 struct nl_msg {
 	uint8_t *buf;
@@ -170,6 +170,9 @@ int nl_parse_error(const struct nlmsghdr *nlh, int *code, char *ext, size_t extl
  * Messages inside should set NLM_F_ACK so that each one's outcome comes back
  * (mapped to its index by nl_talk's on_error); an error of the whole
  * transaction (commit failure) is reported against the begin message.
+ * For big batches (hundreds of set elements), set NLM_F_ACK on the last
+ * message only: the kernel reports every failing message anyway, in order,
+ * before that last ACK, and the receive buffer does not fill with ACKs.
  */
 struct nlmsghdr *nl_batch_begin(struct nl_msg *m, uint16_t subsys);
 struct nlmsghdr *nl_batch_end(struct nl_msg *m, uint16_t subsys);

@@ -85,7 +85,7 @@ static int net_attach_cmd(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			if (gw)
-				a.gw[a.n_gw++] = b.gw[b.n_gw++].addr;
+				b.n_gw++;
 			else
 				a.n_addr++;
 		} else {
@@ -98,6 +98,13 @@ static int net_attach_cmd(int argc, char **argv)
 		return usage_error("attach needs --bridge BR%s", "");
 	if (!a.n_addr)
 		return usage_error("attach needs --ip A/LEN%s", "");
+	/* A default route per family the container has an address of. */
+	for (unsigned i = 0; i < b.n_gw; i++)
+		for (unsigned j = 0; j < a.n_addr; j++)
+			if (a.addr[j].addr.family == b.gw[i].addr.family) {
+				a.gw[a.n_gw++] = b.gw[i].addr;
+				break;
+			}
 	/* Validate the name before touching anything. */
 	if (net_name_check(a.container, &e) < 0)
 		return fail(&e);

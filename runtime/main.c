@@ -162,7 +162,8 @@ static int cmd_config(struct globals *g, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
-	{ "net", "attach|detach|bridge-delete", "set up a container network by hand", cmd_net_entry },
+	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
+	  cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
 	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
 	{ "ps", "", "containers: state, networks, addresses", cmd_remote },

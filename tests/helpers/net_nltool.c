@@ -41,7 +41,7 @@ static int print_error(unsigned index, int code, const char *ext, void *ctx)
 
 int main(int argc, char **argv)
 {
-	static uint8_t buf[8192] __attribute__((aligned(8)));
+	static uint8_t buf[65536] __attribute__((aligned(8)));
 	struct nl_sock s;
 	struct nl_msg m;
 	struct err e = { 0 };

@@ -60,6 +60,13 @@ before=$(snap)
 check "attach web again succeeds" attach web 10.88.0.5 fd88::5
 check_out "and leaves links, addresses and routes exactly as they were" "$before" snap
 
+# An IPv4-only container on the dual-stack bridge: one default route, IPv4.
+check "attach an IPv4-only container" "$BERTH" net attach v4only --state-dir "$S" --bridge berth0 \
+	--gateway 10.88.0.1/16 --gateway fd88::1/64 --ip 10.88.0.9/16
+check_out "it has the IPv4 default route and no IPv6 one" "10.88.0.1" sh -c "nsenter --net='$S/netns/v4only' ip -j route show default | jq -r '.[0].gateway'; nsenter --net='$S/netns/v4only' ip -j -6 route show default | jq -r '.[].gateway'"
+check "detach it" "$BERTH" net detach v4only --state-dir "$S"
+check "bh-v4only disappears" gone bh-v4only
+
 # A second interface: eth1 with the hashed host-side name.
 check "attach web's eth1 on a second bridge" \
 	"$BERTH" net attach web --state-dir "$S" --bridge berth1 --gateway 10.99.0.1/24 --ip 10.99.0.7/24 --ifname eth1

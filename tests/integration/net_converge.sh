@@ -4,9 +4,10 @@
 need_cmd ip jq nsenter busybox unshare od awk
 
 S=$TMPDIR/state
-attach() {
-	"$BERTH" net attach "$1" --state-dir "$S" --bridge berth0 --gateway 10.88.0.1/16 \
-		--gateway fd88::1/64 --ip "$2/16" --ip "$3/64"
+attach() {  # NAME V4 V6 [options]
+	_n=$1 _4=$2 _6=$3; shift 3
+	"$BERTH" net attach "$_n" --state-dir "$S" --bridge berth0 --gateway 10.88.0.1/16 \
+		--gateway fd88::1/64 --ip "$_4/16" --ip "$_6/64" "$@"
 }
 in_ns() { _n=$1; shift; nsenter --net="$S/netns/$_n" "$@"; }
 gone() { for _i in $(seq 1 30); do ip link show "$1" >/dev/null 2>&1 || return 0; sleep 0.1; done; return 1; }
@@ -74,6 +75,15 @@ check "damage: take bh-web off the bridge and down" \
 	sh -c "ip link set bh-web nomaster && ip link set bh-web down"
 check "attach web after its addresses, routes and enslavement were removed" attach web 10.88.0.5 fd88::5
 check "web is healthy again" healthy web 10.88.0.5 fd88::5
+
+# 5a. The container's address changed (IPAM gave another): the old one goes.
+check "attach web with a new IPv4 address and MTU 1400" attach web 10.88.0.55 fd88::5 --mtu 1400
+check_out "web has exactly the new addresses" "10.88.0.55 fd88::5" \
+	sh -c "nsenter --net='$S/netns/web' ip -j addr show dev eth0 | jq -r '[.[0].addr_info[] | select(.scope == \"global\") | .local] | join(\" \")'"
+check_out "and MTU 1400 on both ends" "1400 1400" \
+	sh -c "echo \$(nsenter --net='$S/netns/web' ip -j link show eth0 | jq -r '.[0].mtu') \$(ip -j link show bh-web | jq -r '.[0].mtu')"
+check "attach web back to its old address" attach web 10.88.0.5 fd88::5
+check "web is healthy" healthy web 10.88.0.5 fd88::5
 
 # 5b. Two attaches racing on one container can stack two mounts on the file.
 check "stack a second mount on web's netns file" mount --bind "$S/netns/web" "$S/netns/web"

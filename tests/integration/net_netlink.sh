@@ -21,6 +21,16 @@ net_nltool: No such file or directory (ENOENT)" "$T" batch del nosuch1 del nosuc
 check_out "the socket sequence is not confused: the next batch works" "ok" "$T" batch del berth_test
 check_out "no table is left" "" nft list tables
 
+# A big batch: 500 tables, every message acknowledged, in one send.
+args=$(for i in $(seq 1 500); do printf ' add t%d' "$i"; done)
+# shellcheck disable=SC2086
+check_out "one batch of 500 acknowledged messages" "ok" "$T" batch $args
+check_out "nft sees 500 tables" "500" sh -c "nft list tables | wc -l | tr -d ' '"
+args=$(for i in $(seq 1 500); do printf ' del t%d' "$i"; done)
+# shellcheck disable=SC2086
+check_out "and one batch deletes them all" "ok" "$T" batch $args
+check_out "no table is left" "" nft list tables
+
 # A dump that needs several datagrams: 300 links.
 for i in $(seq 1 300); do ip link add "br$i" type bridge || break; done
 check_out "a multi-part link dump returns exactly what ip sees (301 links)" \

@@ -83,7 +83,9 @@ static void test_bounds(void)
 	T_OK(nl_nest_start(&m, IFLA_LINKINFO) == NULL, "nest start after overflow is NULL");
 	nl_nest_end(&m, NULL);
 
-	nl_msg_init(&m, buf, sizeof(buf));
+	static uint8_t many[NL_MSG_MAX * NLMSG_HDRLEN + 64] __attribute__((aligned(8)));
+
+	nl_msg_init(&m, many, sizeof(many));
 	for (i = 0; i < NL_MSG_MAX; i++)
 		nl_msg_start(&m, RTM_GETLINK, NLM_F_REQUEST);
 	T_EQ(nl_msg_error(&m), 0, "NL_MSG_MAX messages fit in one builder");
