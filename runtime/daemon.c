@@ -41,11 +41,10 @@ int daemon_load_config(const struct daemon *d, struct config **out, struct buf *
 {
 	struct config_errors errs = { 0 };
 	const char *dir = d->config_dir;
-	struct stat st;
 	int ret;
 
-	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
-		dir = CONFIG_DIR_DEFAULT;
+	if (!dir)
+		dir = config_default_dir();
 	ret = config_load(dir, NULL, out, &errs);
 	if (ret < 0) {
 		for (size_t i = 0; i < errs.n; i++)

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Options that come before the command (DESIGN §7). */
 struct globals {
@@ -77,15 +76,14 @@ static const char *socket_path(const struct globals *g, struct err *e)
 	struct config_errors errs = { 0 };
 	struct config *cfg = NULL;
 	struct config_file ini;
-	struct stat st;
 	char *text;
 
 	if (g->socket)
 		return g->socket;
 	if (env && *env)
 		return env;
-	if (!dir && stat(CONFIG_DIR_DEFAULT, &st) == 0)
-		dir = CONFIG_DIR_DEFAULT;
+	if (!dir)
+		dir = config_default_dir();
 	if (!dir)
 		return DEFAULT_SOCKET;
 	/* Only berth.ini says where run_dir is: a broken container or policy
