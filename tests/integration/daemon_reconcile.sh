@@ -3,7 +3,7 @@
 # (dry run, applied, rejected whole); one daemon per state directory; kill -9 and
 # restart adopt everything without changing an address or dropping a connection.
 . "$BERTH_TOP/tests/lib.sh"
-need_cmd jq dig python3 nsenter ip
+need_cmd jq dig python3 nsenter ip busybox
 
 C=$TMPDIR/etc
 S=$TMPDIR/state
@@ -69,7 +69,7 @@ check_out "inside web's netns, eth0 has its address" "$web4/16" \
 	inns web "ip -j addr show eth0 | jq -r '.[0].addr_info[] | select(.family==\"inet\") | \"\(.local)/\(.prefixlen)\"'"
 check_out "inside web's netns, the default route is via the gateway" "10.88.0.1" \
 	inns web "ip -j route show default | jq -r '.[0].gateway'"
-check "client reaches web over IPv4" inns client "ping -c1 -W2 $web4"
+check "client reaches web over IPv4" inns client "busybox ping -c1 -W2 $web4"
 
 check_out "DNS: web.berth.internal from the host" "$web4" dig +short +time=2 +tries=1 @10.88.0.1 web.berth.internal A
 check_out "DNS: the bare name from inside client's netns" "$web4" \
