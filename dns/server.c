@@ -328,17 +328,48 @@ static void fwd_close_socket(struct dns_fwd *f)
 	f->tcp = false;
 }
 
+
+/* A fresh socket to upstream f->up (a new random source port from the
+ * kernel), connected so the kernel delivers only the upstream's datagrams;
+ * for UDP the query (msg) goes out at once. Then the loop watches it for
+ * events and the attempt's timer runs. Returns 0 or -1. */
+static int fwd_open(struct dns_fwd *f, int type, const uint8_t *msg, size_t len,
+		    uint32_t events)
+{
+	struct dns_server *s = f->s;
+	const struct dns_upstream *u = &s->ups[f->up];
+	union sa sa;
+	socklen_t sl;
+	int fd;
+
+	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
+		    type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	sa_from_ip(&sa, &sl, &u->addr, u->port);
+	if ((connect(fd, &sa.sa, sl) < 0 && errno != EINPROGRESS) ||
+	    (msg && send(fd, msg, len, MSG_NOSIGNAL) < 0)) {
+		close(fd);
+		return -1;
+	}
+	f->lf.fd = fd;
+	f->lf.cb = on_fwd;
+	if (loop_fd_add(s->loop, &f->lf, events, NULL) < 0) {
+		close(fd);
+		f->lf.fd = -1;
+		return -1;
+	}
+	loop_timer_set(s->loop, &f->timer, s->cfg.upstream_timeout_ms);
+	return 0;
+}
+
 /* Ask the same upstream again over TCP (its UDP answer was truncated):
  * a non-blocking connect, the framed query written and the framed answer
  * read as the socket allows, under the same timeout. */
 static int fwd_send_tcp(struct dns_fwd *f)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u;
-	union sa sa;
-	socklen_t sl;
 	size_t len;
-	int fd;
 
 	fwd_close_socket(f);
 	if (f->up >= s->nups)
@@ -353,25 +384,7 @@ static int fwd_send_tcp(struct dns_fwd *f)
 	f->tlen = 2 + len;
 	f->toff = 0;
 	f->tcp = f->tcp_sending = true;
-	u = &s->ups[f->up];
-	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	sa_from_ip(&sa, &sl, &u->addr, u->port);
-	if (connect(fd, &sa.sa, sl) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	f->lf.fd = fd;
-	f->lf.cb = on_fwd;
-	if (loop_fd_add(s->loop, &f->lf, EPOLLOUT, NULL) < 0) {
-		close(fd);
-		f->lf.fd = -1;
-		return -1;
-	}
-	loop_timer_set(s->loop, &f->timer, s->cfg.upstream_timeout_ms);
-	return 0;
+	return fwd_open(f, SOCK_STREAM, NULL, 0, EPOLLOUT);
 }
 
 /* Send the query to upstream f->up on a fresh socket (a new random source
@@ -379,37 +392,16 @@ static int fwd_send_tcp(struct dns_fwd *f)
 static int fwd_send(struct dns_fwd *f)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u;
-	union sa sa;
-	socklen_t sl;
 	size_t len;
-	int fd;
 
 	fwd_close_socket(f);
 	if (f->up >= s->nups ||
 	    getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
 	len = dns_upstream_query(&f->q, f->id, s->out, sizeof(s->out));
-	u = &s->ups[f->up];
-	fd = socket(u->addr.family == AF_INET6 ? AF_INET6 : AF_INET,
-		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (!len)
 		return -1;
-	sa_from_ip(&sa, &sl, &u->addr, u->port);
-	/* connected: the kernel delivers only datagrams from the upstream */
-	if (!len || connect(fd, &sa.sa, sl) < 0 || send(fd, s->out, len, MSG_NOSIGNAL) < 0) {
-		close(fd);
-		return -1;
-	}
-	f->lf.fd = fd;
-	f->lf.cb = on_fwd;
-	if (loop_fd_add(s->loop, &f->lf, EPOLLIN, NULL) < 0) {
-		close(fd);
-		f->lf.fd = -1;
-		return -1;
-	}
-	loop_timer_set(s->loop, &f->timer, s->cfg.upstream_timeout_ms);
-	return 0;
+	return fwd_open(f, SOCK_DGRAM, s->out, len, EPOLLIN);
 }
 
 /* This upstream failed: the next one, or SERVFAIL after the last. */

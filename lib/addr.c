@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static unsigned family_bytes(int family)
 {
@@ -260,4 +261,32 @@ bool ip_range_next(const struct ip_range *r, struct ip_addr *a)
 	if (ip_cmp(a, &r->last) >= 0)
 		return false;
 	return ip_add(a, 1) == 0;
+}
+
+const char *ip_proto_name(int proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" :
+	       proto == IPPROTO_SCTP ? "sctp" : "?";
+}
+
+int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return err_set(e, ENAMETOOLONG, "%s '%s': bad path", what, path);
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
+			return err_sys(e, errno, "create %s %s", what, tmp);
+		*p = c;
+		if (!c)
+			return 0;
+	}
 }

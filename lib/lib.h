@@ -68,6 +68,14 @@ static inline unsigned ip_bits(const struct ip_addr *a)
 	return a->family == AF_INET6 ? 128 : 32;
 }
 
+/* "tcp", "udp", "sctp" for IPPROTO_TCP/UDP/SCTP; "?" otherwise. */
+const char *ip_proto_name(int proto);
+
+/* mkdir -p: create path and its missing parents with mode (existing ones are
+ * left as they are). Returns 0 or -errno with "create WHAT X: ..." in e,
+ * what naming the directory's role ("state directory"). */
+int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e);
+
 /* Parse a literal "10.0.0.1" or "fd00::1" (no brackets, no scope, no port).
  * Returns 0 or -EINVAL with the reason in e. */
 int ip_parse(const char *s, struct ip_addr *a, struct err *e);

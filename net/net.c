@@ -158,26 +158,6 @@ int net_netns_path(const struct net *n, const char *c, char *buf, size_t size, s
 
 /* ---- open / close -------------------------------------------------------- */
 
-static int mkdir_p(char *path, struct err *e)
-{
-	for (char *p = path + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			int ret = err_sys(e, errno, "mkdir %s", path);
-
-			*p = c;
-			return ret;
-		}
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 int net_open(struct net **out, const char *state_dir, struct err *e)
 {
 	struct net *n;
@@ -195,7 +175,7 @@ int net_open(struct net **out, const char *state_dir, struct err *e)
 			ret = err_set(e, ENAMETOOLONG, "state directory %s: path too long", state_dir);
 			goto err_free;
 		}
-		if ((ret = mkdir_p(n->netns_dir, e)) < 0)
+		if ((ret = mkdir_p("directory", n->netns_dir, 0755, e)) < 0)
 			goto err_free;
 	}
 	n->host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

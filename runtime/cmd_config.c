@@ -5,20 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A JSON string literal on stdout (the same escaping as every other reply). */
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	struct buf b;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	buf_init(&b);
+	buf_json_string(&b, s);
+	fputs(b.data, f);
+	buf_free(&b);
 }
 
 static int config_check(const char *dir, bool json)

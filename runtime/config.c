@@ -760,11 +760,11 @@ static void check_ports(struct cfg_ctx *c, const struct cfg_container *ct, int f
 				if (o == ct)
 					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
 						  "host port %s/%s is published twice", pb,
-						  cfg_proto_name(a->proto));
+						  ip_proto_name(a->proto));
 				else
 					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
 						  "host port %s/%s is already published by container "
-						  "'%s' (%s:%d)", pb, cfg_proto_name(a->proto), o->name,
+						  "'%s' (%s:%d)", pb, ip_proto_name(a->proto), o->name,
 						  o->file, o->ports[q].line);
 				goto next;
 			}

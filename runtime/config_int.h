@@ -99,7 +99,6 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 extern const char *const cfg_all_keys[];   /* every key of every section */
 void cfg_prefix_hosts(const struct ip_prefix *p, struct ip_range *r);
 void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path);
-const char *cfg_proto_name(uint8_t proto);
 int cfg_parse_proto(const char *s);         /* IPPROTO_*, or -1 */
 void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f);
 void cfg_network(struct cfg_ctx *c, const struct ini_sect *s, const char *name);

@@ -496,11 +496,6 @@ static long split_command(struct cfg_alloc *m, const char *s, char ***argv, size
 	return -1;
 }
 
-const char *cfg_proto_name(uint8_t p)
-{
-	return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp";
-}
-
 int cfg_parse_proto(const char *s)
 {
 	if (!strcasecmp(s, "tcp"))

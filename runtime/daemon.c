@@ -79,30 +79,6 @@ static void daemon_notify(const char *state)
 	close(fd);
 }
 
-/* mkdir -p, with mode for the components it creates. */
-static int mkdir_p(const char *path, mode_t mode, struct err *e)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return err_set(e, ENAMETOOLONG, "path too long: %s", path);
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1;; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-				return err_sys(e, errno, "create directory %s", tmp);
-			if (!c)
-				break;
-			*p = c;
-		}
-	}
-	return 0;
-}
-
 /* One daemon per state directory: an flock on STATE_DIR/berth.lock, which
  * also holds the owner's pid for the message the second one prints. */
 static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
@@ -110,7 +86,7 @@ static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 	char path[4096], pid[32] = "";
 	int fd, n;
 
-	if (mkdir_p(state_dir, 0700, e) < 0)
+	if (mkdir_p("state directory", state_dir, 0700, e) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/berth.lock", state_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -249,7 +225,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache }, e);
 	if (!d->dns)
 		return -1;
-	if (mkdir_p(cd->run_dir, 0755, e) < 0)
+	if (mkdir_p("run directory", cd->run_dir, 0755, e) < 0)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
 	return ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, e);

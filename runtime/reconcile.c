@@ -24,11 +24,6 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static const char *proto_name(uint8_t proto)
-{
-	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
-}
-
 /* ---- describing objects: one "key=value" line each, for diffs and hashes -- */
 
 static void describe_network(const struct cfg_network *n, struct buf *b)
@@ -54,7 +49,7 @@ static void describe_port(const struct cfg_port *p, struct buf *b)
 
 	buf_printf(b, "ports=%s%s%u-%u:%u-%u/%s\n", p->has_host_ip ? ip_format(&p->host_ip, a) : "",
 		   p->has_host_ip ? ":" : "", p->host_first, p->host_last, p->first, p->last,
-		   proto_name(p->proto));
+		   ip_proto_name(p->proto));
 }
 
 static void describe_container(const struct cfg_container *c, struct buf *b)
@@ -124,7 +119,7 @@ static void describe_policy(const struct policy *p, struct buf *b)
 			}
 		}
 		for (size_t k = 0; k < r->n_ports; k++)
-			buf_printf(b, " port:%s:%d:%u-%u", proto_name(r->ports[k].proto),
+			buf_printf(b, " port:%s:%d:%u-%u", ip_proto_name(r->ports[k].proto),
 				   r->ports[k].any_port, r->ports[k].first, r->ports[k].last);
 		buf_puts(b, "\n");
 	}
@@ -562,10 +557,10 @@ static void apply_dns(struct daemon *d, const struct config *cfg, const struct c
 			for (unsigned port = cp->first; port <= cp->last; port++) {
 				const char *who = c->cfg->service ? c->cfg->service : c->cfg->name;
 
-				dns_records_add_srv(r, who, (uint16_t)port, proto_name(cp->proto), &e);
+				dns_records_add_srv(r, who, (uint16_t)port, ip_proto_name(cp->proto), &e);
 				if (c->cfg->service)
 					dns_records_add_srv(r, c->cfg->name, (uint16_t)port,
-							    proto_name(cp->proto), &e);
+							    ip_proto_name(cp->proto), &e);
 			}
 		}
 	}

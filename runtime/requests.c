@@ -16,11 +16,6 @@
 
 int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
 
-static const char *proto_name(uint8_t proto)
-{
-	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
-}
-
 static const struct ctr *find_ctr(const struct daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_ctrs; i++)
@@ -116,7 +111,7 @@ static int inspect_port(void *ctx, const struct store_port *p)
 	buf_printf(out, "%s{\"host_ip\":\"%s\",\"host_port\":%u,\"container_port\":%u,\"proto\":\"%s\"}",
 		   out->data[out->len - 1] == '[' ? "" : ",",
 		   p->host_ip.family ? ip_format(&p->host_ip, a) : "", p->host_port,
-		   p->container_port, proto_name(p->proto));
+		   p->container_port, ip_proto_name(p->proto));
 	return 0;
 }
 
@@ -219,7 +214,7 @@ static int port_row(void *ctx, const struct store_port *p)
 	snprintf(hp, sizeof(hp), "%u", p->host_port);
 	snprintf(cp, sizeof(cp), "%u", p->container_port);
 	table_add(ctx, p->host_ip.family ? ip_format(&p->host_ip, a) : "*", hp, p->container, cp,
-		  proto_name(p->proto));
+		  ip_proto_name(p->proto));
 	return 0;
 }
 

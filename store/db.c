@@ -306,29 +306,6 @@ void store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 	snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-/* mkdir -p, 0700 for what we create: the state is nobody else's business. */
-static int mkdirs(const char *dir, struct err *e)
-{
-	char p[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(p))
-		return err_set(e, EINVAL, "state directory '%s': bad path", dir);
-	memcpy(p, dir, n + 1);
-	for (char *c = p + 1; ; c++) {
-		if (*c != '/' && *c != '\0')
-			continue;
-		char saved = *c;
-		*c = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "create state directory %s", p);
-		*c = saved;
-		if (!saved)
-			break;
-	}
-	return 0;
-}
-
 /*
  * Switching the journal mode of a new file needs an exclusive lock, and SQLite
  * reports SQLITE_BUSY for it at once, without the busy handler, while another
@@ -446,7 +423,8 @@ int store_open(struct store **out, const char *state_dir, struct err *e)
 	if (!e)
 		e = &local;
 	*out = NULL;
-	if (mkdirs(state_dir, e) < 0)
+	/* 0700 for what we create: the state is nobody else's business */
+	if (mkdir_p("state directory", state_dir, 0700, e) < 0)
 		return -e->code;
 	s = calloc(1, sizeof(*s));
 	if (!s)

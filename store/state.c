@@ -201,11 +201,6 @@ int store_container_set_state(struct store *s, const char *name, const char *sta
 
 /* ---- ports -------------------------------------------------------------- */
 
-static const char *proto_name(int p)
-{
-	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "?";
-}
-
 static int bind_host_ip(sqlite3_stmt *st, int i, const struct ip_addr *a)
 {
 	if (!a->family)
@@ -220,11 +215,11 @@ static const char *port_str(const struct ip_addr *a, unsigned port, int proto, c
 	char ip[IP_STRLEN];
 
 	if (!a->family)
-		snprintf(buf, size, "%u/%s", port, proto_name(proto));
+		snprintf(buf, size, "%u/%s", port, ip_proto_name(proto));
 	else if (a->family == AF_INET6)
-		snprintf(buf, size, "[%s]:%u/%s", ip_format(a, ip), port, proto_name(proto));
+		snprintf(buf, size, "[%s]:%u/%s", ip_format(a, ip), port, ip_proto_name(proto));
 	else
-		snprintf(buf, size, "%s:%u/%s", ip_format(a, ip), port, proto_name(proto));
+		snprintf(buf, size, "%s:%u/%s", ip_format(a, ip), port, ip_proto_name(proto));
 	return buf;
 }
 
