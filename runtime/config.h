@@ -273,6 +273,8 @@ const struct cfg_container *config_container(const struct config *c, const char 
 /* Does s select a container with these labels? An unknown key matches
  * nothing for =, in and exists; != and notin match a container without it. */
 bool selector_match(const struct selector *s, const struct label *labels, size_t n);
+/* As a person would write it: "app=web,tier in (a,b),!quarantined". */
+void selector_format(const struct selector *s, struct buf *b);
 
 /* Parsers the CLI (`policy why`) and tests use. Return 0, or -EINVAL with the
  * message in e; *col (may be NULL) gets the 0-based offset of the fault. */

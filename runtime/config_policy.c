@@ -179,6 +179,26 @@ static bool in_set(const struct sel_term *t, const char *v)
 	return false;
 }
 
+void selector_format(const struct selector *s, struct buf *b)
+{
+	static const char *const ops[] = { "=", "!=", " in ", " notin ", "", "!" };
+
+	if (s->all) {
+		buf_puts(b, "all");
+		return;
+	}
+	for (size_t i = 0; i < s->n_terms; i++) {
+		const struct sel_term *t = &s->terms[i];
+		bool set = t->op == SEL_IN || t->op == SEL_NOTIN;
+
+		buf_printf(b, "%s%s%s%s%s", i ? "," : "", t->op == SEL_NOT_EXISTS ? "!" : "",
+			   t->key, t->op == SEL_NOT_EXISTS ? "" : ops[t->op], set ? "(" : "");
+		for (size_t v = 0; v < t->n_values; v++)
+			buf_printf(b, "%s%s", v ? "," : "", t->values[v]);
+		buf_puts(b, set ? ")" : "");
+	}
+}
+
 bool selector_match(const struct selector *s, const struct label *labels, size_t n)
 {
 	if (s->all)

@@ -8,6 +8,7 @@
 #include "runtime/control.h"
 #include "runtime/runtime.h"
 #include "lib/lib.h"
+#include "net/fw.h"
 
 struct store;
 struct net;
@@ -44,6 +45,7 @@ struct daemon {
 	struct net *net;
 	struct dns_server *dns;
 	struct ctr *ctrs;           /* one per configured container, config order */
+	struct fw_model fw;         /* the policies as compiled for the kernel */
 	size_t n_ctrs;
 	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
 	size_t n_listeners;
@@ -73,7 +75,14 @@ void reconcile_diff(const struct config *old, const struct config *cfg, struct b
 /* Let go of everything at shutdown (containers' addresses stay in the store). */
 void reconcile_shutdown(struct daemon *d);
 
-/* The control requests (requests.c). */
+/* The firewall model of cfg for the containers as attached (policy_compile.c).
+ * Borrows strings from cfg: rebuild it whenever cfg changes. */
+int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ctrs,
+		   struct fw_model *out, struct err *e);
+
+/* The control requests (requests.c; `policy why` in policy_why.c). */
+int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		   struct err *e);
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out,
 		      struct err *e);
 

@@ -169,7 +169,7 @@ static const struct command commands[] = {
 	{ "ip", "ls", "address allocations", cmd_remote },
 	{ "ports", "", "published ports", cmd_remote },
 	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
-	{ "policy", "ls", "policies and how many containers each selects", cmd_remote },
+	{ "policy", "ls | why SRC DST PORT/PROTO", "policies; which rule allows or denies", cmd_remote },
 	{ "reload", "[--dry-run]", "apply the configuration again (all or nothing)", cmd_remote },
 	{ "metrics", "", "Prometheus text format", cmd_remote },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },

@@ -77,30 +77,12 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
 }
 
-static void describe_selector(const struct selector *s, struct buf *b)
-{
-	static const char *const ops[] = { "=", "!=", " in ", " notin ", "", "!" };
-
-	if (s->all) {
-		buf_puts(b, "all");
-		return;
-	}
-	for (size_t i = 0; i < s->n_terms; i++) {
-		const struct sel_term *t = &s->terms[i];
-
-		buf_printf(b, "%s%s%s%s", i ? "," : "", t->op == SEL_NOT_EXISTS ? "!" : "",
-			   t->key, t->op == SEL_NOT_EXISTS ? "" : ops[t->op]);
-		for (size_t v = 0; v < t->n_values; v++)
-			buf_printf(b, "%s%s", v ? "|" : "", t->values[v]);
-	}
-}
-
 static void describe_policy(const struct policy *p, struct buf *b)
 {
 	char a[IP_PREFIX_STRLEN];
 
 	buf_puts(b, "select=");
-	describe_selector(&p->select, b);
+	selector_format(&p->select, b);
 	buf_printf(b, "\ntypes=%u\n", p->types);
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct rule *r = &p->rules[i];
@@ -111,7 +93,7 @@ static void describe_policy(const struct policy *p, struct buf *b)
 
 			buf_printf(b, " peer:%d:", (int)pe->kind);
 			if (pe->kind == PEER_SELECTOR)
-				describe_selector(&pe->sel, b);
+				selector_format(&pe->sel, b);
 			if (pe->kind == PEER_CIDR) {
 				buf_puts(b, ip_prefix_format(&pe->cidr, a));
 				for (size_t x = 0; x < pe->n_except; x++)
@@ -600,6 +582,21 @@ static void apply_dns(struct daemon *d, const struct config *cfg, const struct c
 	}
 }
 
+/* Step 7: the policies, compiled for the containers as attached. */
+static void apply_policies(struct daemon *d, const struct config *cfg, const struct ctr *ctrs,
+			   size_t n_ctrs, struct buf *report, int *n)
+{
+	struct fw_model m;
+	struct err e = { 0 };
+
+	fw_model_free(&d->fw);      /* it borrows from the config being replaced */
+	if (policy_compile(cfg, ctrs, n_ctrs, &m, &e) < 0) {
+		problem(d, report, n, "policies: %s", e.msg);
+		return;
+	}
+	d->fw = m;
+}
+
 int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 {
 	uint64_t t0 = now_us();
@@ -629,6 +626,7 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	if (ipam_reconcile(d->store, live, cfg->n_containers, NULL, NULL, &e) < 0)
 		problem(d, report, &n, "release stale addresses: %s", e.msg);
 	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
+	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
 
 	free(live);
 	free(d->ctrs);
@@ -654,6 +652,7 @@ void reconcile_shutdown(struct daemon *d)
 	free(d->ctrs);
 	d->ctrs = NULL;
 	d->n_ctrs = 0;
+	fw_model_free(&d->fw);
 	config_free(d->cfg);
 	d->cfg = NULL;
 }

@@ -298,8 +298,10 @@ static int req_policy(struct daemon *d, const struct ctl_request *rq, struct buf
 	static const char *const cols[] = { "NAME", "TYPES", "RULES#", "SELECTED#", "FILE" };
 	struct table t;
 
+	if (rq->argc >= 2 && !strcmp(rq->argv[1], "why"))
+		return req_policy_why(d, rq, out, e);
 	if (!(rq->argc == 2 && !strcmp(rq->argv[1], "ls")))
-		return err_set(e, EINVAL, "usage: berth policy ls");
+		return err_set(e, EINVAL, "usage: berth policy ls | policy why SRC DST PORT[/PROTO]");
 	table_init(&t, 5, cols);
 	for (size_t i = 0; i < d->cfg->n_policies; i++) {
 		const struct policy *p = &d->cfg->policies[i];

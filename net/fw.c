@@ -1,0 +1,262 @@
+/* fw.c - the firewall model: sets, and judging a packet the way the kernel
+ * rules fw_nft.c emits judge it (the order is fw.h's). */
+#include "net/fw.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a)
+{
+	if (fw_set_contains(s, a))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		struct ip_addr *v = realloc(s->addrs, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->addrs = v;
+		s->cap = cap;
+	}
+	s->addrs[s->n++] = *a;
+	return 0;
+}
+
+bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (ip_equal(&s->addrs[i], a))
+			return true;
+	return false;
+}
+
+void fw_model_free(struct fw_model *m)
+{
+	for (size_t i = 0; i < m->n_sets; i++) {
+		free(m->sets[i].addrs);
+		free(m->sets[i].what);
+	}
+	for (size_t i = 0; i < m->n_policies; i++) {
+		for (size_t k = 0; k < m->policies[i].n_rules; k++)
+			free(m->policies[i].rules[k].peers);
+		free(m->policies[i].rules);
+	}
+	free(m->sets);
+	free(m->policies);
+	free(m->networks);
+	free(m->containers);
+	memset(m, 0, sizeof(*m));
+}
+
+const struct fw_container *fw_container_find(const struct fw_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_containers; i++)
+		if (!strcmp(m->containers[i].name, name))
+			return &m->containers[i];
+	return NULL;
+}
+
+void fw_end_from_addr(const struct fw_model *m, const struct ip_addr *a, bool local,
+		      struct fw_end *out)
+{
+	*out = (struct fw_end){ .kind = local ? FW_END_HOST : FW_END_WORLD, .addr = *a };
+	for (size_t i = 0; i < m->n_containers; i++) {
+		const struct fw_container *c = &m->containers[i];
+
+		for (size_t k = 0; k < c->n_ifs; k++)
+			for (size_t j = 0; j < c->ifs[k].n_addrs; j++)
+				if (ip_equal(&c->ifs[k].addrs[j], a)) {
+					out->kind = FW_END_CONTAINER;
+					out->ctr = c;
+					return;
+				}
+	}
+	for (size_t i = 0; i < m->n_networks; i++)
+		for (size_t k = 0; k < m->networks[i].n_gw; k++)
+			if (ip_equal(&m->networks[i].gw[k], a))
+				out->kind = FW_END_HOST;
+}
+
+static bool on_network(const struct fw_container *c, unsigned net)
+{
+	for (size_t i = 0; i < c->n_ifs; i++)
+		if (c->ifs[i].network == net)
+			return true;
+	return false;
+}
+
+/* A network both containers are on, or -1. */
+static int common_network(const struct fw_container *a, const struct fw_container *b)
+{
+	for (size_t i = 0; i < a->n_ifs; i++)
+		if (on_network(b, a->ifs[i].network))
+			return (int)a->ifs[i].network;
+	return -1;
+}
+
+static bool port_matches(const struct fw_rule *r, const struct fw_packet *p)
+{
+	if (!r->n_ports)
+		return true;
+	for (size_t i = 0; i < r->n_ports; i++) {
+		const struct fw_port *pt = &r->ports[i];
+
+		if (pt->proto == p->proto &&
+		    (pt->any_port || (p->dport >= pt->first && p->dport <= pt->last)))
+			return true;
+	}
+	return false;
+}
+
+/* An unspecified address (host or world given by kind only) lies in a CIDR
+ * only when the CIDR holds every address of its family. */
+static bool cidr_matches(const struct fw_peer *pe, const struct ip_addr *a)
+{
+	if (!a->family)
+		return pe->cidr.len == 0 && pe->n_except == 0;
+	if (!ip_prefix_contains(&pe->cidr, a))
+		return false;
+	for (size_t i = 0; i < pe->n_except; i++)
+		if (ip_prefix_contains(&pe->except[i], a))
+			return false;
+	return true;
+}
+
+/* Does the peer match the other end? For ingress that is the source, and
+ * traffic through a published port is from world only. */
+static bool peer_matches(const struct fw_model *m, const struct fw_peer *pe, int dir,
+			 const struct fw_end *other, bool dnat)
+{
+	bool via_port = dir == FW_INGRESS && dnat;
+
+	switch (pe->kind) {
+	case FW_PEER_ALL:
+		return true;
+	case FW_PEER_SET:
+		return !via_port && other->addr.family &&
+		       fw_set_contains(&m->sets[pe->set], &other->addr);
+	case FW_PEER_CIDR:
+		return !via_port && cidr_matches(pe, &other->addr);
+	case FW_PEER_HOST:
+		return !via_port && other->kind == FW_END_HOST;
+	case FW_PEER_WORLD:
+		return via_port || other->kind == FW_END_WORLD;
+	}
+	return false;
+}
+
+static void describe_port(const struct fw_packet *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u/%s", p->dport, ip_proto_name(p->proto));
+}
+
+/* One direction for container c; other is the far end. */
+static bool judge(const struct fw_model *m, const struct fw_container *c, int dir,
+		  const struct fw_end *other, const struct fw_packet *p, struct buf *why)
+{
+	const char *dname = dir == FW_INGRESS ? "ingress" : "egress";
+	char port[24];
+	size_t n_iso = 0;
+
+	describe_port(p, port, sizeof(port));
+	buf_printf(why, "%s %s: ", dname, c->name);
+	if (other->ctr == c) {
+		buf_puts(why, "allowed: a container always reaches itself\n");
+		return true;
+	}
+	if (dir == FW_EGRESS && other->kind == FW_END_HOST && p->dport == 53 &&
+	    (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP)) {
+		for (size_t i = 0; i < c->n_ifs; i++) {
+			const struct fw_network *n = &m->networks[c->ifs[i].network];
+
+			for (size_t k = 0; k < n->n_gw; k++)
+				if (ip_equal(&n->gw[k], &other->addr)) {
+					buf_printf(why, "allowed: DNS to the gateway of network %s\n",
+						   n->name);
+					return true;
+				}
+		}
+	}
+	for (size_t i = 0; i < m->n_policies; i++) {
+		const struct fw_policy *pol = &m->policies[i];
+		const struct fw_set *sel = &m->sets[pol->select];
+		bool selected = false;
+
+		for (size_t k = 0; k < c->n_ifs && !selected; k++)
+			for (size_t j = 0; j < c->ifs[k].n_addrs && !selected; j++)
+				selected = fw_set_contains(sel, &c->ifs[k].addrs[j]);
+		if (!selected)
+			continue;
+		n_iso += !!(pol->isolates & dir);
+		for (size_t r = 0; r < pol->n_rules; r++) {
+			const struct fw_rule *ru = &pol->rules[r];
+			bool peer = !ru->n_peers;
+
+			if (ru->dir != dir)
+				continue;
+			for (size_t k = 0; k < ru->n_peers && !peer; k++)
+				peer = peer_matches(m, &ru->peers[k], dir, other, p->dnat);
+			if (peer && port_matches(ru, p)) {
+				buf_printf(why, "allowed by policy %s, rule %s %s (%s:%d)\n", pol->name,
+					   dname, ru->name, pol->file, ru->line);
+				return true;
+			}
+		}
+	}
+	if (c->isolated & dir) {
+		buf_printf(why, "denied: isolated for %s by", dname);
+		for (size_t i = 0, k = 0; i < m->n_policies; i++) {
+			const struct fw_policy *pol = &m->policies[i];
+			bool selected = false;
+
+			if (!(pol->isolates & dir))
+				continue;
+			for (size_t f = 0; f < c->n_ifs && !selected; f++)
+				for (size_t j = 0; j < c->ifs[f].n_addrs && !selected; j++)
+					selected = fw_set_contains(&m->sets[pol->select],
+								   &c->ifs[f].addrs[j]);
+			if (selected)
+				buf_printf(why, "%s policy %s (%s)", k++ ? "," : "", pol->name, pol->file);
+		}
+		buf_printf(why, ", and no %s rule of %s allows %s%s\n", dname,
+			   n_iso > 1 ? "them" : "it", port, p->dnat && dir == FW_INGRESS
+			   ? " from world (a published port)" : "");
+		return false;
+	}
+	if (dir == FW_INGRESS && other->kind == FW_END_CONTAINER && !p->dnat) {
+		int net = common_network(c, other->ctr);
+
+		if (net >= 0 && m->networks[net].isolate) {
+			buf_printf(why, "denied: network %s has isolate = yes and no policy allows %s\n",
+				   m->networks[net].name, other->ctr->name);
+			return false;
+		}
+	}
+	buf_printf(why, "allowed: not isolated for %s\n", dname);
+	return true;
+}
+
+bool fw_eval(const struct fw_model *m, const struct fw_packet *p, struct buf *why)
+{
+	const struct fw_end *s = &p->src, *d = &p->dst;
+
+	if (s->kind != FW_END_CONTAINER && d->kind != FW_END_CONTAINER) {
+		buf_puts(why, "allowed: berth filters only traffic from or to containers\n");
+		return true;
+	}
+	if (s->kind == FW_END_CONTAINER && d->kind == FW_END_CONTAINER && s->ctr != d->ctr &&
+	    !p->dnat && common_network(s->ctr, d->ctr) < 0) {
+		buf_printf(why, "denied: %s and %s share no network (containers on different networks"
+			   " reach each other only through published ports)\n", s->ctr->name,
+			   d->ctr->name);
+		return false;
+	}
+	if (s->kind == FW_END_CONTAINER && !judge(m, s->ctr, FW_EGRESS, d, p, why))
+		return false;
+	if (d->kind == FW_END_CONTAINER && !judge(m, d->ctr, FW_INGRESS, s, p, why))
+		return false;
+	return true;
+}

@@ -1,0 +1,160 @@
+/* fw.h - the firewall: label policies compiled to one model that is both
+ * loaded into berth's nf_tables table and evaluated here for `policy why`. */
+#ifndef BERTH_FW_H
+#define BERTH_FW_H
+
+#include "lib/lib.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Semantics (DESIGN §3, Kubernetes NetworkPolicy with labels). A packet from
+ * a container is judged for egress against the policies selecting its
+ * sender; a packet to a container for ingress against the policies selecting
+ * its receiver; a packet between two containers for both, and it passes only
+ * if both allow it. Each direction, in this order:
+ *
+ *   1. replies of allowed connections pass (conntrack: established, related);
+ *   2. a container always reaches itself; DNS (udp and tcp 53) to the gateway
+ *      of its own networks always passes (egress);
+ *   3. containers on different berth networks never reach each other
+ *      directly: only through a published port (DNAT);
+ *   4. every policy selecting the container and having rules of the
+ *      direction is tried; the first rule whose peer and port match allows;
+ *   5. a container isolated for the direction (selected by a policy whose
+ *      types include it) is denied;
+ *   6. ingress only: between two containers of a network with isolate = yes,
+ *      denied (published-port traffic excepted);
+ *   7. otherwise allowed.
+ *
+ * Peers. For ingress the peer is the source, for egress the (translated)
+ * destination. Traffic through a published port (DNAT) is ingress from
+ * `world` only, whatever its origin. `host` is any local address of the host
+ * (the kernel's fib says "local"), `world` anything neither local nor a
+ * container's address. Selectors are sets of container addresses.
+ *
+ * The kernel side (fw_nft.c) emits these steps in the same order, with the
+ * same sets, so `policy why` (fw_eval) and the kernel cannot disagree.
+ */
+
+#define FW_INGRESS 1
+#define FW_EGRESS 2
+#define FW_NAME_MAX 63
+#define FW_ADDRS_MAX 16             /* per container: eth0..eth7, two families */
+
+enum fw_peer_kind { FW_PEER_ALL, FW_PEER_SET, FW_PEER_CIDR, FW_PEER_HOST, FW_PEER_WORLD };
+
+struct fw_peer {
+	enum fw_peer_kind kind;
+	unsigned set;               /* FW_PEER_SET: index into model->sets */
+	struct ip_prefix cidr;      /* FW_PEER_CIDR */
+	const struct ip_prefix *except;
+	size_t n_except;
+	int line;
+};
+
+struct fw_port {
+	uint8_t proto;              /* IPPROTO_TCP, _UDP, _SCTP */
+	bool any_port;
+	uint16_t first, last;
+};
+
+struct fw_rule {
+	int dir;                    /* FW_INGRESS or FW_EGRESS */
+	const char *name;
+	int line;
+	struct fw_peer *peers;      /* ORed; none: every peer */
+	size_t n_peers;
+	const struct fw_port *ports;        /* ORed; none: every port */
+	size_t n_ports;
+};
+
+struct fw_policy {
+	const char *name;           /* "web" */
+	const char *file;           /* "policies.d/web.ini" */
+	unsigned select;            /* index into model->sets */
+	unsigned isolates;          /* FW_INGRESS | FW_EGRESS */
+	unsigned has_rules;         /* directions it has rules for */
+	struct fw_rule *rules;
+	size_t n_rules;
+};
+
+/* The addresses of the containers a selector matches. */
+struct fw_set {
+	char *what;                 /* "app=web,tier in (a,b)", for people */
+	struct ip_addr *addrs;
+	size_t n, cap;
+};
+
+struct fw_network {
+	const char *name;
+	const char *bridge;
+	bool isolate;
+	struct ip_addr gw[2];
+	size_t n_gw;
+};
+
+/* One interface of a container: its host-side veth and address(es). */
+struct fw_iface {
+	unsigned network;           /* index into model->networks */
+	char host_ifname[16];       /* "bh-web": anti-spoofing key */
+	struct ip_addr addrs[2];
+	size_t n_addrs;
+};
+
+struct fw_container {
+	const char *name;
+	struct fw_iface ifs[8];
+	size_t n_ifs;
+	unsigned isolated;          /* FW_INGRESS | FW_EGRESS, from the policies */
+};
+
+struct fw_model {
+	struct fw_set *sets;
+	size_t n_sets;
+	struct fw_policy *policies;
+	size_t n_policies;
+	struct fw_network *networks;
+	size_t n_networks;
+	struct fw_container *containers;
+	size_t n_containers;
+};
+
+/* Building (the daemon's compiler fills the arrays it owns through these). */
+int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a);
+bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a);
+void fw_model_free(struct fw_model *m);     /* frees the arrays, not borrowed strings */
+
+/* What a side of a packet is. */
+enum fw_end_kind { FW_END_CONTAINER, FW_END_HOST, FW_END_WORLD };
+
+struct fw_end {
+	enum fw_end_kind kind;
+	struct ip_addr addr;        /* family 0: unspecified (host, world) */
+	const struct fw_container *ctr;     /* FW_END_CONTAINER */
+};
+
+struct fw_packet {
+	struct fw_end src, dst;
+	uint8_t proto;
+	uint16_t dport;
+	bool dnat;                  /* arrived through a published port */
+};
+
+/* Resolve an address to what it is in the model: a container's address, a
+ * gateway (host), or world. local tells whether the host owns it. */
+void fw_end_from_addr(const struct fw_model *m, const struct ip_addr *a, bool local,
+		      struct fw_end *out);
+const struct fw_container *fw_container_find(const struct fw_model *m, const char *name);
+
+/*
+ * Judge a packet as the kernel would. Returns true when it passes; why gets
+ * one line per direction judged, the deciding one last:
+ *   egress client: allowed: not isolated for egress
+ *   ingress web: allowed by policy web, rule ingress clients (policies.d/web.ini:6)
+ */
+bool fw_eval(const struct fw_model *m, const struct fw_packet *p, struct buf *why);
+
+#endif
