@@ -72,9 +72,27 @@ static int parse_end(const struct fw_model *m, const char *word, struct fw_end *
 	return 0;
 }
 
+/* The address the host sends from to c: the gateway of c's first network
+ * of that family, as the kernel's source address selection picks it. */
+static void host_source(const struct fw_model *m, const struct fw_container *c, int family,
+			struct ip_addr *out)
+{
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		const struct fw_network *n = &m->networks[c->ifs[i].network];
+
+		for (size_t k = 0; k < n->n_gw; k++)
+			if (n->gw[k].family == family) {
+				*out = n->gw[k];
+				return;
+			}
+	}
+}
+
 /* Containers given by name take the address of the family the other end
- * fixes (IPv4 when neither does). */
-static int pick_family(struct fw_end *s, struct fw_end *d, struct err *e)
+ * fixes (IPv4 when neither does); `host` sending to a container, the
+ * gateway's. */
+static int pick_family(const struct fw_model *m, struct fw_end *s, struct fw_end *d,
+		       struct err *e)
 {
 	int family = s->addr.family ? s->addr.family : d->addr.family ? d->addr.family : AF_INET;
 	struct fw_end *ends[2] = { s, d };
@@ -92,6 +110,8 @@ static int pick_family(struct fw_end *s, struct fw_end *d, struct err *e)
 				       family == AF_INET ? 4 : 6);
 		ends[i]->addr = *a;
 	}
+	if (s->kind == FW_END_HOST && !s->addr.family && d->kind == FW_END_CONTAINER)
+		host_source(m, d->ctr, d->addr.family, &s->addr);
 	return 0;
 }
 
@@ -144,7 +164,7 @@ int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	p.dport = pm.first;
 	buf_init(&why);
 	follow_published(d, &d->fw, &p, &why);
-	if (pick_family(&p.src, &p.dst, e) < 0) {
+	if (pick_family(&d->fw, &p.src, &p.dst, e) < 0) {
 		buf_free(&why);
 		return -e->code;
 	}
