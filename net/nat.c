@@ -231,7 +231,7 @@ static void put_sets(struct nft_batch *b)
 #define F2(a, b) .fields = { a, b }, .n_fields = 2
 #define F3(a, b, c) .fields = { a, b, c }, .n_fields = 3
 	struct nft_set s[] = {
-		SET("bridges", 0, NFT_TYPE_IFNAME, 16),
+		SET("bridges", 0, NFT_TYPE_IFNAME, 16, .key_byteorder = NFT_BYTEORDER_HOST),
 		SET("subnets4", NFT_SET_INTERVAL, NFT_TYPE_IPADDR, 4),
 		SET("subnets6", NFT_SET_INTERVAL, NFT_TYPE_IP6ADDR, 16),
 		SET("masq4", NFT_SET_INTERVAL, NFT_TYPE_IPADDR, 4),

@@ -174,6 +174,13 @@ void nft_put_set(struct nft_batch *b, uint8_t family, const char *table, struct 
 		nl_nest_end(&b->m, concat);
 		nl_nest_end(&b->m, desc);
 	}
+	if (s->key_byteorder) {
+		/* one TLV: type NFTNL_UDATA_SET_KEYBYTEORDER (0), length, u32 */
+		uint8_t ud[6] = { 0, 4 };
+
+		memcpy(ud + 2, &s->key_byteorder, 4);
+		nl_put(&b->m, NFTA_SET_USERDATA, ud, sizeof(ud));
+	}
 	if (s->counter) {
 		ex = nl_nest_start(&b->m, NFTA_SET_EXPR);
 		put_expr_counter(&b->m);
@@ -527,6 +534,12 @@ int nft_parse_set(const struct nlmsghdr *nlh, struct nft_set *s)
 			if (it.bad)
 				return -EBADMSG;
 		}
+	}
+	if (tb[NFTA_SET_USERDATA] && nl_attr_len(tb[NFTA_SET_USERDATA]) == 6) {
+		const uint8_t *ud = nl_attr_data(tb[NFTA_SET_USERDATA]);
+
+		if (ud[0] == 0 && ud[1] == 4)
+			memcpy(&s->key_byteorder, ud + 2, 4);
 	}
 	if (tb[NFTA_SET_EXPR]) {
 		const char *name;

@@ -44,6 +44,8 @@ enum {
 	NFT_TYPE_IFNAME = 41,
 };
 uint32_t nft_type_concat(const uint32_t *types, unsigned n);
+/* nft's byte orders, kept in a set's user data (libnftnl's udata TLVs). */
+enum { NFT_BYTEORDER_HOST = 1, NFT_BYTEORDER_BIG = 2 };
 
 /* Registers: the verdict, and 32-bit registers 8..23 (NFT_REG32_00..15); a
  * 128-bit NFT_REG_1..4 is the same storage as NFT_REG32_00 + 4 * (n - 1). A
@@ -118,6 +120,8 @@ struct nft_set {
 	uint32_t data_type, data_len; /* maps: NFT_DATA_VERDICT (len 0) or a value type */
 	bool counter;               /* each element has its own packet/byte counter */
 	uint64_t timeout_ms;        /* default element timeout (NFT_SET_TIMEOUT) */
+	uint32_t key_byteorder;     /* for nft's display only: NFT_BYTEORDER_HOST for
+				     * strings (ifname); 0 writes no user data */
 	uint32_t id;                /* NFTA_SET_ID: set by nft_put_set */
 };
 

@@ -11,6 +11,7 @@
 
 struct store;
 struct net;
+struct nat;
 struct dns_server;
 
 #define DNS_PORT 53
@@ -42,6 +43,8 @@ struct daemon {
 	struct config *cfg;         /* the running configuration */
 	struct store *store;
 	struct net *net;
+	struct nat *nat;            /* table inet berth (net/nat.h) */
+	bool nat_synced;            /* the table was replaced at start-up */
 	struct dns_server *dns;
 	struct ctr *ctrs;           /* one per configured container, config order */
 	size_t n_ctrs;
