@@ -272,7 +272,7 @@ static void put_rules(struct nft_batch *b)
 	struct nft_expr fib = NFT_FIB(NFT_FIB_RESULT_ADDRTYPE, NFTA_FIB_F_DADDR, NFT_REG_1);
 	struct nft_expr is_local = NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 4, { 0 });
 	struct nft_expr ct_status = NFT_CT(NFT_CT_STATUS, NFT_CT_DIR_NONE, NFT_REG_1);
-	struct nft_expr mask = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4, { 0 }, { 0 });
+	struct nft_expr mask = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4);
 	struct nft_expr nonzero = NFT_CMP(NFT_CMP_NEQ, NFT_REG_1, 4, { 0 });
 
 	memcpy(is_local.data, local.b, 4);

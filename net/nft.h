@@ -100,8 +100,9 @@ struct nft_expr {
 #define NFT_NAT(t, fam, ra, rp) { .kind = NFT_X_NAT, .key = (t), .op = (fam), .sreg = (ra), .sreg2 = (rp) }
 #define NFT_MASQ() { .kind = NFT_X_MASQ }
 #define NFT_COUNTER() { .kind = NFT_X_COUNTER }
-/* reg & mask != 0: bitwise then cmp neq 0 (e.g. ct status dnat) */
-#define NFT_BITWISE(s, d, l, m, x) { .kind = NFT_X_BITWISE, .sreg = (s), .dreg = (d), .len = (l), .data = m, .xor = x }
+/* (sreg & data) ^ xor -> dreg; fill .data (mask) and .xor afterwards, e.g. for
+ * "ct status dnat": bitwise with mask IPS_DST_NAT, then cmp neq 0. */
+#define NFT_BITWISE(s, d, l) { .kind = NFT_X_BITWISE, .sreg = (s), .dreg = (d), .len = (l) }
 
 struct nft_chain {
 	char name[NFT_NAME_MAX];
