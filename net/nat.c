@@ -49,6 +49,7 @@ struct nat {
 	void *log_ctx;
 	bool live;                  /* the table is in the kernel (nat_sync ran) */
 	uint32_t foreign;           /* port id of the last foreign change */
+	bool seen_foreign;          /* ... since the heal timer was armed */
 	uint64_t restores;
 	struct net_ent *nets;
 	size_t n_nets, cap_nets;
@@ -282,11 +283,11 @@ static void put_rules(struct nft_batch *b)
 	RULE("guard_pre", NFPROTO(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
 	     NFT_CMP(NFT_CMP_NEQ, NFT_REG_1, 16, "lo"),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, NFT_REG_1),
-	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_VERDICT(NF_DROP, ""));
+	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_COUNTER(), NFT_VERDICT(NF_DROP, ""));
 	RULE("guard_pre", NFPROTO(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
 	     NFT_LOOKUP("bridges", NFT_REG_1, 0, 0),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 12, 1, NFT_REG_1),
-	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_VERDICT(NF_DROP, ""));
+	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_COUNTER(), NFT_VERDICT(NF_DROP, ""));
 
 	RULE("dnat_pre", fib, is_local, NFT_VERDICT(NFT_JUMP, "published"));
 	RULE("dnat_out", fib, is_local, NFT_VERDICT(NFT_JUMP, "published"));
@@ -779,11 +780,30 @@ int nat_port_stats(const struct nat *t, const struct nat_port *p, struct nat_sta
 
 /* ---- self-healing -------------------------------------------------------- */
 
+/* 1 if table inet berth exists, 0 if not, -errno. */
+static int table_exists(struct nat *t)
+{
+	uint8_t buf[256] __attribute__((aligned(8)));
+	struct nl_msg m;
+	int ret;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_nfmsg_start(&m, NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE, NLM_F_REQUEST | NLM_F_ACK, FAM);
+	nl_put_str(&m, NFTA_TABLE_NAME, NAT_TABLE);
+	ret = nl_talk(&t->sock, &m, NULL, NULL);
+	return ret == -ENOENT ? 0 : ret < 0 ? ret : 1;
+}
+
 static void on_heal(struct loop_timer *tm)
 {
 	struct nat *t = container_of(tm, struct nat, heal);
 	struct err e = { 0 };
 
+	/* Lost events only (our own big batches can overflow the event
+	 * socket): restore only if the table is gone, or we would loop. */
+	if (!t->seen_foreign && table_exists(t) != 0)
+		return;
+	t->seen_foreign = false;
 	t->restores++;
 	if (nat_sync(t, &e) < 0) {
 		logf_(t, NAT_LOG_ERROR, "restoring nf_tables table inet %s: %s", NAT_TABLE, e.msg);
@@ -813,7 +833,7 @@ static void on_event(struct loop_fd *f, uint32_t events)
 {
 	struct nat *t = container_of(f, struct nat, ev_fd);
 	uint8_t buf[NL_RECV_BUF] __attribute__((aligned(8)));
-	bool foreign = false;
+	bool foreign = false, lost = false;
 
 	(void)events;
 	for (;;) {
@@ -823,9 +843,8 @@ static void on_event(struct loop_fd *f, uint32_t events)
 
 		if (n < 0) {
 			if (errno == ENOBUFS) {
-				/* events were lost: we cannot know, so check by restoring */
-				foreign = true;
-				t->foreign = 0;
+				/* events were lost: check that the table is there */
+				lost = true;
 				continue;
 			}
 			break;
@@ -846,7 +865,9 @@ static void on_event(struct loop_fd *f, uint32_t events)
 			nlh = (const void *)((const uint8_t *)nlh + step);
 		}
 	}
-	if (foreign && t->live && !t->heal.pending)
+	if (foreign)
+		t->seen_foreign = true;
+	if ((foreign || lost) && t->live && !t->heal.pending)
 		loop_timer_set(t->loop, &t->heal, HEAL_DELAY_MS);
 }
 

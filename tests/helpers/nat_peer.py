@@ -9,7 +9,12 @@
   nat_peer.py tcp|udp HOST PORT      print the server's answer, or "no answer"
   nat_peer.py hold HOST PORT GOFILE  one echo connection: a line now, then another once
                                      GOFILE exists (at most 20 s later); prints both answers
+  nat_peer.py syn IFNAME DSTMAC SRC DST PORT
+                                     send one TCP SYN SRC -> DST:PORT as a raw Ethernet frame
+                                     to DSTMAC (what no routing table would send: 127.0.0.1
+                                     through the bridge), with valid checksums
 """
+import struct
 import os
 import socket
 import sys
@@ -107,12 +112,35 @@ def hold(host, port, gofile):
         print("error: %s" % e, flush=True)
 
 
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def syn(ifname, dstmac, src, dst, port):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((ifname, 0))
+    srcmac = s.getsockname()[4]
+    sa, da = socket.inet_aton(src), socket.inet_aton(dst)
+    tcp = struct.pack("!HHIIBBHHH", 40000, port, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(sa + da + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, sa, da)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.send(bytes.fromhex(dstmac.replace(":", "")) + srcmac + b"\x08\x00" + ip + tcp)
+
+
 def main():
     a = sys.argv[1:]
     if a and a[0] == "serve" and len(a) >= 3:
         serve(a[1], a[2:])
     elif a and a[0] in ("tcp", "udp") and len(a) == 3:
         client(a[0], a[1], int(a[2]))
+    elif a and a[0] == "syn" and len(a) == 6:
+        syn(a[1], a[2], a[3], a[4], int(a[5]))
     elif a and a[0] == "hold" and len(a) == 4:
         hold(a[1], int(a[2]), a[3])
     else:

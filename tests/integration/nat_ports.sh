@@ -120,6 +120,18 @@ check_out "hairpin: web reaches api's published port through the host's address"
 check_out "hairpin over UDP" "web from 10.88.0.1" inns api $PEER udp 192.0.2.1 5353
 check_out "masquerade: the world sees a container's traffic from the host's address" "world from 192.0.2.1" inns web $PEER tcp 192.0.2.2 7000
 
+# --- route_localnet is on for the bridge: a container must still not reach
+# the host's 127.0.0.1 (nor a port published there) by sending to it directly
+counter_of() { nft -j list set inet berth count4_ip | jq -r '.nftables[] | select(.set) | .set.elem[]? | select(.elem.val.concat[0] == "127.0.0.1") | .elem.counter.packets'; }
+guard_drops() { nft -j list chain inet berth guard_pre | jq -r '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | add'; }
+before=$(counter_of) drops=$(guard_drops)
+gwmac=$(ip -j link show berth0 | jq -r '.[0].address')
+inns web $PEER syn eth0 "$gwmac" "$web4" 127.0.0.1 9000
+check_out "a container's packet to 127.0.0.1:9000 through the bridge is dropped before NAT" "$((drops + 1))" guard_drops
+check_out "so it never reaches the port published on 127.0.0.1" "$before" counter_of
+inns web $PEER syn eth0 "$gwmac" "$web4" 192.0.2.1 8080
+check_out "the same kind of packet to the host's address is not dropped" "$((drops + 1))" guard_drops
+
 # --- counters
 pk=$(B -o json ports | jq -r '.[] | select(.host_port==8080) | .packets')
 case $pk in ''|0|*[!0-9]*) not_ok "berth ports counts packets through 8080" "packets: $pk" ;; *) ok "berth ports counts packets through 8080 ($pk)" ;; esac
