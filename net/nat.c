@@ -58,9 +58,9 @@ struct nat {
 	struct nat_part *parts;
 };
 
-static void logf_(struct nat *t, enum nat_log_level lvl, const char *fmt, ...)
+static void say(struct nat *t, enum nat_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void logf_(struct nat *t, enum nat_log_level lvl, const char *fmt, ...)
+static void say(struct nat *t, enum nat_log_level lvl, const char *fmt, ...)
 {
 	char msg[ERR_MSG_MAX + 128];
 	va_list ap;
@@ -423,7 +423,7 @@ static int send_or_restore(struct nat *t, struct nft_batch *b, const char *what,
 	int ret = nft_batch_send(&t->sock, b, NULL, NULL, e);
 
 	if (ret == -ENOENT) {
-		logf_(t, NAT_LOG_WARN, "nf_tables table inet %s is missing (%s): restoring it",
+		say(t, NAT_LOG_WARN, "nf_tables table inet %s is missing (%s): restoring it",
 		      NAT_TABLE, e ? e->msg : "");
 		t->restores++;
 		return nat_sync(t, e);
@@ -503,7 +503,7 @@ int nat_network_set(struct nat *t, const struct nat_network *n, struct err *e)
 			else
 				t->nets[t->n_nets++] = ne;
 			t->restores++;
-			logf_(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it",
+			say(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it",
 			      NAT_TABLE);
 			return nat_sync(t, e);
 		}
@@ -659,7 +659,7 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 	ent->p = *p;
 	if (ret == -ENOENT) {
 		t->restores++;
-		logf_(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it", NAT_TABLE);
+		say(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it", NAT_TABLE);
 		return nat_sync(t, e);
 	}
 	return 0;
@@ -806,11 +806,11 @@ static void on_heal(struct loop_timer *tm)
 	t->seen_foreign = false;
 	t->restores++;
 	if (nat_sync(t, &e) < 0) {
-		logf_(t, NAT_LOG_ERROR, "restoring nf_tables table inet %s: %s", NAT_TABLE, e.msg);
+		say(t, NAT_LOG_ERROR, "restoring nf_tables table inet %s: %s", NAT_TABLE, e.msg);
 		loop_timer_set(t->loop, &t->heal, 1000);    /* try again */
 		return;
 	}
-	logf_(t, NAT_LOG_WARN, "nf_tables table inet %s was changed by another program "
+	say(t, NAT_LOG_WARN, "nf_tables table inet %s was changed by another program "
 	      "(netlink port id %u): restored it (%zu networks, %zu ports)", NAT_TABLE,
 	      t->foreign, t->n_nets, t->n_ports);
 }

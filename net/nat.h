@@ -19,9 +19,10 @@
  *
  * Chains, by hook and priority (a later module adds its own, see nat_part):
  *
- *   guard_pre   filter prerouting  -300  drop 127.0.0.0/8 destinations not
- *                                         arriving on lo, and 127.0.0.0/8
- *                                         sources arriving on a berth bridge
+ *   guard_pre   filter prerouting  -300  drop (and count) 127.0.0.0/8
+ *                                         destinations not arriving on lo, and
+ *                                         127.0.0.0/8 sources arriving on a
+ *                                         berth bridge
  *   dnat_pre    nat    prerouting  -100  fib daddr type local: jump published
  *   dnat_out    nat    output      -100  fib daddr type local: jump published
  *   published   (regular)                 dnat through the four port maps
