@@ -69,7 +69,6 @@ stop_daemon() {
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 }
-bg() { "$@" >"$TMPDIR/bg.$$.$#" 2>&1 & pids="$pids $!"; }
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; stop_daemon; }
 trap cleanup EXIT
 inns() { n=$1; shift; nsenter --net="$S/netns/$n" "$@"; }
@@ -119,6 +118,7 @@ check_out "hairpin: web reaches its own published port through the host's addres
 check_out "hairpin: web reaches api's published port through the host's address" "api from 10.88.0.1" inns web $PEER tcp 192.0.2.1 8081
 check_out "hairpin over UDP" "web from 10.88.0.1" inns api $PEER udp 192.0.2.1 5353
 check_out "masquerade: the world sees a container's traffic from the host's address" "world from 192.0.2.1" inns web $PEER tcp 192.0.2.2 7000
+check_out "masquerade over IPv6 (subnet6): the world sees the host's IPv6 address" "world from 2001:db8:1::1" inns web $PEER tcp 2001:db8:1::2 7000
 
 # --- route_localnet is on for the bridge: a container must still not reach
 # the host's 127.0.0.1 (nor a port published there) by sending to it directly
@@ -143,7 +143,8 @@ check "metrics: berth_nat_bytes_total for the 127.0.0.1 port is above zero" sh -
 
 # --- unpublish one port while a connection to another is established
 go=$TMPDIR/go
-world $PEER hold 192.0.2.1 8443 "$go" >"$TMPDIR/hold.out" 2>&1 &
+: >"$TMPDIR/hold.out"
+world $PEER hold 192.0.2.1 8443 "$go" >>"$TMPDIR/hold.out" 2>&1 &
 holder=$!
 for _ in $(seq 100); do grep -q one "$TMPDIR/hold.out" && break; sleep 0.05; done
 sed -i 's|^ports .*|ports   = 127.0.0.1:9000:9000/tcp, 8443:443/tcp, 5353:53/udp|' "$C/containers.d/web.ini"
