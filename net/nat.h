@@ -57,7 +57,13 @@
  * from the host itself (output) and from containers (hairpin, prerouting
  * on the bridge). Counters count every packet of a DNATed connection, both
  * directions, at the element of its original destination; they restart at
- * zero when the table is replaced.
+ * zero when the table is replaced. They are the per-element counters of
+ * sets created with the counter flag (NFTA_SET_EXPR): the kernel gives each
+ * element its own counter and a lookup updates it, so no named counter
+ * objects are needed (checked on Linux 6.18 with nft --debug=netlink). They
+ * sit in acct (input + postrouting, keyed by ct original proto-dst) rather
+ * than on the DNAT maps because NAT chains see only a connection's first
+ * packet.
  *
  * 127.0.0.1: the host reaching 127.0.0.1:PORT (or a port published on
  * 127.0.0.1 only) is DNATed in output, which re-routes the packet to the
@@ -122,7 +128,9 @@ struct nat_stats {
  * chains, sets, rules and elements of table NAT_TABLE (family NFPROTO_INET)
  * into the batch with the nft_put_* functions of net/nft.h, every time the
  * table is (re)built, after berth's own objects. Register with nat_add_part
- * before the first nat_sync; the part must outlive the struct nat.
+ * before the first nat_sync; the part must outlive the struct nat. Later
+ * changes go through nat_batch_send; change the part's own state first, so
+ * that a restore (which calls build again) already has them.
  */
 struct nat_part {
 	void (*build)(struct nft_batch *b, void *ctx);
