@@ -613,6 +613,8 @@ static const char *port_name(const struct nat_port *p, char *buf, size_t size)
 	return buf;
 }
 
+static const struct ip_addr v6_loopback = { AF_INET6, { [15] = 1 } };
+
 int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 {
 	struct port_elems pe, old_pe;
@@ -625,6 +627,10 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 		return err_set(e, EINVAL, "port 0 cannot be published");
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
 		return err_set(e, EINVAL, "protocol %u: must be tcp, udp or sctp", p->proto);
+	if (p->host_ip.family == AF_INET6 && ip_equal(&p->host_ip, &v6_loopback))
+		return err_set(e, EINVAL, "port %s: IPv6 has no route_localnet, so a port "
+			       "published on [::1] could never be reached; use 127.0.0.1",
+			       port_name(p, name, sizeof(name)));
 	if ((ret = port_elems(p, &pe, e)) < 0)
 		return ret;
 	if ((t->n_ports + 1 > t->n_bucket) && grow(t) < 0)

@@ -79,8 +79,8 @@
  * though prerouting DNAT would run before the kernel's martian check), and
  * so is a 127.0.0.0/8 source arriving on a berth bridge. Replies of the
  * masqueraded connections carry the gateway as destination until NAT
- * rewrites them, after guard_pre. IPv6 has no route_localnet: a port
- * published on [::1] is not supported (its DNAT would be refused by routing).
+ * rewrites them, after guard_pre. IPv6 has no route_localnet: publishing on
+ * [::1] is refused (its DNAT would be refused by routing).
  *
  * Self-healing: with a loop, nat_open also opens a socket in the
  * NFNLGRP_NFTABLES group. A change to table inet berth made by anyone but
@@ -162,7 +162,8 @@ int nat_network_del(struct nat *t, const char *bridge, struct err *e);
 /* Publish p; publishing it again with the same target is a no-op, with a new
  * target (a container's new address) the elements are replaced in one batch.
  * -EADDRINUSE when another owner holds (host_ip, host_port, proto),
- * -EINVAL when the container has no address of the needed family. */
+ * -EINVAL when the container has no address of the needed family or the
+ * address is [::1]. */
 int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e);
 /* Unpublish the port matched by (host_ip, host_port, proto); an unknown port
  * is not an error. Returns 1 when removed, 0 when unknown. */

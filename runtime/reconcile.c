@@ -586,18 +586,22 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, const st
 		    (ret = store_port_delete(d->store, c->name, &old.v[j], e)) < 0)
 			goto out;
 	}
-	/* new or changed: record, then publish; kept ones are published again,
-	 * which is a no-op unless the container's address changed */
+	/* new or changed: publish, then record (a port nat refuses is never
+	 * listed; one the store refuses, held by another container, is taken
+	 * back); kept ones are published again, which is a no-op unless the
+	 * container's address changed */
 	for (size_t i = 0; i < want.n; i++) {
 		size_t j;
 
 		for (j = 0; j < old.n && !same_port(&old.v[j], &want.v[i], true); j++)
 			;
-		if (j == old.n && (ret = store_port_add(d->store, &want.v[i], e)) < 0)
-			goto out;
 		nat_port_from(&np, &want.v[i], ctr);
 		if ((ret = nat_port_add(d->nat, &np, e)) < 0)
 			goto out;
+		if (j == old.n && (ret = store_port_add(d->store, &want.v[i], e)) < 0) {
+			nat_port_del(d->nat, &np, NULL);
+			goto out;
+		}
 	}
 	ret = 0;
 out:

@@ -174,7 +174,31 @@ case $err in
 esac
 check_out "and nothing was published for it" "" sh -c "nft -j list map inet berth ports4 | jq -r '.nftables[] | select(.map) | .map.elem[]? | select(.[0].concat[1] == 7777) | \"x\"'"
 rm "$C/containers.d/clash.ini"
+cat >"$C/containers.d/v6lo.ini" <<INI
+[container]
+rootfs  = /
+command = sleep 1000
+ports   = [::1]:9001:80/tcp
+INI
 B reload >/dev/null 2>&1
+check_out "a port on [::1] is refused with the reason" \
+	"error: port [::1]:9001/tcp: IPv6 has no route_localnet, so a port published on [::1] could never be reached; use 127.0.0.1" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"v6lo\") | \"\\(.state): \\(.error)\"'"
+check_out "and is not listed as published" "" sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"v6lo\") | .host_port'"
+rm "$C/containers.d/v6lo.ini"
+B reload >/dev/null 2>&1
+
+cat >"$C/containers.d/zz.ini" <<INI
+[container]
+rootfs  = /
+command = sleep 1000
+ports   = 127.0.0.1:8081:80/tcp
+INI
+out=$(B config check 2>&1); rc=$?
+check_out "a host port two containers publish is refused by config check" \
+	"1 containers.d/zz.ini:4: [container] ports: host port 8081/tcp is already published by container 'api' (containers.d/api.ini:4)" \
+	echo "$rc $(echo "$out" | head -1)"
+rm "$C/containers.d/zz.ini"
 
 # --- self-healing
 nft flush ruleset
