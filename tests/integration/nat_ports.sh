@@ -75,7 +75,8 @@ inns() { n=$1; shift; nsenter --net="$S/netns/$n" "$@"; }
 # serve NETNS-CMD... : start a server and wait until it listens
 serve() {
 	out=$TMPDIR/serve.$(date +%s%N)
-	"$@" >"$out" 2>&1 &
+	: >"$out"
+	"$@" >>"$out" 2>&1 &
 	pids="$pids $!"
 	for _ in $(seq 100); do grep -q ready "$out" && return 0; sleep 0.05; done
 	cat "$out"; return 1
