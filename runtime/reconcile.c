@@ -527,9 +527,10 @@ static void nat_port_from(struct nat_port *np, const struct store_port *sp, cons
  * and nat publishes it as map elements. Only differences are applied: a port
  * that stays is not touched (its connections and counters go on), a port no
  * longer configured is unpublished and forgotten, a new one is checked
- * against the host's own sockets first (all of them before any change, so a
- * conflict leaves the container's ports as they were) and then recorded and
- * published. A port another container publishes is refused by the store.
+ * against the host's own sockets first (all of them before any change, so
+ * such a conflict leaves the container's ports as they were), then published
+ * and recorded. A port another container publishes is refused by nat (the
+ * same port) or the store (every address against one address).
  */
 static int apply_ports(struct daemon *d, const struct cfg_container *c, const struct ctr *ctr,
 		       struct err *e)
