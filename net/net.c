@@ -972,6 +972,35 @@ static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 	return 0;
 }
 
+/*
+ * Hairpin mode on the host end. Where br_netfilter is loaded (Docker hosts
+ * have it, and then every netns gets bridge-nf-call-iptables = 1), a
+ * container reaching its own published port through the host's address is
+ * DNATed inside the bridge and must leave through the port it came in by,
+ * which a bridge does only in hairpin mode (Docker sets it for the same
+ * reason). Setting it again is a no-op.
+ */
+static int port_hairpin(struct attach_ctx *x, struct err *e)
+{
+	char buf[256] __attribute__((aligned(8)));
+	struct nlattr *li, *data;
+	struct nl_msg m;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+	nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+	nl_put_str(&m, IFLA_IFNAME, x->host);
+	li = nl_nest_start(&m, IFLA_LINKINFO);
+	nl_put_str(&m, IFLA_INFO_SLAVE_KIND, "bridge");
+	data = nl_nest_start(&m, IFLA_INFO_SLAVE_DATA);
+	nl_put_u8(&m, IFLA_BRPORT_MODE, 1);
+	nl_nest_end(&m, data);
+	nl_nest_end(&m, li);
+	if (nl_talk(&x->n->rt, &m, NULL, e) < 0)
+		return err_wrap(e, "hairpin mode on %s", x->host);
+	return 0;
+}
+
 int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 {
 	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
@@ -1028,6 +1057,8 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 		err_wrap(e, "create veth %s/%s for container %s", x.host, x.ifname, a->container);
 	}
 inside:
+	if (ret == 0)
+		ret = port_hairpin(&x, e);
 	if (ret == 0)
 		ret = configure_inside(&x, created, e);
 	nl_close(&x.ns);

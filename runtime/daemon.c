@@ -3,6 +3,7 @@
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
 #include "dns/dns.h"
+#include "net/nat.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -197,6 +198,15 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 	}
 }
 
+static void daemon_nat_log(void *ctx, enum nat_log_level lvl, const char *msg)
+{
+	static const enum log_level levels[] = {
+		[NAT_LOG_ERROR] = LOG_ERROR, [NAT_LOG_WARN] = LOG_WARN, [NAT_LOG_INFO] = LOG_INFO,
+	};
+
+	daemon_log(ctx, levels[lvl], "%s", msg);
+}
+
 static int daemon_open(struct daemon *d, struct err *e)
 {
 	const struct cfg_daemon *cd = &d->cfg->daemon;
@@ -205,6 +215,12 @@ static int daemon_open(struct daemon *d, struct err *e)
 
 	if (daemon_lock(d, cd->state_dir, e) < 0)
 		return -1;
+	/* A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal is discarded even while blocked: give the signals we read
+	 * from the signalfd their default action back. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -221,6 +237,8 @@ static int daemon_open(struct daemon *d, struct err *e)
 	if (store_open(&d->store, cd->state_dir, e) < 0)
 		return -1;
 	if (net_open(&d->net, cd->state_dir, e) < 0)
+		return -1;
+	if (nat_open(&d->nat, &d->loop, daemon_nat_log, d, e) < 0)
 		return -1;
 	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache }, e);
 	if (!d->dns)
@@ -246,7 +264,8 @@ static void daemon_close(struct daemon *d)
 
 int daemon_main(const struct daemon_opts *o)
 {
-	struct daemon d = { .config_dir = o->config_dir, .lock_fd = -1, .sig.fd = -1 };
+	struct daemon d = { .config_dir = o->config_dir, .lock_fd = -1, .sig.fd = -1,
+			    .keep_network = o->keep_network };
 	struct config *cfg = NULL;
 	struct buf errors;
 	struct err e = { 0 };

@@ -12,6 +12,7 @@
 
 struct store;
 struct net;
+struct nat;
 struct dns_server;
 
 #define DNS_PORT 53
@@ -43,6 +44,8 @@ struct daemon {
 	struct config *cfg;         /* the running configuration */
 	struct store *store;
 	struct net *net;
+	struct nat *nat;            /* table inet berth (net/nat.h) */
+	bool nat_synced;            /* the table was replaced at start-up */
 	struct dns_server *dns;
 	struct ctr *ctrs;           /* one per configured container, config order */
 	struct fw_model fw;         /* the policies as compiled for the kernel */

@@ -136,11 +136,13 @@ static int cmd_daemon(struct globals *g, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) {
 			o.foreground = true;
+		} else if (!strcmp(argv[i], "--keep-network")) {
+			o.keep_network = true;
 		} else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
 			o.config_dir = argv[++i];
 		} else {
 			fprintf(stderr, "berth daemon: unknown option '%s'\n"
-				"usage: berth daemon [-c DIR] [--foreground]\n", argv[i]);
+				"usage: berth daemon [-c DIR] [--foreground] [--keep-network]\n", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
@@ -162,7 +164,7 @@ static const struct command commands[] = {
 	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
 	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
 	  cmd_net_entry },
-	{ "daemon", "[-c DIR] [--foreground]", "run the daemon", cmd_daemon },
+	{ "daemon", "[-c DIR] [--foreground] [--keep-network]", "run the daemon", cmd_daemon },
 	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
 	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
 	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },

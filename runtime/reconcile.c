@@ -4,6 +4,7 @@
  * crash, a restart or a failed step converges. */
 #include "runtime/daemon_int.h"
 #include "dns/dns.h"
+#include "net/nat.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -272,13 +273,29 @@ static bool same_networks(const struct cfg_container *a, const struct cfg_contai
 	return true;
 }
 
+/* Unpublish one recorded port (its owner is the store row, so exact). */
+static int unpublish_one(void *ctx, const struct store_port *sp)
+{
+	struct daemon *d = ctx;
+	struct nat_port np = { .host_ip = sp->host_ip, .host_port = sp->host_port,
+			       .proto = sp->proto };
+	struct err e = { 0 };
+
+	if (nat_port_del(d->nat, &np, &e) < 0)
+		daemon_log(d, LOG_ERROR, "container %s: %s", sp->container, e.msg);
+	return 0;
+}
+
 /* Take a container's network down; its addresses on `network` (NULL: all)
- * are released, the others stay sticky for when it comes back. */
+ * are released, the others stay sticky for when it comes back. Its published
+ * ports are unpublished; their rows stay in the store unless forget. */
 static void container_down(struct daemon *d, const char *name, const char *network,
 			   bool forget, struct buf *report, int *n)
 {
 	struct err e = { 0 };
 
+	if (store_port_list(d->store, name, unpublish_one, d, &e) < 0)
+		problem(d, report, n, "container %s: %s", name, e.msg);
 	if (net_detach(d->net, name, &e) < 0)
 		problem(d, report, n, "container %s: %s", name, e.msg);
 	if (network && ipam_release(d->store, network, name, &e) < 0)
@@ -350,6 +367,8 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 		for (size_t k = 0; k < d->n_ctrs; k++)
 			if (container_on(d->ctrs[k].cfg, o->name))
 				container_down(d, d->ctrs[k].cfg->name, o->name, false, report, n);
+		if (nat_network_del(d->nat, o->bridge, &e) < 0)
+			problem(d, report, n, "network %s: %s", o->name, e.msg);
 		if (!nn || strcmp(nn->bridge, o->bridge))
 			if (net_bridge_delete(d->net, o->bridge, &e) < 0)
 				problem(d, report, n, "network %s: %s", o->name, e.msg);
@@ -397,6 +416,7 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, struct
 {
 	struct store_network sn = { 0 };
 	struct net_bridge br = { .name = cn->bridge, .mtu = cn->mtu };
+	struct nat_network nn = { 0 };
 	struct err e = { 0 };
 
 	snprintf(sn.name, sizeof(sn.name), "%s", cn->name);
@@ -408,7 +428,16 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, struct
 	}
 	if (store_network_put(d->store, &sn, &e) < 0)
 		problem(d, report, n, "network %s: %s", cn->name, e.msg);
-	if (net_bridge_ensure(d->net, &br, &e) < 0)
+	if (net_bridge_ensure(d->net, &br, &e) < 0) {
+		problem(d, report, n, "network %s: %s", cn->name, e.msg);
+		return;
+	}
+	nn.bridge = cn->bridge;
+	nn.subnet4 = cn->subnet;
+	if (cn->has_v6)
+		nn.subnet6 = cn->subnet6;
+	nn.masquerade = cn->masquerade;
+	if (nat_network_set(d->nat, &nn, &e) < 0)
 		problem(d, report, n, "network %s: %s", cn->name, e.msg);
 }
 
@@ -424,10 +453,76 @@ static int allocate(struct daemon *d, const struct cfg_container *c, const struc
 	return ipam_allocate(d->store, cn->name, family, c->name, want, out, e);
 }
 
-static int apply_ports(struct daemon *d, const struct cfg_container *c, struct err *e)
-{
-	int ret = store_port_delete(d->store, c->name, NULL, e);
+struct port_rows {
+	struct store_port *v;
+	size_t n, cap;
+};
 
+static int port_rows_push(struct port_rows *r, const struct store_port *p)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		void *v = realloc(r->v, cap * sizeof(*r->v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = *p;
+	return 0;
+}
+
+static int collect_port(void *ctx, const struct store_port *p)
+{
+	return port_rows_push(ctx, p);
+}
+
+/* Same published port (host side), and also the same target when full. */
+static bool same_port(const struct store_port *a, const struct store_port *b, bool full)
+{
+	if (a->proto != b->proto || a->host_port != b->host_port ||
+	    a->host_ip.family != b->host_ip.family ||
+	    (a->host_ip.family && !ip_equal(&a->host_ip, &b->host_ip)))
+		return false;
+	return !full || (a->container_port == b->container_port && !strcmp(a->network, b->network));
+}
+
+static void nat_port_from(struct nat_port *np, const struct store_port *sp, const struct ctr *ctr)
+{
+	memset(np, 0, sizeof(*np));
+	np->host_ip = sp->host_ip;
+	np->host_port = sp->host_port;
+	np->container_port = sp->container_port;
+	np->proto = sp->proto;
+	snprintf(np->owner, sizeof(np->owner), "%s", sp->container);
+	for (size_t i = 0; i < ctr->n_ifs; i++)
+		if (!strcmp(ctr->ifs[i].network, sp->network)) {
+			np->addr4 = ctr->ifs[i].ip4;
+			np->addr6 = ctr->ifs[i].ip6;
+			break;
+		}
+}
+
+/*
+ * The container's published ports: the store records each one with its owner
+ * and nat publishes it as map elements. Only differences are applied: a port
+ * that stays is not touched (its connections and counters go on), a port no
+ * longer configured is unpublished and forgotten, a new one is checked
+ * against the host's own sockets first (all of them before any change, so
+ * such a conflict leaves the container's ports as they were), then published
+ * and recorded. A port another container publishes is refused by nat (the
+ * same port) or the store (every address against one address).
+ */
+static int apply_ports(struct daemon *d, const struct cfg_container *c, const struct ctr *ctr,
+		       struct err *e)
+{
+	struct port_rows old = { 0 }, want = { 0 };
+	struct nat_busy *busy = NULL;
+	struct nat_port np;
+	int ret;
+
+	ret = store_port_list(d->store, c->name, collect_port, &old, e);
 	for (size_t i = 0; ret >= 0 && i < c->n_ports; i++) {
 		const struct cfg_port *p = &c->ports[i];
 
@@ -442,10 +537,61 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, struct e
 			snprintf(sp.network, sizeof(sp.network), "%s", c->networks[0]);
 			if (p->has_host_ip)
 				sp.host_ip = p->host_ip;
-			ret = store_port_add(d->store, &sp, e);
+			ret = port_rows_push(&want, &sp);
 		}
 	}
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		goto out;
+	/* new ports: is a host process already using one? */
+	for (size_t i = 0; i < want.n; i++) {
+		size_t j;
+
+		for (j = 0; j < old.n && !same_port(&old.v[j], &want.v[i], false); j++)
+			;
+		if (j < old.n)
+			continue;
+		if (!busy && (ret = nat_busy_load(&busy, e)) < 0)
+			goto out;
+		nat_port_from(&np, &want.v[i], ctr);
+		if ((ret = nat_busy_check(busy, &np, e)) < 0)
+			goto out;
+	}
+	/* gone or changed: unpublish and forget */
+	for (size_t j = 0; j < old.n; j++) {
+		size_t i;
+
+		for (i = 0; i < want.n && !same_port(&old.v[j], &want.v[i], true); i++)
+			;
+		if (i < want.n)
+			continue;
+		nat_port_from(&np, &old.v[j], ctr);
+		if ((ret = nat_port_del(d->nat, &np, e)) < 0 ||
+		    (ret = store_port_delete(d->store, c->name, &old.v[j], e)) < 0)
+			goto out;
+	}
+	/* new or changed: publish, then record (a port nat refuses is never
+	 * listed; one the store refuses, held by another container, is taken
+	 * back); kept ones are published again, which is a no-op unless the
+	 * container's address changed */
+	for (size_t i = 0; i < want.n; i++) {
+		size_t j;
+
+		for (j = 0; j < old.n && !same_port(&old.v[j], &want.v[i], true); j++)
+			;
+		nat_port_from(&np, &want.v[i], ctr);
+		if ((ret = nat_port_add(d->nat, &np, e)) < 0)
+			goto out;
+		if (j == old.n && (ret = store_port_add(d->store, &want.v[i], e)) < 0) {
+			nat_port_del(d->nat, &np, NULL);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	nat_busy_free(busy);
+	free(old.v);
+	free(want.v);
+	return ret;
 }
 
 /* Step 4: one container's addresses, interfaces, ports and record. */
@@ -489,7 +635,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
 	if (store_container_put(d->store, &sc, e) < 0)
 		return -1;
-	return apply_ports(d, c, e);        /* a port row needs its container row */
+	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
 }
 
 /* Step 6: the names DNS answers, its upstreams and its listeners. */
@@ -625,6 +771,14 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	}
 	if (ipam_reconcile(d->store, live, cfg->n_containers, NULL, NULL, &e) < 0)
 		problem(d, report, &n, "release stale addresses: %s", e.msg);
+	if (!d->nat_synced) {
+		/* start-up: the complete table replaces what an earlier run left, in
+		 * one batch; from here on only elements change */
+		if (nat_sync(d->nat, &e) < 0)
+			problem(d, report, &n, "nat: %s", e.msg);
+		else
+			d->nat_synced = true;
+	}
 	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
 	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
 
@@ -644,6 +798,8 @@ void reconcile_shutdown(struct daemon *d)
 	if (d->dns)
 		dns_server_free(d->dns);
 	d->dns = NULL;
+	nat_close(d->nat, d->keep_network);     /* deletes the table unless --keep-network */
+	d->nat = NULL;
 	net_close(d->net);
 	d->net = NULL;
 	if (d->store)

@@ -2,6 +2,7 @@
  * as aligned tables for people and JSON for programs. */
 #include "runtime/daemon_int.h"
 #include "dns/dns.h"
+#include "net/nat.h"
 #include "net/net.h"
 #include "store/store.h"
 #include "version.h"
@@ -207,27 +208,52 @@ static int req_ip(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 	return ret < 0 ? ret : 0;
 }
 
+/* A recorded port's counters (nat_counters_read first); zero when it is not
+ * published (its container is down). */
+static struct nat_stats port_stats(const struct daemon *d, const struct store_port *p)
+{
+	struct nat_port np = { .host_ip = p->host_ip, .host_port = p->host_port, .proto = p->proto };
+	struct nat_stats st = { 0 };
+
+	nat_port_stats(d->nat, &np, &st);
+	return st;
+}
+
+struct port_row_ctx {
+	const struct daemon *d;
+	struct table *t;
+};
+
 static int port_row(void *ctx, const struct store_port *p)
 {
-	char a[IP_STRLEN], hp[8], cp[8];
+	struct port_row_ctx *pc = ctx;
+	struct nat_stats st = port_stats(pc->d, p);
+	char a[IP_STRLEN], hp[8], cp[8], pk[24], by[24];
 
 	snprintf(hp, sizeof(hp), "%u", p->host_port);
 	snprintf(cp, sizeof(cp), "%u", p->container_port);
-	table_add(ctx, p->host_ip.family ? ip_format(&p->host_ip, a) : "*", hp, p->container, cp,
-		  ip_proto_name(p->proto));
+	snprintf(pk, sizeof(pk), "%llu", (unsigned long long)st.packets);
+	snprintf(by, sizeof(by), "%llu", (unsigned long long)st.bytes);
+	table_add(pc->t, p->host_ip.family ? ip_format(&p->host_ip, a) : "*", hp, p->container, cp,
+		  ip_proto_name(p->proto), pk, by);
 	return 0;
 }
 
 static int req_ports(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		     struct err *e)
 {
-	static const char *const cols[] = { "HOST IP", "HOST PORT#", "CONTAINER", "PORT#", "PROTO" };
+	static const char *const cols[] = { "HOST IP", "HOST PORT#", "CONTAINER", "PORT#", "PROTO",
+					    "PACKETS#", "BYTES#" };
 	struct table t;
+	struct port_row_ctx pc = { d, &t };
+	struct err ce = { 0 };
 	int ret;
 
 	(void)rq;
-	table_init(&t, 5, cols);
-	ret = store_port_list(d->store, NULL, port_row, &t, e);
+	if (nat_counters_read(d->nat, &ce) < 0)
+		daemon_log(d, LOG_WARN, "ports: %s", ce.msg);
+	table_init(&t, 7, cols);
+	ret = store_port_list(d->store, NULL, port_row, &pc, e);
 	if (ret >= 0)
 		table_render(&t, rq->json, out);
 	table_free(&t);
@@ -333,6 +359,47 @@ static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf
 	return daemon_request_reload(d, dry, out, e);
 }
 
+struct metric_ctx {
+	const struct daemon *d;
+	struct buf *out;
+	bool bytes;
+};
+
+static int metric_port(void *ctx, const struct store_port *p)
+{
+	struct metric_ctx *mc = ctx;
+	struct nat_stats st = port_stats(mc->d, p);
+	char a[IP_STRLEN];
+
+	buf_printf(mc->out, "berth_nat_%s_total{container=", mc->bytes ? "bytes" : "packets");
+	buf_json_string(mc->out, p->container);
+	buf_printf(mc->out, ",host_ip=\"%s\",host_port=\"%u\",proto=\"%s\"} %llu\n",
+		   p->host_ip.family ? ip_format(&p->host_ip, a) : "", p->host_port,
+		   ip_proto_name(p->proto),
+		   (unsigned long long)(mc->bytes ? st.bytes : st.packets));
+	return 0;
+}
+
+/* The NAT counters, one series per published port. */
+static void metrics_nat(struct daemon *d, struct buf *out)
+{
+	struct metric_ctx mc = { d, out, false };
+	struct err e = { 0 };
+
+	if (nat_counters_read(d->nat, &e) < 0)
+		daemon_log(d, LOG_WARN, "metrics: %s", e.msg);
+	buf_puts(out, "# HELP berth_nat_packets_total Packets through a published port (both directions).\n"
+		      "# TYPE berth_nat_packets_total counter\n");
+	store_port_list(d->store, NULL, metric_port, &mc, &e);
+	mc.bytes = true;
+	buf_puts(out, "# HELP berth_nat_bytes_total Bytes through a published port (both directions).\n"
+		      "# TYPE berth_nat_bytes_total counter\n");
+	store_port_list(d->store, NULL, metric_port, &mc, &e);
+	buf_puts(out, "# HELP berth_nat_restores_total Times table inet berth was restored after another program changed it.\n"
+		      "# TYPE berth_nat_restores_total counter\n");
+	buf_printf(out, "berth_nat_restores_total %llu\n", (unsigned long long)nat_restores(d->nat));
+}
+
 static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		       struct err *e)
 {
@@ -375,6 +442,7 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_printf(out, "berth_reloads_total{result=\"applied\"} %llu\n"
 		   "berth_reloads_total{result=\"rejected\"} %llu\n",
 		   (unsigned long long)d->reloads, (unsigned long long)d->reload_failures);
+	metrics_nat(d, out);
 	return 0;
 }
 

@@ -15,6 +15,7 @@ enum {
 struct daemon_opts {
 	const char *config_dir;     /* -c DIR; NULL: the embedded default config */
 	bool foreground;
+	bool keep_network;          /* --keep-network: leave table inet berth at stop */
 };
 
 /* Run the daemon until SIGTERM/SIGINT. Returns an exit code. */
