@@ -157,4 +157,18 @@ const struct fw_container *fw_container_find(const struct fw_model *m, const cha
  */
 bool fw_eval(const struct fw_model *m, const struct fw_packet *p, struct buf *why);
 
+/*
+ * In the kernel (fw_nft.c). fw_attach makes the firewall part of berth's
+ * table (net/nat.h): every full build of the table puts *current, which the
+ * caller keeps up to date. fw_apply sends, in one batch, what turns the
+ * kernel's state for old into m: set elements when containers come, go or
+ * change labels; a policy's own chains when it is added, changed or removed.
+ * It also switches on bridge-nf-call-ip(6)tables (br_netfilter), without
+ * which bridged traffic between containers never reaches these rules.
+ */
+struct nat;
+struct nat_part;
+void fw_attach(struct nat *t, struct nat_part *part, const struct fw_model *current);
+int fw_apply(struct nat *t, const struct fw_model *old, const struct fw_model *m, struct err *e);
+
 #endif

@@ -136,6 +136,20 @@ void nft_put_flush_chain(struct nft_batch *b, uint8_t family, const char *table,
 	nl_put_str(&b->m, NFTA_RULE_CHAIN, chain);
 }
 
+void nft_put_del_chain(struct nft_batch *b, uint8_t family, const char *table, const char *chain)
+{
+	start(&b->m, NFT_MSG_DELCHAIN, ACK, family);
+	nl_put_str(&b->m, NFTA_CHAIN_TABLE, table);
+	nl_put_str(&b->m, NFTA_CHAIN_NAME, chain);
+}
+
+void nft_put_del_set(struct nft_batch *b, uint8_t family, const char *table, const char *set)
+{
+	start(&b->m, NFT_MSG_DELSET, ACK, family);
+	nl_put_str(&b->m, NFTA_SET_TABLE, table);
+	nl_put_str(&b->m, NFTA_SET_NAME, set);
+}
+
 static void put_expr_counter(struct nl_msg *m)
 {
 	struct nlattr *data;

@@ -164,6 +164,9 @@ void nft_put_table(struct nft_batch *b, uint8_t family, const char *table, uint3
 void nft_put_del_table(struct nft_batch *b, uint8_t family, const char *table);
 void nft_put_chain(struct nft_batch *b, uint8_t family, const char *table,
 		   const struct nft_chain *c);
+/* Delete a chain (no rule may jump to it) or a set (no rule may use it). */
+void nft_put_del_chain(struct nft_batch *b, uint8_t family, const char *table, const char *chain);
+void nft_put_del_set(struct nft_batch *b, uint8_t family, const char *table, const char *set);
 void nft_put_flush_chain(struct nft_batch *b, uint8_t family, const char *table,
 			 const char *chain);
 /* Assigns s->id (a batch-local id later lookups may use). */

@@ -240,6 +240,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 		return -1;
 	if (nat_open(&d->nat, &d->loop, daemon_nat_log, d, e) < 0)
 		return -1;
+	fw_attach(d->nat, &d->fw_part, &d->fw);
 	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache }, e);
 	if (!d->dns)
 		return -1;

@@ -9,6 +9,7 @@
 #include "runtime/runtime.h"
 #include "lib/lib.h"
 #include "net/fw.h"
+#include "net/nat.h"
 
 struct store;
 struct net;
@@ -49,6 +50,7 @@ struct daemon {
 	struct dns_server *dns;
 	struct ctr *ctrs;           /* one per configured container, config order */
 	struct fw_model fw;         /* the policies as compiled for the kernel */
+	struct nat_part fw_part;    /* the firewall's share of the table */
 	size_t n_ctrs;
 	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
 	size_t n_listeners;

@@ -638,7 +638,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
 }
 
-/* Step 6: the names DNS answers, its upstreams and its listeners. */
+/* Step 7: the names DNS answers, its upstreams and its listeners. */
 static void apply_dns(struct daemon *d, const struct config *cfg, const struct ctr *ctrs,
 		      size_t n_ctrs, struct buf *report, int *n)
 {
@@ -728,19 +728,34 @@ static void apply_dns(struct daemon *d, const struct config *cfg, const struct c
 	}
 }
 
-/* Step 7: the policies, compiled for the containers as attached. */
+/* Step 6: the policies, compiled for the containers as attached, into the
+ * kernel before any container's process starts (fail closed). At start-up
+ * the first nat_sync puts the whole table, firewall included, in one batch;
+ * afterwards fw_apply sends only what changed. */
 static void apply_policies(struct daemon *d, const struct config *cfg, const struct ctr *ctrs,
 			   size_t n_ctrs, struct buf *report, int *n)
 {
 	struct fw_model m;
 	struct err e = { 0 };
 
-	fw_model_free(&d->fw);      /* it borrows from the config being replaced */
 	if (policy_compile(cfg, ctrs, n_ctrs, &m, &e) < 0) {
 		problem(d, report, n, "policies: %s", e.msg);
+		fw_model_free(&d->fw);      /* it borrows from the config being replaced */
 		return;
 	}
+	if (d->nat_synced && fw_apply(d->nat, &d->fw, &m, &e) < 0) {
+		problem(d, report, n, "%s; replacing the whole table", e.msg);
+		d->nat_synced = false;
+	}
+	fw_model_free(&d->fw);
 	d->fw = m;
+	if (!d->nat_synced) {
+		/* the complete table replaces what an earlier run left, in one batch */
+		if (nat_sync(d->nat, &e) < 0)
+			problem(d, report, n, "nat: %s", e.msg);
+		else
+			d->nat_synced = true;
+	}
 }
 
 int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
@@ -771,16 +786,8 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	}
 	if (ipam_reconcile(d->store, live, cfg->n_containers, NULL, NULL, &e) < 0)
 		problem(d, report, &n, "release stale addresses: %s", e.msg);
-	if (!d->nat_synced) {
-		/* start-up: the complete table replaces what an earlier run left, in
-		 * one batch; from here on only elements change */
-		if (nat_sync(d->nat, &e) < 0)
-			problem(d, report, &n, "nat: %s", e.msg);
-		else
-			d->nat_synced = true;
-	}
-	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
 	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
+	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
 
 	free(live);
 	free(d->ctrs);
