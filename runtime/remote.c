@@ -488,7 +488,7 @@ static int srv_listen(struct remote_server *s, const struct cfg_remote *cfg, str
 		close(fd);
 		return ret;
 	}
-	if (listen(fd, 64) < 0) {
+	if (listen(fd, 256) < 0) {
 		ret = err_sys(e, errno, "[remote] listen %s", s->addrstr);
 		close(fd);
 		return ret;
@@ -783,6 +783,10 @@ int remote_call(const struct ctl_remote *r, bool json, int argc, char *const *ar
 		if (cl->x509.ip_failed)
 			ret = err_set(e, EPROTO, "TLS handshake with %s failed: the server's certificate "
 				      "does not name %s", r->host, host);
+		else if (err == BR_ERR_IO && !sent)
+			ret = err_set(e, EPROTO, "TLS handshake with %s failed: the server closed the "
+				      "connection (its log says why: a client certificate it does not "
+				      "trust, an expired one, or a key it does not allow)", r->host);
 		else if (sent)
 			ret = err_set(e, EPROTO, "berth at %s: the TLS connection broke (%s)", r->host,
 				      tls_strerror(err));

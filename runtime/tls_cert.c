@@ -572,7 +572,12 @@ const char *tls_strerror(int err)
 	static char other[64];
 
 	if (err >= BR_ERR_SEND_FATAL_ALERT) {
-		snprintf(other, sizeof(other), "sent alert %d", err - BR_ERR_SEND_FATAL_ALERT);
+		switch (err - BR_ERR_SEND_FATAL_ALERT) {
+		case 40: return "no common version, suite or curve (TLS 1.2, ECDHE P-256, AES-GCM or "
+				"ChaCha20-Poly1305 required)";
+		case 70: return "not TLS 1.2";
+		}
+		snprintf(other, sizeof(other), "refused with alert %d", err - BR_ERR_SEND_FATAL_ALERT);
 		return other;
 	}
 	if (err >= BR_ERR_RECV_FATAL_ALERT) {

@@ -23,7 +23,7 @@ out=$("$BERTH" tls init "$tls" --name localhost --ip 127.0.0.1 2>&1)
 check "tls init writes a CA, a server and a client certificate" \
 	test -s "$tls/ca.crt" -a -s "$tls/server.crt" -a -s "$tls/client.crt"
 check_out "the keys are mode 0600" "600 600 600" \
-	stat -c %a "$tls/ca.key" "$tls/server.key" "$tls/client.key" --printf '%a '
+	sh -c "stat -c %a '$tls/ca.key' '$tls/server.key' '$tls/client.key' | xargs"
 check "openssl accepts both certificates as signed by the CA" \
 	openssl verify -CAfile "$tls/ca.crt" "$tls/server.crt" "$tls/client.crt"
 check "the server certificate names 127.0.0.1 and localhost" sh -c \
@@ -87,8 +87,8 @@ check_out "an address the server certificate does not name is refused" \
 out=$("$BERTH" -r 127.0.0.1:$port --cert "$tls/client.crt" --key "$tls/client.key" --ca "$T/stranger/ca.crt" status 2>&1)
 check_out "a server certificate from another CA is refused" \
 	"berth: TLS handshake with 127.0.0.1:$port failed: certificate not signed by a trusted CA" echo "$out"
-out=$(cli client frobnicate 2>&1)
-check_out "errors come back like locally" "berth: unknown command 'frobnicate'" echo "$out"
+out=$(cli client inspect nosuch 2>&1); rc=$?
+check_out "errors come back like locally" "1: $("$BERTH" -c "$T/cfg" inspect nosuch 2>&1)" echo "$rc: $out"
 out=$("$BERTH" -r 127.0.0.1:1 --cert "$tls/client.crt" --key "$tls/client.key" --ca "$tls/ca.crt" status 2>&1)
 check_out "no listener: a clear error" \
 	"berth: cannot reach berth at 127.0.0.1:1: Connection refused (is [remote] configured?)" echo "$out"
@@ -120,6 +120,8 @@ for c in ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-ECDSA
 	check_out "suite $c answers" "ok" sh -c "printf '%s\n' \"\$1\" | head -1" _ "$out"
 done
 
+refused="TLS handshake with 127.0.0.1:$port failed: the server closed the connection (its log says why: a client certificate it does not trust, an expired one, or a key it does not allow)"
+
 # ---- who may do what --------------------------------------------------------
 check "a read-only client may run status" cli viewer status
 check "and ps" cli viewer ps
@@ -130,13 +132,13 @@ check "a full client may reload" cli client reload
 
 out=$(cli old status 2>&1); rc=$?
 check_out "an expired client certificate is refused" \
-	"1: berth: TLS handshake with 127.0.0.1:$port failed: the peer rejected the certificate (bad certificate)" \
+	"1: berth: $refused" \
 	echo "$rc: $out"
 check "the daemon logs why: expired" wait_for_line "$log" "refused: TLS handshake failed: certificate expired or not yet valid"
 out=$("$BERTH" -r 127.0.0.1:$port --cert "$T/stranger/client.crt" --key "$T/stranger/client.key" \
 	--ca "$tls/ca.crt" status 2>&1); rc=$?
 check_out "a client certificate from another CA is refused" \
-	"1: berth: TLS handshake with 127.0.0.1:$port failed: the peer rejected the certificate (bad certificate)" \
+	"1: berth: $refused" \
 	echo "$rc: $out"
 check "the daemon logs why: not trusted" \
 	wait_for_line "$log" "refused: TLS handshake failed: certificate not signed by a trusted CA"
@@ -148,7 +150,7 @@ check "a pinned client still gets in" cli client status
 check "a read-only client still gets in" cli viewer status
 out=$(cli other status 2>&1); rc=$?
 check_out "a client of the same CA whose key is not pinned is refused" \
-	"1: berth: TLS handshake with 127.0.0.1:$port failed: the peer rejected the certificate (bad certificate)" \
+	"1: berth: $refused" \
 	echo "$rc: $out"
 check "the daemon logs the unpinned key" wait_for_line "$log" "its key sha256:[0-9a-f]* is not in \[remote\] clients or read_only"
 
@@ -163,9 +165,16 @@ check "the new port answers" cli client status
 check "the old one is closed" sh -c "! nc -z 127.0.0.1 7443"
 
 # ---- abuse ----------------------------------------------------------------------
-for i in $(seq 50); do
-	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 2 nc -q1 127.0.0.1 $port >/dev/null 2>&1
-done
+python3 -c '
+import socket,sys
+for i in range(50):
+    s=socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        while s.recv(4096): pass
+    except OSError:
+        pass
+    s.close()' $port
 check "garbage instead of a handshake is logged" wait_for_line "$log" "refused: TLS handshake failed: not a TLS"
 check_out "once, not once per connection" 1 sh -c "grep -c 'refused: TLS handshake failed: not a TLS' '$log'"
 check "status still answers after the garbage" cli client status
@@ -177,10 +186,12 @@ for i in range(1000):
     s=socket.socket()
     s.connect(("127.0.0.1", int(sys.argv[1]))); conns.append(s)
 open(sys.argv[2],"w").close()
-time.sleep(4)
+time.sleep(60)
 ' "$port" "$T/hogging" &
 hog=$!
-for _ in $(seq 100); do [ -e "$T/hogging" ] && break; sleep 0.05; done
+# TCP, unlike the Unix socket, drops SYNs while the accept queue is full and
+# the client retries a second later: opening 1000 takes a few seconds.
+for _ in $(seq 600); do [ -e "$T/hogging" ] && break; sleep 0.1; done
 check "a client holds 1000 connections" test -e "$T/hogging"
 check "status still answers meanwhile" cli client status
 check "the daemon says it had too many clients" wait_for_line "$log" "too many remote clients (limit 16)"
