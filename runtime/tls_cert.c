@@ -850,7 +850,7 @@ static void der_time(struct buf *b, int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
-	char s[20];
+	char s[64];
 
 	gmtime_r(&tt, &tm);
 	if (tm.tm_year >= 50 && tm.tm_year < 150) {     /* RFC 5280: UTCTime until 2049 */
