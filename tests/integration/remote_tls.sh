@@ -164,6 +164,26 @@ echo $port >"$T/port"
 check "the new port answers" cli client status
 check "the old one is closed" sh -c "! nc -z 127.0.0.1 7443"
 
+# RSA certificates (made by openssl, signed by the same CA) work on both ends
+openssl req -new -newkey rsa:2048 -nodes -keyout "$tls/rsa-srv.key" -subj /CN=localhost \
+	-addext subjectAltName=IP:127.0.0.1 -out "$T/rsa-srv.csr" 2>/dev/null
+openssl x509 -req -in "$T/rsa-srv.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -days 2 \
+	-copy_extensions copy -out "$tls/rsa-srv.crt" 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$tls/rsa.key" -subj /CN=rsa-client \
+	-out "$T/rsa.csr" 2>/dev/null
+openssl x509 -req -in "$T/rsa.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -days 2 \
+	-out "$tls/rsa.crt" 2>/dev/null
+sed -i '/^clients = /d' "$T/cfg/berth.ini"
+check "reload drops the pins" cli client reload
+check "an RSA client certificate is accepted" cli rsa status
+sed -i "s|^cert = .*|cert = $tls/rsa-srv.crt|; s|^key = .*|key = $tls/rsa-srv.key|" "$T/cfg/berth.ini"
+check "reload switches the server to an RSA certificate" cli client reload
+out=$(printf 'ps\n' | timeout 10 openssl s_client -connect 127.0.0.1:$port -quiet -tls1_2 \
+	-cipher ECDHE-RSA-CHACHA20-POLY1305 -CAfile "$tls/ca.crt" -cert "$tls/client.crt" \
+	-key "$tls/client.key" 2>/dev/null)
+check_out "which serves ECDHE-RSA suites" "ok" sh -c "printf '%s\n' \"\$1\" | head -1" _ "$out"
+check "and the CLI over it" cli rsa status
+
 # ---- abuse ----------------------------------------------------------------------
 python3 -c '
 import socket,sys
