@@ -1,6 +1,6 @@
 /* fuzz_tls_handshake.c - arbitrary bytes as a client's first flight into the
  * remote listener's server engine (the same set-up: suites, P-256, client
- * certificates required, the SPKI-capturing validator). */
+ * certificates required), and as a client certificate into the validator. */
 #include "runtime/tls.h"
 
 #include <stdlib.h>
@@ -52,5 +52,22 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		ready = true;
 	}
 	remote_fuzz_handshake(&creds, &anchors, data, size);
+
+	/* the same bytes as a client's certificate through the validator
+	 * (BearSSL's checks plus our capture of the leaf, SPKI and addresses) */
+	static struct tls_x509 x;
+	const br_x509_class **vt = &x.vtable;
+	static const uint8_t pin[1][32];
+
+	tls_x509_init(&x, &anchors);
+	x.pins = pin;
+	x.n_pins = 1;
+	x.check_ip = true;
+	x.ip.family = AF_INET;
+	(*vt)->start_chain(vt, NULL);
+	(*vt)->start_cert(vt, (uint32_t)size);
+	(*vt)->append(vt, data, size);
+	(*vt)->end_cert(vt);
+	(void)(*vt)->end_chain(vt);
 	return 0;
 }
