@@ -146,11 +146,15 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 			buf_printf(out, "+ remote listener on %s\n", remote_server_addr(d->remote));
 		return;
 	}
-	if (remote_server_update(d->remote, r, &e) < 0)
+	switch (remote_server_update(d->remote, r, &e)) {
+	case 0:
+		break;
+	case 1:
+		buf_printf(out, "~ remote listener on %s\n", remote_server_addr(d->remote));
+		break;
+	default:
 		buf_printf(errors, "remote listener: %s (the previous one stays)\n", e.msg);
-	else
-		buf_printf(out, "~ remote listener on %s (certificates re-read)\n",
-			   remote_server_addr(d->remote));
+	}
 }
 
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)

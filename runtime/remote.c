@@ -26,7 +26,43 @@ struct remote_creds {
 	size_t n_pins;
 	uint8_t (*ro)[32];          /* read-only keys */
 	size_t n_ro;
+	uint8_t digest[32];         /* of all the above: did a reload change it? */
 };
+
+static void digest_add(br_sha256_context *h, const void *p, size_t n)
+{
+	uint64_t len = n;
+
+	br_sha256_update(h, &len, sizeof(len));     /* framed: no ambiguity */
+	if (n)
+		br_sha256_update(h, p, n);
+}
+
+static void creds_digest(struct remote_creds *c)
+{
+	const struct tls_creds *k = &c->creds;
+	br_sha256_context h;
+
+	br_sha256_init(&h);
+	for (size_t i = 0; i < k->chain_len; i++)
+		digest_add(&h, k->chain[i].data, k->chain[i].data_len);
+	if (k->key_type == BR_KEYTYPE_EC)
+		digest_add(&h, k->ec.x, k->ec.xlen);
+	else
+		digest_add(&h, k->rsa.p, k->rsa.plen);
+	for (size_t i = 0; i < c->anchors.n; i++) {
+		const br_x509_trust_anchor *ta = &c->anchors.v[i];
+
+		digest_add(&h, ta->dn.data, ta->dn.len);
+		if (ta->pkey.key_type == BR_KEYTYPE_EC)
+			digest_add(&h, ta->pkey.key.ec.q, ta->pkey.key.ec.qlen);
+		else
+			digest_add(&h, ta->pkey.key.rsa.n, ta->pkey.key.rsa.nlen);
+	}
+	digest_add(&h, c->pins, c->n_pins * 32);
+	digest_add(&h, c->ro, c->n_ro * 32);
+	br_sha256_out(&h, c->digest);
+}
 
 struct remote_conn {
 	struct loop_fd fd;
@@ -111,6 +147,7 @@ static struct remote_creds *creds_load(const struct cfg_remote *cfg, struct err 
 			memcpy(c->pins + cfg->n_clients, cfg->read_only, cfg->n_read_only * 32);
 		c->n_pins = cfg->n_clients + cfg->n_read_only;
 	}
+	creds_digest(c);
 	return c;
 }
 
@@ -204,6 +241,13 @@ static void conn_request(struct remote_conn *c, size_t len)
 	struct ctl_request who = { .uid = (uid_t)-1, .read_only = c->read_only };
 
 	c->requested = true;
+	if (s->log) {
+		char h[80], cmd[32];
+
+		snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(c->in, " "), c->in);
+		s->log(s->ctx, LOG_DEBUG, "remote client %s (key %s%s): %s", c->peer,
+		       tls_spki_format(c->x509.spki, h), c->read_only ? ", read-only" : "", cmd);
+	}
 	ctl_handle_line(s->handler, s->ctx, &who, c->in, len, &c->out);
 }
 
@@ -543,10 +587,12 @@ struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote
 int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, struct err *e)
 {
 	struct remote_creds *c = creds_load(cfg, e);
+	bool moved = !ip_equal(&cfg->addr, &s->addr) || cfg->port != s->port, same;
 
 	if (!c)
 		return -1;
-	if (!ip_equal(&cfg->addr, &s->addr) || cfg->port != s->port) {
+	same = !moved && !memcmp(c->digest, s->creds->digest, sizeof(c->digest));
+	if (moved) {
 		struct ip_addr old_addr = s->addr;
 		struct cfg_remote old = { .addr = old_addr, .port = s->port };
 
@@ -561,7 +607,7 @@ int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, 
 	}
 	creds_put(s->creds);
 	s->creds = c;           /* new clients; those connected finish with the old */
-	return 1;
+	return same ? 0 : 1;
 }
 
 void remote_server_retire(struct remote_server *s)

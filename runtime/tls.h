@@ -147,7 +147,8 @@ struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote
 					 remote_log_fn *log, struct err *e);
 /* Reload: re-read the files (a renewed certificate takes effect for new
  * clients) and reopen the listener if its address changed. On failure the
- * running listener stays and e says why. Returns 1 when it changed anything. */
+ * running listener stays and e says why (-1). Returns 1 when the address,
+ * a file's contents or a key list changed, else 0. */
 int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, struct err *e);
 void remote_server_close(struct remote_server *s);
 /* Stop listening now; free s once its connections are done. Safe inside a

@@ -128,7 +128,10 @@ check "and ps" cli viewer ps
 check "and metrics" cli viewer metrics
 out=$(cli viewer reload 2>&1); rc=$?
 check_out "but not reload" "1: berth: permission denied: read-only client" echo "$rc: $out"
-check "a full client may reload" cli client reload
+out=$(cli client reload 2>&1); rc=$?
+check_out "a full client may reload" 0 echo "$rc"
+check "a reload that changes nothing in [remote] does not mention it" \
+	sh -c "! printf '%s\n' \"\$1\" | grep -q 'remote listener'" _ "$out"
 
 out=$(cli old status 2>&1); rc=$?
 check_out "an expired client certificate is refused" \
@@ -145,7 +148,9 @@ check "the daemon logs why: not trusted" \
 
 # pinning: clients = only these keys (and the read-only ones)
 write_cfg "read_only = $viewer" "clients = sha256:$spki"
-check "reload re-reads [remote]" "$BERTH" -c "$T/cfg" reload
+out=$("$BERTH" -c "$T/cfg" reload 2>&1)
+check_out "reload re-reads [remote] and says it changed" "~ remote listener on 0.0.0.0:$port" \
+	sh -c "printf '%s\n' \"\$1\" | grep 'remote listener'" _ "$out"
 check "a pinned client still gets in" cli client status
 check "a read-only client still gets in" cli viewer status
 out=$(cli other status 2>&1); rc=$?
