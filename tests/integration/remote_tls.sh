@@ -247,12 +247,33 @@ check "and logged" wait_for_line "$log" "refused: request longer than 4096 bytes
 check "status still answers after all that" cli client status
 check "the daemon is still alive" kill -0 "$pid"
 
+# IPv6: [::1]:PORT, and an iPAddress name of 16 bytes
+if ip -6 addr show dev lo | grep -q '::1/128'; then
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/v6.key" \
+		-subj /CN=v6 -addext subjectAltName=IP:::1 -out "$T/v6.csr" 2>/dev/null
+	openssl x509 -req -in "$T/v6.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -days 2 \
+		-copy_extensions copy -out "$tls/v6.crt" 2>/dev/null
+	sed -i "s|^cert = .*|cert = $tls/v6.crt|; s|^key = .*|key = $tls/v6.key|; s|^listen = .*|listen = [::1]:7445|" \
+		"$T/cfg/berth.ini"
+	out=$("$BERTH" -c "$T/cfg" reload 2>&1)
+	check_out "the listener moves to [::1]:7445" "~ remote listener on [::1]:7445" \
+		sh -c "printf '%s\n' \"\$1\" | grep 'remote listener'" _ "$out"
+	check_out "the CLI reaches it as -r [::1]:7445" "$pid" sh -c "'$BERTH' -r '[::1]:7445' \
+		--cert '$tls/client.crt' --key '$tls/client.key' --ca '$tls/ca.crt' -o json status | jq -e .pid"
+	out=$("$BERTH" -r "127.0.0.1:7445" --cert "$tls/client.crt" --key "$tls/client.key" --ca "$tls/ca.crt" status 2>&1)
+	check_out "(and only there)" "berth: cannot reach berth at 127.0.0.1:7445: Connection refused (is [remote] configured?)" \
+		echo "$out"
+	port=7445
+else
+	skip "IPv6 listener" "no ::1 on lo"
+fi
+
 # dropping [remote] on reload closes the listener
 write_cfg
 sed -i '/^\[remote\]/,$d' "$T/cfg/berth.ini"
 out=$("$BERTH" -c "$T/cfg" reload 2>&1)
 check "reload without [remote] stops the listener" sh -c "printf '%s\n' \"\$1\" | grep -q '^- remote listener'" _ "$out"
-check "nothing listens any more" sh -c "! nc -z 127.0.0.1 $port"
+check "nothing listens any more" sh -c "! nc -z 127.0.0.1 $port && ! nc -z ::1 $port"
 
 kill -TERM "$pid"; wait "$pid"; rc=$?
 check_out "the daemon stops cleanly" 0 echo "$rc"
