@@ -131,6 +131,11 @@ static struct remote_creds *creds_load(const struct cfg_remote *cfg, struct err 
 		creds_put(c);
 		return NULL;
 	}
+	if (tls_creds_check(&c->creds, e) < 0) {
+		err_wrap(e, "[remote] key %s and cert %s", cfg->key, cfg->cert);
+		creds_put(c);
+		return NULL;
+	}
 	if (cfg->n_read_only) {
 		c->ro = malloc(cfg->n_read_only * 32);
 		if (!c->ro)
@@ -789,6 +794,10 @@ int remote_call(const struct ctl_remote *r, bool json, int argc, char *const *ar
 	    (ret = tls_load_key(r->key, "--key", &creds, e)) < 0 ||
 	    (ret = tls_load_anchors(r->ca, "--ca", &anchors, e)) < 0)
 		goto out;
+	if ((ret = tls_creds_check(&creds, e)) < 0) {
+		err_wrap(e, "--key %s and --cert %s", r->key, r->cert);
+		goto out;
+	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		ret = err_set(e, ENOMEM, "out of memory");

@@ -51,7 +51,8 @@ struct tls_anchors {
 };
 
 /* Load PEM (or one DER) certificates from a file or from memory. what names
- * the file's role in errors ("[remote] cert"). Returns 0 or -errno. */
+ * the file's role in errors ("[remote] cert"). Returns 0 or -errno. Loading
+ * a chain (or a key) replaces the one c held; start from a zeroed c. */
 int tls_load_chain(const char *path, const char *what, struct tls_creds *c, struct err *e);
 int tls_parse_chain(const void *data, size_t len, const char *what, struct tls_creds *c,
 		    struct err *e);
@@ -60,6 +61,9 @@ int tls_load_key(const char *path, const char *what, struct tls_creds *c, struct
 int tls_parse_key(const void *data, size_t len, const char *what, struct tls_creds *c,
 		  struct err *e);
 void tls_creds_free(struct tls_creds *c);
+/* Does the key belong to the first certificate? (A test signature.) Returns 0
+ * or -EINVAL. */
+int tls_creds_check(const struct tls_creds *c, struct err *e);
 int tls_load_anchors(const char *path, const char *what, struct tls_anchors *a, struct err *e);
 int tls_parse_anchors(const void *data, size_t len, const char *what, struct tls_anchors *a,
 		      struct err *e);

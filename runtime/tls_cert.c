@@ -176,6 +176,8 @@ int tls_parse_chain(const void *data, size_t len, const char *what, struct tls_c
 
 	if (n < 0)
 		return n;
+	for (size_t i = 0; i < c->chain_len; i++)      /* replaces a chain loaded before */
+		free(c->chain[i].data);
 	c->chain_len = 0;
 	for (int i = 0; i < n; i++) {
 		br_x509_decoder_context dc;
@@ -245,6 +247,14 @@ int tls_parse_key(const void *data, size_t len, const char *what, struct tls_cre
 	}
 	br_skey_decoder_init(kc);
 	br_skey_decoder_push(kc, objs[found].der.data, objs[found].der.len);
+	if (c->keymem) {                                /* replaces a key loaded before */
+		struct tls_creds old = *c;
+
+		old.chain_len = 0;
+		tls_creds_free(&old);
+		c->keymem = NULL;
+		c->key_type = 0;
+	}
 	if (br_skey_decoder_last_error(kc)) {
 		ret = err_set(e, EINVAL, "%s: not a valid private key (%s)", what,
 			      tls_strerror(br_skey_decoder_last_error(kc)));
@@ -286,6 +296,41 @@ int tls_parse_key(const void *data, size_t len, const char *what, struct tls_cre
 		memset(objs[i].der.data, 0, objs[i].der.len);
 	pem_free(objs, n);
 	return ret;
+}
+
+int tls_creds_check(const struct tls_creds *c, struct err *e)
+{
+	static const uint8_t hash[32] = { 'b', 'e', 'r', 't', 'h' };
+	br_x509_decoder_context *dc;
+	const br_x509_pkey *pk;
+	uint8_t sig[512];
+	bool ok = false;
+
+	if (!c->chain_len || !c->key_type)
+		return err_set(e, EINVAL, "no certificate or no key");
+	dc = malloc(sizeof(*dc));
+	if (!dc)
+		abort();
+	br_x509_decoder_init(dc, NULL, NULL);
+	br_x509_decoder_push(dc, c->chain[0].data, c->chain[0].data_len);
+	pk = br_x509_decoder_get_pkey(dc);
+	/* sign with the key, verify with the certificate's public key */
+	if (pk && pk->key_type == BR_KEYTYPE_EC && c->key_type == BR_KEYTYPE_EC) {
+		size_t n = pk->key.ec.curve == c->ec.curve ?
+			   br_ecdsa_i31_sign_asn1(&br_ec_p256_m31, &br_sha256_vtable, hash, &c->ec, sig) : 0;
+
+		ok = n && br_ecdsa_i31_vrfy_asn1(&br_ec_p256_m31, hash, sizeof(hash), &pk->key.ec, sig, n);
+	} else if (pk && pk->key_type == BR_KEYTYPE_RSA && c->key_type == BR_KEYTYPE_RSA &&
+		   (c->rsa.n_bitlen + 7) / 8 <= sizeof(sig)) {
+		uint8_t back[32];
+
+		ok = br_rsa_i31_pkcs1_sign(BR_HASH_OID_SHA256, hash, sizeof(hash), &c->rsa, sig) &&
+		     br_rsa_i31_pkcs1_vrfy(sig, (c->rsa.n_bitlen + 7) / 8, BR_HASH_OID_SHA256,
+					   sizeof(back), &pk->key.rsa, back) &&
+		     !memcmp(back, hash, sizeof(back));
+	}
+	free(dc);
+	return ok ? 0 : err_set(e, EINVAL, "the key does not belong to the certificate");
 }
 
 int tls_load_key(const char *path, const char *what, struct tls_creds *c, struct err *e)

@@ -96,6 +96,10 @@ out=$("$BERTH" -r 127.0.0.1:$port --cert "$tls/client.crt" status 2>&1); rc=$?
 check_out "-r without --key and --ca is a usage error" \
 	"2: berth: remote management needs all of -r HOST:PORT, --cert, --key and --ca" echo "$rc: $out"
 
+out=$("$BERTH" -r 127.0.0.1:$port --cert "$tls/client.crt" --key "$tls/viewer.key" --ca "$tls/ca.crt" status 2>&1)
+check_out "a key that does not belong to --cert is named before connecting" \
+	"berth: --key $tls/viewer.key and --cert $tls/client.crt: the key does not belong to the certificate" echo "$out"
+
 # ---- openssl s_client ---------------------------------------------------------
 out=$(printf 'status\n' | timeout 10 openssl s_client -connect 127.0.0.1:$port -quiet \
 	-CAfile "$tls/ca.crt" -cert "$tls/client.crt" -key "$tls/client.key" 2>/dev/null)

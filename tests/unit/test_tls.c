@@ -140,6 +140,15 @@ static void test_pem_and_keys(void)
 	     "BearSSL reads the key back, even without the final newline");
 	T_EQ(c.key_type, BR_KEYTYPE_EC, "as an EC key");
 	T_EQ(tls_keypair_from_creds(&k, &c, &e), 0, "usable for signing");
+	T_EQ(tls_parse_chain(s.leaf_der.data, s.leaf_der.len, "leaf", &c, &e), 0, "with its certificate");
+	T_EQ(tls_creds_check(&c, &e), 0, "the key belongs to the certificate");
+	tls_creds_free(&c);
+	T_EQ(tls_parse_chain(s.ca_der.data, s.ca_der.len, "ca", &c, &e), 0, "another certificate");
+	T_EQ(tls_parse_key(pem.data, pem.len, "key", &c, &e), 0, "and the same key");
+	T_EQ(tls_creds_check(&c, &e), -EINVAL, "do not match");
+	T_STREQ(e.msg, "the key does not belong to the certificate", "and the error says so");
+	tls_creds_free(&c);
+	T_EQ(tls_parse_key(pem.data, pem.len, "key", &c, &e), 0, "(the key again)");
 	T_OK(k.pk.qlen == s.leaf.pk.qlen && !memcmp(k.pk.q, s.leaf.pk.q, k.pk.qlen),
 	     "with the same public key");
 	tls_creds_free(&c);
