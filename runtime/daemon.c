@@ -290,6 +290,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 static void daemon_close(struct daemon *d)
 {
 	remote_server_close(d->remote);
+	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
 	reconcile_shutdown(d);

@@ -103,7 +103,11 @@ struct remote_server {
 	int nconns;
 	struct { int kind; uint64_t last_ms; unsigned suppressed; } rate[8];
 	bool retired;               /* no listener: freed with its last connection */
+	struct remote_server *next_retired;
 };
+
+/* Retired servers still finishing their clients (closed at shutdown). */
+static struct remote_server *retired_servers;
 
 static void creds_put(struct remote_creds *c)
 {
@@ -618,15 +622,33 @@ int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, 
 void remote_server_retire(struct remote_server *s)
 {
 	srv_unlisten(s);
-	s->retired = true;
-	if (s->nconns == 0)
+	if (s->nconns == 0) {
 		remote_server_close(s);
+		return;
+	}
+	s->retired = true;
+	s->next_retired = retired_servers;
+	retired_servers = s;
+}
+
+void remote_server_close_retired(void)
+{
+	while (retired_servers)
+		remote_server_close(retired_servers);
 }
 
 void remote_server_close(struct remote_server *s)
 {
 	if (!s)
 		return;
+	if (s->retired) {
+		for (struct remote_server **pp = &retired_servers; *pp; pp = &(*pp)->next_retired) {
+			if (*pp == s) {
+				*pp = s->next_retired;
+				break;
+			}
+		}
+	}
 	s->retired = false;
 	while (s->conns)
 		conn_close(s->conns);

@@ -158,6 +158,8 @@ void remote_server_close(struct remote_server *s);
 /* Stop listening now; free s once its connections are done. Safe inside a
  * request handler running on one of them (a reload that drops [remote]). */
 void remote_server_retire(struct remote_server *s);
+/* At shutdown: close retired servers whose clients have not finished. */
+void remote_server_close_retired(void);
 /* The address it listens on, "ADDR:PORT" (the port the kernel chose for 0). */
 const char *remote_server_addr(const struct remote_server *s);
 

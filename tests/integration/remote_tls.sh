@@ -251,6 +251,7 @@ check "and logged" wait_for_line "$log" "refused: request longer than 4096 bytes
 check "status still answers after all that" cli client status
 check "the daemon is still alive" kill -0 "$pid"
 
+rhost=127.0.0.1
 # IPv6: [::1]:PORT, and an iPAddress name of 16 bytes
 if ip -6 addr show dev lo | grep -q '::1/128'; then
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/v6.key" \
@@ -267,7 +268,7 @@ if ip -6 addr show dev lo | grep -q '::1/128'; then
 	out=$("$BERTH" -r "127.0.0.1:7445" --cert "$tls/client.crt" --key "$tls/client.key" --ca "$tls/ca.crt" status 2>&1)
 	check_out "(and only there)" "berth: cannot reach berth at 127.0.0.1:7445: Connection refused (is [remote] configured?)" \
 		echo "$out"
-	port=7445
+	port=7445 rhost='[::1]'
 else
 	skip "IPv6 listener" "no ::1 on lo"
 fi
@@ -275,8 +276,10 @@ fi
 # dropping [remote] on reload closes the listener
 write_cfg
 sed -i '/^\[remote\]/,$d' "$T/cfg/berth.ini"
-out=$("$BERTH" -c "$T/cfg" reload 2>&1)
-check "reload without [remote] stops the listener" sh -c "printf '%s\n' \"\$1\" | grep -q '^- remote listener'" _ "$out"
+out=$("$BERTH" -r "$rhost:$port" --cert "$tls/client.crt" --key "$tls/client.key" --ca "$tls/ca.crt" \
+	reload 2>&1)
+check "a reload over TLS that drops [remote] still gets its answer" \
+	sh -c "printf '%s\n' \"\$1\" | grep -q '^- remote listener'" _ "$out"
 check "nothing listens any more" sh -c "! nc -z 127.0.0.1 $port && ! nc -z ::1 $port"
 
 kill -TERM "$pid"; wait "$pid"; rc=$?
