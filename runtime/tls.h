@@ -160,7 +160,7 @@ void remote_server_close(struct remote_server *s);
 void remote_server_retire(struct remote_server *s);
 /* At shutdown: close retired servers whose clients have not finished. */
 void remote_server_close_retired(void);
-/* The address it listens on, "ADDR:PORT" (the port the kernel chose for 0). */
+/* The address it listens on, "ADDR:PORT" or "[ADDR6]:PORT". */
 const char *remote_server_addr(const struct remote_server *s);
 
 /* Drive a fresh server engine with creds over in-memory bytes (fuzzing):
