@@ -88,6 +88,8 @@ struct cfg_remote {
 	const char *cert, *key, *client_ca;     /* absolute paths, required */
 	uint8_t (*read_only)[32];   /* SPKI SHA-256 of read-only clients */
 	size_t n_read_only;
+	uint8_t (*clients)[32];     /* clients = ...: when given, the only other keys allowed */
+	size_t n_clients;
 };
 
 struct label {

@@ -15,7 +15,7 @@ static const char *const network_keys[] = { "bridge", "subnet", "gateway", "rang
 	"gateway6", "masquerade", "isolate", "mtu", NULL };
 static const char *const dns_keys[] = { "domain", "upstream", "ttl", "cache", "host", NULL };
 static const char *const remote_keys[] = { "listen", "cert", "key", "client_ca", "read_only",
-	NULL };
+	"clients", NULL };
 static const char *const container_keys[] = { "name", "rootfs", "command", "env", "labels",
 	"networks", "ports", "service", "ip", "ip6", "restart", "memory", "cpus",
 	"stop_timeout", NULL };
@@ -25,7 +25,7 @@ static const char *const berth_sections[] = { "daemon", "network", "dns", "remot
 const char *const cfg_all_keys[] = { "state_dir", "run_dir", "log_level", "bridge",
 	"subnet", "gateway", "range", "subnet6", "gateway6", "masquerade", "isolate", "mtu",
 	"domain", "upstream", "ttl", "cache", "host", "listen", "cert", "key", "client_ca",
-	"read_only", "name", "rootfs", "command", "env", "labels", "networks", "ports",
+	"read_only", "clients", "name", "rootfs", "command", "env", "labels", "networks", "ports",
 	"service", "ip", "ip6", "restart", "memory", "cpus", "stop_timeout", "select", "types",
 	"from", "to", NULL };
 
@@ -327,6 +327,37 @@ static int hexval(char ch)
 	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
+/* key = sha256:<64 hex>, ... (SPKI hashes of client certificates) */
+static void remote_hashes(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
+			  uint8_t (**out)[32], size_t *n)
+{
+	struct ini_ent *e = cfg_get(s, key);
+
+	if (e) {
+		struct cfg_item *it;
+		size_t k = cfg_split_list(c->tmp, e->val, &it);
+
+		for (size_t i = 0; i < k; i++) {
+			const char *v = it[i].s;
+			uint8_t h[32];
+			bool ok = strlen(v) == 7 + 64 && !strncmp(v, "sha256:", 7);
+
+			for (size_t j = 0; ok && j < 32; j++) {
+				int hi = hexval(v[7 + 2 * j]), lo = hexval(v[8 + 2 * j]);
+
+				ok = hi >= 0 && lo >= 0;
+				h[j] = (uint8_t)(hi << 4 | lo);
+			}
+			if (!ok) {
+				cfg_err_key(c, s, e, -1, "'%s': expected sha256: and 64 hex digits "
+					    "(the client certificate's SPKI hash)", v);
+				continue;
+			}
+			memcpy(*CFG_PUSH(c->mem, *out, *n), h, 32);
+		}
+	}
+}
+
 static void do_remote(struct cfg_ctx *c, const struct ini_sect *s)
 {
 	struct cfg_remote *r = &c->cfg->remote;
@@ -373,30 +404,8 @@ static void do_remote(struct cfg_ctx *c, const struct ini_sect *s)
 				     "and client_ca)", files[i]);
 		cfg_path_key(c, s, files[i], dst[i]);
 	}
-	e = cfg_get(s, "read_only");
-	if (e) {
-		struct cfg_item *it;
-		size_t k = cfg_split_list(c->tmp, e->val, &it);
-
-		for (size_t i = 0; i < k; i++) {
-			const char *v = it[i].s;
-			uint8_t h[32];
-			bool ok = strlen(v) == 7 + 64 && !strncmp(v, "sha256:", 7);
-
-			for (size_t j = 0; ok && j < 32; j++) {
-				int hi = hexval(v[7 + 2 * j]), lo = hexval(v[8 + 2 * j]);
-
-				ok = hi >= 0 && lo >= 0;
-				h[j] = (uint8_t)(hi << 4 | lo);
-			}
-			if (!ok) {
-				cfg_err_key(c, s, e, -1, "'%s': expected sha256: and 64 hex digits "
-					    "(the client certificate's SPKI hash)", v);
-				continue;
-			}
-			memcpy(*CFG_PUSH(c->mem, r->read_only, r->n_read_only), h, 32);
-		}
-	}
+	remote_hashes(c, s, "read_only", &r->read_only, &r->n_read_only);
+	remote_hashes(c, s, "clients", &r->clients, &r->n_clients);
 }
 
 void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)

@@ -1,6 +1,7 @@
 /* control.c - the control protocol: request encoding, the daemon's Unix-socket
  * server (non-blocking, bounded, peer credentials checked) and the CLI client. */
 #include "runtime/control.h"
+#include "runtime/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -174,38 +175,53 @@ static void ctl_conn_flush(struct ctl_conn *c)
 	ctl_conn_close(c);
 }
 
+void ctl_reply_error(struct buf *out, const char *msg)
+{
+	buf_puts(out, "error ");
+	for (; *msg; msg++)         /* one line of message */
+		buf_append(out, *msg == '\n' ? " " : msg, 1);
+	buf_puts(out, "\n");
+}
+
 static void ctl_conn_reply_error(struct ctl_conn *c, const char *msg)
 {
 	buf_reset(&c->out);
-	buf_printf(&c->out, "error %s\n", msg);
+	ctl_reply_error(&c->out, msg);
 }
 
-static void ctl_conn_dispatch(struct ctl_conn *c)
+void ctl_handle_line(ctl_handler_fn *handler, void *ctx, const struct ctl_request *who,
+		     char *line, size_t len, struct buf *out)
 {
-	struct ctl_server *s = c->srv;
 	char *argv[CTL_MAX_ARGS + 1];
-	struct ctl_request rq = { .uid = c->uid };
+	struct ctl_request rq = { .uid = who->uid, .read_only = who->read_only };
 	struct buf body;
 	struct err e = { 0 };
 
-	buf_init(&body);
-	if (!c->allowed) {
-		ctl_conn_reply_error(c, "permission denied: only root and the daemon's user or group may use this socket");
-	} else if (ctl_parse_request(c->in, &rq, argv, &e) < 0 ||
-		   s->handler(s->ctx, &rq, &body, &e) < 0) {
-		/* one line of message; a body may follow (e.g. every config error) */
-		for (char *p = e.msg; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		ctl_conn_reply_error(c, e.msg[0] ? e.msg : "request failed");
-		if (body.len)
-			buf_append(&c->out, body.data, body.len);
-	} else {
-		buf_puts(&c->out, "ok\n");
-		if (body.len)
-			buf_append(&c->out, body.data, body.len);
+	if (memchr(line, '\0', len)) {
+		ctl_reply_error(out, "malformed request: NUL byte");
+		return;
 	}
+	buf_init(&body);
+	if (ctl_parse_request(line, &rq, argv, &e) < 0 || handler(ctx, &rq, &body, &e) < 0) {
+		/* a body may follow the message (e.g. every config error) */
+		ctl_reply_error(out, e.msg[0] ? e.msg : "request failed");
+	} else {
+		buf_puts(out, "ok\n");
+	}
+	if (body.len)
+		buf_append(out, body.data, body.len);
 	buf_free(&body);
+}
+
+static void ctl_conn_dispatch(struct ctl_conn *c, size_t len)
+{
+	struct ctl_server *s = c->srv;
+	struct ctl_request who = { .uid = c->uid };
+
+	if (!c->allowed)
+		ctl_conn_reply_error(c, "permission denied: only root and the daemon's user or group may use this socket");
+	else
+		ctl_handle_line(s->handler, s->ctx, &who, c->in, len, &c->out);
 	loop_timer_cancel(s->loop, &c->idle);
 	loop_fd_mod(s->loop, &c->fd, EPOLLOUT, NULL);
 	ctl_conn_flush(c);
@@ -235,15 +251,9 @@ static void ctl_conn_on_event(struct loop_fd *f, uint32_t events)
 	nl = memchr(c->in, '\n', c->inlen);
 	if (nl) {
 		*nl = '\0';
-		if (memchr(c->in, '\0', (size_t)(nl - c->in))) {
-			ctl_conn_reply_error(c, "malformed request: NUL byte");
-			loop_fd_mod(c->srv->loop, f, EPOLLOUT, NULL);
-			ctl_conn_flush(c);
-			return;
-		}
-		ctl_conn_dispatch(c);
+		ctl_conn_dispatch(c, (size_t)(nl - c->in));
 	} else if (c->inlen >= sizeof(c->in) - 1) {
-		ctl_conn_reply_error(c, "request too long (max 4096 bytes)");
+		ctl_conn_reply_error(c, CTL_ERR_TOO_LONG);
 		loop_fd_mod(c->srv->loop, f, EPOLLOUT, NULL);
 		ctl_conn_flush(c);
 	}
@@ -384,6 +394,32 @@ void ctl_server_close(struct ctl_server *s)
 
 /* ---- client ------------------------------------------------------------- */
 
+static const struct ctl_remote *ctl_remote_target;
+
+void ctl_use_remote(const struct ctl_remote *r)
+{
+	ctl_remote_target = r;
+}
+
+int ctl_parse_reply(struct buf *reply, const char *where, struct buf *body, struct err *e)
+{
+	char *nl = reply->len ? memchr(reply->data, '\n', reply->len) : NULL;
+
+	if (!nl)
+		return err_set(e, EPROTO, "berth at %s closed the connection without a reply", where);
+	if (!strncmp(reply->data, "ok\n", 3)) {
+		buf_append(body, nl + 1, reply->len - (size_t)(nl + 1 - reply->data));
+		return 0;
+	}
+	if (!strncmp(reply->data, "error ", 6)) {
+		*nl = '\0';
+		err_set(e, EIO, "%s", reply->data + 6);
+		buf_append(body, nl + 1, reply->len - (size_t)(nl + 1 - reply->data));
+		return 1;
+	}
+	return err_set(e, EPROTO, "berth at %s sent a malformed reply", where);
+}
+
 int ctl_call(const char *path, bool json, int argc, char *const *argv, struct buf *body,
 	     struct err *e)
 {
@@ -391,8 +427,9 @@ int ctl_call(const char *path, bool json, int argc, char *const *argv, struct bu
 	char req[CTL_REQ_MAX + 1];
 	struct buf reply;
 	int fd, n, ret;
-	char *nl;
 
+	if (ctl_remote_target)
+		return remote_call(ctl_remote_target, json, argc, argv, body, e);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(e, ENAMETOOLONG, "socket path %s is too long", path);
 	strcpy(sa.sun_path, path);
@@ -434,20 +471,7 @@ int ctl_call(const char *path, bool json, int argc, char *const *argv, struct bu
 			break;
 		buf_append(&reply, chunk, (size_t)r);
 	}
-	nl = reply.len ? memchr(reply.data, '\n', reply.len) : NULL;
-	if (!nl) {
-		ret = err_set(e, EPROTO, "berth at %s closed the connection without a reply", path);
-	} else if (!strncmp(reply.data, "ok\n", 3)) {
-		buf_append(body, nl + 1, reply.len - (size_t)(nl + 1 - reply.data));
-		ret = 0;
-	} else if (!strncmp(reply.data, "error ", 6)) {
-		*nl = '\0';
-		err_set(e, EIO, "%s", reply.data + 6);
-		buf_append(body, nl + 1, reply.len - (size_t)(nl + 1 - reply.data));
-		ret = 1;
-	} else {
-		ret = err_set(e, EPROTO, "berth at %s sent a malformed reply", path);
-	}
+	ret = ctl_parse_reply(&reply, path, body, e);
 out:
 	buf_free(&reply);
 	close(fd);

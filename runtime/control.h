@@ -27,7 +27,8 @@ struct ctl_request {
 	int argc;
 	char **argv;                /* argv[0] is the command */
 	bool json;                  /* -o json */
-	uid_t uid;                  /* the peer, from SO_PEERCRED */
+	uid_t uid;                  /* the peer, from SO_PEERCRED; (uid_t)-1 over TLS */
+	bool read_only;             /* a [remote] read_only client: reads only */
 };
 
 /* Run one request: append the body to out and return 0, or return -errno with
@@ -53,16 +54,40 @@ int ctl_encode_request(char *buf, size_t len, bool json, int argc, char *const *
  * Returns 0 or -EINVAL with the reason. */
 int ctl_parse_request(char *line, struct ctl_request *rq, char **argv, struct err *e);
 
+/* Turn one received request line (its '\n' replaced by a NUL; len bytes
+ * before it) into the reply bytes appended to out: parse, run the handler
+ * with who's uid/read_only, format "ok\n" BODY or "error MSG\n" DETAILS.
+ * The Unix socket and the TLS listener share it. */
+void ctl_handle_line(ctl_handler_fn *handler, void *ctx, const struct ctl_request *who,
+		     char *line, size_t len, struct buf *out);
+/* Append "error MSG\n" (MSG on one line) to out. */
+void ctl_reply_error(struct buf *out, const char *msg);
+#define CTL_ERR_TOO_LONG "request too long (max 4096 bytes)"
+
 /* Listen on path (mode 0660; a stale socket file is replaced) and serve
  * requests from the loop. */
 int ctl_server_open(struct ctl_server *s, struct loop *l, const char *path,
 		    ctl_handler_fn *handler, void *ctx, struct err *e);
 void ctl_server_close(struct ctl_server *s);
 
+/* Where the CLI sends requests when -r is given (DESIGN §7). */
+struct ctl_remote {
+	const char *host;           /* HOST:PORT or [V6]:PORT */
+	const char *cert, *key;     /* the client's certificate (chain) and key */
+	const char *ca;             /* the CA that signed the server's certificate */
+};
+
+/* From now on ctl_call() talks to r over TLS instead of a Unix socket (r is
+ * borrowed; NULL goes back to the socket). */
+void ctl_use_remote(const struct ctl_remote *r);
+/* Split a whole reply into body/e with ctl_call()'s return contract; where
+ * names the daemon in messages. */
+int ctl_parse_reply(struct buf *reply, const char *where, struct buf *body, struct err *e);
+
 /* Send one request to the daemon at path and read the whole reply. Returns 0
  * with the body in body when the daemon said ok; 1 when it said error (the
  * message in e, any details in body); -errno when it could not be reached
- * (the reason in e). */
+ * (the reason in e). With ctl_use_remote(), path is ignored. */
 int ctl_call(const char *path, bool json, int argc, char *const *argv, struct buf *body,
 	     struct err *e);
 

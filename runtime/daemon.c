@@ -2,6 +2,7 @@
  * directory, open store/net/dns and the control socket, reconcile, then run
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
+#include "runtime/tls.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -112,6 +113,51 @@ static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 	return 0;
 }
 
+static void daemon_remote_log(void *ctx, enum log_level lvl, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	daemon_log(ctx, lvl, "%s", msg);
+}
+
+/* Make the TLS listener match [remote] of the running config: open, close, or
+ * re-read its files and move it (the connected clients finish first). */
+static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *errors)
+{
+	const struct cfg_remote *r = &d->cfg->remote;
+	struct err e = { 0 };
+
+	if (!r->enabled) {
+		if (d->remote) {
+			remote_server_retire(d->remote);    /* may be serving this reload */
+			d->remote = NULL;
+			buf_puts(out, "- remote listener\n");
+		}
+		return;
+	}
+	if (!d->remote) {
+		d->remote = remote_server_open(&d->loop, r, daemon_on_request, d, daemon_remote_log, &e);
+		if (!d->remote)
+			buf_printf(errors, "remote listener: %s\n", e.msg);
+		else
+			buf_printf(out, "+ remote listener on %s\n", remote_server_addr(d->remote));
+		return;
+	}
+	switch (remote_server_update(d->remote, r, &e)) {
+	case 0:
+		break;
+	case 1:
+		buf_printf(out, "~ remote listener on %s\n", remote_server_addr(d->remote));
+		break;
+	default:
+		buf_printf(errors, "remote listener: %s (the previous one stays)\n", e.msg);
+	}
+}
+
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
 {
 	struct config *cfg = NULL;
@@ -128,6 +174,7 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	reconcile_diff(d->cfg, cfg, out);
 	d->reloads++;
 	reconcile_apply(d, cfg, errors);
+	daemon_remote_apply(d, out, errors);
 }
 
 /* SIGHUP: reload; a broken config is logged and the running one stays. */
@@ -247,11 +294,23 @@ static int daemon_open(struct daemon *d, struct err *e)
 	if (mkdir_p("run directory", cd->run_dir, 0755, e) < 0)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
-	return ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, e);
+	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, e) < 0)
+		return -1;
+	if (d->cfg->remote.enabled) {
+		d->remote = remote_server_open(&d->loop, &d->cfg->remote, daemon_on_request, d,
+					       daemon_remote_log, e);
+		if (!d->remote)
+			return -1;
+		daemon_log(d, LOG_INFO, "remote management (TLS) on %s", remote_server_addr(d->remote));
+	}
+	return 0;
 }
 
 static void daemon_close(struct daemon *d)
 {
+	remote_server_close(d->remote);
+	remote_server_close_retired();
+	d->remote = NULL;
 	ctl_server_close(&d->ctl);
 	reconcile_shutdown(d);
 	if (d->sig.fd >= 0) {

@@ -15,6 +15,7 @@ struct store;
 struct net;
 struct nat;
 struct dns_server;
+struct remote_server;
 
 #define DNS_PORT 53
 #define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
@@ -41,6 +42,7 @@ struct daemon {
 	struct loop loop;
 	struct loop_fd sig;
 	struct ctl_server ctl;
+	struct remote_server *remote;   /* [remote]: the control protocol over TLS */
 	const char *config_dir;     /* NULL: /etc/berth if present, else embedded */
 	struct config *cfg;         /* the running configuration */
 	struct store *store;

@@ -2,6 +2,7 @@
 #include "runtime/runtime.h"
 #include "runtime/config.h"
 #include "runtime/control.h"
+#include "runtime/tls.h"
 #include "lib/lib.h"
 #include "version.h"
 
@@ -16,6 +17,7 @@ struct globals {
 	const char *config_dir;     /* -c DIR */
 	const char *socket;         /* -s SOCKET */
 	bool json;                  /* -o json */
+	struct ctl_remote remote;   /* -r HOST:PORT --cert --key --ca */
 };
 
 struct command {
@@ -111,7 +113,7 @@ static int cmd_remote(struct globals *g, int argc, char **argv)
 	struct err e = { 0 };
 	int ret;
 
-	const char *path = socket_path(g, &e);
+	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
 
 	if (!path) {
 		fprintf(stderr, "berth: %s\n", e.msg);
@@ -155,6 +157,12 @@ static int cmd_net_entry(struct globals *g, int argc, char **argv)
 	return cmd_net(argc, argv);
 }
 
+static int cmd_tls_entry(struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	return cmd_tls(argc, argv);
+}
+
 static int cmd_config(struct globals *g, int argc, char **argv)
 {
 	return config_cmd(g->config_dir, g->json, argc, argv);
@@ -174,13 +182,16 @@ static const struct command commands[] = {
 	{ "policy", "ls | why SRC DST PORT/PROTO", "policies; which rule allows or denies", cmd_remote },
 	{ "reload", "[--dry-run]", "apply the configuration again (all or nothing)", cmd_remote },
 	{ "metrics", "", "Prometheus text format", cmd_remote },
+	{ "tls", "init DIR --name N --ip A", "certificates for remote management (also: client, spki)",
+	  cmd_tls_entry },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] COMMAND [ARGS...]\n\ncommands:\n");
+	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] [-r HOST:PORT --cert C --key K --ca CA]\n"
+		"             COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %-26s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
@@ -236,6 +247,14 @@ int main(int argc, char **argv)
 			g.config_dir = argv[++i];
 		} else if (!strcmp(opt, "-s")) {
 			g.socket = argv[++i];
+		} else if (!strcmp(opt, "-r")) {
+			g.remote.host = argv[++i];
+		} else if (!strcmp(opt, "--cert")) {
+			g.remote.cert = argv[++i];
+		} else if (!strcmp(opt, "--key")) {
+			g.remote.key = argv[++i];
+		} else if (!strcmp(opt, "--ca")) {
+			g.remote.ca = argv[++i];
 		} else if (!strcmp(opt, "-o")) {
 			if (strcmp(argv[++i], "json") != 0) {
 				fprintf(stderr, "berth: -o takes 'json', not '%s'\n", argv[i]);
@@ -251,6 +270,14 @@ int main(int argc, char **argv)
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (g.remote.host || g.remote.cert || g.remote.key || g.remote.ca) {
+		if (!g.remote.host || !g.remote.cert || !g.remote.key || !g.remote.ca) {
+			fprintf(stderr, "berth: remote management needs all of -r HOST:PORT, --cert, "
+				"--key and --ca\n");
+			return EXIT_USAGE;
+		}
+		ctl_use_remote(&g.remote);  /* every daemon command goes over TLS */
 	}
 	argc -= i;
 	argv += i;

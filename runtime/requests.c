@@ -461,8 +461,32 @@ static const struct {
 	{ "metrics", req_metrics },
 };
 
+/* Who may run what. A read-only client ([remote] read_only) may run only the
+ * commands marked here as reads; a command missing from this list counts as
+ * one that changes something. */
+static const struct {
+	const char *name;
+	bool mutates;
+} access_list[] = {
+	{ "status", false }, { "ps", false }, { "inspect", false }, { "ip", false },
+	{ "ports", false }, { "dns", false }, { "policy", false }, { "metrics", false },
+	{ "logs", false },
+	{ "reload", true }, { "start", true }, { "stop", true }, { "restart", true },
+	{ "exec", true },
+};
+
+static bool request_mutates(const char *cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(access_list); i++)
+		if (!strcmp(cmd, access_list[i].name))
+			return access_list[i].mutates;
+	return true;
+}
+
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
+	if (rq->read_only && request_mutates(rq->argv[0]))
+		return err_set(e, EPERM, "permission denied: read-only client");
 	for (size_t i = 0; i < ARRAY_SIZE(requests); i++)
 		if (!strcmp(rq->argv[0], requests[i].name))
 			return requests[i].run(ctx, rq, out, e);

@@ -173,12 +173,13 @@ static const struct {
 	  F("berth.ini", "[dns]\nttl = 1\n[dns]\ncache = 2\n"),
 	  "berth.ini:3: [dns] section given twice (first on line 1)" },
 	{ "remote: bad listen, bad hash, missing files",
-	  F("berth.ini", "[remote]\nlisten = ::1:7443\nread_only = sha256:abcd\n"),
+	  F("berth.ini", "[remote]\nlisten = ::1:7443\nread_only = sha256:abcd\nclients = md5:00\n"),
 	  "berth.ini:1: [remote] cert: missing (the remote listener needs cert, key and client_ca)\n"
 	  "berth.ini:1: [remote] key: missing (the remote listener needs cert, key and client_ca)\n"
 	  "berth.ini:1: [remote] client_ca: missing (the remote listener needs cert, key and client_ca)\n"
 	  "berth.ini:2: [remote] listen: '::1:7443': expected ADDRESS:PORT or [IPV6]:PORT, e.g. 0.0.0.0:7443\n"
-	  "berth.ini:3: [remote] read_only: 'sha256:abcd': expected sha256: and 64 hex digits (the client certificate's SPKI hash)" },
+	  "berth.ini:3: [remote] read_only: 'sha256:abcd': expected sha256: and 64 hex digits (the client certificate's SPKI hash)\n"
+	  "berth.ini:4: [remote] clients: 'md5:00': expected sha256: and 64 hex digits (the client certificate's SPKI hash)" },
 
 	/* ---- containers.d ---- */
 	{ "DESIGN's example: protocol tpc on line 7",
@@ -497,13 +498,16 @@ static void test_syntax(void)
 	}
 	dir = mkconf(F("berth.ini", "[remote]\nlisten = [::]:7443\ncert = /c\nkey = /k\nclient_ca = /ca\n"
 		       "read_only = sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,\n"
-		       "  sha256:FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210\n"));
+		       "  sha256:FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210\n"
+		       "clients = sha256:1111111111111111111111111111111111111111111111111111111111111111\n"));
 	T_STREQ(load(dir, &c), "ok", "a [remote] section with two read-only hashes");
 	if (c) {
 		T_OK(c->remote.enabled && c->remote.port == 7443 && c->remote.addr.family == AF_INET6,
 		     "listen [::]:7443");
 		T_OK(c->remote.n_read_only == 2 && c->remote.read_only[1][0] == 0xfe &&
 		     c->remote.read_only[0][31] == 0xef, "hashes decoded");
+		T_OK(c->remote.n_clients == 1 && c->remote.clients[0][0] == 0x11,
+		     "clients = pins one key");
 		config_free(c);
 	}
 	T_STREQ(load(mkconf(F("berth.ini", "")), NULL), "ok", "an empty berth.ini means every default");
