@@ -2,6 +2,7 @@
  * directory, open store/net/dns and the control socket, reconcile, then run
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
+#include "runtime/container.h"
 #include "dns/dns.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -188,8 +189,18 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 			daemon_notify("STOPPING=1");
 			loop_stop(&d->loop);
 			break;
+		case SIGQUIT:
+			/* an upgrade in place: the next daemon adopts the containers */
+			daemon_log(d, LOG_INFO, "SIGQUIT, stopping; containers keep running");
+			d->leave_containers = true;
+			daemon_notify("STOPPING=1");
+			loop_stop(&d->loop);
+			break;
 		case SIGHUP:
 			daemon_on_sighup(d);
+			break;
+		case SIGCHLD:
+			containers_on_sigchld(d);
 			break;
 		default:
 			break;
@@ -209,6 +220,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return err_sys(e, errno, "block signals");
@@ -234,6 +246,8 @@ static int daemon_open(struct daemon *d, struct err *e)
 static void daemon_close(struct daemon *d)
 {
 	ctl_server_close(&d->ctl);
+	if (d->cfg)
+		containers_shutdown(d, !d->leave_containers);
 	reconcile_shutdown(d);
 	if (d->sig.fd >= 0) {
 		loop_fd_del(&d->loop, &d->sig);
@@ -267,6 +281,7 @@ int daemon_main(const struct daemon_opts *o)
 		daemon_close(&d);
 		return EXIT_FAIL;
 	}
+	containers_adopt(&d);          /* before reconcile: what runs stays running */
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);

@@ -12,6 +12,7 @@
 struct store;
 struct net;
 struct dns_server;
+struct ctr_run;
 
 #define DNS_PORT 53
 #define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
@@ -49,6 +50,8 @@ struct daemon {
 	size_t n_listeners;
 	int lock_fd;
 	bool keep_network;
+	struct ctr_run *runs;       /* container processes (container.c) */
+	bool leave_containers;      /* SIGQUIT: exit, leave containers running */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
