@@ -56,8 +56,8 @@ start_daemon() {
 }
 
 start_daemon; check_out "the daemon starts from a config directory and answers" 0 echo $?
-check_out "ps lists both containers as ready" "client ready
-web ready" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
+check_out "ps lists both containers as running" "client running
+web running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
 web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv4')
 web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv6')
 cli4=$(B -o json ps | jq -r '.[] | select(.name=="client") | .ipv4')
@@ -93,7 +93,7 @@ check_out "ports lists web's published port" "8080 web 80 tcp" \
 	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | \"\(.host_port) \(.container) \(.port) \(.proto)\"'"
 check_out "policy ls: the web policy selects one container" "web 1 1" \
 	sh -c "'$BERTH' -c '$C' -o json policy ls | jq -r '.[] | \"\(.name) \(.rules) \(.selected)\"'"
-check "metrics are Prometheus text" sh -c "'$BERTH' -c '$C' metrics | grep -q '^berth_containers{state=\"ready\"} 2$'"
+check "metrics are Prometheus text" sh -c "'$BERTH' -c '$C' metrics | grep -q '^berth_containers{state=\"running\"} 2$'"
 check "metrics count DNS answers" sh -c "'$BERTH' -c '$C' metrics | grep -Eq '^berth_dns_queries_total\{result=\"noerror\"\} [1-9]'"
 
 # --- a second daemon on the same state directory is refused
