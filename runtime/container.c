@@ -149,7 +149,10 @@ static void run_free(struct daemon *d, struct ctr_run *r)
 /* STATE_DIR/ctr/NAME[/file] */
 static void ctr_dir(const struct ctr_run *r, const char *file, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s%s%s", r->dir, file ? "/" : "", file ? file : "");
+	int n = snprintf(buf, size, "%s%s%s", r->dir, file ? "/" : "", file ? file : "");
+
+	if (n < 0 || (size_t)n >= size)
+		buf[0] = '\0';     /* fails to open, never names another file */
 }
 
 /* What a running process depends on: a change of any of it restarts it. */
