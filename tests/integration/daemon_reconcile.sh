@@ -28,6 +28,7 @@ cat >"$C/containers.d/web.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 labels  = app=web, tier=frontend
 ports   = 8080:80/tcp
 service = websvc
@@ -36,6 +37,7 @@ cat >"$C/containers.d/client.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 labels  = app=client
 INI
 cat >"$C/policies.d/web.ini" <<INI
@@ -46,6 +48,20 @@ from  = app=client
 ports = 80/tcp
 INI
 
+# the containers really run (sleep as pid 1 ignores SIGTERM: stop_timeout = 1);
+# never leave one behind on the host: kill the daemon, then every monitor
+# of this state directory (checked by its command line)
+cleanup() {
+	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
+	for m in "$S"/ctr/*/monitor; do
+		[ -f "$m" ] || continue
+		p=$(sed -n 's/^monitor=//p' "$m")
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^berth monitor $S " &&
+			kill -KILL "$p"
+	done
+	return 0
+}
+trap cleanup EXIT
 B() { "$BERTH" -c "$C" "$@"; }
 log=$TMPDIR/daemon.log
 start_daemon() {
@@ -106,6 +122,7 @@ cat >"$C/containers.d/api.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 ports   = 9000:9000/udp
 INI
 check_out "reload --dry-run prints the difference" "+ container api" B reload --dry-run
