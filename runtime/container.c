@@ -632,7 +632,8 @@ static void run_signal_stop(struct ctr_run *r, enum stop_reason why)
 	}
 }
 
-/* Stop runs[0..n) together and wait until all are gone. */
+/* Stop runs[0..n) together and wait until all are gone (runs[] is used as
+ * scratch: entries are set to NULL as they end). */
 static void runs_stop_wait(struct daemon *d, struct ctr_run **runs, size_t n, enum stop_reason why)
 {
 	uint64_t deadline = 0, now;
@@ -800,9 +801,19 @@ void containers_shutdown(struct daemon *d, bool stop)
 	n = 0;
 	for (struct ctr_run *r = d->runs; r; r = r->next)
 		all[n++] = r;
-	if (stop && n)
+	if (stop && n) {
 		runs_stop_wait(d, all, n, STOP_SHUTDOWN);
-	else if (n)
+		/* a clean stop: the next daemon starts every container afresh
+		 * (those in back-off or exited too), adopting nothing */
+		for (struct ctr_run *r = d->runs; r; r = r->next) {
+			char path[4096];
+
+			ctr_dir(r, "monitor", path, sizeof(path));
+			unlink(path);
+			ctr_dir(r, "exit", path, sizeof(path));
+			unlink(path);
+		}
+	} else if (n)
 		daemon_log(d, LOG_INFO, "leaving %zu container%s running for the next daemon", n,
 			   n == 1 ? "" : "s");
 	free(all);
