@@ -29,8 +29,11 @@ INI
 # running from a busybox root assembled here (mk/busybox-rootfs.sh).
 "$top/mk/busybox-rootfs.sh" "$(uname -m)" "$demo/rootfs"
 echo "hello from the web container" >"$demo/rootfs/www/index.html"
+# For the demo, both say what they do: httpd logs each request (-v) and the
+# client prints the page it fetched, so `berth logs` has something to show.
 for f in web client; do
-	sed "s|^rootfs *=.*|rootfs   = $demo/rootfs|" "$top/rootfs/etc/berth/containers.d/$f.ini" \
+	sed -e "s|^rootfs *=.*|rootfs   = $demo/rootfs|" -e "s|httpd -f -p 80|httpd -f -v -p 80|" \
+		-e "s|wget -q -O /dev/null|wget -q -O -|" "$top/rootfs/etc/berth/containers.d/$f.ini" \
 		>"$etc/containers.d/$f.ini"
 done
 
