@@ -709,6 +709,8 @@ int ctr_monitor_main(int argc, char **argv)
 	m.state_dir = argv[1];
 	snprintf(m.dir, sizeof(m.dir), "%s/ctr/%s", argv[1], argv[2]);
 	setsid();
+	if (chdir("/") < 0)         /* pin no directory of the daemon's */
+		return 1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
