@@ -694,8 +694,20 @@ static void runs_stop_wait(struct daemon *d, struct ctr_run **runs, size_t n, en
 		if (poll(p, np, timeout) < 0 && errno != EINTR)
 			break;
 		for (size_t i = 0; i < np; i++) {
-			if ((p[i].revents & POLLIN) || (p[i].fd < 0 && kill(who[i]->monitor, 0) < 0))
-				run_monitor_gone(who[i]);
+			struct ctr_run *r = who[i];
+			bool gone = p[i].revents & POLLIN;
+			int st;
+
+			if (!gone && p[i].fd < 0) {     /* no pidfd: ask by pid */
+				if (r->child && waitpid(r->monitor, &st, WNOHANG) == r->monitor) {
+					r->child = false;
+					gone = true;
+				} else if (!r->child && kill(r->monitor, 0) < 0) {
+					gone = true;
+				}
+			}
+			if (gone)
+				run_monitor_gone(r);
 		}
 	}
 }

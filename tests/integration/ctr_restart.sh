@@ -59,9 +59,10 @@ field() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 t0=$(date +%s)
 
 sleep 4.5
-# 1 s, 2 s, 4 s: by 4.5 s two or three restarts (the third at ~7 s at the latest)
+# 1 s, 2 s, 4 s: by 4.5 s two restarts (one on a slow machine), never more than
+# three (without back-off a crash loop would have hundreds)
 n=$(field crashloop restarts)
-if [ "$n" -ge 2 ] && [ "$n" -le 3 ]; then
+if [ "$n" -ge 1 ] && [ "$n" -le 3 ]; then
 	ok "on-failure: a crash loop is restarted with back-off 1, 2, 4 s ($n restarts after 4.5 s)"
 else
 	not_ok "on-failure: a crash loop is restarted with back-off (restarts after 4.5 s)" "got $n"
@@ -74,7 +75,7 @@ check_out "on-failure: a clean exit is not restarted" "exited 0" \
 	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"okexit\") | \"\(.state) \(.restarts)\"'"
 check "STATUS of an exited container: its code" sh -c "'$BERTH' -c '$C' ps | grep '^okexit' | grep -q 'exited (0) [0-9]*s ago'"
 n=$(field always restarts)
-if [ "$n" -ge 2 ] && [ "$n" -le 3 ]; then
+if [ "$n" -ge 1 ] && [ "$n" -le 3 ]; then
 	ok "always: a clean exit is restarted too ($n restarts after 4.5 s)"
 else
 	not_ok "always: a clean exit is restarted too" "got $n restarts"
