@@ -31,6 +31,7 @@
  */
 #define CTR_LOG_SIZE_DEFAULT (1ULL << 20)
 #define CTR_LOG_CHUNK_MAX (256u << 10)  /* bytes per `logs --from` reply */
+#define CTR_LOG_READ_MAX (32u << 20)    /* bytes per `logs` reply: the newest */
 #define CTR_BACKOFF_FIRST_S 1
 #define CTR_BACKOFF_MAX_S 30
 #define CTR_BACKOFF_RESET_S 10          /* up this long: the next back-off is 1 s again */
@@ -113,8 +114,8 @@ int ctr_log_open(struct ctr_log *l, const char *state_dir, const char *name, uin
 		 struct err *e);
 void ctr_log_write(struct ctr_log *l, const void *p, size_t n);
 void ctr_log_close(struct ctr_log *l);
-/* The daemon's reading side. tail < 0: everything (NAME.log.1 then NAME.log);
- * else the last tail lines. */
+/* The daemon's reading side. tail < 0: everything (NAME.log.1 then NAME.log,
+ * at most the newest CTR_LOG_READ_MAX bytes); else the last tail lines. */
 int ctr_log_read(const char *state_dir, const char *name, long tail, struct buf *out,
 		 struct err *e);
 /* The cursor of the end of the log now ("INODE:OFFSET"). */

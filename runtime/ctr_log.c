@@ -121,19 +121,28 @@ int ctr_log_read(const char *state_dir, const char *name, long tail, struct buf 
 {
 	char path[4096];
 	size_t start = out->len, from;
-	int found = 0;
+	int fds[2], found = 0;
+	uint64_t size[2] = { 0, 0 }, skip;
+	struct stat st;
 
-	for (int k = 0; k < 2; k++) {
-		int fd;
-
+	for (int k = 0; k < 2; k++) {   /* NAME.log.1, then NAME.log */
 		if (log_path(path, sizeof(path), state_dir, name, k == 0 ? ".1" : "") < 0)
 			return err_set(e, ENAMETOOLONG, "log path for %s is too long", name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		fds[k] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[k] >= 0 && fstat(fds[k], &st) == 0)
+			size[k] = (uint64_t)st.st_size;
+		found += fds[k] >= 0;
+	}
+	/* one reply holds at most the newest CTR_LOG_READ_MAX bytes */
+	skip = size[0] + size[1] > CTR_LOG_READ_MAX ? size[0] + size[1] - CTR_LOG_READ_MAX : 0;
+	for (int k = 0; k < 2; k++) {
+		uint64_t off = skip < size[k] ? skip : size[k];
+
+		skip -= off;
+		if (fds[k] < 0)
 			continue;
-		found++;
-		read_from(fd, 0, 0, out);
-		close(fd);
+		read_from(fds[k], off, (size_t)(size[k] - off), out);
+		close(fds[k]);
 	}
 	if (!found)
 		return 0;           /* never started: an empty log */
