@@ -328,13 +328,12 @@ static void __attribute__((noreturn)) exec_monitor(const char *state_dir, const 
 {
 	char *argv[] = { "berth", "monitor", (char *)state_dir, (char *)name, NULL };
 	sigset_t none;
-	int null = open("/dev/null", O_RDWR);
+	int null;
 
-	if (report != 3) {
-		dup2(report, 3);
-	} else {
-		fcntl(3, F_SETFD, 0);
-	}
+	/* fd 3 first: /dev/null must not land on it */
+	if (report != 3 ? dup2(report, 3) < 0 : fcntl(3, F_SETFD, 0) < 0)
+		_exit(127);
+	null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
@@ -383,6 +382,13 @@ static int run_start(struct ctr_run *r)
 	if (write_files(d, r, c, &e) < 0) {
 		run_exited(r, -1, e.msg);
 		return -1;
+	}
+	{
+		char path[4096];
+
+		/* an exit file now can only be this start's */
+		ctr_dir(r, "exit", path, sizeof(path));
+		unlink(path);
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		err_sys(&e, errno, "pipe");
@@ -505,8 +511,10 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 		snprintf(r->error, sizeof(r->error), "%s", error);
 	else
 		r->error[0] = '\0';
-	if (error && *error)
+	if (error && *error && code < 0)
 		daemon_log(d, LOG_ERROR, "container %s: cannot start: %s", r->name, error);
+	else if (error && *error)
+		daemon_log(d, LOG_ERROR, "container %s: %s", r->name, error);
 	else
 		daemon_log(d, LOG_INFO, "container %s: exited with code %d", r->name, code);
 	switch (why) {
