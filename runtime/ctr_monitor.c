@@ -711,6 +711,7 @@ int ctr_monitor_main(int argc, char **argv)
 	setsid();
 	if (chdir("/") < 0)         /* pin no directory of the daemon's */
 		return 1;
+	fcntl(sync, F_SETFD, FD_CLOEXEC);   /* not for the container */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -112,6 +112,9 @@ check_out "the container's init runs with no_new_privs" "1" \
 	sh -c "'$BERTH' -c '$C' exec client -- grep NoNewPrivs /proc/1/status | awk '{print \$2}'"
 check_out "the host's state directory is not visible inside" "absent" \
 	sh -c "'$BERTH' -c '$C' exec client -- sh -c '[ -e $S ] && echo present || echo absent'"
+check_out "the container's init holds only stdin, stdout and stderr (nothing of berth's)" "0 1 2" \
+	sh -c "'$BERTH' -c '$C' exec client -- ls /proc/1/fd | sort -n | xargs"
+check_out "stdin is /dev/null" "/dev/null" B exec client -- readlink /proc/1/fd/0
 check "inspect: state, pid, restarts, log" sh -c "'$BERTH' -c '$C' inspect client | jq -e '.state == \"running\" and .pid == $cpid and .restarts == 0 and (.log | endswith(\"/logs/client.log\"))'"
 
 # stop / start / restart
