@@ -432,6 +432,32 @@ static void child_dev(const struct child *c, const char *root)
 	}
 }
 
+/* Docker's masked and read-only /proc paths: a root without CAP_SYS_ADMIN
+ * could still write /proc/sysrq-trigger or read /proc/kcore otherwise. */
+static void child_proc_mask(const struct child *c, const char *root)
+{
+	static const char *const masked[] = { "kcore", "keys", "latency_stats", "timer_list",
+					      "timer_stats", "sched_debug", "sysrq-trigger" };
+	static const char *const ro[] = { "sys", "irq", "bus", "fs" };
+	char path[4096];
+	struct stat st;
+
+	for (size_t i = 0; i < ARRAY_SIZE(masked); i++) {
+		pathf(c, path, sizeof(path), "%s/proc/%s", root, masked[i]);
+		if (stat(path, &st) < 0 || S_ISDIR(st.st_mode))
+			continue;   /* not in this kernel */
+		STEP(c, mount("/dev/null", path, NULL, MS_BIND, NULL), "mask /proc/%s", masked[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ro); i++) {
+		pathf(c, path, sizeof(path), "%s/proc/%s", root, ro[i]);
+		if (stat(path, &st) < 0)
+			continue;
+		STEP(c, mount(path, path, NULL, MS_BIND | MS_REC, NULL), "bind /proc/%s", ro[i]);
+		STEP(c, mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
+		     "make /proc/%s read-only", ro[i]);
+	}
+}
+
 static void child_rootfs(const struct child *c)
 {
 	static const char *const etc[] = { "hosts", "hostname", "resolv.conf" };
@@ -459,6 +485,7 @@ static void child_rootfs(const struct child *c)
 	}
 	pathf(c, path, sizeof(path), "%s/proc", root);
 	STEP(c, mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
+	child_proc_mask(c, root);
 	pathf(c, path, sizeof(path), "%s/sys", root);
 	STEP(c, mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL),
 	     "mount /sys");

@@ -10,6 +10,10 @@ R=$TMPDIR/rootfs
 sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
 	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
 echo "hello from web" >"$R/www/index.html"
+cat >"$R/check-proc.sh" <<'SH'
+printf '%s ' "$(stat -c %t:%T /proc/timer_list)"
+awk '$5 == "/proc/sys" { split($6, o, ","); print o[1] }' /proc/self/mountinfo
+SH
 C=$TMPDIR/etc
 S=$TMPDIR/state
 mkdir -p "$C/containers.d"
@@ -110,6 +114,8 @@ check_out "Docker's default capability set (bounding)" "00000000a80425fb" \
 	sh -c "'$BERTH' -c '$C' exec client -- grep CapBnd /proc/self/status | awk '{print \$2}'"
 check_out "the container's init runs with no_new_privs" "1" \
 	sh -c "'$BERTH' -c '$C' exec client -- grep NoNewPrivs /proc/1/status | awk '{print \$2}'"
+check_out "/proc/timer_list is masked (/dev/null), /proc/sys is mounted read-only (as in Docker)" "1:3 ro" \
+	B exec client -- sh /check-proc.sh
 check_out "the host's state directory is not visible inside" "absent" \
 	sh -c "'$BERTH' -c '$C' exec client -- sh -c '[ -e $S ] && echo present || echo absent'"
 check_out "the container's init holds only stdin, stdout and stderr (nothing of berth's)" "0 1 2" \
