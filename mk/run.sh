@@ -35,6 +35,8 @@ for f in web client; do
 	sed -e "s|^rootfs *=.*|rootfs   = $demo/rootfs|" -e "s|httpd -f -p 80|httpd -f -v -p 80|" \
 		-e "s|wget -q -O /dev/null|wget -q -O -|" "$top/rootfs/etc/berth/containers.d/$f.ini" \
 		>"$etc/containers.d/$f.ini"
+	# httpd and sh as pid 1 ignore SIGTERM: Ctrl-C ends the demo in 2 s, not 10
+	echo "stop_timeout = 2" >>"$etc/containers.d/$f.ini"
 done
 
 if [ "$(id -u)" = 0 ]; then
