@@ -25,20 +25,19 @@ subnet6 = fd88::/64
 domain   = berth.internal
 upstream = 127.0.0.1
 INI
-cat >"$etc/containers.d/web.ini" <<INI
-[container]
-rootfs  = $demo/rootfs
-command = httpd -f -p 80 -h /www
-labels  = app=web
-ports   = 8080:80/tcp
-service = web
-INI
-cat >"$etc/containers.d/client.ini" <<INI
-[container]
-rootfs  = $demo/rootfs
-command = sleep 3600
-labels  = app=client
-INI
+# The demo containers are the examples of rootfs/etc/berth/containers.d,
+# running from a busybox root assembled here (mk/busybox-rootfs.sh).
+"$top/mk/busybox-rootfs.sh" "$(uname -m)" "$demo/rootfs"
+echo "hello from the web container" >"$demo/rootfs/www/index.html"
+# For the demo, both say what they do: httpd logs each request (-v) and the
+# client prints the page it fetched, so `berth logs` has something to show.
+for f in web client; do
+	sed -e "s|^rootfs *=.*|rootfs   = $demo/rootfs|" -e "s|httpd -f -p 80|httpd -f -v -p 80|" \
+		-e "s|wget -q -O /dev/null|wget -q -O -|" "$top/rootfs/etc/berth/containers.d/$f.ini" \
+		>"$etc/containers.d/$f.ini"
+	# httpd and sh as pid 1 ignore SIGTERM: Ctrl-C ends the demo in 2 s, not 10
+	echo "stop_timeout = 2" >>"$etc/containers.d/$f.ini"
+done
 
 if [ "$(id -u)" = 0 ]; then
 	sandbox="unshare --net --mount --propagation private"
@@ -48,11 +47,12 @@ else
 fi
 cat <<MSG
 berth: starting the daemon in a sandbox (own network + mount namespaces) with
-       the demo configuration in $etc. Stop it with Ctrl-C.
+       the demo configuration in $etc: two busybox containers, web (httpd)
+       and client (polls web by its DNS name). Stop it with Ctrl-C.
        Meanwhile, in another terminal, try:
          $bin -c $etc ps
-         $bin -c $etc dns query web
-         $bin -c $etc ip ls
+         $bin -c $etc exec client -- wget -qO- http://web/
+         $bin -c $etc logs web
 MSG
 exec $sandbox sh -c 'ip link set lo up 2>/dev/null; c="$1"; shift; exec "$0" daemon -c "$c" --foreground "$@"' \
 	"$bin" "$etc" "$@"

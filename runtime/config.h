@@ -29,6 +29,8 @@
  * - Keys are lower case and case-sensitive; yes|no|true|false|on|off|1|0.
  * - memory takes bytes with an optional K, M, G or T suffix (powers of
  *   1024), at least 1M; cpus is a decimal count of CPUs (0.001 to 1024).
+ * - log_size (bytes, same suffixes, at least 16K, default 1M): a container's
+ *   log is rotated once (NAME.log.1) when it reaches this size.
  * - Nameservers read from resolv.conf are skipped when they are 127.0.0.53
  *   and [dns] host = yes (that is berth itself: forwarding would loop).
  */
@@ -130,6 +132,7 @@ struct cfg_container {
 	uint64_t memory;            /* bytes; 0: no limit */
 	unsigned cpus_milli;        /* 1000 = one CPU; 0: no limit */
 	unsigned stop_timeout;      /* seconds, 10 */
+	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, networks, ports, ip, ip6;
 	} lines;

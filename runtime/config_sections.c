@@ -18,7 +18,7 @@ static const char *const remote_keys[] = { "listen", "cert", "key", "client_ca",
 	"clients", NULL };
 static const char *const container_keys[] = { "name", "rootfs", "command", "env", "labels",
 	"networks", "ports", "service", "ip", "ip6", "restart", "memory", "cpus",
-	"stop_timeout", NULL };
+	"stop_timeout", "log_size", NULL };
 static const char *const env_repeat[] = { "env", NULL };
 static const char *const berth_sections[] = { "daemon", "network", "dns", "remote", NULL };
 
@@ -26,7 +26,8 @@ const char *const cfg_all_keys[] = { "state_dir", "run_dir", "log_level", "bridg
 	"subnet", "gateway", "range", "subnet6", "gateway6", "masquerade", "isolate", "mtu",
 	"domain", "upstream", "ttl", "cache", "host", "listen", "cert", "key", "client_ca",
 	"read_only", "clients", "name", "rootfs", "command", "env", "labels", "networks", "ports",
-	"service", "ip", "ip6", "restart", "memory", "cpus", "stop_timeout", "select", "types",
+	"service", "ip", "ip6", "restart", "memory", "cpus", "stop_timeout", "log_size", "select",
+	"types",
 	"from", "to", NULL };
 
 static void do_daemon(struct cfg_ctx *c, const struct ini_sect *s)
@@ -725,8 +726,9 @@ static void do_labels(struct cfg_ctx *c, const struct ini_sect *s, struct ini_en
 	}
 }
 
-static void do_memory(struct cfg_ctx *c, const struct ini_sect *s, struct ini_ent *e,
-		      struct cfg_container *ct)
+/* BYTES[K|M|G|T] (powers of 1024), at least min; *out gets the bytes. */
+static void do_bytes(struct cfg_ctx *c, const struct ini_sect *s, struct ini_ent *e,
+		     uint64_t min, const char *min_text, const char *example, uint64_t *out)
 {
 	const char *v = e->val;
 	size_t n = strspn(v, "0123456789");
@@ -744,13 +746,19 @@ static void do_memory(struct cfg_ctx *c, const struct ini_sect *s, struct ini_en
 		}
 		memcpy(num, v, n);
 		num[n] = '\0';
-		if (mul && cfg_parse_uint(num, (1ULL << 50) / mul, &x) && x * mul >= (1ULL << 20)) {
-			ct->memory = x * mul;
+		if (mul && cfg_parse_uint(num, (1ULL << 50) / mul, &x) && x * mul >= min) {
+			*out = x * mul;
 			return;
 		}
 	}
 	cfg_err_key(c, s, e, -1, "'%s': expected bytes with an optional K, M or G suffix, "
-		    "at least 1M (e.g. 64M)", v);
+		    "at least %s (e.g. %s)", v, min_text, example);
+}
+
+static void do_memory(struct cfg_ctx *c, const struct ini_sect *s, struct ini_ent *e,
+		      struct cfg_container *ct)
+{
+	do_bytes(c, s, e, 1ULL << 20, "1M", "64M", &ct->memory);
 }
 
 static void do_cpus(struct cfg_ctx *c, const struct ini_sect *s, struct ini_ent *e,
@@ -912,6 +920,8 @@ static void do_container(struct cfg_ctx *c, const struct ini_sect *s, struct cfg
 	if ((e = cfg_get(s, "cpus")))
 		do_cpus(c, s, e, ct);
 	cfg_uint_key(c, s, "stop_timeout", 0, 3600, "seconds", &ct->stop_timeout);
+	if ((e = cfg_get(s, "log_size")))
+		do_bytes(c, s, e, 16ULL << 10, "16K", "1M", &ct->log_size);
 }
 
 void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
@@ -943,6 +953,7 @@ void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 		ct = CFG_PUSH(c->mem, c->cfg->containers, c->cfg->n_containers);
 		ct->file = cfg_strdup(c->mem, f->path);
 		ct->stop_timeout = 10;
+		ct->log_size = 1ULL << 20;
 		ct->lines.section = s->line;
 		do_container(c, s, ct);
 		if (!ct->name) {

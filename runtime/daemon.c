@@ -3,6 +3,7 @@
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
 #include "runtime/tls.h"
+#include "runtime/container.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -236,8 +237,18 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 			daemon_notify("STOPPING=1");
 			loop_stop(&d->loop);
 			break;
+		case SIGQUIT:
+			/* an upgrade in place: the next daemon adopts the containers */
+			daemon_log(d, LOG_INFO, "SIGQUIT, stopping; containers keep running");
+			d->leave_containers = true;
+			daemon_notify("STOPPING=1");
+			loop_stop(&d->loop);
+			break;
 		case SIGHUP:
 			daemon_on_sighup(d);
+			break;
+		case SIGCHLD:
+			containers_on_sigchld(d);
 			break;
 		default:
 			break;
@@ -272,6 +283,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return err_sys(e, errno, "block signals");
@@ -312,6 +324,8 @@ static void daemon_close(struct daemon *d)
 	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
+	if (d->cfg)
+		containers_shutdown(d, !d->leave_containers);
 	reconcile_shutdown(d);
 	if (d->sig.fd >= 0) {
 		loop_fd_del(&d->loop, &d->sig);
@@ -346,6 +360,7 @@ int daemon_main(const struct daemon_opts *o)
 		daemon_close(&d);
 		return EXIT_FAIL;
 	}
+	containers_adopt(&d);          /* before reconcile: what runs stays running */
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);

@@ -16,6 +16,7 @@ struct net;
 struct nat;
 struct dns_server;
 struct remote_server;
+struct ctr_run;
 
 #define DNS_PORT 53
 #define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
@@ -58,6 +59,8 @@ struct daemon {
 	size_t n_listeners;
 	int lock_fd;
 	bool keep_network;
+	struct ctr_run *runs;       /* container processes (container.c) */
+	bool leave_containers;      /* SIGQUIT: exit, leave containers running */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;

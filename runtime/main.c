@@ -3,6 +3,7 @@
 #include "runtime/config.h"
 #include "runtime/control.h"
 #include "runtime/tls.h"
+#include "runtime/container.h"
 #include "lib/lib.h"
 #include "version.h"
 
@@ -168,6 +169,25 @@ static int cmd_config(struct globals *g, int argc, char **argv)
 	return config_cmd(g->config_dir, g->json, argc, argv);
 }
 
+/* start, stop, restart, logs, exec (runtime/cmd_ctr.c) */
+static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
+{
+	struct err e = { 0 };
+	const char *path = socket_path(g, &e);
+
+	if (!path) {
+		fprintf(stderr, "berth: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	return cmd_ctr(path, g->json, argc, argv);
+}
+
+static int cmd_monitor(struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	return ctr_monitor_main(argc, argv);
+}
+
 static const struct command commands[] = {
 	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
 	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
@@ -176,6 +196,11 @@ static const struct command commands[] = {
 	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
 	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
 	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },
+	{ "start", "NAME", "start a stopped container", cmd_ctr_entry },
+	{ "stop", "NAME", "stop a container (SIGTERM, SIGKILL after stop_timeout)", cmd_ctr_entry },
+	{ "restart", "NAME", "stop, then start a container", cmd_ctr_entry },
+	{ "logs", "NAME [-f] [--tail N]", "a container's stdout and stderr", cmd_ctr_entry },
+	{ "exec", "NAME -- CMD [ARG...]", "run a command inside a running container", cmd_ctr_entry },
 	{ "ip", "ls", "address allocations", cmd_remote },
 	{ "ports", "", "published ports", cmd_remote },
 	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
@@ -186,6 +211,7 @@ static const struct command commands[] = {
 	  cmd_tls_entry },
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
+	{ "monitor", NULL, NULL, cmd_monitor },     /* internal: started by the daemon */
 };
 
 static void usage(FILE *f)
@@ -193,8 +219,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] [-r HOST:PORT --cert C --key K --ca CA]\n"
 		"             COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %-26s %s\n", commands[i].name, commands[i].args,
-			commands[i].summary);
+		if (commands[i].summary)    /* internal commands have none */
+			fprintf(f, "  %-10s %-26s %s\n", commands[i].name, commands[i].args,
+				commands[i].summary);
 }
 
 static int cmd_help(struct globals *g, int argc, char **argv)
@@ -281,7 +308,8 @@ int main(int argc, char **argv)
 	}
 	argc -= i;
 	argv += i;
-	if (strcmp(argv[0], "daemon") != 0 && strip_output_option(&g, &argc, argv) < 0)
+	if (strcmp(argv[0], "daemon") != 0 && strcmp(argv[0], "exec") != 0 &&
+	    strcmp(argv[0], "monitor") != 0 && strip_output_option(&g, &argc, argv) < 0)
 		return EXIT_USAGE;
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
 		if (!strcmp(argv[0], commands[c].name))

@@ -3,6 +3,7 @@
  * only the differences. Every step is idempotent, so running it again after a
  * crash, a restart or a failed step converges. */
 #include "runtime/daemon_int.h"
+#include "runtime/container.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -76,6 +77,7 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 		buf_printf(b, "ip6=%s\n", ip_format(&c->ip6, a));
 	buf_printf(b, "restart=%d\nmemory=%llu\ncpus=%u\nstop_timeout=%u\n", (int)c->restart,
 		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
+	buf_printf(b, "log_size=%llu\n", (unsigned long long)c->log_size);
 }
 
 static void describe_policy(const struct policy *p, struct buf *b)
@@ -294,6 +296,7 @@ static void container_down(struct daemon *d, const char *name, const char *netwo
 {
 	struct err e = { 0 };
 
+	containers_stop(d, name);       /* the process goes before its network */
 	if (store_port_list(d->store, name, unpublish_one, d, &e) < 0)
 		problem(d, report, n, "container %s: %s", name, e.msg);
 	if (net_detach(d->net, name, &e) < 0)
@@ -598,7 +601,7 @@ out:
 static int apply_container(struct daemon *d, const struct config *cfg,
 			   const struct cfg_container *c, struct ctr *ctr, struct err *e)
 {
-	struct store_container sc = { 0 };
+	struct store_container sc = { 0 }, old;
 	struct buf desc;
 	uint64_t h = 1469598103934665603ULL;       /* FNV-1a of the description */
 
@@ -631,7 +634,15 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	buf_free(&desc);
 	snprintf(sc.name, sizeof(sc.name), "%s", c->name);
 	snprintf(sc.config_hash, sizeof(sc.config_hash), "fnv1a64:%016llx", (unsigned long long)h);
-	snprintf(sc.state, sizeof(sc.state), "ready");
+	snprintf(sc.state, sizeof(sc.state), "created");
+	if (store_container_get(d->store, c->name, &old, NULL) == 0) {
+		/* the process side of the row belongs to container.c */
+		memcpy(sc.state, old.state, sizeof(sc.state));
+		sc.pid = old.pid;
+		sc.restarts = old.restarts;
+		sc.exit_status = old.exit_status;
+		sc.started_at = old.started_at;
+	}
 	net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
 	if (store_container_put(d->store, &sc, e) < 0)
 		return -1;
@@ -768,6 +779,7 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 
 	if (!ctrs || !live)
 		abort();
+	containers_stop_changed(d, cfg);    /* processes stop before networks change */
 	remove_stale(d, cfg, report, &n);
 	for (size_t i = 0; i < cfg->n_networks; i++)
 		apply_network(d, &cfg->networks[i], report, &n);
@@ -795,6 +807,8 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	d->n_ctrs = cfg->n_containers;
 	config_free(d->cfg);
 	d->cfg = cfg;
+	/* network, firewall and DNS state are in place: processes may start */
+	containers_start_pending(d);
 	d->last_reconcile_us = now_us() - t0;
 	store_event_add(d->store, "reconcile", "config", n ? "applied with problems" : "applied", NULL);
 	return n;

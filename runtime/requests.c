@@ -1,6 +1,7 @@
 /* requests.c - the commands the daemon answers on its control socket: state
  * as aligned tables for people and JSON for programs. */
 #include "runtime/daemon_int.h"
+#include "runtime/container.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -82,14 +83,16 @@ static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf
 
 static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
-	static const char *const cols[] = { "NAME", "STATE", "NETWORKS", "IPV4", "IPV6", "ERROR" };
+	static const char *const cols[] = { "NAME", "STATE", "PID#", "RESTARTS#", "STATUS",
+					    "NETWORKS", "IPV4", "IPV6", "ERROR" };
 	struct table t;
 
 	(void)e;
-	table_init(&t, 6, cols);
+	table_init(&t, 9, cols);
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct ctr *c = &d->ctrs[i];
-		char nets[256] = "", v4[256], v6[512];
+		char nets[256] = "", v4[256], v6[512], pid[16], restarts[16];
+		struct ctr_status st;
 		size_t n = 0;
 
 		for (size_t k = 0; k < c->cfg->n_networks; k++)
@@ -97,7 +100,11 @@ static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 					      k ? "," : "", c->cfg->networks[k]);
 		ctr_addrs(c, AF_INET, v4, sizeof(v4));
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
-		table_add(&t, c->cfg->name, c->state, nets, v4, v6, c->error[0] ? c->error : NULL);
+		containers_status(d, c, &st);
+		snprintf(pid, sizeof(pid), "%d", st.pid);
+		snprintf(restarts, sizeof(restarts), "%u", st.restarts);
+		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status, nets,
+			  v4, v6, st.error[0] ? st.error : NULL);
 	}
 	table_render(&t, rq->json, out);
 	table_free(&t);
@@ -122,6 +129,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	const struct ctr *c;
 	char a[IP_STRLEN], path[512];
 	size_t start = out->len;
+	struct ctr_status st;
 
 	if (rq->argc != 2)
 		return err_set(e, EINVAL, "usage: berth inspect NAME");
@@ -133,10 +141,34 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_json_string(out, c->cfg->name);
 	buf_puts(out, ",\"file\":");
 	buf_json_string(out, c->cfg->file);
+	containers_status(d, c, &st);
 	buf_puts(out, ",\"state\":");
-	buf_json_string(out, c->state);
+	buf_json_string(out, st.state);
+	buf_puts(out, ",\"status\":");
+	buf_json_string(out, st.status);
 	buf_puts(out, ",\"error\":");
-	buf_json_string(out, c->error);
+	buf_json_string(out, st.error);
+	buf_puts(out, ",\"warning\":");
+	buf_json_string(out, st.warning);
+	buf_printf(out, ",\"pid\":%d,\"restarts\":%u,\"started_at\":%lld,\"exit_code\":",
+		   st.pid, st.restarts, (long long)st.started_at);
+	if (st.exit_code >= 0)
+		buf_printf(out, "%d", st.exit_code);
+	else
+		buf_puts(out, "null");
+	buf_printf(out, ",\"restart\":\"%s\",\"stop_timeout\":%u,\"memory\":%llu,"
+		   "\"cpus\":%u.%03u,\"log\":", c->cfg->restart == RESTART_ALWAYS ? "always" :
+		   c->cfg->restart == RESTART_ON_FAILURE ? "on-failure" : "no", c->cfg->stop_timeout,
+		   (unsigned long long)c->cfg->memory, c->cfg->cpus_milli / 1000,
+		   c->cfg->cpus_milli % 1000);
+	snprintf(path, sizeof(path), "%s/logs/%s.log", d->cfg->daemon.state_dir, c->cfg->name);
+	buf_json_string(out, path);
+	buf_puts(out, ",\"env\":[");
+	for (size_t i = 0; i < c->cfg->n_env; i++) {
+		buf_puts(out, i ? "," : "");
+		buf_json_string(out, c->cfg->env[i]);
+	}
+	buf_puts(out, "]");
 	buf_puts(out, ",\"rootfs\":");
 	buf_json_string(out, c->cfg->rootfs);
 	buf_puts(out, ",\"command\":[");
@@ -403,21 +435,29 @@ static void metrics_nat(struct daemon *d, struct buf *out)
 static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		       struct err *e)
 {
+	static const char *const states[] = { "created", "starting", "running", "stopping",
+					      "backoff", "exited", "stopped", "error" };
+	size_t count[ARRAY_SIZE(states)] = { 0 };
+	unsigned long long restarts = 0;
 	struct dns_stats st;
-	size_t ready = 0, failed = 0;
 
 	(void)rq, (void)e;
 	for (size_t i = 0; i < d->n_ctrs; i++) {
-		if (!strcmp(d->ctrs[i].state, "error"))
-			failed++;
-		else
-			ready++;
+		struct ctr_status cs;
+
+		containers_status(d, &d->ctrs[i], &cs);
+		restarts += cs.restarts;
+		for (size_t k = 0; k < ARRAY_SIZE(states); k++)
+			count[k] += !strcmp(cs.state, states[k]);
 	}
 	dns_server_stats(d->dns, &st);
 	buf_puts(out, "# HELP berth_containers Configured containers by state.\n"
 		      "# TYPE berth_containers gauge\n");
-	buf_printf(out, "berth_containers{state=\"ready\"} %zu\nberth_containers{state=\"error\"} %zu\n",
-		   ready, failed);
+	for (size_t k = 0; k < ARRAY_SIZE(states); k++)
+		buf_printf(out, "berth_containers{state=\"%s\"} %zu\n", states[k], count[k]);
+	buf_puts(out, "# HELP berth_container_restarts_total Restarts by the restart policy.\n"
+		      "# TYPE berth_container_restarts_total counter\n");
+	buf_printf(out, "berth_container_restarts_total %llu\n", restarts);
 	buf_puts(out, "# HELP berth_dns_queries_total DNS queries by result.\n"
 		      "# TYPE berth_dns_queries_total counter\n");
 	buf_printf(out, "berth_dns_queries_total{result=\"noerror\"} %llu\n"
@@ -459,6 +499,11 @@ static const struct {
 	{ "policy", req_policy },
 	{ "reload", req_reload },
 	{ "metrics", req_metrics },
+	{ "start", containers_request },
+	{ "stop", containers_request },
+	{ "state", containers_request },
+	{ "logs", containers_request },
+	{ "exec-info", containers_request },
 };
 
 /* Who may run what. A read-only client ([remote] read_only) may run only the

@@ -28,6 +28,7 @@ cat >"$C/containers.d/web.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 labels  = app=web, tier=frontend
 ports   = 8080:80/tcp
 service = websvc
@@ -36,6 +37,7 @@ cat >"$C/containers.d/client.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 labels  = app=client
 INI
 cat >"$C/policies.d/web.ini" <<INI
@@ -46,6 +48,20 @@ from  = app=client
 ports = 80/tcp
 INI
 
+# the containers really run (sleep as pid 1 ignores SIGTERM: stop_timeout = 1);
+# never leave one behind on the host: kill the daemon, then every monitor
+# of this state directory (checked by its command line)
+cleanup() {
+	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
+	for m in "$S"/ctr/*/monitor; do
+		[ -f "$m" ] || continue
+		p=$(sed -n 's/^monitor=//p' "$m")
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^berth monitor $S " &&
+			kill -KILL "$p"
+	done
+	return 0
+}
+trap cleanup EXIT
 B() { "$BERTH" -c "$C" "$@"; }
 log=$TMPDIR/daemon.log
 start_daemon() {
@@ -56,8 +72,8 @@ start_daemon() {
 }
 
 start_daemon; check_out "the daemon starts from a config directory and answers" 0 echo $?
-check_out "ps lists both containers as ready" "client ready
-web ready" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
+check_out "ps lists both containers as running" "client running
+web running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
 web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv4')
 web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv6')
 cli4=$(B -o json ps | jq -r '.[] | select(.name=="client") | .ipv4')
@@ -93,7 +109,7 @@ check_out "ports lists web's published port" "8080 web 80 tcp" \
 	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | \"\(.host_port) \(.container) \(.port) \(.proto)\"'"
 check_out "policy ls: the web policy selects one container" "web 1 1" \
 	sh -c "'$BERTH' -c '$C' -o json policy ls | jq -r '.[] | \"\(.name) \(.rules) \(.selected)\"'"
-check "metrics are Prometheus text" sh -c "'$BERTH' -c '$C' metrics | grep -q '^berth_containers{state=\"ready\"} 2$'"
+check "metrics are Prometheus text" sh -c "'$BERTH' -c '$C' metrics | grep -q '^berth_containers{state=\"running\"} 2$'"
 check "metrics count DNS answers" sh -c "'$BERTH' -c '$C' metrics | grep -Eq '^berth_dns_queries_total\{result=\"noerror\"\} [1-9]'"
 
 # --- a second daemon on the same state directory is refused
@@ -106,6 +122,7 @@ cat >"$C/containers.d/api.ini" <<INI
 [container]
 rootfs  = /
 command = sleep 1000
+stop_timeout = 1
 ports   = 9000:9000/udp
 INI
 check_out "reload --dry-run prints the difference" "+ container api" B reload --dry-run
