@@ -20,6 +20,8 @@
 # with "N passed, N failed[, N skipped]". QEMU is stopped after the scenario or
 # after --timeout seconds (default 300, or BOARD_TIMEOUT). Downloads are cached
 # under build/dl/, everything else is built under build/board/BOARD/.
+# BOARD_OVERLAY=DIR copies DIR over the board's root last (a developer's aid:
+# extra tools, a different inittab or scenario).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -161,8 +163,22 @@ stage=$out/root
 rm -rf "$stage"
 mkdir -p "$stage"
 "$top/mk/busybox-rootfs.sh" "$BOARD_ARCH" "$stage"
-cp -a "$tx/." "$stage/"
-rm -f "$stage/.pkgs"
+# The tools keep their glibc to themselves under /opt/tools: in /lib, the static
+# (glibc) busybox would dlopen its NSS modules and crash on the foreign build.
+mkdir -p "$stage/opt/tools"
+cp -a "$tx/." "$stage/opt/tools/"
+rm -f "$stage/opt/tools/.pkgs"
+triplet=$BOARD_ARCH-linux-gnu
+ld=$(cd "$tx" && ls lib/"$triplet"/ld-linux-*.so.[0-9] 2>/dev/null | head -1)
+[ -n "$ld" ] || die "no dynamic loader in $tx/lib/$triplet"
+for t in usr/sbin/nft usr/bin/jq; do
+	[ -x "$tx/$t" ] || die "$BOARD_TOOLS packages gave no $t"
+	printf '#!/bin/sh
+exec /opt/tools/%s --library-path /opt/tools/lib/%s:/opt/tools/usr/lib/%s /opt/tools/%s "$@"
+' \
+		"$ld" "$triplet" "$triplet" "$t" >"$stage/usr/bin/${t##*/}"
+	chmod 755 "$stage/usr/bin/${t##*/}"
+done
 # kernel modules, at their modules.dep paths, and the order to load them in
 while read -r m; do
 	mkdir -p "$stage/lib/modules/$kver/${m%/*}"
@@ -197,6 +213,7 @@ echo board >"$stage/etc/hostname"
 croot=$stage/var/lib/berth/rootfs/busybox
 "$top/mk/busybox-rootfs.sh" "$BOARD_ARCH" "$croot"
 echo "berth board $board: hello from web" >"$croot/www/index.html"
+[ -z "${BOARD_OVERLAY:-}" ] || cp -a "$BOARD_OVERLAY/." "$stage/"
 
 # ---- initramfs: cpio newc, plus /dev/console written by hand -----------------
 # The kernel opens /dev/console for init before anything mounts devtmpfs; a
@@ -262,7 +279,7 @@ tail -n +1 -s 0.2 -f --pid=$qpid "$log" 2>/dev/null | tr -d '\r' | while IFS= re
 		elif [ "$verdict" = FAIL ]; then
 			echo "not ok $n - $board: $step"
 		else
-			echo "ok $n - $board: ${step%%:*} # SKIP ${step#*: }"
+			echo "ok $n - $board: ${step%%:*} # SKIP $step"
 		fi ;;
 	"BOARD DONE"*)
 		echo DONE >>"$res"
