@@ -219,7 +219,7 @@ fuzz: $(FUZZ_BIN)
 # the on-board scenario; build/board/BOARD/console.log keeps the serial console.
 BOARD ?= qemu-$(HOST_ARCH)
 board-test:
-	@test -f board/$(BOARD)/board.conf || { echo "BOARD must be one of: $$(cd board && ls -d qemu-*)" >&2; exit 2; }
+	@test -f board/$(BOARD)/board.conf || { echo "BOARD must be one of: $$(cd board && ls -d qemu-* | tr '\n' ' ')" >&2; exit 2; }
 	@mk/deps.sh board
 	$(MAKE) -j$$(nproc) ARCH=$$(sed -n 's/^BOARD_ARCH=\([a-z0-9_]*\).*/\1/p' board/$(BOARD)/board.conf)
 	@board/board.sh $(BOARD)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # board.sh - build a QEMU board (Debian kernel, busybox, rootfs/, static berth), boot it, count its steps.
 #
-#   board/board.sh BOARD [--tap] [--timeout SECONDS] [--rebuild]
+#   board/board.sh BOARD [--tap] [--timeout SECONDS]
 #
 # BOARD is a directory of board/ (qemu-x86_64, qemu-aarch64) whose board.conf
 # says only what differs per board. Everything else is here and in board/init/:
@@ -25,14 +25,13 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-board= tap= rebuild=
+board='' tap=
 limit=${BOARD_TIMEOUT:-300}
-usage() { echo "usage: $0 BOARD [--tap] [--timeout SECONDS] [--rebuild]" >&2; exit 2; }
+usage() { echo "usage: $0 BOARD [--tap] [--timeout SECONDS]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tap) tap=1 ;;
 	--timeout) [ $# -ge 2 ] || usage; limit=$2; shift ;;
-	--rebuild) rebuild=1 ;;
 	-*) usage ;;
 	*) [ -z "$board" ] || usage; board=$1 ;;
 	esac
@@ -46,6 +45,7 @@ say() { [ -n "$tap" ] && echo "# $*" || echo "$*"; }
 
 conf=$top/board/$board/board.conf
 [ -f "$conf" ] || die "no board '$board' (boards: $(cd "$top/board" && ls -d qemu-* | tr '\n' ' '))"
+# shellcheck disable=SC1090
 . "$conf"
 
 # The kernel pieces berth needs on every board (the board's own list adds its
@@ -141,6 +141,7 @@ END {
 }' "$mdir/modules.dep" >"$modlist" || die "module list: not in kernel $kver"
 
 # ---- tools for the scenario (nft, jq) with their libraries -------------------
+# shellcheck disable=SC2046
 tpkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
 	--no-breaks --no-replaces --no-enhances $(for p in $BOARD_TOOLS; do echo "$p$q"; done) 2>/dev/null |
 	grep -v '^[ <]' | sort -u | tr '\n' ' ')
@@ -153,8 +154,8 @@ if [ "$(cat "$tx/.pkgs" 2>/dev/null)" != "$tpkgs" ]; then
 	rm -rf "$tx"; mkdir -p "$tx"
 	for d in "$dl/tools-$BOARD_DEBARCH"/*.deb; do dpkg-deb -x "$d" "$tx"; done
 	# what the board does not need: documentation, locales, gconv, helpers
-	rm -rf "$tx/usr/share" "$tx/usr/lib"/*/gconv "$tx/usr/lib"/*/audit "$tx/usr/libexec" \
-		"$tx/sbin" "$tx/usr/bin"/[!j]* "$tx/etc" "$tx/var"
+	rm -rf "${tx:?}/usr/share" "$tx/usr/lib"/*/gconv "$tx/usr/lib"/*/audit "$tx/usr/libexec" \
+		"$tx/sbin" "$tx/usr/bin"/[!j]* "${tx:?}/etc" "${tx:?}/var"
 	echo "$tpkgs" >"$tx/.pkgs"
 fi
 
@@ -270,7 +271,7 @@ tail -n +1 -s 0.2 -f --pid=$qpid "$log" 2>/dev/null | tr -d '\r' | while IFS= re
 		n=$((n + 1))
 		verdict=${line#BOARD }
 		verdict=${verdict%% *}
-		step=${line#BOARD $verdict }
+		step=${line#"BOARD $verdict "}
 		echo "$verdict $step" >>"$res"
 		if [ -z "$tap" ]; then
 			echo "  $verdict $step"
@@ -283,7 +284,9 @@ tail -n +1 -s 0.2 -f --pid=$qpid "$log" 2>/dev/null | tr -d '\r' | while IFS= re
 		fi ;;
 	"BOARD DONE"*)
 		echo DONE >>"$res"
-		sleep 3  # the board powers off by itself; if it does not, stop it
+		# the board powers off by itself; if it does not within 5 s, stop it
+		i=0
+		while kill -0 "$qpid" 2>/dev/null && [ $i -lt 25 ]; do sleep 0.2; i=$((i + 1)); done
 		kill "$qpid" 2>/dev/null || true
 		break ;;
 	esac
@@ -306,7 +309,7 @@ if ! grep -q '^DONE' "$res"; then
 	cat "$out/qemu.out" >&2
 fi
 if [ "$failed" != 0 ]; then
-	say "last console lines (whole log: ${log#$top/}):"
+	say "last console lines (whole log: ${log#"$top"/}):"
 	tail -n 40 "$log" | tr -d '\r' | sed 's/^/#   /'
 fi
 say "board $board: $how, boot and scenario $((t2 - t1)) s, total $((t2 - t0)) s"
