@@ -256,7 +256,7 @@ res=$out/results
 : >"$log"; : >"$res"
 say "board $board: kernel $kver ($kpkg), $how, initramfs $(($(stat -c %s "$initrd") / 1024)) KiB, built in $((t1 - t0)) s"
 # shellcheck disable=SC2086
-timeout -k 5 "$limit" "$BOARD_QEMU" -M "$BOARD_MACHINE" $accel -smp 2 -m 1024 \
+timeout -k 5 "$limit" "$BOARD_QEMU" -M "$BOARD_MACHINE" $accel -smp 2 -m 512 \
 	-nodefaults -no-reboot -display none -monitor none -serial "file:$log" \
 	-kernel "$vmlinuz" -initrd "$initrd" \
 	-append "console=$BOARD_CONSOLE panic=-1 quiet loglevel=3" \
