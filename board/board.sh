@@ -251,6 +251,7 @@ if [ "${BOARD_ACCEL:-}" != tcg ] && [ "$BOARD_ARCH" = "$(uname -m)" ] && [ -r /d
 		how="TCG (/dev/kvm did not boot the kernel within 10 s)"
 	fi
 fi
+t2=$(date +%s)
 log=$out/console.log
 res=$out/results
 : >"$log"; : >"$res"
@@ -292,7 +293,7 @@ tail -n +1 -s 0.2 -f --pid=$qpid "$log" 2>/dev/null | tr -d '\r' | while IFS= re
 	esac
 done
 wait "$qpid" && rc=0 || rc=$?
-t2=$(date +%s)
+t3=$(date +%s)
 
 passed=$(grep -c '^PASS ' "$res" || true)
 failed=$(grep -c '^FAIL ' "$res" || true)
@@ -312,7 +313,7 @@ if [ "$failed" != 0 ]; then
 	say "last console lines (whole log: ${log#"$top"/}):"
 	tail -n 40 "$log" | tr -d '\r' | sed 's/^/#   /'
 fi
-say "board $board: $how, boot and scenario $((t2 - t1)) s, total $((t2 - t0)) s"
+say "board $board: $how, boot and scenario $((t3 - t2)) s (choosing the accelerator $((t2 - t1)) s), total $((t3 - t0)) s"
 if [ "$skipped" != 0 ]; then
 	say "skipped:"
 	grep '^SKIP ' "$res" | sed 's/^SKIP /  /' | while IFS= read -r l; do say "$l"; done
