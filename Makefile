@@ -4,6 +4,7 @@
 #   make ARCH=aarch64       build/aarch64/berth
 #   make test               every test; ends with "N passed, N failed[, N skipped]"
 #   make run                the daemon in a sandbox (own net + mount namespaces)
+#   make board-test BOARD=qemu-x86_64|qemu-aarch64   boot a QEMU board, run its scenario
 #   make bench | fuzz | size | clean | distclean
 #
 # Local overrides go in config.mak (never edit this file for a local need).
@@ -72,7 +73,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(T)/bench/%)
 DEP_LIBS  := $(DA)/lib/libsqlite3.a $(DA)/lib/libbearssl.a $(DA)/lib/libinih.a
 DEP_READY := $(DA)/.ready
 
-.PHONY: all deps test unit test-build run bench fuzz size clean distclean FORCE
+.PHONY: all deps test unit test-build run bench fuzz size board-test clean distclean FORCE
 all: $(O)/berth
 
 # ---- product ---------------------------------------------------------------
@@ -212,6 +213,16 @@ bench:
 
 fuzz: $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BIN)
+
+# ---- boards (board/) -------------------------------------------------------
+# A QEMU board boots the static berth of its architecture from init and runs
+# the on-board scenario; build/board/BOARD/console.log keeps the serial console.
+BOARD ?= qemu-$(HOST_ARCH)
+board-test:
+	@test -f board/$(BOARD)/board.conf || { echo "BOARD must be one of: $$(cd board && ls -d qemu-* | tr '\n' ' ')" >&2; exit 2; }
+	@mk/deps.sh board
+	$(MAKE) -j$$(nproc) ARCH=$$(sed -n 's/^BOARD_ARCH=\([a-z0-9_]*\).*/\1/p' board/$(BOARD)/board.conf)
+	@board/board.sh $(BOARD)
 
 # ---- run, size, clean ------------------------------------------------------
 

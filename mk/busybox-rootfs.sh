@@ -27,7 +27,12 @@ else
 	bb=$dl/bin/busybox
 	if [ ! -x "$bb" ]; then
 		mkdir -p "$dl"
-		(cd "$dl" && apt-get download -q "busybox-static:$debarch" >/dev/null) || {
+		# As root, apt downloads as the user _apt, who cannot write into
+		# build/: download as root directly instead (no warning, no fallback).
+		sandbox=
+		[ "$(id -u)" = 0 ] && sandbox="-o APT::Sandbox::User=root"
+		# shellcheck disable=SC2086
+		(cd "$dl" && apt-get download -q $sandbox "busybox-static:$debarch" >/dev/null) || {
 			echo "busybox-rootfs.sh: apt-get download busybox-static:$debarch failed" >&2
 			exit 1
 		}

@@ -1,18 +1,21 @@
 #!/bin/sh
 # run.sh - run berth's test layers and close with "N passed, N failed[, N skipped]".
 #
-#   tests/run.sh [build] [unit] [integration] [fuzz]   (default: all, in that order)
+#   tests/run.sh [build] [unit] [integration] [board] [fuzz]   (default: all, in that order)
 #
 # Every test program speaks TAP: "ok N - what", "not ok N - what", and
 # "ok N - what # SKIP why". A program that exits 77 without output is one skip
 # (its last line says why); one that exits non-zero without a "not ok" line is
 # one failure. Integration tests run as root, each inside its own
 # `unshare --net --mount` sandbox, so the machine's own network is never touched.
+# The board layer boots the QEMU boards, this machine's architecture first
+# (BOARDS overrides, e.g. BOARDS=qemu-x86_64), and counts each on-board step as
+# a test; the other architecture's board runs under TCG in well under a minute.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-layers=${*:-build unit integration fuzz}
+layers=${*:-build unit integration board fuzz}
 
 export BERTH_TOP="$top"
 export BERTH="${BERTH:-$top/build/test/berth}"            # sanitized flavour
@@ -73,6 +76,18 @@ can_sandbox() {
 	return 0
 }
 
+# can_board BOARD: say why it cannot run here, or succeed.
+can_board() {
+	[ -f "board/$1/board.conf" ] || { echo "no board/$1/board.conf"; return 1; }
+	q=$(sed -n 's/^BOARD_QEMU=\([a-z0-9_-]*\).*/\1/p' "board/$1/board.conf")
+	a=$(sed -n 's/^BOARD_ARCH=\([a-z0-9_]*\).*/\1/p' "board/$1/board.conf")
+	for c in "$q" cpio busybox apt-get; do
+		command -v "$c" >/dev/null || { echo "$c is not installed (mk/deps.sh board)"; return 1; }
+	done
+	[ -x "build/$a/berth" ] || { echo "build/$a/berth is not built (make ARCH=$a)"; return 1; }
+	return 0
+}
+
 for layer in $layers; do
 	case $layer in
 	build)
@@ -110,6 +125,19 @@ for layer in $layers; do
 					ip link set lo up && exec sh "$0"' "$t"
 			rm -rf "$tmp"
 		done ;;
+	board)
+		# a QEMU board boots the static berth from init and runs the
+		# on-board scenario (board/board.sh); each step is one test
+		boards=${BOARDS:-qemu-$(uname -m) $(ls -d board/qemu-* 2>/dev/null | sed 's|board/||' | grep -vx "qemu-$(uname -m)")}
+		for b in $boards; do
+			if ! why=$(can_board "$b"); then
+				skipped=$((skipped + 1))
+				echo "skip board/$b: $why"
+				echo "  board/$b: $why" >>"$work/skips"
+				continue
+			fi
+			run_one "board/$b" board/board.sh "$b" --tap
+		done ;;
 	fuzz)
 		# every libFuzzer target over its committed corpus, briefly: a crash
 		# or sanitizer report fails the run (make fuzz runs them longer)
@@ -131,7 +159,7 @@ for layer in $layers; do
 			count "fuzz/$name" "$out" 0
 		done ;;
 	*)
-		echo "run.sh: unknown layer '$layer' (build, unit, integration, fuzz)" >&2
+		echo "run.sh: unknown layer '$layer' (build, unit, integration, board, fuzz)" >&2
 		exit 2 ;;
 	esac
 done
