@@ -10,8 +10,6 @@
 
 int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a)
 {
-	if (fw_set_contains(s, a))
-		return 0;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 8;
 		struct ip_addr *v = realloc(s->addrs, cap * sizeof(*v));
@@ -25,12 +23,33 @@ int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a)
 	return 0;
 }
 
+static int addr_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct ip_addr));
+}
+
+void fw_model_finish(struct fw_model *m)
+{
+	for (size_t i = 0; i < m->n_sets; i++) {
+		struct fw_set *s = &m->sets[i];
+		size_t k = 0;
+
+		if (!s->n)
+			continue;
+		qsort(s->addrs, s->n, sizeof(*s->addrs), addr_cmp);
+		for (size_t j = 1; j < s->n; j++)
+			if (addr_cmp(&s->addrs[j], &s->addrs[k]))
+				s->addrs[++k] = s->addrs[j];
+		s->n = k + 1;
+	}
+}
+
 bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (ip_equal(&s->addrs[i], a))
-			return true;
-	return false;
+	struct ip_addr key = { .family = a->family };
+
+	memcpy(key.b, a->b, sizeof(key.b));     /* no stray padding in the compare */
+	return s->n && bsearch(&key, s->addrs, s->n, sizeof(*s->addrs), addr_cmp);
 }
 
 void fw_model_free(struct fw_model *m)

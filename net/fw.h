@@ -122,8 +122,11 @@ struct fw_model {
 	size_t n_containers;
 };
 
-/* Building (the daemon's compiler fills the arrays it owns through these). */
+/* Building (the daemon's compiler fills the arrays it owns through these):
+ * add addresses, then fw_model_finish sorts each set and drops duplicates,
+ * after which fw_set_contains is a binary search. */
 int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a);
+void fw_model_finish(struct fw_model *m);
 bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a);
 void fw_model_free(struct fw_model *m);     /* frees the arrays, not borrowed strings */
 
@@ -170,5 +173,8 @@ struct nat;
 struct nat_part;
 void fw_attach(struct nat *t, struct nat_part *part, const struct fw_model *current);
 int fw_apply(struct nat *t, const struct fw_model *old, const struct fw_model *m, struct err *e);
+/* Delete what fw_apply keeps outside table inet berth (table bridge berth),
+ * when the daemon stops without --keep-network. */
+void fw_remove(struct nat *t);
 
 #endif

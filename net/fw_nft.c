@@ -555,13 +555,16 @@ struct elem_list {
 struct elems {
 	struct elem_list *l;
 	size_t n, cap;
+	size_t last;                /* the list list_for found last: runs of one set */
 };
 
 static struct elem_list *list_for(struct elems *es, uint8_t family, const char *set)
 {
+	if (es->last < es->n && es->l[es->last].family == family && !strcmp(es->l[es->last].set, set))
+		return &es->l[es->last];
 	for (size_t i = 0; i < es->n; i++)
 		if (es->l[i].family == family && !strcmp(es->l[i].set, set))
-			return &es->l[i];
+			return &es->l[es->last = i];
 	if (es->n == es->cap) {
 		size_t cap = es->cap ? es->cap * 2 : 32;
 		struct elem_list *l = realloc(es->l, cap * sizeof(*l));
@@ -577,12 +580,19 @@ static struct elem_list *list_for(struct elems *es, uint8_t family, const char *
 	return &es->l[es->n++];
 }
 
+static int elem_cmp(const void *a, const void *b)
+{
+	const struct nft_elem *x = a, *y = b;
+
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return memcmp(x->key, y->key, x->key_len);
+}
+
+/* Lists are sorted and without duplicates once model_elems returns. */
 static bool elem_in(const struct elem_list *l, const struct nft_elem *el)
 {
-	for (size_t i = 0; l && i < l->n; i++)
-		if (l->v[i].key_len == el->key_len && !memcmp(l->v[i].key, el->key, el->key_len))
-			return true;
-	return false;
+	return l && l->n && bsearch(el, l->v, l->n, sizeof(*l->v), elem_cmp);
 }
 
 /* Add the key k1 (or the concatenation k1 . k2) to the set's list. */
@@ -598,8 +608,6 @@ static void elem_add(struct elems *es, uint8_t family, const char *set, const vo
 		memcpy(el.key + el.key_len, k2, l2);
 		el.key_len = (uint8_t)(el.key_len + nft_field_len((uint32_t)l2));
 	}
-	if (elem_in(l, &el))
-		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		struct nft_elem *v = realloc(l->v, cap * sizeof(*v));
@@ -692,8 +700,19 @@ static void model_elems(const struct fw_model *m, struct elems *es)
 			elem_add(es, NFPROTO_INET, "fw_xnet", a, 16, b, 16);
 		}
 	}
-}
+	for (size_t i = 0; i < es->n; i++) {
+		struct elem_list *l = &es->l[i];
+		size_t k = 0;
 
+		if (!l->n)
+			continue;
+		qsort(l->v, l->n, sizeof(*l->v), elem_cmp);
+		for (size_t j = 1; j < l->n; j++)
+			if (elem_cmp(&l->v[j], &l->v[k]))
+				l->v[++k] = l->v[j];
+		l->n = k + 1;
+	}
+}
 static void elems_free(struct elems *es)
 {
 	for (size_t i = 0; i < es->n; i++)
@@ -1014,10 +1033,25 @@ int fw_apply(struct nat *t, const struct fw_model *old, const struct fw_model *m
 			return err_set(e, ENOMEM, "firewall: out of memory");
 		fw_nft_put(&b, old, m);
 		ret = nat_batch_send(t, &b, e);
-		nft_batch_free(&b);
-		if (ret != -EMSGSIZE)
+		if (ret != -EMSGSIZE || !b.m.overflow) {
+			nft_batch_free(&b);
 			break;
+		}
+		nft_batch_free(&b);
 		cap *= 2;
 	}
 	return ret < 0 ? err_wrap(e, "firewall") : 0;
+}
+
+void fw_remove(struct nat *t)
+{
+	struct nft_batch b;
+
+	if (nft_batch_init(&b, 4096) < 0)
+		return;
+	/* created first, so that deleting it is never an error */
+	nft_put_table(&b, NFPROTO_BRIDGE, FW_TABLE, 0);
+	nft_put_del_table(&b, NFPROTO_BRIDGE, FW_TABLE);
+	(void)nat_batch_send(t, &b, NULL);
+	nft_batch_free(&b);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -356,8 +357,8 @@ struct talk {
 	const struct nl_handlers *h;
 	uint32_t first_seq;
 	unsigned pending;           /* replies still owed */
-	bool want[NL_MSG_MAX];      /* message i asked for a reply */
-	bool done[NL_MSG_MAX];      /* ... and got it */
+	bool *want;                 /* message i asked for a reply */
+	bool *done;                 /* ... and got it */
 	bool drain;                 /* read what is queued, then stop */
 	int ret;                    /* first failure */
 	int code;                   /* its errno */
@@ -434,6 +435,7 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	struct talk t = { .s = s, .m = m, .h = h };
 	uint8_t buf[NL_RECV_BUF] __attribute__((aligned(8)));
+	bool *bits;
 	char nb[16];
 	size_t off = 0;
 
@@ -442,6 +444,19 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 			       m->cap);
 	if (!m->count)
 		return 0;
+	bits = calloc(2 * (size_t)m->count, sizeof(bool));
+	if (!bits)
+		return err_set(e, ENOMEM, "netlink: out of memory");
+	t.want = bits;
+	t.done = bits + m->count;
+	if (m->count > 256) {
+		/* the kernel queues every ACK before we read one; each costs
+		 * about 1 KiB of the receive buffer */
+		int need = (int)(m->count > 1 << 20 ? 1 << 30 : m->count * 1024);
+
+		if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &need, sizeof(need)) < 0)
+			(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &need, sizeof(need));
+	}
 	t.first_seq = s->seq + 1;
 	for (unsigned i = 0; i < m->count; i++) {
 		struct nlmsghdr *nlh = (struct nlmsghdr *)(void *)(m->buf + off);
@@ -454,8 +469,10 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 		}
 		off += NLMSG_ALIGN(nlh->nlmsg_len);
 	}
-	if (sendto(s->fd, m->buf, m->len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (sendto(s->fd, m->buf, m->len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		free(bits);
 		return err_sys(e, errno, "netlink send");
+	}
 
 	while (t.pending || t.drain) {
 		ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC | (t.drain ? MSG_DONTWAIT : 0));
@@ -467,6 +484,7 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 				continue;
 			if (t.drain && (errno == EAGAIN || errno == EWOULDBLOCK))
 				break;
+			free(bits);
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return err_set(e, ETIMEDOUT, "netlink: no reply from the kernel in %d s",
 					       NL_RECV_TIMEOUT_S);
@@ -496,6 +514,7 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 		if (!t.pending && !t.drain)
 			break;
 	}
+	free(bits);
 	if (t.ret) {
 		if (e)
 			err_set(e, t.code, "%s (%s)%s%s", strerror(t.code), errno_name(t.code, nb),

@@ -46,7 +46,7 @@ void nl_close(struct nl_sock *s);   /* safe on a closed socket */
  *   nl_put_str(&m, IFLA_INFO_KIND, "bridge");
  *   nl_nest_end(&m, nest);
  */
-#define NL_MSG_MAX 1024             /* messages in one builder (one sendmsg) */
+#define NL_MSG_MAX 65536            /* messages in one builder (one sendmsg) */
 
 struct nl_msg {
 	uint8_t *buf;

@@ -163,6 +163,7 @@ int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ct
 					if (fw_set_add_addr(&m->sets[s], &fc->ifs[f].addrs[a]) < 0)
 						goto nomem;
 		}
+	fw_model_finish(m);
 	for (size_t p = 0; p < m->n_policies; p++)
 		for (size_t k = 0; k < m->n_containers; k++)
 			if (selector_match(cc.sel[m->policies[p].select], cc.ctr[k]->labels,

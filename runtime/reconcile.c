@@ -819,6 +819,8 @@ void reconcile_shutdown(struct daemon *d)
 	if (d->dns)
 		dns_server_free(d->dns);
 	d->dns = NULL;
+	if (d->nat && !d->keep_network)
+		fw_remove(d->nat);
 	nat_close(d->nat, d->keep_network);     /* deletes the table unless --keep-network */
 	d->nat = NULL;
 	net_close(d->net);

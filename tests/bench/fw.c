@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,7 +86,12 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 		snprintf(name, 16, "c%u", (unsigned)(i % 1000000));
 		c->name = name;
 		c->n_ifs = 1;
+		/* fw.sh names the two real veths bh-srv and bh-cli */
 		snprintf(c->ifs[0].host_ifname, 16, "bh-c%u", (unsigned)(i % 1000000));
+		if (i == 0 && server)
+			snprintf(c->ifs[0].host_ifname, 16, "bh-srv");
+		if (i == 1 && client)
+			snprintf(c->ifs[0].host_ifname, 16, "bh-cli");
 		c->ifs[0].n_addrs = 1;
 		if (i == 0 && server)
 			ip_parse(server, &c->ifs[0].addrs[0], NULL);
@@ -119,6 +125,7 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 		p->n_rules = 1;
 	}
 	m->n_policies = n_pol;
+	fw_model_finish(m);
 }
 
 static struct fw_model live;
@@ -164,8 +171,12 @@ static int update(size_t n)
 		build(&m2, n, 1, NULL, NULL);
 		addr4(&a, (10u << 24 | 78u << 16) + (uint32_t)(r % n));
 		for (size_t i = 0; i < m2.sets[0].n; i++)
-			if (ip_equal(&m2.sets[0].addrs[i], &a))
-				m2.sets[0].addrs[i] = m2.sets[0].addrs[--m2.sets[0].n];
+			if (ip_equal(&m2.sets[0].addrs[i], &a)) {
+				memmove(&m2.sets[0].addrs[i], &m2.sets[0].addrs[i + 1],
+					(m2.sets[0].n - i - 1) * sizeof(a));
+				m2.sets[0].n--;
+				break;
+			}
 		t0 = now_ms();
 		if (fw_apply(t, &live, &m2, &e) < 0 || fw_apply(t, &m2, &live, &e) < 0) {
 			fprintf(stderr, "fw: %s\n", e.msg);
@@ -186,6 +197,7 @@ static int update(size_t n)
 	}
 	report("label change (set elements)", n, lab, 50);
 	report("policy added or removed (chains)", n, pol, 50);
+	fw_remove(t);
 	nat_close(t, false);
 	return 0;
 }
@@ -235,10 +247,12 @@ static int rr(double seconds, const char *addr, int port)
 	long n_rr = 0, n_crr = 0;
 	int s, one = 1;
 	char b = 'x';
+	struct timeval tmo = { 2, 0 };      /* a dropped SYN fails in 2 s, not 2 min */
 
 	inet_pton(AF_INET, addr, &a.sin_addr);
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
 	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		perror("connect");
 		return 1;
@@ -252,6 +266,7 @@ static int rr(double seconds, const char *addr, int port)
 		struct linger lg = { 1, 0 };    /* RST: no TIME_WAIT pile-up */
 
 		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
 		if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 || write(s, &b, 1) != 1 ||
 		    read(s, &b, 1) != 1) {
 			perror("crr");

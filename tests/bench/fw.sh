@@ -26,9 +26,10 @@ ip link add br-bench type bridge
 ip addr add 10.77.0.1/24 dev br-bench
 ip link set br-bench up
 for i in 2 3; do
+	host=bh-srv; [ $i = 3 ] && host=bh-cli
 	ip netns add c$i
-	ip link add bh-c$i type veth peer name eth0 netns c$i
-	ip link set bh-c$i master br-bench up
+	ip link add $host type veth peer name eth0 netns c$i
+	ip link set $host master br-bench up
 	ip -n c$i addr add 10.77.0.$i/24 dev eth0
 	ip -n c$i link set eth0 up
 	ip -n c$i link set lo up

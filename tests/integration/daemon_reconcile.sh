@@ -85,7 +85,10 @@ check_out "inside web's netns, eth0 has its address" "$web4/16" \
 	inns web "ip -j addr show eth0 | jq -r '.[0].addr_info[] | select(.family==\"inet\") | \"\(.local)/\(.prefixlen)\"'"
 check_out "inside web's netns, the default route is via the gateway" "10.88.0.1" \
 	inns web "ip -j route show default | jq -r '.[0].gateway'"
-check "client reaches web over IPv4" inns client "busybox ping -c1 -W2 $web4"
+client4=$(B -o json ps | jq -r '.[] | select(.name == "client") | .ipv4')
+check "web reaches client over IPv4" inns web "busybox ping -c1 -W2 $client4"
+# policy web admits only 80/tcp from app=client: its ping is dropped
+check_out "policy web drops client's ping to web" 1 sh -c "nsenter --net='$S/netns/client' busybox ping -c1 -W1 $web4 >/dev/null 2>&1; echo \$?"
 
 check_out "DNS: web.berth.internal from the host" "$web4" dig +short +time=2 +tries=1 @10.88.0.1 web.berth.internal A
 check_out "DNS: the bare name from inside client's netns" "$web4" \
@@ -162,7 +165,7 @@ check "api's netns file is gone" test ! -e "$S/netns/api"
 check_out "api's address is released" "" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -r '.[] | select(.owner==\"api\") | .address'"
 
 # --- kill -9 and restart: same addresses, established connection survives
-# an echo server inside web's netns, and a client on the host that sends a
+# an echo server inside web's netns, and a client in client's netns that sends a
 # line, waits for a go file, sends another (files, not fifos: nothing can hang)
 nsenter --net="$S/netns/web" python3 - "$web4" "$TMPDIR/srv" <<'PY' &
 import socket, sys
@@ -177,7 +180,7 @@ while True:
 PY
 srv=$!
 for _ in $(seq 50); do [ -e "$TMPDIR/srv.ready" ] && break; sleep 0.1; done
-python3 - "$web4" "$TMPDIR/go" "$TMPDIR/cli.out" <<'PY' &
+nsenter --net="$S/netns/client" python3 - "$web4" "$TMPDIR/go" "$TMPDIR/cli.out" <<'PY' &
 import os, socket, sys, time
 s = socket.create_connection((sys.argv[1], 80), timeout=10)
 out = open(sys.argv[3], "w")
