@@ -52,10 +52,12 @@ conf=$top/board/$board/board.conf
 # drivers): links and bridges, nf_tables with NAT, masquerade, conntrack, fib,
 # reject and log for the firewall, and br_netfilter so that bridged traffic
 # between two containers meets the inet table's hooks. (counters, lookups,
-# payload and meta expressions are part of nf_tables itself.)
+# payload and meta expressions are part of nf_tables itself, except that the
+# bridge family resolves `meta` through nft_meta_bridge: without it every
+# rule of table bridge berth, the anti-spoofing, is refused with ENOENT.)
 BERTH_MODULES="veth bridge br_netfilter nf_tables nf_conntrack nf_nat nft_chain_nat nft_nat
 	nft_masq nft_redir nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_log
-	nft_reject_inet"
+	nft_reject_inet nft_meta_bridge"
 # Debian packages of the target architecture that the scenario runs on the board.
 BOARD_TOOLS="nftables jq"
 

@@ -19,6 +19,8 @@
 /*
  * Layout, in table inet berth (NAT's chains live beside these):
  *
+ *   (every base chain first accepts established/related packets and IPv6
+ *   neighbour discovery, which is to IPv6 what ARP is to IPv4)
  *   fw_fwd_out   forward, filter + 0    established -> accept; two berth
  *                                       bridges, no DNAT -> drop; jump fw_egress
  *   fw_fwd_in    forward, filter + 10   established -> accept; jump fw_ingress
@@ -509,6 +511,21 @@ static void put_base_chain(struct emit *em, const char *name, int hook, int prio
 	m_established(&r);
 	x_verdict(&r, NF_ACCEPT, NULL);
 	put(em, name, &r);
+	/* IPv6 neighbour discovery (ICMPv6 133-137) is IPv6's ARP: policies
+	 * judge connections, not whether two hosts may find each other */
+	{
+		uint8_t icmp6 = IPPROTO_ICMPV6, lo = 133, hi = 137;
+
+		r.n = 0;
+		m_family(&r, NFPROTO_INET, AF_INET6);
+		x_meta(&r, NFT_META_L4PROTO, R0);
+		x_cmp(&r, NFT_CMP_EQ, R0, &icmp6, 1);
+		x_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, R0);
+		x_cmp(&r, NFT_CMP_GTE, R0, &lo, 1);
+		x_cmp(&r, NFT_CMP_LTE, R0, &hi, 1);
+		x_verdict(&r, NF_ACCEPT, NULL);
+		put(em, name, &r);
+	}
 	if (cross_net) {
 		r.n = 0;
 		m_dnat(&r, false);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -43,11 +44,55 @@ void nft_batch_free(struct nft_batch *b)
 	b->cap = 0;
 }
 
+struct first_error {
+	nl_error_fn *on_error;      /* the caller's, if any */
+	void *ctx;
+	bool seen;
+	unsigned index;
+};
+
+static int note_error(unsigned index, int code, const char *ext, void *ctx)
+{
+	struct first_error *fe = ctx;
+	int r = fe->on_error ? fe->on_error(index, code, ext, fe->ctx) : -code;
+
+	if (r < 0 && !fe->seen) {
+		fe->seen = true;
+		fe->index = index;
+	}
+	return r;
+}
+
+/* "NEWRULE inet berth fw_input" for message index of the batch. */
+static void describe_msg(const struct nft_batch *b, unsigned index, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		[NFT_MSG_NEWTABLE] = "NEWTABLE", [NFT_MSG_DELTABLE] = "DELTABLE",
+		[NFT_MSG_NEWCHAIN] = "NEWCHAIN", [NFT_MSG_DELCHAIN] = "DELCHAIN",
+		[NFT_MSG_NEWRULE] = "NEWRULE", [NFT_MSG_DELRULE] = "DELRULE",
+		[NFT_MSG_NEWSET] = "NEWSET", [NFT_MSG_DELSET] = "DELSET",
+		[NFT_MSG_NEWSETELEM] = "NEWSETELEM", [NFT_MSG_DELSETELEM] = "DELSETELEM",
+	};
+	size_t off = 0;
+	struct nft_head h;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < index && off < b->m.len; i++)
+		off += NLMSG_ALIGN(((const struct nlmsghdr *)(const void *)(b->buf + off))->nlmsg_len);
+	if (off >= b->m.len || nft_parse_head((const void *)(b->buf + off), &h) < 0)
+		return;
+	snprintf(buf, len, "%s %s %s %s", h.msg < ARRAY_SIZE(names) && names[h.msg] ? names[h.msg] : "?",
+		 h.family == NFPROTO_BRIDGE ? "bridge" : h.family == NFPROTO_INET ? "inet" : "?",
+		 h.table, h.name);
+}
+
 int nft_batch_send(struct nl_sock *s, struct nft_batch *b, nl_error_fn *on_error, void *ctx,
 		   struct err *e)
 {
-	struct nl_handlers h = { .on_error = on_error, .ctx = ctx };
-	int need;
+	struct first_error fe = { .on_error = on_error, .ctx = ctx };
+	struct nl_handlers h = { .on_error = note_error, .ctx = &fe };
+	char what[128];
+	int need, ret;
 
 	nl_batch_end(&b->m, NFNL_SUBSYS_NFTABLES);
 	if (b->m.overflow)
@@ -58,7 +103,14 @@ int nft_batch_send(struct nl_sock *s, struct nft_batch *b, nl_error_fn *on_error
 	if (b->m.len > 128 * 1024 &&
 	    setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &need, sizeof(need)) < 0)
 		(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &need, sizeof(need));
-	return nl_talk(s, &b->m, &h, e);
+	ret = nl_talk(s, &b->m, &h, e);
+	if (ret < 0 && fe.seen && e) {
+		/* which object the kernel refused: the first thing to know */
+		describe_msg(b, fe.index, what, sizeof(what));
+		if (what[0])
+			err_wrap(e, "%s", what);
+	}
+	return ret;
 }
 
 /* ---- encoder ------------------------------------------------------------- */

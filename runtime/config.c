@@ -700,6 +700,14 @@ static void check_networks(struct cfg_ctx *c)
 	}
 }
 
+static bool in_ranges(const struct ip_range *r, size_t n, const struct ip_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ip_range_contains(&r[i], a))
+			return true;
+	return false;
+}
+
 static void check_static_ip(struct cfg_ctx *c, const struct cfg_container *ct, int fidx,
 			    bool v6)
 {
@@ -726,6 +734,12 @@ static void check_static_ip(struct cfg_ctx *c, const struct cfg_container *ct, i
 		else if (!ip_range_contains(&hosts, a))
 			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is not a host "
 				  "address of %s", key, ip_format(a, ab), ip_prefix_format(p, pb));
+		else if (!in_ranges(v6 ? n->ranges6 : n->ranges, v6 ? n->n_ranges6 : n->n_ranges, a))
+			/* IPAM hands out static requests from the ranges only (as CNI
+			 * host-local does): say so now rather than at start */
+			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is outside the "
+				  "range of network '%s' (%s:%d)", key, ip_format(a, ab), n->name,
+				  n->file, n->line);
 		goto taken;
 	}
 	cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is outside the %ssubnets "

@@ -218,6 +218,10 @@ static const struct {
 	  "containers.d/a.ini:4: [container] ip: 10.99.0.5 is outside the subnets of the container's networks\n"
 	  "containers.d/a.ini:5: [container] ip6: fd88::1 is the gateway of network 'default'\n"
 	  "containers.d/c.ini:4: [container] ip: 10.88.0.5 is also requested by container 'b' (containers.d/b.ini:4)" },
+	{ "a static address inside the subnet but outside the range IPAM hands out",
+	  F("berth.ini", "[network default]\nsubnet = 10.88.0.0/16\nrange = 10.88.1.0-10.88.1.255\n",
+	    "containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = 10.88.0.50\n"),
+	  "containers.d/a.ini:4: [container] ip: 10.88.0.50 is outside the range of network 'default' (berth.ini:1)" },
 	{ "ip of the wrong family",
 	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = fd88::5\n"),
 	  "containers.d/a.ini:4: [container] ip: 'fd88::5': expected an IPv4 address (IPv6 goes in ip6)" },
