@@ -135,6 +135,8 @@ api4=$(B -o json ps | jq -r '.[] | select(.name=="api") | .ipv4')
 check_out "the new container's name resolves" "$api4" dig +short +time=2 +tries=1 @10.88.0.1 api.berth.internal A
 check_out "its port is recorded as published" "9000 api udp" \
 	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"api\") | \"\(.host_port) \(.container) \(.proto)\"'"
+check "and is in the kernel's port map, to api's address" \
+	sh -c "nft list map inet berth ports4 | grep -q 'udp . 9000 : $api4 . 9000'"
 sed -i 's/app=client/app=client, tier=backend/' "$C/containers.d/client.ini"
 check_out "a label change is a change of that container only" "~ container client: labels" B reload --dry-run
 
