@@ -281,7 +281,7 @@ int tls_parse_key(const void *data, size_t len, const char *what, struct tls_cre
 			abort();
 		c->rsa = *k;
 		c->keymem = m;
-#define TLS_COPY(f) do { memcpy(m, k->f, k->f##len); c->rsa.f = m; m += k->f##len; } while (0)
+#define TLS_COPY(f) do { if (k->f##len) memcpy(m, k->f, k->f##len); c->rsa.f = m; m += k->f##len; } while (0)
 		TLS_COPY(p);
 		TLS_COPY(q);
 		TLS_COPY(dp);
@@ -293,7 +293,8 @@ int tls_parse_key(const void *data, size_t len, const char *what, struct tls_cre
 	memset(kc, 0, sizeof(*kc));         /* no copy of the key left behind */
 	free(kc);
 	for (int i = 0; i < n; i++)
-		memset(objs[i].der.data, 0, objs[i].der.len);
+		if (objs[i].der.data)       /* an empty PEM block has none */
+			memset(objs[i].der.data, 0, objs[i].der.len);
 	pem_free(objs, n);
 	return ret;
 }
