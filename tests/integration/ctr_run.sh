@@ -45,33 +45,7 @@ labels  = app=client
 restart = always
 INI
 
-# never leave a container behind on the host, whatever happened: the
-# daemon, then every monitor of this state directory (a monitor's end is
-# its container's end), each checked by its command line before the kill
-cleanup() {
-	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
-	for m in "$S"/ctr/*/monitor; do
-		[ -f "$m" ] || continue
-		p=$(sed -n 's/^monitor=//p' "$m")
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^berth monitor $S " &&
-			kill -KILL "$p"
-	done
-	return 0
-}
-trap cleanup EXIT
-B() { "$BERTH" -c "$C" "$@"; }
-log=$TMPDIR/daemon.log
-start_daemon() {
-	"$BERTH" daemon -c "$C" --foreground >>"$log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do B status >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
-}
-# wait_for WHAT COMMAND...: up to ~10 s for COMMAND to succeed
-wait_for() {
-	for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
+. "$BERTH_TOP/tests/daemon.sh"
 state() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }

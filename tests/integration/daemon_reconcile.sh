@@ -48,28 +48,8 @@ from  = app=client
 ports = 80/tcp
 INI
 
-# the containers really run (sleep as pid 1 ignores SIGTERM: stop_timeout = 1);
-# never leave one behind on the host: kill the daemon, then every monitor
-# of this state directory (checked by its command line)
-cleanup() {
-	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
-	for m in "$S"/ctr/*/monitor; do
-		[ -f "$m" ] || continue
-		p=$(sed -n 's/^monitor=//p' "$m")
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^berth monitor $S " &&
-			kill -KILL "$p"
-	done
-	return 0
-}
-trap cleanup EXIT
-B() { "$BERTH" -c "$C" "$@"; }
-log=$TMPDIR/daemon.log
-start_daemon() {
-	"$BERTH" daemon -c "$C" --foreground >>"$log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do B status >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
-}
+# the containers really run: never leave one behind (tests/daemon.sh)
+. "$BERTH_TOP/tests/daemon.sh"
 
 start_daemon; check_out "the daemon starts from a config directory and answers" 0 echo $?
 check_out "ps lists both containers as running" "client running

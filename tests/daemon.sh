@@ -1,0 +1,34 @@
+# daemon.sh - for shell tests that run the daemon (sourced after tests/lib.sh,
+# with C = the config directory and S = its state_dir set):
+#
+#   B ARGS...        the CLI against that daemon
+#   start_daemon     start it in the background ($pid, output in $log) and
+#                    wait until it answers; 1 if it never does
+#   wait_for CMD...  up to ~10 s for CMD to succeed
+#
+# On exit, whatever happened, the daemon and every container monitor of $S
+# are killed (each monitor checked by its command line first): a test never
+# leaves a container behind on the host.
+cleanup() {
+	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
+	for m in "$S"/ctr/*/monitor; do
+		[ -f "$m" ] || continue
+		p=$(sed -n 's/^monitor=//p' "$m")
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^berth monitor $S " &&
+			kill -KILL "$p"
+	done
+	return 0
+}
+trap cleanup EXIT
+B() { "$BERTH" -c "$C" "$@"; }
+log=$TMPDIR/daemon.log
+start_daemon() {
+	"$BERTH" daemon -c "$C" --foreground >>"$log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do B status >/dev/null 2>&1 && return 0; sleep 0.05; done
+	return 1
+}
+wait_for() {
+	for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
