@@ -530,6 +530,30 @@ void cfg_sect_kind(struct cfg_alloc *m, const char *sect, const char **kind, con
 	*name = cfg_strndup(m, e, n);
 }
 
+int cfg_sect_lookup(struct cfg_ctx *c, const struct ini_sect *s, const char *const *kinds,
+		    const char *const *named, const char *expected, const char **kind,
+		    const char **name)
+{
+	const char *near;
+	bool takes_name = false;
+
+	cfg_sect_kind(c->tmp, s->name, kind, name);
+	for (int k = 0; kinds[k]; k++)
+		if (!strcmp(kinds[k], *kind))
+			return k;
+	near = cfg_closest(*kind, kinds);
+	for (int k = 0; near && named[k]; k++)
+		takes_name |= !strcmp(named[k], near);
+	if (near)
+		cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] (did you mean "
+			  "[%s%s%s]?)", s->name, near, **name ? " " : "",
+			  **name ? *name : takes_name ? " NAME" : "");
+	else
+		cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] (expected %s)",
+			  s->name, expected);
+	return -1;
+}
+
 size_t cfg_split_list(struct cfg_alloc *m, const char *v, struct cfg_item **out)
 {
 	struct cfg_item *items = NULL;

@@ -70,6 +70,13 @@ const char *cfg_closest(const char *word, const char *const *cands);
 
 /* Split "kind name" of a section header; name may come back "". */
 void cfg_sect_kind(struct cfg_alloc *m, const char *sect, const char **kind, const char **name);
+/* Split s's header and find its kind in kinds (NULL-terminated). An unknown
+ * kind is reported, "unknown section [X] (did you mean [Y NAME]?)" or
+ * "(expected EXPECTED)", and -1 returned; named lists the kinds that take a
+ * NAME, for the hint. */
+int cfg_sect_lookup(struct cfg_ctx *c, const struct ini_sect *s, const char *const *kinds,
+		    const char *const *named, const char *expected, const char **kind,
+		    const char **name);
 bool cfg_valid_rule_name(const char *s);
 bool cfg_label_key_valid(const char *k, const char **why);
 bool cfg_label_value_valid(const char *v, const char **why);

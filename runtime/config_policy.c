@@ -491,23 +491,11 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 		const char *kind, *rname;
 		int k;
 
-		cfg_sect_kind(c->tmp, s->name, &kind, &rname);
-		for (k = 0; policy_sections[k] && strcmp(policy_sections[k], kind); k++)
-			;
-		if (!policy_sections[k]) {
-			const char *near = cfg_closest(kind, policy_sections);
-
-			if (near)
-				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "
-					  "[%s] (did you mean [%s%s%s]?)", s->name, near,
-					  *rname ? " " : "", *rname ? rname :
-					  strcmp(near, "policy") ? " NAME" : "");
-			else
-				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section "
-					  "[%s] (expected [policy], [ingress NAME] or "
-					  "[egress NAME])", s->name);
+		k = cfg_sect_lookup(c, s, policy_sections,
+				    (const char *const[]){ "ingress", "egress", NULL },
+				    "[policy], [ingress NAME] or [egress NAME]", &kind, &rname);
+		if (k < 0)
 			continue;
-		}
 		if (k != 0 && !s->n) {
 			cfg_err_sect(c, s, "empty section (a rule for every peer and port "
 				     "needs a key: write from = all or to = all)");

@@ -418,22 +418,10 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 		const char *kind, *name;
 		int k;
 
-		cfg_sect_kind(c->tmp, s->name, &kind, &name);
-		for (k = 0; berth_sections[k] && strcmp(berth_sections[k], kind); k++)
-			;
-		if (!berth_sections[k]) {
-			const char *near = cfg_closest(kind, berth_sections);
-
-			if (near)
-				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
-					  "(did you mean [%s%s%s]?)", s->name, near, *name ? " " : "",
-					  *name ? name : !strcmp(near, "network") ? " NAME" : "");
-			else
-				cfg_error(c, c->file, c->file_idx, s->line, 0, "unknown section [%s] "
-					  "(expected [daemon], [network NAME], [dns] or [remote])",
-					  s->name);
+		k = cfg_sect_lookup(c, s, berth_sections, (const char *const[]){ "network", NULL },
+				    "[daemon], [network NAME], [dns] or [remote]", &kind, &name);
+		if (k < 0)
 			continue;
-		}
 		if (k != 1 && *name) {
 			cfg_err_sect(c, s, "[%s] takes no name", kind);
 			continue;
