@@ -116,6 +116,17 @@ static int common_network(const struct fw_container *a, const struct fw_containe
 	return -1;
 }
 
+/* Does pol select c (through any of its addresses)? */
+static bool selects(const struct fw_model *m, const struct fw_policy *pol,
+		    const struct fw_container *c)
+{
+	for (size_t k = 0; k < c->n_ifs; k++)
+		for (size_t j = 0; j < c->ifs[k].n_addrs; j++)
+			if (fw_set_contains(&m->sets[pol->select], &c->ifs[k].addrs[j]))
+				return true;
+	return false;
+}
+
 static bool port_matches(const struct fw_rule *r, const struct fw_packet *p)
 {
 	if (!r->n_ports)
@@ -201,13 +212,8 @@ static bool judge(const struct fw_model *m, const struct fw_container *c, int di
 	}
 	for (size_t i = 0; i < m->n_policies; i++) {
 		const struct fw_policy *pol = &m->policies[i];
-		const struct fw_set *sel = &m->sets[pol->select];
-		bool selected = false;
 
-		for (size_t k = 0; k < c->n_ifs && !selected; k++)
-			for (size_t j = 0; j < c->ifs[k].n_addrs && !selected; j++)
-				selected = fw_set_contains(sel, &c->ifs[k].addrs[j]);
-		if (!selected)
+		if (!selects(m, pol, c))
 			continue;
 		n_iso += !!(pol->isolates & dir);
 		for (size_t r = 0; r < pol->n_rules; r++) {
@@ -229,15 +235,8 @@ static bool judge(const struct fw_model *m, const struct fw_container *c, int di
 		buf_printf(why, "denied: isolated for %s by", dname);
 		for (size_t i = 0, k = 0; i < m->n_policies; i++) {
 			const struct fw_policy *pol = &m->policies[i];
-			bool selected = false;
 
-			if (!(pol->isolates & dir))
-				continue;
-			for (size_t f = 0; f < c->n_ifs && !selected; f++)
-				for (size_t j = 0; j < c->ifs[f].n_addrs && !selected; j++)
-					selected = fw_set_contains(&m->sets[pol->select],
-								   &c->ifs[f].addrs[j]);
-			if (selected)
+			if ((pol->isolates & dir) && selects(m, pol, c))
 				buf_printf(why, "%s policy %s (%s)", k++ ? "," : "", pol->name, pol->file);
 		}
 		buf_printf(why, ", and no %s rule of %s allows %s%s\n", dname,
