@@ -12,6 +12,18 @@
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* FNV-1a, 64 bits, from HASH64_INIT: names derived from text (nf_tables
+ * objects) and identities; not for anything an attacker may choose. */
+#define HASH64_INIT 14695981039346656037ull
+static inline uint64_t hash64(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+
+	while (n--)
+		h = (h ^ *s++) * 1099511628211ull;
+	return h;
+}
+
 /*
  * Errors (STYLE H5). A function that can fail returns 0 (or a count) on
  * success and -errno on failure, and fills an optional struct err with what

@@ -108,7 +108,18 @@ struct fw_container {
 	const char *name;
 	struct fw_iface ifs[8];
 	size_t n_ifs;
-	unsigned isolated;          /* FW_INGRESS | FW_EGRESS, from the policies */
+	/* Set by fw_model_finish from the selector sets: the policies selecting
+	 * it (any of its addresses in the policy's set), in model order, and
+	 * the directions they isolate. */
+	const unsigned *policies;   /* indices into model->policies */
+	size_t n_policies;
+	unsigned isolated;          /* FW_INGRESS | FW_EGRESS */
+	/* Equal for containers with equal labels (0: the container's own):
+	 * such containers share their dispatch chains in the kernel, so that a
+	 * policy change rewrites one chain per label set, not one map element
+	 * per container. fw_model_finish sets it to 0 for containers that
+	 * share one but are not selected alike. */
+	uint64_t identity;
 };
 
 struct fw_model {
@@ -120,13 +131,15 @@ struct fw_model {
 	size_t n_networks;
 	struct fw_container *containers;
 	size_t n_containers;
+	unsigned *selected_by;      /* fw_model_finish: the containers' policies */
 };
 
 /* Building (the daemon's compiler fills the arrays it owns through these):
  * add addresses, then fw_model_finish sorts each set and drops duplicates,
- * after which fw_set_contains is a binary search. */
+ * after which fw_set_contains is a binary search, and tells each container
+ * which policies select it. */
 int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a);
-void fw_model_finish(struct fw_model *m);
+int fw_model_finish(struct fw_model *m);    /* -ENOMEM */
 bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a);
 void fw_model_free(struct fw_model *m);     /* frees the arrays, not borrowed strings */
 
@@ -164,8 +177,9 @@ bool fw_eval(const struct fw_model *m, const struct fw_packet *p, struct buf *wh
  * In the kernel (fw_nft.c). fw_attach makes the firewall part of berth's
  * table (net/nat.h): every full build of the table puts *current, which the
  * caller keeps up to date. fw_apply sends, in one batch, what turns the
- * kernel's state for old into m: set elements when containers come, go or
- * change labels; a policy's own chains when it is added, changed or removed.
+ * kernel's state for old into m: set and map elements when containers come,
+ * go or change labels; a policy's own chains, and those of the label sets it
+ * selects, when it is added, changed or removed.
  * It also switches on bridge-nf-call-ip(6)tables (br_netfilter), without
  * which bridged traffic between containers never reaches these rules.
  */

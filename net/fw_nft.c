@@ -1,5 +1,5 @@
-/* fw_nft.c - the firewall model (fw.h) as nf_tables objects: sets of
- * addresses that change per container, chains that change per policy. */
+/* fw_nft.c - the firewall model (fw.h) as nf_tables objects: sets and verdict
+ * maps whose elements change per container, chains that change per policy. */
 #include <arpa/inet.h>               /* before the kernel's headers nft.h pulls in */
 #include <netinet/in.h>
 
@@ -12,6 +12,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter_bridge.h>
 #include <linux/rtnetlink.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +28,21 @@
  *   fw_input     input,   filter + 0    established -> accept; jump fw_egress
  *   fw_output    output,  filter + 0    established -> accept; jump fw_ingress
  *   fw_egress    sender not a container -> return; self, DNS to own
- *                gateway -> accept; per policy with egress rules:
- *                saddr @fw_s_<sel> jump fw_p_<policy>_o; saddr @fw_isoout -> drop
- *   fw_ingress   receiver not a container -> return; self -> accept; per
- *                policy: daddr @fw_s_<sel> jump fw_p_<policy>_i;
- *                daddr @fw_isoin -> drop; both ends on one isolate=yes
+ *                gateway -> accept; saddr vmap @fw_out4/6
+ *   fw_ingress   receiver not a container -> return; self -> accept;
+ *                daddr vmap @fw_in4/6; both ends on one isolate=yes
  *                bridge, no DNAT -> drop
+ *   fw_k_<id>_i/o one pair per identity (containers with the same labels,
+ *                fw.h): jump to the chain of each policy selecting it, in
+ *                model order, then drop if one of them isolates it
  *   fw_p_*       one accept rule per peer x port of the policy's rules; a
- *                CIDR with excepts jumps to its own chain fw_p_*_<rule>_<peer>
+ *                CIDR with excepts jumps to its own chain fw_c_*
+ *   fw_s_<h>_4/6 the addresses of a selector some rule names as a peer
+ *
+ * So a packet costs one map lookup however many policies and containers
+ * there are. A container coming, going or changing labels changes its
+ * addresses' elements in fw_in/fw_out; a policy change rewrites the chains
+ * of the identities it selects.
  *
  * An accept in one base chain hands the packet to the next base chain of
  * the hook, so egress (priority 0) and ingress (priority 10) are both judged.
@@ -46,6 +54,9 @@
  *   fw_spoof     prerouting, -300       from a container's port, the source
  *                address must be one of its own (IPv6 link-local and :: for
  *                neighbour discovery excepted)
+ *
+ * Changes are computed against the previous model in one pass over its
+ * containers, sets and policies; only what differs is sent.
  */
 
 #define FW_TABLE "berth"
@@ -58,18 +69,33 @@ enum { R0 = NFT_REG32_00, R1 = NFT_REG32_01, R4 = NFT_REG32_00 + 4 };
 
 /* ---- names --------------------------------------------------------------- */
 
-static uint32_t fnv32(const char *s)
+static uint64_t hash_str(const char *s)
 {
-	uint32_t h = 2166136261u;
+	return hash64(HASH64_INIT, s, strlen(s));
+}
 
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
+/* NAME + 16 hex digits + _SUFFIX: 64 bits, so distinct selectors or
+ * combinations never share a name in practice. */
+static void hashed_name(const char *prefix, uint64_t h, const char *suffix,
+			char out[NFT_NAME_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(prefix);
+
+	memcpy(out, prefix, n);
+	for (int i = 0; i < 16; i++)
+		out[n++] = hex[(h >> (60 - 4 * i)) & 15];
+	snprintf(out + n, NFT_NAME_MAX - n, "%s", suffix);
 }
 
 static void set_name(const struct fw_set *s, int family, char out[NFT_NAME_MAX])
 {
-	snprintf(out, NFT_NAME_MAX, "fw_s_%08x_%d", fnv32(s->what), family == AF_INET6 ? 6 : 4);
+	hashed_name("fw_s_", hash_str(s->what), family == AF_INET6 ? "_6" : "_4", out);
+}
+
+static void ident_chain(uint64_t id, int dir, char out[NFT_NAME_MAX])
+{
+	hashed_name("fw_k_", id, dir == FW_INGRESS ? "_i" : "_o", out);
 }
 
 /* fw_p_NAME_i / _o, or a hashed form for long names (chains: 31 bytes). */
@@ -80,13 +106,14 @@ static void policy_chain(const struct fw_policy *p, int dir, char out[NFT_NAME_M
 	if (strlen(p->name) <= 20)
 		snprintf(out, NFT_NAME_MAX, "fw_p_%s_%c", p->name, d);
 	else
-		snprintf(out, NFT_NAME_MAX, "fw_p_%.10s%08x_%c", p->name, fnv32(p->name), d);
+		snprintf(out, NFT_NAME_MAX, "fw_p_%.6s%016llx_%c", p->name,
+			 (unsigned long long)hash_str(p->name), d);
 }
 
 static void peer_chain(const char *policy_chain_name, size_t rule, size_t peer,
 		       char out[NFT_NAME_MAX])
 {
-	snprintf(out, NFT_NAME_MAX, "fw_c_%08x_%u_%u", fnv32(policy_chain_name),
+	snprintf(out, NFT_NAME_MAX, "fw_c_%08x_%u_%u", (uint32_t)hash_str(policy_chain_name),
 		 (unsigned)(rule % 10000), (unsigned)(peer % 10000));
 }
 
@@ -165,6 +192,16 @@ static void x_verdict(struct rule_buf *r, int32_t v, const char *chain)
 	x->verdict = v;
 	if (chain)
 		snprintf(x->name, sizeof(x->name), "%s", chain);
+}
+
+/* The map's verdict for the key in sreg; no element: the rule does nothing. */
+static void x_vmap(struct rule_buf *r, const char *map, uint32_t sreg)
+{
+	struct nft_expr *x = add(r);
+
+	x->kind = NFT_X_VMAP;
+	snprintf(x->name, sizeof(x->name), "%s", map);
+	x->sreg = sreg;
 }
 
 static void x_counter(struct rule_buf *r)
@@ -405,7 +442,8 @@ static void put_policy_chain(struct emit *em, const struct fw_policy *p, int dir
 	}
 }
 
-/* fw_egress or fw_ingress: the dispatch to the policies. */
+/* fw_egress or fw_ingress: what every container gets, then the dispatch to
+ * the combination of policies selecting it. */
 static void put_direction_chain(struct emit *em, int dir)
 {
 	const char *name = dir == FW_INGRESS ? "fw_ingress" : "fw_egress";
@@ -450,39 +488,14 @@ static void put_direction_chain(struct emit *em, int dir)
 				put(em, name, &r);
 			}
 		}
-	}
-	for (size_t i = 0; i < em->m->n_policies; i++) {
-		const struct fw_policy *p = &em->m->policies[i];
-		char target[NFT_NAME_MAX];
 
-		if (!(p->has_rules & dir))
-			continue;
-		policy_chain(p, dir, target);
-		for (int f = 0; f < 2; f++) {
-			int family = f ? AF_INET6 : AF_INET;
-			char set[NFT_NAME_MAX];
-			struct rule_buf r = { .n = 0 };
-
-			set_name(&em->m->sets[p->select], family, set);
-			m_family(&r, NFPROTO_INET, family);
-			m_addr(&r, family, src, R0);
-			x_lookup(&r, set, R0, false);
-			x_verdict(&r, NFT_JUMP, target);
-			put(em, name, &r);
-		}
-	}
-	for (int f = 0; f < 2; f++) {
-		int family = f ? AF_INET6 : AF_INET;
-		struct rule_buf r = { .n = 0 };
-		char set[NFT_NAME_MAX];
-
-		snprintf(set, sizeof(set), "fw_iso%s%d", dir == FW_INGRESS ? "in" : "out",
-			 family == AF_INET6 ? 6 : 4);
+		/* to its identity's chain, which drops what it isolates and
+		 * returns otherwise */
+		r.n = 0;
 		m_family(&r, NFPROTO_INET, family);
 		m_addr(&r, family, src, R0);
-		x_lookup(&r, set, R0, false);
-		x_counter(&r);
-		x_verdict(&r, NF_DROP, NULL);
+		x_vmap(&r, dir == FW_INGRESS ? (v6 ? "fw_in6" : "fw_in4") : (v6 ? "fw_out6" : "fw_out4"),
+		       R0);
 		put(em, name, &r);
 	}
 	if (dir == FW_INGRESS) {
@@ -495,6 +508,39 @@ static void put_direction_chain(struct emit *em, int dir)
 		x_counter(&r);
 		x_verdict(&r, NF_DROP, NULL);
 		put(em, name, &r);
+	}
+}
+
+/* fw_k_<id>_i/o, the dispatch of the containers of identity id (c is one
+ * of them): jump to the chain of each policy selecting them, in model
+ * order, then drop when one of them isolates. existed: rewrite it. */
+static void put_ident_chain(struct emit *em, const struct fw_container *c, int dir, uint64_t id,
+			    bool existed)
+{
+	struct nft_chain ch = { .hook = -1 };
+	struct rule_buf r;
+
+	ident_chain(id, dir, ch.name);
+	if (existed)
+		nft_put_flush_chain(em->b, NFPROTO_INET, FW_TABLE, ch.name);
+	else
+		nft_put_chain(em->b, NFPROTO_INET, FW_TABLE, &ch);
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct fw_policy *p = &em->m->policies[c->policies[i]];
+		char target[NFT_NAME_MAX];
+
+		if (!(p->has_rules & dir))
+			continue;
+		policy_chain(p, dir, target);
+		r.n = 0;
+		x_verdict(&r, NFT_JUMP, target);
+		put(em, ch.name, &r);
+	}
+	if (c->isolated & dir) {
+		r.n = 0;
+		x_counter(&r);
+		x_verdict(&r, NF_DROP, NULL);
+		put(em, ch.name, &r);
 	}
 }
 
@@ -541,329 +587,480 @@ static void put_base_chain(struct emit *em, const char *name, int hook, int prio
 	put(em, name, &r);
 }
 
-/* ---- sets and their elements --------------------------------------------- */
 
-static void put_set(struct nft_batch *b, uint8_t family, const char *name, uint32_t type,
-		    const uint8_t *fields, unsigned n_fields)
+/* ---- sets whose elements follow containers and networks ------------------ */
+
+enum fixed_set_id {
+	F_CTR4, F_CTR6,             /* container addresses */
+	F_SELF4, F_SELF6,           /* addr . addr: a container to itself */
+	F_DNS4, F_DNS6,             /* addr . gateway: DNS to its own gateway */
+	F_IN4, F_IN6,               /* addr -> jump fw_k_<identity>_i (verdict map) */
+	F_OUT4, F_OUT6,             /* addr -> jump fw_k_<identity>_o (verdict map) */
+	F_SPOOF4, F_SPOOF6,         /* bridge: port . addr a container may send from */
+	F_PORTS,                    /* bridge: the containers' ports */
+	F_XNET,                     /* bridge . bridge of two berth networks */
+	F_ISOBR,                    /* bridge . bridge of an isolate = yes network */
+	N_FIXED
+};
+
+static const struct fixed_set {
+	const char *name;
+	uint8_t table;              /* NFPROTO_INET or NFPROTO_BRIDGE */
+	uint8_t n_fields;
+	uint8_t len[2];             /* each field's length */
+	uint32_t type[2];
+	bool vmap;
+} fixed_sets[N_FIXED] = {
+#define A4 NFT_TYPE_IPADDR
+#define A6 NFT_TYPE_IP6ADDR
+#define IF NFT_TYPE_IFNAME
+	[F_CTR4] = { "fw_ctr4", NFPROTO_INET, 1, { 4 }, { A4 }, false },
+	[F_CTR6] = { "fw_ctr6", NFPROTO_INET, 1, { 16 }, { A6 }, false },
+	[F_SELF4] = { "fw_self4", NFPROTO_INET, 2, { 4, 4 }, { A4, A4 }, false },
+	[F_SELF6] = { "fw_self6", NFPROTO_INET, 2, { 16, 16 }, { A6, A6 }, false },
+	[F_DNS4] = { "fw_dns4", NFPROTO_INET, 2, { 4, 4 }, { A4, A4 }, false },
+	[F_DNS6] = { "fw_dns6", NFPROTO_INET, 2, { 16, 16 }, { A6, A6 }, false },
+	[F_IN4] = { "fw_in4", NFPROTO_INET, 1, { 4 }, { A4 }, true },
+	[F_IN6] = { "fw_in6", NFPROTO_INET, 1, { 16 }, { A6 }, true },
+	[F_OUT4] = { "fw_out4", NFPROTO_INET, 1, { 4 }, { A4 }, true },
+	[F_OUT6] = { "fw_out6", NFPROTO_INET, 1, { 16 }, { A6 }, true },
+	[F_SPOOF4] = { "fw_spoof4", NFPROTO_BRIDGE, 2, { 16, 4 }, { IF, A4 }, false },
+	[F_SPOOF6] = { "fw_spoof6", NFPROTO_BRIDGE, 2, { 16, 16 }, { IF, A6 }, false },
+	[F_PORTS] = { "fw_ports", NFPROTO_BRIDGE, 1, { 16 }, { IF }, false },
+	[F_XNET] = { "fw_xnet", NFPROTO_INET, 2, { 16, 16 }, { IF, IF }, false },
+	[F_ISOBR] = { "fw_isobr", NFPROTO_INET, 2, { 16, 16 }, { IF, IF }, false },
+#undef A4
+#undef A6
+#undef IF
+};
+
+/* Declare a set (or a verdict map): its key from its fields, and for
+ * interface names what nft needs to print them. */
+static void put_set(struct nft_batch *b, uint8_t table, const char *name, const uint8_t *len,
+		    const uint32_t *type, unsigned n_fields, bool vmap)
 {
 	struct nft_set s = { .n_fields = n_fields };
-	uint32_t types[NFT_CONCAT_MAX];
 
 	snprintf(s.name, sizeof(s.name), "%s", name);
 	for (unsigned i = 0; i < n_fields; i++) {
-		s.fields[i] = fields[i];
-		s.key_len += nft_field_len(fields[i]);
-		types[i] = type;
+		s.fields[i] = len[i];
+		s.key_len += nft_field_len(len[i]);
 	}
-	s.key_type = n_fields > 1 ? nft_type_concat(types, n_fields) : type;
+	s.key_type = n_fields > 1 ? nft_type_concat(type, n_fields) : type[0];
 	if (n_fields > 1)
 		s.flags |= NFT_SET_CONCAT;
-	nft_put_set(b, family, FW_TABLE, &s);
-}
-
-/* Every element each set should hold, as one list per set name. */
-struct elem_list {
-	char set[NFT_NAME_MAX];
-	uint8_t family;             /* NFPROTO_INET or NFPROTO_BRIDGE */
-	struct nft_elem *v;
-	size_t n, cap;
-};
-
-struct elems {
-	struct elem_list *l;
-	size_t n, cap;
-	size_t last;                /* the list list_for found last: runs of one set */
-};
-
-static struct elem_list *list_for(struct elems *es, uint8_t family, const char *set)
-{
-	if (es->last < es->n && es->l[es->last].family == family && !strcmp(es->l[es->last].set, set))
-		return &es->l[es->last];
-	for (size_t i = 0; i < es->n; i++)
-		if (es->l[i].family == family && !strcmp(es->l[i].set, set))
-			return &es->l[es->last = i];
-	if (es->n == es->cap) {
-		size_t cap = es->cap ? es->cap * 2 : 32;
-		struct elem_list *l = realloc(es->l, cap * sizeof(*l));
-
-		if (!l)
-			abort();
-		es->l = l;
-		es->cap = cap;
+	if (n_fields == 1 && type[0] == NFT_TYPE_IFNAME)
+		s.key_byteorder = NFT_BYTEORDER_HOST;
+	if (vmap) {
+		s.flags |= NFT_SET_MAP;
+		s.data_type = NFT_DATA_VERDICT;
 	}
-	memset(&es->l[es->n], 0, sizeof(es->l[0]));
-	snprintf(es->l[es->n].set, NFT_NAME_MAX, "%s", set);
-	es->l[es->n].family = family;
-	return &es->l[es->n++];
+	nft_put_set(b, table, FW_TABLE, &s);
 }
 
-static int elem_cmp(const void *a, const void *b)
+static void put_fixed_set(struct nft_batch *b, int id)
 {
-	const struct nft_elem *x = a, *y = b;
+	const struct fixed_set *f = &fixed_sets[id];
 
-	if (x->key_len != y->key_len)
-		return x->key_len < y->key_len ? -1 : 1;
-	return memcmp(x->key, y->key, x->key_len);
+	put_set(b, f->table, f->name, f->len, f->type, f->n_fields, f->vmap);
 }
 
-/* Lists are sorted and without duplicates once model_elems returns. */
-static bool elem_in(const struct elem_list *l, const struct nft_elem *el)
+/* One element of a fixed set. */
+struct fw_elem {
+	uint8_t set;                /* enum fixed_set_id */
+	uint8_t key_len;
+	uint8_t dir;                /* verdict maps: the chain's direction */
+	uint8_t key[32];
+	uint64_t ident;             /* verdict maps: the chain's identity */
+};
+
+struct elem_vec {
+	struct fw_elem *v;
+	size_t n, cap;
+};
+
+static void elem_append(struct elem_vec *v, const struct fw_elem *e)
 {
-	return l && l->n && bsearch(el, l->v, l->n, sizeof(*l->v), elem_cmp);
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		struct fw_elem *nv = realloc(v->v, cap * sizeof(*nv));
+
+		if (!nv)
+			abort();
+		v->v = nv;
+		v->cap = cap;
+	}
+	v->v[v->n++] = *e;
 }
 
-/* Add the key k1 (or the concatenation k1 . k2) to the set's list. */
-static void elem_add(struct elems *es, uint8_t family, const char *set, const void *k1,
-		     size_t l1, const void *k2, size_t l2)
+/* Append the element k1 (or the concatenation k1 . k2) of set. */
+static void elem_push(struct elem_vec *v, int set, const void *k1, size_t l1, const void *k2,
+		      size_t l2, uint64_t ident, int dir)
 {
-	struct elem_list *l = list_for(es, family, set);
-	struct nft_elem el = { 0 };
+	struct fw_elem e;
 
-	memcpy(el.key, k1, l1);
-	el.key_len = (uint8_t)nft_field_len((uint32_t)l1);
+	memset(&e, 0, sizeof(e));
+	e.set = (uint8_t)set;
+	memcpy(e.key, k1, l1);
+	e.key_len = (uint8_t)nft_field_len((uint32_t)l1);
 	if (l2) {
-		memcpy(el.key + el.key_len, k2, l2);
-		el.key_len = (uint8_t)(el.key_len + nft_field_len((uint32_t)l2));
+		memcpy(e.key + e.key_len, k2, l2);
+		e.key_len = (uint8_t)(e.key_len + nft_field_len((uint32_t)l2));
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct nft_elem *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			abort();
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = el;
+	e.ident = ident;
+	e.dir = (uint8_t)dir;
+	elem_append(v, &e);
 }
 
-static const char *fam_set(const char *base, int family, char out[NFT_NAME_MAX])
+/* The fixed-set elements one container contributes; id: its identity. */
+static void container_elems(const struct fw_model *m, const struct fw_container *c,
+			    uint64_t id, struct elem_vec *out)
 {
-	snprintf(out, NFT_NAME_MAX, "%s%d", base, family == AF_INET6 ? 6 : 4);
-	return out;
+	for (size_t k = 0; k < c->n_ifs; k++) {
+		const struct fw_iface *fi = &c->ifs[k];
+		const struct fw_network *n = &m->networks[fi->network];
+		char ifname[16] = { 0 };
+
+		memcpy(ifname, fi->host_ifname, strnlen(fi->host_ifname, 15));
+		elem_push(out, F_PORTS, ifname, 16, NULL, 0, 0, 0);
+		for (size_t j = 0; j < fi->n_addrs; j++) {
+			const struct ip_addr *a = &fi->addrs[j];
+			int v6 = a->family == AF_INET6;
+			size_t len = v6 ? 16 : 4;
+
+			elem_push(out, F_CTR4 + v6, a->b, len, NULL, 0, 0, 0);
+			elem_push(out, F_SELF4 + v6, a->b, len, a->b, len, 0, 0);
+			elem_push(out, F_SPOOF4 + v6, ifname, 16, a->b, len, 0, 0);
+			elem_push(out, F_IN4 + v6, a->b, len, NULL, 0, id, FW_INGRESS);
+			elem_push(out, F_OUT4 + v6, a->b, len, NULL, 0, id, FW_EGRESS);
+			for (size_t g = 0; g < n->n_gw; g++)
+				if (n->gw[g].family == a->family)
+					elem_push(out, F_DNS4 + v6, a->b, len, n->gw[g].b, len, 0, 0);
+		}
+	}
 }
 
-static void model_elems(const struct fw_model *m, struct elems *es)
+static void network_elems(const struct fw_model *m, struct elem_vec *out)
 {
-	char set[NFT_NAME_MAX];
-
-	/* every set exists even when empty: the rules name them */
-	for (int f = 0; f < 2; f++) {
-		int family = f ? AF_INET6 : AF_INET;
-		static const char *const bases[] = { "fw_ctr", "fw_self", "fw_dns", "fw_isoin",
-						     "fw_isoout" };
-
-		for (size_t i = 0; i < ARRAY_SIZE(bases); i++)
-			list_for(es, NFPROTO_INET, fam_set(bases[i], family, set));
-		list_for(es, NFPROTO_BRIDGE, fam_set("fw_spoof", family, set));
-		for (size_t i = 0; i < m->n_sets; i++) {
-			set_name(&m->sets[i], family, set);
-			list_for(es, NFPROTO_INET, set);
-		}
-	}
-	list_for(es, NFPROTO_INET, "fw_xnet");
-	list_for(es, NFPROTO_INET, "fw_isobr");
-	list_for(es, NFPROTO_BRIDGE, "fw_ports");
-
-	for (size_t i = 0; i < m->n_sets; i++)
-		for (size_t k = 0; k < m->sets[i].n; k++) {
-			const struct ip_addr *a = &m->sets[i].addrs[k];
-
-			set_name(&m->sets[i], a->family, set);
-			elem_add(es, NFPROTO_INET, set, a->b, addr_len(a->family), NULL, 0);
-		}
-	for (size_t i = 0; i < m->n_containers; i++) {
-		const struct fw_container *c = &m->containers[i];
-
-		for (size_t k = 0; k < c->n_ifs; k++) {
-			const struct fw_iface *fi = &c->ifs[k];
-			const struct fw_network *n = &m->networks[fi->network];
-			char ifname[16] = { 0 };
-
-			memcpy(ifname, fi->host_ifname, strnlen(fi->host_ifname, 15));
-			elem_add(es, NFPROTO_BRIDGE, "fw_ports", ifname, 16, NULL, 0);
-			for (size_t j = 0; j < fi->n_addrs; j++) {
-				const struct ip_addr *a = &fi->addrs[j];
-				uint8_t len = addr_len(a->family);
-
-				elem_add(es, NFPROTO_INET, fam_set("fw_ctr", a->family, set), a->b, len, NULL, 0);
-				elem_add(es, NFPROTO_INET, fam_set("fw_self", a->family, set), a->b, len, a->b, len);
-				elem_add(es, NFPROTO_BRIDGE, fam_set("fw_spoof", a->family, set), ifname, 16,
-					 a->b, len);
-				if (c->isolated & FW_INGRESS)
-					elem_add(es, NFPROTO_INET, fam_set("fw_isoin", a->family, set), a->b,
-						 len, NULL, 0);
-				if (c->isolated & FW_EGRESS)
-					elem_add(es, NFPROTO_INET, fam_set("fw_isoout", a->family, set), a->b,
-						 len, NULL, 0);
-				for (size_t g = 0; g < n->n_gw; g++)
-					if (n->gw[g].family == a->family)
-						elem_add(es, NFPROTO_INET, fam_set("fw_dns", a->family, set), a->b,
-							 len, n->gw[g].b, len);
-			}
-		}
-	}
 	for (size_t i = 0; i < m->n_networks; i++) {
-		char a[16] = { 0 }, b[16] = { 0 };
+		char a[16] = { 0 };
 
 		memcpy(a, m->networks[i].bridge, strnlen(m->networks[i].bridge, 15));
 		if (m->networks[i].isolate)
-			elem_add(es, NFPROTO_INET, "fw_isobr", a, 16, a, 16);
+			elem_push(out, F_ISOBR, a, 16, a, 16, 0, 0);
 		for (size_t k = 0; k < m->n_networks; k++) {
+			char b[16] = { 0 };
+
 			if (k == i)
 				continue;
-			memset(b, 0, sizeof(b));
 			memcpy(b, m->networks[k].bridge, strnlen(m->networks[k].bridge, 15));
-			elem_add(es, NFPROTO_INET, "fw_xnet", a, 16, b, 16);
-		}
-	}
-	for (size_t i = 0; i < es->n; i++) {
-		struct elem_list *l = &es->l[i];
-		size_t k = 0;
-
-		if (!l->n)
-			continue;
-		qsort(l->v, l->n, sizeof(*l->v), elem_cmp);
-		for (size_t j = 1; j < l->n; j++)
-			if (elem_cmp(&l->v[j], &l->v[k]))
-				l->v[++k] = l->v[j];
-		l->n = k + 1;
-	}
-}
-static void elems_free(struct elems *es)
-{
-	for (size_t i = 0; i < es->n; i++)
-		free(es->l[i].v);
-	free(es->l);
-}
-
-/* The set's declaration, from its name. */
-static void put_set_for(struct nft_batch *b, const struct elem_list *l)
-{
-	static const uint8_t a4[] = { 4 }, a6[] = { 16 }, a44[] = { 4, 4 }, a66[] = { 16, 16 },
-		ifs[] = { 16 }, ifif[] = { 16, 16 }, if4[] = { 16, 4 }, if6[] = { 16, 16 };
-	bool v6 = l->set[strlen(l->set) - 1] == '6';
-
-	if (!strcmp(l->set, "fw_xnet") || !strcmp(l->set, "fw_isobr"))
-		put_set(b, l->family, l->set, NFT_TYPE_IFNAME, ifif, 2);
-	else if (!strcmp(l->set, "fw_ports"))
-		put_set(b, l->family, l->set, NFT_TYPE_IFNAME, ifs, 1);
-	else if (!strncmp(l->set, "fw_spoof", 8)) {
-		uint32_t types[2] = { NFT_TYPE_IFNAME, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR };
-		struct nft_set s = { .n_fields = 2, .flags = NFT_SET_CONCAT };
-
-		snprintf(s.name, sizeof(s.name), "%s", l->set);
-		memcpy(s.fields, v6 ? if6 : if4, 2);
-		s.key_len = 16 + (v6 ? 16 : 4);
-		s.key_type = nft_type_concat(types, 2);
-		nft_put_set(b, l->family, FW_TABLE, &s);
-	} else if (!strncmp(l->set, "fw_self", 7) || !strncmp(l->set, "fw_dns", 6))
-		put_set(b, l->family, l->set, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR, v6 ? a66 : a44, 2);
-	else
-		put_set(b, l->family, l->set, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR, v6 ? a6 : a4, 1);
-}
-
-static const struct elem_list *find_list(const struct elems *es, const struct elem_list *like)
-{
-	for (size_t i = 0; i < es->n; i++)
-		if (es->l[i].family == like->family && !strcmp(es->l[i].set, like->set))
-			return &es->l[i];
-	return NULL;
-}
-
-/* Sets: declare the new ones, add and remove elements. */
-static void put_set_changes(struct nft_batch *b, const struct elems *old, const struct elems *cur)
-{
-	for (size_t i = 0; i < cur->n; i++) {
-		const struct elem_list *l = &cur->l[i], *o = old ? find_list(old, l) : NULL;
-		struct nft_elem *add_v = calloc(l->n + 1, sizeof(*add_v));
-		size_t n_add = 0;
-
-		if (!add_v)
-			abort();
-		if (!o)
-			put_set_for(b, l);
-		for (size_t k = 0; k < l->n; k++)
-			if (!elem_in(o, &l->v[k]))
-				add_v[n_add++] = l->v[k];
-		if (n_add)
-			nft_put_elems(b, l->family, FW_TABLE, l->set, false, add_v, n_add);
-		free(add_v);
-		if (o) {
-			struct nft_elem *del_v = calloc(o->n + 1, sizeof(*del_v));
-			size_t n_del = 0;
-
-			if (!del_v)
-				abort();
-			for (size_t k = 0; k < o->n; k++)
-				if (!elem_in(l, &o->v[k]))
-					del_v[n_del++] = o->v[k];
-			if (n_del)
-				nft_put_elems(b, l->family, FW_TABLE, l->set, true, del_v, n_del);
-			free(del_v);
+			elem_push(out, F_XNET, a, 16, b, 16, 0, 0);
 		}
 	}
 }
 
-static void put_spoof_rules(struct nft_batch *b);
+/* What changes in the fixed sets, per set: deletions go first in the batch,
+ * so that an element moving between containers, or a map element whose
+ * chain changes, is deleted and added again. */
+struct changes {
+	struct elem_vec del[N_FIXED], add[N_FIXED];
+	struct elem_vec a, b;       /* scratch: one container's old and new */
+};
 
-/* ---- the whole, and changes ---------------------------------------------- */
-
-/* A policy's chains are rewritten only when its compiled text changes. */
-static void describe_policy(const struct fw_model *m, const struct fw_policy *p, int dir,
-			    struct buf *out)
+static bool elem_eq(const struct fw_elem *a, const struct fw_elem *b)
 {
-	char a[IP_PREFIX_STRLEN];
+	return a->set == b->set && a->key_len == b->key_len && a->dir == b->dir &&
+	       a->ident == b->ident && !memcmp(a->key, b->key, a->key_len);
+}
 
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct fw_rule *ru = &p->rules[i];
+/* Each element of a missing from b, into out (by set). The lists are one
+ * container's, or the networks': short. */
+static void elems_minus(const struct elem_vec *a, const struct elem_vec *b, struct elem_vec *out)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		const struct fw_elem *e = &a->v[i];
+		bool found = false;
 
-		if (ru->dir != dir)
+		for (size_t k = 0; k < b->n && !found; k++)
+			found = elem_eq(e, &b->v[k]);
+		if (!found)
+			elem_append(&out[e->set], e);
+	}
+}
+
+static void changes_between(struct changes *ch)
+{
+	elems_minus(&ch->a, &ch->b, ch->del);
+	elems_minus(&ch->b, &ch->a, ch->add);
+	ch->a.n = ch->b.n = 0;
+}
+
+static void put_changes(struct nft_batch *b, const struct changes *ch, bool del)
+{
+	for (int id = 0; id < N_FIXED; id++) {
+		const struct elem_vec *v = del ? &ch->del[id] : &ch->add[id];
+		struct nft_elems_writer w;
+
+		if (!v->n)
 			continue;
-		buf_printf(out, "rule %zu:", i);
-		for (size_t k = 0; k < ru->n_peers; k++) {
-			const struct fw_peer *pe = &ru->peers[k];
+		nft_elems_begin(&w, b, fixed_sets[id].table, FW_TABLE, fixed_sets[id].name, del);
+		for (size_t i = 0; i < v->n; i++) {
+			struct nft_elem el;
 
-			buf_printf(out, " peer %d", (int)pe->kind);
-			if (pe->kind == FW_PEER_SET)
-				buf_printf(out, " %08x", fnv32(m->sets[pe->set].what));
-			if (pe->kind == FW_PEER_CIDR) {
-				buf_printf(out, " %s", ip_prefix_format(&pe->cidr, a));
-				for (size_t x = 0; x < pe->n_except; x++)
-					buf_printf(out, " -%s", ip_prefix_format(&pe->except[x], a));
+			memset(&el, 0, sizeof(el));
+			memcpy(el.key, v->v[i].key, v->v[i].key_len);
+			el.key_len = v->v[i].key_len;
+			if (fixed_sets[id].vmap) {
+				el.has_verdict = true;
+				el.verdict = NFT_JUMP;
+				ident_chain(v->v[i].ident, v->v[i].dir, el.chain);
 			}
+			nft_elems_add(&w, &el);
 		}
-		for (size_t k = 0; k < ru->n_ports; k++)
-			buf_printf(out, " port %u %d %u-%u", ru->ports[k].proto, ru->ports[k].any_port,
-				   ru->ports[k].first, ru->ports[k].last);
-		buf_puts(out, "\n");
+		nft_elems_end(&w);
 	}
 }
 
-static const struct fw_policy *find_policy(const struct fw_model *m, const char *name)
+static void changes_free(struct changes *ch)
 {
-	for (size_t i = 0; m && i < m->n_policies; i++)
-		if (!strcmp(m->policies[i].name, name))
-			return &m->policies[i];
+	for (int id = 0; id < N_FIXED; id++) {
+		free(ch->del[id].v);
+		free(ch->add[id].v);
+	}
+	free(ch->a.v);
+	free(ch->b.v);
+}
+
+/* ---- selector sets --------------------------------------------------------- */
+
+/* The kernel holds only the sets some rule names as a peer: selecting is
+ * the verdict maps' work. */
+static bool *peer_sets(const struct fw_model *m)
+{
+	bool *used = calloc(m->n_sets + 1, sizeof(*used));
+
+	if (!used)
+		abort();
+	for (size_t i = 0; i < m->n_policies; i++)
+		for (size_t r = 0; r < m->policies[i].n_rules; r++)
+			for (size_t k = 0; k < m->policies[i].rules[r].n_peers; k++)
+				if (m->policies[i].rules[r].peers[k].kind == FW_PEER_SET)
+					used[m->policies[i].rules[r].peers[k].set] = true;
+	return used;
+}
+
+/* Put the addresses of family in from that are not in to: added to the
+ * set (or deleted from it). Both are sorted, so one merge. */
+static void put_addr_diff(struct nft_batch *b, const char *set, int family,
+			  const struct fw_set *from, const struct fw_set *to, bool del)
+{
+	struct nft_elems_writer w;
+	size_t i = 0, k = 0;
+	bool open = false;
+
+	while (i < from->n) {
+		const struct ip_addr *a = &from->addrs[i];
+		int c = k < to->n ? memcmp(a, &to->addrs[k], sizeof(*a)) : -1;
+
+		if (c > 0) {
+			k++;
+			continue;
+		}
+		i++;
+		if (c == 0 || a->family != family)
+			continue;
+		if (!open) {
+			nft_elems_begin(&w, b, NFPROTO_INET, FW_TABLE, set, del);
+			open = true;
+		}
+		{
+			struct nft_elem el;
+
+			memset(&el, 0, sizeof(el));
+			el.key_len = family == AF_INET6 ? 16 : 4;
+			memcpy(el.key, a->b, el.key_len);
+			nft_elems_add(&w, &el);
+		}
+	}
+	if (open)
+		nft_elems_end(&w);
+}
+
+/* A selector set's elements: what old (NULL: a new set) lacks, and what it
+ * has too many. */
+static void put_selector_set(struct nft_batch *b, const struct fw_set *old, const struct fw_set *s)
+{
+	static const struct fw_set none;
+
+	for (int f = 0; f < 2; f++) {
+		int family = f ? AF_INET6 : AF_INET;
+		char name[NFT_NAME_MAX];
+
+		set_name(s, family, name);
+		if (!old) {
+			static const uint8_t len4[] = { 4 }, len6[] = { 16 };
+			static const uint32_t t4[] = { NFT_TYPE_IPADDR }, t6[] = { NFT_TYPE_IP6ADDR };
+
+			put_set(b, NFPROTO_INET, name, f ? len6 : len4, f ? t6 : t4, 1, false);
+		}
+		put_addr_diff(b, name, family, old ? old : &none, s, true);
+		put_addr_diff(b, name, family, s, old ? old : &none, false);
+	}
+}
+
+/* ---- matching the previous model's objects by name ----------------------- */
+
+/* Objects (containers, policies, sets) whose name is a string member at
+ * offset off. Models usually list them in the same order, so the same
+ * position is tried first; a sorted index is built on the first miss. */
+struct by_name {
+	const char *base;
+	size_t stride, off, n;
+	struct named {
+		const char *name;
+		size_t i;
+	} *sorted;
+};
+
+#define BY_NAME(type, arr, n_, member) \
+	{ (const char *)(arr), sizeof(type), offsetof(type, member), (n_), NULL }
+
+static const char *name_at(const struct by_name *x, size_t i)
+{
+	return *(const char *const *)(x->base + i * x->stride + x->off);
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+/* The index of name, or SIZE_MAX. */
+static size_t by_name_find(struct by_name *x, size_t hint, const char *name)
+{
+	struct named key = { name, 0 }, *hit;
+
+	if (hint < x->n && !strcmp(name_at(x, hint), name))
+		return hint;
+	if (!x->sorted) {
+		x->sorted = calloc(x->n + 1, sizeof(*x->sorted));
+		if (!x->sorted)
+			abort();
+		for (size_t i = 0; i < x->n; i++)
+			x->sorted[i] = (struct named){ name_at(x, i), i };
+		qsort(x->sorted, x->n, sizeof(*x->sorted), named_cmp);
+	}
+	hit = bsearch(&key, x->sorted, x->n, sizeof(*x->sorted), named_cmp);
+	return hit ? hit->i : SIZE_MAX;
+}
+
+/* ---- identities ------------------------------------------------------------ */
+
+static uint64_t identity(const struct fw_container *c)
+{
+	return c->identity ? c->identity : hash_str(c->name) | 1;
+}
+
+/* What an identity's chain of direction dir holds: the names of the
+ * policies with rules of that direction, and whether it drops. */
+static uint64_t ident_content(const struct fw_model *m, const struct fw_container *c, int dir)
+{
+	uint8_t drop = !!(c->isolated & dir);
+	uint64_t h = hash64(HASH64_INIT, &drop, 1);
+
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct fw_policy *p = &m->policies[c->policies[i]];
+
+		if (p->has_rules & dir)
+			h = hash64(h, p->name, strlen(p->name) + 1);
+	}
+	return h;
+}
+
+/* A model's identities, each with one of its containers (a container
+ * without addresses has no elements, so it does not count). */
+struct idents {
+	struct ident {
+		uint64_t id;
+		uint64_t content[2];    /* ingress, egress */
+		unsigned ctr;
+	} *slot;
+	size_t mask;
+};
+
+static void idents_build(const struct fw_model *m, struct idents *t)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * m->n_containers + 16)
+		cap *= 2;
+	t->slot = calloc(cap, sizeof(*t->slot));
+	if (!t->slot)
+		abort();
+	t->mask = cap - 1;
+	for (size_t i = 0; i < m->n_containers; i++) {
+		const struct fw_container *c = &m->containers[i];
+		uint64_t id = identity(c);
+		size_t s = (size_t)id & t->mask;
+		bool addressed = false;
+
+		for (size_t k = 0; k < c->n_ifs; k++)
+			addressed |= c->ifs[k].n_addrs > 0;
+		if (!addressed)
+			continue;
+		while (t->slot[s].id && t->slot[s].id != id)
+			s = (s + 1) & t->mask;
+		if (!t->slot[s].id)
+			t->slot[s] = (struct ident){ id, { ident_content(m, c, FW_INGRESS),
+						     ident_content(m, c, FW_EGRESS) }, (unsigned)i };
+	}
+}
+
+static const struct ident *idents_find(const struct idents *t, uint64_t id)
+{
+	for (size_t s = (size_t)id & t->mask; t->slot[s].id; s = (s + 1) & t->mask)
+		if (t->slot[s].id == id)
+			return &t->slot[s];
 	return NULL;
 }
 
+/* ---- policies --------------------------------------------------------------- */
+
+static bool peer_same(const struct fw_model *om, const struct fw_peer *a, const struct fw_model *m,
+		      const struct fw_peer *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == FW_PEER_SET)
+		return !strcmp(om->sets[a->set].what, m->sets[b->set].what);
+	if (a->kind != FW_PEER_CIDR)
+		return true;
+	return !memcmp(&a->cidr, &b->cidr, sizeof(a->cidr)) && a->n_except == b->n_except &&
+	       (!a->n_except || !memcmp(a->except, b->except, a->n_except * sizeof(*a->except)));
+}
+
+/* Would the policy's chain of direction dir be the same? (Its CIDR
+ * sub-chains are named by rule and peer index, so those must match too.) */
 static bool policy_same(const struct fw_model *om, const struct fw_policy *op,
 			const struct fw_model *m, const struct fw_policy *p, int dir)
 {
-	struct buf a, b;
-	bool same;
-
-	if (!op || !(op->has_rules & dir))
+	if (!(op->has_rules & dir) || op->n_rules != p->n_rules)
 		return false;
-	buf_init(&a);
-	buf_init(&b);
-	describe_policy(om, op, dir, &a);
-	describe_policy(m, p, dir, &b);
-	same = a.len == b.len && !memcmp(a.data, b.data, a.len);
-	buf_free(&a);
-	buf_free(&b);
-	return same;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct fw_rule *a = &op->rules[i], *b = &p->rules[i];
+
+		if (a->dir != b->dir)
+			return false;
+		if (b->dir != dir)
+			continue;
+		if (a->n_peers != b->n_peers || a->n_ports != b->n_ports ||
+		    (a->n_ports && memcmp(a->ports, b->ports, a->n_ports * sizeof(*a->ports))))
+			return false;
+		for (size_t k = 0; k < b->n_peers; k++)
+			if (!peer_same(om, &a->peers[k], m, &b->peers[k]))
+				return false;
+	}
+	return true;
 }
 
 /* Empty a policy chain and drop the sub-chains of its CIDR peers (which
@@ -893,69 +1090,199 @@ static void put_del_policy_chain(struct nft_batch *b, const struct fw_policy *p,
 	nft_put_del_chain(b, NFPROTO_INET, FW_TABLE, name);
 }
 
+/* ---- the whole, and changes ---------------------------------------------- */
+
+static bool iface_same(const struct fw_model *om, const struct fw_iface *a,
+		       const struct fw_model *m, const struct fw_iface *b)
+{
+	const struct fw_network *na = &om->networks[a->network], *nb = &m->networks[b->network];
+
+	return !strncmp(a->host_ifname, b->host_ifname, sizeof(a->host_ifname)) &&
+	       a->n_addrs == b->n_addrs && !memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)) &&
+	       na->n_gw == nb->n_gw && !memcmp(na->gw, nb->gw, na->n_gw * sizeof(*na->gw));
+}
+
+/* Would the container put the same elements? */
+static bool container_same(const struct fw_model *om, const struct fw_container *a,
+			   const struct fw_model *m, const struct fw_container *b)
+{
+	if (a->n_ifs != b->n_ifs || identity(a) != identity(b))
+		return false;
+	for (size_t i = 0; i < a->n_ifs; i++)
+		if (!iface_same(om, &a->ifs[i], m, &b->ifs[i]))
+			return false;
+	return true;
+}
+
+static bool networks_same(const struct fw_model *om, const struct fw_model *m)
+{
+	if (om->n_networks != m->n_networks)
+		return false;
+	for (size_t i = 0; i < m->n_networks; i++)
+		if (strcmp(om->networks[i].bridge, m->networks[i].bridge) ||
+		    om->networks[i].isolate != m->networks[i].isolate)
+			return false;
+	return true;
+}
+
+/* Containers that came, went or changed; and the networks. */
+static void collect_changes(const struct fw_model *om, const struct fw_model *m,
+			    struct changes *ch)
+{
+	struct by_name octr = BY_NAME(struct fw_container, om->containers, om->n_containers, name);
+	struct by_name nctr = BY_NAME(struct fw_container, m->containers, m->n_containers, name);
+
+	for (size_t i = 0; i < m->n_containers; i++) {
+		const struct fw_container *c = &m->containers[i];
+		size_t k = by_name_find(&octr, i, c->name);
+
+		if (k != SIZE_MAX) {
+			const struct fw_container *o = &om->containers[k];
+
+			if (container_same(om, o, m, c))
+				continue;
+			container_elems(om, o, identity(o), &ch->a);
+		}
+		container_elems(m, c, identity(c), &ch->b);
+		changes_between(ch);
+	}
+	for (size_t k = 0; k < om->n_containers; k++)
+		if (by_name_find(&nctr, k, om->containers[k].name) == SIZE_MAX) {
+			container_elems(om, &om->containers[k], identity(&om->containers[k]), &ch->a);
+			changes_between(ch);
+		}
+	if (!networks_same(om, m)) {
+		network_elems(om, &ch->a);
+		network_elems(m, &ch->b);
+		changes_between(ch);
+	}
+	free(octr.sorted);
+	free(nctr.sorted);
+}
+
+static void put_bridge_table(struct nft_batch *b)
+{
+	struct nft_chain c = { .hook = NF_BR_PRE_ROUTING, .prio = PRIO_RAW, .policy = NF_ACCEPT };
+
+	/* table bridge berth: created, emptied and filled in this batch */
+	nft_put_table(b, NFPROTO_BRIDGE, FW_TABLE, 0);
+	nft_put_del_table(b, NFPROTO_BRIDGE, FW_TABLE);
+	nft_put_table(b, NFPROTO_BRIDGE, FW_TABLE, 0);
+	snprintf(c.name, sizeof(c.name), "fw_spoof");
+	snprintf(c.type, sizeof(c.type), "filter");
+	nft_put_chain(b, NFPROTO_BRIDGE, FW_TABLE, &c);
+}
+
+static void put_spoof_rules(struct nft_batch *b);
+
 void fw_nft_put(struct nft_batch *b, const struct fw_model *old, const struct fw_model *m)
 {
+	static const struct fw_model empty;
+	const struct fw_model *om = old ? old : &empty;
 	struct emit em = { b, m };
-	struct elems oe = { 0 }, ne = { 0 };
-	bool policies_changed = !old || old->n_policies != m->n_policies;
+	struct changes ch;
+	struct idents oi = { 0 }, ni = { 0 };
+	struct by_name oset = BY_NAME(struct fw_set, om->sets, om->n_sets, what);
+	struct by_name nset = BY_NAME(struct fw_set, m->sets, m->n_sets, what);
+	struct by_name opol = BY_NAME(struct fw_policy, om->policies, om->n_policies, name);
+	struct by_name npol = BY_NAME(struct fw_policy, m->policies, m->n_policies, name);
+	bool *oused = peer_sets(om), *used = peer_sets(m);
 
+	memset(&ch, 0, sizeof(ch));
 	if (!old) {
-		struct nft_chain c = { .hook = NF_BR_PRE_ROUTING, .prio = PRIO_RAW, .policy = NF_ACCEPT };
-
-		/* table bridge berth: created, emptied and filled in this batch */
-		nft_put_table(b, NFPROTO_BRIDGE, FW_TABLE, 0);
-		nft_put_del_table(b, NFPROTO_BRIDGE, FW_TABLE);
-		nft_put_table(b, NFPROTO_BRIDGE, FW_TABLE, 0);
-		snprintf(c.name, sizeof(c.name), "fw_spoof");
-		snprintf(c.type, sizeof(c.type), "filter");
-		nft_put_chain(b, NFPROTO_BRIDGE, FW_TABLE, &c);
-	} else {
-		model_elems(old, &oe);
+		put_bridge_table(b);
+		for (int id = 0; id < N_FIXED; id++)
+			put_fixed_set(b, id);
 	}
-	model_elems(m, &ne);
-	put_set_changes(b, old ? &oe : NULL, &ne);
+	/* selector sets first: the policies' rules name them */
+	for (size_t i = 0; i < m->n_sets; i++) {
+		size_t k;
 
-	/* policy chains: new or changed ones first, so the dispatch can jump */
+		if (!used[i])
+			continue;
+		k = by_name_find(&oset, i, m->sets[i].what);
+		put_selector_set(b, k != SIZE_MAX && oused[k] ? &om->sets[k] : NULL, &m->sets[i]);
+	}
+	/* policy chains new or changed, before the combinations jump to them */
 	for (size_t i = 0; i < m->n_policies; i++) {
-		const struct fw_policy *p = &m->policies[i], *op = find_policy(old, p->name);
+		const struct fw_policy *p = &m->policies[i];
+		size_t k = by_name_find(&opol, i, p->name);
+		const struct fw_policy *op = k != SIZE_MAX ? &om->policies[k] : NULL;
 
 		for (int dir = FW_INGRESS; dir <= FW_EGRESS; dir++) {
-			if (!(p->has_rules & dir) || policy_same(old, op, m, p, dir))
+			if (!(p->has_rules & dir) || (op && policy_same(om, op, m, p, dir)))
 				continue;
-			policies_changed = true;
 			if (op && (op->has_rules & dir))
 				put_empty_policy_chain(b, op, dir);
 			put_policy_chain(&em, p, dir);
 		}
-		if (!op || op->select != p->select || strcmp(old->sets[op->select].what,
-							     m->sets[p->select].what))
-			policies_changed = true;
 	}
-	if (policies_changed) {
-		put_direction_chain(&em, FW_INGRESS);
-		put_direction_chain(&em, FW_EGRESS);
+	/* identities' chains new or rewritten, the maps pointing at them, then
+	 * the chains of identities no container has any more */
+	idents_build(om, &oi);
+	idents_build(m, &ni);
+	for (size_t s = 0; s <= ni.mask; s++) {
+		const struct ident *n = &ni.slot[s], *o = n->id ? idents_find(&oi, n->id) : NULL;
+
+		for (int dir = FW_INGRESS; n->id && dir <= FW_EGRESS; dir++)
+			if (!o || o->content[dir - 1] != n->content[dir - 1])
+				put_ident_chain(&em, &m->containers[n->ctr], dir, n->id, o != NULL);
 	}
-	for (size_t i = 0; old && i < old->n_policies; i++) {
-		const struct fw_policy *op = &old->policies[i], *p = find_policy(m, op->name);
+	collect_changes(om, m, &ch);
+	put_changes(b, &ch, true);
+	put_changes(b, &ch, false);
+	for (size_t s = 0; s <= oi.mask; s++)
+		for (int dir = FW_INGRESS; oi.slot[s].id && dir <= FW_EGRESS; dir++)
+			if (!idents_find(&ni, oi.slot[s].id)) {
+				char name[NFT_NAME_MAX];
+
+				ident_chain(oi.slot[s].id, dir, name);
+				nft_put_flush_chain(b, NFPROTO_INET, FW_TABLE, name);
+				nft_put_del_chain(b, NFPROTO_INET, FW_TABLE, name);
+			}
+	/* policy chains and selector sets nothing refers to any more */
+	for (size_t k = 0; k < om->n_policies; k++) {
+		const struct fw_policy *op = &om->policies[k];
+		size_t i = by_name_find(&npol, k, op->name);
 
 		for (int dir = FW_INGRESS; dir <= FW_EGRESS; dir++)
-			if ((op->has_rules & dir) && (!p || !(p->has_rules & dir)))
+			if ((op->has_rules & dir) &&
+			    (i == SIZE_MAX || !(m->policies[i].has_rules & dir)))
 				put_del_policy_chain(b, op, dir);
 	}
-	/* selector sets no rule names any more */
-	for (size_t i = 0; old && i < oe.n; i++)
-		if (!find_list(&ne, &oe.l[i]))
-			nft_put_del_set(b, oe.l[i].family, FW_TABLE, oe.l[i].set);
+	for (size_t k = 0; k < om->n_sets; k++) {
+		size_t i;
+
+		if (!oused[k])
+			continue;
+		i = by_name_find(&nset, k, om->sets[k].what);
+		if (i == SIZE_MAX || !used[i])
+			for (int f = 0; f < 2; f++) {
+				char name[NFT_NAME_MAX];
+
+				set_name(&om->sets[k], f ? AF_INET6 : AF_INET, name);
+				nft_put_del_set(b, NFPROTO_INET, FW_TABLE, name);
+			}
+	}
 
 	if (!old) {
+		put_direction_chain(&em, FW_INGRESS);
+		put_direction_chain(&em, FW_EGRESS);
 		put_base_chain(&em, "fw_fwd_out", NF_INET_FORWARD, PRIO_FILTER, "fw_egress", true);
 		put_base_chain(&em, "fw_fwd_in", NF_INET_FORWARD, PRIO_FILTER + 10, "fw_ingress", false);
 		put_base_chain(&em, "fw_input", NF_INET_LOCAL_IN, PRIO_FILTER, "fw_egress", false);
 		put_base_chain(&em, "fw_output", NF_INET_LOCAL_OUT, PRIO_FILTER, "fw_ingress", false);
 		put_spoof_rules(b);
 	}
-	elems_free(&oe);
-	elems_free(&ne);
+	changes_free(&ch);
+	free(oi.slot);
+	free(ni.slot);
+	free(oset.sorted);
+	free(nset.sorted);
+	free(opol.sorted);
+	free(npol.sorted);
+	free(oused);
+	free(used);
 }
 
 static void put_spoof_rules(struct nft_batch *b)

@@ -266,7 +266,7 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 		[NFT_X_BITWISE] = "bitwise", [NFT_X_LOOKUP] = "lookup",
 		[NFT_X_IMMEDIATE] = "immediate", [NFT_X_VERDICT] = "immediate", [NFT_X_CT] = "ct",
 		[NFT_X_NAT] = "nat", [NFT_X_MASQ] = "masq", [NFT_X_COUNTER] = "counter",
-		[NFT_X_FIB] = "fib",
+		[NFT_X_FIB] = "fib", [NFT_X_VMAP] = "lookup",
 	};
 	struct nlattr *el, *data;
 
@@ -312,6 +312,11 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 			put_reg(m, NFTA_LOOKUP_DREG, x->dreg);
 		if (x->flags)
 			nl_put_be32(m, NFTA_LOOKUP_FLAGS, x->flags);
+		break;
+	case NFT_X_VMAP:
+		nl_put_str(m, NFTA_LOOKUP_SET, x->name);
+		put_reg(m, NFTA_LOOKUP_SREG, x->sreg);
+		put_reg(m, NFTA_LOOKUP_DREG, NFT_REG_VERDICT);
 		break;
 	case NFT_X_IMMEDIATE:
 		put_reg(m, NFTA_IMMEDIATE_DREG, x->dreg);
@@ -679,6 +684,8 @@ static int parse_expr(const struct nlattr *el, struct nft_expr *x)
 		    opt_be32(tb[NFTA_LOOKUP_DREG], &x->dreg) < 0 ||
 		    opt_be32(tb[NFTA_LOOKUP_FLAGS], &x->flags) < 0)
 			return -EBADMSG;
+		if (tb[NFTA_LOOKUP_DREG] && x->dreg == NFT_REG_VERDICT)
+			x->kind = NFT_X_VMAP;     /* the map's verdict is the rule's */
 	} else if (!strcmp(name, "immediate")) {
 		bool is_verdict;
 

@@ -69,6 +69,7 @@ enum nft_expr_kind {
 	NFT_X_MASQ,         /* (no arguments) */
 	NFT_X_COUNTER,      /* packets, bytes (on parse) */
 	NFT_X_FIB,          /* key = NFT_FIB_RESULT_*, flags = NFTA_FIB_F_*, dreg */
+	NFT_X_VMAP,         /* set, sreg: the verdict map's verdict [ lookup reg set S dreg 0 ] */
 };
 
 #define NFT_CT_DIR_NONE 0xff
@@ -96,6 +97,7 @@ struct nft_expr {
 #define NFT_LOOKUP(s, r, d, f) { .kind = NFT_X_LOOKUP, .name = s, .sreg = (r), .dreg = (d), .flags = (f) }
 #define NFT_CT(k, d, r) { .kind = NFT_X_CT, .key = (k), .dir = (d), .dreg = (r) }
 #define NFT_VERDICT(v, c) { .kind = NFT_X_VERDICT, .verdict = (v), .name = c }
+#define NFT_VMAP(s, r) { .kind = NFT_X_VMAP, .name = s, .sreg = (r) }
 #define NFT_FIB(res, f, r) { .kind = NFT_X_FIB, .key = (res), .flags = (f), .dreg = (r) }
 #define NFT_NAT(t, fam, ra, rp) { .kind = NFT_X_NAT, .key = (t), .op = (fam), .sreg = (ra), .sreg2 = (rp) }
 #define NFT_MASQ() { .kind = NFT_X_MASQ }

@@ -75,9 +75,31 @@ static int compile_rule(struct compile *cc, const struct rule *r, struct fw_rule
 	return 0;
 }
 
+/* The same for the same labels in any order: a sum of one hash per label,
+ * each mixed (murmur3's finalizer) so that near-equal FNV values, as
+ * "group=a, idx=2" and "group=b, idx=1" give, do not cancel out. */
+static uint64_t label_identity(const struct label *l, size_t n)
+{
+	uint64_t id = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = hash64(HASH64_INIT, l[i].key, strlen(l[i].key) + 1);
+
+		h = hash64(h, l[i].value, strlen(l[i].value));
+		h ^= h >> 33;
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 33;
+		h *= 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 33;
+		id += h;
+	}
+	return id ? id : 1;
+}
+
 static void compile_container(const struct config *cfg, const struct ctr *c, struct fw_container *out)
 {
 	out->name = c->cfg->name;
+	out->identity = label_identity(c->cfg->labels, c->cfg->n_labels);
 	for (size_t i = 0; i < c->n_ifs; i++) {
 		const struct ctr_if *ci = &c->ifs[i];
 		struct fw_iface *fi = &out->ifs[out->n_ifs];
@@ -151,7 +173,7 @@ int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ct
 		}
 	}
 
-	/* Fill each selector's set, then each container's isolation. */
+	/* Fill each selector's set; fw_model_finish derives who selects whom. */
 	for (size_t s = 0; s < m->n_sets; s++)
 		for (size_t k = 0; k < m->n_containers; k++) {
 			const struct fw_container *fc = &m->containers[k];
@@ -163,12 +185,8 @@ int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ct
 					if (fw_set_add_addr(&m->sets[s], &fc->ifs[f].addrs[a]) < 0)
 						goto nomem;
 		}
-	fw_model_finish(m);
-	for (size_t p = 0; p < m->n_policies; p++)
-		for (size_t k = 0; k < m->n_containers; k++)
-			if (selector_match(cc.sel[m->policies[p].select], cc.ctr[k]->labels,
-					   cc.ctr[k]->n_labels))
-				m->containers[k].isolated |= m->policies[p].isolates;
+	if (fw_model_finish(m) < 0)
+		goto nomem;
 	free(cc.sel);
 	free(cc.ctr);
 	return 0;

@@ -53,14 +53,16 @@ static void addr4(struct ip_addr *a, uint32_t host_order)
 	a->b[3] = (uint8_t)host_order;
 }
 
-static struct fw_port any_tcp = { IPPROTO_TCP, true, 0, 0 };
+static struct fw_port any_tcp = { IPPROTO_TCP, true, 0, 0 }, any_udp = { IPPROTO_UDP, true, 0, 0 };
 
 /*
  * A model: n_ctr containers 10.78.0.0 + i (the first two may be given
  * addresses), n_pol policies; policy i selects set i (n_ctr / n_pol
- * containers each) and allows ingress from set n_pol (the "clients").
+ * containers each: labels group=i) and allows ingress from set n_pol (the
+ * "clients": container 1, which also has the label role=client). With
+ * extra, one more policy selects set 0 too and lets the clients in on UDP.
  */
-static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *server,
+static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, bool extra, const char *server,
 		  const char *client)
 {
 	static struct fw_network net = { .name = "bench", .bridge = "br-bench" };
@@ -71,7 +73,7 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 	m->n_networks = 1;
 	m->containers = calloc(n_ctr, sizeof(*m->containers));
 	m->sets = calloc(n_pol + 1, sizeof(*m->sets));
-	m->policies = calloc(n_pol, sizeof(*m->policies));
+	m->policies = calloc(n_pol + 1, sizeof(*m->policies));
 	for (size_t i = 0; i <= n_pol; i++) {
 		char what[32];
 
@@ -82,6 +84,7 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 	for (size_t i = 0; i < n_ctr; i++) {
 		struct fw_container *c = &m->containers[i];
 		char *name = malloc(16);
+		size_t group;
 
 		snprintf(name, 16, "c%u", (unsigned)(i % 1000000));
 		c->name = name;
@@ -99,12 +102,12 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 			ip_parse(client, &c->ifs[0].addrs[0], NULL);
 		else
 			addr4(&c->ifs[0].addrs[0], (10u << 24 | 78u << 16) + (uint32_t)i);
-		/* the server in the last policy: a new connection walks them all */
-		fw_set_add_addr(&m->sets[!n_pol ? 0 : i == 0 && server ? n_pol - 1 : i % n_pol],
-				&c->ifs[0].addrs[0]);
+		/* the server in the last policy */
+		group = !n_pol ? 0 : i == 0 && server ? n_pol - 1 : i % n_pol;
+		fw_set_add_addr(&m->sets[group], &c->ifs[0].addrs[0]);
 		if (i == 1)
 			fw_set_add_addr(&m->sets[n_pol], &c->ifs[0].addrs[0]);
-		c->isolated = FW_INGRESS;
+		c->identity = 2 * (group + 1) + (i == 1);
 	}
 	m->n_containers = n_ctr;
 	for (size_t i = 0; i < n_pol; i++) {
@@ -125,7 +128,19 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, const char *se
 		p->n_rules = 1;
 	}
 	m->n_policies = n_pol;
-	fw_model_finish(m);
+	if (extra) {
+		struct fw_policy *p = &m->policies[m->n_policies++];
+
+		*p = m->policies[0];
+		p->name = strdup("extra");
+		p->rules = calloc(1, sizeof(*p->rules));
+		p->rules[0] = m->policies[0].rules[0];
+		p->rules[0].ports = &any_udp;
+		p->rules[0].peers = calloc(1, sizeof(struct fw_peer));
+		p->rules[0].peers[0] = m->policies[0].rules[0].peers[0];
+	}
+	if (fw_model_finish(m) < 0)
+		abort();
 }
 
 static struct fw_model live;
@@ -160,7 +175,7 @@ static int update(size_t n)
 	double lab[50], pol[50];
 	struct err e = { 0 };
 
-	build(&live, n, 1, NULL, NULL);
+	build(&live, n, 1, false, NULL, NULL);
 	if (open_table(&t, &part) < 0)
 		return 1;
 	for (int r = 0; r < 50; r++) {
@@ -168,7 +183,7 @@ static int update(size_t n)
 		struct ip_addr a;
 
 		/* a container's labels change: it leaves the selected set */
-		build(&m2, n, 1, NULL, NULL);
+		build(&m2, n, 1, false, NULL, NULL);
 		addr4(&a, (10u << 24 | 78u << 16) + (uint32_t)(r % n));
 		for (size_t i = 0; i < m2.sets[0].n; i++)
 			if (ip_equal(&m2.sets[0].addrs[i], &a)) {
@@ -177,6 +192,9 @@ static int update(size_t n)
 				m2.sets[0].n--;
 				break;
 			}
+		m2.containers[r % n].identity = 1;
+		if (fw_model_finish(&m2) < 0)
+			abort();
 		t0 = now_ms();
 		if (fw_apply(t, &live, &m2, &e) < 0 || fw_apply(t, &m2, &live, &e) < 0) {
 			fprintf(stderr, "fw: %s\n", e.msg);
@@ -185,8 +203,8 @@ static int update(size_t n)
 		lab[r] = (now_ms() - t0) / 2;
 		fw_model_free(&m2);
 
-		/* a second policy added, then removed */
-		build(&m2, n, 2, NULL, NULL);
+		/* a second policy selecting all N added, then removed */
+		build(&m2, n, 1, true, NULL, NULL);
 		t0 = now_ms();
 		if (fw_apply(t, &live, &m2, &e) < 0 || fw_apply(t, &m2, &live, &e) < 0) {
 			fprintf(stderr, "fw: %s\n", e.msg);
@@ -207,7 +225,7 @@ static int load(size_t n_pol, size_t n_elem, const char *server, const char *cli
 	static struct nat_part part;
 	struct nat *t;
 
-	build(&live, n_elem, n_pol, server, client);
+	build(&live, n_elem, n_pol, false, server, client);
 	if (open_table(&t, &part) < 0)
 		return 1;
 	printf("loaded\n");

@@ -11,6 +11,7 @@ compared with the expectation this file writes down for the scenario - which
 is independent of berth's own model. Then `policy why` is asked about every
 probe and must give the same verdict. Prints TAP lines.
 """
+import json
 import os
 import socket
 import subprocess
@@ -76,6 +77,14 @@ def request(words):
     text = data.decode()
     head, _, body = text.partition("\n")
     return head == "ok", body if head == "ok" else head
+
+
+def pid_of(name):
+    r = subprocess.run([BERTH, "-s", SOCK, "-o", "json", "ps"], capture_output=True, text=True)
+    try:
+        return next((c.get("pid") for c in json.loads(r.stdout) if c.get("name") == name), None)
+    except ValueError:
+        return None
 
 
 def reload():
@@ -224,6 +233,23 @@ def main():
     plist = [("a4", d, p, pr) for d in ("b1", "c1") for p, pr in PORTS]
     got = run_probes(plist, ADDR)
     tap(all(got), "a4's own egress is open", [])
+
+    # Labels change in place: a4 takes b1's labels (a label set that already
+    # has its chains), then its own again (one that must be made anew).
+    inbound = [(s, "a4", p, pr) for s in ("b1", "c1") for p, pr in PORTS]
+    pid = pid_of("a4")
+    for labels, isolated, what in (({"group": "b", "idx": "1"}, False, "relabeled like b1"),
+                                   ({"group": "a", "idx": "4"}, True, "relabeled back to group a")):
+        write_container("a4", labels)
+        ok, out = reload()
+        tap(ok, "a4 %s: reload" % what, out.splitlines())
+        got = run_probes(inbound, ADDR)
+        tap(not any(got) if isolated else all(got),
+            "a4 %s: %s" % (what, "isolated again" if isolated else "open to b1 and c1"),
+            ["%s -> a4 %d/%s %s" % (s, p, pr, "open" if g else "closed")
+             for (s, _, p, pr), g in zip(inbound, got) if g == isolated])
+    tap(pid and pid_of("a4") == pid, "a4 kept its process through its label changes",
+        ["pid %s, now %s" % (pid, pid_of("a4"))])
     server.kill()
     server.wait()
     print("1..%d" % n_test)

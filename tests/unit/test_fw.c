@@ -3,6 +3,8 @@
  * settles, without root. The kernel's agreement is tests/integration/fw_matrix. */
 #include "runtime/daemon_int.h"
 #include "net/fw.h"
+#include "net/fw_nft.h"
+#include "net/nft.h"
 #include "t.h"
 
 #include <netinet/in.h>
@@ -32,9 +34,11 @@ struct world {
 	struct fw_model m;
 };
 
-/* Load berth.ini, the containers above and the policies given as
- * "name", "text", ... NULL; compile. */
-static int setup(struct world *w, const char *const *policies)
+/* Load berth.ini, the containers above (container relabel, if given, with
+ * labels instead) and the policies given as "name", "text", ... NULL;
+ * compile. */
+static int setup_relabeled(struct world *w, const char *const *policies, const char *relabel,
+			   const char *labels)
 {
 	struct config_file files[32];
 	char names[N_CTRS][64], texts[N_CTRS][256], pnames[8][64];
@@ -47,7 +51,8 @@ static int setup(struct world *w, const char *const *policies)
 		snprintf(names[i], sizeof(names[i]), "containers.d/%s.ini", ctrs_def[i].name);
 		snprintf(texts[i], sizeof(texts[i]),
 			 "[container]\nrootfs = /\ncommand = true\nlabels = %s\nnetworks = %s\n",
-			 ctrs_def[i].labels, ctrs_def[i].net);
+			 relabel && !strcmp(relabel, ctrs_def[i].name) ? labels : ctrs_def[i].labels,
+			 ctrs_def[i].net);
 		files[n++] = (struct config_file){ names[i], texts[i], strlen(texts[i]) };
 	}
 	for (size_t i = 0; policies && policies[i]; i += 2) {
@@ -70,6 +75,11 @@ static int setup(struct world *w, const char *const *policies)
 		ip_parse(ctrs_def[i].ip, &c->ifs[0].ip4, NULL);
 	}
 	return policy_compile(w->cfg, w->ctrs, N_CTRS, &w->m, NULL);
+}
+
+static int setup(struct world *w, const char *const *policies)
+{
+	return setup_relabeled(w, policies, NULL, NULL);
 }
 
 static void teardown(struct world *w)
@@ -116,6 +126,143 @@ static const char *judge(const struct world *w, const char *src, const char *dst
 
 #define TCP IPPROTO_TCP
 #define UDP IPPROTO_UDP
+
+/* What fw_nft_put sends to turn old into new, one line per message:
+ * "NEWSETELEM fw_in4", "NEWRULE fw_p_web_i", ... */
+static void batch_between(const struct fw_model *old, const struct fw_model *m, struct buf *out)
+{
+	struct nft_batch b;
+	static const char *const names[NFT_MSG_MAX] = {
+		[NFT_MSG_NEWCHAIN] = "NEWCHAIN", [NFT_MSG_DELCHAIN] = "DELCHAIN",
+		[NFT_MSG_NEWRULE] = "NEWRULE", [NFT_MSG_DELRULE] = "DELRULE",
+		[NFT_MSG_NEWSET] = "NEWSET", [NFT_MSG_DELSET] = "DELSET",
+		[NFT_MSG_NEWSETELEM] = "NEWSETELEM", [NFT_MSG_DELSETELEM] = "DELSETELEM",
+	};
+
+	buf_reset(out);
+	if (nft_batch_init(&b, 1 << 20) < 0)
+		return;
+	fw_nft_put(&b, old, m);
+	for (unsigned i = 1; i < b.m.count; i++) {
+		struct nft_head h;
+
+		if (nft_parse_head(nl_msg_at(&b.m, i), &h) < 0)
+			continue;
+		buf_printf(out, "%s %s\n", h.msg < NFT_MSG_MAX && names[h.msg] ? names[h.msg] : "OTHER",
+			   h.name);
+	}
+	nft_batch_free(&b);
+}
+
+/* Does every line of the batch start with one of the prefixes? (A flush
+ * is a DELRULE without a handle.) */
+static bool only(const struct buf *batch, const char *const *prefixes)
+{
+	const char *line = batch->data;
+
+	while (line && *line) {
+		bool ok = false;
+
+		for (size_t i = 0; prefixes[i] && !ok; i++)
+			ok = !strncmp(line, prefixes[i], strlen(prefixes[i]));
+		if (!ok) {
+			printf("# unexpected: %.*s\n", (int)strcspn(line, "\n"), line);
+			return false;
+		}
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return true;
+}
+
+/* Two containers claiming one identity but selected differently (a hash
+ * collision) must not share a dispatch chain; alike ones keep sharing it. */
+static void test_identity_collision(void)
+{
+	struct fw_set sets[1] = { { .what = NULL } };
+	struct fw_policy pol = { .name = "p", .file = "p.ini", .select = 0, .isolates = FW_INGRESS };
+	struct fw_container c[3] = { { .name = "x" }, { .name = "y" }, { .name = "z" } };
+	struct fw_model m = { .sets = sets, .n_sets = 1, .policies = &pol, .n_policies = 1,
+			      .containers = c, .n_containers = 3 };
+
+	for (int i = 0; i < 3; i++) {
+		c[i].n_ifs = 1;
+		c[i].ifs[0].n_addrs = 1;
+		ip_parse(i == 0 ? "10.0.0.1" : i == 1 ? "10.0.0.2" : "10.0.0.3", &c[i].ifs[0].addrs[0], NULL);
+		c[i].identity = i < 2 ? 7 : 9;
+	}
+	fw_set_add_addr(&sets[0], &c[0].ifs[0].addrs[0]);       /* x selected, y not */
+	T_EQ(fw_model_finish(&m), 0, "a model with an identity collision finishes");
+	T_OK(c[0].identity == 0 && c[1].identity == 0, "colliding containers lose the shared identity");
+	T_EQ(c[2].identity, 9, "others keep theirs");
+	T_EQ(c[0].n_policies, 1, "x is selected by the policy");
+	T_EQ(c[0].isolated, FW_INGRESS, "and isolated by it");
+	free(sets[0].addrs);
+	free(m.selected_by);
+}
+
+/* DESIGN/the issue: a container changing labels changes set elements only;
+ * a policy added rewrites only its own chains and those of the identities
+ * (label sets) it selects, never a container's map element. */
+static void test_kernel_changes(void)
+{
+	const char *const p[] = {
+		"db", "[policy]\nselect = app=db\n[ingress api]\nfrom = app=api\n", NULL };
+	const char *const p2[] = {
+		"db", "[policy]\nselect = app=db\n[ingress api]\nfrom = app=api\n",
+		"web", "[policy]\nselect = app=web\n[ingress db]\nfrom = app=db\nports = 80/tcp\n", NULL };
+	struct world a, b;
+	struct buf batch;
+	const struct fw_container *api, *dev;
+
+	buf_init(&batch);
+	T_EQ(setup(&a, p), 0, "kernel changes: the first model compiles");
+	api = fw_container_find(&a.m, "api");
+	dev = fw_container_find(&a.m, "api-dev");
+	T_OK(api->identity && dev->identity && api->identity != dev->identity,
+	     "containers with different labels have different identities");
+
+	batch_between(&a.m, &a.m, &batch);
+	T_EQ(batch.len, 0, "no change: nothing is sent");
+
+	T_EQ(setup_relabeled(&b, p, "api-dev", "env=prod, app=api"), 0,
+	     "kernel changes: api-dev relabeled like api compiles");
+	T_EQ(fw_container_find(&b.m, "api-dev")->identity, fw_container_find(&b.m, "api")->identity,
+	     "the same labels in another order: the same identity");
+	batch_between(&a.m, &b.m, &batch);
+	{
+		const char *const ok[] = { "NEWSETELEM fw_in4", "DELSETELEM fw_in4", "NEWSETELEM fw_out4",
+					   "DELSETELEM fw_out4", "DELRULE fw_k_", "DELCHAIN fw_k_", NULL };
+
+		T_OK(only(&batch, ok), "a label change: map elements, and the chains of an identity"
+		     " no container has any more");
+	}
+	T_OK(strstr(batch.data, "NEWSETELEM fw_in4") != NULL, "a label change re-points the container");
+	teardown(&b);
+
+	T_EQ(setup(&b, p2), 0, "kernel changes: a second policy compiles");
+	batch_between(&a.m, &b.m, &batch);
+	{
+		const char *const ok[] = { "NEWSET fw_s_", "NEWSETELEM fw_s_", "NEWCHAIN fw_p_web_i",
+					   "NEWRULE fw_p_web_i", "DELRULE fw_p_web_i", "NEWCHAIN fw_k_",
+					   "NEWRULE fw_k_", "DELRULE fw_k_", NULL };
+
+		T_OK(only(&batch, ok), "a policy added: its chain, its peers' set and its identities' chains");
+	}
+	T_OK(strstr(batch.data, "NEWRULE fw_p_web_i") && strstr(batch.data, "NEWRULE fw_k_"),
+	     "a policy added: its rules, and a jump to them");
+	batch_between(&b.m, &a.m, &batch);
+	{
+		const char *const ok[] = { "DELSET fw_s_", "DELCHAIN fw_p_web_i", "DELRULE fw_p_web_i",
+					   "NEWRULE fw_k_", "DELRULE fw_k_", NULL };
+
+		T_OK(only(&batch, ok), "a policy removed: its chain and set go, its identities' chains"
+		     " are rewritten");
+	}
+	teardown(&b);
+	teardown(&a);
+	buf_free(&batch);
+}
 
 int main(void)
 {
@@ -200,5 +347,7 @@ int main(void)
 		T_STREQ(judge(&w, "iso2", "iso1", 80, TCP, false), "deny", "isolate = yes: the other way stays closed");
 		teardown(&w);
 	}
+	test_kernel_changes();
+	test_identity_collision();
 	return t_done();
 }

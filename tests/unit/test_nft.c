@@ -145,6 +145,7 @@ static void test_rules(void)
 		  .data = { 0xff, 0xff, 0, 0 }, .xor = { 0, 0, 0, 1 } },
 		NFT_LOOKUP("ports4", NFT_REG32_00, NFT_REG_1, 0),
 		NFT_LOOKUP("bridges", NFT_REG_1, 0, NFT_LOOKUP_F_INV),
+		NFT_VMAP("fw_in4", NFT_REG32_00),
 		NFT_CT(NFT_CT_STATUS, NFT_CT_DIR_NONE, NFT_REG_1),
 		NFT_CT(NFT_CT_PROTO_DST, 0, NFT_REG32_01),
 		NFT_FIB(NFT_FIB_RESULT_ADDRTYPE, NFTA_FIB_F_DADDR, NFT_REG_1),
