@@ -1,12 +1,14 @@
 /* fw.c - firewall benchmarks (tests/bench/fw.sh runs them in a sandbox).
  *
  *   fw update N        table inet berth with N selected containers; time a
- *                      label change (set elements only) and a policy added
- *                      and removed (its chains), p50/p99 over 50 runs
- *   fw load POLICIES ELEMENTS SERVER CLIENT
- *                      load a ruleset of POLICIES policies and ELEMENTS set
- *                      elements whose first policy isolates SERVER and lets
- *                      CLIENT in on every port; stays until killed
+ *                      label change (one container to a new label set: map
+ *                      elements and that set's chains) and a second policy
+ *                      selecting all N added and removed (its chains and
+ *                      the label set's), p50/p99 over 50 runs
+ *   fw load POLICIES CONTAINERS SERVER CLIENT
+ *                      load POLICIES policies over CONTAINERS containers;
+ *                      the last policy selects SERVER and lets CLIENT in
+ *                      on every TCP port; stays until killed
  *   fw rr SECONDS ADDR PORT     TCP request/response and connect rate to
  *                      ADDR:PORT (a server `fw serve PORT` in another netns)
  *   fw serve PORT
@@ -213,7 +215,7 @@ static int update(size_t n)
 		pol[r] = (now_ms() - t0) / 2;
 		fw_model_free(&m2);
 	}
-	report("label change (set elements)", n, lab, 50);
+	report("label change (map elements)", n, lab, 50);
 	report("policy added or removed (chains)", n, pol, 50);
 	fw_remove(t);
 	nat_close(t, false);

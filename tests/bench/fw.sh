@@ -67,7 +67,7 @@ for r in $(seq "$rounds"); do
 done
 echo "TCP between two containers on one bridge, $rounds rounds of ${secs}s each, medians (1-byte"
 echo "request/response on one connection; connect+request+close per connection). With policies,"
-echo "the server is selected by the last of 1,000 (its own identity), the client by none. The"
+echo "the server is selected by the last of 1,000, the client by none. The"
 echo "slowdowns are the medians of each round's ratio, so that drift between rounds cancels:"
 awk '
 	{ rr[$1, $2] = $4; crr[$1, $2] = $6; if ($1 > n) n = $1 }
