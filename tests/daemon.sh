@@ -1,6 +1,11 @@
-# daemon.sh - for shell tests that run the daemon (sourced after tests/lib.sh,
-# with C = the config directory and S = its state_dir set):
+# daemon.sh - for shell tests that run the daemon (sourced after tests/lib.sh;
+# C, the config directory, and S, its state_dir, default to $TMPDIR/etc and
+# $TMPDIR/state):
 #
+#   busybox_world [LINE...]
+#                    a busybox root in $R and $C/berth.ini: one network
+#                    (berth0, 10.88.0.0/16), DNS forwarding to 127.0.0.1, and
+#                    the given lines in [dns]; skips the test without busybox
 #   B ARGS...        the CLI against that daemon
 #   start_daemon     start it in the background ($pid, output in $log) and
 #                    wait until it answers; 1 if it never does
@@ -9,6 +14,20 @@
 # On exit, whatever happened, the daemon and every container monitor of $S
 # are killed (each monitor checked by its command line first): a test never
 # leaves a container behind on the host.
+C=${C:-$TMPDIR/etc}
+S=${S:-$TMPDIR/state}
+busybox_world() {
+	R=$TMPDIR/rootfs
+	sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
+		skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
+	mkdir -p "$C/containers.d"
+	{
+		printf '[daemon]\nstate_dir = %s\nrun_dir   = %s\n' "$S" "$TMPDIR/run"
+		printf '[network default]\nbridge  = berth0\nsubnet  = 10.88.0.0/16\n[dns]\n'
+		for line in "$@"; do printf '%s\n' "$line"; done
+		printf 'upstream = 127.0.0.1\n'
+	} >"$C/berth.ini"
+}
 cleanup() {
 	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
 	for m in "$S"/ctr/*/monitor; do

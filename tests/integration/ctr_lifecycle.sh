@@ -6,22 +6,8 @@
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox
 
-R=$TMPDIR/rootfs
-sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
-	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
-C=$TMPDIR/etc
-S=$TMPDIR/state
-mkdir -p "$C/containers.d"
-cat >"$C/berth.ini" <<INI
-[daemon]
-state_dir = $S
-run_dir   = $TMPDIR/run
-[network default]
-bridge  = berth0
-subnet  = 10.88.0.0/16
-[dns]
-upstream = 127.0.0.1
-INI
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world
 cat >"$R/ticker.sh" <<'SH'
 trap 'echo got TERM; exit 0' TERM
 i=0
@@ -49,7 +35,6 @@ cpus    = 0.5
 stop_timeout = 1
 INI
 
-. "$BERTH_TOP/tests/daemon.sh"
 field() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 ticks() { grep -c '^tick' "$S/logs/ticker.log"; }
 alive() { kill -0 "$1" 2>/dev/null; }

@@ -4,22 +4,8 @@
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox
 
-R=$TMPDIR/rootfs
-sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
-	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
-C=$TMPDIR/etc
-S=$TMPDIR/state
-mkdir -p "$C/containers.d"
-cat >"$C/berth.ini" <<INI
-[daemon]
-state_dir = $S
-run_dir   = $TMPDIR/run
-[network default]
-bridge  = berth0
-subnet  = 10.88.0.0/16
-[dns]
-upstream = 127.0.0.1
-INI
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world
 # out: one line on stdout, one on stderr, then waits for /tmp/go (from exec)
 # and writes 400 lines of ~110 bytes (44 KB: more than two log_size files),
 # in chunks of 5.5 KB 0.3 s apart, so that a follower polling every 0.2 s
@@ -46,7 +32,6 @@ log_size = 16K
 stop_timeout = 1
 INI
 
-. "$BERTH_TOP/tests/daemon.sh"
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
 
 wait_for grep -q to-stderr "$S/logs/out.log"

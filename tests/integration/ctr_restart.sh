@@ -5,22 +5,8 @@
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox
 
-R=$TMPDIR/rootfs
-sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
-	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
-C=$TMPDIR/etc
-S=$TMPDIR/state
-mkdir -p "$C/containers.d"
-cat >"$C/berth.ini" <<INI
-[daemon]
-state_dir = $S
-run_dir   = $TMPDIR/run
-[network default]
-bridge  = berth0
-subnet  = 10.88.0.0/16
-[dns]
-upstream = 127.0.0.1
-INI
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world
 ctr() {  # NAME RESTART COMMAND [ROOTFS]
 	cat >"$C/containers.d/$1.ini" <<INI
 [container]
@@ -36,7 +22,6 @@ ctr once no "sh -c 'exit 5'"
 ctr noroot always "true" /nonexistent/rootfs
 ctr nocmd on-failure "no-such-command --flag"
 
-. "$BERTH_TOP/tests/daemon.sh"
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
 field() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 t0=$(date +%s)

@@ -6,28 +6,13 @@
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox
 
-R=$TMPDIR/rootfs
-sh "$BERTH_TOP/mk/busybox-rootfs.sh" x86_64 "$R" >/dev/null 2>&1 ||
-	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world "domain   = berth.internal"
 echo "hello from web" >"$R/www/index.html"
 cat >"$R/check-proc.sh" <<'SH'
 printf '%s ' "$(stat -c %t:%T /proc/timer_list)"
 awk '$5 == "/proc/sys" { split($6, o, ","); print o[1] }' /proc/self/mountinfo
 SH
-C=$TMPDIR/etc
-S=$TMPDIR/state
-mkdir -p "$C/containers.d"
-cat >"$C/berth.ini" <<INI
-[daemon]
-state_dir = $S
-run_dir   = $TMPDIR/run
-[network default]
-bridge  = berth0
-subnet  = 10.88.0.0/16
-[dns]
-domain   = berth.internal
-upstream = 127.0.0.1
-INI
 cat >"$C/containers.d/web.ini" <<INI
 [container]
 rootfs  = $R
@@ -45,7 +30,6 @@ labels  = app=client
 restart = always
 INI
 
-. "$BERTH_TOP/tests/daemon.sh"
 state() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | .$2"; }
 
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
