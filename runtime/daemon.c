@@ -2,8 +2,8 @@
  * directory, open store/net/dns and the control socket, reconcile, then run
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
-#include "runtime/tls.h"
-#include "runtime/container.h"
+#include "runtime/ctl/ctl.h"
+#include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"

@@ -4,8 +4,8 @@
 #ifndef BERTH_DAEMON_INT_H
 #define BERTH_DAEMON_INT_H
 
-#include "runtime/config.h"
-#include "runtime/control.h"
+#include "runtime/config/config.h"
+#include "runtime/ctl/ctl.h"
 #include "runtime/runtime.h"
 #include "lib/lib.h"
 #include "net/fw.h"

@@ -1,9 +1,8 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
-#include "runtime/config.h"
-#include "runtime/control.h"
-#include "runtime/tls.h"
-#include "runtime/container.h"
+#include "runtime/config/config.h"
+#include "runtime/ctl/ctl.h"
+#include "runtime/ctr/ctr.h"
 #include "lib/lib.h"
 #include "version.h"
 

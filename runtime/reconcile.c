@@ -3,7 +3,7 @@
  * only the differences. Every step is idempotent, so running it again after a
  * crash, a restart or a failed step converges. */
 #include "runtime/daemon_int.h"
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"

@@ -1,7 +1,7 @@
 /* requests.c - the commands the daemon answers on its control socket: state
  * as aligned tables for people and JSON for programs. */
 #include "runtime/daemon_int.h"
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"

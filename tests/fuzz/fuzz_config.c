@@ -2,7 +2,7 @@
  * language, checks across files) on arbitrary text. The input is split at
  * "\n%%\n" into berth.ini, containers.d/a.ini, containers.d/b.ini and
  * policies.d/p.ini. */
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* fuzz_control.c - the control request parser on arbitrary bytes, and the
  * encoder/parser round trip on whatever words come out. */
-#include "runtime/control.h"
+#include "runtime/ctl/ctl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* fuzz_tls_cert.c - certificate and key file loading (PEM or DER) on arbitrary
  * bytes, and the DER walks BearSSL does not do for us (SPKI, subject, SAN). */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 
 #include <string.h>
 

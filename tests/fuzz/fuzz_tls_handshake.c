@@ -1,7 +1,7 @@
 /* fuzz_tls_handshake.c - arbitrary bytes as a client's first flight into the
  * remote listener's server engine (the same set-up: suites, P-256, client
  * certificates required), and as a client certificate into the validator. */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 
 #include <stdlib.h>
 #include <string.h>

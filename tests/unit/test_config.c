@@ -1,6 +1,6 @@
 /* test_config.c - runtime/config: broken configs and their exact messages, the
  * shipped examples, the embedded default, continuation lines, selector_match. */
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 #include "t.h"
 
 #include <arpa/inet.h>

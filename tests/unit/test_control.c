@@ -1,6 +1,6 @@
 /* test_control.c - control protocol: request encoding round trip, malformed
  * requests, table output as aligned text and JSON. */
-#include "runtime/control.h"
+#include "runtime/ctl/ctl.h"
 #include "t.h"
 
 #include <errno.h>

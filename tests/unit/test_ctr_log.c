@@ -1,6 +1,6 @@
 /* test_ctr_log.c - runtime/ctr_log.c: the size cap with one rotation, --tail,
  * and a follower's cursor across a rotation (no byte lost or repeated). */
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 #include "t.h"
 
 #include <stdio.h>

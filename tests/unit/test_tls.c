@@ -2,7 +2,7 @@
  * what BearSSL's validator accepts (and refuses when expired, from another CA,
  * for another address, or not pinned); PEM/DER loading errors; keys round trip;
  * the shared request line handling. */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 #include "t.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* cmd_tls.c - `berth tls`: a CA, a server and a client certificate in one step,
  * more clients later, and the SPKI hash that [remote] read_only/clients take. */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* tls_cert.c - certificates and keys for remote management: PEM/DER loading into
  * BearSSL's structures, the validator wrapper (SPKI pins, iPAddress names), and
  * a small DER writer that issues P-256 certificates (BearSSL has no encoder). */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,10 +1,10 @@
-/* container.h - containers (DESIGN §7): start, supervise, stop, logs and exec;
- * the one public header of container.c, ctr_monitor.c, ctr_log.c and cmd_ctr.c.
+/* ctr.h - runtime/ctr: containers (DESIGN §7): start, supervise, stop, logs and exec;
+ * the one public header of container.c, monitor.c, log.c and cmd_ctr.c.
  * Internal to runtime/. */
-#ifndef BERTH_CONTAINER_H
-#define BERTH_CONTAINER_H
+#ifndef BERTH_CTR_H
+#define BERTH_CTR_H
 
-#include "runtime/control.h"
+#include "runtime/ctl/ctl.h"
 #include "lib/lib.h"
 
 #include <stdbool.h>
@@ -14,7 +14,7 @@
 /*
  * Processes. The daemon never is a container's parent: for each start it
  * forks and re-executes itself as `berth monitor STATE_DIR NAME` (see
- * ctr_monitor.c), a small conmon-style process that clones the container's
+ * monitor.c), a small conmon-style process that clones the container's
  * init into its namespaces, owns the pipe of its stdout/stderr, writes the
  * log and records the exit status. So a daemon that is killed (or stops with
  * SIGQUIT to be upgraded) leaves its containers running and logged, and the
@@ -83,7 +83,7 @@ void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_s
 int containers_request(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		       struct err *e);
 
-/* ---- the monitor (ctr_monitor.c) ----------------------------------------- */
+/* ---- the monitor (monitor.c) ----------------------------------------- */
 
 /* `berth monitor STATE_DIR NAME`, started by the daemon with the write end
  * of its start-report pipe as fd 3: "ok PID\n" or "error MESSAGE\n". */
@@ -102,7 +102,7 @@ uint64_t ctr_proc_start(pid_t pid);
 /* This boot's id (/proc/sys/kernel/random/boot_id), "" if unknown. */
 void ctr_boot_id(char *buf, size_t size);
 
-/* ---- logs (ctr_log.c) ----------------------------------------------------- */
+/* ---- logs (log.c) ----------------------------------------------------- */
 
 struct ctr_log {
 	int fd;                     /* the current file, O_APPEND */

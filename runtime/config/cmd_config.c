@@ -1,5 +1,5 @@
 /* cmd_config.c - `berth config check [-c DIR]`: validate without applying. */
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 #include "runtime/runtime.h"
 
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #ifndef BERTH_CONFIG_INT_H
 #define BERTH_CONFIG_INT_H
 
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 
 #include <string.h>
 

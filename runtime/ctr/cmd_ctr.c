@@ -2,7 +2,7 @@
  * (polling, so it works unchanged over the remote transport) and exec (which
  * joins the container's namespaces itself: the caller's terminal, signals
  * and exit status pass through without the daemon in the middle). */
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* config_sections.c - the sections of berth.ini ([daemon], [network NAME],
  * [dns], [remote]) and of containers.d/NAME.ini ([container]), key by key. */
-#include "runtime/config_int.h"
+#include "runtime/config/config_int.h"
 
 #include <ctype.h>
 #include <netinet/in.h>

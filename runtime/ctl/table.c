@@ -1,5 +1,5 @@
 /* table.c - command output: aligned columns for people, JSON for programs. */
-#include "runtime/control.h"
+#include "runtime/ctl/ctl.h"
 
 #include <ctype.h>
 #include <stdarg.h>

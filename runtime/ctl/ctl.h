@@ -1,4 +1,4 @@
-/* control.h - the control protocol (internal to runtime/): one request line of
+/* ctl.h - runtime/ctl: the control protocol: one request line of
  * words, one response; the Unix-socket server inside the daemon, the CLI client,
  * and aligned-table / JSON output.
  *
@@ -11,9 +11,10 @@
  *             closes. DETAILS (e.g. every error of a rejected config) go to
  *             the user's stderr after the message.
  */
-#ifndef BERTH_CONTROL_H
-#define BERTH_CONTROL_H
+#ifndef BERTH_CTL_H
+#define BERTH_CTL_H
 
+#include "runtime/config/config.h"
 #include "lib/lib.h"
 
 #include <sys/types.h>
@@ -105,5 +106,40 @@ void table_init(struct table *t, size_t ncols, const char *const *cols);
 void table_add(struct table *t, ...);  /* ncols strings (NULL prints "-") */
 void table_render(const struct table *t, bool json, struct buf *out);
 void table_free(struct table *t);
+
+/* ---- the daemon's listener (remote.c) ------------------------------------ */
+
+struct remote_server;
+
+typedef void remote_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Load [remote]'s files and listen; requests go to handler like on the Unix
+ * socket. Returns the server, or NULL with the reason in e. */
+struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote *cfg,
+					 ctl_handler_fn *handler, void *ctx,
+					 remote_log_fn *log, struct err *e);
+/* Reload: re-read the files (a renewed certificate takes effect for new
+ * clients) and reopen the listener if its address changed. On failure the
+ * running listener stays and e says why (-1). Returns 1 when the address,
+ * a file's contents or a key list changed, else 0. */
+int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, struct err *e);
+void remote_server_close(struct remote_server *s);
+/* Stop listening now; free s once its connections are done. Safe inside a
+ * request handler running on one of them (a reload that drops [remote]). */
+void remote_server_retire(struct remote_server *s);
+/* At shutdown: close retired servers whose clients have not finished. */
+void remote_server_close_retired(void);
+/* The address it listens on, "ADDR:PORT" or "[ADDR6]:PORT". */
+const char *remote_server_addr(const struct remote_server *s);
+
+/* ---- the CLI side --------------------------------------------------------- */
+
+/* ctl_call() over TLS to r->host (HOST:PORT, [V6]:PORT). Same contract. */
+int remote_call(const struct ctl_remote *r, bool json, int argc, char *const *argv,
+		struct buf *body, struct err *e);
+
+/* `berth tls init|client|spki ...` (cmd_tls.c); argv[0] is "tls". */
+int cmd_tls(int argc, char **argv);
 
 #endif

@@ -1,6 +1,6 @@
-/* ctr_log.c - container logs: the monitor appends and rotates once at the size
+/* log.c - container logs: the monitor appends and rotates once at the size
  * cap; the daemon reads the whole log, its tail, or what follows a cursor. */
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* config_policy.c - policies.d/NAME.ini: selectors, peers, ports and rules
  * (DESIGN §3), with errors at file:line:column, and selector_match. */
-#include "runtime/config_int.h"
+#include "runtime/config/config_int.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* config_default.c - the configuration compiled into the binary, used when
  * there is no /etc/berth: `berth daemon` works on a bare device. */
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 
 /* It goes through the same parser and checks as /etc/berth/berth.ini. */
 const char config_default_ini[] =

@@ -1,7 +1,7 @@
 /* remote.c - the control protocol over mutual TLS: the daemon's listener (BearSSL
  * engines driven from the event loop, bounded, rate-limited logging) and the
  * CLI's transport behind ctl_call(). */
-#include "runtime/tls.h"
+#include "runtime/ctl/tls.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -1,7 +1,7 @@
 /* control.c - the control protocol: request encoding, the daemon's Unix-socket
  * server (non-blocking, bounded, peer credentials checked) and the CLI client. */
-#include "runtime/control.h"
-#include "runtime/tls.h"
+#include "runtime/ctl/ctl.h"
+#include "runtime/ctl/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* config.c - load /etc/berth with inih and validate every value (DESIGN §3):
  * the INI layer, berth.ini, containers.d and the checks across files. */
-#include "runtime/config_int.h"
+#include "runtime/config/config_int.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -2,7 +2,7 @@
  * process, supervise (restart policy with back-off), stop, adopt after a
  * restart, and the control requests start/stop/state/logs/exec-info.
  *
- * Design decision (see also ctr_monitor.c): every container runs under its
+ * Design decision (see also monitor.c): every container runs under its
  * own `berth monitor` process, which is its init's parent and owns its log
  * pipe; the daemon only talks to monitors. While a monitor is the daemon's
  * child, SIGCHLD (through the daemon's signalfd) reaps it; every monitor is
@@ -21,7 +21,7 @@
  * processes before the network is taken down; they run in parallel, but the
  * daemon's loop waits meanwhile (at most the longest stop_timeout + 5 s).
  */
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 #include "runtime/daemon_int.h"
 #include "net/net.h"
 #include "store/store.h"

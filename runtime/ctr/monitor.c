@@ -1,4 +1,4 @@
-/* ctr_monitor.c - `berth monitor`: one per running container; starts its init
+/* monitor.c - `berth monitor`: one per running container; starts its init
  * in new namespaces, logs its output, stops it on SIGTERM, records its exit.
  *
  * Why a separate process (conmon's design, not the daemon itself): the
@@ -21,7 +21,7 @@
  *            /etc files -> read-only -> pivot_root -> capabilities,
  *            no_new_privs -> env -> exec (a close-on-exec pipe: EOF = exec'd)
  */
-#include "runtime/container.h"
+#include "runtime/ctr/ctr.h"
 
 #include <ctype.h>
 #include <errno.h>

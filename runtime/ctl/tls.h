@@ -1,6 +1,6 @@
 /* tls.h - remote management over mutual TLS (BearSSL, TLS 1.2 only): certificate
  * and key files, the daemon's listener, the CLI's transport, `berth tls`.
- * Internal to runtime/.
+ * Internal to runtime/ctl/: the rest of berth uses runtime/ctl/ctl.h.
  *
  * Choices (DESIGN §3, §7; issue 11):
  *  - TLS 1.2 only; ECDHE with P-256 only; AES-GCM and ChaCha20-Poly1305 suites
@@ -17,8 +17,8 @@
 #ifndef BERTH_TLS_H
 #define BERTH_TLS_H
 
-#include "runtime/config.h"
-#include "runtime/control.h"
+#include "runtime/config/config.h"
+#include "runtime/ctl/ctl.h"
 #include "lib/lib.h"
 
 #include <bearssl.h>
@@ -137,44 +137,9 @@ void tls_pem(struct buf *out, const char *label, const void *der, size_t len);
 /* The key as PEM "EC PRIVATE KEY" (SEC1), appended to out. */
 void tls_key_pem(struct buf *out, const struct tls_keypair *k);
 
-/* ---- the daemon's listener (remote.c) ------------------------------------ */
-
-struct remote_server;
-
-typedef void remote_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Load [remote]'s files and listen; requests go to handler like on the Unix
- * socket. Returns the server, or NULL with the reason in e. */
-struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote *cfg,
-					 ctl_handler_fn *handler, void *ctx,
-					 remote_log_fn *log, struct err *e);
-/* Reload: re-read the files (a renewed certificate takes effect for new
- * clients) and reopen the listener if its address changed. On failure the
- * running listener stays and e says why (-1). Returns 1 when the address,
- * a file's contents or a key list changed, else 0. */
-int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, struct err *e);
-void remote_server_close(struct remote_server *s);
-/* Stop listening now; free s once its connections are done. Safe inside a
- * request handler running on one of them (a reload that drops [remote]). */
-void remote_server_retire(struct remote_server *s);
-/* At shutdown: close retired servers whose clients have not finished. */
-void remote_server_close_retired(void);
-/* The address it listens on, "ADDR:PORT" or "[ADDR6]:PORT". */
-const char *remote_server_addr(const struct remote_server *s);
-
 /* Drive a fresh server engine with creds over in-memory bytes (fuzzing):
  * feed data as a client's first flight, discard what the server sends. */
 void remote_fuzz_handshake(const struct tls_creds *creds, const struct tls_anchors *a,
 			   const uint8_t *data, size_t len);
-
-/* ---- the CLI side --------------------------------------------------------- */
-
-/* ctl_call() over TLS to r->host (HOST:PORT, [V6]:PORT). Same contract. */
-int remote_call(const struct ctl_remote *r, bool json, int argc, char *const *argv,
-		struct buf *body, struct err *e);
-
-/* `berth tls init|client|spki ...` (cmd_tls.c); argv[0] is "tls". */
-int cmd_tls(int argc, char **argv);
 
 #endif
