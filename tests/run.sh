@@ -30,6 +30,15 @@ skip_reasons=
 work=$(mktemp -d /tmp/berth-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 
+# ONLY=GLOB (e.g. ONLY='ctr_*'): run just the unit and integration tests
+# whose file name matches, while working on them.
+only() {
+	case "${1##*/}" in
+	${ONLY:-*}) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # count NAME OUTFILE RC: add the file's TAP results to the totals, print a line.
 count() {
 	name=$1 out=$2 rc=$3
@@ -97,6 +106,7 @@ for layer in $layers; do
 	unit)
 		for t in build/test/unit/test_*; do
 			[ -x "$t" ] || continue
+			only "$t" || continue
 			tmp=$(mktemp -d "$work/unit.XXXXXX")
 			TMPDIR=$tmp run_one "unit/${t##*/}" "$t"
 			rm -rf "$tmp"
@@ -113,6 +123,7 @@ for layer in $layers; do
 		fi
 		for t in tests/integration/*.sh; do
 			[ -f "$t" ] || continue
+			only "$t" || continue
 			tmp=$(mktemp -d "$work/int.XXXXXX")
 			# A fresh network and mount namespace per test: nothing it does
 			# to links, routes, nf_tables or mounts reaches the machine.
