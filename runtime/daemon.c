@@ -159,6 +159,13 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 	}
 }
 
+static void name_list_add(void *ctx, const char *name)
+{
+	struct buf *b = ctx;
+
+	buf_printf(b, "%s%s", b->len ? "," : "", name);
+}
+
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
 {
 	struct config *cfg = NULL;
@@ -176,6 +183,16 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	d->reloads++;
 	reconcile_apply(d, cfg, errors);
 	daemon_remote_apply(d, out, errors);
+	/* the reload is applied; stops go on without anyone waiting */
+	{
+		struct buf names;
+
+		buf_init(&names);
+		if (ctr_each_stopping(&d->sup, name_list_add, &names))
+			buf_printf(out, RELOAD_STOPPING "%s (each gets its stop_timeout, then "
+				   "SIGKILL; `berth reload --wait` waits)\n", names.data);
+		buf_free(&names);
+	}
 }
 
 /* SIGHUP: reload; a broken config is logged and the running one stays. */
@@ -204,6 +221,8 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	size_t before = d->reload_failures;
 	int ret = 0;
 
+	if (d->exiting)
+		return err_set(e, EAGAIN, "the daemon is stopping");
 	buf_init(&errors);
 	daemon_reload(d, dry_run, out, &errors);
 	if (d->reload_failures != before) {
@@ -233,22 +252,29 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
+			if (d->exiting)
+				break;
 			daemon_log(d, LOG_INFO, "%s, stopping", strsignal((int)si.ssi_signo));
 			daemon_notify("STOPPING=1");
-			loop_stop(&d->loop);
+			/* containers stop on the loop (DNS and the socket still
+			 * answer meanwhile); the last one gone stops the loop */
+			d->exiting = true;
+			if (!ctr_shutdown(&d->sup, true))
+				loop_stop(&d->loop);
 			break;
 		case SIGQUIT:
 			/* an upgrade in place: the next daemon adopts the containers */
 			daemon_log(d, LOG_INFO, "SIGQUIT, stopping; containers keep running");
 			d->leave_containers = true;
 			daemon_notify("STOPPING=1");
+			ctr_shutdown(&d->sup, false);
 			loop_stop(&d->loop);
 			break;
 		case SIGHUP:
 			daemon_on_sighup(d);
 			break;
 		case SIGCHLD:
-			containers_on_sigchld(d);
+			ctr_on_sigchld(&d->sup);
 			break;
 		default:
 			break;
@@ -324,9 +350,16 @@ static void daemon_close(struct daemon *d)
 	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
-	if (d->cfg)
-		containers_shutdown(d, !d->leave_containers);
+	ctr_sup_free(&d->sup);
+	loop_timer_cancel(&d->loop, &d->converge);
+	while (d->downs) {
+		struct pending_down *pd = d->downs;
+
+		d->downs = pd->next;
+		free(pd);       /* the next daemon's reconcile finishes it */
+	}
 	reconcile_shutdown(d);
+	free(d->state_dir);
 	if (d->sig.fd >= 0) {
 		loop_fd_del(&d->loop, &d->sig);
 		close(d->sig.fd);
@@ -360,7 +393,8 @@ int daemon_main(const struct daemon_opts *o)
 		daemon_close(&d);
 		return EXIT_FAIL;
 	}
-	containers_adopt(&d);          /* before reconcile: what runs stays running */
+	reconcile_sup_init(&d);
+	ctr_adopt(&d.sup);             /* before reconcile: what runs stays running */
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);

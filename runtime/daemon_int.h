@@ -6,17 +6,18 @@
 
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
+#include "runtime/ctr/ctr.h"
 #include "runtime/runtime.h"
 #include "lib/lib.h"
 #include "net/fw.h"
 #include "net/nat.h"
+#include "store/store.h"
 
 struct store;
 struct net;
 struct nat;
 struct dns_server;
 struct remote_server;
-struct ctr_run;
 
 #define DNS_PORT 53
 #define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
@@ -34,8 +35,20 @@ struct ctr {
 	const struct cfg_container *cfg;    /* borrowed from the running config */
 	struct ctr_if ifs[CONFIG_NET_PER_CONTAINER];
 	size_t n_ifs;
-	char state[16];             /* "ready" (network up), "error" */
+	char state[16];             /* "ready" (network up), "error", "stopping" (its
+				     * network changes once its old process is gone) */
 	char error[ERR_MSG_MAX];     /* why, when state is "error" */
+};
+
+/* A container whose network is taken down once its process has ended (it
+ * was removed, or its networks changed): the stop is under way, nothing
+ * waits for it; the supervisor's on_gone runs what is recorded here. */
+struct pending_down {
+	struct pending_down *next;
+	char name[STORE_NAME_MAX];
+	char release[CONFIG_NET_PER_CONTAINER][STORE_NAME_MAX];  /* networks whose address goes */
+	size_t n_release;
+	bool forget;                /* removed: its records go too */
 };
 
 /* The daemon's context: every piece of mutable state the process has. */
@@ -59,8 +72,14 @@ struct daemon {
 	size_t n_listeners;
 	int lock_fd;
 	bool keep_network;
-	struct ctr_run *runs;       /* container processes (container.c) */
+	struct ctr_sup sup;         /* container processes (runtime/ctr) */
+	char *state_dir;            /* the sup's: the config's copy goes with each reload */
+	struct pending_down *downs;
+	struct loop_timer converge; /* reconcile again: a pending down is done */
+	struct ctr_spec spec;       /* the supervisor's last lookup */
+	char spec_netns[4096];
 	bool leave_containers;      /* SIGQUIT: exit, leave containers running */
+	bool exiting;               /* SIGTERM: containers are stopping, then exit */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
@@ -84,6 +103,10 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report);
 void reconcile_diff(const struct config *old, const struct config *cfg, struct buf *out);
 /* Let go of everything at shutdown (containers' addresses stay in the store). */
 void reconcile_shutdown(struct daemon *d);
+/* Wire the supervisor's callbacks to the daemon's view of its containers. */
+void reconcile_sup_init(struct daemon *d);
+/* The configured container named name (case-insensitive), or NULL. */
+const struct ctr *daemon_ctr(const struct daemon *d, const char *name);
 
 /* The firewall model of cfg for the containers as attached (policy_compile.c).
  * Borrows strings from cfg: rebuild it whenever cfg changes. */

@@ -3,7 +3,6 @@
  * only the differences. Every step is idempotent, so running it again after a
  * crash, a restart or a failed step converges. */
 #include "runtime/daemon_int.h"
-#include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -288,27 +287,101 @@ static int unpublish_one(void *ctx, const struct store_port *sp)
 	return 0;
 }
 
-/* Take a container's network down; its addresses on `network` (NULL: all)
- * are released, the others stay sticky for when it comes back. Its published
- * ports are unpublished; their rows stay in the store unless forget. */
-static void container_down(struct daemon *d, const char *name, const char *network,
-			   bool forget, struct buf *report, int *n)
+static struct pending_down *pending_find(const struct daemon *d, const char *name)
+{
+	for (struct pending_down *p = d->downs; p; p = p->next)
+		if (!strcasecmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+/* Take a container's network down (its process is gone): its published
+ * ports are unpublished, its interfaces go, its addresses on the networks in
+ * release are released (the others stay sticky for when it comes back);
+ * forget: it was removed, its records and files go too. */
+static void container_down(struct daemon *d, const struct pending_down *pd, struct buf *report,
+			   int *n)
 {
 	struct err e = { 0 };
 
-	containers_stop(d, name);       /* the process goes before its network */
-	if (store_port_list(d->store, name, unpublish_one, d, &e) < 0)
-		problem(d, report, n, "container %s: %s", name, e.msg);
-	if (net_detach(d->net, name, &e) < 0)
-		problem(d, report, n, "container %s: %s", name, e.msg);
-	if (network && ipam_release(d->store, network, name, &e) < 0)
-		problem(d, report, n, "container %s: %s", name, e.msg);
-	if (forget) {
-		if (store_port_delete(d->store, name, NULL, &e) < 0)
-			problem(d, report, n, "container %s: %s", name, e.msg);
-		if (store_container_delete(d->store, name, &e) < 0 && e.code != ENOENT)
-			problem(d, report, n, "container %s: %s", name, e.msg);
+	if (store_port_list(d->store, pd->name, unpublish_one, d, &e) < 0)
+		problem(d, report, n, "container %s: %s", pd->name, e.msg);
+	if (net_detach(d->net, pd->name, &e) < 0)
+		problem(d, report, n, "container %s: %s", pd->name, e.msg);
+	for (size_t i = 0; i < pd->n_release; i++)
+		if (ipam_release(d->store, pd->release[i], pd->name, &e) < 0)
+			problem(d, report, n, "container %s: %s", pd->name, e.msg);
+	if (pd->forget) {
+		if (store_port_delete(d->store, pd->name, NULL, &e) < 0)
+			problem(d, report, n, "container %s: %s", pd->name, e.msg);
+		if (store_container_delete(d->store, pd->name, &e) < 0 && e.code != ENOENT)
+			problem(d, report, n, "container %s: %s", pd->name, e.msg);
+		ctr_forget(&d->sup, pd->name);
 	}
+}
+
+/* Take name's network down now, or once its process has ended: a stop is
+ * begun and nothing waits for it (the supervisor's on_gone finishes). The
+ * networks whose address goes are added to any down already pending. */
+static void container_down_when_gone(struct daemon *d, const char *name,
+				     const char *const *release, size_t n_release, bool forget,
+				     struct buf *report, int *n)
+{
+	struct pending_down *pd = pending_find(d, name), one = { 0 };
+	bool stopping = ctr_stop(&d->sup, name, CTR_STOP_OWNER);
+
+	if (!pd) {
+		pd = stopping ? calloc(1, sizeof(*pd)) : &one;
+		if (!pd)
+			abort();
+		snprintf(pd->name, sizeof(pd->name), "%s", name);
+		if (stopping) {
+			pd->next = d->downs;
+			d->downs = pd;
+		}
+	}
+	for (size_t i = 0; i < n_release; i++) {
+		size_t k;
+
+		for (k = 0; k < pd->n_release && strcmp(pd->release[k], release[i]); k++)
+			;
+		if (k == pd->n_release && k < ARRAY_SIZE(pd->release))
+			snprintf(pd->release[pd->n_release++], STORE_NAME_MAX, "%s", release[i]);
+	}
+	pd->forget |= forget;
+	if (stopping)
+		daemon_log(d, LOG_INFO, "container %s: its network goes once its process has stopped",
+			   name);
+	else if (pd == &one)
+		container_down(d, pd, report, n);
+}
+
+/* The supervisor: name's process has ended. A pending down runs now; then
+ * the daemon converges again (soon, once for several such ends). */
+static void on_ctr_gone(void *ctx, const char *name)
+{
+	struct daemon *d = ctx;
+	struct buf report;
+	int n = 0;
+
+	for (struct pending_down **pp = &d->downs; *pp; pp = &(*pp)->next) {
+		struct pending_down *pd = *pp;
+
+		if (strcasecmp(pd->name, name))
+			continue;
+		*pp = pd->next;
+		buf_init(&report);
+		container_down(d, pd, &report, &n);
+		buf_free(&report);
+		free(pd);
+		break;
+	}
+	if (d->exiting) {
+		if (!ctr_any_busy(&d->sup))
+			loop_stop(&d->loop);
+		return;
+	}
+	loop_timer_set(&d->loop, &d->converge, 0);
 }
 
 struct release_ctx {
@@ -354,7 +427,8 @@ static int collect_stale(void *ctx, const struct store_container *c)
 	return 0;
 }
 
-/* Steps 1-2: what the new config no longer has, or has differently. */
+/* Steps 1-2: what the new config no longer has, or has differently, goes
+ * (now, or once its process has ended). */
 static void remove_stale(struct daemon *d, const struct config *cfg, struct buf *report, int *n)
 {
 	const struct config *old = d->cfg;
@@ -364,12 +438,14 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 	for (size_t i = 0; old && i < old->n_networks; i++) {
 		const struct cfg_network *o = &old->networks[i];
 		const struct cfg_network *nn = config_network(cfg, o->name);
+		const char *net = o->name;
 
 		if (nn && !network_identity_changed(o, nn))
 			continue;
 		for (size_t k = 0; k < d->n_ctrs; k++)
 			if (container_on(d->ctrs[k].cfg, o->name))
-				container_down(d, d->ctrs[k].cfg->name, o->name, false, report, n);
+				container_down_when_gone(d, d->ctrs[k].cfg->name, &net, 1, false,
+							 report, n);
 		if (nat_network_del(d->nat, o->bridge, &e) < 0)
 			problem(d, report, n, "network %s: %s", o->name, e.msg);
 		if (!nn || strcmp(nn->bridge, o->bridge))
@@ -386,20 +462,24 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 	for (size_t k = 0; k < d->n_ctrs; k++) {
 		const struct cfg_container *oc = d->ctrs[k].cfg;
 		const struct cfg_container *nc = config_container(cfg, oc->name);
+		const char *release[CONFIG_NET_PER_CONTAINER];
+		size_t n_release = 0;
 
 		if (nc && same_networks(oc, nc))
 			continue;
-		container_down(d, oc->name, NULL, !nc, report, n);
 		for (size_t i = 0; i < oc->n_networks; i++)
 			if (!nc || !container_on(nc, oc->networks[i]))
-				ipam_release(d->store, oc->networks[i], oc->name, &e);
+				release[n_release++] = oc->networks[i];
+		container_down_when_gone(d, oc->name, release, n_release, !nc, report, n);
 	}
 	/* containers recorded by an earlier run that the config no longer has */
 	if (store_container_list(d->store, collect_stale, &sc, &e) < 0)
 		problem(d, report, n, "list recorded containers: %s", e.msg);
 	for (size_t i = 0; i < sc.n; i++) {
+		if (pending_find(d, sc.names[i]))
+			continue;
 		daemon_log(d, LOG_INFO, "container %s is no longer configured: removing it", sc.names[i]);
-		container_down(d, sc.names[i], NULL, true, report, n);
+		container_down_when_gone(d, sc.names[i], NULL, 0, true, report, n);
 	}
 	free(sc.names);
 }
@@ -769,24 +849,35 @@ static void apply_policies(struct daemon *d, const struct config *cfg, const str
 	}
 }
 
-int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
+/* Steps 3-7 for the running configuration: networks, containers (those
+ * whose old process must end first wait as "stopping"), addresses, the
+ * firewall and DNS; then each container's process is brought in line. */
+static int converge(struct daemon *d, struct buf *report, int n)
 {
-	uint64_t t0 = now_us();
+	const struct config *cfg = d->cfg;
 	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs));
-	const char **live = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*live));
+	size_t n_live = cfg->n_containers, cap_live = n_live + 1;
+	const char **live;
 	struct err e = { 0 };
-	int n = 0;
 
+	for (struct pending_down *p = d->downs; p; p = p->next)
+		cap_live++;
+	live = calloc(cap_live, sizeof(*live));
 	if (!ctrs || !live)
 		abort();
-	containers_stop_changed(d, cfg);    /* processes stop before networks change */
-	remove_stale(d, cfg, report, &n);
 	for (size_t i = 0; i < cfg->n_networks; i++)
 		apply_network(d, &cfg->networks[i], report, &n);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
 		const struct cfg_container *c = &cfg->containers[i];
 
 		live[i] = c->name;
+		ctrs[i].cfg = c;
+		if (pending_find(d, c->name)) {
+			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "stopping");
+			snprintf(ctrs[i].error, sizeof(ctrs[i].error), "its old process is stopping; "
+				 "its network changes once it has");
+			continue;
+		}
 		err_clear(&e);
 		if (apply_container(d, cfg, c, &ctrs[i], &e) < 0) {
 			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "error");
@@ -796,22 +887,119 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "ready");
 		}
 	}
-	if (ipam_reconcile(d->store, live, cfg->n_containers, NULL, NULL, &e) < 0)
+	/* an address stays with its owner while the owner's process may use it */
+	for (struct pending_down *p = d->downs; p; p = p->next)
+		live[n_live++] = p->name;
+	if (ipam_reconcile(d->store, live, n_live, NULL, NULL, &e) < 0)
 		problem(d, report, &n, "release stale addresses: %s", e.msg);
 	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
 	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
-
 	free(live);
 	free(d->ctrs);
 	d->ctrs = ctrs;
 	d->n_ctrs = cfg->n_containers;
-	config_free(d->cfg);
-	d->cfg = cfg;
 	/* network, firewall and DNS state are in place: processes may start */
-	containers_start_pending(d);
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		ctr_sync(&d->sup, d->ctrs[i].cfg->name);
+	ctr_prune(&d->sup);
+	return n;
+}
+
+int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
+{
+	uint64_t t0 = now_us();
+	int n = 0;
+
+	struct config *old = d->cfg;
+
+	remove_stale(d, cfg, report, &n);
+	d->cfg = cfg;
+	/* the old config lives on until the firewall's diff against it is done */
+	n = converge(d, report, n);
+	config_free(old);
 	d->last_reconcile_us = now_us() - t0;
 	store_event_add(d->store, "reconcile", "config", n ? "applied with problems" : "applied", NULL);
 	return n;
+}
+
+/* A pending down finished: the running configuration again (its container
+ * gets its new network and starts). */
+static void on_converge_timer(struct loop_timer *t)
+{
+	struct daemon *d = container_of(t, struct daemon, converge);
+	struct buf report;
+
+	buf_init(&report);
+	if (d->cfg && !d->exiting)
+		converge(d, &report, 0);
+	buf_free(&report);
+}
+
+const struct ctr *daemon_ctr(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (!strcasecmp(d->ctrs[i].cfg->name, name))
+			return &d->ctrs[i];
+	return NULL;
+}
+
+/* The supervisor asks what name runs with: the daemon's view of it. */
+static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
+{
+	struct daemon *d = ctx;
+	const struct ctr *c = daemon_ctr(d, name);
+	struct ctr_spec *sp = &d->spec;
+
+	if (!c)
+		return NULL;
+	memset(sp, 0, sizeof(*sp));
+	sp->cfg = c->cfg;
+	sp->domain = d->cfg->dns.domain;
+	if (strcmp(c->state, "ready"))
+		sp->blocked = c->error[0] ? c->error : "its network is not set up";
+	net_netns_path(d->net, c->cfg->name, d->spec_netns, sizeof(d->spec_netns), NULL);
+	sp->netns = d->spec_netns;
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		if (c->ifs[i].ip4.family)
+			sp->addrs[sp->n_addrs++] = c->ifs[i].ip4;
+		if (c->ifs[i].ip6.family)
+			sp->addrs[sp->n_addrs++] = c->ifs[i].ip6;
+	}
+	/* DNS: berth's server on the gateway of the first network */
+	if (c->n_ifs) {
+		const struct cfg_network *n = config_network(d->cfg, c->ifs[0].network);
+
+		if (n) {
+			sp->nameservers[0] = n->gateway;
+			if (n->has_v6)
+				sp->nameservers[1] = n->gateway6;
+		}
+	}
+	return sp;
+}
+
+static void sup_log(void *ctx, enum log_level lvl, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	daemon_log(ctx, lvl, "%s", msg);
+}
+
+void reconcile_sup_init(struct daemon *d)
+{
+	d->state_dir = strdup(d->cfg->daemon.state_dir);
+	if (!d->state_dir)
+		abort();
+	ctr_sup_init(&d->sup, &d->loop, d->store, d->state_dir);
+	d->sup.lookup = lookup_spec;
+	d->sup.on_gone = on_ctr_gone;
+	d->sup.log = sup_log;
+	d->sup.ctx = d;
+	d->converge.cb = on_converge_timer;
 }
 
 void reconcile_shutdown(struct daemon *d)

@@ -1,7 +1,6 @@
 /* requests.c - the commands the daemon answers on its control socket: state
  * as aligned tables for people and JSON for programs. */
 #include "runtime/daemon_int.h"
-#include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -18,12 +17,10 @@
 
 int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
 
-static const struct ctr *find_ctr(const struct daemon *d, const char *name)
+/* start, stop, restart, state, logs, exec-info: the supervisor's. */
+static int req_ctr(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
-	for (size_t i = 0; i < d->n_ctrs; i++)
-		if (!strcasecmp(d->ctrs[i].cfg->name, name))
-			return &d->ctrs[i];
-	return NULL;
+	return ctr_request(&d->sup, rq, out, e);
 }
 
 /* The container's addresses of one family, comma-separated. */
@@ -81,6 +78,27 @@ static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf
 	return 0;
 }
 
+struct ps_ctx {
+	struct daemon *d;
+	struct table *t;
+};
+
+/* A container no longer configured whose process is still stopping. */
+static void ps_removed_row(void *ctx, const char *name)
+{
+	struct ps_ctx *pc = ctx;
+	struct ctr_status st;
+	char pid[16], restarts[16];
+
+	if (daemon_ctr(pc->d, name))
+		return;
+	ctr_status(&pc->d->sup, name, &st);
+	snprintf(pid, sizeof(pid), "%d", st.pid);
+	snprintf(restarts, sizeof(restarts), "%u", st.restarts);
+	table_add(pc->t, name, st.state, st.pid ? pid : NULL, restarts, st.status, NULL, NULL, NULL,
+		  NULL);
+}
+
 static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	static const char *const cols[] = { "NAME", "STATE", "PID#", "RESTARTS#", "STATUS",
@@ -100,12 +118,13 @@ static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 					      k ? "," : "", c->cfg->networks[k]);
 		ctr_addrs(c, AF_INET, v4, sizeof(v4));
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
-		containers_status(d, c, &st);
+		ctr_status(&d->sup, c->cfg->name, &st);
 		snprintf(pid, sizeof(pid), "%d", st.pid);
 		snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status, nets,
 			  v4, v6, st.error[0] ? st.error : NULL);
 	}
+	ctr_each_stopping(&d->sup, ps_removed_row, &(struct ps_ctx){ d, &t });
 	table_render(&t, rq->json, out);
 	table_free(&t);
 	return 0;
@@ -133,7 +152,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 
 	if (rq->argc != 2)
 		return err_set(e, EINVAL, "usage: berth inspect NAME");
-	c = find_ctr(d, rq->argv[1]);
+	c = daemon_ctr(d, rq->argv[1]);
 	if (!c)
 		return err_set(e, ENOENT, "no container named '%s'", rq->argv[1]);
 	/* one JSON document; people get it too, it is the whole truth */
@@ -141,7 +160,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_json_string(out, c->cfg->name);
 	buf_puts(out, ",\"file\":");
 	buf_json_string(out, c->cfg->file);
-	containers_status(d, c, &st);
+	ctr_status(&d->sup, c->cfg->name, &st);
 	buf_puts(out, ",\"state\":");
 	buf_json_string(out, st.state);
 	buf_puts(out, ",\"status\":");
@@ -445,7 +464,7 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		struct ctr_status cs;
 
-		containers_status(d, &d->ctrs[i], &cs);
+		ctr_status(&d->sup, d->ctrs[i].cfg->name, &cs);
 		restarts += cs.restarts;
 		for (size_t k = 0; k < ARRAY_SIZE(states); k++)
 			count[k] += !strcmp(cs.state, states[k]);
@@ -499,11 +518,12 @@ static const struct {
 	{ "policy", req_policy },
 	{ "reload", req_reload },
 	{ "metrics", req_metrics },
-	{ "start", containers_request },
-	{ "stop", containers_request },
-	{ "state", containers_request },
-	{ "logs", containers_request },
-	{ "exec-info", containers_request },
+	{ "start", req_ctr },
+	{ "stop", req_ctr },
+	{ "restart", req_ctr },
+	{ "state", req_ctr },
+	{ "logs", req_ctr },
+	{ "exec-info", req_ctr },
 };
 
 /* Who may run what. A read-only client ([remote] read_only) may run only the

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define POLL_MS 200
+#define START_POLL_MS 10       /* a start takes milliseconds */
 
 static void sleep_ms(unsigned ms)
 {
@@ -55,52 +56,56 @@ static const char *field(const char *body, const char *key, char *out, size_t si
 	return NULL;
 }
 
-/* Poll the daemon until NAME's process is gone. */
-static int wait_stopped(const char *sock, const char *name)
+/* Poll NAME's state until it is none of the states in passing (a
+ * space-separated list), at most about an hour; the last state and pid go to
+ * st and pid. A name the daemon no longer knows counts as gone ("").
+ * Returns 0, or -1 when the daemon cannot be asked (the error is printed). */
+static int wait_state(const char *sock, const char *name, const char *passing, unsigned poll_ms,
+		      char *st, size_t size, char *pid, size_t pid_size)
 {
 	char *argv[] = { "state", (char *)name, NULL };
-	char st[32];
+	char list[64];
 
-	for (int i = 0; i < (3600 + 30) * 1000 / POLL_MS; i++) {
+	for (unsigned waited = 0; waited < (3600 + 30) * 1000u; waited += poll_ms) {
 		struct buf b;
+		struct err e = { 0 };
+		int ret;
 
 		buf_init(&b);
-		if (call(sock, false, &b, 2, argv) < 0) {
+		ret = ctl_call(sock, false, 2, argv, &b, &e);
+		if (ret < 0) {
+			fprintf(stderr, "berth: %s\n", e.msg);
 			buf_free(&b);
 			return -1;
 		}
-		field(b.data ? b.data : "", "state", st, sizeof(st));
-		buf_free(&b);
-		if (strcmp(st, "running") && strcmp(st, "stopping") && strcmp(st, "starting"))
+		if (ret > 0) {          /* no such container (any more): gone */
+			st[0] = '\0';
+			buf_free(&b);
 			return 0;
-		sleep_ms(POLL_MS);
+		}
+		field(b.data ? b.data : "", "state", st, size);
+		field(b.data ? b.data : "", "pid", pid, pid_size);
+		if (!strcmp(st, "error") || !strcmp(st, "exited") || !strcmp(st, "backoff"))
+			field(b.data ? b.data : "", "error", pid, pid_size);
+		buf_free(&b);
+		snprintf(list, sizeof(list), " %s ", passing);
+		{
+			char word[40];
+
+			snprintf(word, sizeof(word), " %s ", st);
+			if (!strstr(list, word))
+				return 0;
+		}
+		sleep_ms(poll_ms);
 	}
-	fprintf(stderr, "berth: %s did not stop\n", name);
+	fprintf(stderr, "berth: %s is still %s\n", name, st);
 	return -1;
 }
 
-static int do_stop(const char *sock, bool json, const char *name, bool quiet)
+static int do_stop(const char *sock, bool json, const char *name)
 {
 	char *argv[] = { "stop", (char *)name, NULL };
-	struct buf b;
-	int ret;
-
-	buf_init(&b);
-	ret = call(sock, json, &b, 2, argv);
-	if (!ret && !quiet && b.len)
-		fwrite(b.data, 1, b.len, stdout);
-	fflush(stdout);
-	buf_free(&b);
-	if (ret < 0 || wait_stopped(sock, name) < 0)
-		return EXIT_FAIL;
-	if (!quiet)
-		printf("stopped %s\n", name);
-	return EXIT_OK;
-}
-
-static int do_start(const char *sock, bool json, const char *name)
-{
-	char *argv[] = { "start", (char *)name, NULL };
+	char st[32], pid[ERR_MSG_MAX];
 	struct buf b;
 	int ret;
 
@@ -108,8 +113,86 @@ static int do_start(const char *sock, bool json, const char *name)
 	ret = call(sock, json, &b, 2, argv);
 	if (!ret && b.len)
 		fwrite(b.data, 1, b.len, stdout);
+	fflush(stdout);
 	buf_free(&b);
-	return ret < 0 ? EXIT_FAIL : EXIT_OK;
+	if (ret < 0 || wait_state(sock, name, "running stopping starting", POLL_MS, st, sizeof(st),
+				  pid, sizeof(pid)) < 0)
+		return EXIT_FAIL;
+	printf("stopped %s\n", name);
+	return EXIT_OK;
+}
+
+/* start and restart: the daemon begins; the CLI waits for the outcome. */
+static int do_start(const char *sock, bool json, const char *cmd, const char *name)
+{
+	char *argv[] = { (char *)cmd, (char *)name, NULL };
+	char st[32], pid[ERR_MSG_MAX];
+	struct buf b;
+	int ret;
+
+	buf_init(&b);
+	ret = call(sock, json, &b, 2, argv);
+	if (!ret && strstr(b.data ? b.data : "", "already running"))
+		fwrite(b.data, 1, b.len, stdout);
+	buf_free(&b);
+	if (ret < 0)
+		return EXIT_FAIL;
+	if (wait_state(sock, name, "stopping created starting", START_POLL_MS, st, sizeof(st), pid,
+		       sizeof(pid)) < 0)
+		return EXIT_FAIL;
+	if (!strcmp(st, "running")) {
+		printf("started %s (pid %s)\n", name, pid);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "berth: container %s cannot start: %s\n", name, *st ? pid : "it was removed");
+	return EXIT_FAIL;
+}
+
+/* reload [--dry-run] [--wait]: --wait returns once the containers the
+ * reload is stopping are gone, and those it restarts run again (the
+ * daemon's reply names them). */
+int cmd_reload(const char *sock, bool json, int argc, char **argv)
+{
+	char *req[3] = { "reload", NULL, NULL };
+	bool wait = false;
+	int n = 1, ret = EXIT_OK;
+	struct buf b;
+	const char *line;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait")) {
+			wait = true;
+		} else if (!strcmp(argv[i], "--dry-run") && n == 1) {
+			req[n++] = argv[i];
+		} else {
+			fprintf(stderr, "usage: berth reload [--dry-run] [--wait]\n");
+			return EXIT_USAGE;
+		}
+	}
+	buf_init(&b);
+	if (call(sock, json, &b, n, req) < 0) {
+		buf_free(&b);
+		return EXIT_FAIL;
+	}
+	fwrite(b.data ? b.data : "", 1, b.len, stdout);
+	fflush(stdout);
+	line = b.data ? strstr(b.data, RELOAD_STOPPING) : NULL;
+	if (wait && line && (line == b.data || line[-1] == '\n')) {
+		char names[4096], *save = NULL, st[32], pid[ERR_MSG_MAX];
+
+		line += strlen(RELOAD_STOPPING);
+		snprintf(names, sizeof(names), "%.*s", (int)strcspn(line, " \n"), line);
+		for (char *nm = strtok_r(names, ",", &save); nm; nm = strtok_r(NULL, ",", &save))
+			/* a removed one goes; a restarted one is waited for until
+			 * its new process runs (or fails) */
+			if (wait_state(sock, nm + strspn(nm, " "), "stopping created starting",
+				       START_POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
+				ret = EXIT_FAIL;
+		if (ret == EXIT_OK)
+			printf("stopped: %.*s\n", (int)strcspn(line, " \n"), line);
+	}
+	buf_free(&b);
+	return ret;
 }
 
 static int do_logs(const char *sock, int argc, char **argv)
@@ -374,15 +457,10 @@ int cmd_ctr(const char *sock, bool json, int argc, char **argv)
 			fprintf(stderr, "usage: berth %s NAME\n", cmd);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(cmd, "start"))
-		return do_start(sock, json, argv[1]);
+	if (!strcmp(cmd, "start") || !strcmp(cmd, "restart"))
+		return do_start(sock, json, cmd, argv[1]);
 	if (!strcmp(cmd, "stop"))
-		return do_stop(sock, json, argv[1], false);
-	if (!strcmp(cmd, "restart")) {
-		int ret = do_stop(sock, json, argv[1], true);
-
-		return ret == EXIT_OK ? do_start(sock, json, argv[1]) : ret;
-	}
+		return do_stop(sock, json, argv[1]);
 	if (!strcmp(cmd, "logs"))
 		return do_logs(sock, argc, argv);
 	if (!strcmp(cmd, "exec"))

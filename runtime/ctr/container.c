@@ -1,43 +1,46 @@
-/* container.c - the daemon's side of containers: start through a monitor
- * process, supervise (restart policy with back-off), stop, adopt after a
- * restart, and the control requests start/stop/state/logs/exec-info.
+/* container.c - the supervisor: start containers through monitor processes,
+ * supervise them (restart policy with back-off), stop them, adopt them after
+ * a daemon restart, and answer start/stop/restart/state/logs/exec-info.
  *
- * Design decision (see also monitor.c): every container runs under its
- * own `berth monitor` process, which is its init's parent and owns its log
- * pipe; the daemon only talks to monitors. While a monitor is the daemon's
- * child, SIGCHLD (through the daemon's signalfd) reaps it; every monitor is
- * also watched through an epoll'd pidfd, which is how a restarted daemon
- * watches the monitors it adopted (which are no longer its children) and
- * how a stop waits for several containers at once. What a monitor has to
- * say goes into files under STATE_DIR/ctr/NAME written atomically, so
- * nothing is lost while no daemon runs. State and restart counts are also
- * recorded in the store's containers rows.
- *
- * Daemon signals: SIGTERM/SIGINT stop every container (each gets its
- * stop_timeout, then SIGKILL) and exit; SIGQUIT exits and leaves them running
- * for the next daemon (an upgrade in place), as kill -9 does.
- *
- * Stops that reconcile needs (a container removed or changed) wait for the
- * processes before the network is taken down; they run in parallel, but the
- * daemon's loop waits meanwhile (at most the longest stop_timeout + 5 s).
+ * Design decisions (see also monitor.c):
+ *  - Every container runs under its own `berth monitor` process, which is
+ *    its init's parent and owns its log pipe; the supervisor only talks to
+ *    monitors. Each monitor is watched through an epoll'd pidfd (SIGCHLD
+ *    also reaps the ones that are our children), which is how a restarted
+ *    daemon watches the monitors it adopted.
+ *  - Nothing waits. A start forks the monitor and returns; its one-line
+ *    report arrives on a pipe the loop watches (bounded by a timer). A stop
+ *    sends SIGTERM and arms a timer; at stop_timeout (+ grace) the monitor
+ *    gets SIGKILL; the pidfd says when it is gone.
+ *  - Never two processes for one container: a monitor holds an flock on
+ *    STATE_DIR/ctr/NAME/lock for its whole life (taken by the daemon before
+ *    the fork and inherited), so a daemon that finds the lock taken knows a
+ *    monitor it has not adopted yet is alive (one forked by a daemon killed
+ *    before the monitor wrote its file) and waits for it instead of
+ *    starting another.
+ *  - The reason of a stop is in the store before the signal goes out
+ *    ("stopping" for `berth stop`, "restarting" for a restart), so a daemon
+ *    killed in the middle of a restart or a reload finishes it: the next one
+ *    resumes the stop of an adopted monitor, or starts the container whose
+ *    monitor ended while no daemon watched.
+ *  - What a monitor has to say goes into files under STATE_DIR/ctr/NAME
+ *    written atomically, so nothing is lost while no daemon runs.
  */
 #include "runtime/ctr/ctr.h"
-#include "runtime/daemon_int.h"
-#include "net/net.h"
 #include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,6 +55,7 @@
 #endif
 
 #define STOP_GRACE_EXTRA_MS 5000    /* after stop_timeout: SIGKILL the monitor */
+#define LOCK_RETRY_MS 100           /* a monitor we have not adopted holds the lock */
 
 enum run_state {
 	RS_CREATED, RS_STARTING, RS_RUNNING, RS_STOPPING, RS_BACKOFF, RS_EXITED, RS_STOPPED,
@@ -61,98 +65,113 @@ static const char *const state_names[] = {
 	"created", "starting", "running", "stopping", "backoff", "exited", "stopped", "error",
 };
 
-enum stop_reason { STOP_NONE, STOP_USER, STOP_RECONCILE, STOP_SHUTDOWN };
-
-/* One container's process as the daemon supervises it. Lives across
- * reconciles (struct ctr does not), found by name. */
+/* One container's process as the supervisor sees it; lives across reloads,
+ * found by name. */
 struct ctr_run {
 	struct ctr_run *next;
-	struct daemon *d;
+	struct ctr_sup *s;
 	char name[STORE_NAME_MAX];
-	char dir[4096];             /* STATE_DIR/ctr/NAME: the state_dir never changes */
-	char hash[24];              /* of what a running process depends on */
+	char hash[24];              /* of what the running process depends on */
 	enum run_state state;
-	enum stop_reason stopping;
+	enum ctr_stop_why stopping; /* 0: no stop under way */
 	bool want;                  /* should run; false after `berth stop` */
 	bool child;                 /* the monitor is our child (else adopted) */
-	bool exit_pending;          /* exited while no daemon ran: policy not yet applied */
+	bool exit_pending;          /* ended while no daemon ran: policy not yet applied */
 	pid_t monitor, init;
 	struct loop_fd pidfd;
-	struct loop_timer timer;    /* back-off restart, or SIGKILL of a stop */
+	struct loop_fd report;      /* the monitor's start report, while starting */
+	struct loop_timer timer;    /* start timeout, SIGKILL of a stop, back-off, lock retry */
 	unsigned restarts, backoff_s, stop_timeout;
 	uint64_t started_ms, next_try_ms;   /* monotonic */
 	int64_t started_at, exited_at;      /* unix seconds */
 	int exit_code;              /* -1: none yet */
 	char error[ERR_MSG_MAX];
-	char warning[200];
+	char warning[120];
+	char line[ERR_MSG_MAX + 32];        /* the report as it arrives */
+	size_t line_len;
 };
 
 static void run_timer_cb(struct loop_timer *t);
 static void run_pidfd_cb(struct loop_fd *f, uint32_t events);
+static void run_report_cb(struct loop_fd *f, uint32_t events);
+static int run_start(struct ctr_run *r);
+static bool run_adopt_files(struct ctr_run *r, const char *boot);
 
-static const struct ctr *ctr_find(const struct daemon *d, const char *name)
+#define LOG(s, lvl, ...) ((s)->log((s)->ctx, (lvl), __VA_ARGS__))
+
+static void changed(struct ctr_run *r)
 {
-	for (size_t i = 0; i < d->n_ctrs; i++)
-		if (!strcasecmp(d->ctrs[i].cfg->name, name))
-			return &d->ctrs[i];
-	return NULL;
+	if (r->s->on_change)
+		r->s->on_change(r->s->ctx, r->name);
 }
 
-static struct ctr_run *run_find(const struct daemon *d, const char *name)
+static struct ctr_run *run_find(const struct ctr_sup *s, const char *name)
 {
-	for (struct ctr_run *r = d->runs; r; r = r->next)
+	for (struct ctr_run *r = s->runs; r; r = r->next)
 		if (!strcasecmp(r->name, name))
 			return r;
 	return NULL;
 }
 
-static struct ctr_run *run_new(struct daemon *d, const char *name)
+/* STATE_DIR/ctr/NAME[/file] */
+static void ctr_path(const struct ctr_run *r, const char *file, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/ctr/%s%s%s", r->s->state_dir, r->name, file ? "/" : "",
+			 file ? file : "");
+
+	if (n < 0 || (size_t)n >= size)
+		buf[0] = '\0';     /* fails to open, never names another file */
+}
+
+static struct ctr_run *run_new(struct ctr_sup *s, const char *name)
 {
 	struct ctr_run *r = calloc(1, sizeof(*r));
 	struct store_container sc;
 
 	if (!r)
 		abort();
-	r->d = d;
+	r->s = s;
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	snprintf(r->dir, sizeof(r->dir), "%s/ctr/%s", d->cfg->daemon.state_dir, name);
 	r->want = true;
 	r->exit_code = -1;
 	r->pidfd.fd = -1;
 	r->pidfd.cb = run_pidfd_cb;
+	r->report.fd = -1;
+	r->report.cb = run_report_cb;
 	r->timer.cb = run_timer_cb;
 	r->stop_timeout = 10;
-	if (d->store && store_container_get(d->store, name, &sc, NULL) == 0) {
+	if (s->store && store_container_get(s->store, name, &sc, NULL) == 0) {
 		r->restarts = sc.restarts;
-		r->want = strcmp(sc.state, "stopped") != 0;    /* `berth stop` outlives the daemon */
+		/* `berth stop` outlives the daemon, even one killed mid-stop */
+		r->want = strcmp(sc.state, "stopped") && strcmp(sc.state, "stopping");
 	}
-	r->next = d->runs;
-	d->runs = r;
+	r->next = s->runs;
+	s->runs = r;
 	return r;
 }
 
-static void run_free(struct daemon *d, struct ctr_run *r)
+static void fd_unwatch(struct ctr_sup *s, struct loop_fd *f)
 {
-	for (struct ctr_run **pp = &d->runs; *pp; pp = &(*pp)->next)
+	if (f->fd < 0)
+		return;
+	loop_fd_del(s->loop, f);
+	close(f->fd);
+	f->fd = -1;
+}
+
+static void run_free(struct ctr_run *r)
+{
+	struct ctr_sup *s = r->s;
+
+	for (struct ctr_run **pp = &s->runs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
 			break;
 		}
-	loop_timer_cancel(&d->loop, &r->timer);
-	if (r->pidfd.fd >= 0) {
-		loop_fd_del(&d->loop, &r->pidfd);
-		close(r->pidfd.fd);
-	}
+	loop_timer_cancel(s->loop, &r->timer);
+	fd_unwatch(s, &r->pidfd);
+	fd_unwatch(s, &r->report);
 	free(r);
-}
-
-/* STATE_DIR/ctr/NAME[/file] */
-static void ctr_dir(const struct ctr_run *r, const char *file, char *buf, size_t size)
-{
-	int n = snprintf(buf, size, "%s%s%s", r->dir, file ? "/" : "", file ? file : "");
-
-	if (n < 0 || (size_t)n >= size)
-		buf[0] = '\0';     /* fails to open, never names another file */
 }
 
 /* What a running process depends on: a change of any of it restarts it. */
@@ -176,29 +195,37 @@ static void run_hash(const struct cfg_container *c, char out[24])
 	snprintf(out, 24, "%016llx", (unsigned long long)h);
 }
 
+/* The store's row name for r's state: a stop under way says where it goes. */
+static const char *row_state(const struct ctr_run *r)
+{
+	if (r->state == RS_STOPPING)
+		return r->want ? "restarting" : "stopping";
+	return state_names[r->state];
+}
+
 /* The store's row: state, pid, restarts, last exit, start time. */
 static void run_record(struct ctr_run *r)
 {
-	struct daemon *d = r->d;
+	struct ctr_sup *s = r->s;
 	struct store_container sc;
 	struct err e = { 0 };
 
-	if (!d->store || store_container_get(d->store, r->name, &sc, NULL) < 0)
+	if (!s->store || store_container_get(s->store, r->name, &sc, NULL) < 0)
 		return;
-	snprintf(sc.state, sizeof(sc.state), "%s",
-		 r->state == RS_STOPPED ? "stopped" : state_names[r->state]);
+	snprintf(sc.state, sizeof(sc.state), "%s", row_state(r));
 	sc.pid = r->init;
 	sc.restarts = r->restarts;
 	sc.exit_status = r->exit_code;
 	sc.started_at = r->started_at;
-	if (store_container_put(d->store, &sc, &e) < 0)
-		daemon_log(d, LOG_WARN, "container %s: record state: %s", r->name, e.msg);
+	if (store_container_put(s->store, &sc, &e) < 0)
+		LOG(s, LOG_WARN, "container %s: record state: %s", r->name, e.msg);
 }
 
-static void run_set_state(struct ctr_run *r, enum run_state s)
+static void run_set_state(struct ctr_run *r, enum run_state st)
 {
-	r->state = s;
+	r->state = st;
 	run_record(r);
+	changed(r);
 }
 
 /* ---- files the container gets --------------------------------------------- */
@@ -213,10 +240,31 @@ static bool env_has(const struct cfg_container *c, const char *key)
 	return false;
 }
 
+/* The environment every container gets unless its config sets the variable. */
+static void default_env(const struct cfg_container *c, void (*put)(struct buf *, const char *),
+			struct buf *b)
+{
+	char v[STORE_NAME_MAX + 16];
+
+	if (!env_has(c, "PATH"))
+		put(b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!env_has(c, "HOSTNAME")) {
+		snprintf(v, sizeof(v), "HOSTNAME=%s", c->name);
+		put(b, v);
+	}
+	if (!env_has(c, "HOME"))
+		put(b, "HOME=/root");
+}
+
 static void spec_put(struct buf *b, const char *key, const char *val)
 {
 	buf_printf(b, "%s=%s", key, val);
 	buf_append(b, "", 1);       /* records end with NUL: values may hold anything */
+}
+
+static void spec_env(struct buf *b, const char *val)
+{
+	spec_put(b, "env", val);
 }
 
 static int write_one(const struct ctr_run *r, const char *file, const struct buf *b,
@@ -224,68 +272,47 @@ static int write_one(const struct ctr_run *r, const char *file, const struct buf
 {
 	char path[4096];
 
-	ctr_dir(r, file, path, sizeof(path));
+	ctr_path(r, file, path, sizeof(path));
 	return ctr_file_write(path, b->data ? b->data : "", b->len, e);
 }
 
-static int write_files(struct daemon *d, const struct ctr_run *r, const struct ctr *c,
-		       struct err *e)
+static int write_files(const struct ctr_run *r, const struct ctr_spec *sp, struct err *e)
 {
-	const char *hash = r->hash;
-	const struct cfg_container *cc = c->cfg;
-	const char *dom = d->cfg->dns.domain;
+	const struct cfg_container *cc = sp->cfg;
 	char dir[4096], a[IP_STRLEN], v[64];
 	struct buf b;
 	int ret;
 
-	ctr_dir(r, "root", dir, sizeof(dir));
+	ctr_path(r, "root", dir, sizeof(dir));
 	if (mkdir_p("container directory", dir, 0700, e) < 0)
 		return -1;
 	buf_init(&b);
 	/* /etc/hosts: itself by name on every interface, as Docker writes it */
 	buf_puts(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-	for (size_t i = 0; i < c->n_ifs; i++) {
-		if (c->ifs[i].ip4.family)
-			buf_printf(&b, "%s\t%s.%s %s\n", ip_format(&c->ifs[i].ip4, a), cc->name, dom, cc->name);
-		if (c->ifs[i].ip6.family)
-			buf_printf(&b, "%s\t%s.%s %s\n", ip_format(&c->ifs[i].ip6, a), cc->name, dom, cc->name);
-	}
+	for (size_t i = 0; i < sp->n_addrs; i++)
+		buf_printf(&b, "%s\t%s.%s %s\n", ip_format(&sp->addrs[i], a), cc->name, sp->domain,
+			   cc->name);
 	ret = write_one(r, "hosts", &b, e);
 	buf_reset(&b);
 	buf_printf(&b, "%s\n", cc->name);
 	if (!ret)
 		ret = write_one(r, "hostname", &b, e);
-	/* DNS: berth's server on the gateway of the first network */
 	buf_reset(&b);
-	if (c->n_ifs) {
-		const struct cfg_network *n = config_network(d->cfg, c->ifs[0].network);
-
-		if (n) {
-			buf_printf(&b, "nameserver %s\n", ip_format(&n->gateway, a));
-			if (n->has_v6)
-				buf_printf(&b, "nameserver %s\n", ip_format(&n->gateway6, a));
-		}
-	}
-	buf_printf(&b, "search %s\n", dom);
+	for (size_t i = 0; i < ARRAY_SIZE(sp->nameservers); i++)
+		if (sp->nameservers[i].family)
+			buf_printf(&b, "nameserver %s\n", ip_format(&sp->nameservers[i], a));
+	buf_printf(&b, "search %s\n", sp->domain);
 	if (!ret)
 		ret = write_one(r, "resolv.conf", &b, e);
 	/* what to run */
 	buf_reset(&b);
 	spec_put(&b, "name", cc->name);
 	spec_put(&b, "rootfs", cc->rootfs);
-	net_netns_path(d->net, cc->name, dir, sizeof(dir), NULL);
-	spec_put(&b, "netns", dir);
-	spec_put(&b, "hash", hash);
+	spec_put(&b, "netns", sp->netns);
+	spec_put(&b, "hash", r->hash);
 	for (size_t i = 0; i < cc->argc; i++)
 		spec_put(&b, "arg", cc->argv[i]);
-	if (!env_has(cc, "PATH"))
-		spec_put(&b, "env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	if (!env_has(cc, "HOSTNAME")) {
-		buf_printf(&b, "env=HOSTNAME=%s", cc->name);
-		buf_append(&b, "", 1);
-	}
-	if (!env_has(cc, "HOME"))
-		spec_put(&b, "env", "HOME=/root");
+	default_env(cc, spec_env, &b);
 	for (size_t i = 0; i < cc->n_env; i++)
 		spec_put(&b, "env", cc->env[i]);
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)cc->memory);
@@ -304,34 +331,45 @@ static int write_files(struct daemon *d, const struct ctr_run *r, const struct c
 
 /* ---- start ------------------------------------------------------------------ */
 
-static void run_watch(struct ctr_run *r)
+/* Watch pid (a monitor) through a pidfd. A monitor without one is still
+ * found by SIGCHLD when it is our child; an adopted one is polled by the
+ * stop timer. */
+static void run_watch(struct ctr_run *r, int fd)
 {
-	struct daemon *d = r->d;
-	int fd = (int)syscall(SYS_pidfd_open, r->monitor, 0);
-
 	if (fd < 0) {
-		daemon_log(d, LOG_WARN, "container %s: pidfd_open %d: %s", r->name, (int)r->monitor,
-			   strerror(errno));
+		LOG(r->s, LOG_WARN, "container %s: pidfd_open %d: %s", r->name, (int)r->monitor,
+		    strerror(errno));
 		return;
 	}
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	r->pidfd.fd = fd;
-	if (loop_fd_add(&d->loop, &r->pidfd, EPOLLIN, NULL) < 0) {
+	if (loop_fd_add(r->s->loop, &r->pidfd, EPOLLIN, NULL) < 0) {
 		close(fd);
 		r->pidfd.fd = -1;
 	}
 }
 
-/* In the forked child: become `berth monitor STATE_DIR NAME`, fd 3 = report. */
+/* Put fd on target (one of 3, 4) with close-on-exec cleared. */
+static int fd_place(int fd, int target)
+{
+	if (fd == target)
+		return fcntl(fd, F_SETFD, 0);
+	return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* In the forked child: become `berth monitor STATE_DIR NAME`, with fd 3 the
+ * start report and fd 4 the container's lock (held for the monitor's life). */
 static void __attribute__((noreturn)) exec_monitor(const char *state_dir, const char *name,
-						   int report)
+						   int report, int lock)
 {
 	char *argv[] = { "berth", "monitor", (char *)state_dir, (char *)name, NULL };
 	sigset_t none;
 	int null;
 
-	/* fd 3 first: /dev/null must not land on it */
-	if (report != 3 ? dup2(report, 3) < 0 : fcntl(3, F_SETFD, 0) < 0)
+	/* above 4 first, so that placing one cannot overwrite the other */
+	report = fcntl(report, F_DUPFD_CLOEXEC, 5);
+	lock = fcntl(lock, F_DUPFD_CLOEXEC, 5);
+	if (report < 0 || lock < 0 || fd_place(report, 3) < 0 || fd_place(lock, 4) < 0)
 		_exit(127);
 	null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
@@ -339,9 +377,9 @@ static void __attribute__((noreturn)) exec_monitor(const char *state_dir, const 
 		dup2(null, 1);
 		dup2(null, 2);
 	}
-	/* nothing of the daemon's (sockets, the database, the lock) goes along */
-	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
-		for (int fd = 4; fd < 4096; fd++)
+	/* nothing of the daemon's (sockets, the database, its lock) goes along */
+	if (syscall(SYS_close_range, 5, ~0U, 0) < 0)
+		for (int fd = 5; fd < 4096; fd++)
 			close(fd);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -351,129 +389,156 @@ static void __attribute__((noreturn)) exec_monitor(const char *state_dir, const 
 
 static void run_exited(struct ctr_run *r, int code, const char *error);
 
-/* Start r's container now; the result is r's state (running, or the policy's
- * answer to a failed start). Returns 0 when it runs. */
+/* Open and take name's lock. Returns the fd, -EWOULDBLOCK while a monitor
+ * holds it, or another -errno. */
+static int run_lock(const struct ctr_run *r, struct err *e)
+{
+	char path[4096];
+	int fd;
+
+	ctr_path(r, NULL, path, sizeof(path));
+	if (mkdir_p("container directory", path, 0700, e) < 0)
+		return -1;
+	ctr_path(r, "lock", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, errno, "open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int en = errno;
+
+		close(fd);
+		return -en;
+	}
+	return fd;
+}
+
+/* Start r's container: fork its monitor and return; the report comes to
+ * run_report_cb. Returns 0 when the start is under way (or deferred until
+ * an unadopted monitor is gone), -1 when it failed at once (r says why). */
 static int run_start(struct ctr_run *r)
 {
-	struct daemon *d = r->d;
-	const struct ctr *c = ctr_find(d, r->name);
-	char line[ERR_MSG_MAX + 32], *nl;
+	struct ctr_sup *s = r->s;
+	const struct ctr_spec *sp = s->lookup(s->ctx, r->name);
 	struct err e = { 0 };
-	int pipefd[2], st;
-	size_t len = 0;
-	uint64_t deadline;
+	int pipefd[2], lock;
+	char path[4096];
 	pid_t pid;
 
-	if (!c || !strcmp(c->state, "error"))
+	if (!sp || sp->blocked || s->shutting_down)
 		return -1;
-	loop_timer_cancel(&d->loop, &r->timer);
-	run_hash(c->cfg, r->hash);
-	r->stop_timeout = c->cfg->stop_timeout;
-	r->stopping = STOP_NONE;
+	loop_timer_cancel(s->loop, &r->timer);
+	r->stopping = 0;
 	r->exit_pending = false;
+	lock = run_lock(r, &e);
+	if (lock == -EWOULDBLOCK || lock == -EAGAIN) {
+		/* a monitor we do not know yet: adopt it once it has written its
+		 * file, or start after it is gone; never a second one */
+		r->state = RS_CREATED;
+		loop_timer_set(s->loop, &r->timer, LOCK_RETRY_MS);
+		return 0;
+	}
+	run_hash(sp->cfg, r->hash);
+	r->stop_timeout = sp->cfg->stop_timeout;
 	r->warning[0] = '\0';
-	if ((c->cfg->memory || c->cfg->cpus_milli) && !ctr_cgroup2()) {
+	if ((sp->cfg->memory || sp->cfg->cpus_milli) && !ctr_cgroup2()) {
 		snprintf(r->warning, sizeof(r->warning), "memory/cpus limits need cgroup v2 "
 			 "(/sys/fs/cgroup is not cgroup2): running without them");
-		daemon_log(d, LOG_WARN, "container %s: %s", r->name, r->warning);
+		LOG(s, LOG_WARN, "container %s: %s", r->name, r->warning);
 	}
 	r->started_ms = loop_now_ms();
 	r->started_at = (int64_t)time(NULL);
-	if (write_files(d, r, c, &e) < 0) {
-		run_exited(r, -1, e.msg);
-		return -1;
-	}
-	{
-		char path[4096];
-
-		/* an exit file now can only be this start's */
-		ctr_dir(r, "exit", path, sizeof(path));
-		unlink(path);
-	}
+	if (lock < 0 || write_files(r, sp, &e) < 0)
+		goto fail;
+	ctr_path(r, "exit", path, sizeof(path));
+	unlink(path);               /* an exit file now can only be this start's */
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		err_sys(&e, errno, "pipe");
-		run_exited(r, -1, e.msg);
-		return -1;
+		goto fail;
 	}
 	pid = fork();
 	if (pid < 0) {
 		err_sys(&e, errno, "fork");
 		close(pipefd[0]);
 		close(pipefd[1]);
-		run_exited(r, -1, e.msg);
-		return -1;
+		goto fail;
 	}
 	if (pid == 0)
-		exec_monitor(d->cfg->daemon.state_dir, r->name, pipefd[1]);
+		exec_monitor(s->state_dir, r->name, pipefd[1], lock);
 	close(pipefd[1]);
+	close(lock);                /* the monitor's copy keeps it taken */
 	r->monitor = pid;
 	r->child = true;
-	r->state = RS_STARTING;
-	/* the monitor reports within milliseconds; a bound keeps a stuck
-	 * start (e.g. a hung NFS rootfs) from stalling the daemon for good */
-	deadline = loop_now_ms() + CTR_START_TIMEOUT_MS;
-	line[0] = '\0';
-	for (;;) {
-		struct pollfd p = { pipefd[0], POLLIN, 0 };
-		uint64_t now = loop_now_ms();
-		ssize_t n;
-
-		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) == 0) {
-			snprintf(line, sizeof(line), "error the monitor did not report within %d s",
-				 CTR_START_TIMEOUT_MS / 1000);
-			kill(pid, SIGKILL);
-			break;
-		}
-		n = read(pipefd[0], line + len, sizeof(line) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		line[len] = '\0';
-		if (strchr(line, '\n') || len == sizeof(line) - 1)
-			break;
+	r->error[0] = '\0';
+	r->line_len = 0;
+	run_watch(r, (int)syscall(SYS_pidfd_open, pid, 0));
+	r->report.fd = pipefd[0];
+	fcntl(r->report.fd, F_SETFL, O_NONBLOCK);
+	if (loop_fd_add(s->loop, &r->report, EPOLLIN, NULL) < 0) {
+		close(r->report.fd);
+		r->report.fd = -1;
 	}
-	close(pipefd[0]);
-	nl = strchr(line, '\n');
-	if (nl)
-		*nl = '\0';
-	if (!strncmp(line, "ok ", 3)) {
-		r->init = (pid_t)atoi(line + 3);
-		r->error[0] = '\0';
-		run_watch(r);
-		run_set_state(r, RS_RUNNING);
-		daemon_log(d, LOG_INFO, "container %s: started (pid %d)", r->name, (int)r->init);
-		return 0;
-	}
-	/* the monitor said why (or died): it exits at once, reap it here */
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	r->monitor = 0;
-	if (!strncmp(line, "error ", 6))
-		run_exited(r, -1, line + 6);
-	else
-		run_exited(r, -1, "the monitor ended without reporting (see the container's log)");
+	/* a stuck start (e.g. a hung NFS rootfs) is ended, not waited for */
+	loop_timer_set(s->loop, &r->timer, CTR_START_TIMEOUT_MS);
+	run_set_state(r, RS_STARTING);
+	return 0;
+fail:
+	if (lock >= 0)
+		close(lock);
+	run_exited(r, -1, e.msg);
 	return -1;
+}
+
+/* The monitor's report: "ok PID" once the container's init runs, or
+ * "error MESSAGE" (then the monitor exits and its pidfd tells). */
+static void run_report_cb(struct loop_fd *f, uint32_t events)
+{
+	struct ctr_run *r = container_of(f, struct ctr_run, report);
+	ssize_t n;
+	char *nl;
+
+	(void)events;
+	n = read(f->fd, r->line + r->line_len, sizeof(r->line) - 1 - r->line_len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		r->line_len += (size_t)n;
+		r->line[r->line_len] = '\0';
+		nl = strchr(r->line, '\n');
+		if (!nl && r->line_len < sizeof(r->line) - 1)
+			return;
+		if (nl)
+			*nl = '\0';
+	} else {
+		r->line[r->line_len] = '\0';
+	}
+	fd_unwatch(r->s, &r->report);
+	if (!strncmp(r->line, "ok ", 3)) {
+		r->init = (pid_t)atoi(r->line + 3);
+		LOG(r->s, LOG_INFO, "container %s: started (pid %d)", r->name, (int)r->init);
+		if (r->state == RS_STOPPING) {
+			run_record(r);      /* a stop came meanwhile: its timer runs */
+			return;
+		}
+		loop_timer_cancel(r->s->loop, &r->timer);
+		run_set_state(r, RS_RUNNING);
+		return;
+	}
+	/* the monitor said why (or ended silently); its exit comes by pidfd */
+	snprintf(r->error, sizeof(r->error), "%s", !strncmp(r->line, "error ", 6) ? r->line + 6 :
+		 "the monitor ended without reporting (see the container's log)");
 }
 
 /* ---- exits, policy, back-off ---------------------------------------------------- */
 
 static void run_apply_policy(struct ctr_run *r)
 {
-	struct daemon *d = r->d;
-	const struct ctr *c = ctr_find(d, r->name);
+	struct ctr_sup *s = r->s;
+	const struct ctr_spec *sp = s->lookup(s->ctx, r->name);
 	bool failed = r->error[0] || r->exit_code != 0;
-	bool again;
+	enum restart_policy pol = sp ? sp->cfg->restart : RESTART_NO;
 	uint64_t up;
 
-	if (!c) {
-		run_set_state(r, r->error[0] ? RS_ERROR : RS_EXITED);
-		return;
-	}
-	again = c->cfg->restart == RESTART_ALWAYS ||
-		(c->cfg->restart == RESTART_ON_FAILURE && failed);
-	if (!again) {
+	if (!(pol == RESTART_ALWAYS || (pol == RESTART_ON_FAILURE && failed)) || s->shutting_down) {
 		run_set_state(r, r->error[0] ? RS_ERROR : RS_EXITED);
 		return;
 	}
@@ -484,65 +549,64 @@ static void run_apply_policy(struct ctr_run *r)
 		r->backoff_s = r->backoff_s * 2 > CTR_BACKOFF_MAX_S ? CTR_BACKOFF_MAX_S
 								   : r->backoff_s * 2;
 	r->next_try_ms = loop_now_ms() + (uint64_t)r->backoff_s * 1000;
-	loop_timer_set(&d->loop, &r->timer, (uint64_t)r->backoff_s * 1000);
+	loop_timer_set(s->loop, &r->timer, (uint64_t)r->backoff_s * 1000);
 	run_set_state(r, RS_BACKOFF);
-	daemon_log(d, LOG_INFO, "container %s: restarting in %u s (restart = %s)", r->name,
-		   r->backoff_s, c->cfg->restart == RESTART_ALWAYS ? "always" : "on-failure");
+	LOG(s, LOG_INFO, "container %s: restarting in %u s (restart = %s)", r->name, r->backoff_s,
+	    pol == RESTART_ALWAYS ? "always" : "on-failure");
+}
+
+static void run_clean_files(struct ctr_run *r)
+{
+	char path[4096];
+
+	ctr_path(r, "monitor", path, sizeof(path));
+	unlink(path);
+	ctr_path(r, "exit", path, sizeof(path));
+	unlink(path);
 }
 
 /* r's process is gone: exit code (or -1 with error for a failed start). */
 static void run_exited(struct ctr_run *r, int code, const char *error)
 {
-	struct daemon *d = r->d;
-	enum stop_reason why = r->stopping;
+	struct ctr_sup *s = r->s;
+	enum ctr_stop_why why = r->stopping;
 
-	if (r->pidfd.fd >= 0) {
-		loop_fd_del(&d->loop, &r->pidfd);
-		close(r->pidfd.fd);
-		r->pidfd.fd = -1;
-	}
-	loop_timer_cancel(&d->loop, &r->timer);
+	fd_unwatch(s, &r->pidfd);
+	fd_unwatch(s, &r->report);
+	loop_timer_cancel(s->loop, &r->timer);
 	r->monitor = 0;
 	r->init = 0;
 	r->exit_code = code;
 	r->exited_at = (int64_t)time(NULL);
-	r->stopping = STOP_NONE;
-	if (error && *error)
-		snprintf(r->error, sizeof(r->error), "%s", error);
+	r->stopping = 0;
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	if (*r->error && code < 0)
+		LOG(s, LOG_ERROR, "container %s: cannot start: %s", r->name, r->error);
+	else if (*r->error)
+		LOG(s, LOG_ERROR, "container %s: %s", r->name, r->error);
 	else
-		r->error[0] = '\0';
-	if (error && *error && code < 0)
-		daemon_log(d, LOG_ERROR, "container %s: cannot start: %s", r->name, error);
-	else if (error && *error)
-		daemon_log(d, LOG_ERROR, "container %s: %s", r->name, error);
-	else
-		daemon_log(d, LOG_INFO, "container %s: exited with code %d", r->name, code);
+		LOG(s, LOG_INFO, "container %s: exited with code %d", r->name, code);
 	switch (why) {
-	case STOP_USER:
+	case CTR_STOP_USER:
 		run_set_state(r, RS_STOPPED);
-		return;
-	case STOP_RECONCILE:
-		run_set_state(r, RS_CREATED);   /* containers_start_pending starts it again */
-		return;
-	case STOP_SHUTDOWN: {
-		char path[4096];
-
-		run_set_state(r, RS_EXITED);
-		/* a clean stop: the next daemon starts afresh, adopts nothing */
-		ctr_dir(r, "monitor", path, sizeof(path));
-		unlink(path);
-		ctr_dir(r, "exit", path, sizeof(path));
-		unlink(path);
-		return;
-	}
-	case STOP_NONE:
 		break;
-	}
-	if (!r->want) {
-		run_set_state(r, RS_STOPPED);
+	case CTR_STOP_RESTART:
+	case CTR_STOP_OWNER:
+		run_set_state(r, RS_CREATED);   /* started again by ctr_sync */
+		break;
+	case CTR_STOP_SHUTDOWN:
+		run_set_state(r, RS_EXITED);
+		run_clean_files(r);             /* a clean stop: the next daemon adopts nothing */
+		break;
+	default:
+		if (r->want)
+			run_apply_policy(r);
+		else
+			run_set_state(r, RS_STOPPED);
 		return;
 	}
-	run_apply_policy(r);
+	if (s->on_gone)
+		s->on_gone(s->ctx, r->name);    /* may free r (ctr_forget) */
 }
 
 /* "status=N\nfinished=T\nerror=MSG\n" as the monitor left it. */
@@ -552,7 +616,7 @@ static bool read_exit(const struct ctr_run *r, int *code, char *error, size_t si
 	ssize_t n;
 	int fd;
 
-	ctr_dir(r, "exit", path, sizeof(path));
+	ctr_path(r, "exit", path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -576,12 +640,19 @@ static void run_monitor_gone(struct ctr_run *r)
 
 	if (!r->monitor)
 		return;
-	if (r->child)
-		(void)waitpid(r->monitor, &st, WNOHANG);
+	if (r->report.fd >= 0)
+		run_report_cb(&r->report, EPOLLIN);     /* what it said before going */
+	if (r->child && waitpid(r->monitor, &st, WNOHANG) == r->monitor)
+		r->child = false;
 	if (!read_exit(r, &code, error, sizeof(error))) {
-		code = 137;
-		snprintf(error, sizeof(error), "its monitor (pid %d) was killed; the container "
-			 "went with it", (int)r->monitor);
+		if (r->error[0] && r->state == RS_STARTING) {
+			code = -1;
+			snprintf(error, sizeof(error), "%s", r->error);
+		} else {
+			code = 137;
+			snprintf(error, sizeof(error), "its monitor (pid %d) was killed; the "
+				 "container went with it", (int)r->monitor);
+		}
 	}
 	run_exited(r, code, error);
 }
@@ -592,30 +663,71 @@ static void run_pidfd_cb(struct loop_fd *f, uint32_t events)
 	run_monitor_gone(container_of(f, struct ctr_run, pidfd));
 }
 
+/* A monitor we cannot watch through a pidfd: is it gone? */
+static bool run_monitor_ended(struct ctr_run *r)
+{
+	int st;
+
+	if (r->child)
+		return waitpid(r->monitor, &st, WNOHANG) == r->monitor && !(r->child = false);
+	return kill(r->monitor, 0) < 0 && errno == ESRCH;
+}
+
 static void run_timer_cb(struct loop_timer *t)
 {
 	struct ctr_run *r = container_of(t, struct ctr_run, timer);
+	struct ctr_sup *s = r->s;
+	char boot[64];
 
-	if (r->state == RS_STOPPING && r->monitor) {
-		/* the monitor did not end the container in time: ending the
-		 * monitor ends it (parent-death signal) */
-		daemon_log(r->d, LOG_WARN, "container %s: did not stop in time: SIGKILL", r->name);
+	switch (r->state) {
+	case RS_STARTING:
+		LOG(s, LOG_ERROR, "container %s: the monitor did not report within %d s: SIGKILL",
+		    r->name, CTR_START_TIMEOUT_MS / 1000);
+		snprintf(r->error, sizeof(r->error), "the monitor did not report within %d s",
+			 CTR_START_TIMEOUT_MS / 1000);
 		kill(r->monitor, SIGKILL);
 		return;
-	}
-	if (r->state != RS_BACKOFF || !r->want)
+	case RS_STOPPING:
+		if (r->pidfd.fd < 0 && run_monitor_ended(r)) {
+			run_monitor_gone(r);
+			return;
+		}
+		if (r->next_try_ms && loop_now_ms() < r->next_try_ms) {
+			loop_timer_set(s->loop, &r->timer, 200);   /* no pidfd: poll by pid */
+			return;
+		}
+		/* the monitor did not end the container in time: ending the
+		 * monitor ends it (the init's parent-death signal) */
+		LOG(s, LOG_WARN, "container %s: did not stop in time: SIGKILL", r->name);
+		kill(r->monitor, SIGKILL);
+		r->next_try_ms = 0;
+		if (r->pidfd.fd < 0)
+			loop_timer_set(s->loop, &r->timer, 200);
 		return;
-	r->restarts++;
-	run_start(r);
+	case RS_BACKOFF:
+		if (!r->want)
+			return;
+		r->restarts++;
+		run_start(r);
+		return;
+	case RS_CREATED:
+		/* the lock was taken: adopt its holder once it has said who it is */
+		ctr_boot_id(boot, sizeof(boot));
+		if (!run_adopt_files(r, boot))
+			run_start(r);
+		return;
+	default:
+		return;
+	}
 }
 
-void containers_on_sigchld(struct daemon *d)
+void ctr_on_sigchld(struct ctr_sup *s)
 {
 	pid_t pid;
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (struct ctr_run *r = d->runs; r; r = r->next) {
+		for (struct ctr_run *r = s->runs; r; r = r->next) {
 			if (r->monitor == pid && r->child) {
 				r->child = false;       /* reaped */
 				run_monitor_gone(r);
@@ -627,218 +739,210 @@ void containers_on_sigchld(struct daemon *d)
 
 /* ---- stop ----------------------------------------------------------------------- */
 
-static void run_signal_stop(struct ctr_run *r, enum stop_reason why)
+/* SIGTERM to the monitor (it forwards to the container), the SIGKILL timer. */
+static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why)
 {
+	struct ctr_sup *s = r->s;
+	uint64_t grace = (uint64_t)r->stop_timeout * 1000 + STOP_GRACE_EXTRA_MS;
+
 	r->stopping = why;
-	if (r->state == RS_RUNNING || r->state == RS_STARTING) {
-		kill(r->monitor, SIGTERM);
-		r->state = RS_STOPPING;
-		r->next_try_ms = 0;
-		loop_timer_set(&r->d->loop, &r->timer,
-			       (uint64_t)r->stop_timeout * 1000 + STOP_GRACE_EXTRA_MS);
+	kill(r->monitor, SIGTERM);
+	r->state = RS_STOPPING;
+	r->next_try_ms = loop_now_ms() + grace;
+	loop_timer_set(s->loop, &r->timer, r->pidfd.fd < 0 ? 200 : grace);
+	run_record(r);              /* the reason is durable before we go on */
+	changed(r);
+	LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
+	    r->stop_timeout);
+}
+
+/* Where a stop of why leaves a run that has no process. */
+static enum run_state stopped_state(enum ctr_stop_why why)
+{
+	return why == CTR_STOP_USER ? RS_STOPPED : why == CTR_STOP_SHUTDOWN ? RS_EXITED : RS_CREATED;
+}
+
+bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
+{
+	struct ctr_run *r = run_find(s, name);
+
+	if (!r)
+		return false;
+	if (why == CTR_STOP_USER)
+		r->want = false;
+	else if (why == CTR_STOP_RESTART)
+		r->want = true;
+	if (r->state == RS_STOPPING) {
+		/* already on its way: the owner's network change and the shutdown
+		 * outrank a user's stop or restart; between those, the last wins */
+		if (r->stopping < CTR_STOP_OWNER || why > r->stopping)
+			r->stopping = why;
 		run_record(r);
+		return true;
 	}
+	if (!r->monitor) {
+		loop_timer_cancel(s->loop, &r->timer);
+		if (r->state == RS_BACKOFF || why == CTR_STOP_USER)
+			run_set_state(r, stopped_state(why));
+		return false;
+	}
+	run_signal_stop(r, why);
+	return true;
 }
 
-/* Stop runs[0..n) together and wait until all are gone (runs[] is used as
- * scratch: entries are set to NULL as they end). */
-static void runs_stop_wait(struct daemon *d, struct ctr_run **runs, size_t n, enum stop_reason why)
+bool ctr_busy(const struct ctr_sup *s, const char *name)
 {
-	uint64_t deadline = 0, now;
-	bool killed = false;
+	const struct ctr_run *r = run_find(s, name);
 
-	for (size_t i = 0; i < n; i++) {
-		struct ctr_run *r = runs[i];
-
-		if (r->state == RS_BACKOFF || (!r->monitor && r->state != RS_STOPPING)) {
-			loop_timer_cancel(&d->loop, &r->timer);
-			r->stopping = STOP_NONE;
-			if (r->state == RS_BACKOFF)
-				run_set_state(r, why == STOP_RECONCILE ? RS_CREATED :
-					      why == STOP_USER ? RS_STOPPED : RS_EXITED);
-			runs[i] = NULL;
-			continue;
-		}
-		run_signal_stop(r, why);
-		r->stopping = why;
-		now = loop_now_ms() + (uint64_t)r->stop_timeout * 1000 + STOP_GRACE_EXTRA_MS;
-		if (now > deadline)
-			deadline = now;
-		daemon_log(d, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)",
-			   r->name, r->stop_timeout);
-	}
-	for (;;) {
-		struct pollfd p[64];
-		struct ctr_run *who[64];
-		size_t np = 0;
-		int timeout;
-
-		for (size_t i = 0; i < n; i++) {
-			if (runs[i] && !runs[i]->monitor)
-				runs[i] = NULL;
-			if (runs[i] && np < ARRAY_SIZE(p)) {
-				p[np] = (struct pollfd){ runs[i]->pidfd.fd, POLLIN, 0 };
-				who[np++] = runs[i];
-			}
-		}
-		if (!np)
-			break;
-		now = loop_now_ms();
-		if (now >= deadline) {
-			if (killed) {
-				for (size_t i = 0; i < np; i++)
-					run_monitor_gone(who[i]);
-				break;
-			}
-			for (size_t i = 0; i < np; i++)
-				kill(who[i]->monitor, SIGKILL);
-			killed = true;
-			deadline = now + 2000;
-			continue;
-		}
-		timeout = (int)(deadline - now);
-		if (timeout > 200)
-			timeout = 200;      /* a monitor without a pidfd is polled by pid */
-		if (poll(p, np, timeout) < 0 && errno != EINTR)
-			break;
-		for (size_t i = 0; i < np; i++) {
-			struct ctr_run *r = who[i];
-			bool gone = p[i].revents & POLLIN;
-			int st;
-
-			if (!gone && p[i].fd < 0) {     /* no pidfd: ask by pid */
-				if (r->child && waitpid(r->monitor, &st, WNOHANG) == r->monitor) {
-					r->child = false;
-					gone = true;
-				} else if (!r->child && kill(r->monitor, 0) < 0) {
-					gone = true;
-				}
-			}
-			if (gone)
-				run_monitor_gone(r);
-		}
-	}
+	return r && r->monitor;
 }
 
-void containers_stop(struct daemon *d, const char *name)
+bool ctr_stopping(const struct ctr_sup *s, const char *name)
 {
-	struct ctr_run *r = run_find(d, name);
+	const struct ctr_run *r = run_find(s, name);
 
-	if (r && (r->monitor || r->state == RS_BACKOFF))
-		runs_stop_wait(d, &r, 1, STOP_RECONCILE);
+	return r && r->monitor && r->state == RS_STOPPING;
 }
 
-void containers_stop_changed(struct daemon *d, const struct config *cfg)
+void ctr_sync(struct ctr_sup *s, const char *name)
 {
-	struct ctr_run **stop = NULL, **gone = NULL;
-	size_t n_stop = 0, n_gone = 0, total = 0;
+	const struct ctr_spec *sp = s->lookup(s->ctx, name);
+	struct ctr_run *r = run_find(s, name);
+	char h[24];
 
-	for (struct ctr_run *r = d->runs; r; r = r->next)
-		total++;
-	stop = calloc(total + 1, sizeof(*stop));
-	gone = calloc(total + 1, sizeof(*gone));
-	if (!stop || !gone)
-		abort();
-	for (struct ctr_run *r = d->runs; r; r = r->next) {
-		const struct cfg_container *c = config_container(cfg, r->name);
-		char h[24];
-
-		if (!c) {
-			gone[n_gone++] = r;
-			stop[n_stop++] = r;
-			continue;
-		}
-		run_hash(c, h);
-		if (!strcmp(h, r->hash))
-			continue;
-		if (r->monitor || r->state == RS_BACKOFF) {
-			daemon_log(d, LOG_INFO, "container %s: its configuration changed: restarting it",
-				   r->name);
-			stop[n_stop++] = r;
-		} else if (r->state == RS_EXITED || r->state == RS_ERROR) {
-			r->state = RS_CREATED;      /* a new configuration gets a new try */
-			r->backoff_s = 0;
-		}
+	if (!sp || s->shutting_down)
+		return;
+	if (!r)
+		r = run_new(s, name);
+	r->stop_timeout = sp->cfg->stop_timeout;
+	run_hash(sp->cfg, h);
+	if (r->exit_pending) {
+		/* it ended while no daemon watched: a restart or a changed
+		 * configuration starts it again, anything else is the policy's */
+		r->exit_pending = false;
+		if (strcmp(h, r->hash) || !r->want)
+			r->state = r->want ? RS_CREATED : RS_STOPPED;
+		else
+			run_apply_policy(r);
 	}
-	if (n_stop)
-		runs_stop_wait(d, stop, n_stop, STOP_RECONCILE);
-	for (size_t i = 0; i < n_gone; i++) {
-		char path[4096];
-		static const char *const files[] = { "spec", "hosts", "hostname", "resolv.conf",
-						     "monitor", "exit", "root", NULL };
-
-		daemon_log(d, LOG_INFO, "container %s: no longer configured: removed", gone[i]->name);
-		for (size_t k = 0; files[k]; k++) {
-			ctr_dir(gone[i], files[k], path, sizeof(path));
-			if (unlink(path) < 0)
-				rmdir(path);
-		}
-		ctr_dir(gone[i], NULL, path, sizeof(path));
-		rmdir(path);
-		run_free(d, gone[i]);
+	if (r->monitor && r->state != RS_STOPPING && strcmp(h, r->hash)) {
+		LOG(s, LOG_INFO, "container %s: its configuration changed: restarting it", name);
+		run_signal_stop(r, CTR_STOP_RESTART);
+		return;
 	}
-	free(stop);
-	free(gone);
+	if (!r->monitor && strcmp(h, r->hash) &&
+	    (r->state == RS_EXITED || r->state == RS_ERROR || r->state == RS_BACKOFF)) {
+		loop_timer_cancel(s->loop, &r->timer);
+		r->state = RS_CREATED;      /* a new configuration gets a new try */
+		r->backoff_s = 0;
+	}
+	if (sp->blocked || !r->want) {
+		if (!r->want && r->state == RS_CREATED)
+			run_set_state(r, RS_STOPPED);
+		return;
+	}
+	if (r->state == RS_CREATED && !r->timer.pending)
+		run_start(r);
 }
 
-void containers_start_pending(struct daemon *d)
+void ctr_forget(struct ctr_sup *s, const char *name)
 {
-	for (size_t i = 0; i < d->n_ctrs; i++) {
-		const struct ctr *c = &d->ctrs[i];
-		struct ctr_run *r = run_find(d, c->cfg->name);
+	static const char *const files[] = { "spec", "hosts", "hostname", "resolv.conf",
+					     "monitor", "exit", "lock", "root", NULL };
+	struct ctr_run *r = run_find(s, name);
+	struct ctr_run tmp = { .s = s };
+	char path[4096];
 
-		if (!r)
-			r = run_new(d, c->cfg->name);
-		r->stop_timeout = c->cfg->stop_timeout;
-		if (r->exit_pending) {
-			r->exit_pending = false;
-			if (r->want)
-				run_apply_policy(r);
-			else
-				run_set_state(r, RS_STOPPED);
-			continue;
+	if (r && r->monitor)
+		return;             /* never while a process may use them */
+	snprintf(tmp.name, sizeof(tmp.name), "%s", name);
+	for (size_t k = 0; files[k]; k++) {
+		ctr_path(&tmp, files[k], path, sizeof(path));
+		if (unlink(path) < 0)
+			rmdir(path);
+	}
+	ctr_path(&tmp, NULL, path, sizeof(path));
+	rmdir(path);
+	if (r)
+		run_free(r);
+}
+
+void ctr_prune(struct ctr_sup *s)
+{
+	struct ctr_run *r = s->runs, *next;
+
+	for (; r; r = next) {
+		next = r->next;
+		if (!r->monitor && !s->lookup(s->ctx, r->name)) {
+			LOG(s, LOG_INFO, "container %s: no longer configured: removed", r->name);
+			ctr_forget(s, r->name);
 		}
-		if (!strcmp(c->state, "error") || !r->want) {
-			if (!r->want && r->state == RS_CREATED)
-				run_set_state(r, RS_STOPPED);
-			continue;
-		}
-		if (r->state == RS_CREATED)
-			run_start(r);
 	}
 }
 
-void containers_shutdown(struct daemon *d, bool stop)
+bool ctr_any_busy(const struct ctr_sup *s)
+{
+	for (const struct ctr_run *r = s->runs; r; r = r->next)
+		if (r->monitor)
+			return true;
+	return false;
+}
+
+size_t ctr_each_stopping(const struct ctr_sup *s, ctr_name_fn *fn, void *ctx)
 {
 	size_t n = 0;
-	struct ctr_run **all;
 
-	for (struct ctr_run *r = d->runs; r; r = r->next)
-		n++;
-	all = calloc(n + 1, sizeof(*all));
-	if (!all)
-		abort();
-	n = 0;
-	for (struct ctr_run *r = d->runs; r; r = r->next)
-		all[n++] = r;
-	if (stop && n) {
-		runs_stop_wait(d, all, n, STOP_SHUTDOWN);
-		/* a clean stop: the next daemon starts every container afresh
-		 * (those in back-off or exited too), adopting nothing */
-		for (struct ctr_run *r = d->runs; r; r = r->next) {
-			char path[4096];
-
-			ctr_dir(r, "monitor", path, sizeof(path));
-			unlink(path);
-			ctr_dir(r, "exit", path, sizeof(path));
-			unlink(path);
+	for (const struct ctr_run *r = s->runs; r; r = r->next)
+		if (r->monitor && r->state == RS_STOPPING) {
+			fn(ctx, r->name);
+			n++;
 		}
-	} else if (n)
-		daemon_log(d, LOG_INFO, "leaving %zu container%s running for the next daemon", n,
-			   n == 1 ? "" : "s");
-	free(all);
-	while (d->runs)
-		run_free(d, d->runs);
+	return n;
+}
+
+size_t ctr_shutdown(struct ctr_sup *s, bool stop)
+{
+	size_t n = 0, left = 0;
+
+	for (struct ctr_run *r = s->runs; r; r = r->next)
+		n += r->monitor != 0;
+	s->shutting_down = true;
+	if (!stop) {
+		if (n)
+			LOG(s, LOG_INFO, "leaving %zu container%s running for the next daemon", n,
+			    n == 1 ? "" : "s");
+		return 0;
+	}
+	for (struct ctr_run *r = s->runs; r; r = r->next) {
+		loop_timer_cancel(s->loop, &r->timer);
+		if (r->monitor) {
+			if (r->state == RS_STOPPING)
+				r->stopping = CTR_STOP_SHUTDOWN;
+			else
+				run_signal_stop(r, CTR_STOP_SHUTDOWN);
+			left++;
+		} else {
+			/* a clean stop: the next daemon starts every container
+			 * afresh (those in back-off or exited too) */
+			run_clean_files(r);
+		}
+	}
+	return left;
+}
+
+void ctr_sup_init(struct ctr_sup *s, struct loop *l, struct store *st, const char *state_dir)
+{
+	s->loop = l;
+	s->store = st;
+	s->state_dir = state_dir;
+	s->runs = NULL;
+	s->shutting_down = false;
+}
+
+void ctr_sup_free(struct ctr_sup *s)
+{
+	while (s->runs)
+		run_free(s->runs);
 }
 
 /* ---- adoption ------------------------------------------------------------------ */
@@ -859,87 +963,118 @@ static bool kv(const char *text, const char *key, char *out, size_t size)
 	return true;
 }
 
-static void adopt_one(struct daemon *d, const char *name, const char *boot)
+/* Take over the monitor r's files name, if it is alive and of this boot.
+ * Returns true when r now watches it. */
+static bool run_adopt_files(struct ctr_run *r, const char *boot)
 {
-	char path[4096], text[1024], v[128], error[ERR_MSG_MAX];
-	struct ctr_run *r;
+	char path[4096], text[1024], v[128];
+	uint64_t start;
 	ssize_t n;
 	pid_t mon;
-	int fd, code;
-	uint64_t start;
+	int fd;
 
-	snprintf(path, sizeof(path), "%s/ctr/%s/monitor", d->cfg->daemon.state_dir, name);
+	ctr_path(r, "monitor", path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;             /* never started, or cleanly stopped */
+		return false;       /* never started, or cleanly stopped */
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
 	text[n > 0 ? n : 0] = '\0';
 	if (!kv(text, "boot", v, sizeof(v)) || strcmp(v, boot))
-		return;             /* from before a reboot: nothing to adopt */
-	if (net_name_check(name, NULL) < 0)
-		return;
-	r = run_new(d, name);
+		return false;       /* from before a reboot: nothing to adopt */
 	kv(text, "hash", r->hash, sizeof(r->hash));
+	r->started_at = kv(text, "started", v, sizeof(v)) ? atoll(v) : 0;
 	mon = kv(text, "monitor", v, sizeof(v)) ? (pid_t)atoi(v) : 0;
 	start = kv(text, "start", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
-	if (mon > 0) {
-		fd = (int)syscall(SYS_pidfd_open, mon, 0);
-		/* the pidfd first, then the start time: if they match, the pidfd
-		 * is that monitor and not a process that got its pid later */
-		if (fd >= 0 && start && ctr_proc_start(mon) == start) {
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-			r->monitor = mon;
-			r->child = false;
-			r->init = kv(text, "init", v, sizeof(v)) ? (pid_t)atoi(v) : 0;
-			r->started_at = kv(text, "started", v, sizeof(v)) ? atoll(v) : 0;
-			r->started_ms = loop_now_ms() -
-				(uint64_t)((int64_t)time(NULL) - r->started_at > 0 ?
-					   ((int64_t)time(NULL) - r->started_at) * 1000 : 0);
-			r->pidfd.fd = fd;
-			if (loop_fd_add(&d->loop, &r->pidfd, EPOLLIN, NULL) < 0) {
-				close(fd);
-				r->pidfd.fd = -1;
-			}
-			r->state = RS_RUNNING;
-			daemon_log(d, LOG_INFO, "container %s: adopted its running monitor (pid %d, "
-				   "container pid %d)", name, (int)mon, (int)r->init);
-			return;
-		}
+	if (mon <= 0)
+		return false;
+	fd = (int)syscall(SYS_pidfd_open, mon, 0);
+	/* the pidfd first, then the start time: if they match, the pidfd is
+	 * that monitor and not a process that got its pid later */
+	if (fd < 0 || !start || ctr_proc_start(mon) != start) {
 		if (fd >= 0)
 			close(fd);
+		r->monitor = mon;   /* for the message */
+		return false;
+	}
+	loop_timer_cancel(r->s->loop, &r->timer);
+	r->monitor = mon;
+	r->child = false;
+	r->init = kv(text, "init", v, sizeof(v)) ? (pid_t)atoi(v) : 0;
+	r->started_ms = loop_now_ms() -
+		(uint64_t)((int64_t)time(NULL) - r->started_at > 0 ?
+			   ((int64_t)time(NULL) - r->started_at) * 1000 : 0);
+	run_watch(r, fd);
+	r->state = RS_RUNNING;
+	r->exit_pending = false;
+	LOG(r->s, LOG_INFO, "container %s: adopted its running monitor (pid %d, container pid %d)",
+	    r->name, (int)mon, (int)r->init);
+	return true;
+}
+
+static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
+{
+	struct store_container sc = { 0 };
+	char error[ERR_MSG_MAX];
+	struct ctr_run *r;
+	bool restarting, stopping;
+	int code;
+
+	if (strlen(name) >= STORE_NAME_MAX)
+		return;
+	r = run_new(s, name);
+	if (s->store)
+		store_container_get(s->store, name, &sc, NULL);
+	restarting = !strcmp(sc.state, "restarting");
+	stopping = !strcmp(sc.state, "stopping");
+	if (run_adopt_files(r, boot)) {
+		/* a stop the previous daemon had begun goes on */
+		if (restarting || stopping) {
+			r->stop_timeout = 10;
+			run_signal_stop(r, restarting ? CTR_STOP_RESTART : CTR_STOP_USER);
+		}
+		return;
+	}
+	if (restarting) {
+		/* its old process is gone: the restart's start is still owed */
+		r->state = RS_CREATED;
+		LOG(s, LOG_INFO, "container %s: finishing the restart a previous daemon began", name);
+		return;
 	}
 	/* it ended while no daemon was watching: the policy decides, once the
-	 * configuration is loaded (containers_start_pending) */
+	 * configuration is loaded (ctr_sync) */
 	if (read_exit(r, &code, error, sizeof(error))) {
 		r->exit_code = code;
 		snprintf(r->error, sizeof(r->error), "%s", error);
-	} else {
+	} else if (r->monitor) {
 		r->exit_code = 137;
 		snprintf(r->error, sizeof(r->error), "its monitor (pid %d) was killed while the "
-			 "daemon was down", (int)mon);
+			 "daemon was down", (int)r->monitor);
+	} else {
+		run_free(r);        /* never started, or cleanly stopped */
+		return;
 	}
-	r->started_at = kv(text, "started", v, sizeof(v)) ? atoll(v) : 0;
-	r->state = RS_EXITED;
-	r->exit_pending = true;
-	daemon_log(d, LOG_INFO, "container %s: exited (code %d) while the daemon was down", name,
-		   r->exit_code);
+	r->monitor = 0;
+	r->state = stopping ? RS_STOPPED : RS_EXITED;
+	r->exit_pending = !stopping;
+	LOG(s, LOG_INFO, "container %s: exited (code %d) while the daemon was down", name,
+	    r->exit_code);
 }
 
-void containers_adopt(struct daemon *d)
+void ctr_adopt(struct ctr_sup *s)
 {
 	char dir[4096], boot[64];
 	struct dirent *de;
 	DIR *dp;
 
-	snprintf(dir, sizeof(dir), "%s/ctr", d->cfg->daemon.state_dir);
+	snprintf(dir, sizeof(dir), "%s/ctr", s->state_dir);
 	dp = opendir(dir);
 	if (!dp)
 		return;
 	ctr_boot_id(boot, sizeof(boot));
 	while ((de = readdir(dp)))
 		if (de->d_name[0] != '.')
-			adopt_one(d, de->d_name, boot);
+			adopt_one(s, de->d_name, boot);
 	closedir(dp);
 }
 
@@ -960,9 +1095,10 @@ static void fmt_duration(char *buf, size_t size, uint64_t s)
 			 (unsigned long long)(s % 86400) / 3600);
 }
 
-void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_status *st)
+void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st)
 {
-	const struct ctr_run *r = run_find(d, c->cfg->name);
+	const struct ctr_spec *sp = s->lookup(s->ctx, name);
+	const struct ctr_run *r = run_find(s, name);
 	int64_t now = (int64_t)time(NULL);
 	char t[32];
 
@@ -970,9 +1106,9 @@ void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_s
 	st->exit_code = -1;
 	st->error = "";
 	st->warning = "";
-	if (!strcmp(c->state, "error")) {
+	if (sp && sp->blocked && !(r && r->monitor)) {
 		st->state = "error";
-		st->error = c->error;
+		st->error = sp->blocked;
 		snprintf(st->status, sizeof(st->status), "network not set up");
 		if (!r)
 			return;
@@ -1003,9 +1139,17 @@ void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_s
 			 (unsigned long long)(left + 999) / 1000);
 		break;
 	}
+	case RS_STOPPING:
+		snprintf(st->status, sizeof(st->status), "%s", !sp ? "stopping (removed)" :
+			 r->want ? "stopping (restart follows)" : "stopping");
+		break;
 	case RS_EXITED:
 	case RS_STOPPED:
 	case RS_ERROR:
+		if (!r->exited_at) {
+			snprintf(st->status, sizeof(st->status), "-");
+			break;
+		}
 		fmt_duration(t, sizeof(t), now > r->exited_at ? (uint64_t)(now - r->exited_at) : 0);
 		if (r->exit_code >= 0)
 			snprintf(st->status, sizeof(st->status), "%s (%d) %s ago",
@@ -1021,12 +1165,11 @@ void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_s
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-static int req_start(struct daemon *d, const struct ctr *c, struct ctr_run *r, struct buf *out,
+static int req_start(struct ctr_run *r, const struct ctr_spec *sp, struct buf *out,
 		     struct err *e)
 {
-	if (!strcmp(c->state, "error"))
-		return err_set(e, EINVAL, "container %s cannot start: its network is not set up: %s",
-			       r->name, c->error);
+	if (sp->blocked && !r->monitor)
+		return err_set(e, EINVAL, "container %s cannot start: %s", r->name, sp->blocked);
 	r->want = true;
 	if (r->state == RS_RUNNING || r->state == RS_STARTING) {
 		buf_printf(out, "%s is already running (pid %d)\n", r->name, (int)r->init);
@@ -1036,42 +1179,34 @@ static int req_start(struct daemon *d, const struct ctr *c, struct ctr_run *r, s
 		return err_set(e, EBUSY, "container %s is stopping; start it once it has stopped",
 			       r->name);
 	r->backoff_s = 0;
-	if (run_start(r) < 0) {
-		/* the policy may have scheduled a retry; the error stays the answer */
+	if (run_start(r) < 0)
 		return err_set(e, EINVAL, "container %s cannot start: %s", r->name, r->error);
-	}
-	(void)d;
-	buf_printf(out, "started %s (pid %d)\n", r->name, (int)r->init);
+	buf_printf(out, "starting %s\n", r->name);
 	return 0;
 }
 
-static int req_stop(struct daemon *d, struct ctr_run *r, struct buf *out)
+static int req_stop(struct ctr_run *r, bool restart, struct buf *out)
 {
-	r->want = false;
-	if (r->state == RS_RUNNING || r->state == RS_STARTING) {
-		run_signal_stop(r, STOP_USER);
-		daemon_log(d, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)",
-			   r->name, r->stop_timeout);
+	if (ctr_stop(r->s, r->name, restart ? CTR_STOP_RESTART : CTR_STOP_USER)) {
 		buf_printf(out, "stopping %s (SIGTERM, SIGKILL after %u s)\n", r->name,
 			   r->stop_timeout);
 		return 0;
 	}
-	if (r->state == RS_STOPPING) {
-		r->stopping = STOP_USER;
-		buf_printf(out, "stopping %s\n", r->name);
+	if (restart) {
+		r->backoff_s = 0;
+		r->state = RS_CREATED;
+		ctr_sync(r->s, r->name);
+		buf_printf(out, "starting %s\n", r->name);
 		return 0;
 	}
-	loop_timer_cancel(&d->loop, &r->timer);
-	if (r->state != RS_STOPPED)
-		run_set_state(r, RS_STOPPED);
 	buf_printf(out, "%s is not running\n", r->name);
 	return 0;
 }
 
-static int req_logs(struct daemon *d, const struct ctl_request *rq, const char *name,
+static int req_logs(struct ctr_sup *s, const struct ctl_request *rq, const char *name,
 		    struct buf *out, struct err *e)
 {
-	const char *sd = d->cfg->daemon.state_dir, *from = NULL;
+	const char *from = NULL;
 	bool cursor = false;
 	long tail = -1;
 	char next[64];
@@ -1095,46 +1230,40 @@ static int req_logs(struct daemon *d, const struct ctl_request *rq, const char *
 	}
 	if (from) {
 		size_t at = out->len;
+		char line[64];
 
 		/* reserve the cursor line, fill it in after reading */
 		buf_printf(out, "cursor %-40.40s\n", "");
-		if (ctr_log_from(sd, name, from, out, next, sizeof(next), e) < 0) {
+		if (ctr_log_from(s->state_dir, name, from, out, next, sizeof(next), e) < 0) {
 			out->len = at;
 			return -1;
 		}
-		{
-			char line[64];
-
-			snprintf(line, sizeof(line), "cursor %-40.40s\n", next);
-			memcpy(out->data + at, line, 48);
-		}
+		snprintf(line, sizeof(line), "cursor %-40.40s\n", next);
+		memcpy(out->data + at, line, 48);
 		return 0;
 	}
 	if (cursor) {
-		ctr_log_cursor(sd, name, next, sizeof(next));
+		ctr_log_cursor(s->state_dir, name, next, sizeof(next));
 		buf_printf(out, "cursor %-40.40s\n", next);
 	}
-	return ctr_log_read(sd, name, tail, out, e);
+	return ctr_log_read(s->state_dir, name, tail, out, e);
 }
 
-static int req_exec_info(struct daemon *d, const struct ctr *c, struct ctr_run *r,
+static void exec_env_line(struct buf *b, const char *val)
+{
+	buf_printf(b, "env=%s\n", val);
+}
+
+static int req_exec_info(const struct ctr_run *r, const struct cfg_container *cc,
 			 struct buf *out, struct err *e)
 {
-	const struct cfg_container *cc = c->cfg;
-
-	(void)d;
 	if (r->state != RS_RUNNING || !r->init)
 		return err_set(e, ESRCH, "container %s is not running (%s)", r->name,
 			       state_names[r->state]);
 	buf_printf(out, "pid=%d\nstart=%" PRIu64 "\ncwd=/\n", (int)r->init, ctr_proc_start(r->init));
 	if ((cc->memory || cc->cpus_milli) && ctr_cgroup2())
 		buf_printf(out, "cgroup=%s/%s\n", CTR_CGROUP_ROOT, cc->name);
-	if (!env_has(cc, "PATH"))
-		buf_puts(out, "env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
-	if (!env_has(cc, "HOSTNAME"))
-		buf_printf(out, "env=HOSTNAME=%s\n", cc->name);
-	if (!env_has(cc, "HOME"))
-		buf_puts(out, "env=HOME=/root\n");
+	default_env(cc, exec_env_line, out);
 	for (size_t i = 0; i < cc->n_env; i++) {
 		if (strchr(cc->env[i], '\n'))
 			continue;   /* cannot travel in this line format */
@@ -1143,34 +1272,41 @@ static int req_exec_info(struct daemon *d, const struct ctr *c, struct ctr_run *
 	return 0;
 }
 
-int containers_request(struct daemon *d, const struct ctl_request *rq, struct buf *out,
-		       struct err *e)
+int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	const char *cmd = rq->argv[0];
-	const struct ctr *c;
+	const struct ctr_spec *sp;
 	struct ctr_run *r;
 
 	if (rq->argc < 2 || (strcmp(cmd, "logs") && rq->argc != 2))
 		return err_set(e, EINVAL, "usage: berth %s NAME%s", cmd,
 			       !strcmp(cmd, "logs") ? " [-f] [--tail N]" : "");
-	c = ctr_find(d, rq->argv[1]);
-	if (!c)
+	sp = s->lookup(s->ctx, rq->argv[1]);
+	r = run_find(s, sp ? sp->cfg->name : rq->argv[1]);
+	if (!strcmp(cmd, "state") && !sp && r) {
+		struct ctr_status st;
+
+		/* a removed container still stopping: `reload --wait` asks */
+		ctr_status(s, r->name, &st);
+		buf_printf(out, "state=%s\npid=%d\nerror=%s\n", st.state, st.pid, st.error);
+		return 0;
+	}
+	if (!sp)
 		return err_set(e, ENOENT, "no container named '%s'", rq->argv[1]);
 	if (!strcmp(cmd, "logs"))
-		return req_logs(d, rq, c->cfg->name, out, e);
-	r = run_find(d, c->cfg->name);
+		return req_logs(s, rq, sp->cfg->name, out, e);
 	if (!r)
-		r = run_new(d, c->cfg->name);
+		r = run_new(s, sp->cfg->name);
 	if (!strcmp(cmd, "start"))
-		return req_start(d, c, r, out, e);
-	if (!strcmp(cmd, "stop"))
-		return req_stop(d, r, out);
+		return req_start(r, sp, out, e);
+	if (!strcmp(cmd, "stop") || !strcmp(cmd, "restart"))
+		return req_stop(r, !strcmp(cmd, "restart"), out);
 	if (!strcmp(cmd, "exec-info"))
-		return req_exec_info(d, c, r, out, e);
+		return req_exec_info(r, sp->cfg, out, e);
 	if (!strcmp(cmd, "state")) {
 		struct ctr_status st;
 
-		containers_status(d, c, &st);
+		ctr_status(s, r->name, &st);
 		buf_printf(out, "state=%s\npid=%d\nerror=%s\n", st.state, st.pid, st.error);
 		return 0;
 	}

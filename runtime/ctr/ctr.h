@@ -1,9 +1,9 @@
 /* ctr.h - runtime/ctr: containers (DESIGN §7): start, supervise, stop, logs and exec;
- * the one public header of container.c, monitor.c, log.c and cmd_ctr.c.
- * Internal to runtime/. */
+ * the one public header of container.c, monitor.c, log.c and cmd_ctr.c. */
 #ifndef BERTH_CTR_H
 #define BERTH_CTR_H
 
+#include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
 #include "lib/lib.h"
 
@@ -27,6 +27,8 @@
  *   root/       the mount point the rootfs is bound to before pivot_root
  *   monitor     "monitor=PID start=TICKS init=PID started=UNIX boot=ID hash=H"
  *   exit        "status=N finished=UNIX error=MESSAGE" when the monitor ends
+ *   lock        flock'ed by the monitor for its whole life (fd CTR_LOCK_FD):
+ *               taken means a monitor of this container is alive
  * Logs: STATE_DIR/logs/NAME.log, rotated once to NAME.log.1 at log_size.
  */
 #define CTR_LOG_SIZE_DEFAULT (1ULL << 20)
@@ -37,33 +39,105 @@
 #define CTR_BACKOFF_RESET_S 10          /* up this long: the next back-off is 1 s again */
 #define CTR_START_TIMEOUT_MS 10000      /* the monitor's start report */
 #define CTR_CGROUP_ROOT "/sys/fs/cgroup/berth"
+#define CTR_LOCK_FD 4                   /* the monitor holds STATE_DIR/ctr/NAME/lock on it */
 
-struct daemon;
-struct config;
-struct ctr;
+struct store;
+struct cfg_container;
 
-/* ---- the daemon's side (container.c) ------------------------------------ */
+/* ---- the supervisor (container.c) ----------------------------------------
+ *
+ * The room's handle, embedded in its owner (the daemon) and the only thing
+ * the room sees of it: the loop, the store, the state directory, and three
+ * callbacks. Nothing here ever waits: a start is a fork whose report arrives
+ * on a pipe the loop watches; a stop is SIGTERM, a timer, SIGKILL and the
+ * monitor's pidfd becoming readable.
+ *
+ * Stops have a reason, recorded in the store before the signal is sent so
+ * that a daemon killed in the middle converges after its restart:
+ *   CTR_STOP_USER     `berth stop`: stays stopped (row "stopping"/"stopped")
+ *   CTR_STOP_RESTART  `berth restart`, or a changed configuration: start
+ *                     again once gone (row "restarting")
+ *   CTR_STOP_OWNER    the owner takes the network down first (removed or
+ *                     re-networked): on_gone, then the owner decides
+ *   CTR_STOP_SHUTDOWN the daemon stops: a clean stop adopts nothing later
+ */
+enum ctr_stop_why { CTR_STOP_USER = 1, CTR_STOP_RESTART, CTR_STOP_OWNER, CTR_STOP_SHUTDOWN };
 
+/* What the room needs of one configured container; the owner's, borrowed
+ * for the duration of a call. */
+struct ctr_spec {
+	const struct cfg_container *cfg;
+	const char *netns;              /* its network namespace file */
+	const char *domain;             /* resolv.conf search domain */
+	struct ip_addr nameservers[2];  /* family 0: none */
+	struct ip_addr addrs[2 * CONFIG_NET_PER_CONTAINER];  /* /etc/hosts names it on these */
+	size_t n_addrs;
+	const char *blocked;            /* non-NULL: may not start now, and why */
+};
+
+/* The spec of a configured container, or NULL when name is not configured. */
+typedef const struct ctr_spec *ctr_lookup_fn(void *ctx, const char *name);
+/* name's process ended after a CTR_STOP_OWNER (or any stop) and the room
+ * no longer holds anything of it in the kernel: its network may go. */
+typedef void ctr_gone_fn(void *ctx, const char *name);
+/* Any run changed state (waiters re-check); may be NULL. */
+typedef void ctr_change_fn(void *ctx, const char *name);
+typedef void ctr_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+struct ctr_run;
+
+struct ctr_sup {
+	struct loop *loop;
+	struct store *store;
+	const char *state_dir;          /* the owner's; never changes */
+	ctr_lookup_fn *lookup;
+	ctr_gone_fn *on_gone;
+	ctr_change_fn *on_change;
+	ctr_log_fn *log;
+	void *ctx;
+	struct ctr_run *runs;           /* one per container the room knows */
+	bool shutting_down;
+};
+
+/* Fill s (the callbacks and ctx are the caller's to set before). */
+void ctr_sup_init(struct ctr_sup *s, struct loop *l, struct store *st, const char *state_dir);
 /* At start-up, before the first reconcile: adopt the monitors a previous
  * daemon left running (a pid is taken only when /proc/PID/stat's start time
- * matches the one recorded, so a recycled pid is never adopted). */
-void containers_adopt(struct daemon *d);
-/* Reconcile, before anything is detached: stop (and wait for) the processes
- * of containers that cfg no longer has, or whose rootfs, command, env,
- * networks, memory or cpus changed. Labels, ports, service, restart and
- * stop_timeout apply without a restart. */
-void containers_stop_changed(struct daemon *d, const struct config *cfg);
-/* Stop one container's process and wait for it (at most its stop_timeout
- * plus a few seconds): called before its network is taken down. */
-void containers_stop(struct daemon *d, const char *name);
-/* After network, DNS (and firewall) state are in place: start every
- * configured container that should run and does not. */
-void containers_start_pending(struct daemon *d);
+ * matches the one recorded, so a recycled pid is never adopted), and resume
+ * the stops it had begun. */
+void ctr_adopt(struct ctr_sup *s);
+/* Does name have a process (starting, running or stopping)? While it does,
+ * the owner must not take its network down. */
+bool ctr_busy(const struct ctr_sup *s, const char *name);
+/* Is name's process on its way out (a stop under way)? */
+bool ctr_stopping(const struct ctr_sup *s, const char *name);
+/* Begin stopping name's process (nothing waits). Returns true when a stop
+ * is under way (on_gone follows), false when nothing of it runs. */
+bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why);
+/* Bring name's process in line with its spec (lookup): stop it for a restart
+ * when what it runs changed (rootfs, command, env, networks, memory, cpus);
+ * start it when it should run and does not. Labels, ports, service, restart
+ * and stop_timeout apply without a restart. */
+void ctr_sync(struct ctr_sup *s, const char *name);
+/* name is no longer configured and nothing of it runs: drop its files. */
+void ctr_forget(struct ctr_sup *s, const char *name);
+/* Forget every container that is not configured and has no process. */
+void ctr_prune(struct ctr_sup *s);
+/* Does any container have a process? */
+bool ctr_any_busy(const struct ctr_sup *s);
+/* Call fn for each container whose process is stopping; returns how many. */
+typedef void ctr_name_fn(void *ctx, const char *name);
+size_t ctr_each_stopping(const struct ctr_sup *s, ctr_name_fn *fn, void *ctx);
+/* Daemon exit. stop: begin stopping every container (each gets its
+ * stop_timeout, then SIGKILL) and return the number still stopping (0: all
+ * gone; else on_gone comes for each); !stop: leave them running for the next
+ * daemon and return 0. */
+size_t ctr_shutdown(struct ctr_sup *s, bool stop);
+/* Free what the room holds (after ctr_shutdown). */
+void ctr_sup_free(struct ctr_sup *s);
 /* SIGCHLD: reap the daemon's children (monitors) and act on their exits. */
-void containers_on_sigchld(struct daemon *d);
-/* Daemon exit. stop: SIGTERM every container and wait (each gets its
- * stop_timeout, then SIGKILL); !stop: leave them running for the next daemon. */
-void containers_shutdown(struct daemon *d, bool stop);
+void ctr_on_sigchld(struct ctr_sup *s);
 
 /* What ps, inspect and metrics show of one container. */
 struct ctr_status {
@@ -76,12 +150,13 @@ struct ctr_status {
 	const char *error;          /* why it is not running, "" if nothing */
 	const char *warning;        /* e.g. limits without cgroup v2, "" */
 };
-void containers_status(const struct daemon *d, const struct ctr *c, struct ctr_status *st);
+void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st);
 
-/* Control requests: start NAME, stop NAME, state NAME, logs NAME [--tail N]
- * [--cursor | --from CURSOR], exec-info NAME. */
-int containers_request(struct daemon *d, const struct ctl_request *rq, struct buf *out,
-		       struct err *e);
+/* Control requests: start NAME, stop NAME, restart NAME, state NAME,
+ * logs NAME [--tail N] [--cursor | --from CURSOR], exec-info NAME. start and
+ * restart return 0 with the start under way: the caller waits for
+ * ctr_status to leave "starting"/"stopping"/"created" (on_change). */
+int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out, struct err *e);
 
 /* ---- the monitor (monitor.c) ----------------------------------------- */
 
@@ -130,5 +205,10 @@ int ctr_log_from(const char *state_dir, const char *name, const char *cursor, st
 /* start|stop|restart NAME, logs NAME [-f] [--tail N], exec NAME -- CMD...
  * against the daemon at socket. Returns an exit code (exec: the command's). */
 int cmd_ctr(const char *socket, bool json, int argc, char **argv);
+/* reload [--dry-run] [--wait]. Returns an exit code. */
+int cmd_reload(const char *socket, bool json, int argc, char **argv);
+/* The line of a reload's reply that names the containers still stopping:
+ * RELOAD_STOPPING "a,b (...)\n". */
+#define RELOAD_STOPPING "stopping: "
 
 #endif

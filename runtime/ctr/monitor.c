@@ -739,6 +739,8 @@ int ctr_monitor_main(int argc, char **argv)
 	if (chdir("/") < 0)         /* pin no directory of the daemon's */
 		return 1;
 	fcntl(sync, F_SETFD, FD_CLOEXEC);   /* not for the container */
+	/* fd 4 is the container's lock (container.c), held while we live */
+	fcntl(CTR_LOCK_FD, F_SETFD, FD_CLOEXEC);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

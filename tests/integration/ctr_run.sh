@@ -97,16 +97,16 @@ check_out "an unknown container is an error" "berth: no container named 'nope'" 
 # reload: labels do not restart, the command does; a removed container stops
 wpid=$(state web pid)
 sed -i 's/^labels  = app=web$/labels  = app=web, tier=front/' "$C/containers.d/web.ini"
-B reload >/dev/null
+B reload --wait >/dev/null
 check_out "a label change does not restart the container" "$wpid" state web pid
 sed -i 's|^command = httpd -f -p 80 -h /www$|command = httpd -f -p 8080 -h /www|' "$C/containers.d/web.ini"
-B reload >/dev/null
+B reload --wait >/dev/null
 check "a command change restarts it (new pid)" sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"web\") | .pid')\" != $wpid ]"
 check "and the old process is gone" sh -c "! kill -0 $wpid 2>/dev/null"
 check_out "the new one listens on the new port" "hello from web" B exec client -- wget -qO- http://web:8080/
 wpid=$(state web pid)
 rm "$C/containers.d/web.ini"
-B reload >/dev/null
+B reload --wait >/dev/null
 check "removing a container from the config stops its process" sh -c "! kill -0 $wpid 2>/dev/null"
 check_out "and ps no longer lists it" "client" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[].name'"
 

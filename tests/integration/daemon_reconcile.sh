@@ -141,8 +141,8 @@ rm "$C/containers.d/bad.ini"
 
 # --- removing a container releases its address and its netns
 rm "$C/containers.d/api.ini"
-check_out "reload removes api" "~ container client: labels
-- container api" B reload
+check_out "reload removes api (--wait: until its process is gone)" "~ container client: labels
+- container api" sh -c "'$BERTH' -c '$C' reload --wait | grep -v '^stopp'"
 check "api's netns file is gone" test ! -e "$S/netns/api"
 check_out "api's address is released" "" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -r '.[] | select(.owner==\"api\") | .address'"
 
