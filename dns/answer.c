@@ -185,8 +185,8 @@ static bool node_visible(const struct ans *a, const struct dns_node *n)
 {
 	if (!n)
 		return false;
-	for (uint32_t i = 0; i < n->naddrs; i++)
-		if (visible_ent(a, &n->addrs[i]))
+	for (uint32_t i = 0; i < n->addrs.n; i++)
+		if (visible_ent(a, &n->addrs.v[i]))
 			return true;
 	return false;
 }
@@ -198,8 +198,8 @@ static unsigned answer_addrs(struct ans *a, const struct dns_node *n, uint32_t r
 	uint32_t idx[MAX_RRSET], cnt = 0;
 	uint16_t t = a->q->qtype;
 
-	for (uint32_t i = 0; i < n->naddrs && cnt < MAX_RRSET; i++) {
-		const struct dns_addr_ent *e = &n->addrs[i];
+	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &n->addrs.v[i];
 		bool v6 = e->addr.family == AF_INET6;
 
 		if (!visible_ent(a, e))
@@ -208,7 +208,7 @@ static unsigned answer_addrs(struct ans *a, const struct dns_node *n, uint32_t r
 			idx[cnt++] = i;
 	}
 	for (uint32_t k = 0; k < cnt; k++) {
-		rr_addr(a, a->q->name, a->q->name_len, &n->addrs[idx[(k + rotate) % cnt]].addr);
+		rr_addr(a, a->q->name, a->q->name_len, &n->addrs.v[idx[(k + rotate) % cnt]].addr);
 		answer_done(a, &a->an);
 		if (a->flags & DNS_F_TC)
 			break;
@@ -267,8 +267,8 @@ static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, u
 	uint16_t ctrs[MAX_RRSET];
 	uint32_t cnt = 0;
 
-	for (uint32_t i = 0; i < n->naddrs && cnt < MAX_RRSET; i++) {
-		const struct dns_addr_ent *e = &n->addrs[i];
+	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &n->addrs.v[i];
 		bool dup = false;
 
 		if (!visible_ent(a, e))
@@ -280,7 +280,7 @@ static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, u
 	}
 	(void)proto;
 	for (uint32_t k = 0; k < cnt; k++) {
-		const struct dns_node *c = &a->r->nodes[ctrs[(k + rotate) % cnt]];
+		const struct dns_node *c = &a->r->nodes.v[ctrs[(k + rotate) % cnt]];
 		uint8_t target[DNS_NAME_MAX];
 		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), at;
 
@@ -298,15 +298,15 @@ static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, u
 	}
 	/* glue: the targets' addresses, as far as they fit */
 	for (uint32_t k = 0; k < cnt; k++) {
-		const struct dns_node *c = &a->r->nodes[ctrs[(k + rotate) % cnt]];
+		const struct dns_node *c = &a->r->nodes.v[ctrs[(k + rotate) % cnt]];
 		uint8_t target[DNS_NAME_MAX];
 		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), len;
 		unsigned nc;
 
-		for (uint32_t i = 0; tl && i < c->naddrs; i++) {
-			if (!visible_ent(a, &c->addrs[i]) || !additional_begin(a, &len, &nc))
+		for (uint32_t i = 0; tl && i < c->addrs.n; i++) {
+			if (!visible_ent(a, &c->addrs.v[i]) || !additional_begin(a, &len, &nc))
 				continue;
-			rr_addr(a, target, tl, &c->addrs[i].addr);
+			rr_addr(a, target, tl, &c->addrs.v[i].addr);
 			additional_done(a, len, nc);
 		}
 	}
@@ -358,8 +358,8 @@ static bool parse_srv_labels(const uint8_t *ln, size_t po, size_t pr, uint16_t *
 
 static bool node_has_srv(const struct dns_node *n, int port, uint8_t proto)
 {
-	for (uint32_t i = 0; n && i < n->nsrvs; i++)
-		if (n->srvs[i].proto == proto && (port < 0 || n->srvs[i].port == port))
+	for (uint32_t i = 0; n && i < n->srvs.n; i++)
+		if (n->srvs.v[i].proto == proto && (port < 0 || n->srvs.v[i].port == port))
 			return true;
 	return false;
 }
@@ -486,8 +486,8 @@ static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 	bool full = reverse_addr(ln, off, nl, v6, &ip);
 	size_t zoff = 0;
 
-	for (unsigned i = 0; i < a->r->nzones && !zone; i++) {
-		const struct dns_rzone *z = &a->r->zones[i];
+	for (unsigned i = 0; i < a->r->zones.n && !zone; i++) {
+		const struct dns_rzone *z = &a->r->zones.v[i];
 
 		if (!(a->vis & ((dns_netmask)1 << z->net)) ||
 		    z->subnet.addr.family != (v6 ? AF_INET6 : AF_INET))
@@ -521,7 +521,7 @@ static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 		return true;
 	}
 	if (a->q->qtype == DNS_T_PTR || a->q->qtype == DNS_T_ANY) {
-		const struct dns_node *c = &a->r->nodes[e->ctr];
+		const struct dns_node *c = &a->r->nodes.v[e->ctr];
 		uint8_t target[DNS_NAME_MAX];
 		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), at;
 

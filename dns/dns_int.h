@@ -137,10 +137,9 @@ struct dns_node {                   /* one label under DOMAIN: container and/or 
 	uint8_t key[DNS_LABEL_MAX + 1]; /* length byte + lower-cased label */
 	uint32_t hash;
 	dns_netmask nets;           /* networks of the container of this name (0: none) */
-	struct dns_addr_ent *addrs;
-	uint32_t naddrs, caddrs;
-	struct dns_srv_ent *srvs;
-	uint32_t nsrvs, csrvs;
+	/* arrays (lib.h) counted in uint32_t: a node per name, kept small */
+	struct { struct dns_addr_ent *v; uint32_t n, cap; } addrs;
+	struct { struct dns_srv_ent *v; uint32_t n, cap; } srvs;
 };
 struct dns_rzone {                  /* a reverse zone: one per subnet */
 	struct ip_prefix subnet;
@@ -156,10 +155,8 @@ struct dns_records {
 	uint32_t serial;
 	char *netnames[DNS_MAX_NETWORKS];
 	unsigned nnets;
-	struct dns_rzone *zones;
-	unsigned nzones, czones;
-	struct dns_node *nodes;
-	uint32_t nnodes, cnodes;
+	ARRAY(struct dns_rzone) zones;
+	ARRAY(struct dns_node) nodes;
 	uint32_t *node_tab;         /* open addressing: node index + 1, 0 empty */
 	uint32_t node_tab_size;
 	struct dns_addr_slot {      /* by address: a container node's entry */

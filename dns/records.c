@@ -24,23 +24,14 @@ static uint32_t hash_addr(const struct ip_addr *a)
 	return hash_bytes(a->b, a->family == AF_INET6 ? 16 : 4) ^ a->family;
 }
 
-/* Grow *arr (element size sz) to hold one more than *n; tracks memory. */
-static int grow(struct dns_records *r, void **arr, uint32_t n, uint32_t *cap, size_t sz)
-{
-	uint32_t nc;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	nc = *cap ? *cap * 2 : 4;
-	p = realloc(*arr, (size_t)nc * sz);
-	if (!p)
-		return -ENOMEM;
-	r->memory += (size_t)(nc - *cap) * sz;
-	*arr = p;
-	*cap = nc;
-	return 0;
-}
+/* Make room for one more element in a, one of r's arrays, and count what
+ * that allocates in r->memory. 0 or -ENOMEM. */
+#define grow_one(r, a) __extension__ ({					\
+	size_t grow_cap_ = (a)->cap;						\
+	int grow_ret_ = array_reserve((a), (size_t)(a)->n + 1);		\
+	(r)->memory += ((size_t)(a)->cap - grow_cap_) * sizeof(*(a)->v);	\
+	grow_ret_;								\
+})
 
 struct dns_records *dns_records_new(const char *domain, uint32_t ttl, struct err *e)
 {
@@ -73,14 +64,14 @@ void dns_records_free(struct dns_records *r)
 		return;
 	for (unsigned i = 0; i < r->nnets; i++)
 		free(r->netnames[i]);
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		free(r->nodes[i].addrs);
-		free(r->nodes[i].srvs);
+	for (size_t i = 0; i < r->nodes.n; i++) {
+		array_free(&r->nodes.v[i].addrs);
+		array_free(&r->nodes.v[i].srvs);
 	}
-	free(r->nodes);
+	array_free(&r->nodes);
 	free(r->node_tab);
 	free(r->addr_tab);
-	free(r->zones);
+	array_free(&r->zones);
 	free(r);
 }
 
@@ -112,8 +103,8 @@ static int rehash_nodes(struct dns_records *r, uint32_t size)
 
 	if (!tab)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		uint32_t h = r->nodes[i].hash & (size - 1);
+	for (uint32_t i = 0; i < r->nodes.n; i++) {
+		uint32_t h = r->nodes.v[i].hash & (size - 1);
 		while (tab[h])
 			h = (h + 1) & (size - 1);
 		tab[h] = i + 1;
@@ -134,7 +125,7 @@ const struct dns_node *dns_records_find(const struct dns_records *r, const uint8
 		return NULL;
 	h = hash_bytes(label, len) & (r->node_tab_size - 1);
 	while (r->node_tab[h]) {
-		const struct dns_node *n = &r->nodes[r->node_tab[h] - 1];
+		const struct dns_node *n = &r->nodes.v[r->node_tab[h] - 1];
 		if (n->key[0] == len && !memcmp(n->key + 1, label, len))
 			return n;
 		h = (h + 1) & (r->node_tab_size - 1);
@@ -153,15 +144,15 @@ static long node_get(struct dns_records *r, const char *name)
 	dns_name_lower(label, (const uint8_t *)name, len);
 	f = dns_records_find(r, label, len);
 	if (f)
-		return f - r->nodes;
-	if (r->nnodes >= UINT16_MAX)
+		return f - r->nodes.v;
+	if (r->nodes.n >= UINT16_MAX)
 		return -ENOSPC;
-	if (grow(r, (void **)&r->nodes, r->nnodes, &r->cnodes, sizeof(*r->nodes)) < 0)
+	if (grow_one(r, &r->nodes) < 0)
 		return -ENOMEM;
-	if ((r->nnodes + 1) * 2 > r->node_tab_size &&
+	if ((r->nodes.n + 1) * 2 > r->node_tab_size &&
 	    rehash_nodes(r, r->node_tab_size ? r->node_tab_size * 2 : 16) < 0)
 		return -ENOMEM;
-	n = &r->nodes[r->nnodes];
+	n = &r->nodes.v[r->nodes.n];
 	memset(n, 0, sizeof(*n));
 	n->key[0] = (uint8_t)len;
 	memcpy(n->key + 1, label, len);
@@ -169,8 +160,8 @@ static long node_get(struct dns_records *r, const char *name)
 	uint32_t h = n->hash & (r->node_tab_size - 1);
 	while (r->node_tab[h])
 		h = (h + 1) & (r->node_tab_size - 1);
-	r->node_tab[h] = r->nnodes + 1;
-	return r->nnodes++;
+	r->node_tab[h] = (uint32_t)r->nodes.n + 1;
+	return (long)r->nodes.n++;
 }
 
 static int rehash_addrs(struct dns_records *r, uint32_t size)
@@ -185,7 +176,7 @@ static int rehash_addrs(struct dns_records *r, uint32_t size)
 
 		if (!s->node1)
 			continue;
-		h = hash_addr(&r->nodes[s->node1 - 1].addrs[s->idx].addr) & (size - 1);
+		h = hash_addr(&r->nodes.v[s->node1 - 1].addrs.v[s->idx].addr) & (size - 1);
 		while (tab[h].node1)
 			h = (h + 1) & (size - 1);
 		tab[h] = *s;
@@ -207,7 +198,7 @@ const struct dns_addr_ent *dns_records_find_addr(const struct dns_records *r,
 	h = hash_addr(a) & (r->addr_tab_size - 1);
 	while (r->addr_tab[h].node1) {
 		const struct dns_addr_slot *s = &r->addr_tab[h];
-		const struct dns_addr_ent *ent = &r->nodes[s->node1 - 1].addrs[s->idx];
+		const struct dns_addr_ent *ent = &r->nodes.v[s->node1 - 1].addrs.v[s->idx];
 		if (ip_equal(&ent->addr, a))
 			return ent;
 		h = (h + 1) & (r->addr_tab_size - 1);
@@ -218,15 +209,15 @@ const struct dns_addr_ent *dns_records_find_addr(const struct dns_records *r,
 static int push_addr(struct dns_records *r, uint32_t node, const struct ip_addr *a,
 		     uint32_t ctr, uint8_t net)
 {
-	struct dns_node *n = &r->nodes[node];
+	struct dns_node *n = &r->nodes.v[node];
 
-	for (uint32_t i = 0; i < n->naddrs; i++)
-		if (n->addrs[i].ctr == ctr && ip_equal(&n->addrs[i].addr, a))
+	for (uint32_t i = 0; i < n->addrs.n; i++)
+		if (n->addrs.v[i].ctr == ctr && ip_equal(&n->addrs.v[i].addr, a))
 			return 0;   /* same container, same address: once */
-	if (grow(r, (void **)&n->addrs, n->naddrs, &n->caddrs, sizeof(*n->addrs)) < 0)
+	if (grow_one(r, &n->addrs) < 0)
 		return -ENOMEM;
-	n->addrs[n->naddrs++] = (struct dns_addr_ent){ .addr = *a, .ctr = (uint16_t)ctr,
-						       .net = net };
+	n->addrs.v[n->addrs.n++] = (struct dns_addr_ent){ .addr = *a, .ctr = (uint16_t)ctr,
+							  .net = net };
 	return 0;
 }
 
@@ -281,9 +272,9 @@ int dns_records_add_network(struct dns_records *r, const char *name,
 	for (size_t i = 0; i < nsubnets; i++) {
 		struct dns_rzone *z;
 
-		if (grow(r, (void **)&r->zones, r->nzones, &r->czones, sizeof(*r->zones)) < 0)
+		if (grow_one(r, &r->zones) < 0)
 			return err_sys(e, ENOMEM, "DNS: network '%s'", name);
-		z = &r->zones[r->nzones++];
+		z = &r->zones.v[r->zones.n++];
 		z->subnet = subnets[i];
 		z->net = (uint8_t)idx;
 		rzone_apex(z);
@@ -315,7 +306,7 @@ int dns_records_add_container(struct dns_records *r, const char *name, const cha
 	if (ci < 0 || (service && strcasecmp(service, name) && si < 0))
 		return err_set(e, ci == -ENOSPC || si == -ENOSPC ? ENOSPC : ENOMEM,
 			       "DNS: container '%s': no room for its names", name);
-	r->nodes[ci].nets |= (dns_netmask)1 << net;
+	r->nodes.v[ci].nets |= (dns_netmask)1 << net;
 	for (size_t i = 0; i < naddrs; i++) {
 		struct dns_node *n;
 		uint32_t before;
@@ -323,13 +314,13 @@ int dns_records_add_container(struct dns_records *r, const char *name, const cha
 		if (addrs[i].family != AF_INET && addrs[i].family != AF_INET6)
 			return err_set(e, EINVAL, "DNS: container '%s': address of unknown family",
 				       name);
-		n = &r->nodes[ci];
-		before = n->naddrs;
+		n = &r->nodes.v[ci];
+		before = n->addrs.n;
 		if (push_addr(r, (uint32_t)ci, &addrs[i], (uint32_t)ci, (uint8_t)net) < 0)
 			goto nomem;
 		if (si >= 0 && push_addr(r, (uint32_t)si, &addrs[i], (uint32_t)ci, (uint8_t)net) < 0)
 			goto nomem;
-		if (r->nodes[ci].naddrs == before || dns_records_find_addr(r, &addrs[i]))
+		if (r->nodes.v[ci].addrs.n == before || dns_records_find_addr(r, &addrs[i]))
 			continue;   /* the first owner of an address keeps its PTR */
 		if ((r->naddr_tab + 1) * 2 > r->addr_tab_size &&
 		    rehash_addrs(r, r->addr_tab_size ? r->addr_tab_size * 2 : 16) < 0)
@@ -366,13 +357,13 @@ int dns_records_add_srv(struct dns_records *r, const char *name, uint16_t port,
 	ni = node_get(r, name);
 	if (ni < 0)
 		return err_sys(e, ENOMEM, "DNS: SRV for '%s'", name);
-	n = &r->nodes[ni];
-	for (uint32_t i = 0; i < n->nsrvs; i++)
-		if (n->srvs[i].port == port && n->srvs[i].proto == p)
+	n = &r->nodes.v[ni];
+	for (uint32_t i = 0; i < n->srvs.n; i++)
+		if (n->srvs.v[i].port == port && n->srvs.v[i].proto == p)
 			return 0;
-	if (grow(r, (void **)&n->srvs, n->nsrvs, &n->csrvs, sizeof(*n->srvs)) < 0)
+	if (grow_one(r, &n->srvs) < 0)
 		return err_sys(e, ENOMEM, "DNS: SRV for '%s'", name);
-	n->srvs[n->nsrvs++] = (struct dns_srv_ent){ .port = port, .proto = (uint8_t)p };
+	n->srvs.v[n->srvs.n++] = (struct dns_srv_ent){ .port = port, .proto = (uint8_t)p };
 	return 0;
 }
 
@@ -386,10 +377,10 @@ dns_netmask dns_records_scope(const struct dns_records *r, const struct ip_addr 
 	if (src) {
 		ent = dns_records_find_addr(r, src);
 		if (ent)
-			return r->nodes[ent->ctr].nets;
-		for (unsigned i = 0; i < r->nzones; i++)
-			if (ip_prefix_contains(&r->zones[i].subnet, src))
-				m |= (dns_netmask)1 << r->zones[i].net;
+			return r->nodes.v[ent->ctr].nets;
+		for (size_t i = 0; i < r->zones.n; i++)
+			if (ip_prefix_contains(&r->zones.v[i].subnet, src))
+				m |= (dns_netmask)1 << r->zones.v[i].net;
 		if (m)
 			return m;
 	}

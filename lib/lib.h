@@ -1,11 +1,15 @@
-/* lib.h - the leaf module every other one may use: error context and IP
- * address/prefix/range helpers. It depends on libc only and holds no state. */
+/* lib.h - the leaf module every other one may use: error context, IP
+ * address/prefix/range helpers, buffers, growable arrays and the event loop.
+ * It depends on libc only and holds no state. */
 #ifndef BERTH_LIB_H
 #define BERTH_LIB_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #define container_of(ptr, type, member) \
@@ -149,6 +153,78 @@ void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_string(struct buf *b, const char *s);
+
+/*
+ * Growable arrays. ARRAY(type) is an anonymous struct
+ *	{ type *v; size_t n, cap; }
+ * holding n elements in v[0..n) with room for cap. All zero ({ 0 }) is a
+ * valid empty array. A named array (for a parameter, say) is a plain struct
+ * with the same three members; n and cap may share a narrower unsigned type
+ * where a record is kept compact, and the array then refuses to grow past
+ * that type's maximum.
+ *
+ *   array_push(a)       - append one zeroed element and return a pointer to
+ *                         it; NULL (a unchanged, errno ENOMEM) when out of
+ *                         memory.
+ *   array_reserve(a, k) - make room for k elements in all, so that pushes up
+ *                         to n == k do not move v; 0, or -ENOMEM (a
+ *                         unchanged). It never shrinks.
+ *   array_free(a)       - free v and leave a empty, ready for reuse.
+ *
+ * a is a pointer to the array and k a count; each is evaluated exactly once.
+ * Growing moves v: a push or a reserve invalidates every pointer into the
+ * array, so keep indices across them. Capacity doubles (from 4, or straight
+ * to k), and all size arithmetic is checked: a request beyond PTRDIFF_MAX
+ * bytes or the count type fails as out of memory instead of allocating short.
+ * What out of memory means is the caller's: -ENOMEM up the stack, or abort()
+ * where that caller treats it as fatal. Elements may be removed by lowering
+ * n (and moving the tail) directly.
+ */
+#define ARRAY(type) struct { __typeof__(type) *v; size_t n, cap; }
+
+/* The growth step behind the macros, not for direct use: with want > *cap and
+ * want <= max_count, realloc v to the new capacity and store it in *cap.
+ * Returns the new v, or NULL (v and *cap untouched) with errno ENOMEM. */
+void *array_grow(void *v, size_t *cap, size_t want, size_t size, size_t max_count);
+
+#define array_reserve(a, k) __extension__ ({					\
+	__typeof__(a) array_r_ = (a);						\
+	size_t array_r_want_ = (k);						\
+	int array_r_ret_ = 0;							\
+	_Static_assert((__typeof__(array_r_->cap))-1 > 0 &&			\
+		       sizeof(array_r_->n) == sizeof(array_r_->cap),		\
+		       "array: n and cap must be of one unsigned type");	\
+	if (array_r_want_ > array_r_->cap) {					\
+		size_t array_r_cap_ = array_r_->cap;				\
+		void *array_r_v_ = array_grow(array_r_->v, &array_r_cap_,	\
+					      array_r_want_, sizeof(*array_r_->v), \
+					      (__typeof__(array_r_->cap))-1);	\
+		if (array_r_v_) {						\
+			array_r_->v = array_r_v_;				\
+			array_r_->cap = (__typeof__(array_r_->cap))array_r_cap_; \
+		} else {							\
+			array_r_ret_ = -ENOMEM;					\
+		}								\
+	}									\
+	array_r_ret_;								\
+})
+
+#define array_push(a) __extension__ ({						\
+	__typeof__(a) array_p_ = (a);						\
+	__typeof__(array_p_->v) array_p_slot_ = NULL;				\
+	if (array_reserve(array_p_, (size_t)array_p_->n + 1) == 0) {		\
+		array_p_slot_ = &array_p_->v[array_p_->n++];			\
+		memset(array_p_slot_, 0, sizeof(*array_p_slot_));		\
+	}									\
+	array_p_slot_;								\
+})
+
+#define array_free(a) do {							\
+	__typeof__(a) array_f_ = (a);						\
+	free(array_f_->v);							\
+	array_f_->v = NULL;							\
+	array_f_->n = array_f_->cap = 0;					\
+} while (0)
 
 /*
  * Event loop (STYLE H2, H4): epoll plus a sorted timer list. Handles are

@@ -11,16 +11,11 @@
 
 int fw_set_add_addr(struct fw_set *s, const struct ip_addr *a)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		struct ip_addr *v = realloc(s->addrs, cap * sizeof(*v));
+	struct ip_addr *slot = array_push(&s->addrs);
 
-		if (!v)
-			return -ENOMEM;
-		s->addrs = v;
-		s->cap = cap;
-	}
-	s->addrs[s->n++] = *a;
+	if (!slot)
+		return -ENOMEM;
+	*slot = *a;
 	return 0;
 }
 
@@ -81,8 +76,8 @@ static int index_selection(struct fw_model *m)
 		for (size_t p = 0; p < m->n_policies; p++) {
 			const struct fw_set *s = &m->sets[m->policies[p].select];
 
-			for (size_t k = 0; k < s->n; k++) {
-				struct owner key = { .addr = s->addrs[k] };
+			for (size_t k = 0; k < s->addrs.n; k++) {
+				struct owner key = { .addr = s->addrs.v[k] };
 				const struct owner *o = bsearch(&key, own, n_own, sizeof(*own), owner_cmp);
 
 				if (!o || last[o->ctr] == p)
@@ -167,13 +162,13 @@ int fw_model_finish(struct fw_model *m)
 		struct fw_set *s = &m->sets[i];
 		size_t k = 0;
 
-		if (!s->n)
+		if (!s->addrs.n)
 			continue;
-		qsort(s->addrs, s->n, sizeof(*s->addrs), addr_cmp);
-		for (size_t j = 1; j < s->n; j++)
-			if (addr_cmp(&s->addrs[j], &s->addrs[k]))
-				s->addrs[++k] = s->addrs[j];
-		s->n = k + 1;
+		qsort(s->addrs.v, s->addrs.n, sizeof(*s->addrs.v), addr_cmp);
+		for (size_t j = 1; j < s->addrs.n; j++)
+			if (addr_cmp(&s->addrs.v[j], &s->addrs.v[k]))
+				s->addrs.v[++k] = s->addrs.v[j];
+		s->addrs.n = k + 1;
 	}
 	free(m->selected_by);
 	m->selected_by = NULL;
@@ -187,13 +182,13 @@ bool fw_set_contains(const struct fw_set *s, const struct ip_addr *a)
 	struct ip_addr key = { .family = a->family };
 
 	memcpy(key.b, a->b, sizeof(key.b));     /* no stray padding in the compare */
-	return s->n && bsearch(&key, s->addrs, s->n, sizeof(*s->addrs), addr_cmp);
+	return s->addrs.n && bsearch(&key, s->addrs.v, s->addrs.n, sizeof(*s->addrs.v), addr_cmp);
 }
 
 void fw_model_free(struct fw_model *m)
 {
 	for (size_t i = 0; i < m->n_sets; i++) {
-		free(m->sets[i].addrs);
+		array_free(&m->sets[i].addrs);
 		free(m->sets[i].what);
 	}
 	for (size_t i = 0; i < m->n_policies; i++) {

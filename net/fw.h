@@ -84,8 +84,7 @@ struct fw_policy {
 /* The addresses of the containers a selector matches. */
 struct fw_set {
 	char *what;                 /* "app=web,tier in (a,b)", for people */
-	struct ip_addr *addrs;
-	size_t n, cap;
+	ARRAY(struct ip_addr) addrs;
 };
 
 struct fw_network {

@@ -681,16 +681,11 @@ struct elem_vec {
 
 static void elem_append(struct elem_vec *v, const struct fw_elem *e)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 16;
-		struct fw_elem *nv = realloc(v->v, cap * sizeof(*nv));
+	struct fw_elem *slot = array_push(v);
 
-		if (!nv)
-			abort();
-		v->v = nv;
-		v->cap = cap;
-	}
-	v->v[v->n++] = *e;
+	if (!slot)
+		abort();
+	*slot = *e;
 }
 
 /* Append the element k1 (or the concatenation k1 . k2) of set. */
@@ -824,11 +819,11 @@ static void put_changes(struct nft_batch *b, const struct changes *ch, bool del)
 static void changes_free(struct changes *ch)
 {
 	for (int id = 0; id < N_FIXED; id++) {
-		free(ch->del[id].v);
-		free(ch->add[id].v);
+		array_free(&ch->del[id]);
+		array_free(&ch->add[id]);
 	}
-	free(ch->a.v);
-	free(ch->b.v);
+	array_free(&ch->a);
+	array_free(&ch->b);
 }
 
 /* ---- selector sets --------------------------------------------------------- */
@@ -858,9 +853,9 @@ static void put_addr_diff(struct nft_batch *b, const char *set, int family,
 	size_t i = 0, k = 0;
 	bool open = false;
 
-	while (i < from->n) {
-		const struct ip_addr *a = &from->addrs[i];
-		int c = k < to->n ? memcmp(a, &to->addrs[k], sizeof(*a)) : -1;
+	while (i < from->addrs.n) {
+		const struct ip_addr *a = &from->addrs.v[i];
+		int c = k < to->addrs.n ? memcmp(a, &to->addrs.v[k], sizeof(*a)) : -1;
 
 		if (c > 0) {
 			k++;

@@ -51,8 +51,7 @@ struct nat {
 	uint32_t foreign;           /* port id of the last foreign change */
 	bool seen_foreign;          /* ... since the heal timer was armed */
 	uint64_t restores;
-	struct net_ent *nets;
-	size_t n_nets, cap_nets;
+	ARRAY(struct net_ent) nets;
 	struct port_ent **bucket;
 	size_t n_bucket, n_ports;
 	struct nat_part *parts;
@@ -369,8 +368,8 @@ static void put_table(struct nat *t, struct nft_batch *b)
 		nft_put_chain(b, FAM, NAT_TABLE, &chains[i]);
 	put_sets(b);
 	put_rules(b);
-	for (size_t i = 0; i < t->n_nets; i++)
-		put_network(b, &t->nets[i], false);
+	for (size_t i = 0; i < t->nets.n; i++)
+		put_network(b, &t->nets.v[i], false);
 	/* one stream of messages per set: 10,000 ports are ~40 messages */
 	for (size_t s = 0; s < ARRAY_SIZE(port_sets); s++) {
 		struct nft_elems_writer w;
@@ -396,7 +395,7 @@ static void put_table(struct nat *t, struct nft_batch *b)
 
 int nat_sync(struct nat *t, struct err *e)
 {
-	size_t cap = 65536 + t->n_ports * 512 + t->n_nets * 512;
+	size_t cap = 65536 + t->n_ports * 512 + t->nets.n * 512;
 	struct nft_batch b;
 	int ret;
 
@@ -455,9 +454,9 @@ static int write_localnet(const char *bridge, struct err *e)
 
 static struct net_ent *net_find(struct nat *t, const char *bridge)
 {
-	for (size_t i = 0; i < t->n_nets; i++)
-		if (!strcmp(t->nets[i].bridge, bridge))
-			return &t->nets[i];
+	for (size_t i = 0; i < t->nets.n; i++)
+		if (!strcmp(t->nets.v[i].bridge, bridge))
+			return &t->nets.v[i];
 	return NULL;
 }
 
@@ -477,17 +476,9 @@ int nat_network_set(struct nat *t, const struct nat_network *n, struct err *e)
 	old = net_find(t, n->bridge);
 	if (old && !memcmp(old, &ne, sizeof(ne)))
 		return 0;
-	if (!old) {
-		if (t->n_nets == t->cap_nets) {
-			size_t cap = t->cap_nets ? 2 * t->cap_nets : 8;
-			void *p = realloc(t->nets, cap * sizeof(*t->nets));
-
-			if (!p)
-				return err_sys(e, ENOMEM, "network %s", n->bridge);
-			t->nets = p;
-			t->cap_nets = cap;
-		}
-	}
+	/* room first: once the kernel has the change, memory must take it too */
+	if (!old && array_reserve(&t->nets, t->nets.n + 1) < 0)
+		return err_sys(e, ENOMEM, "network %s", n->bridge);
 	if (t->live) {
 		if (nft_batch_init(&b, SMALL_BATCH) < 0)
 			return err_sys(e, ENOMEM, "network %s", n->bridge);
@@ -501,7 +492,7 @@ int nat_network_set(struct nat *t, const struct nat_network *n, struct err *e)
 			if (old)
 				*old = ne;
 			else
-				t->nets[t->n_nets++] = ne;
+				t->nets.v[t->nets.n++] = ne;
 			t->restores++;
 			say(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it",
 			      NAT_TABLE);
@@ -513,7 +504,7 @@ int nat_network_set(struct nat *t, const struct nat_network *n, struct err *e)
 	if (old)
 		*old = ne;
 	else
-		t->nets[t->n_nets++] = ne;
+		t->nets.v[t->nets.n++] = ne;
 	return 0;
 }
 
@@ -532,7 +523,7 @@ int nat_network_del(struct nat *t, const char *bridge, struct err *e)
 		ret = nft_batch_send(&t->sock, &b, NULL, NULL, e);
 		nft_batch_free(&b);
 	}
-	*old = t->nets[--t->n_nets];
+	*old = t->nets.v[--t->nets.n];
 	if (ret == -ENOENT) {
 		t->restores++;
 		return nat_sync(t, e);
@@ -818,7 +809,7 @@ static void on_heal(struct loop_timer *tm)
 	}
 	say(t, NAT_LOG_WARN, "nf_tables table inet %s was changed by another program "
 	      "(netlink port id %u): restored it (%zu networks, %zu ports)", NAT_TABLE,
-	      t->foreign, t->n_nets, t->n_ports);
+	      t->foreign, t->nets.n, t->n_ports);
 }
 
 static bool is_change(uint16_t msg)
@@ -953,7 +944,7 @@ void nat_close(struct nat *t, bool keep_table)
 			free(p);
 		}
 	free(t->bucket);
-	free(t->nets);
+	array_free(&t->nets);
 	free(t);
 }
 
@@ -973,16 +964,11 @@ struct nat_busy {
 
 static int busy_push(struct nat_busy *b, const struct sock_ent *s)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
-		void *p = realloc(b->v, cap * sizeof(*b->v));
+	struct sock_ent *slot = array_push(b);
 
-		if (!p)
-			return -ENOMEM;
-		b->v = p;
-		b->cap = cap;
-	}
-	b->v[b->n++] = *s;
+	if (!slot)
+		return -ENOMEM;
+	*slot = *s;
 	return 0;
 }
 

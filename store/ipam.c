@@ -312,8 +312,7 @@ int store_network_get(struct store *s, const char *name, struct store_network *o
 int store_network_list(struct store *s, store_network_fn *fn, void *ctx, struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	char (*names)[STORE_NAME_MAX] = NULL;
-	size_t n = 0, cap = 0;
+	ARRAY(char[STORE_NAME_MAX]) names = { 0 };
 	sqlite3_stmt *st = store_stmt(s, ST_NET_LIST, e);
 	int rc, ret = 0;
 
@@ -321,24 +320,21 @@ int store_network_list(struct store *s, store_network_fn *fn, void *ctx, struct 
 		return -e->code;
 	/* Collect first: fn may call back into the store. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			void *p = realloc(names, (cap = cap ? 2 * cap : 8) * sizeof(*names));
-			if (!p) {
-				ret = err_set(e, ENOMEM, "out of memory");
-				goto out;
-			}
-			names = p;
+		char (*name)[STORE_NAME_MAX] = array_push(&names);
+		if (!name) {
+			ret = err_set(e, ENOMEM, "out of memory");
+			goto out;
 		}
-		store_copy_text(names[n++], STORE_NAME_MAX, st, 0);
+		store_copy_text(*name, STORE_NAME_MAX, st, 0);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		ret = store_sqlerr(s, rc, "list networks", e);
 		goto out;
 	}
-	for (size_t i = 0; i < n && ret == 0; i++) {
+	for (size_t i = 0; i < names.n && ret == 0; i++) {
 		struct store_network net;
-		if (read_network(s, names[i], 0, &net, e) < 0) {
+		if (read_network(s, names.v[i], 0, &net, e) < 0) {
 			if (e->code == ENOENT)  /* deleted meanwhile by another process */
 				continue;
 			ret = -e->code;
@@ -348,7 +344,7 @@ int store_network_list(struct store *s, store_network_fn *fn, void *ctx, struct 
 	}
 out:
 	sqlite3_reset(st);
-	free(names);
+	array_free(&names);
 	return ret;
 }
 
@@ -745,6 +741,7 @@ static bool is_live(const char *owner, const char *const *live, size_t n)
 static int allocs_read(struct store *s, sqlite3_stmt *st, struct allocs *l,
 		       const char *const *live, size_t nlive, struct err *e)
 {
+	struct ipam_alloc *slot;
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -756,15 +753,12 @@ static int allocs_read(struct store *s, sqlite3_stmt *st, struct allocs *l,
 			continue;
 		if (is_live(a.owner, live, nlive))
 			continue;
-		if (l->n == l->cap) {
-			void *p = realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 64) * sizeof(*l->v));
-			if (!p) {
-				sqlite3_reset(st);
-				return err_set(e, ENOMEM, "out of memory");
-			}
-			l->v = p;
+		slot = array_push(l);
+		if (!slot) {
+			sqlite3_reset(st);
+			return err_set(e, ENOMEM, "out of memory");
 		}
-		l->v[l->n++] = a;
+		*slot = a;
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -788,7 +782,7 @@ int ipam_list(struct store *s, const char *net, ipam_alloc_fn *fn, void *ctx, st
 		ret = -e->code;
 	for (size_t i = 0; i < l.n && ret == 0; i++)
 		ret = fn(ctx, &l.v[i]);
-	free(l.v);
+	array_free(&l);
 	return ret;
 }
 
@@ -798,8 +792,7 @@ int ipam_reconcile(struct store *s, const char *const *live_owners, size_t n,
 	STORE_ERR_LOCAL(e);
 	const char **live = NULL;
 	struct allocs l = { 0 };
-	char (*gone)[STORE_NAME_MAX] = NULL;
-	size_t ngone = 0, cap = 0;
+	ARRAY(char[STORE_NAME_MAX]) gone = { 0 };
 	sqlite3_stmt *st;
 	int rc, ret;
 
@@ -828,28 +821,26 @@ int ipam_reconcile(struct store *s, const char *const *live_owners, size_t n,
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *o = (const char *)sqlite3_column_text(st, 0);
+		char (*name)[STORE_NAME_MAX];
 		if (!o || is_live(o, live, n))
 			continue;
-		if (ngone == cap) {
-			void *p = realloc(gone, (cap = cap ? 2 * cap : 16) * sizeof(*gone));
-			if (!p) {
-				sqlite3_reset(st);
-				err_set(e, ENOMEM, "out of memory");
-				goto fail;
-			}
-			gone = p;
+		name = array_push(&gone);
+		if (!name) {
+			sqlite3_reset(st);
+			err_set(e, ENOMEM, "out of memory");
+			goto fail;
 		}
-		snprintf(gone[ngone++], STORE_NAME_MAX, "%s", o);
+		snprintf(*name, STORE_NAME_MAX, "%s", o);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		store_sqlerr(s, rc, "list sticky addresses", e);
 		goto fail;
 	}
-	for (size_t i = 0; i < ngone; i++) {
+	for (size_t i = 0; i < gone.n; i++) {
 		if (!(st = store_stmt(s, ST_STICKY_DEL_OWNER, e)))
 			goto fail;
-		bind_text(st, 1, gone[i]);
+		bind_text(st, 1, gone.v[i]);
 		if (store_exec_stmt(s, st, "forget sticky address", e) < 0)
 			goto fail;
 	}
@@ -865,7 +856,7 @@ fail:
 	ret = -e->code;
 out:
 	free(live);
-	free(l.v);
-	free(gone);
+	array_free(&l);
+	array_free(&gone);
 	return ret;
 }

@@ -29,28 +29,6 @@ static int write_one(struct store *s, sqlite3_stmt *st, const char *what, struct
 	return n;
 }
 
-/* A growing array of fixed-size records, filled before any callback runs so
- * that callbacks may call back into the store. */
-struct rows {
-	void *v;
-	size_t n, cap, size;
-};
-
-static void *rows_add(struct rows *r, struct err *e)
-{
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		void *p = realloc(r->v, cap * r->size);
-		if (!p) {
-			err_set(e, ENOMEM, "out of memory");
-			return NULL;
-		}
-		r->v = p;
-		r->cap = cap;
-	}
-	return memset((char *)r->v + r->n++ * r->size, 0, r->size);
-}
-
 /* ---- containers --------------------------------------------------------- */
 
 static int check_ct(const struct store_container *c, struct err *e)
@@ -127,16 +105,19 @@ int store_container_get(struct store *s, const char *name, struct store_containe
 int store_container_list(struct store *s, store_container_fn *fn, void *ctx, struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	struct rows r = { .size = sizeof(struct store_container) };
+	ARRAY(struct store_container) r = { 0 };
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
 	if (!(st = store_stmt(s, ST_CT_LIST, e)))
 		return -e->code;
+	/* Collect first: fn may call back into the store. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_container *c = rows_add(&r, e);
-		if (!c)
+		struct store_container *c = array_push(&r);
+		if (!c) {
+			err_set(e, ENOMEM, "out of memory");
 			break;
+		}
 		ct_read(st, c);
 	}
 	sqlite3_reset(st);
@@ -145,8 +126,8 @@ int store_container_list(struct store *s, store_container_fn *fn, void *ctx, str
 	else if (rc != SQLITE_DONE)
 		ret = store_sqlerr(s, rc, "list containers", e);
 	for (size_t i = 0; i < r.n && ret == 0; i++)
-		ret = fn(ctx, (struct store_container *)r.v + i);
-	free(r.v);
+		ret = fn(ctx, &r.v[i]);
+	array_free(&r);
 	return ret;
 }
 
@@ -319,7 +300,7 @@ int store_port_list(struct store *s, const char *container, store_port_fn *fn, v
 		    struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	struct rows r = { .size = sizeof(struct store_port) };
+	ARRAY(struct store_port) r = { 0 };
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
@@ -327,11 +308,14 @@ int store_port_list(struct store *s, const char *container, store_port_fn *fn, v
 		return -e->code;
 	if (container)
 		bind_text(st, 1, container);
+	/* Collect first: fn may call back into the store. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_port *p = rows_add(&r, e);
+		struct store_port *p = array_push(&r);
 		int fam = sqlite3_column_int(st, 2);
-		if (!p)
+		if (!p) {
+			err_set(e, ENOMEM, "out of memory");
 			break;
+		}
 		store_copy_text(p->container, sizeof(p->container), st, 0);
 		store_copy_text(p->network, sizeof(p->network), st, 1);
 		if (fam)
@@ -346,8 +330,8 @@ int store_port_list(struct store *s, const char *container, store_port_fn *fn, v
 	else if (rc != SQLITE_DONE)
 		ret = store_sqlerr(s, rc, "list ports", e);
 	for (size_t i = 0; i < r.n && ret == 0; i++)
-		ret = fn(ctx, (struct store_port *)r.v + i);
-	free(r.v);
+		ret = fn(ctx, &r.v[i]);
+	array_free(&r);
 	return ret;
 }
 
@@ -388,17 +372,20 @@ int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void
 		     struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	struct rows r = { .size = sizeof(struct store_event) };
+	ARRAY(struct store_event) r = { 0 };
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
 	if (!(st = store_stmt(s, ST_EV_LIST, e)))
 		return -e->code;
 	sqlite3_bind_int64(st, 1, after_id);
+	/* Collect first: fn may call back into the store. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_event *ev = rows_add(&r, e);
-		if (!ev)
+		struct store_event *ev = array_push(&r);
+		if (!ev) {
+			err_set(e, ENOMEM, "out of memory");
 			break;
+		}
 		ev->id = sqlite3_column_int64(st, 0);
 		ev->time = sqlite3_column_int64(st, 1);
 		store_copy_text(ev->kind, sizeof(ev->kind), st, 2);
@@ -411,7 +398,7 @@ int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void
 	else if (rc != SQLITE_DONE)
 		ret = store_sqlerr(s, rc, "list events", e);
 	for (size_t i = 0; i < r.n && ret == 0; i++)
-		ret = fn(ctx, (struct store_event *)r.v + i);
-	free(r.v);
+		ret = fn(ctx, &r.v[i]);
+	array_free(&r);
 	return ret;
 }

@@ -187,11 +187,11 @@ static int update(size_t n)
 		/* a container's labels change: it leaves the selected set */
 		build(&m2, n, 1, false, NULL, NULL);
 		addr4(&a, (10u << 24 | 78u << 16) + (uint32_t)(r % n));
-		for (size_t i = 0; i < m2.sets[0].n; i++)
-			if (ip_equal(&m2.sets[0].addrs[i], &a)) {
-				memmove(&m2.sets[0].addrs[i], &m2.sets[0].addrs[i + 1],
-					(m2.sets[0].n - i - 1) * sizeof(a));
-				m2.sets[0].n--;
+		for (size_t i = 0; i < m2.sets[0].addrs.n; i++)
+			if (ip_equal(&m2.sets[0].addrs.v[i], &a)) {
+				memmove(&m2.sets[0].addrs.v[i], &m2.sets[0].addrs.v[i + 1],
+					(m2.sets[0].addrs.n - i - 1) * sizeof(a));
+				m2.sets[0].addrs.n--;
 				break;
 			}
 		m2.containers[r % n].identity = 1;

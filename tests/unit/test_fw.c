@@ -197,7 +197,7 @@ static void test_identity_collision(void)
 	T_EQ(c[2].identity, 9, "others keep theirs");
 	T_EQ(c[0].n_policies, 1, "x is selected by the policy");
 	T_EQ(c[0].isolated, FW_INGRESS, "and isolated by it");
-	free(sets[0].addrs);
+	array_free(&sets[0].addrs);
 	free(m.selected_by);
 }
 
