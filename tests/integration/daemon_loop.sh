@@ -18,23 +18,38 @@ deaf() {
 		"$R" "${2:-2}" >"$C/containers.d/$1.ini"
 }
 
-# ms: a control request's round trip (status), measured from the client side
-# on the socket itself, so the CLI's own start-up does not count.
+# ctl_ms.py SOCKET [SINCE_NS]: a control request's round trip (status),
+# measured on the socket itself, so the CLI's own start-up does not count;
+# with SINCE_NS (CLOCK_REALTIME, `date +%s%N`) it retries until the daemon
+# answers and prints the milliseconds since then.
 cat >"$TMPDIR/ctl_ms.py" <<'PY'
 import socket, sys, time
+def status(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(path)
+    s.sendall(b"status\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    return data.startswith(b"ok")
+if len(sys.argv) > 2:
+    for _ in range(5000):
+        try:
+            if status(sys.argv[1]):
+                print("%d" % ((time.time_ns() - int(sys.argv[2])) / 1e6))
+                sys.exit(0)
+        except OSError:
+            pass
+        time.sleep(0.002)
+    print("failed")
+    sys.exit(0)
 t0 = time.monotonic()
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(20)
-s.connect(sys.argv[1])
-s.sendall(b"status\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-ms = (time.monotonic() - t0) * 1000
-print("%d" % ms if data.startswith(b"ok") else "failed")
+ok = status(sys.argv[1])
+print("%d" % ((time.monotonic() - t0) * 1000) if ok else "failed")
 PY
 
 # The prober: an A query to the gateway every 20 ms until the stop file
@@ -126,20 +141,19 @@ B reload --wait >/dev/null
 wait_for sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq '[.[] | select(.state==\"running\")] | length')\" = 11 ]"
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
 rm -f "$C"/containers.d/a*.ini
+# timed with the shipped binary (a sanitized daemon alone takes ~130 ms to
+# come up on this kind of machine); the rest of the file runs the test build
+prod=$BERTH
+[ "$(uname -m)" = x86_64 ] && [ -x "${BERTH_X86_64:-}" ] && prod=$BERTH_X86_64
 t0=$(date +%s%N)
-"$BERTH" daemon -c "$C" --foreground >>"$log" 2>&1 &
+"$prod" daemon -c "$C" --foreground >>"$log" 2>&1 &
 pid=$!
-ms=failed
-for _ in $(seq 400); do
-	[ -S "$SOCK" ] && ms=$(python3 "$TMPDIR/ctl_ms.py" "$SOCK" 2>/dev/null) && [ "$ms" != failed ] && break
-	sleep 0.005
-done
-up=$((($(date +%s%N) - t0) / 1000000))
-if [ "$ms" != failed ] && [ "$up" -le 200 ]; then
+up=$(python3 "$TMPDIR/ctl_ms.py" "$SOCK" "$t0")
+if [ "$up" != failed ] && [ "$up" -le 200 ]; then
 	ok "with 10 adopted containers to stop, status answers ${up} ms after start"
 else
 	not_ok "with 10 adopted containers to stop, status answers within 200 ms of start" \
-		"first answer after $up ms ($ms)"
+		"first answer after $up ms"
 fi
 check_out "their names are gone from DNS at once" "" \
 	dig +short +time=1 +tries=1 @10.88.0.1 a1.berth.internal
@@ -163,7 +177,8 @@ write() {
 for n in q1 q2 s1 s2; do write "$n"; done
 start_daemon || { tail "$log"; skip_all "the daemon did not restart"; }
 wait_for sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq '[.[] | select(.state==\"running\")] | length')\" = 4 ]"
-B -o json ps | jq -r '.[] | "\(.name) \(.ipv4) \(.ipv6)"' | sort >"$TMPDIR/addr.before"
+addrs() { B -o json ps | jq -r '.[] | select(.name | test("^[qs][12]$")) | "\(.name) \(.ipv4) \(.ipv6)"' | sort; }
+addrs >"$TMPDIR/addr.before"
 for i in $(seq 1 30); do
 	n=$(printf 'q1\nq2\ns1\ns2\n' | shuf -n 1)
 	if [ $((i % 2)) = 0 ]; then
@@ -210,10 +225,12 @@ else
 	not_ok "each runs exactly once, with its current command" "$bad"
 fi
 check_out "no other container process is left" 4 pgrep -fc "^berth monitor $S "
-B -o json ps | jq -r '.[] | "\(.name) \(.ipv4) \(.ipv6)"' | sort >"$TMPDIR/addr.after"
-check "every address is unchanged" cmp "$TMPDIR/addr.before" "$TMPDIR/addr.after"
+addrs >"$TMPDIR/addr.after"
+check "every address is unchanged" diff "$TMPDIR/addr.before" "$TMPDIR/addr.after"
 
 kill -TERM "$pid"
-check "SIGTERM stops the daemon after its containers" sh -c "wait_pid() { for _ in \$(seq 100); do kill -0 $pid 2>/dev/null || return 0; sleep 0.1; done; return 1; }; wait_pid"
+# (our child: a zombie until waited for, so look at its state)
+gone() { [ ! -e "/proc/$pid" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat"; }
+check "SIGTERM stops the daemon after its containers" wait_for gone
 check "and no container is left" sh -c "! pgrep -f '^berth monitor $S ' >/dev/null"
 done_testing
