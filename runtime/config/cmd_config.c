@@ -1,4 +1,5 @@
-/* cmd_config.c - `berth config check [-c DIR]`: validate without applying. */
+/* cmd_config.c - `berth config check [-c DIR]`: validate without applying;
+ * `berth config keys`: every key of every section, from the key tables. */
 #include "runtime/config/config.h"
 #include "runtime/runtime.h"
 
@@ -58,8 +59,60 @@ static int config_check(const char *dir, bool json)
 	return EXIT_FAIL;
 }
 
+/* One section after another, as config_doc lists them; a later issue turns
+ * the JSON into berth.ini(5). */
+static int config_keys(bool json)
+{
+	const char *section = "";
+	struct cfg_key_doc d;
+	char value[128];
+
+	if (json)
+		printf("{\"sections\":[");
+	for (size_t i = 0; config_doc(i, &d, value, sizeof(value)); i++) {
+		bool first = strcmp(section, d.section) != 0;
+
+		section = d.section;
+		if (json) {
+			if (first) {
+				printf("%s{\"file\":", i ? "]}," : "");
+				json_str(stdout, d.file);
+				printf(",\"section\":");
+				json_str(stdout, d.section);
+				printf(",\"keys\":[");
+			}
+			printf("%s{\"key\":", first ? "" : ",");
+			json_str(stdout, d.key);
+			printf(",\"type\":");
+			json_str(stdout, d.type);
+			printf(",\"value\":");
+			json_str(stdout, d.value);
+			printf(",\"default\":");
+			if (d.def)
+				json_str(stdout, d.def);
+			else
+				printf("null");
+			printf(",\"required\":%s,\"repeat\":%s,\"help\":",
+			       d.required ? "true" : "false", d.repeat ? "true" : "false");
+			json_str(stdout, d.help);
+			printf("}");
+			continue;
+		}
+		if (first)
+			printf("%s[%s] in %s\n", i ? "\n" : "", d.section, d.file);
+		printf("  %-13s %-8s %-15s %s%s\n      %s\n", d.key, d.type,
+		       d.def ? d.def : d.required ? "required" : "-", d.value,
+		       d.repeat ? " (may repeat)" : "", d.help);
+	}
+	if (json)
+		printf("]}]}\n");
+	return EXIT_OK;
+}
+
 int config_cmd(const char *dir, bool json, int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "keys"))
+		return config_keys(json);
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
 		goto usage;
 	for (int i = 2; i < argc; i++) {
@@ -72,6 +125,6 @@ int config_cmd(const char *dir, bool json, int argc, char **argv)
 		dir = config_default_dir();
 	return config_check(dir, json);
 usage:
-	fprintf(stderr, "usage: berth config check [-c DIR]\n");
+	fprintf(stderr, "usage: berth config check [-c DIR]\n       berth config keys\n");
 	return EXIT_USAGE;
 }
