@@ -59,6 +59,16 @@ static int config_check(const char *dir, bool json)
 	return EXIT_FAIL;
 }
 
+/* ,"NAME":"VALUE" after sep; null for NULL */
+static void json_field(struct buf *b, const char *sep, const char *name, const char *v)
+{
+	buf_printf(b, "%s\"%s\":", sep, name);
+	if (v)
+		buf_json_string(b, v);
+	else
+		buf_puts(b, "null");
+}
+
 /* One section after another, as config_doc lists them; a later issue turns
  * the JSON into berth.ini(5). */
 static int config_keys(bool json)
@@ -66,46 +76,39 @@ static int config_keys(bool json)
 	const char *section = "";
 	struct cfg_key_doc d;
 	char value[128];
+	struct buf b;
 
-	if (json)
-		printf("{\"sections\":[");
+	buf_init(&b);
 	for (size_t i = 0; config_doc(i, &d, value, sizeof(value)); i++) {
 		bool first = strcmp(section, d.section) != 0;
 
 		section = d.section;
-		if (json) {
-			if (first) {
-				printf("%s{\"file\":", i ? "]}," : "");
-				json_str(stdout, d.file);
-				printf(",\"section\":");
-				json_str(stdout, d.section);
-				printf(",\"keys\":[");
-			}
-			printf("%s{\"key\":", first ? "" : ",");
-			json_str(stdout, d.key);
-			printf(",\"type\":");
-			json_str(stdout, d.type);
-			printf(",\"value\":");
-			json_str(stdout, d.value);
-			printf(",\"default\":");
-			if (d.def)
-				json_str(stdout, d.def);
-			else
-				printf("null");
-			printf(",\"required\":%s,\"repeat\":%s,\"help\":",
-			       d.required ? "true" : "false", d.repeat ? "true" : "false");
-			json_str(stdout, d.help);
-			printf("}");
+		if (!json) {
+			if (first)
+				buf_printf(&b, "%s[%s] in %s\n", i ? "\n" : "", d.section, d.file);
+			buf_printf(&b, "  %-13s %-8s %-15s %s%s\n      %s\n", d.key, d.type,
+				   d.def ? d.def : d.required ? "required" : "-", d.value,
+				   d.repeat ? " (may repeat)" : "", d.help);
 			continue;
 		}
-		if (first)
-			printf("%s[%s] in %s\n", i ? "\n" : "", d.section, d.file);
-		printf("  %-13s %-8s %-15s %s%s\n      %s\n", d.key, d.type,
-		       d.def ? d.def : d.required ? "required" : "-", d.value,
-		       d.repeat ? " (may repeat)" : "", d.help);
+		if (first) {
+			json_field(&b, !i ? "{\"sections\":[{" : "]},{", "file", d.file);
+			json_field(&b, ",", "section", d.section);
+			buf_puts(&b, ",\"keys\":[");
+		}
+		json_field(&b, first ? "{" : ",{", "key", d.key);
+		json_field(&b, ",", "type", d.type);
+		json_field(&b, ",", "value", d.value);
+		json_field(&b, ",", "default", d.def);
+		buf_printf(&b, ",\"required\":%s,\"repeat\":%s", d.required ? "true" : "false",
+			   d.repeat ? "true" : "false");
+		json_field(&b, ",", "help", d.help);
+		buf_puts(&b, "}");
 	}
 	if (json)
-		printf("]}]}\n");
+		buf_puts(&b, "]}]}\n");
+	fputs(b.data, stdout);
+	buf_free(&b);
 	return EXIT_OK;
 }
 

@@ -705,8 +705,8 @@ static const char *join_words(const struct cfg_word *w, const char *sep, const c
 
 	buf[0] = '\0';
 	for (size_t i = 0; w[i].word && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%s", !i ? "" : w[i + 1].word ? sep : last,
-				      w[i].word);
+		n += (size_t)snprintf(buf + n, size - n, "%s%s",
+				      !i ? "" : w[i + 1].word ? sep : last, w[i].word);
 	return buf;
 }
 
