@@ -190,7 +190,7 @@ static int cmd_monitor(struct globals *g, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "config", "check [-c DIR]", "validate the configuration without applying it", cmd_config },
+	{ "config", "check [-c DIR] | keys", "validate the configuration without applying it; list its keys", cmd_config },
 	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
 	  cmd_net_entry },
 	{ "daemon", "[-c DIR] [--foreground] [--keep-network]", "run the daemon", cmd_daemon },

@@ -1,4 +1,5 @@
-/* cmd_config.c - `berth config check [-c DIR]`: validate without applying. */
+/* cmd_config.c - `berth config check [-c DIR]`: validate without applying;
+ * `berth config keys`: every key of every section, from the key tables. */
 #include "runtime/config/config.h"
 #include "runtime/runtime.h"
 
@@ -58,8 +59,63 @@ static int config_check(const char *dir, bool json)
 	return EXIT_FAIL;
 }
 
+/* ,"NAME":"VALUE" after sep; null for NULL */
+static void json_field(struct buf *b, const char *sep, const char *name, const char *v)
+{
+	buf_printf(b, "%s\"%s\":", sep, name);
+	if (v)
+		buf_json_string(b, v);
+	else
+		buf_puts(b, "null");
+}
+
+/* One section after another, as config_doc lists them; a later issue turns
+ * the JSON into berth.ini(5). */
+static int config_keys(bool json)
+{
+	const char *section = "";
+	struct cfg_key_doc d;
+	char value[128];
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; config_doc(i, &d, value, sizeof(value)); i++) {
+		bool first = strcmp(section, d.section) != 0;
+
+		section = d.section;
+		if (!json) {
+			if (first)
+				buf_printf(&b, "%s[%s] in %s\n", i ? "\n" : "", d.section, d.file);
+			buf_printf(&b, "  %-13s %-8s %-15s %s%s\n      %s\n", d.key, d.type,
+				   d.def ? d.def : d.required ? "required" : "-", d.value,
+				   d.repeat ? " (may repeat)" : "", d.help);
+			continue;
+		}
+		if (first) {
+			json_field(&b, !i ? "{\"sections\":[{" : "]},{", "file", d.file);
+			json_field(&b, ",", "section", d.section);
+			buf_puts(&b, ",\"keys\":[");
+		}
+		json_field(&b, first ? "{" : ",{", "key", d.key);
+		json_field(&b, ",", "type", d.type);
+		json_field(&b, ",", "value", d.value);
+		json_field(&b, ",", "default", d.def);
+		buf_printf(&b, ",\"required\":%s,\"repeat\":%s", d.required ? "true" : "false",
+			   d.repeat ? "true" : "false");
+		json_field(&b, ",", "help", d.help);
+		buf_puts(&b, "}");
+	}
+	if (json)
+		buf_puts(&b, "]}]}\n");
+	fputs(b.data, stdout);
+	buf_free(&b);
+	return EXIT_OK;
+}
+
 int config_cmd(const char *dir, bool json, int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "keys"))
+		return config_keys(json);
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
 		goto usage;
 	for (int i = 2; i < argc; i++) {
@@ -72,6 +128,6 @@ int config_cmd(const char *dir, bool json, int argc, char **argv)
 		dir = config_default_dir();
 	return config_check(dir, json);
 usage:
-	fprintf(stderr, "usage: berth config check [-c DIR]\n");
+	fprintf(stderr, "usage: berth config check [-c DIR]\n       berth config keys\n");
 	return EXIT_USAGE;
 }

@@ -377,10 +377,24 @@ static int value_col(const char *raw, const char *from)
 	return (int)(q - raw) + 1;
 }
 
+static const struct cfg_section *const sections[] = {
+	&cfg_daemon_section, &cfg_network_section, &cfg_dns_section, &cfg_remote_section,
+	&cfg_container_section, &cfg_policy_section, &cfg_rule_section,
+};
+
+static const struct cfg_key *find_key(const struct cfg_section *sect, const char *k, size_t n)
+{
+	for (size_t i = 0; i < sect->n; i++)
+		if (strlen(sect->keys[i].name) == n && !strncmp(sect->keys[i].name, k, n))
+			return &sect->keys[i];
+	return NULL;
+}
+
+/* A key of any section (an indented line with one starts a new key). */
 static bool is_config_key(const char *k, size_t n)
 {
-	for (size_t i = 0; cfg_all_keys[i]; i++)
-		if (strlen(cfg_all_keys[i]) == n && !strncmp(cfg_all_keys[i], k, n))
+	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+		if (find_key(sections[i], k, n))
 			return true;
 	return false;
 }
@@ -466,19 +480,18 @@ static void ini_read(struct cfg_ctx *c, struct ini_file *f, const char *text, si
 
 /* ---- phase 2 helpers ---------------------------------------------------- */
 
-void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const char *const *keys,
-		    const char *const *repeatable)
+void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cfg_section *sect)
 {
+	const char **names = cfg_new(c->tmp, (sect->n + 1) * sizeof(*names));
+
+	for (size_t k = 0; k < sect->n; k++)
+		names[k] = sect->keys[k].name;
 	for (size_t i = 0; i < s->n; i++) {
 		struct ini_ent *e = &s->ents[i];
-		bool known = false, rep = false;
+		const struct cfg_key *k = find_key(sect, e->key, strlen(e->key));
 
-		for (size_t k = 0; keys[k]; k++)
-			known |= !strcmp(keys[k], e->key);
-		for (size_t k = 0; repeatable && repeatable[k]; k++)
-			rep |= !strcmp(repeatable[k], e->key);
-		if (!known) {
-			const char *near = cfg_closest(e->key, keys);
+		if (!k) {
+			const char *near = cfg_closest(e->key, names);
 
 			e->bad = true;
 			if (near)
@@ -495,7 +508,7 @@ void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const char *con
 			cfg_err_key(c, s, e, -1, "empty value");
 			continue;
 		}
-		if (rep)
+		if (k->flags & CFG_REPEAT)
 			continue;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->ents[j].key, e->key) && *s->ents[j].val) {
@@ -643,40 +656,202 @@ bool cfg_domain(const char *s)
 	return true;
 }
 
-void cfg_bool_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key, bool *out)
-{
-	struct ini_ent *e = cfg_get(s, key);
+/* ---- the key tables: parsing and docs ---------------------------------- */
 
-	if (e && !cfg_parse_bool(e->val, out))
-		cfg_err_key(c, s, e, -1, "'%s': expected yes or no", e->val);
+/* BYTES[K|M|G|T] (powers of 1024), at most 2^50 bytes. */
+static bool parse_size(const char *v, unsigned long long *out)
+{
+	size_t n = strspn(v, "0123456789");
+	unsigned long long x, mul;
+	char num[24];
+
+	if (!n || n >= sizeof(num) || strlen(v + n) > 1)
+		return false;
+	switch (toupper((unsigned char)v[n])) {
+	case '\0': mul = 1; break;
+	case 'K': mul = 1ULL << 10; break;
+	case 'M': mul = 1ULL << 20; break;
+	case 'G': mul = 1ULL << 30; break;
+	case 'T': mul = 1ULL << 40; break;
+	default: return false;
+	}
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (!cfg_parse_uint(num, (1ULL << 50) / mul, &x))
+		return false;
+	*out = x * mul;
+	return true;
 }
 
-void cfg_uint_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
-		     unsigned min, unsigned max, const char *unit, unsigned *out)
+/* With the largest suffix that divides it: 16K, 1M. */
+static const char *format_size(unsigned long long v, char *buf, size_t size)
 {
-	struct ini_ent *e = cfg_get(s, key);
+	const char *suffix = "KMGT";
+	int i = -1;
+
+	while (i < 3 && v && !(v % 1024)) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, size, "%llu%.*s", v, i >= 0, i >= 0 ? suffix + i : "");
+	return buf;
+}
+
+/* "a, b or c" (last " or ") or "a|b|c" (last "|"). */
+static const char *join_words(const struct cfg_word *w, const char *sep, const char *last,
+			      char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; w[i].word && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s",
+				      !i ? "" : w[i + 1].word ? sep : last, w[i].word);
+	return buf;
+}
+
+static void parse_value(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			const struct cfg_key *k, void *obj)
+{
+	char *at = (char *)obj + k->off, b1[64], b2[16];
+	const struct cfg_word *w;
 	unsigned long long v;
 
-	if (!e)
-		return;
-	if (!cfg_parse_uint(e->val, max, &v) || v < min)
-		cfg_err_key(c, s, e, -1, "'%s': expected a number%s%s from %u to %u", e->val,
-			    *unit ? " of " : "", unit, min, max);
-	else
-		*out = (unsigned)v;
+	switch (k->type) {
+	case CFG_PATH:
+		if (e->val[0] != '/')
+			cfg_err_key(c, s, e, -1, "'%s': expected an absolute path", e->val);
+		else
+			*(const char **)at = cfg_strdup(c->mem, e->val);
+		break;
+	case CFG_BOOL:
+		if (!cfg_parse_bool(e->val, (bool *)at))
+			cfg_err_key(c, s, e, -1, "'%s': expected yes or no", e->val);
+		break;
+	case CFG_UINT:
+		if (!cfg_parse_uint(e->val, k->max, &v) || v < k->min)
+			cfg_err_key(c, s, e, -1, "'%s': expected a number of %s from %llu to %llu",
+				    e->val, k->unit, k->min, k->max);
+		else
+			*(unsigned *)at = (unsigned)v;
+		break;
+	case CFG_SIZE:
+		/* the example in the message: 64 times the least */
+		if (!parse_size(e->val, &v) || v < k->min)
+			cfg_err_key(c, s, e, -1, "'%s': expected bytes with an optional K, M or G "
+				    "suffix, at least %s (e.g. %s)", e->val,
+				    format_size(k->min, b1, sizeof(b1)),
+				    format_size(64 * k->min, b2, sizeof(b2)));
+		else
+			*(uint64_t *)at = v;
+		break;
+	case CFG_ENUM:
+		for (w = k->words; w->word && strcmp(w->word, e->val); w++)
+			;
+		if (w->word)
+			*(int *)at = w->value;
+		else
+			cfg_err_key(c, s, e, -1, "'%s': expected %s", e->val,
+				    join_words(k->words, ", ", " or ", b1, sizeof(b1)));
+		break;
+	case CFG_LIST: {
+		struct cfg_item *it;
+		size_t n = cfg_split_list(c->tmp, e->val, &it);
+
+		for (size_t i = 0; i < n; i++)
+			k->item(c, s, e, &it[i], obj);
+		break;
+	}
+	default:
+		k->parse(c, s, e, obj);
+	}
 }
 
-void cfg_path_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
-		     const char **out)
+/* The first entry of key, a bad one too (NULL: not given at all). */
+static const struct ini_ent *first_entry(const struct ini_sect *s, const char *key)
 {
-	struct ini_ent *e = cfg_get(s, key);
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->ents[i].key, key))
+			return &s->ents[i];
+	return NULL;
+}
 
-	if (!e)
-		return;
-	if (e->val[0] != '/')
-		cfg_err_key(c, s, e, -1, "'%s': expected an absolute path", e->val);
-	else
-		*out = cfg_strdup(c->mem, e->val);
+void cfg_parse_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cfg_section *sect,
+		    void *obj)
+{
+	for (const struct cfg_key *k = sect->keys; k < sect->keys + sect->n; k++) {
+		const struct ini_ent *e = cfg_get(s, k->name), *first = first_entry(s, k->name);
+
+		if (k->line && first)
+			*(int *)((char *)obj + k->line) = first->line;
+		if (!e && k->missing && !((k->flags & CFG_BAD_IS_GIVEN) && first))
+			cfg_err_sect(c, s, "%s: missing (%s)", k->name, k->missing);
+		if (!e && k->def) {
+			struct ini_ent d = { .key = k->name, .val = (char *)k->def,
+					     .line = s->line, .first_len = strlen(k->def) };
+
+			parse_value(c, s, &d, k, obj);
+		} else if (!e && (k->flags & CFG_COMPUTED)) {
+			k->parse(c, s, NULL, obj);
+		} else if (e && !(k->flags & CFG_REPEAT)) {
+			parse_value(c, s, e, k, obj);
+		}
+		for (size_t i = 0; e && (k->flags & CFG_REPEAT) && i < s->n; i++)
+			if (!s->ents[i].bad && !strcmp(s->ents[i].key, k->name))
+				parse_value(c, s, &s->ents[i], k, obj);
+	}
+}
+
+/* Every key absent: what a section means when it is not in the file. */
+static void defaults(struct cfg_ctx *c, const struct cfg_section *sect, void *obj)
+{
+	struct ini_sect none = { .name = sect->title };
+
+	cfg_parse_keys(c, &none, sect, obj);
+}
+
+bool config_doc(size_t i, struct cfg_key_doc *out, char *buf, size_t size)
+{
+	static const char *const types[] = { "path", "bool", "uint", "size", "enum", "address",
+		"prefix", "list", "text" };
+	const struct cfg_section *sect = NULL;
+	const struct cfg_key *k;
+	char least[16];
+
+	_Static_assert(ARRAY_SIZE(types) == CFG_TEXT + 1, "a name for every type");
+	for (size_t j = 0; j < ARRAY_SIZE(sections) && !sect; j++) {
+		if (i < sections[j]->n)
+			sect = sections[j];
+		else
+			i -= sections[j]->n;
+	}
+	if (!sect)
+		return false;
+	k = &sect->keys[i];
+	*out = (struct cfg_key_doc){ .file = sect->file, .section = sect->title, .key = k->name,
+		.type = types[k->type], .value = buf, .def = k->def, .help = k->help,
+		.required = k->missing != NULL, .repeat = k->flags & CFG_REPEAT };
+	switch (k->type) {
+	case CFG_PATH:
+		snprintf(buf, size, "an absolute path");
+		break;
+	case CFG_BOOL:
+		snprintf(buf, size, "yes|no");
+		break;
+	case CFG_UINT:
+		snprintf(buf, size, "%llu..%llu %s", k->min, k->max, k->unit);
+		break;
+	case CFG_SIZE:
+		snprintf(buf, size, "BYTES[K|M|G|T], at least %s",
+			 format_size(k->min, least, sizeof(least)));
+		break;
+	case CFG_ENUM:
+		join_words(k->words, "|", "|", buf, size);
+		break;
+	default:
+		out->value = k->syntax;
+	}
+	return true;
 }
 
 /* ---- checks across files ------------------------------------------------ */
@@ -896,9 +1071,8 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 	cfg = c.cfg = cfg_new(c.mem, sizeof(*cfg));
 	cfg->mem = c.mem;
 	cfg->source = cfg_strdup(c.mem, source ? source : "embedded default");
-	cfg->daemon = (struct cfg_daemon){ "/var/lib/berth", "/run/berth", LOG_INFO };
-	cfg->dns = (struct cfg_dns){ .domain = "berth.internal", .ttl = 10, .cache = 4096,
-				     .host = true };
+	defaults(&c, &cfg_daemon_section, &cfg->daemon);
+	defaults(&c, &cfg_dns_section, &cfg->dns);
 
 	files = cfg_new(c.tmp, (n + 1) * sizeof(*files));
 	if (n)

@@ -290,8 +290,26 @@ int port_match_parse(const char *s, struct port_match *out, struct err *e);
 struct cfg_alloc *cfg_alloc_new(void);
 void cfg_alloc_free(struct cfg_alloc *mem);
 
-/* `berth config check [-c DIR]`: exit code; dir NULL: /etc/berth if it
- * exists, else the embedded default. */
+/*
+ * The key tables, for documentation (`berth config keys`, berth.ini(5)):
+ * config_doc fills out with key i of every section's table, in the order a
+ * reference lists them, and returns false past the last key. value may
+ * point into buf.
+ */
+struct cfg_key_doc {
+	const char *file;           /* "berth.ini", "containers.d/NAME.ini", "policies.d/NAME.ini" */
+	const char *section;        /* as written between [ and ]: "network NAME" */
+	const char *key;
+	const char *type;           /* path bool uint size enum address prefix list text */
+	const char *value;          /* how a value is written: "576..9000 bytes", "yes|no" */
+	const char *def;            /* as written; NULL: none, or computed (the help says) */
+	const char *help;           /* one line */
+	bool required, repeat;
+};
+bool config_doc(size_t i, struct cfg_key_doc *out, char *buf, size_t size);
+
+/* `berth config check [-c DIR]` and `berth config keys`: exit code; dir
+ * NULL: /etc/berth if it exists, else the embedded default. */
 int config_cmd(const char *dir, bool json, int argc, char **argv);
 
 #endif

@@ -48,6 +48,7 @@ struct cfg_ctx {
 	int file_idx;               /* of the file being validated */
 	const char *file;
 	bool upstream_given;        /* [dns] upstream: no resolv.conf */
+	int types_line;             /* [policy] types, for messages about rules */
 	bool oom;
 };
 
@@ -60,10 +61,6 @@ void cfg_err_key(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_e
 void cfg_err_sect(struct cfg_ctx *c, const struct ini_sect *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Report unknown keys (with "did you mean"), repeats of keys not in
- * repeatable, and empty values; mark those entries bad. keys ends with NULL. */
-void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const char *const *keys,
-		    const char *const *repeatable);
 struct ini_ent *cfg_get(const struct ini_sect *s, const char *key);
 int cfg_edit_distance(const char *a, const char *b);
 const char *cfg_closest(const char *word, const char *const *cands);
@@ -93,17 +90,85 @@ bool cfg_parse_bool(const char *s, bool *out);
 bool cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 bool cfg_dns_label(const char *s);          /* a-z 0-9 '-', at most 63 */
 bool cfg_domain(const char *s);             /* labels joined by '.' */
-void cfg_bool_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key, bool *out);
-void cfg_uint_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
-		  unsigned min, unsigned max, const char *unit, unsigned *out);
-void cfg_path_key(struct cfg_ctx *c, const struct ini_sect *s, const char *key,
-		  const char **out);
+
+/*
+ * Each section's keys are one table (config_sections.c, config_policy.c),
+ * so a key is spelled once: the unknown-key check and its "did you mean",
+ * the repeat check, the parsing, the defaults and `berth config keys` all
+ * read it. Keys are parsed in the table's order (a parser may rely on the
+ * rows above it). Types up to CFG_ENUM are parsed by config.c and stored at
+ * obj + off; the others have a parser (parse for the value, item for each
+ * element of a list). obj is what the section's parsers fill (see each table).
+ */
+enum cfg_type {
+	CFG_PATH,                   /* const char *: an absolute path */
+	CFG_BOOL,                   /* bool: yes|no|true|false|on|off|1|0 */
+	CFG_UINT,                   /* unsigned: min..max, in unit */
+	CFG_SIZE,                   /* uint64_t: bytes with K, M, G or T; at least min */
+	CFG_ENUM,                   /* an enum (int-sized): one of words */
+	CFG_ADDRESS,
+	CFG_PREFIX,
+	CFG_LIST,                   /* comma-separated */
+	CFG_TEXT,                   /* names, commands, selectors, ... */
+};
+
+struct cfg_word {
+	const char *word;           /* NULL ends the list */
+	int value;
+};
+
+enum {
+	CFG_REPEAT = 1,             /* may be given again; every entry is parsed */
+	CFG_COMPUTED = 2,           /* absent: parse runs with e NULL to make the default */
+	CFG_BAD_IS_GIVEN = 4,       /* required, but an invalid value is not also "missing" */
+};
+
+typedef void cfg_parse_fn(struct cfg_ctx *c, const struct ini_sect *s,
+			  const struct ini_ent *e, void *obj);
+typedef void cfg_item_fn(struct cfg_ctx *c, const struct ini_sect *s,
+			 const struct ini_ent *e, const struct cfg_item *it, void *obj);
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	unsigned flags;
+	const char *syntax;         /* how a value is written, where the type does not say */
+	unsigned long long min, max;    /* CFG_UINT; CFG_SIZE: min */
+	const char *unit;           /* CFG_UINT: "seconds" */
+	const struct cfg_word *words;   /* CFG_ENUM, in the order messages list them */
+	/* The default as written; an absent key is parsed from it. NULL: none,
+	 * or computed (CFG_COMPUTED, or by the section; the help says which). */
+	const char *def;
+	const char *missing;        /* required: the hint in "KEY: missing (...)" */
+	const char *help;           /* one line, for `berth config keys` */
+	size_t off;                 /* types up to CFG_ENUM: where the value goes */
+	size_t line;                /* nonzero: the int at obj + line gets the first entry's line */
+	cfg_parse_fn *parse;
+	cfg_item_fn *item;
+};
+
+struct cfg_section {
+	const char *file;           /* where it goes, for docs: "berth.ini" */
+	const char *title;          /* as written, for docs: "network NAME" */
+	const struct cfg_key *keys;
+	size_t n;
+};
+
+/* Report unknown keys (with "did you mean"), repeats of keys without
+ * CFG_REPEAT, and empty values; mark those entries bad. */
+void cfg_check_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cfg_section *sect);
+/* Every key of the table in order: parsed into obj if given, else "missing"
+ * when required, else its default. */
+void cfg_parse_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cfg_section *sect,
+		    void *obj);
+
 const char *cfg_file_stem(struct cfg_alloc *m, const char *path);
 int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 		  struct config_file **files, size_t *n, struct config_errors *errs);
 
 /* config_sections.c */
-extern const char *const cfg_all_keys[];   /* every key of every section */
+extern const struct cfg_section cfg_daemon_section, cfg_network_section, cfg_dns_section,
+	cfg_remote_section, cfg_container_section;
 void cfg_prefix_hosts(const struct ip_prefix *p, struct ip_range *r);
 void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path);
 int cfg_parse_proto(const char *s);         /* IPPROTO_*, or -1 */
@@ -112,6 +177,7 @@ void cfg_network(struct cfg_ctx *c, const struct ini_sect *s, const char *name);
 void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f);
 
 /* config_policy.c */
+extern const struct cfg_section cfg_policy_section, cfg_rule_section;
 void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *name);
 
 #endif

@@ -9,11 +9,6 @@
 #include <stdio.h>
 #include <strings.h>
 
-static const char *const policy_keys[] = { "select", "types", NULL };
-static const char *const rule_any_keys[] = { "from", "to", "ports", NULL };
-static const char *const peer_repeat[] = { "from", "to", NULL };
-static const char *const policy_sections[] = { "policy", "ingress", "egress", NULL };
-
 /* ---- selectors ---------------------------------------------------------- */
 
 static bool key_char(char ch)
@@ -360,6 +355,103 @@ static void do_peer(struct cfg_ctx *c, const struct ini_sect *s, const struct in
 	*CFG_PUSH(c->mem, r->peers, r->n_peers) = pe;
 }
 
+/* from (ingress) and to (egress): one peer per line */
+static void peer_key(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		     struct rule *r, int dir)
+{
+	bool in = r->dir == POLICY_INGRESS;
+
+	if (r->dir == dir)
+		do_peer(c, s, e, r);
+	else
+		cfg_error(c, c->file, c->file_idx, e->line, 0, "[%s] '%s' is for %s rules: an %s "
+			  "rule takes '%s' (and ports)", s->name, e->key, in ? "egress" : "ingress",
+			  in ? "ingress" : "egress", in ? "from" : "to");
+}
+
+static void parse_from(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		       void *obj)
+{
+	peer_key(c, s, e, obj, POLICY_INGRESS);
+}
+
+static void parse_to(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		     void *obj)
+{
+	peer_key(c, s, e, obj, POLICY_EGRESS);
+}
+
+static void port_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		      const struct cfg_item *it, void *obj)
+{
+	struct rule *r = obj;
+	struct port_match pm;
+	struct err er = { 0 };
+
+	if (!*it->s)
+		cfg_err_key(c, s, e, (long)it->off, "empty item in the list");
+	else if (port_match_parse(it->s, &pm, &er) < 0)
+		cfg_err_key(c, s, e, (long)it->off, "%s", er.msg);
+	else
+		*CFG_PUSH(c->mem, r->ports, r->n_ports) = pm;
+}
+
+/* obj: struct rule; one table for [ingress NAME] and [egress NAME], whose
+ * peer keys differ */
+static const struct cfg_key rule_keys[] = {
+	{ "from", CFG_TEXT, CFG_REPEAT, "SELECTOR, cidr:CIDR [except CIDR ...], host, world or all",
+	  .parse = parse_from,
+	  .help = "ingress: a peer that may connect; lines are ORed (none: every peer)" },
+	{ "to", CFG_TEXT, CFG_REPEAT, "SELECTOR, cidr:CIDR [except CIDR ...], host, world or all",
+	  .parse = parse_to,
+	  .help = "egress: a peer that may be reached; lines are ORed (none: every peer)" },
+	{ "ports", CFG_LIST, .syntax = "PORT[-END][/PROTO] or PROTO, ...", .item = port_item,
+	  .help = "what the peers may use: tcp by default (none: every port and protocol)" },
+};
+const struct cfg_section cfg_rule_section = { "policies.d/NAME.ini", "ingress|egress NAME",
+	rule_keys, ARRAY_SIZE(rule_keys) };
+
+static void parse_select(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			 void *obj)
+{
+	struct policy *pol = obj;
+	struct err er = { 0 };
+	size_t col;
+
+	if (!strcmp(e->val, "host") || !strcmp(e->val, "world"))
+		cfg_err_key(c, s, e, 0, "'%s' is a peer, not a selector: select takes label "
+			    "terms or all", e->val);
+	else if (selector_parse(c->mem, e->val, &pol->select, &col, &er) < 0)
+		cfg_err_key(c, s, e, (long)col, "%s", er.msg);
+}
+
+static void types_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		       const struct cfg_item *it, void *obj)
+{
+	struct policy *pol = obj;
+	unsigned t = !strcmp(it->s, "ingress") ? POLICY_INGRESS :
+		     !strcmp(it->s, "egress") ? POLICY_EGRESS : 0;
+
+	pol->types_given = true;
+	c->types_line = e->line;
+	if (!t)
+		cfg_err_key(c, s, e, (long)it->off, "'%s': expected ingress and/or egress", it->s);
+	else if (pol->types & t)
+		cfg_err_key(c, s, e, (long)it->off, "'%s' is listed twice", it->s);
+	pol->types |= t;
+}
+
+/* obj: struct policy */
+static const struct cfg_key policy_keys[] = {
+	{ "select", CFG_TEXT, CFG_BAD_IS_GIVEN, "SELECTOR or all", .parse = parse_select,
+	  .missing = "which containers the policy applies to; select = all for every one",
+	  .help = "the containers the policy applies to, by their labels" },
+	{ "types", CFG_LIST, .syntax = "ingress, egress", .item = types_item,
+	  .help = "directions isolated even without a rule (default: those of its rules)" },
+};
+const struct cfg_section cfg_policy_section = { "policies.d/NAME.ini", "policy", policy_keys,
+	ARRAY_SIZE(policy_keys) };
+
 /* ---- the file ----------------------------------------------------------- */
 
 bool cfg_valid_rule_name(const char *s)
@@ -374,76 +466,12 @@ bool cfg_valid_rule_name(const char *s)
 	return true;
 }
 
-static void do_ports(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
-		     struct rule *r)
-{
-	struct cfg_item *it;
-	size_t k = cfg_split_list(c->tmp, e->val, &it);
-
-	for (size_t i = 0; i < k; i++) {
-		struct port_match pm;
-		struct err er = { 0 };
-
-		if (!*it[i].s)
-			cfg_err_key(c, s, e, (long)it[i].off, "empty item in the list");
-		else if (port_match_parse(it[i].s, &pm, &er) < 0)
-			cfg_err_key(c, s, e, (long)it[i].off, "%s", er.msg);
-		else
-			*CFG_PUSH(c->mem, r->ports, r->n_ports) = pm;
-	}
-}
-
-static void do_policy_sect(struct cfg_ctx *c, const struct ini_sect *s, struct policy *pol,
-			   int *types_line)
-{
-	struct ini_ent *e;
-	size_t col;
-	struct err er = { 0 };
-
-	cfg_check_keys(c, s, policy_keys, NULL);
-	e = cfg_get(s, "select");
-	if (!e) {
-		bool given = false;
-
-		for (size_t i = 0; i < s->n; i++)
-			given |= !strcmp(s->ents[i].key, "select");
-		if (!given)
-			cfg_err_sect(c, s, "select: missing (which containers the policy applies "
-				     "to; select = all for every one)");
-	} else if (!strcmp(e->val, "host") || !strcmp(e->val, "world")) {
-		cfg_err_key(c, s, e, 0, "'%s' is a peer, not a selector: select takes label "
-			    "terms or all", e->val);
-	} else if (selector_parse(c->mem, e->val, &pol->select, &col, &er) < 0) {
-		cfg_err_key(c, s, e, (long)col, "%s", er.msg);
-	}
-	e = cfg_get(s, "types");
-	if (e) {
-		struct cfg_item *it;
-		size_t k = cfg_split_list(c->tmp, e->val, &it);
-
-		pol->types_given = true;
-		*types_line = e->line;
-		for (size_t i = 0; i < k; i++) {
-			unsigned t = !strcmp(it[i].s, "ingress") ? POLICY_INGRESS :
-				     !strcmp(it[i].s, "egress") ? POLICY_EGRESS : 0;
-
-			if (!t)
-				cfg_err_key(c, s, e, (long)it[i].off, "'%s': expected ingress "
-					    "and/or egress", it[i].s);
-			else if (pol->types & t)
-				cfg_err_key(c, s, e, (long)it[i].off, "'%s' is listed twice",
-					    it[i].s);
-			pol->types |= t;
-		}
-	}
-}
-
 static void do_rule_sect(struct cfg_ctx *c, const struct ini_sect *s, int dir,
 			 const char *name, struct policy *pol)
 {
 	struct rule *r;
 
-	cfg_check_keys(c, s, rule_any_keys, peer_repeat);
+	cfg_check_keys(c, s, &cfg_rule_section);
 	for (size_t i = 0; i < pol->n_rules; i++)
 		if (!strcmp(pol->rules[i].name, name)) {
 			cfg_err_sect(c, s, "rule name '%s' is also used on line %d", name,
@@ -454,29 +482,13 @@ static void do_rule_sect(struct cfg_ctx *c, const struct ini_sect *s, int dir,
 	r->dir = dir;
 	r->name = cfg_strdup(c->mem, name);
 	r->line = s->line;
-	for (size_t i = 0; i < s->n; i++) {
-		struct ini_ent *e = &s->ents[i];
-
-		if (e->bad)
-			continue;
-		if (!strcmp(e->key, "ports"))
-			do_ports(c, s, e, r);
-		else if (!strcmp(e->key, dir == POLICY_INGRESS ? "from" : "to"))
-			do_peer(c, s, e, r);
-		else
-			cfg_error(c, c->file, c->file_idx, e->line, 0, "[%s] '%s' is for %s "
-				  "rules: an %s rule takes '%s' (and ports)", s->name, e->key,
-				  dir == POLICY_INGRESS ? "egress" : "ingress",
-				  dir == POLICY_INGRESS ? "ingress" : "egress",
-				  dir == POLICY_INGRESS ? "from" : "to");
-	}
+	cfg_parse_keys(c, s, &cfg_rule_section, r);
 }
 
 void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *name)
 {
 	struct policy *pol;
 	const struct ini_sect *psect = NULL;
-	int types_line = 0;
 
 	if (!cfg_valid_rule_name(name) && !cfg_dns_label(name)) {
 		cfg_error(c, c->file, c->file_idx, 0, 0, "the policy name '%s' (the file name) "
@@ -491,7 +503,7 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 		const char *kind, *rname;
 		int k;
 
-		k = cfg_sect_lookup(c, s, policy_sections,
+		k = cfg_sect_lookup(c, s, (const char *const[]){ "policy", "ingress", "egress", NULL },
 				    (const char *const[]){ "ingress", "egress", NULL },
 				    "[policy], [ingress NAME] or [egress NAME]", &kind, &rname);
 		if (k < 0)
@@ -510,7 +522,8 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 					     psect->line);
 			} else {
 				psect = s;
-				do_policy_sect(c, s, pol, &types_line);
+				cfg_check_keys(c, s, &cfg_policy_section);
+				cfg_parse_keys(c, s, &cfg_policy_section, pol);
 			}
 			continue;
 		}
@@ -537,7 +550,7 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 		if (pol->types_given && !(pol->types & (unsigned)r->dir))
 			cfg_error(c, c->file, c->file_idx, r->line, 0, "[%s %s] an %s rule, but "
 				  "types (line %d) does not include %s", d, r->name, d,
-				  types_line, d);
+				  c->types_line, d);
 		if (!pol->types_given)
 			pol->types |= (unsigned)r->dir;
 	}

@@ -74,4 +74,18 @@ check_out "a missing directory is an error" "/nonexistent/berth: No such file or
 1 error" "$BERTH" config check -c /nonexistent/berth
 "$BERTH" config >/dev/null 2>&1; rc=$?
 if [ "$rc" = 2 ]; then ok "berth config without check is a usage error (2)"; else not_ok "berth config without check is a usage error (2)" "rc=$rc"; fi
+
+# berth config keys: the key tables, for people and (as JSON) for the man page
+out=$("$BERTH" config keys 2>&1); rc=$?
+mtu=$(printf '%s\n' "$out" | awk '/^\[/ { s = $0 } s == "[network NAME] in berth.ini" && $1 == "mtu"')
+if [ "$rc" = 0 ] && [ "$mtu" = "  mtu           uint     1500            576..9000 bytes" ]; then
+	ok "config keys lists [network NAME] mtu with its type, default and bounds"
+else
+	not_ok "config keys lists [network NAME] mtu with its type, default and bounds" "rc=$rc" "got: $mtu"
+fi
+if command -v jq >/dev/null 2>&1; then
+	check_out "config keys -o json: mtu's default in [network NAME]" '"1500"' sh -c "\"$BERTH\" config keys -o json | jq '.sections[] | select(.section == \"network NAME\") | .keys[] | select(.key == \"mtu\") | .default'"
+fi
+"$BERTH" config keys extra >/dev/null 2>&1; rc=$?
+if [ "$rc" = 2 ]; then ok "config keys takes no argument (2)"; else not_ok "config keys takes no argument (2)" "rc=$rc"; fi
 done_testing

@@ -1,10 +1,12 @@
 /* test_config.c - runtime/config: broken configs and their exact messages, the
- * shipped examples, the embedded default, continuation lines, selector_match. */
+ * shipped examples, the embedded default, continuation lines, selector_match,
+ * and the key tables as config_doc and `berth config keys` show them. */
 #include "runtime/config/config.h"
 #include "t.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -589,6 +591,207 @@ static void test_ports(void)
 	T_OK(port_match_parse("65536", &p, NULL) < 0, "65536 rejected");
 }
 
+/* ---- the key tables: config_doc and `berth config keys` ---------------- */
+
+/* Where a key of each documented section goes, to ask the parser about it. */
+static const struct {
+	const char *section;        /* as config_doc names it */
+	const char *spec;           /* its keys, as DESIGN §3 and config.h describe them */
+	const char *path, *head;    /* a file that holds the section, up to the key */
+} doc_sections[] = {
+	{ "daemon", "state_dir run_dir log_level", "berth.ini", "[daemon]\n" },
+	{ "network NAME", "bridge subnet gateway subnet6 gateway6 range masquerade isolate mtu",
+	  "berth.ini", "[network n]\n" },
+	{ "dns", "domain upstream ttl cache host", "berth.ini", "[dns]\n" },
+	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
+	{ "container", "name rootfs command env labels networks ports service ip ip6 restart "
+	  "memory cpus stop_timeout log_size", "containers.d/a.ini", "[container]\n" },
+	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
+	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
+	  "[policy]\nselect = all\n[ingress r]\n" },
+};
+
+/* One file in memory through config_load_files: every message, or "ok". */
+static const char *load_text(const char *path, const char *text)
+{
+	static char buf[4096];
+	struct config_opts o = { .resolv_conf = resolv };
+	struct config_file f = { path, text, strlen(text) };
+	struct config_errors errs = { 0 };
+	struct config *c = NULL;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (config_load_files(&f, 1, "test", &o, &c, &errs) == 0)
+		snprintf(buf, sizeof(buf), "ok");
+	for (size_t i = 0; i < errs.n && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "\n" : "", errs.v[i].msg);
+	config_errors_free(&errs);
+	config_free(c);
+	return buf;
+}
+
+static void append(char *buf, size_t size, const char *word)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? " " : "", word);
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return true;
+	return false;
+}
+
+static void test_doc(void)
+{
+	char candidates[1024] = "", buf[128];
+	struct cfg_key_doc d;
+	size_t rows = 0;
+	bool complete = true;
+
+	/* every key of every section, and the spec's too: the parser is asked
+	 * about each of them in each section */
+	for (size_t i = 0; config_doc(i, &d, buf, sizeof(buf)); i++, rows++) {
+		complete &= d.file && d.section && d.key && d.type && d.value && d.help &&
+			    *d.value && *d.help;
+		if (!has_word(candidates, d.key))
+			append(candidates, sizeof(candidates), d.key);
+	}
+	T_OK(rows > 40 && complete, "config_doc lists %zu keys, each with file, section, type, "
+	     "value and help", rows);
+	for (size_t i = 0; i < ARRAY_SIZE(doc_sections); i++) {
+		char spec[256];
+		const char *p = doc_sections[i].spec;
+
+		snprintf(spec, sizeof(spec), "%s", p);
+		for (char *w = strtok(spec, " "); w; w = strtok(NULL, " "))
+			if (!has_word(candidates, w))
+				append(candidates, sizeof(candidates), w);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(doc_sections); i++) {
+		char documented[256] = "", accepted[256] = "", cand[1300], text[512];
+
+		for (size_t k = 0; config_doc(k, &d, buf, sizeof(buf)); k++)
+			if (!strcmp(d.section, doc_sections[i].section))
+				append(documented, sizeof(documented), d.key);
+		T_STREQ(documented, doc_sections[i].spec, "[%s]: config_doc lists its keys",
+			doc_sections[i].section);
+		/* the documented keys first, so that the lists compare in order */
+		snprintf(cand, sizeof(cand), "%s %s", documented, candidates);
+		for (char *w = strtok(cand, " "); w; w = strtok(NULL, " ")) {
+			char unknown[96];
+
+			snprintf(text, sizeof(text), "%s%s = x\n", doc_sections[i].head, w);
+			snprintf(unknown, sizeof(unknown), "] unknown key '%s'", w);
+			if (!has_word(accepted, w) &&
+			    !strstr(load_text(doc_sections[i].path, text), unknown))
+				append(accepted, sizeof(accepted), w);
+		}
+		T_STREQ(accepted, documented, "[%s]: the keys the parser accepts are the documented "
+			"ones", doc_sections[i].section);
+	}
+	/* every default as written is a valid value (the parser makes the
+	 * default of an absent key from it) */
+	for (size_t i = 0; i < ARRAY_SIZE(doc_sections); i++) {
+		static const char *const required[] = { "subnet = 10.1.0.0/24",
+			"listen = 127.0.0.1:7443", "cert = /c", "key = /k", "client_ca = /ca",
+			"rootfs = /r", "command = x", "select = all" };
+		char text[1024], line[128];
+		int given = 0;
+
+		snprintf(text, sizeof(text), "%s", doc_sections[i].head);
+		for (size_t k = 0; config_doc(k, &d, buf, sizeof(buf)); k++) {
+			if (strcmp(d.section, doc_sections[i].section))
+				continue;
+			line[0] = '\0';
+			for (size_t r = 0; d.required && r < ARRAY_SIZE(required); r++)
+				if (!strncmp(required[r], d.key, strlen(d.key)) &&
+				    required[r][strlen(d.key)] == ' ')
+					snprintf(line, sizeof(line), "%s\n", required[r]);
+			if (d.def)
+				snprintf(line, sizeof(line), "%s = %s\n", d.key, d.def);
+			given += !!d.def;
+			strncat(text, line, sizeof(text) - strlen(text) - 1);
+		}
+		if (!strcmp(doc_sections[i].section, "ingress|egress NAME"))
+			strncat(text, "from = all\n", sizeof(text) - strlen(text) - 1);
+		T_STREQ(load_text(doc_sections[i].path, text), "ok",
+			"[%s]: its %d defaults, written out, load", doc_sections[i].section, given);
+	}
+}
+
+/* The output of config_cmd(argv) on stdout, and its exit code. */
+static int run_config_cmd(bool json, const char *const *argv, char *out, size_t size)
+{
+	char path[4400];
+	int argc = 0, saved, fd, ret;
+	FILE *f;
+
+	while (argv[argc])
+		argc++;
+	snprintf(path, sizeof(path), "%s/stdout", top);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (saved < 0 || fd < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+	ret = config_cmd(NULL, json, argc, (char **)argv);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	f = fopen(path, "r");
+	out[f ? fread(out, 1, size - 1, f) : 0] = '\0';
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+static void test_keys_cmd(void)
+{
+	static char out[32768];
+	const char *net, *mtu, *next;
+
+	T_EQ(run_config_cmd(false, F("config", "keys"), out, sizeof(out)), 0,
+	     "berth config keys exits 0");
+	net = strstr(out, "\n[network NAME] in berth.ini\n");
+	mtu = net ? strstr(net, "\n  mtu ") : NULL;
+	next = net ? strstr(net + 1, "\n[") : NULL;
+	T_OK(mtu && (!next || mtu < next), "berth config keys lists [network NAME] mtu");
+	if (mtu) {
+		char line[160];
+
+		snprintf(line, sizeof(line), "%.*s", (int)strcspn(mtu + 1, "\n"), mtu + 1);
+		T_STREQ(line, "  mtu           uint     1500            576..9000 bytes",
+			"mtu: type uint, default 1500, 576 to 9000 bytes");
+		T_OK(strstr(mtu + 1 + strlen(line), "\n      the MTU of the bridge") ==
+		     mtu + 1 + strlen(line), "its help on the next line");
+	}
+	T_OK(strstr(out, "\n  rootfs        path     required        an absolute path\n") &&
+	     strstr(out, " NAME=VALUE (may repeat)\n"),
+	     "required keys and keys that may repeat say so");
+	T_EQ(run_config_cmd(true, F("config", "keys"), out, sizeof(out)), 0,
+	     "berth config keys -o json exits 0");
+	net = strstr(out, "{\"file\":\"berth.ini\",\"section\":\"network NAME\",\"keys\":[");
+	mtu = net ? strstr(net, "{\"key\":\"mtu\",\"type\":\"uint\",\"value\":\"576..9000 bytes\","
+			    "\"default\":\"1500\",\"required\":false,\"repeat\":false,\"help\":") : NULL;
+	next = net ? strstr(net, "]}") : NULL;
+	T_OK(!strncmp(out, "{\"sections\":[{\"file\":\"berth.ini\",\"section\":\"daemon\",", 52) &&
+	     strlen(out) > 6 && !strcmp(out + strlen(out) - 6, "}]}]}\n"),
+	     "-o json: one object, sections from [daemon] on");
+	T_OK(mtu && next && mtu < next, "-o json: [network NAME] mtu with its default \"1500\"");
+	T_OK(strstr(out, "{\"key\":\"gateway\",\"type\":\"address\",\"value\":\"IPV4\","
+		    "\"default\":null,"), "-o json: a computed default is null");
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -607,6 +810,8 @@ int main(void)
 	test_syntax();
 	test_selectors();
 	test_ports();
+	test_doc();
+	test_keys_cmd();
 	{
 		char cmd[4200];
 
