@@ -78,7 +78,8 @@ size_t dns_records_memory(const struct dns_records *r);
  * SERVFAIL. A truncated UDP answer is asked again over TCP of the same
  * upstream. NOERROR/NXDOMAIN answers are cached (least TTL of answer and
  * authority, at most a day; negative ones for the SOA minimum, RFC 2308, at
- * most an hour; not without an SOA); cached TTLs count down.
+ * most an hour; not without an SOA); cached TTLs count down. Relayed and
+ * cached answers never carry AA: berth is not the authority for them.
  * UDP clients get at most 512 bytes, or their EDNS size capped at 1232;
  * larger answers come with TC=1 and go whole over TCP.
  */
