@@ -82,6 +82,10 @@ size_t dns_records_memory(const struct dns_records *r);
  * cached answers never carry AA: berth is not the authority for them.
  * UDP clients get at most 512 bytes, or their EDNS size capped at 1232;
  * larger answers come with TC=1 and go whole over TCP.
+ *
+ * TCP: when accept() finds no descriptor left (EMFILE, ENFILE) the listener
+ * pauses for 200 ms instead of waking up again at once, and says so once in
+ * the log until a connection is accepted again.
  */
 struct dns_server;
 
@@ -90,12 +94,21 @@ struct dns_upstream {
 	uint16_t port;              /* 0: 53 */
 };
 
+/* What the server has to say about itself (e.g. fd exhaustion), one line
+ * without the trailing newline. The levels are in the daemon's order (enum
+ * log_level). */
+enum dns_log_level { DNS_LOG_ERROR, DNS_LOG_WARN, DNS_LOG_INFO, DNS_LOG_DEBUG };
+typedef void dns_log_fn(void *ctx, enum dns_log_level lvl, const char *msg);
+
 struct dns_config {                 /* 0 in any field: the default */
 	unsigned upstream_timeout_ms;   /* per upstream attempt; 2000 */
 	unsigned cache_entries;         /* forwarded answers kept (LRU); 4096 */
 	unsigned max_pending;           /* forwarded queries in flight; 512 */
 	unsigned tcp_max_conns;         /* open TCP connections; 64 */
 	unsigned tcp_idle_ms;           /* idle TCP connection closed after; 10000 */
+	dns_log_fn *log;                /* NULL: "berth: LEVEL: MSG" lines on stderr
+					   (error, warn and info) */
+	void *log_ctx;
 };
 
 struct dns_server *dns_server_new(struct loop *l, const struct dns_config *c, struct err *e);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #define UDP_BATCH 32                /* datagrams per recvmmsg/sendmmsg */
 #define UDP_QMAX DNS_EDNS_PAYLOAD   /* a longer UDP query arrives cut: FORMERR */
 #define TCP_WBUF_HIGH (128 * 1024)  /* stop reading a client that does not read */
+#define ACCEPT_PAUSE_MS 200         /* no descriptor for accept(): wait this long */
 
 union sa {
 	struct sockaddr sa;
@@ -29,6 +31,7 @@ struct dns_listener {
 	struct ip_addr addr;
 	uint16_t port;
 	struct loop_fd udp, tcp;
+	struct loop_timer accept_pause;     /* tcp is off the loop while it runs */
 	struct dns_listener *next;
 };
 
@@ -83,6 +86,7 @@ struct dns_server {
 	struct dns_records *rec;
 	struct dns_upstream *ups;
 	size_t nups;
+	bool accept_starved;        /* said that accept() has no descriptor */
 	struct dns_cache *cache;
 	struct dns_listener *listeners;
 	struct dns_conn *conns;
@@ -101,6 +105,23 @@ static void on_conn(struct loop_fd *f, uint32_t events);
 static void on_conn_idle(struct loop_timer *t);
 static void on_fwd(struct loop_fd *f, uint32_t events);
 static void on_fwd_timeout(struct loop_timer *t);
+static void on_accept_resume(struct loop_timer *t);
+
+static void __attribute__((format(printf, 3, 4)))
+dns_log(const struct dns_server *s, enum dns_log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->cfg.log)
+		s->cfg.log(s->cfg.log_ctx, lvl, msg);
+	else if (lvl <= DNS_LOG_INFO)
+		fprintf(stderr, "berth: %s: %s\n", names[lvl], msg);
+}
 
 static void sa_from_ip(union sa *u, socklen_t *len, const struct ip_addr *a, uint16_t port)
 {
@@ -757,6 +778,33 @@ static void on_conn_idle(struct loop_timer *t)
 	conn_close(c);
 }
 
+/* accept() found no descriptor (or no memory) for a waiting connection. The
+ * listener is level-triggered and that connection stays queued, so the loop
+ * would call us again at once, forever: take the listener off the loop for
+ * a moment instead. The connection waits in the backlog meanwhile. */
+static void accept_pause(struct dns_listener *ln, int err)
+{
+	struct dns_server *s = ln->s;
+	char where[IP_STRLEN + 16], name[16];
+
+	loop_fd_del(s->loop, &ln->tcp);
+	loop_timer_set(s->loop, &ln->accept_pause, ACCEPT_PAUSE_MS);
+	if (s->accept_starved)
+		return;             /* once per episode */
+	s->accept_starved = true;
+	dns_log(s, DNS_LOG_WARN, "dns: cannot accept TCP connections on %s: %s (%s); "
+		"trying again every %d ms", addr_port_str(&ln->addr, ln->port, where, sizeof(where)),
+		strerror(err), errno_name(err, name), ACCEPT_PAUSE_MS);
+}
+
+static void on_accept_resume(struct loop_timer *t)
+{
+	struct dns_listener *ln = container_of(t, struct dns_listener, accept_pause);
+
+	if (loop_fd_add(ln->s->loop, &ln->tcp, EPOLLIN, NULL) < 0)
+		loop_timer_set(ln->s->loop, t, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct loop_fd *f, uint32_t events)
 {
 	struct dns_listener *ln = container_of(f, struct dns_listener, tcp);
@@ -769,8 +817,20 @@ static void on_accept(struct loop_fd *f, uint32_t events)
 		struct dns_conn *c;
 		int fd = accept4(f->fd, &peer.sa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(ln, errno);
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
 			return;
+		}
+		if (s->accept_starved) {
+			char where[IP_STRLEN + 16];
+
+			s->accept_starved = false;
+			dns_log(s, DNS_LOG_INFO, "dns: accepting TCP connections on %s again",
+				addr_port_str(&ln->addr, ln->port, where, sizeof(where)));
+		}
 		if (s->nconns >= s->cfg.tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
 			close(fd);  /* at the limit: the client retries */
 			s->st.dropped++;
@@ -859,6 +919,7 @@ int dns_server_listen(struct dns_server *s, const struct ip_addr *addr, uint16_t
 	ln->port = port;
 	ln->udp = (struct loop_fd){ .fd = ufd, .cb = on_udp };
 	ln->tcp = (struct loop_fd){ .fd = tfd, .cb = on_accept };
+	ln->accept_pause.cb = on_accept_resume;
 	if (loop_fd_add(s->loop, &ln->udp, EPOLLIN, e) < 0 ||
 	    loop_fd_add(s->loop, &ln->tcp, EPOLLIN, e) < 0) {
 		loop_fd_del(s->loop, &ln->udp);
@@ -884,6 +945,7 @@ static void listener_free(struct dns_server *s, struct dns_listener *ln)
 	for (struct dns_fwd *f = s->fwds; f; f = f->next)
 		if (f->ln == ln)
 			f->ln = NULL;
+	loop_timer_cancel(s->loop, &ln->accept_pause);
 	loop_fd_del(s->loop, &ln->udp);
 	loop_fd_del(s->loop, &ln->tcp);
 	close(ln->udp.fd);

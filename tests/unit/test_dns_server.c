@@ -1,12 +1,16 @@
 /* test_dns_server.c - dns/ server API on the caller's loop: listen/unlisten,
- * errors that name the address, a UDP query answered, records swapped. */
+ * errors that name the address, a UDP query answered, records swapped;
+ * accept() without a descriptor left does not spin. */
 #include "dns/dns.h"
 #include "t.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,18 +30,12 @@ static uint16_t free_port(void)
 	return port;
 }
 
-/* Ask name (A) on 127.0.0.1:port over UDP, running the loop until the
- * answer comes; returns the first A record as text, or an RCODE name. */
-static const char *ask(struct loop *l, uint16_t port, const char *name, char *buf)
+/* A query for name (A, RD) with ID 0x1234; returns its length. */
+static size_t build_query(uint8_t *q, const char *name)
 {
-	uint8_t q[300], a[600];
 	size_t n = 12;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	ssize_t got = -1;
 
-	memset(q, 0, sizeof(q));
+	memset(q, 0, 300);
 	q[0] = 0x12;
 	q[1] = 0x34;
 	q[2] = 1;
@@ -55,12 +53,12 @@ static const char *ask(struct loop *l, uint16_t port, const char *name, char *bu
 	q[n++] = 1;
 	q[n++] = 0;
 	q[n++] = 1;
-	sendto(fd, q, n, 0, (struct sockaddr *)&sa, sizeof(sa));
-	for (int i = 0; i < 50 && got < 0; i++) {
-		loop_run_once(l, 20);
-		got = recv(fd, a, sizeof(a), 0);
-	}
-	close(fd);
+	return n;
+}
+
+/* An answer as text: the first A record, or an RCODE name. */
+static const char *answer_str(const uint8_t *a, ssize_t got, char *buf)
+{
 	if (got < 12)
 		return "no answer";
 	if ((a[3] & 0xf) == 3)
@@ -71,6 +69,27 @@ static const char *ask(struct loop *l, uint16_t port, const char *name, char *bu
 		return "empty";
 	snprintf(buf, 32, "%u.%u.%u.%u", a[got - 4], a[got - 3], a[got - 2], a[got - 1]);
 	return buf;
+}
+
+/* Ask name (A) on 127.0.0.1:port over UDP, running the loop until the
+ * answer comes (at most 2 s); returns the first A record as text, or an
+ * RCODE name. */
+static const char *ask(struct loop *l, uint16_t port, const char *name, char *buf)
+{
+	uint8_t q[300], a[600];
+	size_t n = build_query(q, name);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	ssize_t got = -1;
+
+	sendto(fd, q, n, 0, (struct sockaddr *)&sa, sizeof(sa));
+	for (int i = 0; i < 100 && got < 0; i++) {
+		loop_run_once(l, 20);
+		got = recv(fd, a, sizeof(a), 0);
+	}
+	close(fd);
+	return answer_str(a, got, buf);
 }
 
 static struct dns_records *records(const char *name, const char *ip)
@@ -84,6 +103,102 @@ static struct dns_records *records(const char *name, const char *ip)
 	ip_parse(ip, &a, NULL);
 	dns_records_add_container(r, name, "default", &a, 1, NULL, NULL);
 	return r;
+}
+
+/* Run the loop for ms milliseconds; returns the callbacks it ran. */
+static long run_for(struct loop *l, unsigned ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+	long n = 0;
+
+	while (loop_now_ms() < end) {
+		int r = loop_run_once(l, (int)(end - loop_now_ms()));
+
+		if (r > 0)
+			n += r;
+	}
+	return n;
+}
+
+/* What the server logged, one line each. */
+static char logged[4096];
+
+static void log_to_buffer(void *ctx, enum dns_log_level lvl, const char *msg)
+{
+	size_t n = strlen(logged);
+
+	(void)ctx;
+	(void)lvl;
+	snprintf(logged + n, sizeof(logged) - n, "%s\n", msg);
+}
+
+static unsigned count_lines(const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = logged; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* With no descriptor left, a queued TCP connection must not make the loop
+ * call accept() again and again: it pauses, says so once, and serves the
+ * client once descriptors are free. */
+static void test_accept_emfile(struct loop *l)
+{
+	struct dns_config cfg = { .log = log_to_buffer };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct rlimit old, low;
+	struct dns_server *s;
+	struct ip_addr lo;
+	struct err e = { 0 };
+	uint16_t port = free_port();
+	int fill[1024], nfill = 0, c, fd;
+	uint8_t q[302], a[600];
+	size_t n;
+	ssize_t got = -1;
+	long calls;
+	char buf[32], want[128];
+
+	logged[0] = '\0';
+	ip_parse("127.0.0.1", &lo, NULL);
+	s = dns_server_new(l, &cfg, &e);
+	T_EQ(dns_server_listen(s, &lo, port, &e), 0, "listen on 127.0.0.1:%u", port);
+	dns_server_set_records(s, records("alpha", "10.88.1.1"));
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* use up every descriptor under a soft limit of 256 */
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 256;
+	T_OK(setrlimit(RLIMIT_NOFILE, &low) == 0, "soft descriptor limit 256");
+	while (nfill < (int)ARRAY_SIZE(fill) && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fill[nfill++] = fd;
+	T_OK(errno == EMFILE, "every descriptor taken (%d opened)", nfill);
+	sa.sin_port = htons(port);
+	T_OK(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0, "a client connects (queued)");
+	calls = run_for(l, 1000);
+	T_OK(calls < 30, "one second at EMFILE: %ld loop callbacks (no spinning)", calls);
+	snprintf(want, sizeof(want), "dns: cannot accept TCP connections on 127.0.0.1:%u: %s (EMFILE)",
+		 port, strerror(EMFILE));
+	T_EQ(count_lines(want), 1, "said once in the log");
+	while (nfill)
+		close(fill[--nfill]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	n = build_query(q + 2, "alpha.berth.internal");
+	q[0] = 0;
+	q[1] = (uint8_t)n;
+	send(c, q, n + 2, MSG_NOSIGNAL);
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 100 && got < 0; i++) {
+		loop_run_once(l, 20);
+		got = recv(c, a, sizeof(a), 0);
+	}
+	T_STREQ(got > 2 ? answer_str(a + 2, got - 2, buf) : "no answer", "10.88.1.1",
+		"descriptors free: the queued client is answered over TCP");
+	snprintf(want, sizeof(want), "dns: accepting TCP connections on 127.0.0.1:%u again", port);
+	T_EQ(count_lines(want), 1, "the log says it accepts again");
+	close(c);
+	dns_server_free(s);
 }
 
 int main(void)
@@ -148,6 +263,7 @@ int main(void)
 		}
 	}
 	dns_server_free(s);
+	test_accept_emfile(&l);
 	loop_free(&l);
 	return t_done();
 }

@@ -1,0 +1,111 @@
+# dns_limits.sh - the DNS server under pressure, asked with dig: no
+# descriptor left for accept() (no spinning, one log line, answers again once
+# descriptors free up).
+. "$BERTH_TOP/tests/lib.sh"
+need_cmd dig python3
+serve=$BERTH_TOP/build/test/helpers/dns_serve
+[ -x "$serve" ] || skip_all "build/test/helpers/dns_serve is not built (make test-build)"
+
+pids=
+trap 'for p in $pids; do kill $p 2>/dev/null; done' EXIT
+wait_for() {    # FILE PATTERN: wait until the file has the pattern
+	for _ in $(seq 50); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+
+rec=$TMPDIR/records
+printf 'network default 10.88.0.0/16\ncontainer web1 default 10.88.1.1\n' >"$rec"
+start() {       # NAME ARGS...: a dns_serve, its output in $TMPDIR/NAME.out, log in NAME.err
+	n=$1; shift
+	"$serve" -f "$rec" "$@" >"$TMPDIR/$n.out" 2>"$TMPDIR/$n.err" &
+	pids="$pids $!"
+	eval "pid_$n=$!"
+	wait_for "$TMPDIR/$n.out" ready || not_ok "dns_serve $n started" "$(cat "$TMPDIR/$n.err")"
+}
+report() {      # NAME: the server's upstream and stats lines, fresh
+	_n=$(grep -c '^stats' "$TMPDIR/$1.out")
+	eval "kill -USR1 \$pid_$1"
+	for _ in $(seq 50); do
+		[ "$(grep -c '^stats' "$TMPDIR/$1.out")" -gt "$_n" ] && break
+		sleep 0.1
+	done
+	# the last stats line and the upstream lines just before it
+	tac "$TMPDIR/$1.out" | awk 'NR == 1 { print; next } /^stats/ { exit } { print }' | tac
+}
+stat() {        # NAME KEY: one counter of that server
+	report "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+# Clients that connect in turn and then say nothing, held open until the file
+# GO exists; the first asks one question after all are open, so the second is
+# the one idle the longest. Then it prints which ones the server closed.
+cat >"$TMPDIR/hold.py" <<'EOF'
+import os, socket, struct, sys, time
+addr, n, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        q += bytes([len(l)]) + l.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    return struct.pack(">H", len(q)) + q
+conns = []
+for i in range(n):
+    conns.append(socket.create_connection((addr, 53), timeout=5))
+    time.sleep(0.005)
+# the oldest connection asks something: now the second one is the longest idle
+conns[0].sendall(query(1, "web1.berth.internal"))
+conns[0].recv(512)
+print("held", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+closed = []
+for i, c in enumerate(conns):
+    c.setblocking(False)
+    try:
+        if c.recv(10) == b"":
+            closed.append(i)
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed.append(i)
+print("closed:", *closed, flush=True)
+EOF
+
+# D: no descriptor left. The server accepts until EMFILE; the connections
+# still queued must not make it spin, and it answers over TCP again once
+# descriptors free up.
+"$serve" -f "$rec" -l 127.0.0.63 -n 200 -i 30000 >"$TMPDIR/d.out" 2>"$TMPDIR/d.err" &
+pids="$pids $!"
+pid_d=$!
+wait_for "$TMPDIR/d.out" ready || not_ok "dns_serve d started" "$(cat "$TMPDIR/d.err")"
+: # the limit: what it has open now plus room for 24 connections
+limit=$(($(ls /proc/$pid_d/fd | wc -l) + 24))
+prlimit --pid "$pid_d" --nofile="$limit:$limit" || skip_all "prlimit cannot lower the descriptor limit"
+python3 "$TMPDIR/hold.py" 127.0.0.63 40 "$TMPDIR/go.d" >"$TMPDIR/hold.d" 2>&1 &
+hold=$!
+pids="$pids $hold"
+wait_for "$TMPDIR/hold.d" held
+sleep 0.5
+accepted=$(stat d tcp_conns)
+check "the server's descriptors are full: $accepted of 40 connections accepted, the rest queued" \
+	test "${accepted:-40}" -lt 40
+cpu() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid_d/stat"; }
+c0=$(cpu)
+sleep 1
+c1=$(cpu)
+hz=$(getconf CLK_TCK)
+used=$(((c1 - c0) * 1000 / hz))
+check "connections queued at EMFILE: no spinning ($used ms of CPU in 1 s, want < 200)" \
+	test "$used" -lt 200
+check_out "it says so once in its log" "1" grep -c "cannot accept TCP connections on 127.0.0.63:53: .*(EMFILE)" "$TMPDIR/d.err"
+kill $hold
+wait $hold 2>/dev/null
+check_out "descriptors free again: TCP answers" "10.88.1.1" \
+	dig +tcp +time=2 +tries=1 +short @127.0.0.63 web1.berth.internal
+check_out "... and the log says it accepts again" "1" \
+	grep -c "accepting TCP connections on 127.0.0.63:53 again" "$TMPDIR/d.err"
+
+for n in d; do
+	eval "kill -TERM \$pid_$n; wait \$pid_$n"
+	check_out "server $n stops cleanly (no leak, no error)" "0" echo $?
+done
+done_testing
