@@ -83,9 +83,12 @@ size_t dns_records_memory(const struct dns_records *r);
  * UDP clients get at most 512 bytes, or their EDNS size capped at 1232;
  * larger answers come with TC=1 and go whole over TCP.
  *
- * TCP: when accept() finds no descriptor left (EMFILE, ENFILE) the listener
- * pauses for 200 ms instead of waking up again at once, and says so once in
- * the log until a connection is accepted again.
+ * TCP: at tcp_max_conns open connections, a new client is admitted by
+ * closing the connection idle the longest (no query of it unanswered;
+ * RFC 7766 §6.2.3); only when every connection is busy is the new one
+ * refused. When accept() finds no descriptor left (EMFILE, ENFILE) the
+ * listener pauses for 200 ms instead of waking up again at once, and says so
+ * once in the log until a connection is accepted again.
  */
 struct dns_server;
 
@@ -138,8 +141,10 @@ struct dns_stats {
 	uint64_t upstream_timeouts; /* attempts that timed out */
 	uint64_t truncated;         /* UDP answers sent with TC=1 */
 	uint64_t dropped;           /* unparseable, a reply that could not be sent,
-				       a TCP connection over the limit */
+				       a TCP connection refused at the limit
+				       (every open one busy) */
 	uint64_t tcp_conns;         /* TCP connections accepted */
+	uint64_t tcp_evicted;       /* idle TCP connections closed to admit a new one */
 	uint64_t cache_size;        /* entries in the cache now */
 };
 void dns_server_stats(const struct dns_server *s, struct dns_stats *st);

@@ -43,6 +43,7 @@ struct dns_conn {
 	struct ip_addr peer;
 	uint8_t *rbuf, *wbuf;
 	size_t rlen, rcap, wlen, woff, wcap;
+	uint64_t active_ms;         /* when the client last sent something */
 	unsigned pending;           /* forwarded queries not answered yet */
 	uint32_t events;
 	bool eof, dead;
@@ -748,6 +749,7 @@ static void on_conn(struct loop_fd *lf, uint32_t events)
 			break;
 		} else {
 			c->rlen += (size_t)n;
+			c->active_ms = loop_now_ms();
 		}
 		conn_process(c);
 		if (c->rlen == c->rcap)
@@ -776,6 +778,34 @@ static void on_conn_idle(struct loop_timer *t)
 		return;
 	}
 	conn_close(c);
+}
+
+/* At the connection limit: close the connection idle the longest to make
+ * room (RFC 7766 §6.2.3), one that owes its client nothing (no forwarded
+ * query unanswered, nothing unsent) or is closing anyway. A client that only
+ * trickles bytes in counts as active while it sends: the idle timer and this
+ * order both go by its last read. Returns false when every connection is
+ * busy. */
+static bool conn_evict_idle(struct dns_server *s)
+{
+	struct dns_conn *victim = NULL;
+
+	for (struct dns_conn *c = s->conns; c; c = c->next) {
+		if (c->dead) {
+			victim = c;
+			break;
+		}
+		if (c->pending || c->wlen > c->woff)
+			continue;
+		/* the list runs newest first: on a tie the older one wins */
+		if (!victim || c->active_ms <= victim->active_ms)
+			victim = c;
+	}
+	if (!victim)
+		return false;
+	conn_close(victim);
+	s->st.tcp_evicted++;
+	return true;
 }
 
 /* accept() found no descriptor (or no memory) for a waiting connection. The
@@ -831,8 +861,9 @@ static void on_accept(struct loop_fd *f, uint32_t events)
 			dns_log(s, DNS_LOG_INFO, "dns: accepting TCP connections on %s again",
 				addr_port_str(&ln->addr, ln->port, where, sizeof(where)));
 		}
-		if (s->nconns >= s->cfg.tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
-			close(fd);  /* at the limit: the client retries */
+		if ((s->nconns >= s->cfg.tcp_max_conns && !conn_evict_idle(s)) ||
+		    !(c = calloc(1, sizeof(*c)))) {
+			close(fd);  /* every connection busy: the client retries */
 			s->st.dropped++;
 			continue;
 		}
@@ -843,6 +874,7 @@ static void on_accept(struct loop_fd *f, uint32_t events)
 		c->lf.cb = on_conn;
 		c->idle.cb = on_conn_idle;
 		c->events = EPOLLIN;
+		c->active_ms = loop_now_ms();
 		if (loop_fd_add(s->loop, &c->lf, EPOLLIN, NULL) < 0) {
 			close(fd);
 			free(c);

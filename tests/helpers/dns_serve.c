@@ -151,7 +151,7 @@ static void print_stats(struct dns_server *s)
 	printf("stats queries=%llu noerror=%llu nxdomain=%llu servfail=%llu formerr=%llu "
 	       "notimp=%llu refused=%llu badvers=%llu authoritative=%llu forwarded=%llu "
 	       "cache_hits=%llu timeouts=%llu truncated=%llu dropped=%llu tcp_conns=%llu "
-	       "cache_size=%llu\n",
+	       "cache_size=%llu tcp_evicted=%llu\n",
 	       (unsigned long long)st.queries, (unsigned long long)st.noerror,
 	       (unsigned long long)st.nxdomain, (unsigned long long)st.servfail,
 	       (unsigned long long)st.formerr, (unsigned long long)st.notimp,
@@ -159,7 +159,8 @@ static void print_stats(struct dns_server *s)
 	       (unsigned long long)st.authoritative, (unsigned long long)st.forwarded,
 	       (unsigned long long)st.cache_hits, (unsigned long long)st.upstream_timeouts,
 	       (unsigned long long)st.truncated, (unsigned long long)st.dropped,
-	       (unsigned long long)st.tcp_conns, (unsigned long long)st.cache_size);
+	       (unsigned long long)st.tcp_conns, (unsigned long long)st.cache_size,
+	       (unsigned long long)st.tcp_evicted);
 	fflush(stdout);
 }
 

@@ -1,6 +1,7 @@
-# dns_limits.sh - the DNS server under pressure, asked with dig: no
-# descriptor left for accept() (no spinning, one log line, answers again once
-# descriptors free up).
+# dns_limits.sh - the DNS server under pressure, asked with dig: the TCP
+# connection limit (the longest-idle connection makes room, busy ones stay),
+# and no descriptor left for accept() (no spinning, one log line, answers
+# again once descriptors free up).
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd dig python3
 serve=$BERTH_TOP/build/test/helpers/dns_serve
@@ -70,6 +71,84 @@ for i, c in enumerate(conns):
 print("closed:", *closed, flush=True)
 EOF
 
+# An upstream that answers A ADDR to everything while the file ON exists, and
+# says nothing at all (a black hole) while it does not; it logs every name.
+cat >"$TMPDIR/up.py" <<'EOF'
+import os, socket, struct, sys
+addr, answer, log, on = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 53))
+open(log, "a").write("ready\n")
+while True:
+    m, peer = s.recvfrom(4096)
+    p, labels = 12, []
+    while m[p]:
+        labels.append(m[p + 1:p + 1 + m[p]].decode()); p += 1 + m[p]
+    with open(log, "a") as f:
+        f.write(".".join(labels) + "\n")
+    if not os.path.exists(on):
+        continue
+    rr = struct.pack(">HHHIH", 0xc00c, 1, 1, 60, 4) + socket.inet_aton(answer)
+    s.sendto(struct.pack(">HHHHHH", struct.unpack(">H", m[:2])[0], 0x8180, 1, 1, 0, 0) +
+             m[12:p + 5] + rr, peer)
+EOF
+python3 "$TMPDIR/up.py" 127.0.0.3 192.0.2.33 "$TMPDIR/up3.log" "$TMPDIR/on3" &
+pids="$pids $!"
+touch "$TMPDIR/on4"
+python3 "$TMPDIR/up.py" 127.0.0.4 192.0.2.44 "$TMPDIR/up4.log" "$TMPDIR/on4" &
+pids="$pids $!"
+python3 "$TMPDIR/up.py" 127.0.0.5 192.0.2.55 "$TMPDIR/up5.log" "$TMPDIR/on5" &
+pids="$pids $!"
+for n in 3 4 5; do wait_for "$TMPDIR/up$n.log" ready || skip_all "python upstreams did not start"; done
+
+# B: the connection limit (64 by default) full of idle clients.
+start b -l 127.0.0.61 -i 30000
+python3 "$TMPDIR/hold.py" 127.0.0.61 64 "$TMPDIR/go.b" >"$TMPDIR/hold.b" 2>&1 &
+pids="$pids $!"
+wait_for "$TMPDIR/hold.b" held
+check_out "64 idle TCP connections are open" "64" stat b tcp_conns
+t0=$(date +%s%N)
+ans=$(dig +tcp +time=1 +tries=1 +short @127.0.0.61 web1.berth.internal 2>&1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+check_out "a new TCP client is answered at the limit" "10.88.1.1" echo "$ans"
+check "... within 1 s ($ms ms)" test "$ms" -lt 1000
+touch "$TMPDIR/go.b"
+wait_for "$TMPDIR/hold.b" closed
+check_out "the connection idle the longest was closed to make room, and only it" \
+	"closed: 1" grep closed "$TMPDIR/hold.b"
+
+# C: at the limit with every connection waiting for an upstream: the new one
+# is refused, the busy ones keep their queries.
+start c -l 127.0.0.62 -n 2 -u 127.0.0.5 -t 3000
+cat >"$TMPDIR/busy.py" <<'EOF'
+import socket, struct, time
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        q += bytes([len(l)]) + l.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    return struct.pack(">H", len(q)) + q
+a = socket.create_connection(("127.0.0.62", 53), timeout=5)
+b = socket.create_connection(("127.0.0.62", 53), timeout=5)
+a.sendall(query(1, "a.pos.test"))
+b.sendall(query(2, "b.pos.test"))
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.62", 53), timeout=5)
+try:
+    c.sendall(query(3, "web1.berth.internal"))
+    third = "answered" if c.recv(512) else "closed"
+except OSError:
+    third = "closed"
+print("third:", third)
+for name, s in (("first", a), ("second", b)):
+    m = s.recv(512)     # SERVFAIL when the upstream times out
+    print(name + ":", "SERVFAIL" if len(m) > 5 and m[5] & 0xf == 2 else "closed")
+EOF
+check_out "every connection busy: the new one is refused, the busy ones are answered" \
+	"third: closed
+first: SERVFAIL
+second: SERVFAIL" python3 "$TMPDIR/busy.py"
+
 # D: no descriptor left. The server accepts until EMFILE; the connections
 # still queued must not make it spin, and it answers over TCP again once
 # descriptors free up.
@@ -104,7 +183,7 @@ check_out "descriptors free again: TCP answers" "10.88.1.1" \
 check_out "... and the log says it accepts again" "1" \
 	grep -c "accepting TCP connections on 127.0.0.63:53 again" "$TMPDIR/d.err"
 
-for n in d; do
+for n in b c d; do
 	eval "kill -TERM \$pid_$n; wait \$pid_$n"
 	check_out "server $n stops cleanly (no leak, no error)" "0" echo $?
 done
