@@ -1,7 +1,8 @@
-# dns_limits.sh - the DNS server under pressure, asked with dig: the TCP
-# connection limit (the longest-idle connection makes room, busy ones stay),
-# and no descriptor left for accept() (no spinning, one log line, answers
-# again once descriptors free up).
+# dns_limits.sh - the DNS server under pressure, asked with dig: a dead first
+# upstream (one timeout, then the live one at once; used again once back),
+# the TCP connection limit (the longest-idle connection makes room, busy ones
+# stay), and no descriptor left for accept() (no spinning, one log line,
+# answers again once descriptors free up).
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd dig python3
 serve=$BERTH_TOP/build/test/helpers/dns_serve
@@ -36,6 +37,11 @@ report() {      # NAME: the server's upstream and stats lines, fresh
 stat() {        # NAME KEY: one counter of that server
 	report "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
+qtime() {       # dig ARGS: "ANSWER MSEC" (the answer, dig's query time)
+	dig +time=5 +tries=1 "$@" +noall +answer +stats |
+		awk '$4 == "A" { a = $5 } /Query time:/ { t = $4 } END { print a, t }'
+}
+
 # Clients that connect in turn and then say nothing, held open until the file
 # GO exists; the first asks one question after all are open, so the second is
 # the one idle the longest. Then it prints which ones the server closed.
@@ -100,6 +106,34 @@ pids="$pids $!"
 python3 "$TMPDIR/up.py" 127.0.0.5 192.0.2.55 "$TMPDIR/up5.log" "$TMPDIR/on5" &
 pids="$pids $!"
 for n in 3 4 5; do wait_for "$TMPDIR/up$n.log" ready || skip_all "python upstreams did not start"; done
+
+# A: the first upstream is a black hole, the second answers.
+start a -l 127.0.0.60 -u 127.0.0.3 -u 127.0.0.4 -t 1000
+set -- $(qtime @127.0.0.60 first.pos.test)
+check_out "first lookup: the black hole times out, the second upstream answers" \
+	"192.0.2.44" echo "$1"
+check "... after the timeout ($2 ms)" test "${2:-0}" -ge 900
+slow=
+for i in 1 2 3 4 5; do
+	set -- $(qtime @127.0.0.60 "next$i.pos.test")
+	[ "$1" = 192.0.2.44 ] && [ "${2:-9999}" -lt 100 ] || slow="$slow next$i:$1/${2}ms"
+done
+check_out "further uncached lookups go to the live upstream at once (< 100 ms each)" "" echo "$slow"
+health() {      # NAME ADDR: "upstream ADDR:53 up|down"
+	report "$1" | grep "^upstream $2:" | cut -d' ' -f1-3
+}
+check_out "the black hole is known to be down" "upstream 127.0.0.3:53 down" health a 127.0.0.3
+touch "$TMPDIR/on3"     # it comes back
+back=
+for _ in $(seq 60); do
+	sleep 0.25
+	set -- $(qtime @127.0.0.60 "back$_.pos.test")
+	[ "$1" = 192.0.2.33 ] && { back=$1; break; }
+done
+check_out "once the first upstream answers again, it is used again" "192.0.2.33" echo "$back"
+check_out "... and it is up" "upstream 127.0.0.3:53 up" health a 127.0.0.3
+probes=$(stat a probes)
+check "... found by probing it in the background ($probes probes)" test "${probes:-0}" -ge 1
 
 # B: the connection limit (64 by default) full of idle clients.
 start b -l 127.0.0.61 -i 30000
@@ -183,7 +217,7 @@ check_out "descriptors free again: TCP answers" "10.88.1.1" \
 check_out "... and the log says it accepts again" "1" \
 	grep -c "accepting TCP connections on 127.0.0.63:53 again" "$TMPDIR/d.err"
 
-for n in b c d; do
+for n in a b c d; do
 	eval "kill -TERM \$pid_$n; wait \$pid_$n"
 	check_out "server $n stops cleanly (no leak, no error)" "0" echo $?
 done

@@ -1,6 +1,7 @@
 /* test_dns_server.c - dns/ server API on the caller's loop: listen/unlisten,
  * errors that name the address, a UDP query answered, records swapped;
- * accept() without a descriptor left does not spin. */
+ * upstream health (a dead first upstream costs one timeout, and is used again
+ * once back); accept() without a descriptor left does not spin. */
 #include "dns/dns.h"
 #include "t.h"
 
@@ -120,6 +121,66 @@ static long run_for(struct loop *l, unsigned ms)
 	return n;
 }
 
+/* A fake upstream on the test's own loop: a UDP socket on 127.0.0.1 that
+ * counts the queries it gets and, while on, answers each with A addr. Off,
+ * it is a black hole. */
+struct fake_up {
+	struct loop_fd lf;
+	uint16_t port;
+	bool on;
+	uint8_t addr[4];
+	unsigned seen;
+};
+
+static void on_fake_up(struct loop_fd *f, uint32_t events)
+{
+	struct fake_up *u = container_of(f, struct fake_up, lf);
+	struct sockaddr_in peer;
+	socklen_t pl = sizeof(peer);
+	uint8_t m[600];
+	ssize_t n;
+	size_t p = 12;
+
+	(void)events;
+	while ((n = recvfrom(f->fd, m, 512, 0, (struct sockaddr *)&peer, &pl)) >= 12) {
+		u->seen++;
+		if (!u->on)
+			continue;
+		while (p < (size_t)n && m[p])
+			p += 1 + m[p];
+		p += 5;             /* root label, type, class */
+		m[2] = 0x81;        /* QR RD, RA NOERROR */
+		m[3] = 0x80;
+		m[6] = 0, m[7] = 1, m[8] = 0, m[9] = 0, m[10] = 0, m[11] = 0;
+		memcpy(m + p, "\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4", 12);
+		memcpy(m + p + 12, u->addr, 4);
+		sendto(f->fd, m, p + 16, 0, (struct sockaddr *)&peer, pl);
+		p = 12;
+	}
+}
+
+static void fake_up_open(struct loop *l, struct fake_up *u, const uint8_t addr[4], bool on)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(u, 0, sizeof(*u));
+	memcpy(u->addr, addr, 4);
+	u->on = on;
+	u->lf.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	u->lf.cb = on_fake_up;
+	bind(u->lf.fd, (struct sockaddr *)&sa, sl);
+	getsockname(u->lf.fd, (struct sockaddr *)&sa, &sl);
+	u->port = ntohs(sa.sin_port);
+	loop_fd_add(l, &u->lf, EPOLLIN, NULL);
+}
+
+static void fake_up_close(struct loop *l, struct fake_up *u)
+{
+	loop_fd_del(l, &u->lf);
+	close(u->lf.fd);
+}
+
 /* What the server logged, one line each. */
 static char logged[4096];
 
@@ -139,6 +200,90 @@ static unsigned count_lines(const char *needle)
 	for (const char *p = logged; (p = strstr(p, needle)); p++)
 		n++;
 	return n;
+}
+
+static void test_upstream_health(struct loop *l)
+{
+	static const uint8_t live_addr[4] = { 192, 0, 2, 44 }, back_addr[4] = { 192, 0, 2, 33 };
+	struct dns_config cfg = { .upstream_timeout_ms = 300, .log = log_to_buffer };
+	struct fake_up hole, live;
+	struct dns_upstream ups[DNS_MAX_UPSTREAMS + 1];
+	struct dns_upstream_health h;
+	struct dns_server *s;
+	struct dns_stats st;
+	struct ip_addr lo;
+	struct err e = { 0 };
+	uint16_t port = free_port();
+	uint64_t t0, worst = 0;
+	char buf[32], name[32], want[128];
+	bool all_live = true;
+
+	logged[0] = '\0';
+	ip_parse("127.0.0.1", &lo, NULL);
+	fake_up_open(l, &hole, back_addr, false);
+	fake_up_open(l, &live, live_addr, true);
+	s = dns_server_new(l, &cfg, &e);
+	memset(ups, 0, sizeof(ups));
+	for (size_t i = 0; i < ARRAY_SIZE(ups); i++)
+		ups[i].addr = lo;
+	ups[0].port = hole.port;
+	ups[1].port = live.port;
+	T_EQ(dns_server_set_upstreams(s, ups, ARRAY_SIZE(ups), &e), -EINVAL,
+	     "more than DNS_MAX_UPSTREAMS upstreams: EINVAL");
+	T_EQ(dns_server_set_upstreams(s, ups, 2, &e), 0, "two upstreams: a black hole, then a live one");
+	T_EQ(dns_server_listen(s, &lo, port, &e), 0, "listen on 127.0.0.1:%u", port);
+
+	t0 = loop_now_ms();
+	T_STREQ(ask(l, port, "first.example", buf), "192.0.2.44",
+		"first lookup: the second upstream answers");
+	T_OK(loop_now_ms() - t0 >= 300, "... after the black hole's timeout (%llu ms)",
+	     (unsigned long long)(loop_now_ms() - t0));
+	T_EQ(dns_server_upstream_health(s, 0, &h), 0, "the black hole's health");
+	T_OK(h.down && h.timeouts == 1, "it is down after one timeout");
+	snprintf(want, sizeof(want), "dns: upstream 127.0.0.1:%u does not answer", hole.port);
+	T_EQ(count_lines(want), 1, "the log says so, once");
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "next%d.example", i);
+		t0 = loop_now_ms();
+		all_live &= !strcmp(ask(l, port, name, buf), "192.0.2.44");
+		if (loop_now_ms() - t0 > worst)
+			worst = loop_now_ms() - t0;
+	}
+	T_OK(all_live && worst < 100, "five more uncached lookups: the live upstream at once "
+	     "(slowest %llu ms)", (unsigned long long)worst);
+	T_EQ(hole.seen, 1, "the black hole was asked once");
+	T_EQ(dns_server_upstream_health(s, 1, &h), 0, "the live one's health");
+	T_OK(!h.down && h.answers == 6 && h.srtt_ms < 100, "it answered 6, smoothed RTT < 100 ms");
+	T_EQ(dns_server_upstream_health(s, 2, &h), -ENOENT, "no third upstream");
+
+	/* it comes back: the first lookup after the back-off window still goes
+	 * to the live one, and probes the first in the background */
+	hole.on = true;
+	run_for(l, 1100);
+	T_STREQ(ask(l, port, "probe.example", buf), "192.0.2.44",
+		"after the window: answered by the live upstream, no waiting");
+	run_for(l, 50);
+	dns_server_stats(s, &st);
+	T_EQ(st.upstream_probes, 1, "one probe went to the first upstream");
+	T_OK(dns_server_upstream_health(s, 0, &h) == 0 && !h.down, "it answered: up again");
+	snprintf(want, sizeof(want), "dns: upstream 127.0.0.1:%u answers again", hole.port);
+	T_EQ(count_lines(want), 1, "the log says so");
+	T_STREQ(ask(l, port, "again.example", buf), "192.0.2.33", "the first upstream is used again");
+
+	/* down again; the same list set again (a reload) keeps what we know */
+	hole.on = false;
+	T_STREQ(ask(l, port, "down.example", buf), "192.0.2.44", "it goes silent: one more timeout");
+	T_EQ(dns_server_set_upstreams(s, ups, 2, &e), 0, "the same upstreams set again");
+	T_OK(dns_server_upstream_health(s, 0, &h) == 0 && h.down, "the first is still known down");
+	t0 = loop_now_ms();
+	T_STREQ(ask(l, port, "after-reload.example", buf), "192.0.2.44", "... and skipped");
+	T_OK(loop_now_ms() - t0 < 100, "... at once (%llu ms)", (unsigned long long)(loop_now_ms() - t0));
+	ups[0] = ups[1];
+	T_EQ(dns_server_set_upstreams(s, ups, 1, &e), 0, "the black hole leaves the list");
+	T_STREQ(ask(l, port, "one.example", buf), "192.0.2.44", "the live one answers alone");
+	dns_server_free(s);
+	fake_up_close(l, &hole);
+	fake_up_close(l, &live);
 }
 
 /* With no descriptor left, a queued TCP connection must not make the loop
@@ -263,6 +408,7 @@ int main(void)
 		}
 	}
 	dns_server_free(s);
+	test_upstream_health(&l);
 	test_accept_emfile(&l);
 	loop_free(&l);
 	return t_done();
