@@ -686,7 +686,9 @@ size_t dns_relay_reply(const struct dns_query *q, const uint8_t *msg, size_t len
 			flags |= DNS_F_TC;
 		}
 	}
-	flags = (uint16_t)((flags & ~(DNS_F_RD | DNS_F_CD)) | DNS_F_RA |
+	/* AA off: the upstream may be the authority, berth is not (RFC 1035
+	 * §4.1.1), and a cached copy is not even the upstream's answer */
+	flags = (uint16_t)((flags & ~(DNS_F_RD | DNS_F_CD | DNS_F_AA)) | DNS_F_RA |
 			   (q->flags & (DNS_F_RD | DNS_F_CD)));
 	dns_put16(out, q->id);
 	dns_put16(out + 2, flags);

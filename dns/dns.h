@@ -78,9 +78,26 @@ size_t dns_records_memory(const struct dns_records *r);
  * SERVFAIL. A truncated UDP answer is asked again over TCP of the same
  * upstream. NOERROR/NXDOMAIN answers are cached (least TTL of answer and
  * authority, at most a day; negative ones for the SOA minimum, RFC 2308, at
- * most an hour; not without an SOA); cached TTLs count down.
+ * most an hour; not without an SOA); cached TTLs count down. Relayed and
+ * cached answers never carry AA: berth is not the authority for them.
+ *
+ * Upstream health: an upstream that timed out (or whose port was refused)
+ * is "down": queries go to the upstreams that are up first, in the given
+ * order, and to the down ones only when every other one failed. A down
+ * upstream is probed in the background with a copy of a real query, 1 s
+ * after it failed, then after 2, 4, ... up to 30 s while it stays silent;
+ * the first answer from it (to a probe or to a real query) makes it up again.
+ * So a dead first upstream costs one timeout, not one per query.
+ *
  * UDP clients get at most 512 bytes, or their EDNS size capped at 1232;
  * larger answers come with TC=1 and go whole over TCP.
+ *
+ * TCP: at tcp_max_conns open connections, a new client is admitted by
+ * closing the connection idle the longest (no query of it unanswered;
+ * RFC 7766 §6.2.3); only when every connection is busy is the new one
+ * refused. When accept() finds no descriptor left (EMFILE, ENFILE) the
+ * listener pauses for 200 ms instead of waking up again at once, and says so
+ * once in the log until a connection is accepted again.
  */
 struct dns_server;
 
@@ -89,12 +106,23 @@ struct dns_upstream {
 	uint16_t port;              /* 0: 53 */
 };
 
+#define DNS_MAX_UPSTREAMS 64
+
+/* What the server has to say about itself (fd exhaustion, an upstream going
+ * down or coming back), one line without the trailing newline. The levels
+ * are in the daemon's order (enum log_level). */
+enum dns_log_level { DNS_LOG_ERROR, DNS_LOG_WARN, DNS_LOG_INFO, DNS_LOG_DEBUG };
+typedef void dns_log_fn(void *ctx, enum dns_log_level lvl, const char *msg);
+
 struct dns_config {                 /* 0 in any field: the default */
 	unsigned upstream_timeout_ms;   /* per upstream attempt; 2000 */
 	unsigned cache_entries;         /* forwarded answers kept (LRU); 4096 */
 	unsigned max_pending;           /* forwarded queries in flight; 512 */
 	unsigned tcp_max_conns;         /* open TCP connections; 64 */
 	unsigned tcp_idle_ms;           /* idle TCP connection closed after; 10000 */
+	dns_log_fn *log;                /* NULL: "berth: LEVEL: MSG" lines on stderr
+					   (error, warn and info) */
+	void *log_ctx;
 };
 
 struct dns_server *dns_server_new(struct loop *l, const struct dns_config *c, struct err *e);
@@ -103,9 +131,22 @@ void dns_server_free(struct dns_server *s);
 /* Answer from r from now on; the server owns r and frees the previous set.
  * NULL: no local names (everything is forwarded). */
 void dns_server_set_records(struct dns_server *s, struct dns_records *r);
-/* Replace the upstream list (tried in order; queries in flight keep going). */
+/* Replace the upstream list (tried in order; queries in flight keep going).
+ * At most DNS_MAX_UPSTREAMS; an upstream that stays in the list keeps its
+ * health. */
 int dns_server_set_upstreams(struct dns_server *s, const struct dns_upstream *u, size_t n,
 			     struct err *e);
+
+struct dns_upstream_health {
+	bool down;                  /* asked after the others until it answers again */
+	unsigned fails;             /* timeouts and refusals since its last answer */
+	uint32_t srtt_ms;           /* smoothed round-trip time of its UDP answers */
+	uint64_t answers;           /* answers from it (queries and probes) */
+	uint64_t timeouts;          /* attempts and probes that timed out */
+};
+/* The health of upstream i of the list (0-based). 0, or -ENOENT. */
+int dns_server_upstream_health(const struct dns_server *s, size_t i,
+			       struct dns_upstream_health *h);
 /* Answer on addr:port over UDP and TCP. The address need not exist yet
  * (IP_FREEBIND). A port in use is an error that names the address:
  * "listen on 10.88.0.1:53/udp: Address in use (EADDRINUSE)". */
@@ -121,11 +162,15 @@ struct dns_stats {
 	uint64_t authoritative;     /* answered from the records */
 	uint64_t forwarded;         /* sent upstream (cache misses) */
 	uint64_t cache_hits;
-	uint64_t upstream_timeouts; /* attempts that timed out */
+	uint64_t upstream_timeouts; /* attempts a client waited for that timed out
+				       (probes count in dns_upstream_health) */
 	uint64_t truncated;         /* UDP answers sent with TC=1 */
 	uint64_t dropped;           /* unparseable, a reply that could not be sent,
-				       a TCP connection over the limit */
+				       a TCP connection refused at the limit
+				       (every open one busy) */
 	uint64_t tcp_conns;         /* TCP connections accepted */
+	uint64_t tcp_evicted;       /* idle TCP connections closed to admit a new one */
+	uint64_t upstream_probes;   /* queries copied to a down upstream */
 	uint64_t cache_size;        /* entries in the cache now */
 };
 void dns_server_stats(const struct dns_server *s, struct dns_stats *st);

@@ -199,7 +199,8 @@ size_t dns_reply_limit(const struct dns_query *q, bool tcp);
  * when q had one). Returns its length. */
 size_t dns_error_reply(const struct dns_query *q, int rcode, uint8_t *out, size_t outcap);
 /* Turn msg (an upstream answer normalised by dns_upstream_check, or a cached
- * copy) into the reply to q: ID, question case, flags, OPT, TTLs minus age,
+ * copy) into the reply to q: ID, question case, flags (AA cleared: we are not
+ * the authority), OPT, TTLs minus age,
  * trimmed to limit (additional records first, then TC=1). Returns the
  * length, 0 if it cannot be built. */
 size_t dns_relay_reply(const struct dns_query *q, const uint8_t *msg, size_t len,

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #define UDP_BATCH 32                /* datagrams per recvmmsg/sendmmsg */
 #define UDP_QMAX DNS_EDNS_PAYLOAD   /* a longer UDP query arrives cut: FORMERR */
 #define TCP_WBUF_HIGH (128 * 1024)  /* stop reading a client that does not read */
+#define ACCEPT_PAUSE_MS 200         /* no descriptor for accept(): wait this long */
+#define UP_RETRY_MIN_MS 1000        /* a down upstream is probed after this, */
+#define UP_RETRY_MAX_MS 30000       /* doubling while it stays silent, up to this */
 
 union sa {
 	struct sockaddr sa;
@@ -29,7 +33,27 @@ struct dns_listener {
 	struct ip_addr addr;
 	uint16_t port;
 	struct loop_fd udp, tcp;
+	struct loop_timer accept_pause;     /* tcp is off the loop while it runs */
 	struct dns_listener *next;
+};
+
+/* An upstream and what we learnt about it. Allocated one by one so that the
+ * probe's loop handles stay put when the list is replaced. */
+struct upstream {
+	struct dns_server *s;
+	struct dns_upstream addr;
+	unsigned fails;             /* timeouts/refusals since its last answer; 0: up */
+	uint64_t retry_ms;          /* down: probe it from then on */
+	unsigned backoff;           /* the window is UP_RETRY_MIN_MS << backoff */
+	uint32_t srtt_ms;
+	uint64_t answers, timeouts;
+	/* the probe of a down upstream in flight (probe.fd >= 0): a copy of a
+	 * real query, whose answer only tells us the upstream is back */
+	struct loop_fd probe;
+	struct loop_timer probe_timer;
+	uint16_t probe_id;
+	uint64_t probe_sent_ms;
+	struct dns_query probe_q;
 };
 
 struct dns_conn {
@@ -40,6 +64,7 @@ struct dns_conn {
 	struct ip_addr peer;
 	uint8_t *rbuf, *wbuf;
 	size_t rlen, rcap, wlen, woff, wcap;
+	uint64_t active_ms;         /* when the client last sent something */
 	unsigned pending;           /* forwarded queries not answered yet */
 	uint32_t events;
 	bool eof, dead;
@@ -54,7 +79,10 @@ struct dns_fwd {
 	union sa peer;
 	socklen_t peerlen;
 	struct dns_conn *conn;      /* TCP client (NULL: gone or UDP) */
-	unsigned up;                /* upstream being tried */
+	int up;                     /* index of the upstream being tried; -1: it
+				       left the list (or none yet) */
+	uint64_t tried;             /* bit i: upstream i was asked */
+	uint64_t sent_ms;           /* when the UDP query went to it */
 	uint16_t id;
 	/* the same upstream over TCP after a truncated UDP answer */
 	uint8_t *tbuf;              /* query to send, then the answer read */
@@ -81,8 +109,9 @@ struct dns_server {
 	struct udp_batch *ub;       /* allocated on the first UDP query */
 	struct dns_config cfg;
 	struct dns_records *rec;
-	struct dns_upstream *ups;
+	struct upstream **ups;
 	size_t nups;
+	bool accept_starved;        /* said that accept() has no descriptor */
 	struct dns_cache *cache;
 	struct dns_listener *listeners;
 	struct dns_conn *conns;
@@ -101,6 +130,25 @@ static void on_conn(struct loop_fd *f, uint32_t events);
 static void on_conn_idle(struct loop_timer *t);
 static void on_fwd(struct loop_fd *f, uint32_t events);
 static void on_fwd_timeout(struct loop_timer *t);
+static void on_accept_resume(struct loop_timer *t);
+static void on_probe(struct loop_fd *f, uint32_t events);
+static void on_probe_timeout(struct loop_timer *t);
+
+static void __attribute__((format(printf, 3, 4)))
+dns_log(const struct dns_server *s, enum dns_log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->cfg.log)
+		s->cfg.log(s->cfg.log_ctx, lvl, msg);
+	else if (lvl <= DNS_LOG_INFO)
+		fprintf(stderr, "berth: %s: %s\n", names[lvl], msg);
+}
 
 static void sa_from_ip(union sa *u, socklen_t *len, const struct ip_addr *a, uint16_t port)
 {
@@ -184,31 +232,120 @@ void dns_server_set_records(struct dns_server *s, struct dns_records *r)
 	dns_records_free(old);
 }
 
+static const char *up_str(const struct upstream *u, char *buf, size_t n)
+{
+	return addr_port_str(&u->addr.addr, u->addr.port, buf, n);
+}
+
+static void probe_close(struct upstream *u)
+{
+	if (u->probe.fd < 0)
+		return;
+	loop_timer_cancel(u->s->loop, &u->probe_timer);
+	loop_fd_del(u->s->loop, &u->probe);
+	close(u->probe.fd);
+	u->probe.fd = -1;
+}
+
+static struct upstream *up_new(struct dns_server *s, const struct dns_upstream *a)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->s = s;
+	u->addr = *a;
+	if (!u->addr.port)
+		u->addr.port = 53;
+	u->probe = (struct loop_fd){ .fd = -1, .cb = on_probe };
+	u->probe_timer.cb = on_probe_timeout;
+	return u;
+}
+
+static void up_free(struct upstream *u)
+{
+	probe_close(u);
+	free(u);
+}
+
+/* Remap a set of upstream indexes (bit i: index i) through map (old index
+ * to new one, -1: gone). */
+static uint64_t remap_tried(uint64_t tried, const int *map, size_t n)
+{
+	uint64_t out = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if ((tried & (1ull << i)) && map[i] >= 0)
+			out |= 1ull << map[i];
+	return out;
+}
+
 int dns_server_set_upstreams(struct dns_server *s, const struct dns_upstream *u, size_t n,
 			     struct err *e)
 {
-	struct dns_upstream *nu = NULL;
+	int keep[DNS_MAX_UPSTREAMS];    /* new index: the old one it keeps, or -1 */
+	int map[DNS_MAX_UPSTREAMS];     /* old index: its new one, or -1 */
+	struct upstream **nu;
 
+	if (n > DNS_MAX_UPSTREAMS)
+		return err_set(e, EINVAL, "DNS upstreams: %zu given, at most %d", n,
+			       DNS_MAX_UPSTREAMS);
 	for (size_t i = 0; i < n; i++)
 		if (u[i].addr.family != AF_INET && u[i].addr.family != AF_INET6)
 			return err_set(e, EINVAL, "DNS upstream %zu: no address", i + 1);
-	if (n) {
-		nu = calloc(n, sizeof(*nu));
-		if (!nu)
+	nu = calloc(n ? n : 1, sizeof(*nu));
+	if (!nu)
+		return err_sys(e, ENOMEM, "DNS upstreams");
+	for (size_t j = 0; j < s->nups; j++)
+		map[j] = -1;
+	/* an upstream that stays keeps what we know of it (a reload does not
+	 * make a dead upstream cost a timeout again) */
+	for (size_t i = 0; i < n; i++) {
+		uint16_t port = u[i].port ? u[i].port : 53;
+
+		keep[i] = -1;
+		for (size_t j = 0; j < s->nups && keep[i] < 0; j++)
+			if (map[j] < 0 && s->ups[j]->addr.port == port &&
+			    ip_equal(&s->ups[j]->addr.addr, &u[i].addr)) {
+				keep[i] = (int)j;
+				map[j] = (int)i;
+			}
+		nu[i] = keep[i] >= 0 ? s->ups[keep[i]] : up_new(s, &u[i]);
+		if (!nu[i]) {
+			for (size_t k = 0; k < i; k++)
+				if (keep[k] < 0)
+					up_free(nu[k]);
+			free(nu);
 			return err_sys(e, ENOMEM, "DNS upstreams");
-		memcpy(nu, u, n * sizeof(*nu));
-		for (size_t i = 0; i < n; i++)
-			if (!nu[i].port)
-				nu[i].port = 53;
+		}
 	}
+	/* queries in flight keep going: the upstream they wait for, and which
+	 * ones they asked, in the new list's indexes */
+	for (struct dns_fwd *f = s->fwds; f; f = f->next) {
+		f->up = f->up >= 0 ? map[f->up] : -1;
+		f->tried = remap_tried(f->tried, map, s->nups);
+	}
+	for (size_t j = 0; j < s->nups; j++)
+		if (map[j] < 0)
+			up_free(s->ups[j]);
 	free(s->ups);
 	s->ups = nu;
 	s->nups = n;
-	/* queries in flight index the list: restart them at its end so they
-	 * fail over to nothing stale (they finish or time out normally) */
-	for (struct dns_fwd *f = s->fwds; f; f = f->next)
-		if (f->up >= n)
-			f->up = n ? (unsigned)n - 1 : 0;
+	return 0;
+}
+
+int dns_server_upstream_health(const struct dns_server *s, size_t i,
+			       struct dns_upstream_health *h)
+{
+	const struct upstream *u;
+
+	if (i >= s->nups)
+		return -ENOENT;
+	u = s->ups[i];
+	*h = (struct dns_upstream_health){
+		.down = u->fails > 0, .fails = u->fails, .srtt_ms = u->srtt_ms,
+		.answers = u->answers, .timeouts = u->timeouts,
+	};
 	return 0;
 }
 
@@ -268,6 +405,147 @@ static void send_reply(struct dns_server *s, struct dns_listener *ln, struct dns
 	}
 	if (ln && sendto(ln->udp.fd, m, len, MSG_DONTWAIT | MSG_NOSIGNAL, &peer->sa, peerlen) < 0)
 		s->st.dropped++;
+}
+
+/* ---- upstream health ------------------------------------------------------------ */
+
+/* u answered (a query sent at sent_ms, over UDP): it is up. */
+static void up_answered(struct upstream *u, uint64_t sent_ms)
+{
+	uint64_t now = loop_now_ms();
+	uint32_t rtt = now > sent_ms ? (uint32_t)(now - sent_ms) : 0;
+	char where[IP_STRLEN + 16];
+
+	/* RFC 6298's smoothing (alpha 1/8) */
+	u->srtt_ms = u->answers ? (uint32_t)(((uint64_t)u->srtt_ms * 7 + rtt) / 8) : rtt;
+	u->answers++;
+	if (u->fails)
+		dns_log(u->s, DNS_LOG_INFO, "dns: upstream %s answers again",
+			up_str(u, where, sizeof(where)));
+	u->fails = 0;
+}
+
+/* u timed out or refused: down; probe it again after a window that doubles
+ * while it stays silent. Queries sent to it before it was found down fail
+ * within the first window: they tell nothing new and do not lengthen it. */
+static void up_failed(struct upstream *u)
+{
+	uint64_t now = loop_now_ms(), wait;
+	char where[IP_STRLEN + 16];
+
+	if (!u->fails) {
+		dns_log(u->s, DNS_LOG_WARN, "dns: upstream %s does not answer: asking the "
+			"other upstreams first until it does again", up_str(u, where, sizeof(where)));
+		u->backoff = 0;
+	} else if (now < u->retry_ms) {
+		u->fails++;
+		return;
+	} else if (u->backoff < 5) {
+		u->backoff++;
+	}
+	u->fails++;
+	wait = (uint64_t)UP_RETRY_MIN_MS << u->backoff;
+	u->retry_ms = now + (wait < UP_RETRY_MAX_MS ? wait : UP_RETRY_MAX_MS);
+}
+
+/* The upstream to ask next, among those not in tried: the first that is up,
+ * in the configured order; only when every untried one is down, the first of
+ * those (a down upstream is a last resort, never skipped). -1: none left. */
+static int up_pick(const struct dns_server *s, uint64_t tried)
+{
+	int down = -1;
+
+	for (size_t i = 0; i < s->nups; i++) {
+		if (tried & (1ull << i))
+			continue;
+		if (!s->ups[i]->fails)
+			return (int)i;
+		if (down < 0)
+			down = (int)i;
+	}
+	return down;
+}
+
+/* Send a copy of q to down upstream u, to learn in the background whether it
+ * is back; no client waits for it. */
+static void probe_send(struct upstream *u, const struct dns_query *q)
+{
+	struct dns_server *s = u->s;
+	union sa sa;
+	socklen_t sl;
+	size_t len;
+	int fd;
+
+	if (getrandom(&u->probe_id, sizeof(u->probe_id), GRND_NONBLOCK) != sizeof(u->probe_id))
+		return;
+	len = dns_upstream_query(q, u->probe_id, s->out, sizeof(s->out));
+	if (!len)
+		return;
+	fd = socket(u->addr.addr.family == AF_INET6 ? AF_INET6 : AF_INET,
+		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;             /* no descriptor: the next query tries again */
+	sa_from_ip(&sa, &sl, &u->addr.addr, u->addr.port);
+	u->probe.fd = fd;
+	if (connect(fd, &sa.sa, sl) < 0 || send(fd, s->out, len, MSG_NOSIGNAL) < 0 ||
+	    loop_fd_add(s->loop, &u->probe, EPOLLIN, NULL) < 0) {
+		close(fd);
+		u->probe.fd = -1;
+		up_failed(u);       /* unreachable: wait a longer window */
+		return;
+	}
+	u->probe_q = *q;
+	u->probe_sent_ms = loop_now_ms();
+	loop_timer_set(s->loop, &u->probe_timer, s->cfg.upstream_timeout_ms);
+	s->st.upstream_probes++;
+}
+
+/* Probe every down upstream whose window is over and that no query is about
+ * to ask anyway (first: the upstream this query goes to). */
+static void probe_due(struct dns_server *s, const struct dns_query *q, int first)
+{
+	uint64_t now = loop_now_ms();
+
+	for (size_t i = 0; i < s->nups; i++) {
+		struct upstream *u = s->ups[i];
+
+		if (u->fails && u->probe.fd < 0 && now >= u->retry_ms && (int)i != first)
+			probe_send(u, q);
+	}
+}
+
+static void on_probe(struct loop_fd *lf, uint32_t events)
+{
+	struct upstream *u = container_of(lf, struct upstream, probe);
+	struct dns_server *s = u->s;
+
+	(void)events;
+	for (;;) {
+		ssize_t n = recv(lf->fd, s->buf, sizeof(s->buf), 0);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			probe_close(u);     /* ECONNREFUSED: still nobody there */
+			up_failed(u);
+			return;
+		}
+		/* any real answer, SERVFAIL included: someone is there again */
+		if (dns_upstream_check(&u->probe_q, u->probe_id, s->buf, (size_t)n) < 0)
+			continue;
+		probe_close(u);
+		up_answered(u, u->probe_sent_ms);
+		return;
+	}
+}
+
+static void on_probe_timeout(struct loop_timer *t)
+{
+	struct upstream *u = container_of(t, struct upstream, probe_timer);
+
+	probe_close(u);
+	u->timeouts++;
+	up_failed(u);
 }
 
 /* ---- forwarding -------------------------------------------------------------- */
@@ -337,7 +615,7 @@ static int fwd_open(struct dns_fwd *f, int type, const uint8_t *msg, size_t len,
 		    uint32_t events)
 {
 	struct dns_server *s = f->s;
-	const struct dns_upstream *u = &s->ups[f->up];
+	const struct dns_upstream *u = &s->ups[f->up]->addr;
 	union sa sa;
 	socklen_t sl;
 	int fd;
@@ -368,12 +646,11 @@ static int fwd_open(struct dns_fwd *f, int type, const uint8_t *msg, size_t len,
  * read as the socket allows, under the same timeout. */
 static int fwd_send_tcp(struct dns_fwd *f)
 {
-	struct dns_server *s = f->s;
 	size_t len;
 
 	fwd_close_socket(f);
-	if (f->up >= s->nups)
-		return -1;          /* the list changed under us */
+	if (f->up < 0)
+		return -1;          /* it left the list meanwhile */
 	f->tbuf = malloc(2 + DNS_MSG_MAX);
 	if (!f->tbuf || getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
@@ -395,21 +672,27 @@ static int fwd_send(struct dns_fwd *f)
 	size_t len;
 
 	fwd_close_socket(f);
-	if (f->up >= s->nups ||
-	    getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
+	if (f->up < 0 || getrandom(&f->id, sizeof(f->id), GRND_NONBLOCK) != sizeof(f->id))
 		return -1;
 	len = dns_upstream_query(&f->q, f->id, s->out, sizeof(s->out));
 	if (!len)
 		return -1;
+	f->sent_ms = loop_now_ms();
 	return fwd_open(f, SOCK_DGRAM, s->out, len, EPOLLIN);
 }
 
-/* This upstream failed: the next one, or SERVFAIL after the last. */
+/* Ask the next upstream (up_pick), or answer SERVFAIL when every one was
+ * asked. f may be freed. */
 static void fwd_next(struct dns_fwd *f)
 {
-	while (++f->up < f->s->nups)
+	int i;
+
+	while ((i = up_pick(f->s, f->tried)) >= 0) {
+		f->tried |= 1ull << i;
+		f->up = i;
 		if (fwd_send(f) == 0)
 			return;
+	}
 	fwd_finish(f, NULL, 0);
 }
 
@@ -445,9 +728,9 @@ static void fwd_start(struct dns_server *s, const struct dns_query *q, struct dn
 	s->fwds = f;
 	s->nfwds++;
 	s->st.forwarded++;
-	f->up = 0;
-	if (fwd_send(f) < 0)
-		fwd_next(f);
+	f->up = -1;
+	probe_due(s, q, up_pick(s, 0));
+	fwd_next(f);
 }
 
 /* A checked upstream answer (length r): cache it, answer the client. */
@@ -514,12 +797,16 @@ static void on_fwd(struct loop_fd *lf, uint32_t events)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return;
+			if (f->up >= 0)
+				up_failed(s->ups[f->up]);
 			fwd_next(f);    /* ECONNREFUSED: nobody listens there */
 			return;
 		}
 		r = dns_upstream_check(&f->q, f->id, s->buf, (size_t)n);
 		if (r < 0)
 			continue;       /* not the answer to our question: ignore */
+		if (f->up >= 0)
+			up_answered(s->ups[f->up], f->sent_ms);
 		if (r == 0) {
 			fwd_next(f);
 			return;
@@ -536,6 +823,11 @@ static void on_fwd_timeout(struct loop_timer *t)
 	struct dns_fwd *f = container_of(t, struct dns_fwd, timer);
 
 	f->s->st.upstream_timeouts++;
+	/* over TCP the upstream has just answered over UDP: it is not down */
+	if (f->up >= 0 && !f->tcp) {
+		f->s->ups[f->up]->timeouts++;
+		up_failed(f->s->ups[f->up]);
+	}
 	fwd_next(f);
 }
 
@@ -727,6 +1019,7 @@ static void on_conn(struct loop_fd *lf, uint32_t events)
 			break;
 		} else {
 			c->rlen += (size_t)n;
+			c->active_ms = loop_now_ms();
 		}
 		conn_process(c);
 		if (c->rlen == c->rcap)
@@ -757,6 +1050,61 @@ static void on_conn_idle(struct loop_timer *t)
 	conn_close(c);
 }
 
+/* At the connection limit: close the connection idle the longest to make
+ * room (RFC 7766 §6.2.3), one that owes its client nothing (no forwarded
+ * query unanswered, nothing unsent) or is closing anyway. A client that only
+ * trickles bytes in counts as active while it sends: the idle timer and this
+ * order both go by its last read. Returns false when every connection is
+ * busy. */
+static bool conn_evict_idle(struct dns_server *s)
+{
+	struct dns_conn *victim = NULL;
+
+	for (struct dns_conn *c = s->conns; c; c = c->next) {
+		if (c->dead) {
+			victim = c;
+			break;
+		}
+		if (c->pending || c->wlen > c->woff)
+			continue;
+		/* the list runs newest first: on a tie the older one wins */
+		if (!victim || c->active_ms <= victim->active_ms)
+			victim = c;
+	}
+	if (!victim)
+		return false;
+	conn_close(victim);
+	s->st.tcp_evicted++;
+	return true;
+}
+
+/* accept() found no descriptor (or no memory) for a waiting connection. The
+ * listener is level-triggered and that connection stays queued, so the loop
+ * would call us again at once, forever: take the listener off the loop for
+ * a moment instead. The connection waits in the backlog meanwhile. */
+static void accept_pause(struct dns_listener *ln, int err)
+{
+	struct dns_server *s = ln->s;
+	char where[IP_STRLEN + 16], name[16];
+
+	loop_fd_del(s->loop, &ln->tcp);
+	loop_timer_set(s->loop, &ln->accept_pause, ACCEPT_PAUSE_MS);
+	if (s->accept_starved)
+		return;             /* once per episode */
+	s->accept_starved = true;
+	dns_log(s, DNS_LOG_WARN, "dns: cannot accept TCP connections on %s: %s (%s); "
+		"trying again every %d ms", addr_port_str(&ln->addr, ln->port, where, sizeof(where)),
+		strerror(err), errno_name(err, name), ACCEPT_PAUSE_MS);
+}
+
+static void on_accept_resume(struct loop_timer *t)
+{
+	struct dns_listener *ln = container_of(t, struct dns_listener, accept_pause);
+
+	if (loop_fd_add(ln->s->loop, &ln->tcp, EPOLLIN, NULL) < 0)
+		loop_timer_set(ln->s->loop, t, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct loop_fd *f, uint32_t events)
 {
 	struct dns_listener *ln = container_of(f, struct dns_listener, tcp);
@@ -769,10 +1117,23 @@ static void on_accept(struct loop_fd *f, uint32_t events)
 		struct dns_conn *c;
 		int fd = accept4(f->fd, &peer.sa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(ln, errno);
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
 			return;
-		if (s->nconns >= s->cfg.tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
-			close(fd);  /* at the limit: the client retries */
+		}
+		if (s->accept_starved) {
+			char where[IP_STRLEN + 16];
+
+			s->accept_starved = false;
+			dns_log(s, DNS_LOG_INFO, "dns: accepting TCP connections on %s again",
+				addr_port_str(&ln->addr, ln->port, where, sizeof(where)));
+		}
+		if ((s->nconns >= s->cfg.tcp_max_conns && !conn_evict_idle(s)) ||
+		    !(c = calloc(1, sizeof(*c)))) {
+			close(fd);  /* every connection busy: the client retries */
 			s->st.dropped++;
 			continue;
 		}
@@ -783,6 +1144,7 @@ static void on_accept(struct loop_fd *f, uint32_t events)
 		c->lf.cb = on_conn;
 		c->idle.cb = on_conn_idle;
 		c->events = EPOLLIN;
+		c->active_ms = loop_now_ms();
 		if (loop_fd_add(s->loop, &c->lf, EPOLLIN, NULL) < 0) {
 			close(fd);
 			free(c);
@@ -859,6 +1221,7 @@ int dns_server_listen(struct dns_server *s, const struct ip_addr *addr, uint16_t
 	ln->port = port;
 	ln->udp = (struct loop_fd){ .fd = ufd, .cb = on_udp };
 	ln->tcp = (struct loop_fd){ .fd = tfd, .cb = on_accept };
+	ln->accept_pause.cb = on_accept_resume;
 	if (loop_fd_add(s->loop, &ln->udp, EPOLLIN, e) < 0 ||
 	    loop_fd_add(s->loop, &ln->tcp, EPOLLIN, e) < 0) {
 		loop_fd_del(s->loop, &ln->udp);
@@ -884,6 +1247,7 @@ static void listener_free(struct dns_server *s, struct dns_listener *ln)
 	for (struct dns_fwd *f = s->fwds; f; f = f->next)
 		if (f->ln == ln)
 			f->ln = NULL;
+	loop_timer_cancel(s->loop, &ln->accept_pause);
 	loop_fd_del(s->loop, &ln->udp);
 	loop_fd_del(s->loop, &ln->tcp);
 	close(ln->udp.fd);
@@ -922,6 +1286,8 @@ void dns_server_free(struct dns_server *s)
 	dns_cache_free(s->cache);
 	dns_records_free(s->rec);
 	free(s->ub);
+	for (size_t i = 0; i < s->nups; i++)
+		up_free(s->ups[i]);
 	free(s->ups);
 	free(s);
 }

@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What berth relays or serves from its cache never claims authority. */
+static void relayed(const uint8_t *out, size_t len)
+{
+	if (len >= DNS_HDR_LEN && (dns_get16(out + 2) & DNS_F_AA))
+		abort();
+}
+
 static struct dns_records *rec;
 static struct dns_cache *cache;
 static struct dns_stats st;
@@ -52,11 +59,11 @@ static void upstream(const struct dns_query *q, const uint8_t *data, size_t size
 	if (r <= 0)
 		return;
 	dns_cache_put(cache, q, m, (size_t)r, dns_cache_ttl(m, (size_t)r) % 20, now);
-	dns_relay_reply(q, m, (size_t)r, 3, 512, out, sizeof(out));
-	dns_relay_reply(q, m, (size_t)r, 0, 40, out, sizeof(out));
+	relayed(out, dns_relay_reply(q, m, (size_t)r, 3, 512, out, sizeof(out)));
+	relayed(out, dns_relay_reply(q, m, (size_t)r, 0, 40, out, sizeof(out)));
 	cm = dns_cache_get(cache, q, now + 1500, &clen, &age);
 	if (cm)
-		dns_relay_reply(q, cm, clen, age, DNS_MSG_MAX, out, sizeof(out));
+		relayed(out, dns_relay_reply(q, cm, clen, age, DNS_MSG_MAX, out, sizeof(out)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -88,8 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			dns_upstream_query(&q, 7, qb, sizeof(qb));
 			cm = dns_cache_get(cache, &q, now, &clen, &age);
 			if (cm)
-				dns_relay_reply(&q, cm, clen, age, dns_reply_limit(&q, tcp), out,
-						sizeof(out));
+				relayed(out, dns_relay_reply(&q, cm, clen, age,
+							     dns_reply_limit(&q, tcp), out,
+							     sizeof(out)));
 		}
 	}
 	/* the same bytes as an answer: to the query they hold, and to a fixed one */

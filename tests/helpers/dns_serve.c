@@ -6,8 +6,10 @@
  *
  * ADDR is 127.0.0.1 or ::1 or [::1]:5353; PORT defaults to 53. Prints "ready"
  * once listening, "reloaded" after each SIGHUP (or "reload failed: ..." on
- * stderr, keeping the old records), one "stats ..." line on SIGUSR1 and at
- * exit. The record file, one directive per line, '#' starts a comment:
+ * stderr, keeping the old records), on SIGUSR1 and at exit one line per
+ * upstream ("upstream ADDR:PORT up|down fails=N srtt_ms=N answers=N
+ * timeouts=N") and then one "stats ..." line. The server's own log lines go
+ * to stderr. The record file, one directive per line, '#' starts a comment:
  *
  *   domain berth.internal                  (default berth.internal)
  *   ttl 10                                 (default 10)
@@ -34,6 +36,7 @@ struct harness {
 	struct loop_fd sig;
 	struct dns_server *srv;
 	const char *file;
+	struct dns_upstream ups[8];
 };
 
 static int parse_addr_port(const char *s, struct ip_addr *a, uint16_t *port, struct err *e)
@@ -143,15 +146,21 @@ fail:
 	return NULL;
 }
 
-static void print_stats(struct dns_server *s)
+static void print_stats(struct dns_server *s, const struct dns_upstream *ups)
 {
+	struct dns_upstream_health h;
 	struct dns_stats st;
+	char ip[IP_STRLEN];
 
+	for (size_t i = 0; dns_server_upstream_health(s, i, &h) == 0; i++)
+		printf("upstream %s:%u %s fails=%u srtt_ms=%u answers=%llu timeouts=%llu\n",
+		       ip_format(&ups[i].addr, ip), ups[i].port, h.down ? "down" : "up", h.fails,
+		       h.srtt_ms, (unsigned long long)h.answers, (unsigned long long)h.timeouts);
 	dns_server_stats(s, &st);
 	printf("stats queries=%llu noerror=%llu nxdomain=%llu servfail=%llu formerr=%llu "
 	       "notimp=%llu refused=%llu badvers=%llu authoritative=%llu forwarded=%llu "
 	       "cache_hits=%llu timeouts=%llu truncated=%llu dropped=%llu tcp_conns=%llu "
-	       "cache_size=%llu\n",
+	       "cache_size=%llu tcp_evicted=%llu probes=%llu\n",
 	       (unsigned long long)st.queries, (unsigned long long)st.noerror,
 	       (unsigned long long)st.nxdomain, (unsigned long long)st.servfail,
 	       (unsigned long long)st.formerr, (unsigned long long)st.notimp,
@@ -159,7 +168,8 @@ static void print_stats(struct dns_server *s)
 	       (unsigned long long)st.authoritative, (unsigned long long)st.forwarded,
 	       (unsigned long long)st.cache_hits, (unsigned long long)st.upstream_timeouts,
 	       (unsigned long long)st.truncated, (unsigned long long)st.dropped,
-	       (unsigned long long)st.tcp_conns, (unsigned long long)st.cache_size);
+	       (unsigned long long)st.tcp_conns, (unsigned long long)st.cache_size,
+	       (unsigned long long)st.tcp_evicted, (unsigned long long)st.upstream_probes);
 	fflush(stdout);
 }
 
@@ -182,7 +192,7 @@ static void on_signal(struct loop_fd *f, uint32_t events)
 			printf("reloaded\n");
 			fflush(stdout);
 		} else if (si.ssi_signo == SIGUSR1) {
-			print_stats(h->srv);
+			print_stats(h->srv, h->ups);
 		} else {
 			loop_stop(&h->loop);
 		}
@@ -193,7 +203,7 @@ int main(int argc, char **argv)
 {
 	struct harness h = { .file = NULL };
 	struct dns_config cfg = { 0 };
-	struct dns_upstream ups[8];
+	struct dns_upstream *ups = h.ups;
 	struct ip_addr la[16];
 	uint16_t lp[16];
 	size_t nups = 0, nl = 0;
@@ -211,7 +221,7 @@ int main(int argc, char **argv)
 			nl++;
 			break;
 		case 'u':
-			if (nups >= ARRAY_SIZE(ups) ||
+			if (nups >= ARRAY_SIZE(h.ups) ||
 			    parse_addr_port(optarg, &ups[nups].addr, &ups[nups].port, &e) < 0)
 				goto usage;
 			nups++;
@@ -252,7 +262,7 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	loop_run(&h.loop);
-	print_stats(h.srv);
+	print_stats(h.srv, h.ups);
 	dns_server_free(h.srv);
 	loop_fd_del(&h.loop, &h.sig);
 	close(h.sig.fd);

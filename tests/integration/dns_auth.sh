@@ -200,7 +200,8 @@ check_out "reloads applied" "40" grep -c reloaded "$TMPDIR/out"
 check_out "a container added by the reload resolves" "10.88.6.6" q +short newbie.berth.internal
 
 # TCP limits: a client that does not read (answers queue up, nothing is
-# lost), a connection limit, and the idle timeout.
+# lost), a connection limit (the longest-idle connection makes room for a
+# new one, RFC 7766 §6.2.3), and the idle timeout.
 "$serve" -f "$rec" -l 127.0.0.57 -n 2 -i 500 >"$TMPDIR/out57" 2>&1 &
 pid57=$!
 for _ in $(seq 50); do grep -q ready "$TMPDIR/out57" 2>/dev/null && break; sleep 0.1; done
@@ -249,12 +250,19 @@ else:
     except OSError:
         third = "closed"
     print("third:", third)
-    print("idle:", "closed" if a.recv(10) == b"" else "open")
+    print("first:", "closed" if a.recv(10) == b"" else "open")
+    print("idle:", "closed" if c.recv(10) == b"" else "open")
 EOF
 check_out "2000 pipelined queries from a client that reads late: 2000 answers" "2000" \
 	python3 "$TMPDIR/tcp.py" slow
-check_out "connections over the limit are closed; idle ones time out" "third: closed
+check_out "at the connection limit the longest-idle one makes room; idle ones time out" \
+	"third: answered
+first: closed
 idle: closed" python3 "$TMPDIR/tcp.py" limits
+kill -USR1 $pid57
+sleep 0.2
+check_out "... the first one was closed to make room, not by its idle timer" "1" \
+	sh -c "tail -1 $TMPDIR/out57 | tr ' ' '\n' | sed -n 's/^tcp_evicted=//p'"
 kill $pid57
 
 # A listener may come before its address (the bridge gets it later).

@@ -107,8 +107,9 @@ status() { dig +time=3 +tries=1 "$@" +noall +comments | sed -n 's/.*status: \([A
 # A: forwarding to dnsmasq, caching
 start a -l 127.0.0.53 -u 127.0.0.2 -t 500
 check_out "forwarded name is answered" "192.0.2.7" dig +short @127.0.0.53 www.example.com
-check_out "forwarded answer: RA set" "qr aa rd ra" sh -c \
-	"dig @127.0.0.53 www.example.com +noall +comments | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p'"
+flags() { dig +time=3 +tries=1 "$@" +noall +comments | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p'; }
+check_out "relayed answer: RA set, AA not (berth is not the authority)" "qr rd ra" \
+	flags @127.0.0.53 www.example.com
 check_out "forwarded answer: the question's case kept" "WwW.ExAmPlE.cOm.	60	IN	A	192.0.2.7" \
 	dig @127.0.0.53 WwW.ExAmPlE.cOm +noall +answer
 check_out "local names are still answered locally" "10.88.1.1" dig +short @127.0.0.53 web1.berth.internal
@@ -119,6 +120,13 @@ check "cached answer: its TTL counts down ($ttl < 60)" test "$ttl" -lt 60
 check_out "dnsmasq was asked once for a name asked four times" "1" \
 	grep -c 'query\[A\] www.example.com' "$TMPDIR/dnsmasq.log"
 check_out "cache hits are counted" "3" stat a cache_hits
+# dnsmasq claims authority for its --address names; what berth relays must not
+check_out "the upstream itself sets AA" "qr aa rd ra" flags @127.0.0.2 aa.example.com
+check_out "forwarded answer from an authoritative upstream: no AA" "qr rd ra" \
+	flags @127.0.0.53 noaa.example.com
+check_out "the same answer from the cache: no AA either" "qr rd ra" \
+	flags @127.0.0.53 noaa.example.com
+check_out "... (it was a cache hit)" "4" stat a cache_hits
 kill $dm
 wait $dm 2>/dev/null
 check_out "upstream gone: the cached answer is still served" "192.0.2.7" \

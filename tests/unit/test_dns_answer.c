@@ -302,6 +302,17 @@ int main(void)
 		rl = dns_relay_reply(&q, out, (size_t)rc, 0, 40, rel, sizeof(rel));
 		T_OK(rl > 0 && parse_reply(rel, rl, &rep) == 0 && (rep.flags & DNS_F_TC) && rep.an == 0,
 		     "relayed answer too big for the client: TC=1, question only");
+		/* an upstream that is the authority for the name says AA; berth
+		 * relaying or caching it is not */
+		memcpy(out, up, ul);
+		out[2] |= DNS_F_AA >> 8;
+		rc = dns_upstream_check(&q, 0x4242, out, ul);
+		rl = dns_relay_reply(&q, out, (size_t)rc, 0, 1232, rel, sizeof(rel));
+		T_OK(rl > 0 && parse_reply(rel, rl, &rep) == 0 && rep.an == 1 &&
+		     !(rep.flags & DNS_F_AA), "an upstream's AA is not relayed");
+		rl = dns_relay_reply(&q, out, (size_t)rc, 30, 1232, rel, sizeof(rel));
+		T_OK(rl > 0 && parse_reply(rel, rl, &rep) == 0 && !(rep.flags & DNS_F_AA),
+		     "nor served from the cache");
 		memcpy(out, up, ul);
 		out[3] = (out[3] & 0xf0) | DNS_R_SERVFAIL;
 		T_EQ(dns_upstream_check(&q, 0x4242, out, ul), 0, "SERVFAIL from upstream: try the next");
