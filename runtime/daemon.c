@@ -332,7 +332,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 	if (mkdir_p("run directory", cd->run_dir, 0755, e) < 0)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
-	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, e) < 0)
+	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, daemon_remote_log, e) < 0)
 		return -1;
 	if (d->cfg->remote.enabled) {
 		d->remote = remote_server_open(&d->loop, &d->cfg->remote, daemon_on_request, d,
@@ -379,7 +379,6 @@ int daemon_main(const struct daemon_opts *o)
 	char sum[128];
 	int problems;
 
-	d.ctl.listen.fd = -1;
 	d.started_ms = loop_now_ms();
 	buf_init(&errors);
 	if (daemon_load_config(&d, &cfg, &errors) < 0) {

@@ -505,55 +505,31 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
-} requests[] = {
-	{ "status", req_status },
-	{ "ps", req_ps },
-	{ "inspect", req_inspect },
-	{ "ip", req_ip },
-	{ "ports", req_ports },
-	{ "dns", req_dns },
-	{ "policy", req_policy },
-	{ "reload", req_reload },
-	{ "metrics", req_metrics },
-	{ "start", req_ctr },
-	{ "stop", req_ctr },
-	{ "restart", req_ctr },
-	{ "state", req_ctr },
-	{ "logs", req_ctr },
-	{ "exec-info", req_ctr },
+/* Every command the daemon answers, and whether it changes something: a
+ * [remote] read_only client may run only the rows that do not (and no
+ * command missing here). */
+static const struct ctl_command daemon_commands[] = {
+	/* name          handler             mutates */
+	{ "status",      req_status,         false },
+	{ "ps",          req_ps,             false },
+	{ "inspect",     req_inspect,        false },
+	{ "ip",          req_ip,             false },
+	{ "ports",       req_ports,          false },
+	{ "dns",         req_dns,            false },
+	{ "policy",      req_policy,         false },      /* ls, why */
+	{ "metrics",     req_metrics,        false },
+	{ "logs",        req_ctr,            false },
+	{ "reload",      req_reload,         true },
+	{ "start",       req_ctr,            true },
+	{ "stop",        req_ctr,            true },
+	{ "restart",     req_ctr,            true },
+	/* behind `berth start`, `stop` and `restart` (waiting) and `exec`,
+	 * which a read-only client may not run either */
+	{ "state",       req_ctr,            true },
+	{ "exec-info",   req_ctr,            true },
 };
-
-/* Who may run what. A read-only client ([remote] read_only) may run only the
- * commands marked here as reads; a command missing from this list counts as
- * one that changes something. */
-static const struct {
-	const char *name;
-	bool mutates;
-} access_list[] = {
-	{ "status", false }, { "ps", false }, { "inspect", false }, { "ip", false },
-	{ "ports", false }, { "dns", false }, { "policy", false }, { "metrics", false },
-	{ "logs", false },
-	{ "reload", true }, { "start", true }, { "stop", true }, { "restart", true },
-	{ "exec", true },
-};
-
-static bool request_mutates(const char *cmd)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(access_list); i++)
-		if (!strcmp(cmd, access_list[i].name))
-			return access_list[i].mutates;
-	return true;
-}
 
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
-	if (rq->read_only && request_mutates(rq->argv[0]))
-		return err_set(e, EPERM, "permission denied: read-only client");
-	for (size_t i = 0; i < ARRAY_SIZE(requests); i++)
-		if (!strcmp(rq->argv[0], requests[i].name))
-			return requests[i].run(ctx, rq, out, e);
-	return err_set(e, EINVAL, "unknown command '%s'", rq->argv[0]);
+	return ctl_dispatch(daemon_commands, ARRAY_SIZE(daemon_commands), ctx, rq, out, e);
 }

@@ -1,6 +1,7 @@
-/* control.c - the control protocol: request encoding, the daemon's Unix-socket
- * server (non-blocking, bounded, peer credentials checked) and the CLI client. */
-#include "runtime/ctl/ctl.h"
+/* control.c - the control protocol: request encoding, running a request
+ * through the command table, the daemon's Unix socket (a transport of the
+ * connection server in conn.c: peer credentials checked) and the CLI client. */
+#include "runtime/ctl/conn.h"
 #include "runtime/ctl/tls.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,53 +127,7 @@ int ctl_parse_request(char *line, struct ctl_request *rq, char **argv, struct er
 	return 0;
 }
 
-/* ---- server ------------------------------------------------------------- */
-
-struct ctl_conn {
-	struct loop_fd fd;
-	struct loop_timer idle;
-	struct ctl_server *srv;
-	struct ctl_conn *next;
-	uid_t uid;
-	bool allowed;
-	char in[CTL_REQ_MAX + 1];
-	size_t inlen;
-	struct buf out;
-	size_t outoff;
-};
-
-static void ctl_conn_close(struct ctl_conn *c)
-{
-	struct ctl_server *s = c->srv;
-
-	for (struct ctl_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	s->nconns--;
-	loop_fd_del(s->loop, &c->fd);
-	loop_timer_cancel(s->loop, &c->idle);
-	close(c->fd.fd);
-	buf_free(&c->out);
-	free(c);
-}
-
-static void ctl_conn_flush(struct ctl_conn *c)
-{
-	while (c->outoff < c->out.len) {
-		ssize_t n = send(c->fd.fd, c->out.data + c->outoff, c->out.len - c->outoff,
-				 MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;     /* wait for EPOLLOUT */
-			break;
-		}
-		c->outoff += (size_t)n;
-	}
-	ctl_conn_close(c);
-}
+/* ---- running a request ------------------------------------------------- */
 
 void ctl_reply_error(struct buf *out, const char *msg)
 {
@@ -183,163 +137,140 @@ void ctl_reply_error(struct buf *out, const char *msg)
 	buf_puts(out, "\n");
 }
 
-static void ctl_conn_reply_error(struct ctl_conn *c, const char *msg)
+void ctl_format_reply(struct buf *out, int status, const struct buf *body, const struct err *e)
 {
-	buf_reset(&c->out);
-	ctl_reply_error(&c->out, msg);
+	if (status < 0)             /* a body may follow the message (e.g. every config error) */
+		ctl_reply_error(out, e && e->msg[0] ? e->msg : "request failed");
+	else
+		buf_puts(out, "ok\n");
+	if (body && body->len)
+		buf_append(out, body->data, body->len);
+}
+
+int ctl_run_request(ctl_handler_fn *handler, void *ctx, const struct ctl_request *who,
+		    char *line, size_t len, struct buf *out)
+{
+	char *argv[CTL_MAX_ARGS + 1];
+	struct ctl_request rq = { .uid = who->uid, .read_only = who->read_only, .conn = who->conn };
+	struct buf body;
+	struct err e = { 0 };
+	int ret;
+
+	if (memchr(line, '\0', len)) {
+		ctl_reply_error(out, "malformed request: NUL byte");
+		return 0;
+	}
+	buf_init(&body);
+	ret = ctl_parse_request(line, &rq, argv, &e);
+	if (ret == 0)
+		ret = handler(ctx, &rq, &body, &e);
+	if (ret != CTL_PENDING)
+		ctl_format_reply(out, ret, &body, &e);
+	buf_free(&body);
+	return ret == CTL_PENDING ? CTL_PENDING : 0;
 }
 
 void ctl_handle_line(ctl_handler_fn *handler, void *ctx, const struct ctl_request *who,
 		     char *line, size_t len, struct buf *out)
 {
-	char *argv[CTL_MAX_ARGS + 1];
-	struct ctl_request rq = { .uid = who->uid, .read_only = who->read_only };
-	struct buf body;
-	struct err e = { 0 };
+	struct ctl_request sync = { .uid = who->uid, .read_only = who->read_only };
 
-	if (memchr(line, '\0', len)) {
-		ctl_reply_error(out, "malformed request: NUL byte");
-		return;
-	}
-	buf_init(&body);
-	if (ctl_parse_request(line, &rq, argv, &e) < 0 || handler(ctx, &rq, &body, &e) < 0) {
-		/* a body may follow the message (e.g. every config error) */
-		ctl_reply_error(out, e.msg[0] ? e.msg : "request failed");
-	} else {
-		buf_puts(out, "ok\n");
-	}
-	if (body.len)
-		buf_append(out, body.data, body.len);
-	buf_free(&body);
+	if (ctl_run_request(handler, ctx, &sync, line, len, out) == CTL_PENDING)
+		ctl_reply_error(out, "internal error: the reply was deferred without ctl_defer");
 }
 
-static void ctl_conn_dispatch(struct ctl_conn *c, size_t len)
+int ctl_dispatch(const struct ctl_command *cmds, size_t n, struct daemon *d,
+		 const struct ctl_request *rq, struct buf *out, struct err *e)
 {
-	struct ctl_server *s = c->srv;
-	struct ctl_request who = { .uid = c->uid };
+	const struct ctl_command *cmd = NULL;
 
-	if (!c->allowed)
-		ctl_conn_reply_error(c, "permission denied: only root and the daemon's user or group may use this socket");
-	else
-		ctl_handle_line(s->handler, s->ctx, &who, c->in, len, &c->out);
-	loop_timer_cancel(s->loop, &c->idle);
-	loop_fd_mod(s->loop, &c->fd, EPOLLOUT, NULL);
-	ctl_conn_flush(c);
+	for (size_t i = 0; i < n && !cmd; i++)
+		if (!strcmp(rq->argv[0], cmds[i].name))
+			cmd = &cmds[i];
+	/* fail closed: a read-only client runs only what is known to be a read */
+	if (rq->read_only && (!cmd || cmd->mutates))
+		return err_set(e, EPERM, "permission denied: read-only client");
+	if (!cmd)
+		return err_set(e, EINVAL, "unknown command '%s'", rq->argv[0]);
+	return cmd->run(d, rq, out, e);
 }
 
-static void ctl_conn_on_event(struct loop_fd *f, uint32_t events)
-{
-	struct ctl_conn *c = container_of(f, struct ctl_conn, fd);
-	char *nl;
-	ssize_t n;
+/* ---- the Unix socket: a transport of the connection server (conn.h) ------ */
 
-	if (c->out.len) {            /* reply under way */
-		ctl_conn_flush(c);
-		return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	n = recv(f->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		ctl_conn_close(c);
-		return;
-	}
-	c->inlen += (size_t)n;
-	c->in[c->inlen] = '\0';
-	nl = memchr(c->in, '\n', c->inlen);
-	if (nl) {
-		*nl = '\0';
-		ctl_conn_dispatch(c, (size_t)(nl - c->in));
-	} else if (c->inlen >= sizeof(c->in) - 1) {
-		ctl_conn_reply_error(c, CTL_ERR_TOO_LONG);
-		loop_fd_mod(c->srv->loop, f, EPOLLOUT, NULL);
-		ctl_conn_flush(c);
-	}
-}
-
-static void ctl_conn_on_idle(struct loop_timer *t)
-{
-	ctl_conn_close(container_of(t, struct ctl_conn, idle));
-}
+struct ctl_unix_conn {
+	struct conn c;
+	bool allowed;               /* SO_PEERCRED said yes */
+};
 
 /* Root, the daemon's own user, and its group (the socket is 0660) may talk. */
-static bool ctl_peer_allowed(int fd, uid_t *uid)
+static int unix_open(struct conn *c)
 {
+	struct ctl_unix_conn *u = container_of(c, struct ctl_unix_conn, c);
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-		return false;
-	*uid = cr.uid;
-	return cr.uid == 0 || cr.uid == geteuid() || cr.gid == getegid();
+	if (getsockopt(c->fd.fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return 0;               /* not allowed: told so once it asks */
+	c->uid = cr.uid;
+	u->allowed = cr.uid == 0 || cr.uid == geteuid() || cr.gid == getegid();
+	return 0;
 }
 
-/* At the limit, the oldest client that has not finished its request makes
- * room, so clients holding idle connections cannot lock everyone else out. */
-static bool ctl_evict_idle(struct ctl_server *s)
+static ssize_t unix_read(struct conn *c, void *buf, size_t len)
 {
-	struct ctl_conn *oldest = NULL;
-
-	for (struct ctl_conn *c = s->conns; c; c = c->next)
-		if (!c->out.len)
-			oldest = c;         /* the list is newest first */
-	if (!oldest)
-		return false;
-	ctl_conn_close(oldest);
-	return true;
-}
-
-static void ctl_server_on_accept(struct loop_fd *f, uint32_t events)
-{
-	struct ctl_server *s = container_of(f, struct ctl_server, listen);
-
-	(void)events;
 	for (;;) {
-		int fd = accept4(f->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct ctl_conn *c;
+		ssize_t n = recv(c->fd.fd, buf, len, 0);
 
-		if (fd < 0)
-			return;     /* EAGAIN, or a transient error: the next event retries */
-		if (s->nconns >= CTL_MAX_CONNS && !ctl_evict_idle(s)) {
-			static const char busy[] = "error too many clients, try again\n";
-			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
+		if (n < 0 && errno == EINTR)
 			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = s;
-		c->fd.fd = fd;
-		c->fd.cb = ctl_conn_on_event;
-		c->idle.cb = ctl_conn_on_idle;
-		c->allowed = ctl_peer_allowed(fd, &c->uid);
-		buf_init(&c->out);
-		if (loop_fd_add(s->loop, &c->fd, EPOLLIN, NULL) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = s->conns;
-		s->conns = c;
-		s->nconns++;
-		loop_timer_set(s->loop, &c->idle, CTL_IDLE_MS);
+		return n < 0 ? -errno : n;
 	}
 }
 
+static ssize_t unix_write(struct conn *c, const void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = send(c->fd.fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : n;
+	}
+}
+
+static const char *unix_admit(struct conn *c, const char *line)
+{
+	(void)line;
+	if (!container_of(c, struct ctl_unix_conn, c)->allowed)
+		return "permission denied: only root and the daemon's user or group may use this socket";
+	return NULL;
+}
+
+static void unix_refuse(int fd)
+{
+	static const char busy[] = "error too many clients, try again\n";
+
+	(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static const struct conn_ops ctl_unix_ops = {
+	.size = sizeof(struct ctl_unix_conn),
+	.half_close = true,         /* `nc -N` shuts its side and still reads */
+	.open = unix_open,
+	.read = unix_read,
+	.write = unix_write,
+	.admit = unix_admit,
+	.refuse = unix_refuse,
+};
+
 int ctl_server_open(struct ctl_server *s, struct loop *l, const char *path,
-		    ctl_handler_fn *handler, void *ctx, struct err *e)
+		    ctl_handler_fn *handler, void *ctx, ctl_log_fn *log, struct err *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd, ret;
 
 	memset(s, 0, sizeof(*s));
-	s->listen.fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(e, ENAMETOOLONG, "control socket path %s is longer than %zu bytes",
 			       path, sizeof(sa.sun_path) - 1);
@@ -363,33 +294,36 @@ int ctl_server_open(struct ctl_server *s, struct loop *l, const char *path,
 		ret = err_sys(e, errno, "listen on control socket %s", path);
 		goto err_unlink;
 	}
-	s->loop = l;
-	s->handler = handler;
-	s->ctx = ctx;
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->listen.fd = fd;
-	s->listen.cb = ctl_server_on_accept;
-	if ((ret = loop_fd_add(l, &s->listen, EPOLLIN, e)) < 0)
+	s->srv = calloc(1, sizeof(*s->srv));
+	if (!s->srv) {
+		ret = err_set(e, ENOMEM, "out of memory");
 		goto err_unlink;
+	}
+	conn_server_init(s->srv, l, &ctl_unix_ops, CTL_MAX_CONNS, CTL_IDLE_MS, handler, ctx, log);
+	snprintf(s->srv->what, sizeof(s->srv->what), "control socket %s", path);
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if ((ret = conn_server_listen(s->srv, fd, e)) < 0) {    /* closes fd */
+		free(s->srv);
+		s->srv = NULL;
+		unlink(path);
+		return ret;
+	}
 	return 0;
 err_unlink:
 	unlink(path);
 err_close:
 	close(fd);
-	s->listen.fd = -1;
 	return ret;
 }
 
 void ctl_server_close(struct ctl_server *s)
 {
-	while (s->conns)
-		ctl_conn_close(s->conns);
-	if (s->listen.fd >= 0) {
-		loop_fd_del(s->loop, &s->listen);
-		close(s->listen.fd);
-		unlink(s->path);
-		s->listen.fd = -1;
-	}
+	if (!s->srv)
+		return;
+	conn_server_close(s->srv);
+	free(s->srv);
+	s->srv = NULL;
+	unlink(s->path);
 }
 
 /* ---- client ------------------------------------------------------------- */

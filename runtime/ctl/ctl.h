@@ -1,6 +1,7 @@
 /* ctl.h - runtime/ctl: the control protocol: one request line of
- * words, one response; the Unix-socket server inside the daemon, the CLI client,
- * and aligned-table / JSON output.
+ * words, one response; the request table, the servers inside the daemon (the
+ * Unix socket and the TLS listener, one connection server behind both), the
+ * CLI client, and aligned-table / JSON output.
  *
  * Wire format, the same on the Unix socket and inside TLS:
  *   request:  WORD[ WORD...]\n        at most CTL_REQ_MAX bytes with the newline.
@@ -21,8 +22,12 @@
 
 #define CTL_REQ_MAX 4096            /* bytes, newline included */
 #define CTL_MAX_ARGS 64
-#define CTL_MAX_CONNS 64            /* concurrent clients; more are refused */
-#define CTL_IDLE_MS 10000           /* a client that sends nothing is closed */
+#define CTL_MAX_CONNS 64            /* concurrent clients; at the limit the one idle longest goes */
+#define CTL_IDLE_MS 10000           /* to send the request, and again to take the reply */
+
+struct conn;
+struct conn_server;
+struct daemon;                     /* the owner of the commands (runtime/daemon_int.h) */
 
 struct ctl_request {
 	int argc;
@@ -30,21 +35,74 @@ struct ctl_request {
 	bool json;                  /* -o json */
 	uid_t uid;                  /* the peer, from SO_PEERCRED; (uid_t)-1 over TLS */
 	bool read_only;             /* a [remote] read_only client: reads only */
+	struct conn *conn;          /* private: the connection (ctl_defer); NULL outside a server */
 };
 
 /* Run one request: append the body to out and return 0, or return -errno with
- * the message in e (sent as "error MESSAGE", followed by out as details). */
+ * the message in e (sent as "error MESSAGE", followed by out as details), or
+ * return CTL_PENDING after taking the reply with ctl_defer(). */
 typedef int ctl_handler_fn(void *ctx, const struct ctl_request *rq, struct buf *out,
 			   struct err *e);
 
+typedef void ctl_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- the request table ----------------------------------------------------- */
+
+/* One command the daemon answers. The daemon's table (runtime/requests.c) is
+ * the one place that says which commands exist and which of them change
+ * something; the read-only rule of [remote] reads the same rows. */
+typedef int ctl_command_fn(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+			   struct err *e);
+
+struct ctl_command {
+	const char *name;           /* argv[0] */
+	ctl_command_fn *run;
+	bool mutates;               /* changes something: refused to read-only clients */
+};
+
+/* Run rq's command from the table cmds[n]. A read-only client may run only
+ * the rows that do not mutate (an unknown command counts as one that does:
+ * "permission denied: read-only client"); otherwise an unknown command is
+ * "unknown command 'NAME'". Returns what the command returned. */
+int ctl_dispatch(const struct ctl_command *cmds, size_t n, struct daemon *d,
+		 const struct ctl_request *rq, struct buf *out, struct err *e);
+
+/* ---- deferred replies ------------------------------------------------------- */
+
+/* A handler that must not block the loop (it waits for containers to stop,
+ * say) takes the reply with ctl_defer(), starts its work, and returns
+ * CTL_PENDING; once done, it calls ctl_reply_finish() from wherever the loop
+ * got it to (a timer, a pidfd), and the client gets exactly what a
+ * synchronous reply would have given it. Works on the Unix socket and over
+ * TLS alike; the client waits with its connection open. */
+#define CTL_PENDING 1
+
+struct ctl_reply;
+/* The client went away before the reply: r stays the owner's until it calls
+ * ctl_reply_finish(r, ...), which then sends nothing. Called once, from the
+ * loop; the owner may finish r right here. */
+typedef void ctl_cancel_fn(struct ctl_reply *r, void *arg);
+
+/* Take the reply to rq (inside its handler, once). cancel may be NULL (then
+ * ctl_reply_gone() tells). The handler must return CTL_PENDING; whatever it
+ * returns, the reply goes through r. NULL when rq cannot be deferred (it
+ * came through ctl_handle_line, not a connection). rq and its words are
+ * valid only during the handler: keep copies. */
+struct ctl_reply *ctl_defer(const struct ctl_request *rq, ctl_cancel_fn *cancel, void *arg);
+/* Send the reply and free r: status >= 0 sends "ok" and body; status < 0
+ * "error" with e's message and body as details (body and e may be NULL). If
+ * the client has gone, only frees r. Exactly once per ctl_defer(). */
+void ctl_reply_finish(struct ctl_reply *r, int status, const struct buf *body,
+		      const struct err *e);
+/* Has the client gone (would ctl_reply_finish send nothing)? */
+bool ctl_reply_gone(const struct ctl_reply *r);
+
+/* ---- the wire ---------------------------------------------------------------- */
+
 struct ctl_server {
-	struct loop *loop;
-	struct loop_fd listen;
+	struct conn_server *srv;    /* NULL while closed */
 	char path[108];
-	ctl_handler_fn *handler;
-	void *ctx;
-	int nconns;
-	struct ctl_conn *conns;     /* open connections */
 };
 
 /* Encode argv into buf as a request line (with '\n'). Returns its length, or
@@ -58,7 +116,7 @@ int ctl_parse_request(char *line, struct ctl_request *rq, char **argv, struct er
 /* Turn one received request line (its '\n' replaced by a NUL; len bytes
  * before it) into the reply bytes appended to out: parse, run the handler
  * with who's uid/read_only, format "ok\n" BODY or "error MSG\n" DETAILS.
- * The Unix socket and the TLS listener share it. */
+ * Synchronous: the handler cannot defer here (ctl_defer gives NULL). */
 void ctl_handle_line(ctl_handler_fn *handler, void *ctx, const struct ctl_request *who,
 		     char *line, size_t len, struct buf *out);
 /* Append "error MSG\n" (MSG on one line) to out. */
@@ -66,9 +124,10 @@ void ctl_reply_error(struct buf *out, const char *msg);
 #define CTL_ERR_TOO_LONG "request too long (max 4096 bytes)"
 
 /* Listen on path (mode 0660; a stale socket file is replaced) and serve
- * requests from the loop. */
+ * requests from the loop; log (may be NULL) hears of trouble accepting.
+ * ctl_server_close on a zeroed or closed s does nothing. */
 int ctl_server_open(struct ctl_server *s, struct loop *l, const char *path,
-		    ctl_handler_fn *handler, void *ctx, struct err *e);
+		    ctl_handler_fn *handler, void *ctx, ctl_log_fn *log, struct err *e);
 void ctl_server_close(struct ctl_server *s);
 
 /* Where the CLI sends requests when -r is given (DESIGN §7). */
@@ -111,14 +170,11 @@ void table_free(struct table *t);
 
 struct remote_server;
 
-typedef void remote_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Load [remote]'s files and listen; requests go to handler like on the Unix
  * socket. Returns the server, or NULL with the reason in e. */
 struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote *cfg,
 					 ctl_handler_fn *handler, void *ctx,
-					 remote_log_fn *log, struct err *e);
+					 ctl_log_fn *log, struct err *e);
 /* Reload: re-read the files (a renewed certificate takes effect for new
  * clients) and reopen the listener if its address changed. On failure the
  * running listener stays and e says why (-1). Returns 1 when the address,

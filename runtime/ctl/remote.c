@@ -1,6 +1,8 @@
-/* remote.c - the control protocol over mutual TLS: the daemon's listener (BearSSL
- * engines driven from the event loop, bounded, rate-limited logging) and the
- * CLI's transport behind ctl_call(). */
+/* remote.c - the control protocol over mutual TLS: the daemon's listener (a
+ * transport of the connection server in conn.c: BearSSL engines driven from
+ * the event loop, the client's key, rate-limited logging) and the CLI's
+ * transport behind ctl_call(). */
+#include "runtime/ctl/conn.h"
 #include "runtime/ctl/tls.h"
 
 #include <errno.h>
@@ -64,23 +66,15 @@ static void creds_digest(struct remote_creds *c)
 	br_sha256_out(&h, c->digest);
 }
 
+/* A TLS client: a connection of the connection server (conn.h) plus its
+ * engine. */
 struct remote_conn {
-	struct loop_fd fd;
-	struct loop_timer idle;
-	struct remote_server *srv;
-	struct remote_conn *next;
+	struct conn c;
 	struct remote_creds *creds;
 	char peer[IP_STRLEN + 8];
 	bool established;           /* handshake done */
-	bool read_only;
-	bool requested;             /* a whole request line arrived */
-	bool closing;               /* close_notify sent */
-	bool hangup;                /* refuse: end once the reply is out */
-	bool draining;              /* reply out: discard input until EOF */
-	char in[CTL_REQ_MAX + 1];
-	size_t inlen;
-	struct buf out;
-	size_t outoff;
+	bool close_sent;            /* close_notify queued */
+	uint32_t poll;              /* what the engine waits for (0: nothing) */
 	br_ssl_server_context sc;
 	struct tls_x509 x509;
 	unsigned char iobuf[BR_SSL_BUFSIZE_MONO];   /* half duplex: request, then reply */
@@ -90,24 +84,14 @@ struct remote_conn {
 enum { RL_PIN = 1024, RL_FULL, RL_TOO_LONG, RL_IDLE, RL_IO };
 
 struct remote_server {
-	struct loop *loop;
-	struct loop_fd listen;
-	ctl_handler_fn *handler;
-	void *ctx;
-	remote_log_fn *log;
-	struct remote_creds *creds;
+	struct conn_server cs;      /* handler, ctx and log too */
+	struct remote_creds *creds; /* for new clients */
 	struct ip_addr addr;
 	uint16_t port;
 	char addrstr[IP_STRLEN + 8];
-	struct remote_conn *conns;  /* newest first */
-	int nconns;
 	struct { int kind; uint64_t last_ms; unsigned suppressed; } rate[8];
-	bool retired;               /* no listener: freed with its last connection */
 	struct remote_server *next_retired;
 };
-
-/* Retired servers still finishing their clients (closed at shutdown). */
-static struct remote_server *retired_servers;
 
 static void creds_put(struct remote_creds *c)
 {
@@ -188,213 +172,214 @@ static void srv_log_limited(struct remote_server *s, int kind, enum log_level lv
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (s->rate[slot].kind == kind && s->rate[slot].suppressed)
-		s->log(s->ctx, lvl, "%s (and %u more like this since the last report)", msg,
-		       s->rate[slot].suppressed);
+	if (!s->cs.log)
+		;
+	else if (s->rate[slot].kind == kind && s->rate[slot].suppressed)
+		s->cs.log(s->cs.ctx, lvl, "%s (and %u more like this since the last report)", msg,
+			  s->rate[slot].suppressed);
 	else
-		s->log(s->ctx, lvl, "%s", msg);
+		s->cs.log(s->cs.ctx, lvl, "%s", msg);
 	s->rate[slot].kind = kind;
 	s->rate[slot].last_ms = now;
 	s->rate[slot].suppressed = 0;
 }
 
-/* ---- one connection ------------------------------------------------------- */
+/* ---- one connection: the TLS transport ---------------------------------- */
 
-static void conn_close(struct remote_conn *c)
+static struct remote_server *conn_remote(const struct conn *c)
 {
-	struct remote_server *s = c->srv;
-
-	for (struct remote_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	s->nconns--;
-	loop_fd_del(s->loop, &c->fd);
-	loop_timer_cancel(s->loop, &c->idle);
-	close(c->fd.fd);
-	buf_free(&c->out);
-	creds_put(c->creds);
-	free(c);
-	if (s->retired && s->nconns == 0)
-		remote_server_close(s);
+	return container_of(c->srv, struct remote_server, cs);
 }
 
-/* The engine stopped: say why once (rate-limited) unless it was a clean end. */
-static void conn_failed(struct remote_conn *c)
+/* The engine stopped: say why once (rate-limited) unless it was a clean end
+ * or the client got as far as a request. Returns 0 for a clean end. */
+static int tls_closed(struct remote_conn *t)
 {
-	struct remote_server *s = c->srv;
-	int err = br_ssl_engine_last_error(&c->sc.eng);
+	struct remote_server *s = conn_remote(&t->c);
+	int err = br_ssl_engine_last_error(&t->sc.eng);
 
-	if (err == BR_ERR_OK || c->requested)
-		return;
-	if (c->x509.pin_failed) {
+	if (err == BR_ERR_OK)
+		return 0;
+	if (t->c.state != CONN_READING)
+		return -EPROTO;
+	if (t->x509.pin_failed) {
 		char h[80];
 
 		srv_log_limited(s, RL_PIN, LOG_WARN, "remote client %s refused: its key %s is not "
-				"in [remote] clients or read_only", c->peer,
-				tls_spki_format(c->x509.spki, h));
+				"in [remote] clients or read_only", t->peer,
+				tls_spki_format(t->x509.spki, h));
 	} else if (err == BR_ERR_IO) {
 		srv_log_limited(s, RL_IO, LOG_INFO, "remote client %s closed the connection during "
-				"the handshake", c->peer);
+				"the handshake", t->peer);
 	} else {
 		srv_log_limited(s, err, LOG_WARN, "remote client %s refused: TLS handshake failed: %s",
-				c->peer, tls_strerror(err));
+				t->peer, tls_strerror(err));
 	}
+	return -EPROTO;
 }
 
-static void conn_request(struct remote_conn *c, size_t len)
+/* Move records between the socket and the engine until the engine offers
+ * goal (BR_SSL_RECVAPP: a client's bytes; BR_SSL_SENDAPP: room for ours; 0:
+ * only send what is queued). Returns goal's bits; 0 at the end of the
+ * stream (or, for goal 0, once everything is sent); -EAGAIN with t->poll
+ * saying what to wait for; or -errno. Application data nobody asked for
+ * (after the request line) is dropped. */
+static int tls_pump(struct remote_conn *t, unsigned goal)
 {
-	struct remote_server *s = c->srv;
-	struct ctl_request who = { .uid = (uid_t)-1, .read_only = c->read_only };
+	br_ssl_engine_context *eng = &t->sc.eng;
+	int fd = t->c.fd.fd;
 
-	c->requested = true;
-	if (s->log) {
-		char h[80], cmd[32];
-
-		snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(c->in, " "), c->in);
-		s->log(s->ctx, LOG_DEBUG, "remote client %s (key %s%s): %s", c->peer,
-		       tls_spki_format(c->x509.spki, h), c->read_only ? ", read-only" : "", cmd);
-	}
-	ctl_handle_line(s->handler, s->ctx, &who, c->in, len, &c->out);
-}
-
-/* Move bytes between the socket, the engine and the request/reply buffers
- * until nothing moves; then wait for what the engine needs. */
-static void conn_pump(struct remote_conn *c)
-{
-	br_ssl_engine_context *eng = &c->sc.eng;
-	struct remote_server *s = c->srv;
-
+	t->poll = 0;
 	for (;;) {
 		unsigned st = br_ssl_engine_current_state(eng);
-		uint32_t want = 0;
-		bool moved = false;
 		unsigned char *p;
 		size_t len;
 		ssize_t n;
 
-		if (st & BR_SSL_CLOSED) {
-			conn_failed(c);
-			conn_close(c);
-			return;
-		}
-		if (!c->established && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
-			c->established = true;
-			for (size_t i = 0; c->x509.have_spki && i < c->creds->n_ro; i++)
-				if (!memcmp(c->creds->ro[i], c->x509.spki, 32))
-					c->read_only = true;
+		if (st & BR_SSL_CLOSED)
+			return tls_closed(t);
+		if (!t->established && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
+			t->established = true;
+			for (size_t i = 0; t->x509.have_spki && i < t->creds->n_ro; i++)
+				if (!memcmp(t->creds->ro[i], t->x509.spki, 32))
+					t->c.read_only = true;
 		}
 		if (st & BR_SSL_SENDREC) {
 			p = br_ssl_engine_sendrec_buf(eng, &len);
-			n = send(c->fd.fd, p, len, MSG_NOSIGNAL);
+			n = send(fd, p, len, MSG_NOSIGNAL);
 			if (n > 0) {
 				br_ssl_engine_sendrec_ack(eng, (size_t)n);
-				moved = true;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				want |= EPOLLOUT;
-			} else {
-				conn_close(c);
-				return;
+				continue;
 			}
-		} else if (c->hangup && c->closing) {
-			/* The refusal is out. Closing with unread input would reset the
-			 * connection and could lose it: end our side, discard the rest
-			 * (bounded by the idle timer). */
-			shutdown(c->fd.fd, SHUT_WR);
-			c->draining = true;
-			loop_fd_mod(s->loop, &c->fd, EPOLLIN, NULL);
-			return;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EAGAIN)
+				return -errno;
+			t->poll = EPOLLOUT;
 		}
-		if (!moved && (st & BR_SSL_RECVAPP)) {
-			p = br_ssl_engine_recvapp_buf(eng, &len);
-			if (!c->requested) {
-				size_t room = sizeof(c->in) - 1 - c->inlen, k = len < room ? len : room;
-				char *nl;
-
-				memcpy(c->in + c->inlen, p, k);
-				nl = memchr(c->in + c->inlen, '\n', k);
-				c->inlen += k;
-				if (nl) {
-					*nl = '\0';
-					conn_request(c, (size_t)(nl - c->in));
-				} else if (c->inlen >= sizeof(c->in) - 1) {
-					c->requested = true;
-					c->hangup = true;
-					ctl_reply_error(&c->out, CTL_ERR_TOO_LONG);
-					srv_log_limited(s, RL_TOO_LONG, LOG_WARN, "remote client %s refused: "
-							"request longer than %d bytes", c->peer, CTL_REQ_MAX);
-				}
-			}
-			br_ssl_engine_recvapp_ack(eng, len);     /* anything after the line is dropped */
-			moved = true;
+		if (st & goal)
+			return (int)(st & goal);
+		if (st & BR_SSL_RECVAPP) {
+			br_ssl_engine_recvapp_buf(eng, &len);
+			br_ssl_engine_recvapp_ack(eng, len);
+			continue;
 		}
-		if (!moved && (st & BR_SSL_SENDAPP) && c->outoff < c->out.len) {
-			p = br_ssl_engine_sendapp_buf(eng, &len);
-			if (len > c->out.len - c->outoff)
-				len = c->out.len - c->outoff;
-			memcpy(p, c->out.data + c->outoff, len);
-			br_ssl_engine_sendapp_ack(eng, len);
-			c->outoff += len;
-			if (c->outoff == c->out.len) {
-				br_ssl_engine_flush(eng, 0);
-				br_ssl_engine_close(eng);        /* close_notify: the reply is complete */
-				c->closing = true;
-			}
-			moved = true;
+		if (t->poll)
+			return -EAGAIN;
+		if (!goal)
+			return 0;
+		if (!(st & BR_SSL_RECVREC)) {
+			t->poll = EPOLLIN;
+			return -EAGAIN;
 		}
-		if (!moved && (st & BR_SSL_RECVREC)) {
-			p = br_ssl_engine_recvrec_buf(eng, &len);
-			n = recv(c->fd.fd, p, len, 0);
-			if (n > 0) {
-				br_ssl_engine_recvrec_ack(eng, (size_t)n);
-				moved = true;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				want |= EPOLLIN;
-			} else {
-				if (!c->established && n == 0 && !c->requested)
-					srv_log_limited(s, RL_IO, LOG_INFO, "remote client %s closed the "
-							"connection during the handshake", c->peer);
-				conn_close(c);
-				return;
-			}
+		p = br_ssl_engine_recvrec_buf(eng, &len);
+		n = recv(fd, p, len, 0);
+		if (n > 0) {
+			br_ssl_engine_recvrec_ack(eng, (size_t)n);
+			continue;
 		}
-		if (!moved) {
-			loop_fd_mod(s->loop, &c->fd, want ? want : EPOLLIN, NULL);
-			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			t->poll = EPOLLIN;
+			return -EAGAIN;
 		}
+		if (n == 0 && !t->established && t->c.state == CONN_READING)
+			srv_log_limited(conn_remote(&t->c), RL_IO, LOG_INFO, "remote client %s closed "
+					"the connection during the handshake", t->peer);
+		return n == 0 ? 0 : -errno;
 	}
 }
 
-static void conn_on_event(struct loop_fd *f, uint32_t events)
+static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 {
-	struct remote_conn *c = container_of(f, struct remote_conn, fd);
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+	int ret = tls_pump(t, BR_SSL_RECVAPP);
+	unsigned char *p;
+	size_t n;
 
-	(void)events;
-	if (c->draining) {
-		for (;;) {
-			ssize_t n = recv(f->fd, c->iobuf, sizeof(c->iobuf), 0);
-
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-			if (n <= 0) {
-				conn_close(c);
-				return;
-			}
-		}
-	}
-	conn_pump(c);
+	if (ret <= 0)
+		return ret;
+	p = br_ssl_engine_recvapp_buf(&t->sc.eng, &n);
+	if (n > len)
+		n = len;
+	memcpy(buf, p, n);
+	br_ssl_engine_recvapp_ack(&t->sc.eng, n);
+	return (ssize_t)n;
 }
 
-static void conn_on_idle(struct loop_timer *t)
+static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
 {
-	struct remote_conn *c = container_of(t, struct remote_conn, idle);
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+	int ret = tls_pump(t, BR_SSL_SENDAPP);
+	unsigned char *p;
+	size_t n;
 
-	if (!c->requested)
-		srv_log_limited(c->srv, RL_IDLE, LOG_INFO, "remote client %s timed out after %d ms "
-				"without a request", c->peer, REMOTE_IDLE_MS);
-	conn_close(c);
+	if (ret <= 0)
+		return ret == 0 ? -EPIPE : ret;
+	p = br_ssl_engine_sendapp_buf(&t->sc.eng, &n);
+	if (n > len)
+		n = len;
+	memcpy(p, buf, n);
+	br_ssl_engine_sendapp_ack(&t->sc.eng, n);
+	return (ssize_t)n;
+}
+
+/* The reply is in the engine: flush it, then close_notify says it is complete. */
+static int tls_end(struct conn *c)
+{
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+
+	if (!t->close_sent) {
+		br_ssl_engine_flush(&t->sc.eng, 0);
+		br_ssl_engine_close(&t->sc.eng);
+		t->close_sent = true;
+	}
+	return tls_pump(t, 0);
+}
+
+static uint32_t tls_events(struct conn *c, uint32_t base)
+{
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+
+	return t->poll ? t->poll : base;
+}
+
+static const char *tls_admit(struct conn *c, const char *line)
+{
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+	struct remote_server *s = conn_remote(c);
+
+	if (s->cs.log) {
+		char h[80], cmd[32];
+
+		snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(line, " "), line);
+		s->cs.log(s->cs.ctx, LOG_DEBUG, "remote client %s (key %s%s): %s", t->peer,
+		       tls_spki_format(t->x509.spki, h), c->read_only ? ", read-only" : "", cmd);
+	}
+	return NULL;
+}
+
+static void tls_note(struct conn *c, enum conn_note what)
+{
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+	struct remote_server *s = conn_remote(c);
+
+	switch (what) {
+	case CONN_NOTE_TOO_LONG:
+		srv_log_limited(s, RL_TOO_LONG, LOG_WARN, "remote client %s refused: request longer "
+				"than %d bytes", t->peer, CTL_REQ_MAX);
+		break;
+	case CONN_NOTE_TIMEOUT:
+		if (c->state == CONN_READING)
+			srv_log_limited(s, RL_IDLE, LOG_INFO, "remote client %s timed out after %d ms "
+					"without a request", t->peer, REMOTE_IDLE_MS);
+		break;
+	case CONN_NOTE_EVICTED:
+		srv_log_limited(s, RL_FULL, LOG_WARN, "too many remote clients (limit %d): closing "
+				"the one idle longest (%s)", REMOTE_MAX_CONNS, t->peer);
+		break;
+	}
 }
 
 static void conn_engine_init(struct remote_conn *c, struct remote_creds *cr)
@@ -422,23 +407,6 @@ static void conn_engine_init(struct remote_conn *c, struct remote_creds *cr)
 	br_ssl_server_reset(sc);
 }
 
-/* At the limit the oldest connection that has not sent its request makes
- * room: holding handshakes open cannot lock others out. */
-static bool srv_evict(struct remote_server *s)
-{
-	struct remote_conn *oldest = NULL;
-
-	for (struct remote_conn *c = s->conns; c; c = c->next)
-		if (!c->requested)
-			oldest = c;
-	if (!oldest)
-		return false;
-	srv_log_limited(s, RL_FULL, LOG_WARN, "too many remote clients (limit %d): closing the "
-			"oldest one without a request (%s)", REMOTE_MAX_CONNS, oldest->peer);
-	conn_close(oldest);
-	return true;
-}
-
 static void peer_format(int fd, char *buf, size_t size)
 {
 	struct sockaddr_storage ss;
@@ -462,50 +430,37 @@ static void peer_format(int fd, char *buf, size_t size)
 	}
 }
 
-static void srv_on_accept(struct loop_fd *f, uint32_t events)
+static int tls_open(struct conn *c)
 {
-	struct remote_server *s = container_of(f, struct remote_server, listen);
+	struct remote_conn *t = container_of(c, struct remote_conn, c);
+	struct remote_server *s = conn_remote(c);
 
-	(void)events;
-	for (int i = 0; i < 64; i++) {      /* a burst at a time; the next round takes more */
-		int fd = accept4(f->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct remote_conn *c;
-
-		if (fd < 0)
-			return;
-		if (s->nconns >= REMOTE_MAX_CONNS && !srv_evict(s)) {
-			close(fd);          /* every slot is busy replying: refuse */
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		/* Handshake flights go out as several small records: without this,
-		 * Nagle and delayed ACKs add ~40 ms per flight. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		c->srv = s;
-		c->fd.fd = fd;
-		c->fd.cb = conn_on_event;
-		c->idle.cb = conn_on_idle;
-		c->creds = s->creds;
-		c->creds->refs++;
-		buf_init(&c->out);
-		peer_format(fd, c->peer, sizeof(c->peer));
-		conn_engine_init(c, c->creds);
-		if (loop_fd_add(s->loop, &c->fd, EPOLLIN, NULL) < 0) {
-			close(fd);
-			creds_put(c->creds);
-			free(c);
-			continue;
-		}
-		c->next = s->conns;
-		s->conns = c;
-		s->nconns++;
-		loop_timer_set(s->loop, &c->idle, REMOTE_IDLE_MS);
-	}
+	/* Handshake flights go out as several small records: without this,
+	 * Nagle and delayed ACKs add ~40 ms per flight. */
+	setsockopt(c->fd.fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	t->creds = s->creds;        /* a reload may swap s->creds: this one finishes with these */
+	t->creds->refs++;
+	peer_format(c->fd.fd, t->peer, sizeof(t->peer));
+	conn_engine_init(t, t->creds);
+	return 0;
 }
+
+static void tls_release(struct conn *c)
+{
+	creds_put(container_of(c, struct remote_conn, c)->creds);
+}
+
+static const struct conn_ops remote_tls_ops = {
+	.size = sizeof(struct remote_conn),
+	.open = tls_open,
+	.read = tls_read,
+	.write = tls_write,
+	.end = tls_end,
+	.events = tls_events,
+	.admit = tls_admit,
+	.note = tls_note,
+	.release = tls_release,
+};
 
 /* ---- the listener --------------------------------------------------------- */
 
@@ -549,30 +504,21 @@ static int srv_listen(struct remote_server *s, const struct cfg_remote *cfg, str
 		close(fd);
 		return ret;
 	}
-	s->listen.fd = fd;
-	s->listen.cb = srv_on_accept;
-	if ((ret = loop_fd_add(s->loop, &s->listen, EPOLLIN, e)) < 0) {
-		close(fd);
-		s->listen.fd = -1;
+	if (cfg->port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)   /* tests */
+		snprintf(s->addrstr, sizeof(s->addrstr), cfg->addr.family == AF_INET6 ? "[%s]:%u" :
+			 "%s:%u", ip, ntohs(cfg->addr.family == AF_INET6 ?
+					    ((struct sockaddr_in6 *)&ss)->sin6_port :
+					    ((struct sockaddr_in *)&ss)->sin_port));
+	if ((ret = conn_server_listen(&s->cs, fd, e)) < 0)     /* closes fd */
 		return ret;
-	}
 	s->addr = cfg->addr;
 	s->port = cfg->port;
 	return 0;
 }
 
-static void srv_unlisten(struct remote_server *s)
-{
-	if (s->listen.fd >= 0) {
-		loop_fd_del(s->loop, &s->listen);
-		close(s->listen.fd);
-		s->listen.fd = -1;
-	}
-}
-
 struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote *cfg,
 					 ctl_handler_fn *handler, void *ctx,
-					 remote_log_fn *log, struct err *e)
+					 ctl_log_fn *log, struct err *e)
 {
 	struct remote_server *s = calloc(1, sizeof(*s));
 
@@ -580,16 +526,14 @@ struct remote_server *remote_server_open(struct loop *l, const struct cfg_remote
 		err_set(e, ENOMEM, "out of memory");
 		return NULL;
 	}
-	s->loop = l;
-	s->handler = handler;
-	s->ctx = ctx;
-	s->log = log;
-	s->listen.fd = -1;
+	conn_server_init(&s->cs, l, &remote_tls_ops, REMOTE_MAX_CONNS, REMOTE_IDLE_MS, handler,
+			 ctx, log);
 	s->creds = creds_load(cfg, e);
 	if (!s->creds || srv_listen(s, cfg, e) < 0) {
 		remote_server_close(s);
 		return NULL;
 	}
+	snprintf(s->cs.what, sizeof(s->cs.what), "remote listener %s", s->addrstr);
 	return s;
 }
 
@@ -605,7 +549,7 @@ int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, 
 		struct ip_addr old_addr = s->addr;
 		struct cfg_remote old = { .addr = old_addr, .port = s->port };
 
-		srv_unlisten(s);
+		conn_server_unlisten(&s->cs);
 		if (srv_listen(s, cfg, e) < 0) {
 			struct err ignore;
 
@@ -613,22 +557,26 @@ int remote_server_update(struct remote_server *s, const struct cfg_remote *cfg, 
 			creds_put(c);
 			return -1;
 		}
+		snprintf(s->cs.what, sizeof(s->cs.what), "remote listener %s", s->addrstr);
 	}
 	creds_put(s->creds);
 	s->creds = c;           /* new clients; those connected finish with the old */
 	return same ? 0 : 1;
 }
 
+/* Retired servers still finishing their clients (closed at shutdown). */
+static struct remote_server *retired_servers;
+
+static void remote_server_drained(struct conn_server *cs)
+{
+	remote_server_close(container_of(cs, struct remote_server, cs));
+}
+
 void remote_server_retire(struct remote_server *s)
 {
-	srv_unlisten(s);
-	if (s->nconns == 0) {
-		remote_server_close(s);
-		return;
-	}
-	s->retired = true;
 	s->next_retired = retired_servers;
 	retired_servers = s;
+	conn_server_retire(&s->cs, remote_server_drained);
 }
 
 void remote_server_close_retired(void)
@@ -641,7 +589,7 @@ void remote_server_close(struct remote_server *s)
 {
 	if (!s)
 		return;
-	if (s->retired) {
+	if (s->cs.retired) {
 		for (struct remote_server **pp = &retired_servers; *pp; pp = &(*pp)->next_retired) {
 			if (*pp == s) {
 				*pp = s->next_retired;
@@ -649,10 +597,7 @@ void remote_server_close(struct remote_server *s)
 			}
 		}
 	}
-	s->retired = false;
-	while (s->conns)
-		conn_close(s->conns);
-	srv_unlisten(s);
+	conn_server_close(&s->cs);
 	creds_put(s->creds);
 	free(s);
 }

@@ -28,8 +28,8 @@
 #define TLS_ANCHORS_MAX 32          /* CA certificates in one client_ca/--ca file */
 #define TLS_EE_MAX 8192             /* bytes of a peer's own certificate we keep */
 
-#define REMOTE_MAX_CONNS 16         /* concurrent TLS clients (~30 KiB each) */
-#define REMOTE_IDLE_MS 10000        /* from accept to the end of the reply */
+#define REMOTE_MAX_CONNS 16         /* concurrent TLS clients (~30 KiB each); then the one idle longest goes */
+#define REMOTE_IDLE_MS 10000        /* from accept to the request, and again to take the reply */
 #define REMOTE_LOG_EVERY_MS 10000   /* one log line per kind of refusal per window */
 #define REMOTE_CALL_TIMEOUT_S 30    /* the CLI gives up on a silent server */
 

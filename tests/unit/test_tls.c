@@ -1,13 +1,20 @@
 /* test_tls.c - certificates for remote management: what `berth tls` issues is
  * what BearSSL's validator accepts (and refuses when expired, from another CA,
  * for another address, or not pinned); PEM/DER loading errors; keys round trip;
- * the shared request line handling. */
+ * the shared request line handling; a deferred reply over a real TLS
+ * connection, and one whose client goes away first. */
+#include "runtime/ctl/conn.h"
 #include "runtime/ctl/tls.h"
 #include "t.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 struct issued {
 	struct tls_keypair ca, leaf;
@@ -196,10 +203,196 @@ static void test_handle_line(void)
 	buf_free(&out);
 }
 
+/* ---- deferred replies over TLS --------------------------------------------- */
+
+struct fixture {
+	struct loop loop;
+	struct loop_timer later;
+	struct ctl_reply *r;
+	bool deferred, cancelled, finished;
+};
+
+static void fx_finish(struct loop_timer *t)
+{
+	struct fixture *fx = container_of(t, struct fixture, later);
+	struct buf body;
+
+	buf_init(&body);
+	buf_puts(&body, "done\n");
+	fx->finished = true;
+	ctl_reply_finish(fx->r, 0, &body, NULL);
+	fx->r = NULL;
+	buf_free(&body);
+}
+
+static void fx_cancel(struct ctl_reply *r, void *arg)
+{
+	struct fixture *fx = arg;
+
+	fx->cancelled = r == fx->r;
+}
+
+static int fx_handler(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	struct fixture *fx = ctx;
+
+	if (!strcmp(rq->argv[0], "now")) {
+		buf_printf(out, "now read_only=%d\n", rq->read_only);
+		return 0;
+	}
+	if (strcmp(rq->argv[0], "wait"))
+		return err_set(e, EINVAL, "unknown command '%s'", rq->argv[0]);
+	fx->r = ctl_defer(rq, fx_cancel, fx);
+	if (!fx->r)
+		return err_set(e, EBUSY, "cannot defer");
+	fx->deferred = true;
+	fx->finished = fx->cancelled = false;
+	loop_timer_set(&fx->loop, &fx->later, 300);
+	return CTL_PENDING;
+}
+
+static void write_file(const char *path, const struct buf *b)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f))
+		abort();
+}
+
+/* The CLI's remote_call in a child (it blocks); "RC|MESSAGE|BODY" comes
+ * back through a pipe while the parent runs the loop. */
+struct call {
+	pid_t pid;
+	int fd;
+	char res[512];
+};
+
+static void call_start(struct call *c, const struct ctl_remote *r, const char *cmd)
+{
+	int p[2];
+
+	memset(c, 0, sizeof(*c));
+	if (pipe2(p, O_CLOEXEC) < 0)
+		abort();
+	c->pid = fork();
+	if (c->pid == 0) {
+		char *argv[] = { (char *)cmd, NULL };
+		struct err e = { 0 };
+		struct buf body;
+		int rc;
+
+		buf_init(&body);
+		rc = remote_call(r, false, 1, argv, &body, &e);
+		dprintf(p[1], "%d|%s|%s", rc, rc ? e.msg : "", body.data ? body.data : "");
+		_exit(0);
+	}
+	close(p[1]);
+	c->fd = p[0];
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+}
+
+static const char *call_wait(struct loop *l, struct call *c)
+{
+	uint64_t end = loop_now_ms() + 10000;
+	size_t n = 0;
+
+	while (loop_now_ms() < end) {
+		ssize_t k = read(c->fd, c->res + n, sizeof(c->res) - 1 - n);
+
+		if (k > 0)
+			n += (size_t)k;
+		else if (k == 0)
+			break;
+		else
+			loop_run_once(l, 10);
+	}
+	if (loop_now_ms() >= end)
+		kill(c->pid, SIGKILL);
+	close(c->fd);
+	waitpid(c->pid, NULL, 0);
+	c->res[n] = '\0';
+	return c->res;
+}
+
+static bool run_until(struct loop *l, const bool *flag)
+{
+	for (int i = 0; i < 1000 && !*flag; i++)
+		loop_run_once(l, 10);
+	return *flag;
+}
+
+static void test_deferred_tls(void)
+{
+	int64_t now = (int64_t)time(NULL);
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char ca[256], crt[256], key[256];
+	struct fixture fx = { .later.cb = fx_finish };
+	struct cfg_remote cfg = { .enabled = true, .cert = crt, .key = key, .client_ca = ca };
+	struct remote_server *s;
+	struct ctl_remote r = { .cert = crt, .key = key, .ca = ca };
+	struct err e = { 0 };
+	struct call a, b;
+	struct issued is;
+	struct ip_addr lo;
+	struct buf pem;
+
+	/* one leaf (server and client use) for both ends, naming 127.0.0.1 */
+	ip_parse("127.0.0.1", &lo, NULL);
+	issue(&is, now - 60, now + 86400, &lo);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", tmp);
+	snprintf(crt, sizeof(crt), "%s/leaf.crt", tmp);
+	snprintf(key, sizeof(key), "%s/leaf.key", tmp);
+	buf_init(&pem);
+	tls_pem(&pem, "CERTIFICATE", is.ca_der.data, is.ca_der.len);
+	write_file(ca, &pem);
+	buf_reset(&pem);
+	tls_pem(&pem, "CERTIFICATE", is.leaf_der.data, is.leaf_der.len);
+	write_file(crt, &pem);
+	buf_reset(&pem);
+	tls_key_pem(&pem, &is.leaf);
+	write_file(key, &pem);
+	buf_free(&pem);
+	cfg.addr = lo;
+	cfg.port = 0;               /* any free port */
+
+	loop_init(&fx.loop, &e);
+	s = remote_server_open(&fx.loop, &cfg, fx_handler, &fx, NULL, &e);
+	T_OK(s != NULL, "a TLS listener opens on 127.0.0.1 (%s)", s ? remote_server_addr(s) : e.msg);
+	if (!s)
+		return;
+	r.host = remote_server_addr(s);
+
+	call_start(&b, &r, "now");
+	T_STREQ(call_wait(&fx.loop, &b), "0||now read_only=0\n", "a synchronous request over TLS");
+	call_start(&a, &r, "wait");
+	T_OK(run_until(&fx.loop, &fx.deferred), "a handler defers its reply over TLS");
+	call_start(&b, &r, "now");
+	T_STREQ(call_wait(&fx.loop, &b), "0||now read_only=0\n", "another TLS client is answered meanwhile");
+	T_OK(!fx.finished, "while the first one still waits");
+	T_STREQ(call_wait(&fx.loop, &a), "0||done\n", "the deferred reply arrives over TLS");
+
+	/* the client dies while its reply is owed */
+	fx.deferred = false;
+	call_start(&a, &r, "wait");
+	T_OK(run_until(&fx.loop, &fx.deferred), "another deferred reply");
+	kill(a.pid, SIGKILL);
+	waitpid(a.pid, NULL, 0);
+	close(a.fd);
+	T_OK(run_until(&fx.loop, &fx.cancelled), "the owner is told when the TLS client goes away");
+	T_OK(fx.r && ctl_reply_gone(fx.r), "the reply knows its client is gone");
+	T_OK(run_until(&fx.loop, &fx.finished), "finishing it afterwards only frees it");
+
+	remote_server_close(s);
+	loop_free(&fx.loop);
+	issued_free(&is);
+}
+
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	test_issue_validate();
 	test_pem_and_keys();
 	test_handle_line();
+	test_deferred_tls();
 	return t_done();
 }
