@@ -40,23 +40,38 @@ void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...
 	fputc('\n', stderr);
 }
 
-int daemon_load_config(const struct daemon *d, struct config **out, struct buf *errors_out)
+int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
+		       struct buf *errors_out, struct buf *warnings_out)
 {
-	struct config_errors errs = { 0 };
+	struct config_errors errs = { 0 }, warnings = { 0 };
 	const char *dir = d->config_dir;
 	int ret;
 
 	if (!dir)
 		dir = config_default_dir();
 	ret = config_load(dir, NULL, out, &errs);
-	if (ret < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			buf_printf(errors_out, "%s\n", errs.v[i].msg);
-		if (!errs.n)
-			buf_printf(errors_out, "cannot load the configuration from %s\n",
-				   dir ? dir : "(embedded default)");
+	if (ret == 0) {
+		/* a missing rootfs: a reload is refused; at start-up that
+		 * container fails on its own and the others come up */
+		config_preflight(*out, strict ? &errs : &warnings, &warnings);
+		if (errs.n) {
+			config_free(*out);
+			*out = NULL;
+			ret = -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < errs.n; i++)
+		buf_printf(errors_out, "%s\n", errs.v[i].msg);
+	if (ret < 0 && !errs.n)
+		buf_printf(errors_out, "cannot load the configuration from %s\n",
+			   dir ? dir : "(embedded default)");
+	for (size_t i = 0; i < warnings.n; i++) {
+		daemon_log(d, LOG_WARN, "%s", warnings.v[i].msg);
+		if (warnings_out)
+			buf_printf(warnings_out, "warning: %s\n", warnings.v[i].msg);
 	}
 	config_errors_free(&errs);
+	config_errors_free(&warnings);
 	return ret;
 }
 
@@ -170,7 +185,7 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 {
 	struct config *cfg = NULL;
 
-	if (daemon_load_config(d, &cfg, errors) < 0) {
+	if (daemon_load_config(d, true, &cfg, errors, out) < 0) {
 		d->reload_failures++;
 		return;
 	}
@@ -381,7 +396,7 @@ int daemon_main(const struct daemon_opts *o)
 
 	d.started_ms = loop_now_ms();
 	buf_init(&errors);
-	if (daemon_load_config(&d, &cfg, &errors) < 0) {
+	if (daemon_load_config(&d, false, &cfg, &errors, NULL) < 0) {
 		fprintf(stderr, "%sberth: the configuration has errors; not starting\n", errors.data);
 		buf_free(&errors);
 		return EXIT_FAIL;

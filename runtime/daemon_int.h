@@ -89,9 +89,13 @@ void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 
 /* Load the configuration the daemon was started with (-c DIR, /etc/berth, or
- * the embedded default). On errors returns -EINVAL and appends every error
- * line to errors_out. */
-int daemon_load_config(const struct daemon *d, struct config **out, struct buf *errors_out);
+ * the embedded default) and check it against the filesystem (preflight).
+ * On errors returns -EINVAL and appends every error line to errors_out;
+ * strict (a reload): a missing rootfs is an error too, else a warning.
+ * Warnings are logged and appended to warnings_out ("warning: ..."; may be
+ * NULL). */
+int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
+		       struct buf *errors_out, struct buf *warnings_out);
 
 /* Make the kernel, the store and DNS match cfg, which the daemon then owns
  * (the previous config is freed). Problems with single objects are logged

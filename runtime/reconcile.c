@@ -758,6 +758,10 @@ static void apply_dns(struct daemon *d, const struct config *cfg, const struct c
 	for (size_t k = 0; k < n_ctrs; k++) {
 		const struct ctr *c = &ctrs[k];
 
+		/* a name only while its interfaces exist: not for a container
+		 * whose attach failed half-way, nor one waiting to be re-attached */
+		if (strcmp(c->state, "ready"))
+			continue;
 		for (size_t i = 0; i < c->n_ifs; i++) {
 			struct ip_addr addrs[2];
 			size_t na = 0;
@@ -899,8 +903,11 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	d->ctrs = ctrs;
 	d->n_ctrs = cfg->n_containers;
 	/* network, firewall and DNS state are in place: processes may start */
-	for (size_t i = 0; i < d->n_ctrs; i++)
-		ctr_sync(&d->sup, d->ctrs[i].cfg->name);
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		err_clear(&e);
+		if (ctr_sync(&d->sup, d->ctrs[i].cfg->name, &e) < 0)
+			problem(d, report, &n, "container %s: %s", d->ctrs[i].cfg->name, e.msg);
+	}
 	ctr_prune(&d->sup);
 	return n;
 }

@@ -17,46 +17,59 @@ static void json_str(FILE *f, const char *s)
 	buf_free(&b);
 }
 
+/* "errors":[{file, line, column, message}, ...] */
+static void json_errors(const char *name, const struct config_errors *errs)
+{
+	printf(",\"%s\":[", name);
+	for (size_t i = 0; i < errs->n; i++) {
+		printf("%s{\"file\":", i ? "," : "");
+		json_str(stdout, errs->v[i].file);
+		printf(",\"line\":%d,\"column\":%d,\"message\":", errs->v[i].line,
+		       errs->v[i].col);
+		json_str(stdout, errs->v[i].msg);
+		printf("}");
+	}
+	printf("]");
+}
+
 static int config_check(const char *dir, bool json)
 {
-	struct config_errors errs = { 0 };
+	struct config_errors errs = { 0 }, warnings = { 0 };
 	struct config *cfg = NULL;
 	char sum[128];
 	int ret;
 
 	ret = config_load(dir, NULL, &cfg, &errs);
-	if (ret == 0) {
-		config_summary(cfg, sum, sizeof(sum));
-		if (json) {
-			printf("{\"ok\":true,\"source\":");
-			json_str(stdout, cfg->source);
-			printf(",\"networks\":%zu,\"containers\":%zu,\"policies\":%zu}\n",
-			       cfg->n_networks, cfg->n_containers, cfg->n_policies);
-		} else {
-			printf("ok: %s (%s)\n", sum, cfg->source);
-		}
-		config_free(cfg);
-		return EXIT_OK;
-	}
-	/* errors go to stdout: they are the command's answer, not a failure of it */
+	if (ret == 0)
+		config_preflight(cfg, &errs, &warnings);
+	/* errors and warnings go to stdout: they are the command's answer */
 	if (json) {
-		printf("{\"ok\":false,\"errors\":[");
-		for (size_t i = 0; i < errs.n; i++) {
-			printf("%s{\"file\":", i ? "," : "");
-			json_str(stdout, errs.v[i].file);
-			printf(",\"line\":%d,\"column\":%d,\"message\":", errs.v[i].line,
-			       errs.v[i].col);
-			json_str(stdout, errs.v[i].msg);
-			printf("}");
+		printf("{\"ok\":%s", errs.n ? "false" : "true");
+		if (cfg) {
+			printf(",\"source\":");
+			json_str(stdout, cfg->source);
+			printf(",\"networks\":%zu,\"containers\":%zu,\"policies\":%zu",
+			       cfg->n_networks, cfg->n_containers, cfg->n_policies);
 		}
-		printf("]}\n");
+		if (errs.n)
+			json_errors("errors", &errs);
+		json_errors("warnings", &warnings);
+		printf("}\n");
 	} else {
 		for (size_t i = 0; i < errs.n; i++)
 			printf("%s\n", errs.v[i].msg);
-		printf("%zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
+		for (size_t i = 0; i < warnings.n; i++)
+			printf("warning: %s\n", warnings.v[i].msg);
+		if (errs.n)
+			printf("%zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
+		else
+			printf("ok: %s (%s)\n", config_summary(cfg, sum, sizeof(sum)), cfg->source);
 	}
+	ret = errs.n ? EXIT_FAIL : EXIT_OK;
+	config_free(cfg);
 	config_errors_free(&errs);
-	return EXIT_FAIL;
+	config_errors_free(&warnings);
+	return ret;
 }
 
 /* ,"NAME":"VALUE" after sep; null for NULL */

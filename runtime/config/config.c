@@ -118,6 +118,11 @@ static void errs_add(struct config_errors *errs, const char *file, int file_idx,
 	errs->n++;
 }
 
+void config_errors_add(struct config_errors *errs, const char *file, int line, char *msg)
+{
+	errs_add(errs, file, 0, line, 0, msg);
+}
+
 static void verror(struct cfg_ctx *c, const char *file, int file_idx, int line, int col,
 		   const char *prefix, const char *fmt, va_list ap)
 {

@@ -134,7 +134,7 @@ struct cfg_container {
 	unsigned stop_timeout;      /* seconds, 10 */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
-		int section, name, networks, ports, ip, ip6;
+		int section, name, rootfs, command, networks, ports, ip, ip6;
 	} lines;
 };
 
@@ -238,6 +238,8 @@ struct config_errors {
 };
 
 void config_errors_free(struct config_errors *errs);
+/* Append msg (taken: freed here on failure) for file:line. */
+void config_errors_add(struct config_errors *errs, const char *file, int line, char *msg);
 
 struct config_opts {
 	const char *resolv_conf;    /* NULL: /etc/resolv.conf (read for [dns] upstream) */
@@ -265,6 +267,15 @@ int config_load_files(const struct config_file *files, size_t n, const char *sou
 		      const struct config_opts *opts, struct config **out,
 		      struct config_errors *errs);
 void config_free(struct config *c);
+/* Can container c start, as far as the filesystem tells (preflight.c)? Its
+ * rootfs must be a directory (else *fatal and -errno), and its command an
+ * executable inside it, found through its PATH with the rootfs's symlinks
+ * followed inside it (else -ENOENT, not fatal). e says why. */
+int config_container_preflight(const struct cfg_container *c, bool *fatal, struct err *e);
+/* Every container's preflight: file:line messages, the fatal ones into errs
+ * (`config check` fails, a reload is refused), the others into warnings. */
+void config_preflight(const struct config *cfg, struct config_errors *errs,
+		      struct config_errors *warnings);
 /* CONFIG_DIR_DEFAULT if it exists, else NULL (the embedded default): what
  * `berth daemon` and `berth config check` use without -c. */
 const char *config_default_dir(void);

@@ -804,18 +804,20 @@ bool ctr_stopping(const struct ctr_sup *s, const char *name)
 	return r && r->monitor && r->state == RS_STOPPING;
 }
 
-void ctr_sync(struct ctr_sup *s, const char *name)
+int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 {
 	const struct ctr_spec *sp = s->lookup(s->ctx, name);
 	struct ctr_run *r = run_find(s, name);
 	char h[24];
 
 	if (!sp || s->shutting_down)
-		return;
+		return 0;
 	if (!r)
 		r = run_new(s, name);
 	r->stop_timeout = sp->cfg->stop_timeout;
 	run_hash(sp->cfg, h);
+	if (r->monitor && !strcmp(h, r->hash) && !strncmp(r->warning, "its new configuration", 21))
+		r->warning[0] = '\0';      /* the configuration it runs is back */
 	if (r->exit_pending) {
 		/* it ended while no daemon watched: a restart or a changed
 		 * configuration starts it again, anything else is the policy's */
@@ -826,9 +828,18 @@ void ctr_sync(struct ctr_sup *s, const char *name)
 			run_apply_policy(r);
 	}
 	if (r->monitor && r->state != RS_STOPPING && strcmp(h, r->hash)) {
+		bool fatal;
+
+		/* a new definition that cannot start does not cost the old one */
+		if (config_container_preflight(sp->cfg, &fatal, e) < 0) {
+			snprintf(r->warning, sizeof(r->warning), "its new configuration cannot "
+				 "start; the old process keeps running");
+			LOG(s, LOG_ERROR, "container %s: %s: %s", name, r->warning, e->msg);
+			return err_wrap(e, "%s", r->warning);
+		}
 		LOG(s, LOG_INFO, "container %s: its configuration changed: restarting it", name);
 		run_signal_stop(r, CTR_STOP_RESTART);
-		return;
+		return 0;
 	}
 	if (!r->monitor && strcmp(h, r->hash) &&
 	    (r->state == RS_EXITED || r->state == RS_ERROR || r->state == RS_BACKOFF)) {
@@ -839,10 +850,11 @@ void ctr_sync(struct ctr_sup *s, const char *name)
 	if (sp->blocked || !r->want) {
 		if (!r->want && r->state == RS_CREATED)
 			run_set_state(r, RS_STOPPED);
-		return;
+		return 0;
 	}
 	if (r->state == RS_CREATED && !r->timer.pending)
 		run_start(r);
+	return 0;
 }
 
 void ctr_forget(struct ctr_sup *s, const char *name)
@@ -1195,7 +1207,7 @@ static int req_stop(struct ctr_run *r, bool restart, struct buf *out)
 	if (restart) {
 		r->backoff_s = 0;
 		r->state = RS_CREATED;
-		ctr_sync(r->s, r->name);
+		ctr_sync(r->s, r->name, &(struct err){ 0 });
 		buf_printf(out, "starting %s\n", r->name);
 		return 0;
 	}

@@ -118,8 +118,10 @@ bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why);
 /* Bring name's process in line with its spec (lookup): stop it for a restart
  * when what it runs changed (rootfs, command, env, networks, memory, cpus);
  * start it when it should run and does not. Labels, ports, service, restart
- * and stop_timeout apply without a restart. */
-void ctr_sync(struct ctr_sup *s, const char *name);
+ * and stop_timeout apply without a restart. Returns 0, or -1 when the
+ * changed configuration cannot start (config_container_preflight): the old
+ * process keeps running and e says why. */
+int ctr_sync(struct ctr_sup *s, const char *name, struct err *e);
 /* name is no longer configured and nothing of it runs: drop its files. */
 void ctr_forget(struct ctr_sup *s, const char *name);
 /* Forget every container that is not configured and has no process. */
