@@ -404,26 +404,19 @@ static int release_one(void *ctx, const struct ipam_alloc *a)
 struct stale_ctx {
 	struct daemon *d;
 	const struct config *cfg;
-	char (*names)[STORE_NAME_MAX];
-	size_t n, cap;
+	ARRAY(char[STORE_NAME_MAX]) names;
 };
 
 static int collect_stale(void *ctx, const struct store_container *c)
 {
 	struct stale_ctx *sc = ctx;
+	char (*name)[STORE_NAME_MAX];
 
 	if (config_container(sc->cfg, c->name))
 		return 0;
-	if (sc->n == sc->cap) {
-		size_t cap = sc->cap ? sc->cap * 2 : 16;
-		void *p = realloc(sc->names, cap * sizeof(*sc->names));
-
-		if (!p)
-			return -ENOMEM;
-		sc->names = p;
-		sc->cap = cap;
-	}
-	snprintf(sc->names[sc->n++], STORE_NAME_MAX, "%s", c->name);
+	if (!(name = array_push(&sc->names)))
+		return -ENOMEM;
+	snprintf(*name, STORE_NAME_MAX, "%s", c->name);
 	return 0;
 }
 
@@ -475,13 +468,15 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 	/* containers recorded by an earlier run that the config no longer has */
 	if (store_container_list(d->store, collect_stale, &sc, &e) < 0)
 		problem(d, report, n, "list recorded containers: %s", e.msg);
-	for (size_t i = 0; i < sc.n; i++) {
-		if (pending_find(d, sc.names[i]))
+	for (size_t i = 0; i < sc.names.n; i++) {
+		const char *name = sc.names.v[i];
+
+		if (pending_find(d, name))
 			continue;
-		daemon_log(d, LOG_INFO, "container %s is no longer configured: removing it", sc.names[i]);
-		container_down_when_gone(d, sc.names[i], NULL, 0, true, report, n);
+		daemon_log(d, LOG_INFO, "container %s is no longer configured: removing it", name);
+		container_down_when_gone(d, name, NULL, 0, true, report, n);
 	}
-	free(sc.names);
+	array_free(&sc.names);
 }
 
 static void pool_from(struct store_pool *p, const struct ip_prefix *subnet,
@@ -543,16 +538,11 @@ struct port_rows {
 
 static int port_rows_push(struct port_rows *r, const struct store_port *p)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		void *v = realloc(r->v, cap * sizeof(*r->v));
+	struct store_port *slot = array_push(r);
 
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
-	r->v[r->n++] = *p;
+	if (!slot)
+		return -ENOMEM;
+	*slot = *p;
 	return 0;
 }
 

@@ -91,20 +91,12 @@ void *cfg_grow(struct cfg_alloc *m, void *arr, size_t n, size_t size)
 static void errs_add(struct config_errors *errs, const char *file, int file_idx, int line,
 		     int col, char *msg)
 {
-	struct config_error *v;
+	struct config_error *v = array_push(errs);
 
-	if (errs->n == errs->cap) {
-		size_t cap = errs->cap ? 2 * errs->cap : 16;
-
-		v = realloc(errs->v, cap * sizeof(*v));
-		if (!v) {
-			free(msg);
-			return;
-		}
-		errs->v = v;
-		errs->cap = cap;
+	if (!v) {
+		free(msg);
+		return;
 	}
-	v = &errs->v[errs->n];
 	v->file = strdup(file ? file : "");
 	v->line = line;
 	v->col = col;
@@ -113,9 +105,8 @@ static void errs_add(struct config_errors *errs, const char *file, int file_idx,
 	if (!v->file || !msg) {
 		free(v->file);
 		free(msg);
-		return;
+		errs->n--;          /* the slot array_push added */
 	}
-	errs->n++;
 }
 
 void config_errors_add(struct config_errors *errs, const char *file, int line, char *msg)

@@ -278,10 +278,10 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	static const int types[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWNS };
 	static const char *const names[] = { "ipc", "uts", "net", "mnt" };
 	char cg[512], cwd[512], path[600];
-	char **envp;
-	size_t n_env = 0, cap = 8;
+	ARRAY(char *) env = { 0 };
 	struct err e = { 0 };
 	const char *p;
+	char **slot;
 	int fd;
 
 	signal(SIGINT, SIG_DFL);
@@ -314,31 +314,25 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 		fprintf(stderr, "berth exec: %s\n", e.msg);
 		_exit(126);
 	}
-	envp = calloc(cap, sizeof(*envp));
-	for (p = info; envp && p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		size_t len = strcspn(p, "\n");
 
 		if (strncmp(p, "env=", 4))
 			continue;
-		if (n_env + 3 >= cap) {
-			char **m = realloc(envp, (cap *= 2) * sizeof(*envp));
-
-			if (!m)
-				_exit(126);
-			envp = m;
-		}
-		envp[n_env++] = strndup(p + 4, len - 4);
+		if (!(slot = array_push(&env)) || !(*slot = strndup(p + 4, len - 4)))
+			_exit(126);
 	}
-	if (!envp)
-		_exit(126);
 	if (isatty(STDIN_FILENO) && getenv("TERM")) {
 		static char term[128];
 
 		snprintf(term, sizeof(term), "TERM=%s", getenv("TERM"));
-		envp[n_env++] = term;
+		if (!(slot = array_push(&env)))
+			_exit(126);
+		*slot = term;
 	}
-	envp[n_env] = NULL;
-	environ = envp;
+	if (!array_push(&env))      /* the NULL at the end */
+		_exit(126);
+	environ = env.v;
 	execvp(cmd[0], cmd);
 	fprintf(stderr, "berth exec: %s: %s\n", cmd[0], errno == ENOENT ? "command not found" :
 		strerror(errno));
