@@ -609,8 +609,9 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 		s->on_gone(s->ctx, r->name);    /* may free r (ctr_forget) */
 }
 
-/* "status=N\nfinished=T\nerror=MSG\n" as the monitor left it. */
-static bool read_exit(const struct ctr_run *r, int *code, char *error, size_t size)
+/* "status=N\nfinished=T\nerror=MSG\n" as the monitor left it; finished
+ * (unix seconds) into r->exited_at when given. */
+static bool read_exit(struct ctr_run *r, int *code, char *error, size_t size)
 {
 	char path[4096], text[ERR_MSG_MAX + 128], *p;
 	ssize_t n;
@@ -627,6 +628,8 @@ static bool read_exit(const struct ctr_run *r, int *code, char *error, size_t si
 	error[0] = '\0';
 	if ((p = strstr(text, "status=")))
 		*code = atoi(p + 7);
+	if ((p = strstr(text, "\nfinished=")) && atoll(p + 10) > 0)
+		r->exited_at = atoll(p + 10);
 	if ((p = strstr(text, "\nerror=")))
 		snprintf(error, size, "%.*s", (int)strcspn(p + 7, "\n"), p + 7);
 	return true;
