@@ -174,13 +174,6 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 	}
 }
 
-static void name_list_add(void *ctx, const char *name)
-{
-	struct buf *b = ctx;
-
-	buf_printf(b, "%s%s", b->len ? "," : "", name);
-}
-
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
 {
 	struct config *cfg = NULL;
@@ -198,16 +191,7 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	d->reloads++;
 	reconcile_apply(d, cfg, errors);
 	daemon_remote_apply(d, out, errors);
-	/* the reload is applied; stops go on without anyone waiting */
-	{
-		struct buf names;
-
-		buf_init(&names);
-		if (ctr_each_stopping(&d->sup, name_list_add, &names))
-			buf_printf(out, RELOAD_STOPPING "%s (each gets its stop_timeout, then "
-				   "SIGKILL; `berth reload --wait` waits)\n", names.data);
-		buf_free(&names);
-	}
+	reload_say_stopping(d, out);
 }
 
 /* SIGHUP: reload; a broken config is logged and the running one stays. */
@@ -257,6 +241,26 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	return ret;
 }
 
+/* The longest a SIGTERM may take: every container gets its stop_timeout,
+ * then the SIGKILL of its monitor some seconds to take effect. */
+static uint64_t daemon_stop_bound_ms(const struct daemon *d)
+{
+	unsigned longest = 10;
+
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (d->ctrs[i].cfg->stop_timeout > longest)
+			longest = d->ctrs[i].cfg->stop_timeout;
+	return (uint64_t)longest * 1000 + DAEMON_STOP_SLACK_MS;
+}
+
+static void daemon_on_exit_deadline(struct loop_timer *t)
+{
+	struct daemon *d = container_of(t, struct daemon, exit_deadline);
+
+	daemon_log(d, LOG_ERROR, "containers did not stop in time (not even at SIGKILL): exiting");
+	loop_stop(&d->loop);
+}
+
 static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 {
 	struct daemon *d = container_of(f, struct daemon, sig);
@@ -276,6 +280,8 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 			d->exiting = true;
 			if (!ctr_shutdown(&d->sup, true))
 				loop_stop(&d->loop);
+			else
+				loop_timer_set(&d->loop, &d->exit_deadline, daemon_stop_bound_ms(d));
 			break;
 		case SIGQUIT:
 			/* an upgrade in place: the next daemon adopts the containers */
@@ -361,12 +367,14 @@ static int daemon_open(struct daemon *d, struct err *e)
 
 static void daemon_close(struct daemon *d)
 {
+	requests_close(d);          /* replies owed go out before their connections */
 	remote_server_close(d->remote);
 	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
 	ctr_sup_free(&d->sup);
 	loop_timer_cancel(&d->loop, &d->converge);
+	loop_timer_cancel(&d->loop, &d->exit_deadline);
 	while (d->downs) {
 		struct pending_down *pd = d->downs;
 
@@ -408,6 +416,7 @@ int daemon_main(const struct daemon_opts *o)
 		return EXIT_FAIL;
 	}
 	reconcile_sup_init(&d);
+	d.exit_deadline.cb = daemon_on_exit_deadline;
 	ctr_adopt(&d.sup);             /* before reconcile: what runs stays running */
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;

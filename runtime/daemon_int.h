@@ -22,6 +22,8 @@ struct remote_server;
 #define DNS_PORT 53
 #define DNS_HOST_ADDR "127.0.0.53"  /* [dns] host = yes */
 #define DAEMON_MAX_LISTENERS 64
+#define DAEMON_STOP_SLACK_MS 8000   /* after the longest stop_timeout: the monitor's
+				     * SIGKILL (5 s grace, container.c) and its end */
 
 /* One interface of a container, as attached. */
 struct ctr_if {
@@ -80,6 +82,8 @@ struct daemon {
 	char spec_netns[4096];
 	bool leave_containers;      /* SIGQUIT: exit, leave containers running */
 	bool exiting;               /* SIGTERM: containers are stopping, then exit */
+	struct loop_timer exit_deadline;    /* exit even if a container never ends */
+	struct reload_wait *reload_waits;   /* `reload --wait` replies owed (requests.c) */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
@@ -122,5 +126,12 @@ int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		   struct err *e);
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out,
 		      struct err *e);
+/* A container's process changed state: the `reload --wait` replies whose
+ * containers are all done are sent. */
+void requests_on_ctr_change(struct daemon *d);
+/* Append the reload reply's RELOAD_STOPPING line when containers are stopping. */
+void reload_say_stopping(struct daemon *d, struct buf *out);
+/* At exit: answer the replies still owed with an error. */
+void requests_close(struct daemon *d);
 
 #endif

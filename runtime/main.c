@@ -168,7 +168,7 @@ static int cmd_config(struct globals *g, int argc, char **argv)
 	return config_cmd(g->config_dir, g->json, argc, argv);
 }
 
-/* start, stop, restart, logs, exec, reload (runtime/ctr/cmd_ctr.c) */
+/* start, stop, restart, logs, exec (runtime/ctr/cmd_ctr.c) */
 static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 {
 	struct err e = { 0 };
@@ -178,8 +178,6 @@ static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 		fprintf(stderr, "berth: %s\n", e.msg);
 		return EXIT_FAIL;
 	}
-	if (!strcmp(argv[0], "reload"))
-		return cmd_reload(path, g->json, argc, argv);
 	return cmd_ctr(path, g->json, argc, argv);
 }
 
@@ -207,7 +205,7 @@ static const struct command commands[] = {
 	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
 	{ "policy", "ls | why SRC DST PORT/PROTO", "policies; which rule allows or denies", cmd_remote },
 	{ "reload", "[--dry-run] [--wait]", "apply the configuration again (all or nothing; --wait: "
-	  "until the containers it stops are gone)", cmd_ctr_entry },
+	  "until the containers it stops are gone)", cmd_remote },
 	{ "metrics", "", "Prometheus text format", cmd_remote },
 	{ "tls", "init DIR --name N --ip A", "certificates for remote management (also: client, spki)",
 	  cmd_tls_entry },

@@ -986,6 +986,12 @@ static void sup_log(void *ctx, enum log_level lvl, const char *fmt, ...)
 	daemon_log(ctx, lvl, "%s", msg);
 }
 
+static void on_ctr_change(void *ctx, const char *name)
+{
+	(void)name;
+	requests_on_ctr_change(ctx);
+}
+
 void reconcile_sup_init(struct daemon *d)
 {
 	d->state_dir = strdup(d->cfg->daemon.state_dir);
@@ -994,6 +1000,7 @@ void reconcile_sup_init(struct daemon *d)
 	ctr_sup_init(&d->sup, &d->loop, d->store, d->state_dir);
 	d->sup.lookup = lookup_spec;
 	d->sup.on_gone = on_ctr_gone;
+	d->sup.on_change = on_ctr_change;
 	d->sup.log = sup_log;
 	d->sup.ctx = d;
 	d->converge.cb = on_converge_timer;

@@ -400,14 +400,139 @@ static int req_policy(struct daemon *d, const struct ctl_request *rq, struct buf
 	return 0;
 }
 
+/* A `reload --wait` whose reply waits until the containers the reload
+ * stopped are gone, and those it restarts run again. */
+struct reload_wait {
+	struct reload_wait *next;
+	struct daemon *d;
+	struct ctl_reply *reply;
+	struct buf body;            /* the reload's own reply, sent first */
+	struct buf names;           /* "a,b": the containers waited for */
+};
+
+static void reload_wait_free(struct daemon *d, struct reload_wait *w)
+{
+	for (struct reload_wait **pp = &d->reload_waits; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	buf_free(&w->body);
+	buf_free(&w->names);
+	free(w);
+}
+
+/* Is name still on its way: stopping, or (still configured) not yet
+ * running again? */
+static bool reload_pending(const struct daemon *d, const char *name)
+{
+	struct ctr_status st;
+
+	if (ctr_stopping(&d->sup, name))
+		return true;
+	if (!daemon_ctr(d, name))
+		return ctr_busy(&d->sup, name);
+	ctr_status(&d->sup, name, &st);
+	return !strcmp(st.state, "created") || !strcmp(st.state, "starting");
+}
+
+static bool reload_wait_done(const struct reload_wait *w)
+{
+	char names[4096], *save = NULL;
+
+	snprintf(names, sizeof(names), "%s", w->names.data ? w->names.data : "");
+	for (char *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save))
+		if (reload_pending(w->d, n))
+			return false;
+	return true;
+}
+
+void requests_on_ctr_change(struct daemon *d)
+{
+	struct reload_wait *w = d->reload_waits, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (!reload_wait_done(w))
+			continue;
+		buf_printf(&w->body, "stopped: %s\n", w->names.data);
+		ctl_reply_finish(w->reply, 0, &w->body, NULL);
+		reload_wait_free(d, w);
+	}
+}
+
+static void reload_wait_cancel(struct ctl_reply *r, void *arg)
+{
+	struct reload_wait *w = arg;
+
+	ctl_reply_finish(r, 0, NULL, NULL);     /* the client left: only frees */
+	reload_wait_free(w->d, w);
+}
+
+static void name_list_add(void *ctx, const char *name)
+{
+	struct buf *b = ctx;
+
+	buf_printf(b, "%s%s", b->len ? "," : "", name);
+}
+
+void reload_say_stopping(struct daemon *d, struct buf *out)
+{
+	struct buf names;
+
+	buf_init(&names);
+	if (ctr_each_stopping(&d->sup, name_list_add, &names))
+		buf_printf(out, RELOAD_STOPPING "%s (each gets its stop_timeout, then SIGKILL; "
+			   "`berth reload --wait` waits)\n", names.data);
+	buf_free(&names);
+}
+
+void requests_close(struct daemon *d)
+{
+	struct err e = { 0 };
+
+	err_set(&e, ESHUTDOWN, "the daemon is stopping");
+	while (d->reload_waits) {
+		ctl_reply_finish(d->reload_waits->reply, -1, NULL, &e);
+		reload_wait_free(d, d->reload_waits);
+	}
+}
+
 static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		      struct err *e)
 {
-	bool dry = rq->argc == 2 && !strcmp(rq->argv[1], "--dry-run");
+	bool dry = false, wait = false;
+	struct reload_wait *w;
+	int ret;
 
-	if (rq->argc > 2 || (rq->argc == 2 && !dry))
-		return err_set(e, EINVAL, "usage: berth reload [--dry-run]");
-	return daemon_request_reload(d, dry, out, e);
+	for (int i = 1; i < rq->argc; i++) {
+		if (!strcmp(rq->argv[i], "--dry-run") && !dry)
+			dry = true;
+		else if (!strcmp(rq->argv[i], "--wait") && !wait)
+			wait = true;
+		else
+			return err_set(e, EINVAL, "usage: berth reload [--dry-run] [--wait]");
+	}
+	ret = daemon_request_reload(d, dry, out, e);
+	if (ret < 0 || dry || !wait)
+		return ret;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, ENOMEM, "reload --wait");
+	w->d = d;
+	buf_init(&w->body);
+	buf_init(&w->names);
+	ctr_each_stopping(&d->sup, name_list_add, &w->names);
+	/* a synchronous caller (no connection to keep) gets the reply now */
+	if (!w->names.len || !(w->reply = ctl_defer(rq, reload_wait_cancel, w))) {
+		buf_free(&w->names);
+		free(w);
+		return ret;
+	}
+	buf_append(&w->body, out->data ? out->data : "", out->len);
+	w->next = d->reload_waits;
+	d->reload_waits = w;
+	return CTL_PENDING;
 }
 
 struct metric_ctx {

@@ -148,53 +148,6 @@ static int do_start(const char *sock, bool json, const char *cmd, const char *na
 	return EXIT_FAIL;
 }
 
-/* reload [--dry-run] [--wait]: --wait returns once the containers the
- * reload is stopping are gone, and those it restarts run again (the
- * daemon's reply names them). */
-int cmd_reload(const char *sock, bool json, int argc, char **argv)
-{
-	char *req[3] = { "reload", NULL, NULL };
-	bool wait = false;
-	int n = 1, ret = EXIT_OK;
-	struct buf b;
-	const char *line;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--wait")) {
-			wait = true;
-		} else if (!strcmp(argv[i], "--dry-run") && n == 1) {
-			req[n++] = argv[i];
-		} else {
-			fprintf(stderr, "usage: berth reload [--dry-run] [--wait]\n");
-			return EXIT_USAGE;
-		}
-	}
-	buf_init(&b);
-	if (call(sock, json, &b, n, req) < 0) {
-		buf_free(&b);
-		return EXIT_FAIL;
-	}
-	fwrite(b.data ? b.data : "", 1, b.len, stdout);
-	fflush(stdout);
-	line = b.data ? strstr(b.data, RELOAD_STOPPING) : NULL;
-	if (wait && line && (line == b.data || line[-1] == '\n')) {
-		char names[4096], *save = NULL, st[32], pid[ERR_MSG_MAX];
-
-		line += strlen(RELOAD_STOPPING);
-		snprintf(names, sizeof(names), "%.*s", (int)strcspn(line, " \n"), line);
-		for (char *nm = strtok_r(names, ",", &save); nm; nm = strtok_r(NULL, ",", &save))
-			/* a removed one goes; a restarted one is waited for until
-			 * its new process runs (or fails) */
-			if (wait_state(sock, nm + strspn(nm, " "), "stopping created starting",
-				       START_POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
-				ret = EXIT_FAIL;
-		if (ret == EXIT_OK)
-			printf("stopped: %.*s\n", (int)strcspn(line, " \n"), line);
-	}
-	buf_free(&b);
-	return ret;
-}
-
 static int do_logs(const char *sock, int argc, char **argv)
 {
 	char *req[8] = { "logs", NULL };

@@ -207,10 +207,9 @@ int ctr_log_from(const char *state_dir, const char *name, const char *cursor, st
 /* start|stop|restart NAME, logs NAME [-f] [--tail N], exec NAME -- CMD...
  * against the daemon at socket. Returns an exit code (exec: the command's). */
 int cmd_ctr(const char *socket, bool json, int argc, char **argv);
-/* reload [--dry-run] [--wait]. Returns an exit code. */
-int cmd_reload(const char *socket, bool json, int argc, char **argv);
 /* The line of a reload's reply that names the containers still stopping:
- * RELOAD_STOPPING "a,b (...)\n". */
+ * RELOAD_STOPPING "a,b (...)\n"; with --wait the reply comes once they are
+ * gone (and the restarted ones run), ending "stopped: a,b\n". */
 #define RELOAD_STOPPING "stopping: "
 
 #endif

@@ -18,12 +18,12 @@ deaf() {
 		"$R" "${2:-2}" >"$C/containers.d/$1.ini"
 }
 
-# ctl_ms.py SOCKET [SINCE_NS]: a control request's round trip (status),
-# measured on the socket itself, so the CLI's own start-up does not count;
-# with SINCE_NS (CLOCK_REALTIME, `date +%s%N`) it retries until the daemon
-# answers and prints the milliseconds since then.
+# ctl_ms.py SOCKET: a control request's round trip (status), measured on
+# the socket itself, so the CLI's own start-up does not count.
+# ctl_ms.py SOCKET --start LOG CMD...: start CMD (output to LOG), then ask
+# until it answers; prints "PID MS", MS from the start.
 cat >"$TMPDIR/ctl_ms.py" <<'PY'
-import socket, sys, time
+import socket, subprocess, sys, time
 def status(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(20)
@@ -36,16 +36,19 @@ def status(path):
             break
         data += b
     return data.startswith(b"ok")
-if len(sys.argv) > 2:
-    for _ in range(5000):
+if len(sys.argv) > 3 and sys.argv[2] == "--start":
+    log = open(sys.argv[3], "ab")
+    t0 = time.monotonic()
+    p = subprocess.Popen(sys.argv[4:], stdout=log, stderr=log)
+    for _ in range(20000):
         try:
             if status(sys.argv[1]):
-                print("%d" % ((time.time_ns() - int(sys.argv[2])) / 1e6))
+                print(p.pid, "%d" % ((time.monotonic() - t0) * 1000))
                 sys.exit(0)
         except OSError:
             pass
-        time.sleep(0.002)
-    print("failed")
+        time.sleep(0.001)
+    print(p.pid, "failed")
     sys.exit(0)
 t0 = time.monotonic()
 ok = status(sys.argv[1])
@@ -145,10 +148,9 @@ rm -f "$C"/containers.d/a*.ini
 # come up on this kind of machine); the rest of the file runs the test build
 prod=$BERTH
 [ "$(uname -m)" = x86_64 ] && [ -x "${BERTH_X86_64:-}" ] && prod=$BERTH_X86_64
-t0=$(date +%s%N)
-"$prod" daemon -c "$C" --foreground >>"$log" 2>&1 &
-pid=$!
-up=$(python3 "$TMPDIR/ctl_ms.py" "$SOCK" "$t0")
+read -r pid up <<EOF
+$(python3 "$TMPDIR/ctl_ms.py" "$SOCK" --start "$log" "$prod" daemon -c "$C" --foreground)
+EOF
 if [ "$up" != failed ] && [ "$up" -le 200 ]; then
 	ok "with 10 adopted containers to stop, status answers ${up} ms after start"
 else
@@ -160,7 +162,8 @@ check_out "their names are gone from DNS at once" "" \
 check "they stop meanwhile" wait_for sh -c "! pgrep -f '^berth monitor $S a[0-9]' >/dev/null"
 
 # ---- kill -9 at random points of restarts and reloads ----------------------
-kill -KILL "$pid"; wait "$pid" 2>/dev/null
+kill -KILL "$pid"
+wait_for sh -c "! kill -0 $pid 2>/dev/null"     # not our child: init reaps it
 rm -f "$C"/containers.d/*.ini
 # quick: sh exits on SIGTERM; slow: sleep ignores it (stop_timeout 1)
 cmd_quick() { echo "sh -c 'echo $1-v$2; trap \"exit 0\" TERM; while :; do sleep 1; done'"; }
