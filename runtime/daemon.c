@@ -129,7 +129,7 @@ static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 	return 0;
 }
 
-static void daemon_remote_log(void *ctx, enum log_level lvl, const char *fmt, ...)
+void daemon_log_ctx(void *ctx, enum log_level lvl, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -156,7 +156,7 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 		return;
 	}
 	if (!d->remote) {
-		d->remote = remote_server_open(&d->loop, r, daemon_on_request, d, daemon_remote_log, &e);
+		d->remote = remote_server_open(&d->loop, r, daemon_on_request, d, daemon_log_ctx, &e);
 		if (!d->remote)
 			buf_printf(errors, "remote listener: %s\n", e.msg);
 		else
@@ -312,6 +312,16 @@ static void daemon_nat_log(void *ctx, enum nat_log_level lvl, const char *msg)
 	daemon_log(ctx, levels[lvl], "%s", msg);
 }
 
+static void daemon_dns_log(void *ctx, enum dns_log_level lvl, const char *msg)
+{
+	static const enum log_level levels[] = {
+		[DNS_LOG_ERROR] = LOG_ERROR, [DNS_LOG_WARN] = LOG_WARN, [DNS_LOG_INFO] = LOG_INFO,
+		[DNS_LOG_DEBUG] = LOG_DEBUG,
+	};
+
+	daemon_log(ctx, levels[lvl], "%s", msg);
+}
+
 static int daemon_open(struct daemon *d, struct err *e)
 {
 	const struct cfg_daemon *cd = &d->cfg->daemon;
@@ -347,17 +357,18 @@ static int daemon_open(struct daemon *d, struct err *e)
 	if (nat_open(&d->nat, &d->loop, daemon_nat_log, d, e) < 0)
 		return -1;
 	fw_attach(d->nat, &d->fw_part, &d->fw);
-	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache }, e);
+	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache,
+				.log = daemon_dns_log, .log_ctx = d }, e);
 	if (!d->dns)
 		return -1;
 	if (mkdir_p("run directory", cd->run_dir, 0755, e) < 0)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
-	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, daemon_remote_log, e) < 0)
+	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, daemon_log_ctx, e) < 0)
 		return -1;
 	if (d->cfg->remote.enabled) {
 		d->remote = remote_server_open(&d->loop, &d->cfg->remote, daemon_on_request, d,
-					       daemon_remote_log, e);
+					       daemon_log_ctx, e);
 		if (!d->remote)
 			return -1;
 		daemon_log(d, LOG_INFO, "remote management (TLS) on %s", remote_server_addr(d->remote));

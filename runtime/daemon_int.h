@@ -91,6 +91,9 @@ struct daemon {
 
 void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* daemon_log for the rooms' log callbacks (ctx: the daemon). */
+void daemon_log_ctx(void *ctx, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Load the configuration the daemon was started with (-c DIR, /etc/berth, or
  * the embedded default) and check it against the filesystem (preflight).

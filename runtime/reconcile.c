@@ -975,17 +975,6 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 	return sp;
 }
 
-static void sup_log(void *ctx, enum log_level lvl, const char *fmt, ...)
-{
-	char msg[ERR_MSG_MAX + 256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	daemon_log(ctx, lvl, "%s", msg);
-}
-
 static void on_ctr_change(void *ctx, const char *name)
 {
 	(void)name;
@@ -1001,7 +990,7 @@ void reconcile_sup_init(struct daemon *d)
 	d->sup.lookup = lookup_spec;
 	d->sup.on_gone = on_ctr_gone;
 	d->sup.on_change = on_ctr_change;
-	d->sup.log = sup_log;
+	d->sup.log = daemon_log_ctx;
 	d->sup.ctx = d;
 	d->converge.cb = on_converge_timer;
 }
