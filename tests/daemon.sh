@@ -8,7 +8,8 @@
 #                    the given lines in [dns]; skips the test without busybox
 #   B ARGS...        the CLI against that daemon
 #   start_daemon     start it in the background ($pid, output in $log) and
-#                    wait until it answers; 1 if it never does
+#                    wait until it answers (1 if it never does) and its
+#                    containers' starts are done
 #   wait_for CMD...  up to ~10 s for CMD to succeed
 #
 # On exit, whatever happened, the daemon and every container monitor of $S
@@ -41,11 +42,19 @@ cleanup() {
 trap cleanup EXIT
 B() { "$BERTH" -c "$C" "$@"; }
 log=$TMPDIR/daemon.log
+# The daemon answers before its containers' starts are done (they run on
+# its loop): start_daemon also waits, a few seconds at most, until none is
+# still starting, as a user who starts it and then looks would see it.
 start_daemon() {
 	"$BERTH" daemon -c "$C" --foreground >>"$log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do B status >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
+	for _ in $(seq 100); do B status >/dev/null 2>&1 && break; sleep 0.05; done
+	B status >/dev/null 2>&1 || return 1
+	for _ in $(seq 100); do
+		B ps 2>/dev/null | awk 'NR > 1 && ($2 == "starting" || $2 == "created") { f = 1 } END { exit !f }' || return 0
+		sleep 0.05
+	done
+	return 0
 }
 wait_for() {
 	for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done

@@ -85,11 +85,25 @@ struct ctr_run {
 	uint64_t started_ms, next_try_ms;   /* monotonic */
 	int64_t started_at, exited_at;      /* unix seconds */
 	int exit_code;              /* -1: none yet */
-	char error[ERR_MSG_MAX];
-	char warning[120];
-	char line[ERR_MSG_MAX + 32];        /* the report as it arrives */
+	char *error;                /* why it is not running; NULL: nothing */
+	const char *warning;        /* one of the WARN_* texts; NULL: none */
+	char *line;                 /* the start report as it arrives (while starting) */
 	size_t line_len;
 };
+
+/* Kept small: the daemon holds one run per container (issue 19). */
+#define REPORT_MAX (ERR_MSG_MAX + 32)
+static const char WARN_NO_CGROUP2[] = "memory/cpus limits need cgroup v2 (/sys/fs/cgroup is "
+	"not cgroup2): running without them";
+static const char WARN_NEW_CANNOT_START[] = "its new configuration cannot start; the old "
+	"process keeps running";
+
+/* r's error: a copy of msg ("" or NULL: none). */
+static void run_set_error(struct ctr_run *r, const char *msg)
+{
+	free(r->error);
+	r->error = msg && *msg ? strdup(msg) : NULL;
+}
 
 static void run_timer_cb(struct loop_timer *t);
 static void run_pidfd_cb(struct loop_fd *f, uint32_t events);
@@ -171,6 +185,8 @@ static void run_free(struct ctr_run *r)
 	loop_timer_cancel(s->loop, &r->timer);
 	fd_unwatch(s, &r->pidfd);
 	fd_unwatch(s, &r->report);
+	free(r->error);
+	free(r->line);
 	free(r);
 }
 
@@ -439,10 +455,9 @@ static int run_start(struct ctr_run *r)
 	}
 	run_hash(sp->cfg, r->hash);
 	r->stop_timeout = sp->cfg->stop_timeout;
-	r->warning[0] = '\0';
+	r->warning = NULL;
 	if ((sp->cfg->memory || sp->cfg->cpus_milli) && !ctr_cgroup2()) {
-		snprintf(r->warning, sizeof(r->warning), "memory/cpus limits need cgroup v2 "
-			 "(/sys/fs/cgroup is not cgroup2): running without them");
+		r->warning = WARN_NO_CGROUP2;
 		LOG(s, LOG_WARN, "container %s: %s", r->name, r->warning);
 	}
 	r->started_ms = loop_now_ms();
@@ -468,8 +483,10 @@ static int run_start(struct ctr_run *r)
 	close(lock);                /* the monitor's copy keeps it taken */
 	r->monitor = pid;
 	r->child = true;
-	r->error[0] = '\0';
+	run_set_error(r, NULL);
 	r->line_len = 0;
+	free(r->line);
+	r->line = malloc(REPORT_MAX);
 	run_watch(r, (int)syscall(SYS_pidfd_open, pid, 0));
 	r->report.fd = pipefd[0];
 	fcntl(r->report.fd, F_SETFL, O_NONBLOCK);
@@ -497,14 +514,18 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 	char *nl;
 
 	(void)events;
-	n = read(f->fd, r->line + r->line_len, sizeof(r->line) - 1 - r->line_len);
+	if (!r->line) {             /* no memory for it: as if the monitor said nothing */
+		fd_unwatch(r->s, &r->report);
+		return;
+	}
+	n = read(f->fd, r->line + r->line_len, REPORT_MAX - 1 - r->line_len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0) {
 		r->line_len += (size_t)n;
 		r->line[r->line_len] = '\0';
 		nl = strchr(r->line, '\n');
-		if (!nl && r->line_len < sizeof(r->line) - 1)
+		if (!nl && r->line_len < REPORT_MAX - 1)
 			return;
 		if (nl)
 			*nl = '\0';
@@ -514,6 +535,8 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 	fd_unwatch(r->s, &r->report);
 	if (!strncmp(r->line, "ok ", 3)) {
 		r->init = (pid_t)atoi(r->line + 3);
+		free(r->line);
+		r->line = NULL;
 		LOG(r->s, LOG_INFO, "container %s: started (pid %d)", r->name, (int)r->init);
 		if (r->state == RS_STOPPING) {
 			run_record(r);      /* a stop came meanwhile: its timer runs */
@@ -524,8 +547,10 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 		return;
 	}
 	/* the monitor said why (or ended silently); its exit comes by pidfd */
-	snprintf(r->error, sizeof(r->error), "%s", !strncmp(r->line, "error ", 6) ? r->line + 6 :
-		 "the monitor ended without reporting (see the container's log)");
+	run_set_error(r, !strncmp(r->line, "error ", 6) ? r->line + 6 :
+		      "the monitor ended without reporting (see the container's log)");
+	free(r->line);
+	r->line = NULL;
 }
 
 /* ---- exits, policy, back-off ---------------------------------------------------- */
@@ -534,12 +559,12 @@ static void run_apply_policy(struct ctr_run *r)
 {
 	struct ctr_sup *s = r->s;
 	const struct ctr_spec *sp = s->lookup(s->ctx, r->name);
-	bool failed = r->error[0] || r->exit_code != 0;
+	bool failed = r->error || r->exit_code != 0;
 	enum restart_policy pol = sp ? sp->cfg->restart : RESTART_NO;
 	uint64_t up;
 
 	if (!(pol == RESTART_ALWAYS || (pol == RESTART_ON_FAILURE && failed)) || s->shutting_down) {
-		run_set_state(r, r->error[0] ? RS_ERROR : RS_EXITED);
+		run_set_state(r, r->error ? RS_ERROR : RS_EXITED);
 		return;
 	}
 	up = r->started_ms && loop_now_ms() > r->started_ms ? loop_now_ms() - r->started_ms : 0;
@@ -579,10 +604,10 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 	r->exit_code = code;
 	r->exited_at = (int64_t)time(NULL);
 	r->stopping = 0;
-	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
-	if (*r->error && code < 0)
+	run_set_error(r, error);
+	if (r->error && code < 0)
 		LOG(s, LOG_ERROR, "container %s: cannot start: %s", r->name, r->error);
-	else if (*r->error)
+	else if (r->error)
 		LOG(s, LOG_ERROR, "container %s: %s", r->name, r->error);
 	else
 		LOG(s, LOG_INFO, "container %s: exited with code %d", r->name, code);
@@ -648,7 +673,7 @@ static void run_monitor_gone(struct ctr_run *r)
 	if (r->child && waitpid(r->monitor, &st, WNOHANG) == r->monitor)
 		r->child = false;
 	if (!read_exit(r, &code, error, sizeof(error))) {
-		if (r->error[0] && r->state == RS_STARTING) {
+		if (r->error && r->state == RS_STARTING) {
 			code = -1;
 			snprintf(error, sizeof(error), "%s", r->error);
 		} else {
@@ -686,8 +711,9 @@ static void run_timer_cb(struct loop_timer *t)
 	case RS_STARTING:
 		LOG(s, LOG_ERROR, "container %s: the monitor did not report within %d s: SIGKILL",
 		    r->name, CTR_START_TIMEOUT_MS / 1000);
-		snprintf(r->error, sizeof(r->error), "the monitor did not report within %d s",
+		snprintf(boot, sizeof(boot), "the monitor did not report within %d s",
 			 CTR_START_TIMEOUT_MS / 1000);
+		run_set_error(r, boot);
 		kill(r->monitor, SIGKILL);
 		return;
 	case RS_STOPPING:
@@ -819,8 +845,8 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 		r = run_new(s, name);
 	r->stop_timeout = sp->cfg->stop_timeout;
 	run_hash(sp->cfg, h);
-	if (r->monitor && !strcmp(h, r->hash) && !strncmp(r->warning, "its new configuration", 21))
-		r->warning[0] = '\0';      /* the configuration it runs is back */
+	if (r->monitor && !strcmp(h, r->hash) && r->warning == WARN_NEW_CANNOT_START)
+		r->warning = NULL;          /* the configuration it runs is back */
 	if (r->exit_pending) {
 		/* it ended while no daemon watched: a restart or a changed
 		 * configuration starts it again, anything else is the policy's */
@@ -835,8 +861,7 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 
 		/* a new definition that cannot start does not cost the old one */
 		if (config_container_preflight(sp->cfg, &fatal, e) < 0) {
-			snprintf(r->warning, sizeof(r->warning), "its new configuration cannot "
-				 "start; the old process keeps running");
+			r->warning = WARN_NEW_CANNOT_START;
 			LOG(s, LOG_ERROR, "container %s: %s: %s", name, r->warning, e->msg);
 			return err_wrap(e, "%s", r->warning);
 		}
@@ -1060,11 +1085,12 @@ static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
 	 * configuration is loaded (ctr_sync) */
 	if (read_exit(r, &code, error, sizeof(error))) {
 		r->exit_code = code;
-		snprintf(r->error, sizeof(r->error), "%s", error);
+		run_set_error(r, error);
 	} else if (r->monitor) {
 		r->exit_code = 137;
-		snprintf(r->error, sizeof(r->error), "its monitor (pid %d) was killed while the "
-			 "daemon was down", (int)r->monitor);
+		snprintf(error, sizeof(error), "its monitor (pid %d) was killed while the daemon "
+			 "was down", (int)r->monitor);
+		run_set_error(r, error);
 	} else {
 		run_free(r);        /* never started, or cleanly stopped */
 		return;
@@ -1140,8 +1166,8 @@ void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st
 	st->exit_code = r->exit_code;
 	st->started_at = r->started_at;
 	if (!st->error[0])
-		st->error = r->error;
-	st->warning = r->warning;
+		st->error = r->error ? r->error : "";
+	st->warning = r->warning ? r->warning : "";
 	switch (r->state) {
 	case RS_RUNNING:
 		fmt_duration(t, sizeof(t), now > r->started_at ? (uint64_t)(now - r->started_at) : 0);
@@ -1195,7 +1221,8 @@ static int req_start(struct ctr_run *r, const struct ctr_spec *sp, struct buf *o
 			       r->name);
 	r->backoff_s = 0;
 	if (run_start(r) < 0)
-		return err_set(e, EINVAL, "container %s cannot start: %s", r->name, r->error);
+		return err_set(e, EINVAL, "container %s cannot start: %s", r->name,
+			       r->error ? r->error : "unknown reason");
 	buf_printf(out, "starting %s\n", r->name);
 	return 0;
 }
