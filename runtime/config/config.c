@@ -15,15 +15,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- allocation: one list of blocks per config -------------------------- */
+/* ---- allocation: an arena per config -------------------------------------
+ *
+ * A config is thousands of small pieces (names, labels, argv words) that
+ * live and die together, and the daemon keeps one for as long as it runs:
+ * carved from 4 KiB chunks, a piece costs its size rounded to 16 bytes
+ * instead of a malloc header and a list link each. */
+
+#define CFG_CHUNK 4096
 
 struct cfg_blk {
 	struct cfg_blk *next;
+	size_t used, size;          /* bytes of data[] */
 	max_align_t data[];
 };
 
 struct cfg_alloc {
-	struct cfg_blk *head;
+	struct cfg_blk *head;       /* the chunk being carved */
+	struct cfg_blk *big;        /* pieces larger than a chunk, one block each */
 };
 
 struct cfg_alloc *cfg_alloc_new(void)
@@ -31,16 +40,22 @@ struct cfg_alloc *cfg_alloc_new(void)
 	return calloc(1, sizeof(struct cfg_alloc));
 }
 
+static void blk_list_free(struct cfg_blk *b)
+{
+	while (b) {
+		struct cfg_blk *next = b->next;
+
+		free(b);
+		b = next;
+	}
+}
+
 void cfg_alloc_free(struct cfg_alloc *m)
 {
 	if (!m)
 		return;
-	while (m->head) {
-		struct cfg_blk *b = m->head;
-
-		m->head = b->next;
-		free(b);
-	}
+	blk_list_free(m->head);
+	blk_list_free(m->big);
 	free(m);
 }
 
@@ -49,15 +64,33 @@ void cfg_alloc_free(struct cfg_alloc *m)
  * any useful way, and checking every small string would triple the parsers. */
 void *cfg_new(struct cfg_alloc *m, size_t size)
 {
-	struct cfg_blk *b = calloc(1, sizeof(*b) + size);
+	size_t need = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	struct cfg_blk *b = m->head;
+	void *p;
 
-	if (!b) {
-		fputs("berth: out of memory while loading the configuration\n", stderr);
-		abort();
+	if (need > CFG_CHUNK / 4) {
+		b = calloc(1, sizeof(*b) + need);
+		if (!b)
+			goto oom;
+		b->next = m->big;
+		m->big = b;
+		return b->data;
 	}
-	b->next = m->head;
-	m->head = b;
-	return b->data;
+	if (!b || b->size - b->used < need) {
+		b = malloc(sizeof(*b) + CFG_CHUNK);
+		if (!b)
+			goto oom;
+		b->next = m->head;
+		b->used = 0;
+		b->size = CFG_CHUNK;
+		m->head = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += need;
+	return memset(p, 0, size);
+oom:
+	fputs("berth: out of memory while loading the configuration\n", stderr);
+	abort();
 }
 
 char *cfg_strndup(struct cfg_alloc *m, const char *s, size_t n)
