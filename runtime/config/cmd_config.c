@@ -53,7 +53,8 @@ static int config_check(const char *dir, bool json)
 		}
 		if (errs.n)
 			json_errors("errors", &errs);
-		json_errors("warnings", &warnings);
+		if (warnings.n)
+			json_errors("warnings", &warnings);
 		printf("}\n");
 	} else {
 		for (size_t i = 0; i < errs.n; i++)
