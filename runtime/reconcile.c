@@ -362,6 +362,7 @@ static void on_ctr_gone(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
 	struct buf report;
+	bool down = false;
 	int n = 0;
 
 	for (struct pending_down **pp = &d->downs; *pp; pp = &(*pp)->next) {
@@ -374,6 +375,7 @@ static void on_ctr_gone(void *ctx, const char *name)
 		container_down(d, pd, &report, &n);
 		buf_free(&report);
 		free(pd);
+		down = true;
 		break;
 	}
 	if (d->exiting) {
@@ -381,7 +383,8 @@ static void on_ctr_gone(void *ctx, const char *name)
 			loop_stop(&d->loop);
 		return;
 	}
-	loop_timer_set(&d->loop, &d->converge, 0);
+	if (down)
+		loop_timer_set(&d->loop, &d->converge, 0);
 }
 
 struct release_ctx {

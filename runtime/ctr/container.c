@@ -616,6 +616,10 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 		run_set_state(r, RS_STOPPED);
 		break;
 	case CTR_STOP_RESTART:
+		run_set_state(r, RS_CREATED);
+		if (r->want && !s->shutting_down)
+			run_start(r);           /* a blocked spec waits for ctr_sync */
+		break;
 	case CTR_STOP_OWNER:
 		run_set_state(r, RS_CREATED);   /* started again by ctr_sync */
 		break;
