@@ -123,6 +123,8 @@ struct cfg_container {
 	size_t n_labels;
 	const char **networks;      /* names; default: { "default" } */
 	size_t n_networks;
+	size_t default_net;         /* index in networks of default_network (default 0):
+				     * the default routes, resolv.conf, published ports */
 	struct cfg_port *ports;
 	size_t n_ports;
 	const char *service;        /* DNS name shared by a group; NULL: none */
@@ -134,7 +136,7 @@ struct cfg_container {
 	unsigned stop_timeout;      /* seconds, 10 */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
-		int section, name, rootfs, command, networks, ports, ip, ip6;
+		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;
 	} lines;
 };
 
