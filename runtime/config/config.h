@@ -33,6 +33,15 @@
  *   log is rotated once (NAME.log.1) when it reaches this size.
  * - Nameservers read from resolv.conf are skipped when they are 127.0.0.53
  *   and [dns] host = yes (that is berth itself: forwarding would loop).
+ * - default_network names one of the container's networks (default: the
+ *   first in networks order): its default routes, its resolver and its
+ *   published ports all use that one, so that replies leave by the
+ *   interface requests came in on (README, reconcile.c apply_container).
+ * - Two containers asking for the same static ip/ip6 is an error. Static
+ *   addresses are reserved for their container by the daemon at every
+ *   reconcile (store.h, ipam_request); whether a running container holds
+ *   one dynamically depends on the store, so the reload says so, not
+ *   `config check`.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
