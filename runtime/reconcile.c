@@ -583,6 +583,20 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	}
 	rq.reserved = reserved;
 	ret = ipam_request(d->store, &rq, out, e);
+	if (ret == -EADDRINUSE && rq.request &&
+	    ipam_holder(d->store, cn->name, rq.request, holder, NULL) == 1 &&
+	    !config_container(cfg, holder) && !pending_find(d, holder) &&
+	    !ctr_busy(&d->sup, holder)) {
+		/* a container of an earlier run, gone for good: its addresses
+		 * are released at the end of this converge anyway (ipam_reconcile
+		 * after a start-up), now so that the static owner need not wait */
+		daemon_log(d, LOG_INFO, "network %s: releasing %s of container %s, which is no "
+			   "longer configured, for container %s", cn->name,
+			   ip_format(rq.request, a), holder, c->name);
+		err_clear(e);
+		if ((ret = ipam_release(d->store, cn->name, holder, e)) >= 0)
+			ret = ipam_request(d->store, &rq, out, e);
+	}
 	free(reserved);
 	if (ret == 1) {
 		for (size_t i = 0; i < cfg->n_containers && !owner; i++) {

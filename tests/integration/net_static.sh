@@ -110,4 +110,14 @@ w running 10.88.1.11 fd88::14
 y running 10.88.1.12 fd88::12
 z running 10.88.1.10 fd88::10" \
 	sh -c "'$BERTH' -c '$C' -o json ps | jq -r 'sort_by(.name) | .[] | \"\(.name) \(.state) \(.ipv4) \(.ipv6)\"'"
+
+# a clean stop, then a start-up where a removed container's address is asked
+# for statically: the removed one's allocation goes first
+kill -TERM "$pid"; wait "$pid" 2>/dev/null
+rm "$C/containers.d/b.ini"
+ctr bz "ip = 10.88.1.15"
+start_daemon
+check "at start-up, the static container that wants a removed container's address runs" running bz
+check_out "with that address" "running 10.88.1.15 fd88::16" row bz
+check_out "and the removed container is gone" "" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"b\") | .name'"
 done_testing
