@@ -766,8 +766,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	struct store_container sc = { 0 }, old;
 	struct buf desc;
 	uint64_t h = 1469598103934665603ULL;       /* FNV-1a of the description */
-
-	size_t v6_default = c->n_networks;
+	size_t v6_default = c->n_networks;   /* the interface of the IPv6 default route */
 
 	ctr->cfg = c;
 	/* One default route per family, through one interface: the default
