@@ -25,7 +25,7 @@
  * whose peer is not our interface in the netns (or an interface there that
  * is not its peer) is deleted and the pair made again; missing addresses
  * are added and global addresses that are no longer wanted removed; the
- * default routes are replaced; MTU, enslavement and link state are set.
+ * default routes given are replaced; MTU, enslavement and link state are set.
  *
  * Choices other parts can see (each explained where it is made, net.c):
  *   - host ends carry the alias "berth:NAME/IFNAME" (ownership, collisions)
@@ -68,7 +68,14 @@ struct net_attach {
 	const char *ifname;         /* inside the container; NULL: "eth0" */
 	struct net_ifaddr addr[NET_ADDRS_MAX];  /* the container's address(es) */
 	unsigned n_addr;
-	struct ip_addr gw[NET_ADDRS_MAX];   /* default route(s) via, one per family */
+	/* The default route(s) this interface carries, via these gateways, one
+	 * per family; each replaces the family's default route in the netns.
+	 * A container on several networks gives a family's gateway to one of
+	 * its interfaces only (its default network's), so that the default
+	 * route does not depend on the order of the attaches, and replies leave
+	 * by the interface whose address the published ports target. n_gw 0:
+	 * this attach leaves the container's default routes alone. */
+	struct ip_addr gw[NET_ADDRS_MAX];
 	unsigned n_gw;
 	unsigned mtu;               /* 0: 1500 */
 };

@@ -67,6 +67,8 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 		buf_printf(b, "labels=%s=%s\n", c->labels[i].key, c->labels[i].value);
 	for (size_t i = 0; i < c->n_networks; i++)
 		buf_printf(b, "networks=%s\n", c->networks[i]);
+	if (c->default_net)
+		buf_printf(b, "default_network=%s\n", c->networks[c->default_net]);
 	for (size_t i = 0; i < c->n_ports; i++)
 		describe_port(&c->ports[i], b);
 	buf_printf(b, "service=%s\n", c->service ? c->service : "");
@@ -522,16 +524,101 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, struct
 		problem(d, report, n, "network %s: %s", cn->name, e.msg);
 }
 
-static int allocate(struct daemon *d, const struct cfg_container *c, const struct cfg_network *cn,
-		    int family, struct ip_addr *out, struct err *e)
+/* Why a static address is not free, for the container that asks for it:
+ * who holds it and what frees it. */
+static int static_held(struct daemon *d, const struct config *cfg, const char *key,
+		       const struct ip_addr *ip, const char *holder, struct err *e)
 {
-	const struct ip_addr *want = NULL;
+	const struct cfg_container *h = config_container(cfg, holder);
+	char a[IP_STRLEN];
 
-	if (family == AF_INET && c->has_ip && ip_prefix_contains(&cn->subnet, &c->ip))
-		want = &c->ip;
-	if (family == AF_INET6 && c->has_ip6 && ip_prefix_contains(&cn->subnet6, &c->ip6))
-		want = &c->ip6;
-	return ipam_allocate(d->store, cn->name, family, c->name, want, out, e);
+	ip_format(ip, a);
+	if (!h || pending_find(d, holder))
+		return err_set(e, EADDRINUSE, "%s %s is still held by container '%s', whose process "
+			       "is stopping; it is this container's once that has stopped", key, a,
+			       holder);
+	if (ctr_busy(&d->sup, holder))
+		return err_set(e, EADDRINUSE, "%s %s is held by container '%s' (allocated "
+			       "dynamically); restart or remove '%s' to free it, or choose another %s",
+			       key, a, holder, holder, key);
+	return err_set(e, EADDRINUSE, "%s %s is held by container '%s' (allocated dynamically), "
+		       "which is not running: it gets another address and this container its %s "
+		       "right after", key, a, holder, key);
+}
+
+/*
+ * One address of c on network cn. The static addresses that the other
+ * configured containers ask for in that network are reserved (store.h): IPAM
+ * never hands them out dynamically, whatever order the files are applied in,
+ * at start-up and at every reload. A container that got one before it became
+ * static (a reload added the static request) keeps it while its process
+ * runs, since that process may be using it; once the process is gone
+ * (stopped, restarted, never started, or after a reboot) the container is
+ * renumbered, and the converge that follows gives the static owner its
+ * address.
+ */
+static int allocate(struct daemon *d, const struct config *cfg, const struct cfg_container *c,
+		    const struct cfg_network *cn, int family, struct ip_addr *out, struct err *e)
+{
+	const struct ip_prefix *subnet = family == AF_INET ? &cn->subnet : &cn->subnet6;
+	const char *key = family == AF_INET ? "ip" : "ip6";
+	struct ipam_req rq = { .network = cn->name, .family = family, .owner = c->name,
+			       .renumber = !ctr_busy(&d->sup, c->name) };
+	const char *owner = NULL;
+	char a[IP_STRLEN], b[IP_STRLEN], holder[STORE_NAME_MAX];
+	struct ip_addr *reserved;
+	int ret;
+
+	reserved = calloc(cfg->n_containers + 1, sizeof(*reserved));
+	if (!reserved)
+		abort();
+	for (size_t i = 0; i < cfg->n_containers; i++) {
+		const struct cfg_container *o = &cfg->containers[i];
+		const struct ip_addr *ip = family == AF_INET ? (o->has_ip ? &o->ip : NULL) :
+				           (o->has_ip6 ? &o->ip6 : NULL);
+
+		if (!ip || !ip_prefix_contains(subnet, ip))
+			continue;
+		if (o == c)
+			rq.request = ip;
+		else
+			reserved[rq.n_reserved++] = *ip;
+	}
+	rq.reserved = reserved;
+	ret = ipam_request(d->store, &rq, out, e);
+	if (ret == -EADDRINUSE && rq.request &&
+	    ipam_holder(d->store, cn->name, rq.request, holder, NULL) == 1 &&
+	    !config_container(cfg, holder) && !pending_find(d, holder) &&
+	    !ctr_busy(&d->sup, holder)) {
+		/* a container of an earlier run, gone for good: its addresses
+		 * are released at the end of this converge anyway (ipam_reconcile
+		 * after a start-up), now so that the static owner need not wait */
+		daemon_log(d, LOG_INFO, "network %s: releasing %s of container %s, which is no "
+			   "longer configured, for container %s", cn->name,
+			   ip_format(rq.request, a), holder, c->name);
+		err_clear(e);
+		if ((ret = ipam_release(d->store, cn->name, holder, e)) >= 0)
+			ret = ipam_request(d->store, &rq, out, e);
+	}
+	free(reserved);
+	if (ret == 1) {
+		for (size_t i = 0; i < cfg->n_containers && !owner; i++) {
+			const struct cfg_container *o = &cfg->containers[i];
+
+			if (family == AF_INET ? o->has_ip && ip_equal(&o->ip, &rq.renumbered_from) :
+			    o->has_ip6 && ip_equal(&o->ip6, &rq.renumbered_from))
+				owner = o->name;
+		}
+		daemon_log(d, LOG_INFO, "container %s: network %s: %s is the static %s of container "
+			   "'%s': it now has %s", c->name, cn->name, ip_format(&rq.renumbered_from, a),
+			   key, owner ? owner : "?", ip_format(out, b));
+		loop_timer_set(&d->loop, &d->converge, 0);   /* where the static owner gets it */
+		return 0;
+	}
+	if (ret == -EADDRINUSE && rq.request &&
+	    ipam_holder(d->store, cn->name, rq.request, holder, NULL) == 1)
+		return static_held(d, cfg, key, rq.request, holder, e);
+	return ret;
 }
 
 struct port_rows {
@@ -578,6 +665,10 @@ static void nat_port_from(struct nat_port *np, const struct store_port *sp, cons
 			np->addr6 = ctr->ifs[i].ip6;
 			break;
 		}
+	/* a network without IPv6: IPv6 goes where its default route goes,
+	 * the first interface that has it (apply_container) */
+	for (size_t i = 0; i < ctr->n_ifs && np->addr4.family && !np->addr6.family; i++)
+		np->addr6 = ctr->ifs[i].ip6;
 }
 
 /*
@@ -610,7 +701,8 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, const st
 			};
 
 			snprintf(sp.container, sizeof(sp.container), "%s", c->name);
-			snprintf(sp.network, sizeof(sp.network), "%s", c->networks[0]);
+			/* the default network: the one replies leave by */
+			snprintf(sp.network, sizeof(sp.network), "%s", c->networks[c->default_net]);
 			if (p->has_host_ip)
 				sp.host_ip = p->host_ip;
 			ret = port_rows_push(&want, &sp);
@@ -677,8 +769,25 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	struct store_container sc = { 0 }, old;
 	struct buf desc;
 	uint64_t h = 1469598103934665603ULL;       /* FNV-1a of the description */
+	size_t v6_default = c->n_networks;   /* the interface of the IPv6 default route */
 
 	ctr->cfg = c;
+	/* One default route per family, through one interface: the default
+	 * network's (default_network, else the first). Each attach replaces
+	 * the family's default route, so giving it to every interface would
+	 * let the last network win, and replies to a published port (which
+	 * targets the default network's address) would leave through another
+	 * interface with the wrong source, dropped by the anti-spoofing. IPv6
+	 * goes through the first network that has it when the default one
+	 * does not. */
+	for (size_t i = 0; i <= c->n_networks && v6_default == c->n_networks; i++) {
+		size_t k = i ? i - 1 : c->default_net;
+		const struct cfg_network *cn = k < c->n_networks ? config_network(cfg, c->networks[k]) :
+					       NULL;
+
+		if (cn && cn->has_v6)
+			v6_default = k;
+	}
 	for (size_t i = 0; i < c->n_networks; i++) {
 		const struct cfg_network *cn = config_network(cfg, c->networks[i]);
 		struct ctr_if *ci = &ctr->ifs[ctr->n_ifs++];
@@ -687,15 +796,17 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		ci->network = cn->name;
 		snprintf(ci->ifname, sizeof(ci->ifname), "eth%u", (unsigned)i % CONFIG_NET_PER_CONTAINER);
 		a.bridge = cn->bridge;
-		if (allocate(d, c, cn, AF_INET, &ci->ip4, e) < 0)
+		if (allocate(d, cfg, c, cn, AF_INET, &ci->ip4, e) < 0)
 			return err_wrap(e, "network %s", cn->name);
 		a.addr[a.n_addr++] = (struct net_ifaddr){ ci->ip4, cn->subnet.len };
-		a.gw[a.n_gw++] = cn->gateway;
+		if (i == c->default_net)
+			a.gw[a.n_gw++] = cn->gateway;
 		if (cn->has_v6) {
-			if (allocate(d, c, cn, AF_INET6, &ci->ip6, e) < 0)
+			if (allocate(d, cfg, c, cn, AF_INET6, &ci->ip6, e) < 0)
 				return err_wrap(e, "network %s", cn->name);
 			a.addr[a.n_addr++] = (struct net_ifaddr){ ci->ip6, cn->subnet6.len };
-			a.gw[a.n_gw++] = cn->gateway6;
+			if (i == v6_default)
+				a.gw[a.n_gw++] = cn->gateway6;
 		}
 		if (net_attach(d->net, &a, e) < 0)
 			return -1;
@@ -965,9 +1076,11 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 		if (c->ifs[i].ip6.family)
 			sp->addrs[sp->n_addrs++] = c->ifs[i].ip6;
 	}
-	/* DNS: berth's server on the gateway of the first network */
-	if (c->n_ifs) {
-		const struct cfg_network *n = config_network(d->cfg, c->ifs[0].network);
+	/* DNS: berth's server on the gateway of the default network, the one
+	 * the default route goes through */
+	if (c->n_ifs > c->cfg->default_net) {
+		const struct cfg_network *n = config_network(d->cfg,
+							     c->ifs[c->cfg->default_net].network);
 
 		if (n) {
 			sp->nameservers[0] = n->gateway;

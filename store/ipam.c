@@ -20,6 +20,8 @@ struct pool {
 	bool whole;                 /* no range configured: the subnet is the range */
 	size_t nranges;
 	struct ip_range ranges[STORE_MAX_RANGES];
+	const struct ip_addr *held;     /* other owners' static addresses, sorted */
+	size_t n_held;
 };
 
 static const char *fam_name(int af)
@@ -50,6 +52,17 @@ static const char *pool_reserved(const struct pool *p, const struct ip_addr *a)
 	if (ip_equal(a, &p->gateway))
 		return "the gateway";
 	return NULL;
+}
+
+static int cmp_ip(const void *a, const void *b)
+{
+	return ip_cmp(a, b);
+}
+
+/* Is a another owner's static address (never handed out to anyone else)? */
+static bool pool_held(const struct pool *p, const struct ip_addr *a)
+{
+	return p->n_held && bsearch(a, p->held, p->n_held, sizeof(*p->held), cmp_ip);
 }
 
 static int pool_find_range(const struct pool *p, const struct ip_addr *a)
@@ -455,10 +468,11 @@ static int owner_ip(struct store *s, enum store_stmt id, const char *net, const 
 }
 
 /*
- * The first address of [from, to] that is neither reserved nor allocated.
- * One index walk from `from`: each step passes one reserved address (at most
- * three) or one allocated row, so the cost is the run of taken addresses
- * after `from`, whatever the size of the range. 0 found, 1 none, < 0 error.
+ * The first address of [from, to] that is neither reserved, nor another
+ * owner's static address, nor allocated. One index walk from `from`: each
+ * step passes one reserved address (at most three), one static address or
+ * one allocated row, so the cost is the run of taken addresses after `from`,
+ * whatever the size of the range. 0 found, 1 none, < 0 error.
  */
 static int walk(struct store *s, const char *net, const struct pool *p, struct ip_addr cur,
 		const struct ip_addr *to, struct ip_addr *out, struct err *e)
@@ -476,7 +490,7 @@ static int walk(struct store *s, const char *net, const struct pool *p, struct i
 	rc = sqlite3_step(st);
 	have_row = rc == SQLITE_ROW && store_column_ip(st, 0, p->fam, &row);
 	for (;;) {
-		if (!pool_reserved(p, &cur)) {
+		if (!pool_reserved(p, &cur) && !pool_held(p, &cur)) {
 			while (have_row && ip_cmp(&row, &cur) < 0) {
 				rc = sqlite3_step(st);
 				have_row = rc == SQLITE_ROW && store_column_ip(st, 0, p->fam, &row);
@@ -502,9 +516,22 @@ static int walk(struct store *s, const char *net, const struct pool *p, struct i
 
 static int exhausted(struct store *s, const char *net, const struct pool *p, struct err *e)
 {
-	char rs[RANGES_STRLEN];
+	char rs[RANGES_STRLEN], more[80] = "";
 	uint64_t used = 0, usable = 0;
+	size_t held = 0;
 
+	/* static addresses nobody holds yet are free, but not for this owner */
+	for (size_t i = 0; i < p->n_held; i++) {
+		int r;
+
+		if (pool_find_range(p, &p->held[i]) < 0 || pool_reserved(p, &p->held[i]))
+			continue;
+		if ((r = ip_owner(s, net, &p->held[i], NULL, e)) < 0)
+			return r;
+		held += r == 0;
+	}
+	if (held)
+		snprintf(more, sizeof(more), "; %zu more kept for static addresses", held);
 	for (size_t i = 0; i < p->nranges; i++) {
 		sqlite3_stmt *st = store_stmt(s, ST_ALLOC_COUNT, e);
 		uint64_t u = range_usable(p, &p->ranges[i]);
@@ -518,10 +545,10 @@ static int exhausted(struct store *s, const char *net, const struct pool *p, str
 		sqlite3_reset(st);
 		usable = usable > UINT64_MAX - u ? UINT64_MAX : usable + u;
 	}
-	return err_set(e, ENOSPC, "network %s: no free %s address in %s (%llu of %llu allocated)",
+	return err_set(e, ENOSPC, "network %s: no free %s address in %s (%llu of %llu allocated%s)",
 		       net, fam_name(store_af(p->fam)), pool_ranges_str(p, rs, sizeof(rs)),
 		       (unsigned long long)(used < usable ? used : usable),
-		       (unsigned long long)usable);
+		       (unsigned long long)usable, more);
 }
 
 static void ip_dec(struct ip_addr *a)
@@ -619,16 +646,48 @@ static int put_ip(struct store *s, enum store_stmt id, const char *net, const ch
 	return store_exec_stmt(s, st, "record allocation", e);
 }
 
+/* The reserved addresses of family af, sorted, into *out (NULL when none). */
+static int held_sorted(const struct ipam_req *r, struct ip_addr **out, size_t *n, struct err *e)
+{
+	struct ip_addr *v;
+
+	*out = NULL;
+	*n = 0;
+	if (!r->n_reserved)
+		return 0;
+	v = malloc(r->n_reserved * sizeof(*v));
+	if (!v)
+		return err_set(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < r->n_reserved; i++)
+		if (r->reserved[i].family == r->family)
+			v[(*n)++] = r->reserved[i];
+	qsort(v, *n, sizeof(*v), cmp_ip);
+	*out = v;
+	return 0;
+}
+
 int ipam_allocate(struct store *s, const char *net, int af, const char *owner,
 		  const struct ip_addr *req, struct ip_addr *out, struct err *e)
 {
-	STORE_ERR_LOCAL(e);
-	char a[IP_STRLEN], b[IP_STRLEN];
-	struct ip_addr got;
-	struct pool p;
-	bool dynamic = false;
-	int fam = store_fam(af), r;
+	struct ipam_req r = { .network = net, .family = af, .owner = owner, .request = req };
+	int ret = ipam_request(s, &r, out, e);
 
+	return ret < 0 ? ret : 0;
+}
+
+int ipam_request(struct store *s, struct ipam_req *rq, struct ip_addr *out, struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	const char *net = rq->network, *owner = rq->owner;
+	const struct ip_addr *req = rq->request;
+	char a[IP_STRLEN], b[IP_STRLEN];
+	struct ip_addr got, *held = NULL;
+	struct pool p;
+	bool dynamic = false, moved = false;
+	int af = rq->family, fam = store_fam(af), r;
+	size_t n_held;
+
+	memset(&rq->renumbered_from, 0, sizeof(rq->renumbered_from));
 	if (store_check_name("network", net, e) < 0 || store_check_name("owner", owner, e) < 0)
 		return -e->code;
 	if (af != AF_INET && af != AF_INET6)
@@ -637,21 +696,40 @@ int ipam_allocate(struct store *s, const char *net, int af, const char *owner,
 	if (req && req->family != af)
 		return err_set(e, EINVAL, "network %s: requested address %s is not %s", net,
 			       ip_format(req, a), fam_name(af));
-	if (store_begin(s, true, e) < 0)
+	if (held_sorted(rq, &held, &n_held, e) < 0)
 		return -e->code;
+	if (store_begin(s, true, e) < 0)
+		goto out;
 	if (load_pool(s, net, af, &p, e) < 0)
 		goto fail;
+	p.held = held;
+	p.n_held = n_held;
 	/* Idempotent: a retried allocation gets what the first one got. */
 	r = owner_ip(s, ST_ALLOC_OWNER, net, owner, fam, &got, e);
 	if (r < 0)
 		goto fail;
-	if (r) {
-		if (req && !ip_equal(req, &got)) {
-			err_set(e, EEXIST, "network %s: %s already holds %s (requested %s); release "
-				"it first", net, owner, ip_format(&got, a), ip_format(req, b));
+	if (r && req && !ip_equal(req, &got)) {
+		err_set(e, EEXIST, "network %s: %s already holds %s (requested %s); release "
+			"it first", net, owner, ip_format(&got, a), ip_format(req, b));
+		goto fail;
+	}
+	if (r && !req && rq->renumber && pool_held(&p, &got)) {
+		/* another owner's static address: give it up, take another */
+		sqlite3_stmt *st = store_stmt(s, ST_ALLOC_DEL_IP, e);
+
+		if (!st)
 			goto fail;
-		}
+		bind_text(st, 1, net);
+		store_bind_ip(st, 2, &got);
+		if (store_exec_stmt(s, st, "release", e) < 0)
+			goto fail;
+		rq->renumbered_from = got;
+		moved = true;
+		r = 0;
+	}
+	if (r) {
 		store_rollback(s);
+		free(held);
 		*out = got;
 		return 0;
 	}
@@ -660,16 +738,27 @@ int ipam_allocate(struct store *s, const char *net, int af, const char *owner,
 			goto fail;
 		got = *req;
 	} else {
-		/* Sticky: the owner's previous address, if nobody took it since. */
+		/* Sticky: the owner's previous address, if nobody took it since
+		 * and nobody asks for it statically. */
 		r = owner_ip(s, ST_STICKY_GET, net, owner, fam, &got, e);
 		if (r < 0)
 			goto fail;
-		if (r && pool_find_range(&p, &got) >= 0 && !pool_reserved(&p, &got))
+		if (r && pool_find_range(&p, &got) >= 0 && !pool_reserved(&p, &got) &&
+		    !pool_held(&p, &got))
 			r = ip_owner(s, net, &got, NULL, e) == 0;
 		else
 			r = 0;
 		if (!r) {
-			if (next_free(s, net, &p, &got, e) != 0)
+			if ((r = next_free(s, net, &p, &got, e)) == -ENOSPC && moved) {
+				/* nowhere to go: it keeps what it has */
+				store_rollback(s);
+				free(held);
+				*out = rq->renumbered_from;
+				memset(&rq->renumbered_from, 0, sizeof(rq->renumbered_from));
+				err_clear(e);
+				return 0;
+			}
+			if (r != 0)
 				goto fail;
 			dynamic = true;
 		}
@@ -683,12 +772,27 @@ int ipam_allocate(struct store *s, const char *net, int af, const char *owner,
 	if (put_ip(s, ST_STICKY_PUT, net, owner, fam, &got, e) < 0)
 		goto fail;
 	if (store_commit(s, e) < 0)
-		return -e->code;
+		goto out;
+	free(held);
 	*out = got;
-	return 0;
+	return moved;
 fail:
 	store_rollback(s);
+out:
+	free(held);
+	if (moved && e->code)
+		memset(&rq->renumbered_from, 0, sizeof(rq->renumbered_from));
 	return -e->code;
+}
+
+int ipam_holder(struct store *s, const char *net, const struct ip_addr *ip,
+		char owner[STORE_NAME_MAX], struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+
+	if (store_check_name("network", net, e) < 0)
+		return -e->code;
+	return ip_owner(s, net, ip, owner, e);
 }
 
 int ipam_release(struct store *s, const char *net, const char *owner, struct err *e)

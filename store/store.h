@@ -91,6 +91,37 @@ struct ipam_alloc {
 
 int ipam_allocate(struct store *s, const char *network, int family, const char *owner,
 		  const struct ip_addr *request, struct ip_addr *out, struct err *e);
+
+/*
+ * Reservations. A static address must be free when its owner comes to ask,
+ * in whatever order owners allocate: an address another owner requests
+ * statically is never handed out dynamically, nor as a sticky address, to
+ * anyone else. The caller passes the reserved addresses with each request:
+ * the daemon (the only process that allocates) takes them from the
+ * configuration it applies, so the set changes with every reload, and no
+ * reservation outlives the container file that made it; nothing about them
+ * is stored. An owner that already holds a reserved address (it got it
+ * before the static request existed) keeps it, since its process may be
+ * using it, unless the caller says it may be renumbered: then, in the same
+ * transaction, it gets another address and the static owner can have it.
+ */
+struct ipam_req {
+	const char *network;
+	int family;                     /* AF_INET or AF_INET6 */
+	const char *owner;
+	const struct ip_addr *request;  /* a static address, or NULL: dynamic */
+	const struct ip_addr *reserved; /* other owners' static addresses, any order */
+	size_t n_reserved;              /* (those of other families are ignored) */
+	bool renumber;                  /* the owner may be moved off a reserved address */
+	struct ip_addr renumbered_from; /* out: the reserved address it no longer holds */
+};
+
+/* ipam_allocate with reservations. Returns 0, 1 when the owner was moved
+ * off a reserved address (r->renumbered_from says which), or -errno. */
+int ipam_request(struct store *s, struct ipam_req *r, struct ip_addr *out, struct err *e);
+/* Who holds ip in network: 1 with its name in owner, 0 when it is free. */
+int ipam_holder(struct store *s, const char *network, const struct ip_addr *ip,
+		char owner[STORE_NAME_MAX], struct err *e);
 /* Release every address owner holds in network (both families); returns the
  * number released (0 when it held none). The sticky memory is kept. */
 int ipam_release(struct store *s, const char *network, const char *owner, struct err *e);

@@ -33,6 +33,15 @@
  *   log is rotated once (NAME.log.1) when it reaches this size.
  * - Nameservers read from resolv.conf are skipped when they are 127.0.0.53
  *   and [dns] host = yes (that is berth itself: forwarding would loop).
+ * - default_network names one of the container's networks (default: the
+ *   first in networks order): its default routes, its resolver and its
+ *   published ports all use that one, so that replies leave by the
+ *   interface requests came in on (README, reconcile.c apply_container).
+ * - Two containers asking for the same static ip/ip6 is an error. Static
+ *   addresses are reserved for their container by the daemon at every
+ *   reconcile (store.h, ipam_request); whether a running container holds
+ *   one dynamically depends on the store, so the reload says so, not
+ *   `config check`.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
@@ -123,6 +132,8 @@ struct cfg_container {
 	size_t n_labels;
 	const char **networks;      /* names; default: { "default" } */
 	size_t n_networks;
+	size_t default_net;         /* index in networks of default_network (default 0):
+				     * the default routes, resolv.conf, published ports */
 	struct cfg_port *ports;
 	size_t n_ports;
 	const char *service;        /* DNS name shared by a group; NULL: none */
@@ -134,7 +145,7 @@ struct cfg_container {
 	unsigned stop_timeout;      /* seconds, 10 */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
-		int section, name, rootfs, command, networks, ports, ip, ip6;
+		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;
 	} lines;
 };
 

@@ -699,6 +699,30 @@ static void network_item(struct cfg_ctx *c, const struct ini_sect *s, const stru
 		*CFG_PUSH(c->mem, ct->networks, ct->n_networks) = cfg_strdup(c->mem, it->s);
 }
 
+/* After networks (the table's order): which of them carries the default
+ * routes; stored as an index so that "not given" and "the first" are one
+ * configuration. */
+static void parse_default_network(struct cfg_ctx *c, const struct ini_sect *s,
+				  const struct ini_ent *e, void *obj)
+{
+	struct cfg_container *ct = obj;
+	char list[CONFIG_NET_PER_CONTAINER * (CONFIG_NAME_MAX + 2) + 1] = "";
+	size_t off = 0;
+
+	for (size_t j = 0; j < ct->n_networks; j++) {
+		if (!strcmp(ct->networks[j], e->val)) {
+			ct->default_net = j;
+			return;
+		}
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", j ? ", " : "",
+					ct->networks[j]);
+		if (off >= sizeof(list))
+			off = sizeof(list) - 1;
+	}
+	cfg_err_key(c, s, e, -1, "'%s' is not one of the container's networks (%s)", e->val,
+		    list);
+}
+
 int cfg_parse_proto(const char *s)
 {
 	if (!strcasecmp(s, "tcp"))
@@ -910,6 +934,9 @@ static const struct cfg_key container_keys[] = {
 	  .help = "what policies select the container by" },
 	{ "networks", CFG_LIST, .syntax = "NETWORK, ...", .item = network_item, CT_LINE(networks),
 	  .def = "default", .help = "one interface on each: eth0, eth1, ... (at most 8)" },
+	{ "default_network", CFG_TEXT, .syntax = "NETWORK", .parse = parse_default_network,
+	  CT_LINE(default_network), .help = "the network of the default routes, the resolver "
+	  "and the published ports (default: the first of networks)" },
 	{ "ports", CFG_LIST, .syntax = "[HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO], ...",
 	  .item = port_item, CT_LINE(ports),
 	  .help = "published ports: tcp (the default), udp or sctp; IPv6 HOST_IP in []" },

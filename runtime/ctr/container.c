@@ -204,6 +204,8 @@ static void run_hash(const struct cfg_container *c, char out[24])
 		buf_printf(&b, "env=%s\n", c->env[i]);
 	for (size_t i = 0; i < c->n_networks; i++)
 		buf_printf(&b, "net=%s\n", c->networks[i]);
+	if (c->default_net)     /* its resolv.conf names the default network's gateway */
+		buf_printf(&b, "default=%s\n", c->networks[c->default_net]);
 	buf_printf(&b, "memory=%llu\ncpus=%u\n", (unsigned long long)c->memory, c->cpus_milli);
 	for (size_t i = 0; i < b.len; i++)
 		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;

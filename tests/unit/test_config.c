@@ -224,6 +224,14 @@ static const struct {
 	  F("berth.ini", "[network default]\nsubnet = 10.88.0.0/16\nrange = 10.88.1.0-10.88.1.255\n",
 	    "containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = 10.88.0.50\n"),
 	  "containers.d/a.ini:4: [container] ip: 10.88.0.50 is outside the range of network 'default' (berth.ini:1)" },
+	{ "a default_network that is not one of the container's networks",
+	  F("berth.ini", "[network a]\nsubnet = 10.1.0.0/24\n[network b]\nsubnet = 10.2.0.0/24\n",
+	    "containers.d/x.ini", "[container]\nrootfs = /r\ncommand = x\nnetworks = a, b\n"
+	    "default_network = c\n",
+	    "containers.d/y.ini", "[container]\nrootfs = /r\ncommand = x\nnetworks = a\n"
+	    "default_network = b\n"),
+	  "containers.d/x.ini:5: [container] default_network: 'c' is not one of the container's networks (a, b)\n"
+	  "containers.d/y.ini:5: [container] default_network: 'b' is not one of the container's networks (a)" },
 	{ "ip of the wrong family",
 	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nip = fd88::5\n"),
 	  "containers.d/a.ini:4: [container] ip: 'fd88::5': expected an IPv4 address (IPv6 goes in ip6)" },
@@ -405,6 +413,37 @@ static void test_examples(void)
 		T_OK(r->n_ports == 4 && r->ports[3].first == 8000 && r->ports[3].last == 8100 &&
 		     r->ports[0].proto == IPPROTO_UDP, "ports 53/udp ... 8000-8100/tcp");
 	}
+	config_free(c);
+}
+
+/* default_network picks one of the networks; without it, the first. */
+static void test_default_network(void)
+{
+	static const char ini[] = "[network a]\nsubnet = 10.1.0.0/24\n[network b]\nsubnet = 10.2.0.0/24\n";
+	struct config_opts o = { .resolv_conf = resolv };
+	struct config_file f[] = {
+		{ "berth.ini", ini, sizeof(ini) - 1 },
+		{ "containers.d/x.ini", "[container]\nrootfs = /r\ncommand = x\nnetworks = a, b\n"
+		  "default_network = b\n", 0 },
+		{ "containers.d/y.ini", "[container]\nrootfs = /r\ncommand = x\nnetworks = b, a\n", 0 },
+	};
+	struct config_errors errs = { 0 };
+	struct config *c = NULL;
+	const struct cfg_container *x, *y;
+
+	for (size_t i = 1; i < ARRAY_SIZE(f); i++)
+		f[i].len = strlen(f[i].text);
+	T_EQ(config_load_files(f, ARRAY_SIZE(f), "test", &o, &c, &errs), 0,
+	     "containers on two networks, one with default_network");
+	config_errors_free(&errs);
+	if (!c)
+		return;
+	x = config_container(c, "x");
+	y = config_container(c, "y");
+	T_OK(x && x->default_net == 1 && !strcmp(x->networks[x->default_net], "b"),
+	     "default_network = b makes the second network the default");
+	T_OK(y && y->default_net == 0 && !strcmp(y->networks[y->default_net], "b"),
+	     "without it the first network in networks order is the default");
 	config_free(c);
 }
 
@@ -604,7 +643,7 @@ static const struct {
 	  "berth.ini", "[network n]\n" },
 	{ "dns", "domain upstream ttl cache host", "berth.ini", "[dns]\n" },
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
-	{ "container", "name rootfs command env labels networks ports service ip ip6 restart "
+	{ "container", "name rootfs command env labels networks default_network ports service ip ip6 restart "
 	  "memory cpus stop_timeout log_size", "containers.d/a.ini", "[container]\n" },
 	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
 	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
@@ -807,6 +846,7 @@ int main(void)
 	test_broken();
 	test_examples();
 	test_default();
+	test_default_network();
 	test_syntax();
 	test_selectors();
 	test_ports();

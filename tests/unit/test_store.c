@@ -432,6 +432,113 @@ static void test_ipv6_64(void)
 		"IPv4 in an IPv6-only network");
 }
 
+/* ipam_request with reservations ("a,b,..."): the address, or the error. */
+static int areq_ret;
+static struct ip_addr areq_from;
+
+static const char *areq(const char *net, int af, const char *owner, const char *req,
+			const char *reserved, bool renumber)
+{
+	static char buf[ERR_MSG_MAX];
+	struct ip_addr want, got, res[8];
+	struct ipam_req r = { .network = net, .family = af, .owner = owner, .reserved = res,
+			      .renumber = renumber };
+	char list[256], *save = NULL;
+
+	err_clear(&e);
+	if (req && ip_parse(req, &want, &e) < 0)
+		return e.msg;
+	r.request = req ? &want : NULL;
+	snprintf(list, sizeof(list), "%s", reserved ? reserved : "");
+	for (char *t = strtok_r(list, ",", &save); t && r.n_reserved < 8;
+	     t = strtok_r(NULL, ",", &save))
+		if (ip_parse(t, &res[r.n_reserved], NULL) == 0)
+			r.n_reserved++;
+	areq_ret = ipam_request(s, &r, &got, &e);
+	areq_from = r.renumbered_from;
+	if (areq_ret < 0)
+		return e.msg;
+	return ip_format(&got, buf);
+}
+
+static const char *holder(const char *net, const char *ip)
+{
+	static char owner[STORE_NAME_MAX];
+	struct ip_addr a;
+
+	ip_parse(ip, &a, NULL);
+	err_clear(&e);
+	switch (ipam_holder(s, net, &a, owner, &e)) {
+	case 1:
+		return owner;
+	case 0:
+		return "(free)";
+	default:
+		return e.msg;
+	}
+}
+
+/* Static addresses are kept for their owners whatever the order of the
+ * requests, and an owner that got one before it was static gives it up
+ * only when the caller says it may be renumbered. */
+static void test_reservations(void)
+{
+	char from[IP_STRLEN];
+
+	T_STREQ(net_put("res", "10.44.0.0/24", NULL, "10.44.0.10-10.44.0.14", "fd44::/64",
+			"fd44::10-fd44::12"), "", "network res: five IPv4 and three IPv6 addresses");
+	T_STREQ(areq("res", AF_INET, "a", NULL, "10.44.0.10", false), "10.44.0.11",
+		"a dynamic request skips the address another container asks for statically");
+	T_STREQ(areq("res", AF_INET, "z", "10.44.0.10", "10.44.0.10", false), "10.44.0.10",
+		"the static owner, asking later, gets its address");
+	T_STREQ(areq("res", AF_INET, "b", NULL, "10.44.0.10,10.44.0.12,fd44::12", false),
+		"10.44.0.13", "a reserved address nobody holds yet is skipped too");
+	T_STREQ(areq("res", AF_INET, "c", NULL, NULL, false), "10.44.0.14", "the end of the range");
+	T_STREQ(areq("res", AF_INET, "d", NULL, "10.44.0.12", false),
+		"network res: no free IPv4 address in 10.44.0.10-10.44.0.14 (4 of 5 allocated; "
+		"1 more kept for static addresses)",
+		"wrapping around, the reserved address is not handed out: exhaustion says why");
+	T_STREQ(areq("res", AF_INET, "d", NULL, NULL, false), "10.44.0.12",
+		"nothing is stored: without the reservation the address is free");
+	T_EQ(ipam_release(s, "res", "d", &e), 1, "release d");
+
+	/* sticky */
+	T_EQ(ipam_release(s, "res", "a", &e), 1, "release a (10.44.0.11 stays its sticky address)");
+	T_STREQ(areq("res", AF_INET, "a", NULL, "10.44.0.11", false), "10.44.0.12",
+		"a's sticky address is now someone's static one: a gets another");
+
+	/* renumbering an owner that holds a reserved address */
+	T_STREQ(areq("res", AF_INET, "a", NULL, "10.44.0.12", false), "10.44.0.12",
+		"a holds an address that became static elsewhere: it keeps it (its process runs)");
+	T_EQ(areq_ret, 0, "and is not renumbered");
+	T_STREQ(areq("res", AF_INET, "a", NULL, "10.44.0.12", true), "10.44.0.11",
+		"with renumber, a gets a free address instead");
+	T_EQ(areq_ret, 1, "ipam_request says it renumbered");
+	T_STREQ(ip_format(&areq_from, from), "10.44.0.12", "and which address a gave up");
+	T_STREQ(holder("res", "10.44.0.12"), "(free)", "which is free");
+	T_STREQ(areq("res", AF_INET, "s", "10.44.0.12", NULL, false), "10.44.0.12",
+		"so its static owner gets it");
+	T_STREQ(holder("res", "10.44.0.12"), "s", "ipam_holder names the holder");
+	T_STREQ(areq("res", AF_INET, "a", NULL, "10.44.0.12", true), "10.44.0.11",
+		"an owner that holds no reserved address is not moved");
+	T_EQ(areq_ret, 0, "renumber is a no-op then");
+
+	/* a renumber that cannot happen leaves everything as it was */
+	T_STREQ(areq("res", AF_INET, "c", NULL, "10.44.0.14", true), "10.44.0.14",
+		"in a full range there is nowhere to move to: c keeps its address");
+	T_EQ(areq_ret, 0, "and is not renumbered");
+	T_STREQ(holder("res", "10.44.0.14"), "c", "c still holds it");
+	T_OK(areq_from.family == 0, "no address is reported as given up");
+
+	/* families are separate */
+	T_STREQ(areq("res", AF_INET6, "a", NULL, "10.44.0.10,fd44::10", false), "fd44::11",
+		"IPv6: the IPv6 reservation counts, the IPv4 one is ignored");
+	T_STREQ(areq("res", AF_INET6, "q", "fd44::10", "fd44::10", false), "fd44::10",
+		"IPv6 static owner");
+	T_STREQ(holder("res", "fd44::10"), "q", "ipam_holder over IPv6");
+	T_STREQ(holder("nope", "fd44::10"), "(free)", "an unknown network holds nothing");
+}
+
 struct released {
 	int n;
 	char seen[8][2 * STORE_NAME_MAX + IP_STRLEN + 8];
@@ -707,6 +814,7 @@ int main(void)
 	test_multi_range();
 	test_sticky();
 	test_ipv6_64();
+	test_reservations();
 	reopen();
 	T_STREQ(A4("y"), "10.88.1.5", "after reopening, allocation continues where it was");
 	test_reconcile_exact();
