@@ -32,14 +32,22 @@ struct ctr_if {
 	struct ip_addr ip4, ip6;    /* family 0: none */
 };
 
-/* A configured container as the daemon runs it. */
+/* Where a configured container's network is. */
+enum ctr_net {
+	CTR_NET_NONE,               /* not applied yet */
+	CTR_NET_READY,              /* its interfaces are up: it may run, it has names */
+	CTR_NET_ERROR,              /* applying failed (error says why) */
+	CTR_NET_STOPPING,           /* it changes once its old process is gone */
+};
+
+/* A configured container as the daemon runs it; kept small, one per
+ * container for the daemon's whole life (issue 19). */
 struct ctr {
 	const struct cfg_container *cfg;    /* borrowed from the running config */
-	struct ctr_if ifs[CONFIG_NET_PER_CONTAINER];
+	struct ctr_if *ifs;         /* room for cfg->n_networks; n_ifs attached */
 	size_t n_ifs;
-	char state[16];             /* "ready" (network up), "error", "stopping" (its
-				     * network changes once its old process is gone) */
-	char error[ERR_MSG_MAX];     /* why, when state is "error" */
+	enum ctr_net state;
+	char *error;                /* why it is not ready; NULL: nothing */
 };
 
 /* A container whose network is taken down once its process has ended (it

@@ -364,7 +364,6 @@ static void on_ctr_gone(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
 	struct buf report;
-	bool down = false;
 	int n = 0;
 
 	for (struct pending_down **pp = &d->downs; *pp; pp = &(*pp)->next) {
@@ -377,7 +376,6 @@ static void on_ctr_gone(void *ctx, const char *name)
 		container_down(d, pd, &report, &n);
 		buf_free(&report);
 		free(pd);
-		down = true;
 		break;
 	}
 	if (d->exiting) {
@@ -385,8 +383,9 @@ static void on_ctr_gone(void *ctx, const char *name)
 			loop_stop(&d->loop);
 		return;
 	}
-	if (down)
-		loop_timer_set(&d->loop, &d->converge, 0);
+	/* what the network may now do (re-attach, hand an address over) and
+	 * the start that follows a restart happen there */
+	loop_timer_set(&d->loop, &d->converge, 0);
 }
 
 struct release_ctx {
@@ -864,7 +863,7 @@ static void apply_dns(struct daemon *d, const struct config *cfg, const struct c
 
 		/* a name only while its interfaces exist: not for a container
 		 * whose attach failed half-way, nor one waiting to be re-attached */
-		if (strcmp(c->state, "ready"))
+		if (c->state != CTR_NET_READY)
 			continue;
 		for (size_t i = 0; i < c->n_ifs; i++) {
 			struct ip_addr addrs[2];
@@ -957,6 +956,15 @@ static void apply_policies(struct daemon *d, const struct config *cfg, const str
 	}
 }
 
+static void ctrs_free(struct ctr *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].ifs);
+		free(v[i].error);
+	}
+	free(v);
+}
+
 /* Steps 3-7 for the running configuration: networks, containers (those
  * whose old process must end first wait as "stopping"), addresses, the
  * firewall and DNS; then each container's process is brought in line. */
@@ -980,19 +988,22 @@ static int converge(struct daemon *d, struct buf *report, int n)
 
 		live[i] = c->name;
 		ctrs[i].cfg = c;
+		ctrs[i].ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctrs[i].ifs));
+		if (!ctrs[i].ifs)
+			abort();
 		if (pending_find(d, c->name)) {
-			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "stopping");
-			snprintf(ctrs[i].error, sizeof(ctrs[i].error), "its old process is stopping; "
-				 "its network changes once it has");
+			ctrs[i].state = CTR_NET_STOPPING;
+			ctrs[i].error = strdup("its old process is stopping; its network changes "
+					       "once it has");
 			continue;
 		}
 		err_clear(&e);
 		if (apply_container(d, cfg, c, &ctrs[i], &e) < 0) {
-			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "error");
-			snprintf(ctrs[i].error, sizeof(ctrs[i].error), "%s", e.msg);
+			ctrs[i].state = CTR_NET_ERROR;
+			ctrs[i].error = strdup(e.msg);
 			problem(d, report, &n, "container %s: %s", c->name, e.msg);
 		} else {
-			snprintf(ctrs[i].state, sizeof(ctrs[i].state), "ready");
+			ctrs[i].state = CTR_NET_READY;
 		}
 	}
 	/* an address stays with its owner while the owner's process may use it */
@@ -1003,7 +1014,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
 	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
 	free(live);
-	free(d->ctrs);
+	ctrs_free(d->ctrs, d->n_ctrs);
 	d->ctrs = ctrs;
 	d->n_ctrs = cfg->n_containers;
 	/* network, firewall and DNS state are in place: processes may start */
@@ -1066,8 +1077,8 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 	memset(sp, 0, sizeof(*sp));
 	sp->cfg = c->cfg;
 	sp->domain = d->cfg->dns.domain;
-	if (strcmp(c->state, "ready"))
-		sp->blocked = c->error[0] ? c->error : "its network is not set up";
+	if (c->state != CTR_NET_READY)
+		sp->blocked = c->error ? c->error : "its network is not set up";
 	net_netns_path(d->net, c->cfg->name, d->spec_netns, sizeof(d->spec_netns), NULL);
 	sp->netns = d->spec_netns;
 	for (size_t i = 0; i < c->n_ifs; i++) {
@@ -1125,7 +1136,7 @@ void reconcile_shutdown(struct daemon *d)
 	if (d->store)
 		store_close(d->store);
 	d->store = NULL;
-	free(d->ctrs);
+	ctrs_free(d->ctrs, d->n_ctrs);
 	d->ctrs = NULL;
 	d->n_ctrs = 0;
 	fw_model_free(&d->fw);

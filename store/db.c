@@ -484,6 +484,46 @@ fail:
 	return rc;
 }
 
+int store_open_ro(struct store **out, const char *state_dir, struct err *e)
+{
+	struct store *s;
+	int64_t v = 0;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, ENOMEM, "out of memory");
+	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/state.db", state_dir) >= sizeof(s->path)) {
+		err_set(e, ENAMETOOLONG, "state directory '%s': path too long", state_dir);
+		goto fail;
+	}
+	if (access(s->path, F_OK) < 0) {
+		err_sys(e, errno, "%s", s->path);
+		goto fail;
+	}
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlerr(s, rc, "open", e);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if (query_int(s, "PRAGMA user_version", &v, e) < 0)
+		goto fail;
+	if (v != STORE_SCHEMA_VERSION) {
+		err_set(e, EPROTO, "%s: schema version %lld, not %d", s->path, (long long)v,
+			STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	rc = -e->code;
+	store_close(s);
+	return rc;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)

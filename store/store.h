@@ -31,6 +31,11 @@ struct store;
  * naming the file; it is never recreated. */
 int store_open(struct store **out, const char *state_dir, struct err *e);
 void store_close(struct store *s);
+/* Open an existing state_dir/state.db to read only (what `config check`
+ * looks up while a daemon may be running): no directory or file is
+ * created, nothing is migrated. -ENOENT when there is no database,
+ * -EPROTO when its schema is not this berth's. */
+int store_open_ro(struct store **out, const char *state_dir, struct err *e);
 /* on (the default): every IPAM commit is fsynced before it returns, so an
  * address survives power loss. off: WAL with synchronous=NORMAL, which still
  * survives kill -9 of the process at any instant (this is the guarantee the

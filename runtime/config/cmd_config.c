@@ -2,9 +2,11 @@
  * `berth config keys`: every key of every section, from the key tables. */
 #include "runtime/config/config.h"
 #include "runtime/runtime.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* A JSON string literal on stdout (the same escaping as every other reply). */
 static void json_str(FILE *f, const char *s)
@@ -32,6 +34,49 @@ static void json_errors(const char *name, const struct config_errors *errs)
 	printf("]");
 }
 
+/* A static ip or ip6 that the daemon's store shows another container
+ * holding (it got it dynamically before the static request existed): the
+ * reload applies, and that container keeps the address while its process
+ * runs, so say who holds it and what frees it. No store yet: nothing held. */
+static void config_check_held(const struct config *cfg, struct config_errors *warnings)
+{
+	struct store *st = NULL;
+
+	if (store_open_ro(&st, cfg->daemon.state_dir, &(struct err){ 0 }) < 0)
+		return;
+	for (size_t i = 0; i < cfg->n_containers; i++) {
+		const struct cfg_container *c = &cfg->containers[i];
+
+		for (int v6 = 0; v6 < 2; v6++) {
+			const struct ip_addr *ip = v6 ? &c->ip6 : &c->ip;
+			char holder[STORE_NAME_MAX], a[IP_STRLEN], *msg;
+			struct store_container sc = { 0 };
+			const char *net = NULL;
+
+			if (!(v6 ? c->has_ip6 : c->has_ip))
+				continue;
+			for (size_t k = 0; !net && k < c->n_networks; k++) {
+				const struct cfg_network *n = config_network(cfg, c->networks[k]);
+
+				if (n && ip_prefix_contains(v6 ? &n->subnet6 : &n->subnet, ip))
+					net = n->name;
+			}
+			if (!net || ipam_holder(st, net, ip, holder, NULL) != 1 ||
+			    !strcasecmp(holder, c->name))
+				continue;
+			store_container_get(st, holder, &sc, NULL);
+			if (asprintf(&msg, "%s:%d: [container] %s: %s is held by container '%s' "
+				     "(allocated dynamically); %s", c->file, v6 ? c->lines.ip6 : c->lines.ip,
+				     v6 ? "ip6" : "ip", ip_format(ip, a), holder,
+				     !strcmp(sc.state, "running") ? "restart or remove it to free it, "
+				     "or choose another address" : "it gets another address when the "
+				     "configuration is applied") >= 0)
+				config_errors_add(warnings, c->file, v6 ? c->lines.ip6 : c->lines.ip, msg);
+		}
+	}
+	store_close(st);
+}
+
 static int config_check(const char *dir, bool json)
 {
 	struct config_errors errs = { 0 }, warnings = { 0 };
@@ -40,8 +85,10 @@ static int config_check(const char *dir, bool json)
 	int ret;
 
 	ret = config_load(dir, NULL, &cfg, &errs);
-	if (ret == 0)
+	if (ret == 0) {
 		config_preflight(cfg, &errs, &warnings);
+		config_check_held(cfg, &warnings);
+	}
 	/* errors and warnings go to stdout: they are the command's answer */
 	if (json) {
 		printf("{\"ok\":%s", errs.n ? "false" : "true");

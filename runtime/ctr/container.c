@@ -618,12 +618,10 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 		run_set_state(r, RS_STOPPED);
 		break;
 	case CTR_STOP_RESTART:
-		run_set_state(r, RS_CREATED);
-		if (r->want && !s->shutting_down)
-			run_start(r);           /* a blocked spec waits for ctr_sync */
-		break;
 	case CTR_STOP_OWNER:
-		run_set_state(r, RS_CREATED);   /* started again by ctr_sync */
+		/* started again by ctr_sync, once the owner has brought the
+		 * network in line (an address handed over, say) */
+		run_set_state(r, RS_CREATED);
 		break;
 	case CTR_STOP_SHUTDOWN:
 		run_set_state(r, RS_EXITED);

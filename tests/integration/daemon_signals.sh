@@ -44,7 +44,9 @@ for _ in range(2):
         break
 ' "$TMPDIR/notify.sock" "$TMPDIR/notify.out" &
 listener=$!
-sleep 0.3
+# the daemon sends once: the listener must be bound first, however slowly
+# python starts on a loaded machine
+for _ in $(seq 100); do [ -S "$TMPDIR/notify.sock" ] && break; sleep 0.05; done
 NOTIFY_SOCKET=$TMPDIR/notify.sock "$BERTH" daemon --foreground >"$log" 2>&1 &
 pid=$!
 wait_for_line "$TMPDIR/notify.out" READY=1

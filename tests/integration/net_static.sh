@@ -65,6 +65,9 @@ check_out "the earlier containers keep theirs (z)" "running 10.88.1.10 fd88::10"
 # a reload that asks for an address a running container holds dynamically
 pid_a=$(B -o json ps | jq -r '.[] | select(.name=="a") | .pid')
 ctr w "ip = 10.88.1.11"
+check_out "config check names the holder too (a warning: the configuration is valid)" \
+	"warning: containers.d/w.ini:4: [container] ip: 10.88.1.11 is held by container 'a' (allocated dynamically); restart or remove it to free it, or choose another address" \
+	sh -c "'$BERTH' config check -c '$C' | grep '^warning'"
 out=$(B reload 2>&1)
 check_out "reload names the holder and says what to do" "+ container w
 problems while applying:

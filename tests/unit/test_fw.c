@@ -31,6 +31,7 @@ static const struct {
 struct world {
 	struct config *cfg;
 	struct ctr ctrs[N_CTRS];
+	struct ctr_if ifs[N_CTRS];          /* one each: ctrs[i].ifs */
 	struct fw_model m;
 };
 
@@ -69,6 +70,7 @@ static int setup_relabeled(struct world *w, const char *const *policies, const c
 		struct ctr *c = &w->ctrs[i];
 
 		c->cfg = config_container(w->cfg, ctrs_def[i].name);
+		c->ifs = &w->ifs[i];
 		c->n_ifs = 1;
 		c->ifs[0].network = config_network(w->cfg, ctrs_def[i].net)->name;
 		snprintf(c->ifs[0].ifname, sizeof(c->ifs[0].ifname), "eth0");
