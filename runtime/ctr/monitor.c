@@ -26,8 +26,10 @@
  * and execs, reporting a failure on the same pipe) and execs berth as
  * `/dev/.berth-init init --child PID -- CMD...`: the pipe's EOF then means
  * both exec'd. A dynamically linked berth (the sanitized test build) cannot
- * run inside a rootfs without its libraries: then the child itself becomes
- * the init, with the same code, renamed so that it is not taken for a monitor.
+ * run inside a rootfs without its libraries, nor can a binary that was
+ * replaced on disk since the daemon started be bound: then the child itself
+ * becomes the init, with the same code, renamed so that it is not taken for
+ * a monitor.
  */
 #include "runtime/ctr/ctr.h"
 
@@ -282,6 +284,7 @@ struct child {
 	const char *dir;            /* STATE_DIR/ctr/NAME */
 	int errfd;                  /* close-on-exec: EOF means exec succeeded */
 	bool init_exec;             /* init: exec our binary in the rootfs (it is static) */
+	char exe[4096];             /* and its path in our mount namespace */
 	char *title;                /* the monitor's argv strings, to rename an in-process init */
 	size_t title_len;
 };
@@ -448,6 +451,23 @@ static void child_dev(const struct child *c, const char *root)
 	}
 }
 
+/* Where our own binary is in this (the container's new) mount namespace:
+ * /proc/self/exe names the file on a mount of the daemon's namespace, which
+ * cannot be bound from here, so its path is looked up again, and taken only
+ * if it is still the same file (an upgrade may have replaced it since the
+ * daemon started). */
+static bool child_find_exe(struct child *c)
+{
+	struct stat self, found;
+	ssize_t n = readlink("/proc/self/exe", c->exe, sizeof(c->exe) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(c->exe) - 1)
+		return false;
+	c->exe[n] = '\0';
+	return c->exe[0] == '/' && stat("/proc/self/exe", &self) == 0 && stat(c->exe, &found) == 0 &&
+	       self.st_dev == found.st_dev && self.st_ino == found.st_ino;
+}
+
 /* Our own binary, read-only, where PID 1 execs it as the init: a file in
  * /dev, berth's tmpfs (see CTR_INIT_PATH). Read-only, so that nothing in the
  * container can write berth through it (or through /proc/1/exe). */
@@ -460,7 +480,7 @@ static void child_init_bind(const struct child *c, const char *root)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
 	STEP(c, fd, "create %s", CTR_INIT_PATH);
 	close(fd);
-	STEP(c, mount("/proc/self/exe", path, NULL, MS_BIND, NULL), "bind berth on %s",
+	STEP(c, mount(c->exe, path, NULL, MS_BIND, NULL), "bind berth (%s) on %s", c->exe,
 	     CTR_INIT_PATH);
 	STEP(c, mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
 		      NULL), "make %s read-only", CTR_INIT_PATH);
@@ -630,6 +650,9 @@ static void __attribute__((noreturn)) child_main(struct child *c, int out, int n
 	STEP(c, unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC),
 	     "unshare mount, UTS and IPC namespaces");
 	STEP(c, sethostname(s->name, strlen(s->name)), "set hostname %s", s->name);
+	/* else (a binary replaced since) the init runs in-process */
+	if (s->init && c->init_exec)
+		c->init_exec = child_find_exe(c);
 	child_rootfs(c);
 	if (ctr_caps_apply(&e) < 0)
 		child_fail(c, &e);
