@@ -31,17 +31,21 @@ command = httpd -f -p 80 -h /www
 init    = no
 stop_timeout = 1
 INI
-# an orphan (the subshell's sleep) that lives 1 s, under a command that
-# never reaps: only an init collects it
+# an orphan (the subshell's child), which ends once /tmp/go exists, under a
+# command that never reaps: only an init collects it
+cat >"$R/orphan.sh" <<'SH'
+(sh -c 'while [ ! -e /tmp/go ]; do sleep 0.05; done' &)
+exec sleep 1000
+SH
 cat >"$C/containers.d/orphans.ini" <<INI
 [container]
 rootfs  = $R
-command = sh -c '(sleep 1 &); exec sleep 1000'
+command = sh /orphan.sh
 INI
 cat >"$C/containers.d/zombies.ini" <<INI
 [container]
 rootfs  = $R
-command = sh -c '(sleep 1 &); exec sleep 1000'
+command = sh /orphan.sh
 init    = no
 INI
 cat >"$C/containers.d/three.ini" <<INI
@@ -74,12 +78,16 @@ check_out "and runs with no_new_privs and Docker's capabilities" "1 00000000a804
 check_out "with init = no, PID 1 is the command" "httpd" B exec legacy -- cat /proc/1/comm
 
 # --- orphans
-check "an orphan goes to PID 1 (the init)" wait_for sh -c "'$BERTH' -c '$C' exec orphans -- sh /procs.sh | grep -q '^[0-9]* 1 S (sleep) sleep 1 \$'"
-check "once it ends the init reaps it: no zombie is left" wait_for sh -c "! '$BERTH' -c '$C' exec orphans -- sh /procs.sh | grep -q ' Z \\|sleep 1 \$'"
+orphan="^[0-9]* 1 S (sh) sh -c while"
+check "an orphan goes to PID 1 (the init)" wait_for sh -c "'$BERTH' -c '$C' exec orphans -- sh /procs.sh | grep -q '$orphan'"
+B exec orphans -- touch /tmp/go
+check "once it ends the init reaps it: no zombie is left" wait_for sh -c "! '$BERTH' -c '$C' exec orphans -- sh /procs.sh | grep -q ' Z \\|$orphan'"
 check_out "the command is still there" "1 S (sleep)" \
 	sh -c "'$BERTH' -c '$C' exec orphans -- sh /procs.sh | awk '\$5 == \"sleep\" && \$6 == \"1000\" {print \$2, \$3, \$4}'"
-check "with init = no the orphan stays a zombie of the command (PID 1)" \
-	wait_for sh -c "'$BERTH' -c '$C' exec zombies -- sh /procs.sh | grep -q '^[0-9]* 1 Z (sleep)'"
+check "with init = no, PID 1 (the command) adopts the orphan too" wait_for sh -c "'$BERTH' -c '$C' exec zombies -- sh /procs.sh | grep -q '$orphan'"
+B exec zombies -- touch /tmp/go
+check "but leaves it a zombie" \
+	wait_for sh -c "'$BERTH' -c '$C' exec zombies -- sh /procs.sh | grep -q '^[0-9]* 1 Z (sh)'"
 
 # --- exit status
 check "a command that exits 3 ends the container" wait_for sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"three\") | .state')\" = exited ]"
