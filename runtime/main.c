@@ -187,6 +187,12 @@ static int cmd_monitor(struct globals *g, int argc, char **argv)
 	return ctr_monitor_main(argc, argv);
 }
 
+static int cmd_init(struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	return ctr_init_main(argc, argv);
+}
+
 static const struct command commands[] = {
 	{ "config", "check [-c DIR] | keys", "validate the configuration without applying it; list its keys", cmd_config },
 	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
@@ -212,6 +218,7 @@ static const struct command commands[] = {
 	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
 	{ "help", "", "list the commands", cmd_help },
 	{ "monitor", NULL, NULL, cmd_monitor },     /* internal: started by the daemon */
+	{ "init", NULL, NULL, cmd_init },           /* internal: a container's PID 1 */
 };
 
 static void usage(FILE *f)
@@ -309,7 +316,8 @@ int main(int argc, char **argv)
 	argc -= i;
 	argv += i;
 	if (strcmp(argv[0], "daemon") != 0 && strcmp(argv[0], "exec") != 0 &&
-	    strcmp(argv[0], "monitor") != 0 && strip_output_option(&g, &argc, argv) < 0)
+	    strcmp(argv[0], "monitor") != 0 && strcmp(argv[0], "init") != 0 &&
+	    strip_output_option(&g, &argc, argv) < 0)
 		return EXIT_USAGE;
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
 		if (!strcmp(argv[0], commands[c].name))

@@ -78,7 +78,7 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 		buf_printf(b, "ip6=%s\n", ip_format(&c->ip6, a));
 	buf_printf(b, "restart=%d\nmemory=%llu\ncpus=%u\nstop_timeout=%u\n", (int)c->restart,
 		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
-	buf_printf(b, "log_size=%llu\n", (unsigned long long)c->log_size);
+	buf_printf(b, "log_size=%llu\ninit=%d\n", (unsigned long long)c->log_size, c->init);
 }
 
 static void describe_policy(const struct policy *p, struct buf *b)

@@ -22,6 +22,9 @@
  *   case-insensitively) because NAME resolves in DNS.
  * - restart defaults to `no`, as in Docker; stop_timeout (seconds the
  *   container gets between SIGTERM and SIGKILL) defaults to 10.
+ * - init defaults to `yes` (Docker's --init as the default): berth itself is
+ *   the container's PID 1, forwards signals to the command and reaps
+ *   orphans, so a command without a SIGTERM handler still stops at once.
  * - An indented line continues the previous value, joined with one space;
  *   an indented `KEY = VALUE` line whose KEY is a config key starts a new key
  *   instead (indenting keys is common). Lines are at most CONFIG_LINE_MAX
@@ -143,6 +146,7 @@ struct cfg_container {
 	uint64_t memory;            /* bytes; 0: no limit */
 	unsigned cpus_milli;        /* 1000 = one CPU; 0: no limit */
 	unsigned stop_timeout;      /* seconds, 10 */
+	bool init;                  /* berth's init is PID 1 and runs the command (yes) */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;

@@ -955,6 +955,8 @@ static const struct cfg_key container_keys[] = {
 	{ "stop_timeout", CFG_UINT, .min = 0, .max = 3600, .unit = "seconds",
 	  .off = offsetof(struct cfg_container, stop_timeout), .def = "10",
 	  .help = "the time between SIGTERM and SIGKILL" },
+	{ "init", CFG_BOOL, .off = offsetof(struct cfg_container, init), .def = "yes",
+	  .help = "berth's init is PID 1: forwards signals to the command, reaps orphans" },
 	{ "log_size", CFG_SIZE, .min = 16ULL << 10, .off = offsetof(struct cfg_container, log_size),
 	  .def = "1M", .help = "stdout and stderr kept before one rotation to NAME.log.1" },
 };

@@ -19,6 +19,11 @@
 
 #define POLL_MS 200
 #define START_POLL_MS 10       /* a start takes milliseconds */
+/* A stop takes milliseconds too (with an init that forwards SIGTERM), or
+ * up to stop_timeout: the first looks come every 10 ms, then ever more
+ * slowly up to POLL_MS, so that neither shows (nor, over remote TLS, costs
+ * a handshake every 10 ms for seconds). */
+#define STOP_POLL_FIRST_MS 10
 
 static void sleep_ms(unsigned ms)
 {
@@ -59,14 +64,16 @@ static const char *field(const char *body, const char *key, char *out, size_t si
 /* Poll NAME's state until it is none of the states in passing (a
  * space-separated list), at most about an hour; the last state and pid go to
  * st and pid. A name the daemon no longer knows counts as gone ("").
+ * The polls come every poll_ms, growing by half each time up to max_ms.
  * Returns 0, or -1 when the daemon cannot be asked (the error is printed). */
 static int wait_state(const char *sock, const char *name, const char *passing, unsigned poll_ms,
-		      char *st, size_t size, char *pid, size_t pid_size)
+		      unsigned max_ms, char *st, size_t size, char *pid, size_t pid_size)
 {
 	char *argv[] = { "state", (char *)name, NULL };
 	char list[64];
 
-	for (unsigned waited = 0; waited < (3600 + 30) * 1000u; waited += poll_ms) {
+	for (unsigned waited = 0; waited < (3600 + 30) * 1000u; waited += poll_ms,
+	     poll_ms = poll_ms + poll_ms / 2 < max_ms ? poll_ms + poll_ms / 2 : max_ms) {
 		struct buf b;
 		struct err e = { 0 };
 		int ret;
@@ -115,8 +122,8 @@ static int do_stop(const char *sock, bool json, const char *name)
 		fwrite(b.data, 1, b.len, stdout);
 	fflush(stdout);
 	buf_free(&b);
-	if (ret < 0 || wait_state(sock, name, "running stopping starting", POLL_MS, st, sizeof(st),
-				  pid, sizeof(pid)) < 0)
+	if (ret < 0 || wait_state(sock, name, "running stopping starting", STOP_POLL_FIRST_MS,
+				  POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
 		return EXIT_FAIL;
 	printf("stopped %s\n", name);
 	return EXIT_OK;
@@ -137,8 +144,8 @@ static int do_start(const char *sock, bool json, const char *cmd, const char *na
 	buf_free(&b);
 	if (ret < 0)
 		return EXIT_FAIL;
-	if (wait_state(sock, name, "stopping created starting", START_POLL_MS, st, sizeof(st), pid,
-		       sizeof(pid)) < 0)
+	if (wait_state(sock, name, "stopping created starting", START_POLL_MS, START_POLL_MS, st,
+		       sizeof(st), pid, sizeof(pid)) < 0)
 		return EXIT_FAIL;
 	if (!strcmp(st, "running")) {
 		printf("started %s (pid %s)\n", name, pid);

@@ -207,6 +207,12 @@ static void run_hash(const struct cfg_container *c, char out[24])
 	if (c->default_net)     /* its resolv.conf names the default network's gateway */
 		buf_printf(&b, "default=%s\n", c->networks[c->default_net]);
 	buf_printf(&b, "memory=%llu\ncpus=%u\n", (unsigned long long)c->memory, c->cpus_milli);
+	/* only `no` is written: a process started before the key existed ran
+	 * without an init, and hashes as init = no does. So an upgrade in place
+	 * (SIGQUIT, then the new daemon adopts) restarts no container: they get
+	 * the init at their next start. */
+	if (!c->init)
+		buf_puts(&b, "init=no\n");
 	for (size_t i = 0; i < b.len; i++)
 		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;
 	buf_free(&b);
@@ -339,6 +345,7 @@ static int write_files(const struct ctr_run *r, const struct ctr_spec *sp, struc
 	spec_put(&b, "cpus_milli", v);
 	snprintf(v, sizeof(v), "%u", cc->stop_timeout);
 	spec_put(&b, "stop_timeout", v);
+	spec_put(&b, "init", cc->init ? "1" : "0");
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)cc->log_size);
 	spec_put(&b, "log_size", v);
 	if (!ret)

@@ -1,5 +1,5 @@
 /* ctr.h - runtime/ctr: containers (DESIGN §7): start, supervise, stop, logs and exec;
- * the one public header of container.c, monitor.c, log.c and cmd_ctr.c. */
+ * the one public header of container.c, monitor.c, init.c, log.c and cmd_ctr.c. */
 #ifndef BERTH_CTR_H
 #define BERTH_CTR_H
 
@@ -7,6 +7,7 @@
 #include "runtime/ctl/ctl.h"
 #include "lib/lib.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -15,7 +16,7 @@
  * Processes. The daemon never is a container's parent: for each start it
  * forks and re-executes itself as `berth monitor STATE_DIR NAME` (see
  * monitor.c), a small conmon-style process that clones the container's
- * init into its namespaces, owns the pipe of its stdout/stderr, writes the
+ * init (berth's own, init.c, unless init = no) into its namespaces, owns the pipe of its stdout/stderr, writes the
  * log and records the exit status. So a daemon that is killed (or stops with
  * SIGQUIT to be upgraded) leaves its containers running and logged, and the
  * next daemon adopts their monitors through pidfds.
@@ -116,7 +117,7 @@ bool ctr_stopping(const struct ctr_sup *s, const char *name);
  * is under way (on_gone follows), false when nothing of it runs. */
 bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why);
 /* Bring name's process in line with its spec (lookup): stop it for a restart
- * when what it runs changed (rootfs, command, env, networks, memory, cpus);
+ * when what it runs changed (rootfs, command, env, networks, memory, cpus, init);
  * start it when it should run and does not. Labels, ports, service, restart
  * and stop_timeout apply without a restart. Returns 0, or -1 when the
  * changed configuration cannot start (config_container_preflight): the old
@@ -178,6 +179,31 @@ int ctr_file_write(const char *path, const void *data, size_t len, struct err *e
 uint64_t ctr_proc_start(pid_t pid);
 /* This boot's id (/proc/sys/kernel/random/boot_id), "" if unknown. */
 void ctr_boot_id(char *buf, size_t size);
+
+/* ---- the container's init (init.c) -------------------------------------- */
+
+/* Where the monitor bind-mounts its own (static) binary, read-only, to run
+ * it as the container's PID 1 (init = yes): /dev is berth's own tmpfs in
+ * every container, so nothing is written into the rootfs (which may be
+ * read-only, or shared by several containers) and nothing of the image can
+ * collide with it or shadow it; the dot keeps it out of `ls /dev`. */
+#define CTR_INIT_PATH "/dev/.berth-init"
+#define CTR_INIT_NAME "berth-init"      /* its comm: what `ps` shows */
+
+/* `berth init -- CMD [ARG...]` or `berth init --child PID [-- CMD...]` (see
+ * init.c). Returns an exit code only for a usage error or a failed fork;
+ * otherwise exits with the command's status (128 + N for signal N). */
+int ctr_init_main(int argc, char **argv);
+/* The signals the init blocks, waits for and forwards (with SIGCHLD, which
+ * it does not forward): all but the faults of the init itself. */
+void ctr_init_sigset(sigset_t *set);
+/* In the command's process, between fork and exec: a process group of its
+ * own (the terminal's foreground one if stdin is a tty), default signal
+ * dispositions, nothing blocked. */
+void ctr_init_child_prepare(void);
+/* Be the init of child: forward every signal of ctr_init_sigset to it, reap
+ * every child, and exit with child's status when it ends. */
+void ctr_init_supervise(pid_t child) __attribute__((noreturn));
 
 /* ---- logs (log.c) ----------------------------------------------------- */
 

@@ -18,8 +18,18 @@
  *   monitor: clone(CLONE_NEWPID) like fork: the child is pid 1 of a new pid ns
  *   child:   cgroup v2 limits -> join the netns -> unshare mnt, uts, ipc ->
  *            hostname -> bind the rootfs on root/ -> /proc /sys /dev /tmp /run
- *            /etc files -> read-only -> pivot_root -> capabilities,
- *            no_new_privs -> env -> exec (a close-on-exec pipe: EOF = exec'd)
+ *            /etc files [-> bind berth on /dev/.berth-init] -> read-only ->
+ *            pivot_root -> capabilities, no_new_privs -> env -> exec the
+ *            command (a close-on-exec pipe: EOF = exec'd)
+ * With init = yes (init.c) the child blocks signals from its first step (so a
+ * stop during the start is not lost), forks the command (which restores them
+ * and execs, reporting a failure on the same pipe) and execs berth as
+ * `/dev/.berth-init init --child PID -- CMD...`: the pipe's EOF then means
+ * both exec'd. A dynamically linked berth (the sanitized test build) cannot
+ * run inside a rootfs without its libraries, nor can a binary that was
+ * replaced on disk since the daemon started be bound: then the child itself
+ * becomes the init, with the same code, renamed so that it is not taken for
+ * a monitor.
  */
 #include "runtime/ctr/ctr.h"
 
@@ -27,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <link.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
@@ -39,6 +50,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -201,6 +213,7 @@ struct spec {
 	size_t argc, envc;
 	uint64_t memory, log_size;
 	unsigned cpus_milli, stop_timeout;
+	bool init;                  /* berth's init is PID 1 (init.c) */
 };
 
 static int spec_load(struct spec *s, const char *path, struct err *e)
@@ -256,6 +269,8 @@ static int spec_load(struct spec *s, const char *path, struct err *e)
 			s->cpus_milli = (unsigned)strtoul(eq, NULL, 10);
 		else if (!strcmp(rec, "stop_timeout"))
 			s->stop_timeout = (unsigned)strtoul(eq, NULL, 10);
+		else if (!strcmp(rec, "init"))
+			s->init = !strcmp(eq, "1");
 	}
 	if (!s->name || !s->rootfs || !s->netns || !s->argc)
 		return err_set(e, EINVAL, "%s: incomplete container spec", path);
@@ -268,6 +283,10 @@ struct child {
 	const struct spec *s;
 	const char *dir;            /* STATE_DIR/ctr/NAME */
 	int errfd;                  /* close-on-exec: EOF means exec succeeded */
+	bool init_exec;             /* init: exec our binary in the rootfs (it is static) */
+	char exe[4096];             /* and its path in our mount namespace */
+	char *title;                /* the monitor's argv strings, to rename an in-process init */
+	size_t title_len;
 };
 
 /* Report the failed step and end: the container never continues past it. */
@@ -432,6 +451,41 @@ static void child_dev(const struct child *c, const char *root)
 	}
 }
 
+/* Where our own binary is in this (the container's new) mount namespace:
+ * /proc/self/exe names the file on a mount of the daemon's namespace, which
+ * cannot be bound from here, so its path is looked up again, and taken only
+ * if it is still the same file (an upgrade may have replaced it since the
+ * daemon started). */
+static bool child_find_exe(struct child *c)
+{
+	struct stat self, found;
+	ssize_t n = readlink("/proc/self/exe", c->exe, sizeof(c->exe) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(c->exe) - 1)
+		return false;
+	c->exe[n] = '\0';
+	return c->exe[0] == '/' && stat("/proc/self/exe", &self) == 0 && stat(c->exe, &found) == 0 &&
+	       self.st_dev == found.st_dev && self.st_ino == found.st_ino;
+}
+
+/* Our own binary, read-only, where PID 1 execs it as the init: a file in
+ * /dev, berth's tmpfs (see CTR_INIT_PATH). Read-only, so that nothing in the
+ * container can write berth through it (or through /proc/1/exe). */
+static void child_init_bind(const struct child *c, const char *root)
+{
+	char path[4096 + 32];
+	int fd;
+
+	pathf(c, path, sizeof(path), "%s%s", root, CTR_INIT_PATH);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	STEP(c, fd, "create %s", CTR_INIT_PATH);
+	close(fd);
+	STEP(c, mount(c->exe, path, NULL, MS_BIND, NULL), "bind berth (%s) on %s", c->exe,
+	     CTR_INIT_PATH);
+	STEP(c, mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+		      NULL), "make %s read-only", CTR_INIT_PATH);
+}
+
 /* Docker's masked and read-only /proc paths: a root without CAP_SYS_ADMIN
  * could still write /proc/sysrq-trigger or read /proc/kcore otherwise. */
 static void child_proc_mask(const struct child *c, const char *root)
@@ -490,6 +544,8 @@ static void child_rootfs(const struct child *c)
 	STEP(c, mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL),
 	     "mount /sys");
 	child_dev(c, root);
+	if (c->s->init && c->init_exec)
+		child_init_bind(c, root);
 	pathf(c, path, sizeof(path), "%s/tmp", root);
 	STEP(c, mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mount tmpfs on /tmp");
 	pathf(c, path, sizeof(path), "%s/run", root);
@@ -511,15 +567,73 @@ static void child_rootfs(const struct child *c)
 	STEP(c, chdir("/"), "chdir /");
 }
 
+static void __attribute__((noreturn)) child_exec(const struct child *c)
+{
+	const struct spec *s = c->s;
+
+	execvp(s->argv[0], (char **)s->argv);
+	if (errno == ENOENT)
+		fail_msg(c, "command '%s' not found in the rootfs %s (PATH=%s)", s->argv[0],
+			 s->rootfs, getenv("PATH") ? getenv("PATH") : "");
+	STEP(c, -1, "exec %s", s->argv[0]);
+	_exit(127);
+}
+
+/* init = yes: fork the command, then become its init (init.c). */
+static void __attribute__((noreturn)) child_init(struct child *c)
+{
+	static const char title[] = "berth\0init";    /* argv "berth" "init" */
+	const struct spec *s = c->s;
+	char *argv[SPEC_ARGS_MAX + 6], pid_arg[16];
+	size_t n = 0;
+	pid_t cmd;
+
+	cmd = fork();
+	STEP(c, cmd, "fork the command");
+	if (cmd == 0) {
+		ctr_init_child_prepare();
+		child_exec(c);
+	}
+	if (c->init_exec) {
+		snprintf(pid_arg, sizeof(pid_arg), "%d", (int)cmd);
+		argv[n++] = CTR_INIT_PATH;
+		argv[n++] = "init";
+		argv[n++] = "--child";
+		argv[n++] = pid_arg;
+		argv[n++] = "--";       /* the command, for `ps` in the container */
+		for (size_t i = 0; i < s->argc; i++)
+			argv[n++] = s->argv[i];
+		argv[n] = NULL;
+		execv(CTR_INIT_PATH, argv);
+		STEP(c, -1, "exec the init %s", CTR_INIT_PATH);
+	}
+	/* in-process: nothing of the monitor's may stay open here (the start
+	 * report's pipe, the lock, the log), and the error pipe's EOF is ours
+	 * to give */
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+	if (c->title_len >= sizeof(title)) {
+		memset(c->title, 0, c->title_len);
+		memcpy(c->title, title, sizeof(title));
+	}
+	ctr_init_supervise(cmd);
+}
+
 static void __attribute__((noreturn)) child_main(struct child *c, int out, int nullfd)
 {
 	const struct spec *s = c->s;
-	sigset_t all;
+	sigset_t mask;
 	struct err e = { 0 };
 	int fd;
 
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* the init's signals wait, queued, from now on: a stop that comes
+	 * during the start reaches the command once it runs */
+	if (s->init)
+		ctr_init_sigset(&mask);
+	else
+		sigemptyset(&mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	STEP(c, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "set the parent-death signal");
@@ -536,16 +650,16 @@ static void __attribute__((noreturn)) child_main(struct child *c, int out, int n
 	STEP(c, unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC),
 	     "unshare mount, UTS and IPC namespaces");
 	STEP(c, sethostname(s->name, strlen(s->name)), "set hostname %s", s->name);
+	/* else (a binary replaced since) the init runs in-process */
+	if (s->init && c->init_exec)
+		c->init_exec = child_find_exe(c);
 	child_rootfs(c);
 	if (ctr_caps_apply(&e) < 0)
 		child_fail(c, &e);
 	environ = (char **)s->envp;             /* NULL-terminated: at most SPEC_ARGS_MAX */
-	execvp(s->argv[0], (char **)s->argv);
-	if (errno == ENOENT)
-		fail_msg(c, "command '%s' not found in the rootfs %s (PATH=%s)", s->argv[0],
-			 s->rootfs, getenv("PATH") ? getenv("PATH") : "");
-	STEP(c, -1, "exec %s", s->argv[0]);
-	_exit(127);
+	if (s->init)
+		child_init(c);
+	child_exec(c);
 }
 
 /* ---- the monitor ------------------------------------------------------------ */
@@ -556,7 +670,24 @@ struct monitor {
 	char dir[4096];
 	struct ctr_log log;
 	pid_t child;
+	char *title;                /* our argv strings (child_init) */
+	size_t title_len;
 };
+
+/* Is this berth statically linked (no program interpreter)? Only then can
+ * it run inside a rootfs as the container's init. */
+static bool exe_is_static(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long n = getauxval(AT_PHNUM);
+
+	if (!ph)
+		return false;
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return false;
+	return true;
+}
 
 static void mon_say(struct monitor *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void mon_say(struct monitor *m, const char *fmt, ...)
@@ -598,7 +729,8 @@ static void mon_cgroup_remove(struct monitor *m)
 /* Start the container; returns its pid or -1 with the failed step in e. */
 static pid_t mon_start(struct monitor *m, int *out_rd, struct err *e)
 {
-	struct child c = { .s = &m->spec, .dir = m->dir };
+	struct child c = { .s = &m->spec, .dir = m->dir, .init_exec = exe_is_static(),
+			   .title = m->title, .title_len = m->title_len };
 	int out[2], errp[2], nullfd;
 	char msg[ERR_MSG_MAX];
 	size_t len = 0;
@@ -698,7 +830,8 @@ static int mon_run(struct monitor *m, int out, int sfd)
 				if (si.ssi_signo == SIGCHLD || kill_at || exited)
 					continue;
 				/* pid 1 of a pid ns gets only the signals it handles:
-				 * an init without a SIGTERM handler waits for SIGKILL */
+				 * with init = no, a command without a SIGTERM
+				 * handler waits for SIGKILL (berth's init forwards it) */
 				kill(m->child, SIGTERM);
 				kill_at = now_ms() + (uint64_t)m->spec.stop_timeout * 1000;
 			}
@@ -734,6 +867,8 @@ int ctr_monitor_main(int argc, char **argv)
 		return 2;
 	}
 	m.state_dir = argv[1];
+	m.title = argv[0];          /* exec'd: the strings are contiguous */
+	m.title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
 	snprintf(m.dir, sizeof(m.dir), "%s/ctr/%s", argv[1], argv[2]);
 	setsid();
 	if (chdir("/") < 0)         /* pin no directory of the daemon's */

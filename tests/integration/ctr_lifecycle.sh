@@ -20,10 +20,11 @@ command = sh /ticker.sh
 restart = always
 stop_timeout = 5
 INI
+# ignores SIGTERM (berth's init forwards it, and sleep would obey)
 cat >"$C/containers.d/stubborn.ini" <<INI
 [container]
 rootfs  = $R
-command = sleep 1000
+command = sh -c 'trap "" TERM; sleep 1000'
 stop_timeout = 2
 INI
 cat >"$C/containers.d/limited.ini" <<INI

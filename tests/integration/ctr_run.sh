@@ -2,7 +2,8 @@
 # hosts and eth0 address; a read-only busybox root with /proc, /dev, /tmp;
 # Docker's capabilities and no_new_privs; `berth exec` (DNS by name, exit
 # status, env); ps/inspect; start/stop/restart; a reload restarts a container
-# only when what it runs changed, and stops a removed one.
+# only when what it runs changed, and stops a removed one. web runs with
+# init = no (its command is PID 1), client with berth's init (the default).
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox
 
@@ -20,6 +21,7 @@ command = httpd -f -p 80 -h /www
 labels  = app=web
 ip      = 10.88.0.50
 stop_timeout = 1
+init    = no
 INI
 cat >"$C/containers.d/client.ini" <<INI
 [container]
@@ -37,7 +39,8 @@ check_out "ps: both containers run" "client running
 web running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
 cpid=$(state client pid)
 case $cpid in ''|null|0) not_ok "ps shows client's pid" "$cpid" ;; *) ok "ps shows client's pid ($cpid)" ;; esac
-check_out "the pid is a process on the host: client's shell" "sh" sh -c "tr '\\0' ' ' </proc/$cpid/cmdline | cut -d' ' -f1"
+check_out "the pid is a process on the host: client's init (berth)" "berth-init" cat /proc/$cpid/comm
+check_out "whose one child is client's shell" "sh" sh -c "cat /proc/\$(pgrep -P $cpid)/comm"
 check "ps has STATE, PID, RESTARTS and STATUS columns" sh -c "'$BERTH' -c '$C' ps | head -1 | grep -q 'NAME *STATE *PID *RESTARTS *STATUS'"
 check "STATUS says how long it is up" sh -c "'$BERTH' -c '$C' ps | grep '^client' | grep -q ' up [0-9]*s'"
 

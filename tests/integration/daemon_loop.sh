@@ -12,9 +12,10 @@ need_cmd jq busybox python3
 busybox_world "domain   = berth.internal"
 SOCK=$TMPDIR/run/berth.sock
 
-# deaf NAME: a container whose init ignores SIGTERM (PID 1 without a handler)
+# deaf NAME: a container whose init ignores SIGTERM (PID 1 without a handler;
+# init = no: berth's init would forward SIGTERM to sleep)
 deaf() {
-	printf '[container]\nrootfs  = %s\ncommand = sleep 3600\nstop_timeout = %s\n' \
+	printf '[container]\nrootfs  = %s\ncommand = sleep 3600\nstop_timeout = %s\ninit = no\n' \
 		"$R" "${2:-2}" >"$C/containers.d/$1.ini"
 }
 
@@ -165,7 +166,8 @@ check "they stop meanwhile" wait_for sh -c "! pgrep -f '^berth monitor $S a[0-9]
 kill -KILL "$pid"
 wait_for sh -c "! kill -0 $pid 2>/dev/null"     # not our child: init reaps it
 rm -f "$C"/containers.d/*.ini
-# quick: sh exits on SIGTERM; slow: sleep ignores it (stop_timeout 1)
+# quick: sh exits on SIGTERM; slow: sleep ignores it (stop_timeout 1); the
+# command is the monitor's child (init = no), checked below
 cmd_quick() { echo "sh -c 'echo $1-v$2; trap \"exit 0\" TERM; while :; do sleep 1; done'"; }
 for n in q1 q2 s1 s2; do echo 0 >"$TMPDIR/$n.v"; done
 write() {
@@ -174,7 +176,7 @@ write() {
 	q*) c=$(cmd_quick "$1" "$v") ;;
 	s*) c="sleep 360$v" ;;
 	esac
-	printf '[container]\nrootfs  = %s\ncommand = %s\nstop_timeout = 1\n' "$R" "$c" \
+	printf '[container]\nrootfs  = %s\ncommand = %s\nstop_timeout = 1\ninit = no\n' "$R" "$c" \
 		>"$C/containers.d/$1.ini"
 }
 for n in q1 q2 s1 s2; do write "$n"; done

@@ -644,7 +644,7 @@ static const struct {
 	{ "dns", "domain upstream ttl cache host", "berth.ini", "[dns]\n" },
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
 	{ "container", "name rootfs command env labels networks default_network ports service ip ip6 restart "
-	  "memory cpus stop_timeout log_size", "containers.d/a.ini", "[container]\n" },
+	  "memory cpus stop_timeout init log_size", "containers.d/a.ini", "[container]\n" },
 	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
 	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
 	  "[policy]\nselect = all\n[ingress r]\n" },
