@@ -175,9 +175,10 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_printf(out, "%d", st.exit_code);
 	else
 		buf_puts(out, "null");
-	buf_printf(out, ",\"restart\":\"%s\",\"stop_timeout\":%u,\"memory\":%llu,"
+	buf_printf(out, ",\"restart\":\"%s\",\"init\":%s,\"stop_timeout\":%u,\"memory\":%llu,"
 		   "\"cpus\":%u.%03u,\"log\":", c->cfg->restart == RESTART_ALWAYS ? "always" :
-		   c->cfg->restart == RESTART_ON_FAILURE ? "on-failure" : "no", c->cfg->stop_timeout,
+		   c->cfg->restart == RESTART_ON_FAILURE ? "on-failure" : "no",
+		   c->cfg->init ? "true" : "false", c->cfg->stop_timeout,
 		   (unsigned long long)c->cfg->memory, c->cfg->cpus_milli / 1000,
 		   c->cfg->cpus_milli % 1000);
 	snprintf(path, sizeof(path), "%s/logs/%s.log", d->cfg->daemon.state_dir, c->cfg->name);

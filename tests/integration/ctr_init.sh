@@ -76,6 +76,8 @@ check_out "the init holds only stdin, stdout and stderr" "0 1 2" \
 check_out "and runs with no_new_privs and Docker's capabilities" "1 00000000a80425fb" \
 	sh -c "'$BERTH' -c '$C' exec web -- sh -c 'echo \$(awk \"/NoNewPrivs/{print \\\$2}\" /proc/1/status) \$(awk \"/CapBnd/{print \\\$2}\" /proc/1/status)'"
 check_out "with init = no, PID 1 is the command" "httpd" B exec legacy -- cat /proc/1/comm
+check_out "inspect says whether berth's init runs (no, yes)" "false true" \
+	sh -c "echo \$('$BERTH' -c '$C' inspect legacy | jq .init) \$('$BERTH' -c '$C' inspect web | jq .init)"
 
 # --- orphans
 orphan="^[0-9]* 1 S (sh) sh -c while"
