@@ -48,6 +48,7 @@ struct ctr {
 	size_t n_ifs;
 	enum ctr_net state;
 	char *error;                /* why it is not ready; NULL: nothing */
+	uint64_t applied;           /* hash of what its network was set up from */
 };
 
 /* A container whose network is taken down once its process has ended (it

@@ -289,6 +289,14 @@ static int unpublish_one(void *ctx, const struct store_port *sp)
 	return 0;
 }
 
+static struct ctr *ctr_find_mut(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (!strcasecmp(d->ctrs[i].cfg->name, name))
+			return &d->ctrs[i];
+	return NULL;
+}
+
 static struct pending_down *pending_find(const struct daemon *d, const char *name)
 {
 	for (struct pending_down *p = d->downs; p; p = p->next)
@@ -304,8 +312,11 @@ static struct pending_down *pending_find(const struct daemon *d, const char *nam
 static void container_down(struct daemon *d, const struct pending_down *pd, struct buf *report,
 			   int *n)
 {
+	struct ctr *c = ctr_find_mut(d, pd->name);
 	struct err e = { 0 };
 
+	if (c)
+		c->state = CTR_NET_NONE;        /* set up again from scratch, if at all */
 	if (store_port_list(d->store, pd->name, unpublish_one, d, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
 	if (net_detach(d->net, pd->name, &e) < 0)
@@ -956,6 +967,39 @@ static void apply_policies(struct daemon *d, const struct config *cfg, const str
 	}
 }
 
+/* What a container's network is set up from: its own keys and those of its
+ * networks. Unchanged, a running container's network is left as it is. */
+static uint64_t applied_hash(const struct config *cfg, const struct cfg_container *c)
+{
+	uint64_t h = 1469598103934665603ULL;
+	struct buf b;
+
+	buf_init(&b);
+	describe_container(c, &b);
+	for (size_t i = 0; i < c->n_networks; i++) {
+		const struct cfg_network *n = config_network(cfg, c->networks[i]);
+
+		if (n)
+			describe_network(n, &b);
+	}
+	for (size_t i = 0; i < b.len; i++)
+		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;
+	buf_free(&b);
+	return h;
+}
+
+/* The entry of old[0..n) named name: the same position first (configs
+ * mostly keep their order), then a search. */
+static struct ctr *old_entry(struct ctr *old, size_t n, size_t i, const char *name)
+{
+	if (i < n && !strcasecmp(old[i].cfg->name, name))
+		return &old[i];
+	for (size_t k = 0; k < n; k++)
+		if (!strcasecmp(old[k].cfg->name, name))
+			return &old[k];
+	return NULL;
+}
+
 static void ctrs_free(struct ctr *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {
@@ -971,7 +1015,7 @@ static void ctrs_free(struct ctr *v, size_t n)
 static int converge(struct daemon *d, struct buf *report, int n)
 {
 	const struct config *cfg = d->cfg;
-	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs));
+	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs)), *prev;
 	size_t n_live = cfg->n_containers, cap_live = n_live + 1;
 	const char **live;
 	struct err e = { 0 };
@@ -995,6 +1039,21 @@ static int converge(struct daemon *d, struct buf *report, int n)
 			ctrs[i].state = CTR_NET_STOPPING;
 			ctrs[i].error = strdup("its old process is stopping; its network changes "
 					       "once it has");
+			continue;
+		}
+		ctrs[i].applied = applied_hash(cfg, c);
+		prev = old_entry(d->ctrs, d->n_ctrs, i, c->name);
+		if (prev && prev->state == CTR_NET_READY && prev->applied == ctrs[i].applied &&
+		    ctr_busy(&d->sup, c->name)) {
+			/* set up from the same keys and in use: nothing to do
+			 * (costs proportional to what changed, issue 19) */
+			free(ctrs[i].ifs);
+			ctrs[i].ifs = prev->ifs;
+			ctrs[i].n_ifs = prev->n_ifs;
+			prev->ifs = NULL;
+			for (size_t k = 0; k < ctrs[i].n_ifs; k++)     /* the old config goes */
+				ctrs[i].ifs[k].network = c->networks[k];
+			ctrs[i].state = CTR_NET_READY;
 			continue;
 		}
 		err_clear(&e);
