@@ -52,6 +52,10 @@
 #define CONFIG_FILES_MAX 4096       /* per directory */
 #define CONFIG_NAME_MAX 63          /* containers, networks, services, rules */
 #define CONFIG_NET_PER_CONTAINER 8  /* eth0 .. eth7 */
+/* Containers per network: a network is a Linux bridge, which takes at most
+ * BR_MAX_PORTS (1024) ports less port 0, which the kernel never hands out;
+ * the next attach fails with EXFULL. */
+#define CONFIG_BRIDGE_PORTS_MAX 1023
 
 /* The embedded default (config_default.c): network default on berth0. */
 extern const char config_default_ini[];
