@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,6 +61,13 @@ int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
 			ret = -EINVAL;
 		}
 	}
+	if (ret == 0) {
+		struct rlimit rl;
+
+		/* what `config check` warns about, against the limit we run with */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			config_warnings(*out, (unsigned long long)rl.rlim_cur, &warnings);
+	}
 	for (size_t i = 0; i < errs.n; i++)
 		buf_printf(errors_out, "%s\n", errs.v[i].msg);
 	if (ret < 0 && !errs.n)
@@ -73,6 +81,31 @@ int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
 	config_errors_free(&errs);
 	config_errors_free(&warnings);
 	return ret;
+}
+
+/* The soft limit of open files is often 1,024 (systemd's default, a login
+ * shell's), while a daemon with a thousand containers holds two thousand
+ * (config_fds): take all the hard limit allows. Only the administrator can
+ * raise the hard one (LimitNOFILE=, ulimit -Hn); `config check` and the
+ * start-up log warn when it is too low for the configuration. */
+static void daemon_raise_nofile(const struct daemon *d)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		daemon_log(d, LOG_WARN, "cannot raise the open files limit from %llu to %llu: %s",
+			   (unsigned long long)was, (unsigned long long)rl.rlim_max,
+			   strerror(errno));
+		return;
+	}
+	daemon_log(d, LOG_INFO, "raised the open files limit (RLIMIT_NOFILE) from %llu to "
+		   "the hard limit, %llu", (unsigned long long)was,
+		   (unsigned long long)rl.rlim_max);
 }
 
 /* Tell systemd (Type=notify) about READY=1 / RELOADING=1 / STOPPING=1 without
@@ -414,6 +447,7 @@ int daemon_main(const struct daemon_opts *o)
 	int problems;
 
 	d.started_ms = loop_now_ms();
+	daemon_raise_nofile(&d);        /* before the config's warnings compare with it */
 	buf_init(&errors);
 	if (daemon_load_config(&d, false, &cfg, &errors, NULL) < 0) {
 		fprintf(stderr, "%sberth: the configuration has errors; not starting\n", errors.data);

@@ -299,6 +299,28 @@ void config_preflight(const struct config *cfg, struct config_errors *errs,
  * `berth daemon` and `berth config check` use without -c. */
 const char *config_default_dir(void);
 
+/*
+ * The file descriptors the daemon may hold at once for c, at its own limits
+ * (each part is counted in config_limits.c from the code that opens them).
+ */
+struct config_fds {
+	unsigned long base;         /* its own: stdio, epoll, store, netlink, ... */
+	unsigned long control;      /* control clients ([remote]: and TLS ones) */
+	unsigned long dns;          /* listeners, forwarded queries, TCP clients */
+	unsigned long containers;   /* per container: monitor pidfd, start report */
+	unsigned long total;
+};
+void config_fds(const struct config *c, struct config_fds *out);
+
+/*
+ * Warnings: what does not keep c from loading but will hurt when it runs,
+ * one line each appended to warns (file "" and line 0 when no file is to
+ * blame). `config check` prints them and still exits 0; the daemon logs
+ * them. nofile: the descriptor limit the daemon runs with (0: unknown).
+ */
+void config_warnings(const struct config *c, unsigned long long nofile,
+		     struct config_errors *warns);
+
 /* "1 network, 2 containers, 1 policy" into buf; returns buf. */
 const char *config_summary(const struct config *c, char *buf, size_t size);
 
