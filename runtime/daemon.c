@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...)
@@ -130,10 +131,28 @@ static void daemon_notify(const char *state)
 	close(fd);
 }
 
-/* One daemon per state directory: an flock on STATE_DIR/berth.lock, which
- * also holds the owner's pid for the message the second one prints. */
+/*
+ * One daemon per state directory: an flock on STATE_DIR/berth.lock, which
+ * dies with its holder and also holds the owner's pid for the message the
+ * second one prints.
+ *
+ * "Dies with its holder" takes a moment: kill(2) returns as soon as SIGKILL
+ * is queued, and the kernel drops the lock only when the killed daemon's
+ * exit closes its descriptors (the lock's among the last: measured 2 to
+ * 35 ms after the kill, with the holder still the killed daemon itself, in
+ * state R or D; no child holds it, exec_monitor closes it before exec). A
+ * daemon started at once after a kill -9, as init systems do, gave up on a
+ * lock whose holder was already dying. So the lock is waited for, up to
+ * LOCK_WAIT_MS: a dying holder lets go long before that; a live one is
+ * reported after it.
+ */
+#define LOCK_WAIT_MS 2000
+#define LOCK_POLL_MS 10
+
 static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 {
+	const struct timespec nap = { .tv_nsec = LOCK_POLL_MS * 1000000L };
+	uint64_t deadline = loop_now_ms() + LOCK_WAIT_MS;
 	char path[4096], pid[32] = "";
 	int fd, n;
 
@@ -143,9 +162,13 @@ static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_sys(e, errno, "open %s", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int en = errno;
 
+		if (en == EINTR || (en == EWOULDBLOCK && loop_now_ms() < deadline)) {
+			nanosleep(&nap, NULL);
+			continue;
+		}
 		n = (int)read(fd, pid, sizeof(pid) - 1);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
