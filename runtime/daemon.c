@@ -230,6 +230,52 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 	}
 }
 
+/* The resolv.conf the upstreams come from changed: its nameservers go to
+ * the DNS server at once, without a reload (the running config keeps them,
+ * so that a converge sets the same). */
+static void daemon_on_resolv_change(struct resolv_watch *w)
+{
+	struct daemon *d = container_of(w, struct daemon, resolv);
+	struct dns_upstream ups[16];        /* as many as reconcile's apply_dns takes */
+	const struct cfg_dns *cd;
+	struct err e = { 0 };
+	struct buf list;
+	size_t n = 0;
+
+	if (!d->cfg || !d->dns || !config_reread_resolv_conf(d->cfg))
+		return;
+	cd = &d->cfg->dns;
+	buf_init(&list);
+	for (size_t i = 0; i < cd->n_upstreams && n < ARRAY_SIZE(ups); i++) {
+		char a[IP_STRLEN];
+
+		ups[n++] = (struct dns_upstream){ .addr = cd->upstreams[i], .port = DNS_PORT };
+		buf_printf(&list, "%s%s", i ? ", " : "", ip_format(&cd->upstreams[i], a));
+	}
+	if (dns_server_set_upstreams(d->dns, ups, n, &e) < 0)
+		daemon_log(d, LOG_ERROR, "%s changed: %s", cd->resolv_conf, e.msg);
+	else
+		daemon_log(d, LOG_INFO, "%s changed: DNS upstreams now %s", cd->resolv_conf,
+			   n ? list.data : "none (berth answers its own names only)");
+	buf_free(&list);
+}
+
+/* Without [dns] upstream, follow the running config's resolv.conf. */
+static void daemon_follow_resolv(struct daemon *d)
+{
+	struct err e = { 0 };
+
+	if (!d->cfg->dns.resolv_conf) {
+		resolv_watch_stop(&d->resolv);
+		return;
+	}
+	if (resolv_watch_start(&d->resolv, &d->loop, d->cfg->dns.resolv_conf,
+			       daemon_on_resolv_change, &e) < 0)
+		daemon_log(d, LOG_WARN, "%s: its changes reach DNS only with a reload", e.msg);
+	/* a change between reading it and watching it is not lost */
+	daemon_on_resolv_change(&d->resolv);
+}
+
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
 {
 	struct config *cfg = NULL;
@@ -246,6 +292,7 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	reconcile_diff(d->cfg, cfg, out);
 	d->reloads++;
 	reconcile_apply(d, cfg, errors);
+	daemon_follow_resolv(d);
 	daemon_remote_apply(d, out, errors);
 	reload_say_stopping(d, out);
 }
@@ -439,6 +486,7 @@ static void daemon_close(struct daemon *d)
 	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
+	resolv_watch_stop(&d->resolv);
 	ctr_sup_free(&d->sup);
 	loop_timer_cancel(&d->loop, &d->converge);
 	loop_timer_cancel(&d->loop, &d->exit_deadline);
@@ -489,6 +537,7 @@ int daemon_main(const struct daemon_opts *o)
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);
+	daemon_follow_resolv(&d);
 	daemon_log(&d, LOG_INFO, "daemon started: %s (%s)%s", config_summary(d.cfg, sum, sizeof(sum)),
 		   d.cfg->source, problems ? ", with problems (see above)" : "");
 	buf_free(&errors);

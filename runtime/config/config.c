@@ -1176,9 +1176,12 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 			if (!strncmp(d.sects[i].name, "network ", 8))
 				cfg_network(&c, &d.sects[i], d.sects[i].name + 8);
 	}
-	if (!c.upstream_given)
-		cfg_read_resolv_conf(&c, opts && opts->resolv_conf ? opts->resolv_conf :
-				 "/etc/resolv.conf");
+	if (c.upstream_given)
+		cfg->dns.resolv_conf = NULL;
+	else if (!cfg->dns.resolv_conf_line && opts && opts->resolv_conf)
+		cfg_read_resolv_conf(&c, opts->resolv_conf);
+	else
+		cfg_read_resolv_conf(&c, cfg->dns.resolv_conf);
 	cross_checks(&c, files, n);
 	cfg_alloc_free(c.tmp);
 	if (c.oom && !errs->n)

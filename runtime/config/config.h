@@ -45,6 +45,10 @@
  *   reconcile (store.h, ipam_request); whether a running container holds
  *   one dynamically depends on the store, so the reload says so, not
  *   `config check`.
+ * - [dns] resolv_conf names that file (default /etc/resolv.conf; e.g.
+ *   /run/systemd/resolve/resolv.conf behind systemd-resolved). The daemon
+ *   follows it as it changes. Giving it with upstream is an error: it would
+ *   not be read.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
@@ -94,6 +98,11 @@ struct cfg_dns {
 	const char *domain;         /* berth.internal */
 	struct ip_addr *upstreams;  /* default: nameservers of resolv.conf */
 	size_t n_upstreams;
+	/* The file the upstreams are read from (and followed): resolv_conf,
+	 * else config_opts.resolv_conf, else /etc/resolv.conf. NULL when
+	 * upstream is given. */
+	const char *resolv_conf;
+	int resolv_conf_line;       /* where resolv_conf was given; 0: not given */
 	unsigned ttl;               /* 10, 0..86400 */
 	unsigned cache;             /* 4096 entries, 0..1000000 (0: no cache) */
 	bool host;                  /* yes: also answer on 127.0.0.53 */
@@ -261,7 +270,7 @@ void config_errors_free(struct config_errors *errs);
 void config_errors_add(struct config_errors *errs, const char *file, int line, char *msg);
 
 struct config_opts {
-	const char *resolv_conf;    /* NULL: /etc/resolv.conf (read for [dns] upstream) */
+	const char *resolv_conf;    /* NULL: /etc/resolv.conf; [dns] resolv_conf wins */
 };
 
 /* One file's text: what config_load reads from disk, or a test/fuzzer gives. */
@@ -323,6 +332,11 @@ void config_warnings(const struct config *c, unsigned long long nofile,
 
 /* "1 network, 2 containers, 1 policy" into buf; returns buf. */
 const char *config_summary(const struct config *c, char *buf, size_t size);
+
+/* Read c->dns.resolv_conf again into c->dns.upstreams, as loading does (a
+ * missing file: none). No-op without resolv_conf (upstream given). Returns
+ * 1 when the upstreams changed, else 0. */
+int config_reread_resolv_conf(struct config *c);
 
 const struct cfg_network *config_network(const struct config *c, const char *name);
 const struct cfg_container *config_container(const struct config *c, const char *name);

@@ -1,11 +1,14 @@
 /* test_config_host.c - the configuration against the host it runs on: at
- * most 1,023 containers per network (a bridge's ports), and the file
- * descriptors the daemon holds for it against RLIMIT_NOFILE. */
+ * most 1,023 containers per network (a bridge's ports), the file descriptors
+ * the daemon holds for it against RLIMIT_NOFILE, and the resolv.conf its
+ * upstreams come from ([dns] resolv_conf, read again as it changes). */
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
 #include "runtime/ctl/tls.h"
 #include "t.h"
 
+#include <arpa/inet.h>
+#include <unistd.h>
 
 #define MAX_FILES 1100
 
@@ -118,9 +121,80 @@ static void test_fds(void)
 	config_free(c);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+static const char *upstreams(const struct config *c, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->dns.n_upstreams && n < size; i++) {
+		char a[IP_STRLEN];
+
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " " : "",
+				      ip_format(&c->dns.upstreams[i], a));
+	}
+	return buf;
+}
+
+static void test_resolv_conf(void)
+{
+	char path[4200], ini[4400], msgs[2048], buf[256];
+	const char *tmp = getenv("TMPDIR");
+	struct config *c;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/test_config_host.resolv.%d", tmp ? tmp : "/tmp",
+		 (int)getpid());
+	write_file(path, "nameserver 192.0.2.1\nnameserver 127.0.0.53\n");
+	snprintf(ini, sizeof(ini), "[dns]\nresolv_conf = %s\n", path);
+	c = load(ini, 0, NULL, msgs, sizeof(msgs));
+	T_OK(c != NULL, "[dns] resolv_conf = PATH loads (%s)", msgs);
+	if (!c)
+		return;
+	T_STREQ(c->dns.resolv_conf, path, "the upstreams come from that file, not /etc/resolv.conf");
+	T_STREQ(upstreams(c, buf, sizeof(buf)), "192.0.2.1", "its nameservers (127.0.0.53 is "
+		"berth itself with host = yes)");
+	T_EQ(config_reread_resolv_conf(c), 0, "read again unchanged: no change");
+	/* rewritten in place, as DHCP clients do */
+	f = fopen(path, "r+");
+	T_OK(f && ftruncate(fileno(f), 0) == 0 && fputs("nameserver 192.0.2.2\n"
+		"nameserver 2001:db8::2\n", f) >= 0 && fclose(f) == 0, "rewrite in place");
+	T_EQ(config_reread_resolv_conf(c), 1, "read again after a rewrite: changed");
+	T_STREQ(upstreams(c, buf, sizeof(buf)), "192.0.2.2 2001:db8::2", "the new nameservers");
+	unlink(path);
+	T_EQ(config_reread_resolv_conf(c), 1, "the file gone: changed");
+	T_EQ(c->dns.n_upstreams, 0, "no upstreams without the file, as at load");
+	config_free(c);
+
+	c = load("[dns]\nupstream = 192.0.2.9\n", 0, NULL, msgs, sizeof(msgs));
+	T_OK(c && !c->dns.resolv_conf, "with upstream, no resolv.conf is read or followed");
+	if (c)
+		T_EQ(config_reread_resolv_conf(c), 0, "so reading it again changes nothing");
+	config_free(c);
+	c = load("[dns]\nupstream = 192.0.2.9\nresolv_conf = /etc/resolv.conf\n", 0, NULL, msgs,
+		 sizeof(msgs));
+	T_STREQ(msgs, "berth.ini:3: [dns] resolv_conf: not read when upstream is given (give one "
+		"of the two)", "upstream and resolv_conf together: an error on resolv_conf");
+	config_free(c);
+	c = load("[dns]\nresolv_conf = etc/resolv.conf\n", 0, NULL, msgs, sizeof(msgs));
+	T_STREQ(msgs, "berth.ini:2: [dns] resolv_conf: 'etc/resolv.conf': expected an absolute path",
+		"a relative resolv_conf is an error");
+	config_free(c);
+}
+
 int main(void)
 {
 	test_bridge_ports();
 	test_fds();
+	test_resolv_conf();
 	return t_done();
 }
