@@ -36,7 +36,9 @@ static inline uint64_t hash64(uint64_t h, const void *p, size_t n)
  * prints e->msg, once.
  *
  *   err_set  - a validation error: the message is exactly the text given.
- *   err_sys  - a failed call: "<text>: <strerror> (<ENAME>)".
+ *   err_sys  - a failed call: "<text>: <strerror> (<ENAME>)", or
+ *              "<text>: <ENAME>" for a code the C library has no words for
+ *              (musl: "No error information" for EXFULL and others).
  *   err_wrap - "<text>: <previous message>"; keeps the code.
  * All three return -code so that `return err_set(e, EINVAL, ...)` reads well;
  * e may be NULL, in which case only the code travels.
@@ -54,8 +56,14 @@ int err_sys(struct err *e, int code, const char *fmt, ...)
 int err_wrap(struct err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void err_clear(struct err *e);
-/* "EEXIST" for EEXIST; "errno 123" for codes without a name here. */
+/* "EEXIST" for EEXIST (every Linux errno has its name); "errno 4095" for
+ * other codes. */
 const char *errno_name(int code, char buf[16]);
+/* How err_sys words a code, into buf (ERRNO_TEXT_MAX is enough for every
+ * one): "File exists (EEXIST)", or "EXFULL" alone where the C library has
+ * no text. Returns buf. */
+#define ERRNO_TEXT_MAX 80
+const char *errno_text(int code, char *buf, size_t size);
 
 /*
  * Addresses. One type for both families, in network byte order, so that

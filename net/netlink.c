@@ -436,7 +436,7 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 	struct talk t = { .s = s, .m = m, .h = h };
 	uint8_t buf[NL_RECV_BUF] __attribute__((aligned(8)));
 	bool *bits;
-	char nb[16];
+	char tb[ERRNO_TEXT_MAX];
 	size_t off = 0;
 
 	if (m->overflow)
@@ -517,7 +517,7 @@ int nl_talk(struct nl_sock *s, struct nl_msg *m, const struct nl_handlers *h, st
 	free(bits);
 	if (t.ret) {
 		if (e)
-			err_set(e, t.code, "%s (%s)%s%s", strerror(t.code), errno_name(t.code, nb),
+			err_set(e, t.code, "%s%s%s", errno_text(t.code, tb, sizeof(tb)),
 				t.ext[0] ? ": " : "", t.ext);
 		return t.ret;
 	}

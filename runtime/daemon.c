@@ -19,10 +19,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 void daemon_log(const struct daemon *d, enum log_level lvl, const char *fmt, ...)
@@ -60,6 +62,13 @@ int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
 			ret = -EINVAL;
 		}
 	}
+	if (ret == 0) {
+		struct rlimit rl;
+
+		/* what `config check` warns about, against the limit we run with */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			config_warnings(*out, (unsigned long long)rl.rlim_cur, &warnings);
+	}
 	for (size_t i = 0; i < errs.n; i++)
 		buf_printf(errors_out, "%s\n", errs.v[i].msg);
 	if (ret < 0 && !errs.n)
@@ -73,6 +82,31 @@ int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
 	config_errors_free(&errs);
 	config_errors_free(&warnings);
 	return ret;
+}
+
+/* The soft limit of open files is often 1,024 (systemd's default, a login
+ * shell's), while a daemon with a thousand containers holds two thousand
+ * (config_fds): take all the hard limit allows. Only the administrator can
+ * raise the hard one (LimitNOFILE=, ulimit -Hn); `config check` and the
+ * start-up log warn when it is too low for the configuration. */
+static void daemon_raise_nofile(const struct daemon *d)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		daemon_log(d, LOG_WARN, "cannot raise the open files limit from %llu to %llu: %s",
+			   (unsigned long long)was, (unsigned long long)rl.rlim_max,
+			   strerror(errno));
+		return;
+	}
+	daemon_log(d, LOG_INFO, "raised the open files limit (RLIMIT_NOFILE) from %llu to "
+		   "the hard limit, %llu", (unsigned long long)was,
+		   (unsigned long long)rl.rlim_max);
 }
 
 /* Tell systemd (Type=notify) about READY=1 / RELOADING=1 / STOPPING=1 without
@@ -97,10 +131,28 @@ static void daemon_notify(const char *state)
 	close(fd);
 }
 
-/* One daemon per state directory: an flock on STATE_DIR/berth.lock, which
- * also holds the owner's pid for the message the second one prints. */
+/*
+ * One daemon per state directory: an flock on STATE_DIR/berth.lock, which
+ * dies with its holder and also holds the owner's pid for the message the
+ * second one prints.
+ *
+ * "Dies with its holder" takes a moment: kill(2) returns as soon as SIGKILL
+ * is queued, and the kernel drops the lock only when the killed daemon's
+ * exit closes its descriptors (the lock's among the last: measured 2 to
+ * 35 ms after the kill, with the holder still the killed daemon itself, in
+ * state R or D; no child holds it, exec_monitor closes it before exec). A
+ * daemon started at once after a kill -9, as init systems do, gave up on a
+ * lock whose holder was already dying. So the lock is waited for, up to
+ * LOCK_WAIT_MS: a dying holder lets go long before that; a live one is
+ * reported after it.
+ */
+#define LOCK_WAIT_MS 2000
+#define LOCK_POLL_MS 10
+
 static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 {
+	const struct timespec nap = { .tv_nsec = LOCK_POLL_MS * 1000000L };
+	uint64_t deadline = loop_now_ms() + LOCK_WAIT_MS;
 	char path[4096], pid[32] = "";
 	int fd, n;
 
@@ -110,9 +162,13 @@ static int daemon_lock(struct daemon *d, const char *state_dir, struct err *e)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_sys(e, errno, "open %s", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int en = errno;
 
+		if (en == EINTR || (en == EWOULDBLOCK && loop_now_ms() < deadline)) {
+			nanosleep(&nap, NULL);
+			continue;
+		}
 		n = (int)read(fd, pid, sizeof(pid) - 1);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
@@ -174,6 +230,52 @@ static void daemon_remote_apply(struct daemon *d, struct buf *out, struct buf *e
 	}
 }
 
+/* The resolv.conf the upstreams come from changed: its nameservers go to
+ * the DNS server at once, without a reload (the running config keeps them,
+ * so that a converge sets the same). */
+static void daemon_on_resolv_change(struct resolv_watch *w)
+{
+	struct daemon *d = container_of(w, struct daemon, resolv);
+	struct dns_upstream ups[16];        /* as many as reconcile's apply_dns takes */
+	const struct cfg_dns *cd;
+	struct err e = { 0 };
+	struct buf list;
+	size_t n = 0;
+
+	if (!d->cfg || !d->dns || !config_reread_resolv_conf(d->cfg))
+		return;
+	cd = &d->cfg->dns;
+	buf_init(&list);
+	for (size_t i = 0; i < cd->n_upstreams && n < ARRAY_SIZE(ups); i++) {
+		char a[IP_STRLEN];
+
+		ups[n++] = (struct dns_upstream){ .addr = cd->upstreams[i], .port = DNS_PORT };
+		buf_printf(&list, "%s%s", i ? ", " : "", ip_format(&cd->upstreams[i], a));
+	}
+	if (dns_server_set_upstreams(d->dns, ups, n, &e) < 0)
+		daemon_log(d, LOG_ERROR, "%s changed: %s", cd->resolv_conf, e.msg);
+	else
+		daemon_log(d, LOG_INFO, "%s changed: DNS upstreams now %s", cd->resolv_conf,
+			   n ? list.data : "none (berth answers its own names only)");
+	buf_free(&list);
+}
+
+/* Without [dns] upstream, follow the running config's resolv.conf. */
+static void daemon_follow_resolv(struct daemon *d)
+{
+	struct err e = { 0 };
+
+	if (!d->cfg->dns.resolv_conf) {
+		resolv_watch_stop(&d->resolv);
+		return;
+	}
+	if (resolv_watch_start(&d->resolv, &d->loop, d->cfg->dns.resolv_conf,
+			       daemon_on_resolv_change, &e) < 0)
+		daemon_log(d, LOG_WARN, "%s: its changes reach DNS only with a reload", e.msg);
+	/* a change between reading it and watching it is not lost */
+	daemon_on_resolv_change(&d->resolv);
+}
+
 static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
 {
 	struct config *cfg = NULL;
@@ -190,6 +292,7 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	reconcile_diff(d->cfg, cfg, out);
 	d->reloads++;
 	reconcile_apply(d, cfg, errors);
+	daemon_follow_resolv(d);
 	daemon_remote_apply(d, out, errors);
 	reload_say_stopping(d, out);
 }
@@ -383,6 +486,7 @@ static void daemon_close(struct daemon *d)
 	remote_server_close_retired();
 	d->remote = NULL;
 	ctl_server_close(&d->ctl);
+	resolv_watch_stop(&d->resolv);
 	ctr_sup_free(&d->sup);
 	loop_timer_cancel(&d->loop, &d->converge);
 	loop_timer_cancel(&d->loop, &d->exit_deadline);
@@ -414,6 +518,7 @@ int daemon_main(const struct daemon_opts *o)
 	int problems;
 
 	d.started_ms = loop_now_ms();
+	daemon_raise_nofile(&d);        /* before the config's warnings compare with it */
 	buf_init(&errors);
 	if (daemon_load_config(&d, false, &cfg, &errors, NULL) < 0) {
 		fprintf(stderr, "%sberth: the configuration has errors; not starting\n", errors.data);
@@ -432,6 +537,7 @@ int daemon_main(const struct daemon_opts *o)
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);
+	daemon_follow_resolv(&d);
 	daemon_log(&d, LOG_INFO, "daemon started: %s (%s)%s", config_summary(d.cfg, sum, sizeof(sum)),
 		   d.cfg->source, problems ? ", with problems (see above)" : "");
 	buf_free(&errors);

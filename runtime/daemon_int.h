@@ -62,6 +62,32 @@ struct pending_down {
 	bool forget;                /* removed: its records go too */
 };
 
+/*
+ * The resolv.conf the DNS upstreams come from when [dns] upstream is not
+ * given (resolv_watch.c): rewritten in place, replaced by rename, deleted
+ * and created, or behind a symlink, each change reaches on_change once it
+ * has settled (~100 ms), on the loop. Embedded in its owner; zeroed means
+ * not following.
+ */
+struct resolv_watch;
+typedef void resolv_watch_fn(struct resolv_watch *w);
+struct resolv_watch {
+	bool active;
+	struct loop *loop;
+	struct loop_fd fd;          /* inotify */
+	struct loop_timer settle;   /* a burst of events is one change */
+	int wd_file;                /* the file itself (-1: absent) */
+	int wd_dir[2];              /* its directory; its target's when a symlink */
+	char names[2][256];         /* the names that matter in those directories */
+	char path[4096];
+	resolv_watch_fn *on_change;
+};
+/* Follow path (a no-op when already following it; another path is left).
+ * Returns 0, or -errno when its directory cannot be watched. */
+int resolv_watch_start(struct resolv_watch *w, struct loop *l, const char *path,
+		       resolv_watch_fn *on_change, struct err *e);
+void resolv_watch_stop(struct resolv_watch *w);
+
 /* The daemon's context: every piece of mutable state the process has. */
 struct daemon {
 	struct loop loop;
@@ -93,6 +119,7 @@ struct daemon {
 	bool exiting;               /* SIGTERM: containers are stopping, then exit */
 	struct loop_timer exit_deadline;    /* exit even if a container never ends */
 	struct reload_wait *reload_waits;   /* `reload --wait` replies owed (requests.c) */
+	struct resolv_watch resolv; /* no [dns] upstream: resolv.conf, followed */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;

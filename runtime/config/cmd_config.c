@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 /* A JSON string literal on stdout (the same escaping as every other reply). */
 static void json_str(FILE *f, const char *s)
@@ -77,6 +78,17 @@ static void config_check_held(const struct config *cfg, struct config_errors *wa
 	store_close(st);
 }
 
+/* The descriptor limit the daemon would run with if started from here: it
+ * raises its soft limit to the hard one (runtime/daemon.c). 0: none. */
+static unsigned long long nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+		return 0;
+	return (unsigned long long)rl.rlim_max;
+}
+
 static int config_check(const char *dir, bool json)
 {
 	struct config_errors errs = { 0 }, warnings = { 0 };
@@ -88,6 +100,7 @@ static int config_check(const char *dir, bool json)
 	if (ret == 0) {
 		config_preflight(cfg, &errs, &warnings);
 		config_check_held(cfg, &warnings);
+		config_warnings(cfg, nofile_limit(), &warnings);
 	}
 	/* errors and warnings go to stdout: they are the command's answer */
 	if (json) {

@@ -1015,6 +1015,32 @@ next:;
 	}
 }
 
+/* A network is one Linux bridge, and each container on it one port of it. */
+static void check_bridge_ports(struct cfg_ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t *attached = cfg_new(c->tmp, (cfg->n_networks + 1) * sizeof(*attached));
+
+	for (size_t k = 0; k < cfg->n_containers; k++)
+		for (size_t j = 0; j < cfg->containers[k].n_networks; j++) {
+			const struct cfg_network *n = config_network(cfg,
+								     cfg->containers[k].networks[j]);
+
+			if (n)
+				attached[n - cfg->networks]++;
+		}
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const struct cfg_network *n = &cfg->networks[i];
+
+		if (attached[i] > CONFIG_BRIDGE_PORTS_MAX)
+			cfg_error(c, n->file, 0, n->line, 0, "[network %s] %zu containers are "
+				  "attached to it, more than a Linux bridge takes (%d ports; "
+				  "the kernel refuses the next one with EXFULL): spread them "
+				  "over more networks", n->name, attached[i],
+				  CONFIG_BRIDGE_PORTS_MAX);
+	}
+}
+
 static void cross_checks(struct cfg_ctx *c, const struct config_file *files, size_t nf)
 {
 	struct config *cfg = c->cfg;
@@ -1046,6 +1072,7 @@ static void cross_checks(struct cfg_ctx *c, const struct config_file *files, siz
 		if (ct->has_ip6)
 			check_static_ip(c, ct, fidx, true);
 	}
+	check_bridge_ports(c);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -1149,9 +1176,12 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 			if (!strncmp(d.sects[i].name, "network ", 8))
 				cfg_network(&c, &d.sects[i], d.sects[i].name + 8);
 	}
-	if (!c.upstream_given)
-		cfg_read_resolv_conf(&c, opts && opts->resolv_conf ? opts->resolv_conf :
-				 "/etc/resolv.conf");
+	if (c.upstream_given)
+		cfg->dns.resolv_conf = NULL;
+	else if (!cfg->dns.resolv_conf_line && opts && opts->resolv_conf)
+		cfg_read_resolv_conf(&c, opts->resolv_conf);
+	else
+		cfg_read_resolv_conf(&c, cfg->dns.resolv_conf);
 	cross_checks(&c, files, n);
 	cfg_alloc_free(c.tmp);
 	if (c.oom && !errs->n)

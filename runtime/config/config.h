@@ -45,6 +45,10 @@
  *   reconcile (store.h, ipam_request); whether a running container holds
  *   one dynamically depends on the store, so the reload says so, not
  *   `config check`.
+ * - [dns] resolv_conf names that file (default /etc/resolv.conf; e.g.
+ *   /run/systemd/resolve/resolv.conf behind systemd-resolved). The daemon
+ *   follows it as it changes. Giving it with upstream is an error: it would
+ *   not be read.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
@@ -52,6 +56,10 @@
 #define CONFIG_FILES_MAX 4096       /* per directory */
 #define CONFIG_NAME_MAX 63          /* containers, networks, services, rules */
 #define CONFIG_NET_PER_CONTAINER 8  /* eth0 .. eth7 */
+/* Containers per network: a network is a Linux bridge, which takes at most
+ * BR_MAX_PORTS (1024) ports less port 0, which the kernel never hands out;
+ * the next attach fails with EXFULL. */
+#define CONFIG_BRIDGE_PORTS_MAX 1023
 
 /* The embedded default (config_default.c): network default on berth0. */
 extern const char config_default_ini[];
@@ -90,6 +98,11 @@ struct cfg_dns {
 	const char *domain;         /* berth.internal */
 	struct ip_addr *upstreams;  /* default: nameservers of resolv.conf */
 	size_t n_upstreams;
+	/* The file the upstreams are read from (and followed): resolv_conf,
+	 * else config_opts.resolv_conf, else /etc/resolv.conf. NULL when
+	 * upstream is given. */
+	const char *resolv_conf;
+	int resolv_conf_line;       /* where resolv_conf was given; 0: not given */
 	unsigned ttl;               /* 10, 0..86400 */
 	unsigned cache;             /* 4096 entries, 0..1000000 (0: no cache) */
 	bool host;                  /* yes: also answer on 127.0.0.53 */
@@ -257,7 +270,7 @@ void config_errors_free(struct config_errors *errs);
 void config_errors_add(struct config_errors *errs, const char *file, int line, char *msg);
 
 struct config_opts {
-	const char *resolv_conf;    /* NULL: /etc/resolv.conf (read for [dns] upstream) */
+	const char *resolv_conf;    /* NULL: /etc/resolv.conf; [dns] resolv_conf wins */
 };
 
 /* One file's text: what config_load reads from disk, or a test/fuzzer gives. */
@@ -295,8 +308,35 @@ void config_preflight(const struct config *cfg, struct config_errors *errs,
  * `berth daemon` and `berth config check` use without -c. */
 const char *config_default_dir(void);
 
+/*
+ * The file descriptors the daemon may hold at once for c, at its own limits
+ * (each part is counted in config_limits.c from the code that opens them).
+ */
+struct config_fds {
+	unsigned long base;         /* its own: stdio, epoll, store, netlink, ... */
+	unsigned long control;      /* control clients ([remote]: and TLS ones) */
+	unsigned long dns;          /* listeners, forwarded queries, TCP clients */
+	unsigned long containers;   /* per container: monitor pidfd, start report */
+	unsigned long total;
+};
+void config_fds(const struct config *c, struct config_fds *out);
+
+/*
+ * Warnings: what does not keep c from loading but will hurt when it runs,
+ * one line each appended to warns (file "" and line 0 when no file is to
+ * blame). `config check` prints them and still exits 0; the daemon logs
+ * them. nofile: the descriptor limit the daemon runs with (0: unknown).
+ */
+void config_warnings(const struct config *c, unsigned long long nofile,
+		     struct config_errors *warns);
+
 /* "1 network, 2 containers, 1 policy" into buf; returns buf. */
 const char *config_summary(const struct config *c, char *buf, size_t size);
+
+/* Read c->dns.resolv_conf again into c->dns.upstreams, as loading does (a
+ * missing file: none). No-op without resolv_conf (upstream given). Returns
+ * 1 when the upstreams changed, else 0. */
+int config_reread_resolv_conf(struct config *c);
 
 const struct cfg_network *config_network(const struct config *c, const char *name);
 const struct cfg_container *config_container(const struct config *c, const char *name);

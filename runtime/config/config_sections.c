@@ -285,14 +285,19 @@ void cfg_network(struct cfg_ctx *c, const struct ini_sect *s, const char *name)
 
 /* ---- [dns] -------------------------------------------------------------- */
 
-void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path)
+/* The nameservers of the resolv.conf at path, as upstreams, into *out from
+ * m; returns their count (0 without the file: berth then answers its own
+ * names only). */
+static size_t resolv_nameservers(struct cfg_alloc *m, const char *path, bool host,
+				 struct ip_addr **out)
 {
-	struct cfg_dns *d = &c->cfg->dns;
 	char line[256];
 	FILE *f = fopen(path, "re");
+	size_t n = 0;
 
+	*out = NULL;
 	if (!f)
-		return;             /* no upstreams: berth answers its own names only */
+		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		char word[32], addr[IP_STRLEN + 1];
 		struct ip_addr a;
@@ -301,12 +306,45 @@ void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path)
 			continue;
 		if (ip_parse(addr, &a, NULL) < 0)
 			continue;   /* e.g. fe80::1%eth0: a scope berth cannot use */
-		if (d->host && a.family == AF_INET && a.b[0] == 127 && a.b[1] == 0 &&
+		if (host && a.family == AF_INET && a.b[0] == 127 && a.b[1] == 0 &&
 		    a.b[2] == 0 && a.b[3] == 53)
 			continue;   /* ourselves when [dns] host = yes */
-		*CFG_PUSH(c->mem, d->upstreams, d->n_upstreams) = a;
+		*CFG_PUSH(m, *out, n) = a;
 	}
 	fclose(f);
+	return n;
+}
+
+void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path)
+{
+	struct cfg_dns *d = &c->cfg->dns;
+
+	d->resolv_conf = cfg_strdup(c->mem, path);
+	d->n_upstreams = resolv_nameservers(c->mem, path, d->host, &d->upstreams);
+}
+
+int config_reread_resolv_conf(struct config *c)
+{
+	struct cfg_dns *d = &c->dns;
+	struct cfg_alloc *tmp;
+	struct ip_addr *ups;
+	size_t n;
+	int changed = 0;
+
+	if (!d->resolv_conf || !(tmp = cfg_alloc_new()))
+		return 0;
+	n = resolv_nameservers(tmp, d->resolv_conf, d->host, &ups);
+	if (n != d->n_upstreams || (n && memcmp(ups, d->upstreams, n * sizeof(*ups)))) {
+		/* the config owns what it points to: the new list is one more
+		 * block of it (a change of resolv.conf is rare) */
+		d->upstreams = n ? cfg_new(c->mem, n * sizeof(*ups)) : NULL;
+		if (n)
+			memcpy(d->upstreams, ups, n * sizeof(*ups));
+		d->n_upstreams = n;
+		changed = 1;
+	}
+	cfg_alloc_free(tmp);
+	return changed;
 }
 
 static void parse_domain(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
@@ -346,6 +384,10 @@ static const struct cfg_key dns_keys[] = {
 	  .help = "containers are NAME.DOMAIN, services SERVICE.DOMAIN" },
 	{ "upstream", CFG_LIST, .syntax = "ADDRESS, ...", .item = upstream_item,
 	  .help = "where other names are forwarded (default: the host's resolv.conf nameservers)" },
+	{ "resolv_conf", CFG_PATH, .off = offsetof(struct cfg_dns, resolv_conf),
+	  .line = offsetof(struct cfg_dns, resolv_conf_line), .def = "/etc/resolv.conf",
+	  .help = "without upstream: the file whose nameservers are the upstreams, followed "
+		  "as it changes" },
 	{ "ttl", CFG_UINT, .min = 0, .max = 86400, .unit = "seconds",
 	  .off = offsetof(struct cfg_dns, ttl), .def = "10",
 	  .help = "the TTL of berth's own answers" },
@@ -492,6 +534,9 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 			cfg->remote.enabled = true;
 		cfg_check_keys(c, s, tables[k]);
 		cfg_parse_keys(c, s, tables[k], objs[k]);
+		if (k == 2 && c->upstream_given && cfg_get(s, "resolv_conf"))
+			cfg_err_key(c, s, cfg_get(s, "resolv_conf"), -1, "not read when upstream "
+				    "is given (give one of the two)");
 	}
 }
 

@@ -641,7 +641,7 @@ static const struct {
 	{ "daemon", "state_dir run_dir log_level", "berth.ini", "[daemon]\n" },
 	{ "network NAME", "bridge subnet gateway subnet6 gateway6 range masquerade isolate mtu",
 	  "berth.ini", "[network n]\n" },
-	{ "dns", "domain upstream ttl cache host", "berth.ini", "[dns]\n" },
+	{ "dns", "domain upstream resolv_conf ttl cache host", "berth.ini", "[dns]\n" },
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
 	{ "container", "name rootfs command env labels networks default_network ports service ip ip6 restart "
 	  "memory cpus stop_timeout init log_size", "containers.d/a.ini", "[container]\n" },
