@@ -12,15 +12,19 @@ need_cmd jq busybox python3
 busybox_world "domain   = berth.internal"
 SOCK=$TMPDIR/run/berth.sock
 
-# deaf NAME: a container whose init ignores SIGTERM (PID 1 without a handler;
-# init = no: berth's init would forward SIGTERM to sleep)
+# deaf NAME [STOP_TIMEOUT]: a container whose init ignores SIGTERM (PID 1
+# without a handler; init = no: berth's init would forward SIGTERM to sleep).
+# 5 s by default: a loop that waited for its stop would stall longer than
+# the 2 s the checks below allow even a loaded machine.
 deaf() {
 	printf '[container]\nrootfs  = %s\ncommand = sleep 3600\nstop_timeout = %s\ninit = no\n' \
-		"$R" "${2:-2}" >"$C/containers.d/$1.ini"
+		"$R" "${2:-5}" >"$C/containers.d/$1.ini"
 }
 
 # ctl_ms.py SOCKET: a control request's round trip (status), measured on
 # the socket itself, so the CLI's own start-up does not count.
+# ctl_ms.py SOCKET --until FILE: ask every 20 ms until FILE appears;
+# prints the median and the worst round trip.
 # ctl_ms.py SOCKET --start LOG CMD...: start CMD (output to LOG), then ask
 # until it answers; prints "PID MS", MS from the start.
 cat >"$TMPDIR/ctl_ms.py" <<'PY'
@@ -37,6 +41,21 @@ def status(path):
             break
         data += b
     return data.startswith(b"ok")
+if len(sys.argv) > 3 and sys.argv[2] == "--until":
+    # ask every 20 ms until the file appears: "MEDIAN WORST" (ms)
+    import os
+    times = []
+    while not os.path.exists(sys.argv[3]) and len(times) < 5000:
+        t0 = time.monotonic()
+        try:
+            ok = status(sys.argv[1])
+        except OSError:
+            ok = False
+        times.append((time.monotonic() - t0) * 1000 if ok else 99999)
+        time.sleep(0.02)
+    times.sort()
+    print("%d %d" % (times[len(times) // 2], times[-1]) if times else "99999 99999")
+    sys.exit(0)
 if len(sys.argv) > 3 and sys.argv[2] == "--start":
     log = open(sys.argv[3], "ab")
     t0 = time.monotonic()
@@ -57,7 +76,7 @@ print("%d" % ((time.monotonic() - t0) * 1000) if ok else "failed")
 PY
 
 # The prober: an A query to the gateway every 20 ms until the stop file
-# appears; prints "SENT LOST" (a query unanswered within 1 s is lost).
+# appears; prints "SENT LOST" (a query unanswered within 2 s is lost).
 cat >"$TMPDIR/dns_probe.py" <<'PY'
 import os, socket, struct, sys, time
 server, stop = sys.argv[1], sys.argv[2]
@@ -67,13 +86,13 @@ def query(qid):
         q += bytes([len(label)]) + label
     return q + b"\0" + struct.pack(">HH", 1, 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(1.0)
+s.settimeout(2.0)
 sent = lost = 0
 while not os.path.exists(stop) and sent < 5000:
     sent += 1
     qid = sent & 0xffff
     s.sendto(query(qid), (server, 53))
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 2.0
     while True:
         try:
             data, _ = s.recvfrom(4096)
@@ -98,7 +117,9 @@ wait_for sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==
 # ---- 20 reloads, each adding one deaf container and removing another --------
 python3 "$TMPDIR/dns_probe.py" 10.88.0.1 "$TMPDIR/probe.stop" >"$TMPDIR/probe.out" 2>&1 &
 probe=$!
-worst=0 reload_worst=0
+python3 "$TMPDIR/ctl_ms.py" "$SOCK" --until "$TMPDIR/probe.stop" >"$TMPDIR/status.out" 2>&1 &
+sprobe=$!
+reload_worst=0
 for i in $(seq 1 20); do
 	rm -f "$C/containers.d/d$((i - 1)).ini"
 	deaf "d$i"
@@ -106,12 +127,10 @@ for i in $(seq 1 20); do
 	B reload >"$TMPDIR/reload.out" 2>&1 || { cat "$TMPDIR/reload.out"; break; }
 	t=$((($(date +%s%N) - t0) / 1000000))
 	[ "$t" -gt "$reload_worst" ] && reload_worst=$t
-	ms=$(python3 "$TMPDIR/ctl_ms.py" "$SOCK")
-	case $ms in failed) worst=99999 ;; *) [ "$ms" -gt "$worst" ] && worst=$ms ;; esac
 	sleep 0.2
 done
 touch "$TMPDIR/probe.stop"
-wait "$probe"
+wait "$probe" "$sprobe"
 read -r sent lost <"$TMPDIR/probe.out"
 if [ "${lost:-x}" = 0 ] && [ "${sent:-0}" -gt 100 ]; then
 	ok "DNS answered all $sent queries (one per 20 ms) across 20 reloads stopping deaf containers"
@@ -119,12 +138,15 @@ else
 	not_ok "DNS answered every query across 20 reloads stopping deaf containers" \
 		"sent ${sent:-?}, unanswered ${lost:-?}"
 fi
-if [ "$worst" -le 50 ]; then
-	ok "status answered within 50 ms right after each reload (worst ${worst} ms)"
+# the median: one slow answer is the machine's, hundreds are the daemon's
+read -r median worst <"$TMPDIR/status.out"
+if [ "$median" -le 50 ] && [ "$worst" -lt 2000 ]; then
+	ok "status answered within 50 ms throughout (median ${median} ms, worst ${worst} ms)"
 else
-	not_ok "status answers within 50 ms right after each reload" "worst: $worst ms"
+	not_ok "status answers within 50 ms throughout the reloads" \
+		"median: $median ms, worst: $worst ms"
 fi
-if [ "$reload_worst" -lt 1500 ]; then
+if [ "$reload_worst" -lt 3000 ]; then
 	ok "a reload returns while the stops go on (slowest ${reload_worst} ms with the CLI)"
 else
 	not_ok "a reload returns while the stops go on" "slowest: $reload_worst ms"
