@@ -109,7 +109,7 @@ static void run_timer_cb(struct loop_timer *t);
 static void run_pidfd_cb(struct loop_fd *f, uint32_t events);
 static void run_report_cb(struct loop_fd *f, uint32_t events);
 static int run_start(struct ctr_run *r);
-static bool run_adopt_files(struct ctr_run *r, const char *boot);
+static bool run_adopt_files(struct ctr_run *r, const char *boot, pid_t *seen);
 
 #define LOG(s, lvl, ...) ((s)->log((s)->ctx, (lvl), __VA_ARGS__))
 
@@ -753,7 +753,7 @@ static void run_timer_cb(struct loop_timer *t)
 	case RS_CREATED:
 		/* the lock was taken: adopt its holder once it has said who it is */
 		ctr_boot_id(boot, sizeof(boot));
-		if (!run_adopt_files(r, boot))
+		if (!run_adopt_files(r, boot, NULL))
 			run_start(r);
 		return;
 	default:
@@ -1015,8 +1015,10 @@ static bool kv(const char *text, const char *key, char *out, size_t size)
 }
 
 /* Take over the monitor r's files name, if it is alive and of this boot.
- * Returns true when r now watches it. */
-static bool run_adopt_files(struct ctr_run *r, const char *boot)
+ * Returns true when r now watches it; else the pid the file names (a
+ * monitor that is gone), if any, goes to *seen, for messages only: that pid
+ * may be anyone's by now. */
+static bool run_adopt_files(struct ctr_run *r, const char *boot, pid_t *seen)
 {
 	char path[4096], text[1024], v[128];
 	uint64_t start;
@@ -1045,7 +1047,8 @@ static bool run_adopt_files(struct ctr_run *r, const char *boot)
 	if (fd < 0 || !start || ctr_proc_start(mon) != start) {
 		if (fd >= 0)
 			close(fd);
-		r->monitor = mon;   /* for the message */
+		if (seen)
+			*seen = mon;
 		return false;
 	}
 	loop_timer_cancel(r->s->loop, &r->timer);
@@ -1069,6 +1072,7 @@ static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
 	char error[ERR_MSG_MAX];
 	struct ctr_run *r;
 	bool restarting, stopping;
+	pid_t gone = 0;
 	int code;
 
 	if (strlen(name) >= STORE_NAME_MAX)
@@ -1078,7 +1082,7 @@ static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
 		store_container_get(s->store, name, &sc, NULL);
 	restarting = !strcmp(sc.state, "restarting");
 	stopping = !strcmp(sc.state, "stopping");
-	if (run_adopt_files(r, boot)) {
+	if (run_adopt_files(r, boot, &gone)) {
 		/* a stop the previous daemon had begun goes on */
 		if (restarting || stopping) {
 			r->stop_timeout = 10;
@@ -1097,16 +1101,15 @@ static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
 	if (read_exit(r, &code, error, sizeof(error))) {
 		r->exit_code = code;
 		run_set_error(r, error);
-	} else if (r->monitor) {
+	} else if (gone) {
 		r->exit_code = 137;
 		snprintf(error, sizeof(error), "its monitor (pid %d) was killed while the daemon "
-			 "was down", (int)r->monitor);
+			 "was down", (int)gone);
 		run_set_error(r, error);
 	} else {
 		run_free(r);        /* never started, or cleanly stopped */
 		return;
 	}
-	r->monitor = 0;
 	r->state = stopping ? RS_STOPPED : RS_EXITED;
 	r->exit_pending = !stopping;
 	LOG(s, LOG_INFO, "container %s: exited (code %d) while the daemon was down", name,
