@@ -77,6 +77,8 @@ struct ctr_run {
 	bool want;                  /* should run; false after `berth stop` */
 	bool child;                 /* the monitor is our child (else adopted) */
 	bool exit_pending;          /* ended while no daemon ran: policy not yet applied */
+	bool queued;                /* waits for a free start slot (CTR_STARTS_MAX) */
+	bool counted;               /* holds a start slot: its report is due */
 	pid_t monitor, init;
 	struct loop_fd pidfd;
 	struct loop_fd report;      /* the monitor's start report, while starting */
@@ -173,9 +175,37 @@ static void fd_unwatch(struct ctr_sup *s, struct loop_fd *f)
 	f->fd = -1;
 }
 
+/* r's start report is in (or will never come): its slot goes to the
+ * longest-waiting queued start. */
+static void start_slot_free(struct ctr_run *r)
+{
+	struct ctr_sup *s = r->s;
+
+	if (!r->counted)
+		return;
+	r->counted = false;
+	s->starting--;
+	while (s->starting < CTR_STARTS_MAX && !s->shutting_down) {
+		struct ctr_run *next = NULL;
+
+		/* runs are pushed at the head: the last queued one in the
+		 * list has waited longest */
+		for (struct ctr_run *q = s->runs; q; q = q->next)
+			if (q->queued)
+				next = q;
+		if (!next)
+			break;
+		next->queued = false;
+		run_start(next);
+	}
+}
+
 static void run_free(struct ctr_run *r)
 {
 	struct ctr_sup *s = r->s;
+
+	r->queued = false;
+	start_slot_free(r);
 
 	for (struct ctr_run **pp = &s->runs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
@@ -451,9 +481,16 @@ static int run_start(struct ctr_run *r)
 
 	if (!sp || sp->blocked || s->shutting_down)
 		return -1;
+	if (r->counted)
+		return 0;           /* already starting */
 	loop_timer_cancel(s->loop, &r->timer);
 	r->stopping = 0;
 	r->exit_pending = false;
+	if (s->starting >= CTR_STARTS_MAX) {
+		r->queued = true;   /* start_slot_free starts it */
+		r->state = RS_CREATED;
+		return 0;
+	}
 	lock = run_lock(r, &e);
 	if (lock == -EWOULDBLOCK || lock == -EAGAIN) {
 		/* a monitor we do not know yet: adopt it once it has written its
@@ -505,6 +542,8 @@ static int run_start(struct ctr_run *r)
 	}
 	/* a stuck start (e.g. a hung NFS rootfs) is ended, not waited for */
 	loop_timer_set(s->loop, &r->timer, CTR_START_TIMEOUT_MS);
+	r->counted = true;
+	s->starting++;
 	run_set_state(r, RS_STARTING);
 	return 0;
 fail:
@@ -542,6 +581,7 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 		r->line[r->line_len] = '\0';
 	}
 	fd_unwatch(r->s, &r->report);
+	start_slot_free(r);
 	if (!strncmp(r->line, "ok ", 3)) {
 		r->init = (pid_t)atoi(r->line + 3);
 		free(r->line);
@@ -608,6 +648,7 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 	fd_unwatch(s, &r->pidfd);
 	fd_unwatch(s, &r->report);
 	loop_timer_cancel(s->loop, &r->timer);
+	start_slot_free(r);
 	r->monitor = 0;
 	r->init = 0;
 	r->exit_code = code;
@@ -822,6 +863,7 @@ bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
 	}
 	if (!r->monitor) {
 		loop_timer_cancel(s->loop, &r->timer);
+		r->queued = false;
 		if (r->state == RS_BACKOFF || why == CTR_STOP_USER)
 			run_set_state(r, stopped_state(why));
 		return false;
@@ -1213,7 +1255,11 @@ void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st
 			snprintf(st->status, sizeof(st->status), "failed to start %s ago", t);
 		break;
 	default:
-		snprintf(st->status, sizeof(st->status), "%s", state_names[r->state]);
+		if (r->queued)
+			snprintf(st->status, sizeof(st->status), "waiting to start (%u starting)",
+				 s->starting);
+		else
+			snprintf(st->status, sizeof(st->status), "%s", state_names[r->state]);
 		break;
 	}
 }

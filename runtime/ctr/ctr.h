@@ -39,6 +39,9 @@
 #define CTR_BACKOFF_MAX_S 30
 #define CTR_BACKOFF_RESET_S 10          /* up this long: the next back-off is 1 s again */
 #define CTR_START_TIMEOUT_MS 10000      /* the monitor's start report */
+#define CTR_STARTS_MAX 8                /* starts at once; more wait their turn, so
+					 * a boot with hundreds of containers does not
+					 * make every start miss its report deadline */
 #define CTR_CGROUP_ROOT "/sys/fs/cgroup/berth"
 #define CTR_LOCK_FD 4                   /* the monitor holds STATE_DIR/ctr/NAME/lock on it */
 
@@ -98,6 +101,7 @@ struct ctr_sup {
 	ctr_log_fn *log;
 	void *ctx;
 	struct ctr_run *runs;           /* one per container the room knows */
+	unsigned starting;              /* monitors whose start report is still due */
 	bool shutting_down;
 };
 

@@ -14,11 +14,12 @@ SOCK=$TMPDIR/run/berth.sock
 
 # deaf NAME [STOP_TIMEOUT]: a container whose init ignores SIGTERM (PID 1
 # without a handler; init = no: berth's init would forward SIGTERM to sleep).
-# 5 s by default: a loop that waited for its stop would stall longer than
-# the 2 s the checks below allow even a loaded machine.
+# 8 s by default: a loop that waited for its stop would stall longer than
+# the 4 s the checks below allow even a loaded machine (a sanitized daemon on
+# a busy 2-core machine was seen to pause 2-3 s once in a while).
 deaf() {
 	printf '[container]\nrootfs  = %s\ncommand = sleep 3600\nstop_timeout = %s\ninit = no\n' \
-		"$R" "${2:-5}" >"$C/containers.d/$1.ini"
+		"$R" "${2:-8}" >"$C/containers.d/$1.ini"
 }
 
 # ctl_ms.py SOCKET: a control request's round trip (status), measured on
@@ -76,7 +77,7 @@ print("%d" % ((time.monotonic() - t0) * 1000) if ok else "failed")
 PY
 
 # The prober: an A query to the gateway every 20 ms until the stop file
-# appears; prints "SENT LOST" (a query unanswered within 2 s is lost).
+# appears; prints "SENT LOST" (a query unanswered within 4 s is lost).
 cat >"$TMPDIR/dns_probe.py" <<'PY'
 import os, socket, struct, sys, time
 server, stop = sys.argv[1], sys.argv[2]
@@ -86,13 +87,13 @@ def query(qid):
         q += bytes([len(label)]) + label
     return q + b"\0" + struct.pack(">HH", 1, 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(2.0)
+s.settimeout(4.0)
 sent = lost = 0
 while not os.path.exists(stop) and sent < 5000:
     sent += 1
     qid = sent & 0xffff
     s.sendto(query(qid), (server, 53))
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 4.0
     while True:
         try:
             data, _ = s.recvfrom(4096)
@@ -140,13 +141,13 @@ else
 fi
 # the median: one slow answer is the machine's, hundreds are the daemon's
 read -r median worst <"$TMPDIR/status.out"
-if [ "$median" -le 50 ] && [ "$worst" -lt 2000 ]; then
+if [ "$median" -le 50 ] && [ "$worst" -lt 4000 ]; then
 	ok "status answered within 50 ms throughout (median ${median} ms, worst ${worst} ms)"
 else
 	not_ok "status answers within 50 ms throughout the reloads" \
 		"median: $median ms, worst: $worst ms"
 fi
-if [ "$reload_worst" -lt 3000 ]; then
+if [ "$reload_worst" -lt 5000 ]; then
 	ok "a reload returns while the stops go on (slowest ${reload_worst} ms with the CLI)"
 else
 	not_ok "a reload returns while the stops go on" "slowest: $reload_worst ms"
