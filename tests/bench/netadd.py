@@ -11,7 +11,9 @@ file and `berth reload`: the reply comes with the stop under way; the
 network is gone when the container's netns is (its address is released
 with it); every other DEL is timed as `berth reload --wait` instead (until
 the process is gone). Daemon CPU: the daemon's own CPU time
-(/proc/PID/task/*/schedstat) from the file write until the process runs.
+(/proc/PID/task/*/schedstat) from the file write until the daemon is idle
+again after the process runs (after a DEL: after the converge that follows
+the stop).
 
 Peers, the same features, each in its own host network namespace:
   CNI chain: /usr/lib/cni/bridge (isGateway, ipMasq, host-local IPAM on the
@@ -36,6 +38,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True     # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 from bench import now, ms, p50, pct, fmt, say  # noqa: E402
@@ -79,9 +82,18 @@ class BerthTool:
         t2 = bench.wait_for(lambda: os.path.exists(log) and os.path.getsize(log) > 0, 30)
         if t2 is None:
             raise RuntimeError("container %s did not start: %s" % (name, d.cli("ps", check=False)))
-        time.sleep(0.002)      # the daemon handles the start report
-        c1 = bench.cpu_ns(d.pid)
-        return {"net": ms(t1 - t0), "run": ms(t2 - t0), "cpu": (c1 - c0) / 1e6}
+        return {"net": ms(t1 - t0), "run": ms(t2 - t0), "cpu": (self.settled() - c0) / 1e6}
+
+    def settled(self):
+        """The daemon's CPU time once it is idle again (what follows the
+        reply, the start report or a converge after a stop, counts too)."""
+        c = bench.cpu_ns(self.d.pid)
+        while True:
+            time.sleep(0.01)
+            c1 = bench.cpu_ns(self.d.pid)
+            if c1 == c:
+                return c
+            c = c1
 
     def delete(self, rnd, k):
         d = self.d
@@ -95,7 +107,7 @@ class BerthTool:
             t1 = now()
             if bench.wait_for(lambda: not os.path.exists(ns), 30) is None:
                 raise RuntimeError("the netns of %s stayed" % name)
-            return {"wait": ms(t1 - t0), "cpu": (bench.cpu_ns(d.pid) - c0) / 1e6}
+            return {"wait": ms(t1 - t0), "cpu": (self.settled() - c0) / 1e6}
         d.cli("reload")
         t1 = now()
         t2 = bench.wait_for(lambda: not os.path.exists(ns), 30)
@@ -103,7 +115,7 @@ class BerthTool:
             raise RuntimeError("the netns of %s stayed" % name)
         if k % 50 == 0 and name in d.cli("ip", "ls"):
             self.note = "warning: %s's address was still allocated after its netns went" % name
-        return {"net": ms(t1 - t0), "gone": ms(t2 - t0), "cpu": (bench.cpu_ns(d.pid) - c0) / 1e6}
+        return {"net": ms(t1 - t0), "gone": ms(t2 - t0), "cpu": (self.settled() - c0) / 1e6}
 
     def close(self):
         self.d.stop()
@@ -300,10 +312,16 @@ def run(work, tools):
                         if t.name == "berth":
                             raise
                 k += BATCH
+            if op == "add" and rnd == 0:
+                b = tools[0].d
+                c0 = bench.cpu_ns(b.pid)
+                time.sleep(1)
+                idle = (bench.cpu_ns(b.pid) - c0) / 1e6
     secs = time.monotonic() - t_start
     load1 = bench.load()
     netns_ms = timed_ns_add()
     report(samples, [t.name for t in tools], load0, load1, secs, netns_ms)
+    say("   (berth's daemon with %d containers, idle: %.1f ms of CPU per second)" % (MAX, idle))
     for t in tools:
         if t.note:
             say("   " + t.note)
@@ -319,9 +337,9 @@ def report(samples, names, load0, load1, secs, netns_ms):
     say("container network ADD and DEL, one container at a time, 0 -> %d -> 0, %d round(s), "
         "batches of %d interleaved (%.0f s, load %s -> %s)" % (MAX, ROUNDS, BATCH, secs, load0, load1))
     say("ms, p50 of the %d operations that end at the given count (p90 in brackets)" % (BATCH * ROUNDS))
-    hdr = "   %-6s %-12s %-12s %-10s" % ("N", "berth net", "berth run", "daemon CPU")
+    hdr = "   %-6s %-14s %-14s %-10s" % ("N", "berth net", "berth run", "daemon CPU")
     for p in peers:
-        hdr += " %-13s" % p
+        hdr += " %-14s" % p
     for p in peers:
         hdr += " %-9s" % (p + "/b")
     say("ADD (berth net = file + reload until the reply: network, DNS and firewall applied;")
@@ -330,14 +348,14 @@ def report(samples, names, load0, load1, secs, netns_ms):
     b = samples["berth"]["add"]
     for n in MARKS:
         net, run_, cpu = window(b, n, "net"), window(b, n, "run"), window(b, n, "cpu")
-        line = "   %-6d %-12s %-12s %-10s" % (n, "%s (%s)" % (fmt(p50(net)), fmt(pct(net, 90))),
+        line = "   %-6d %-14s %-14s %-10s" % (n, "%s (%s)" % (fmt(p50(net)), fmt(pct(net, 90))),
                                               "%s (%s)" % (fmt(p50(run_)), fmt(pct(run_, 90))),
                                               fmt(p50(cpu), 2))
         pv = {}
         for p in peers:
             v = window(samples[p]["add"], n, "net")
             pv[p] = p50(v)
-            line += " %-13s" % ("%s (%s)" % (fmt(p50(v)), fmt(pct(v, 90))))
+            line += " %-14s" % ("%s (%s)" % (fmt(p50(v)), fmt(pct(v, 90))))
         for p in peers:
             line += " %-9s" % bench.ratio(pv[p], p50(net))
         say(line)
@@ -364,7 +382,7 @@ def report(samples, names, load0, load1, secs, netns_ms):
     say("     every other DEL; N = containers before the DEL)")
     hdr = "   %-6s %-12s %-12s %-12s %-10s" % ("N", "berth reply", "berth gone", "--wait", "daemon CPU")
     for p in peers:
-        hdr += " %-13s" % p
+        hdr += " %-14s" % p
     for p in peers:
         hdr += " %-9s" % (p + "/b")
     say(hdr)
@@ -377,7 +395,7 @@ def report(samples, names, load0, load1, secs, netns_ms):
         for p in peers:
             v = window(samples[p]["del"], n, "net")
             pv[p] = p50(v)
-            line += " %-13s" % ("%s (%s)" % (fmt(p50(v)), fmt(pct(v, 90))))
+            line += " %-14s" % ("%s (%s)" % (fmt(p50(v)), fmt(pct(v, 90))))
         for p in peers:
             line += " %-9s" % bench.ratio(pv[p], p50(gone))
         say(line)
