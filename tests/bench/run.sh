@@ -14,18 +14,19 @@
 #    ratios are "daemon-resident vs exec-per-call", not berth vs the peer.
 #
 # Benchmarks print; they never fail on speed. BENCH_ONLY="netadd mem" runs
-# only those. The machine's load is printed with each part: on a shared
-# machine, a figure taken under load is slower than the same on an idle one.
+# only those and rebuilds results.md with the others' latest outputs (each
+# part says when it ran), e.g. to re-run a part a busy machine disturbed.
+# The machine's load is printed with each part: on a shared machine, a
+# figure taken under load is slower than the same on an idle one.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/bench
 export BERTH_TOP="$top" BERTH="$top/build/test/berth" BERTH_PROD="$top/build/$(uname -m)/berth"
-export BENCH_BIN="$top/build/test/bench" BENCH_OUT="$out" BENCH_ROWS="$out/rows.tsv"
+export BENCH_BIN="$top/build/test/bench" BENCH_OUT="$out"
 # the micro-benchmarks' slowest peers (a process per call) are capped to keep
 # make bench within about a quarter of an hour on a small machine
 export PORTMAP_MAX="${PORTMAP_MAX:-300}" HOSTLOCAL_MAX="${HOSTLOCAL_MAX:-300}"
 mkdir -p "$out"
-: >"$BENCH_ROWS"
 
 headline="netadd.py ports.py dns.sh mem.py start.py"
 alone="reload.sh ctr.sh remote.sh config.sh"
@@ -46,6 +47,9 @@ run_one() {
 	t0=$(date +%s)
 	echo "== $b"
 	: >"$out/$name.txt"
+	# a headline benchmark's rows for the summary
+	export BENCH_ROWS="$out/$name.rows"
+	: >"$BENCH_ROWS"
 	case $b in
 	*.py) python3 "$top/tests/bench/$b" ;;
 	*) sh "$top/tests/bench/$b" ;;
@@ -53,7 +57,8 @@ run_one() {
 	pid=$!
 	tail -n +1 -f --pid=$pid "$out/$name.txt"
 	wait $pid || echo "   ($b exited with status $?)" >>"$out/$name.txt"
-	echo "   ($(($(date +%s) - t0)) s, load $l0 -> $(cut -d' ' -f1 /proc/loadavg))" >>"$out/$name.txt"
+	echo "   ($(($(date +%s) - t0)) s, load $l0 -> $(cut -d' ' -f1 /proc/loadavg)," \
+		"$(date -u '+%Y-%m-%d %H:%M UTC'))" >>"$out/$name.txt"
 	tail -n 1 "$out/$name.txt"
 	echo
 }
@@ -71,17 +76,24 @@ done
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), berth $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'),"
 	echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r)," \
 		"load $l_all at the start, $(cut -d' ' -f1 /proc/loadavg) at the end, $(($(date +%s) - t_all)) s in all."
+	[ -n "${BENCH_ONLY:-}" ] &&
+		echo "This run: BENCH_ONLY=\"$BENCH_ONLY\"; the other parts are from earlier runs (each says when)."
 	echo "The load is the 1-minute average of runnable tasks: above the number of CPUs,"
 	echo "other work (other builds and tests on a shared machine) was competing, and every"
 	echo "figure taken then, berth's and the peers' alike, is slower than on an idle machine."
 	echo "Interleaving (each tool in turn, in the same run) keeps the ratios fair under load."
 	echo
-	if [ -s "$BENCH_ROWS" ]; then
+	rows=
+	for b in $headline; do
+		[ -s "$out/${b%.*}.rows" ] && rows="$rows $out/${b%.*}.rows"
+	done
+	if [ -n "$rows" ]; then
 		echo "## Summary (headline: the shipped binary end to end, beside a peer in the same run)"
 		echo
 		echo "| figure | berth | peer | peer / berth | goal | load |"
 		echo "|---|---|---|---|---|---|"
-		awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$BENCH_ROWS"
+		# shellcheck disable=SC2086
+		awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' $rows
 		echo
 		echo "Ratios are the peer's figure over berth's: above 1, berth does the same work in"
 		echo "less. DNS: see dns below. ADD latency against N: [netadd.svg](netadd.svg)."
@@ -92,7 +104,7 @@ done
 		echo
 		shift
 		for b in "$@"; do
-			wanted "$b" || continue
+			[ -f "$out/${b%.*}.txt" ] || continue
 			echo "### ${b%.*}"
 			echo
 			echo '```'
