@@ -16,7 +16,8 @@ build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-li
 test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev qemu-user-static iproute2 openssl
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
 	busybox-static strace clang dnsmasq-base"
-bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables"
+bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables netavark aardvark-dns crun
+	conmon"
 # busybox-static:arm64 cannot be installed next to the amd64 one that the tests
 # need (they conflict): mk/busybox-rootfs.sh fetches it with apt-get download.
 board_pkgs="qemu-system-x86 qemu-system-arm cpio busybox-static"

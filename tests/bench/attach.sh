@@ -16,6 +16,8 @@ ip link set lo up 2>/dev/null
 work=$(mktemp -d /tmp/berth-bench-attach.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+echo "micro-benchmark: net.h called in-process from an -O2 glibc build, not the shipped binary;"
+echo "the CNI ratios compare a resident library call with a process per call (netadd: end to end)"
 echo "container network attach/detach, one bridge; times per container (p50/p99)"
 echo "berth: netns + veth + addresses + routes in-process (cold); warm: the netns and veth"
 echo "come from a spare that net_prepare() made ready beforehand (untimed, as the daemon does"

@@ -13,6 +13,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-ipam.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 [ -x "$bin" ] || { echo "ipam: $bin not built (make bench builds it)"; exit 0; }
+echo "micro-benchmark: store/ipam called in-process from an -O2 glibc build, not the shipped binary;"
+echo "host-local pays a process per call: ratios are resident vs exec-per-call"
 "$bin" "$tmp/berth" >"$tmp/berth.out" || echo "  (the berth run failed)"
 grep -v '^RESULT ' "$tmp/berth.out"
 

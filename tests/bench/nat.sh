@@ -22,6 +22,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-nat.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 [ -x "$bin" ] || { echo "nat: $bin not built (make bench builds it)"; exit 0; }
+echo "micro-benchmark: net/nat.h called in-process from an -O2 glibc build, not the shipped binary;"
+echo "the peers pay a process per rule: ratios are resident vs exec-per-call (ports: end to end)"
 "$bin" $N >"$tmp/berth.out" 2>&1 || { echo "  (the berth run failed)"; cat "$tmp/berth.out"; exit 0; }
 grep -v '^RESULT ' "$tmp/berth.out"
 res() { awk -v k="$1" '$1 == "RESULT" && $2 == k { print $3 }' "$tmp/berth.out"; }
