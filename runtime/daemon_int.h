@@ -153,7 +153,7 @@ void reconcile_shutdown(struct daemon *d);
 /* Wire the supervisor's callbacks to the daemon's view of its containers. */
 void reconcile_sup_init(struct daemon *d);
 /* The configured container named name (case-insensitive), or NULL. */
-const struct ctr *daemon_ctr(const struct daemon *d, const char *name);
+struct ctr *daemon_ctr(const struct daemon *d, const char *name);
 
 /* The firewall model of cfg for the containers as attached (policy_compile.c).
  * Borrows strings from cfg: rebuild it whenever cfg changes. */

@@ -289,14 +289,6 @@ static int unpublish_one(void *ctx, const struct store_port *sp)
 	return 0;
 }
 
-static struct ctr *ctr_find_mut(struct daemon *d, const char *name)
-{
-	for (size_t i = 0; i < d->n_ctrs; i++)
-		if (!strcasecmp(d->ctrs[i].cfg->name, name))
-			return &d->ctrs[i];
-	return NULL;
-}
-
 static struct pending_down *pending_find(const struct daemon *d, const char *name)
 {
 	for (struct pending_down *p = d->downs; p; p = p->next)
@@ -312,7 +304,7 @@ static struct pending_down *pending_find(const struct daemon *d, const char *nam
 static void container_down(struct daemon *d, const struct pending_down *pd, struct buf *report,
 			   int *n)
 {
-	struct ctr *c = ctr_find_mut(d, pd->name);
+	struct ctr *c = daemon_ctr(d, pd->name);
 	struct err e = { 0 };
 
 	if (c)
@@ -1116,7 +1108,7 @@ static void on_converge_timer(struct loop_timer *t)
 	buf_free(&report);
 }
 
-const struct ctr *daemon_ctr(const struct daemon *d, const char *name)
+struct ctr *daemon_ctr(const struct daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_ctrs; i++)
 		if (!strcasecmp(d->ctrs[i].cfg->name, name))
