@@ -163,6 +163,33 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_json_string(struct buf *b, const char *s);
 
 /*
+ * Name index: objects found by name in O(1), where a list scanned per lookup
+ * would make work per container grow with the number of containers. It holds
+ * pointers to the caller's objects (not copies); name_of returns an object's
+ * name, which must not change while the object is in the index. Names
+ * compare case-insensitively (ASCII), as container and network names do.
+ * All zero but name_of is a valid empty index:
+ *	struct name_index ix = { .name_of = run_name };
+ *
+ *   name_index_get(ix, name) - the object named name, or NULL.
+ *   name_index_put(ix, obj)  - add obj, replacing an object of the same name;
+ *                              returns the replaced object, or obj when none
+ *                              was; NULL (ix unchanged) when out of memory.
+ *   name_index_del(ix, name) - remove and return the object named name, or NULL.
+ *   name_index_free(ix)      - free the table (not the objects); ix is empty.
+ */
+struct name_index {
+	void **slot;
+	size_t cap, n;              /* cap: 0 or a power of two, >= 2 n */
+	const char *(*name_of)(const void *obj);
+};
+
+void *name_index_get(const struct name_index *ix, const char *name);
+void *name_index_put(struct name_index *ix, void *obj);
+void *name_index_del(struct name_index *ix, const char *name);
+void name_index_free(struct name_index *ix);
+
+/*
  * Growable arrays. ARRAY(type) is an anonymous struct
  *	{ type *v; size_t n, cap; }
  * holding n elements in v[0..n) with room for cap. All zero ({ 0 }) is a
