@@ -51,11 +51,11 @@ int daemon_load_config(const struct daemon *d, bool strict, struct config **out,
 
 	if (!dir)
 		dir = config_default_dir();
-	ret = config_load(dir, NULL, out, &errs);
+	ret = config_load_cached(dir, NULL, d->cfg_cache, out, &errs);
 	if (ret == 0) {
 		/* a missing rootfs: a reload is refused; at start-up that
 		 * container fails on its own and the others come up */
-		config_preflight(*out, strict ? &errs : &warnings, &warnings);
+		config_preflight(*out, d->cfg, strict ? &errs : &warnings, &warnings);
 		if (errs.n) {
 			config_free(*out);
 			*out = NULL;
@@ -518,11 +518,17 @@ int daemon_main(const struct daemon_opts *o)
 	int problems;
 
 	d.started_ms = loop_now_ms();
+	d.cfg_cache = config_cache_new();
+	if (!d.cfg_cache) {
+		fprintf(stderr, "berth: out of memory\n");
+		return EXIT_FAIL;
+	}
 	daemon_raise_nofile(&d);        /* before the config's warnings compare with it */
 	buf_init(&errors);
 	if (daemon_load_config(&d, false, &cfg, &errors, NULL) < 0) {
 		fprintf(stderr, "%sberth: the configuration has errors; not starting\n", errors.data);
 		buf_free(&errors);
+		config_cache_free(d.cfg_cache);
 		return EXIT_FAIL;
 	}
 	d.cfg = cfg;

@@ -49,6 +49,7 @@ struct ctr {
 	enum ctr_net state;
 	char *error;                /* why it is not ready; NULL: nothing */
 	uint64_t applied;           /* hash of what its network was set up from */
+	bool unchanged;             /* this converge left it as it was, process included */
 };
 
 /* A container whose network is taken down once its process has ended (it
@@ -96,6 +97,7 @@ struct daemon {
 	struct remote_server *remote;   /* [remote]: the control protocol over TLS */
 	const char *config_dir;     /* NULL: /etc/berth if present, else embedded */
 	struct config *cfg;         /* the running configuration */
+	struct config_cache *cfg_cache;     /* its files as parsed, for the next reload */
 	struct store *store;
 	struct net *net;
 	struct nat *nat;            /* table inet berth (net/nat.h) */
@@ -105,6 +107,8 @@ struct daemon {
 	struct fw_model fw;         /* the policies as compiled for the kernel */
 	struct nat_part fw_part;    /* the firewall's share of the table */
 	size_t n_ctrs;
+	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
+	bool store_swept;           /* start-up: what an earlier run left is cleaned up */
 	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
 	size_t n_listeners;
 	int lock_fd;

@@ -203,8 +203,38 @@ static void diff_objects(const char *kind, const void *olds, size_t n_old, const
 }
 
 static void d_net(const void *o, struct buf *b) { describe_network(o, b); }
-static void d_ctr(const void *o, struct buf *b) { describe_container(o, b); }
 static void d_pol(const void *o, struct buf *b) { describe_policy(o, b); }
+
+/* Containers by key (the configs' name indexes), and only those whose file
+ * changed are described: a reload of one new container among hundreds
+ * costs one line, not hundreds of descriptions. */
+static void diff_containers(const struct config *old, const struct config *cfg,
+			    struct buf *out)
+{
+	for (size_t i = 0; i < cfg->n_containers; i++) {
+		const struct cfg_container *c = &cfg->containers[i];
+		const struct cfg_container *o = config_container(old, c->name);
+		struct buf a, b, keys;
+
+		if (!o) {
+			buf_printf(out, "+ container %s\n", c->name);
+			continue;
+		}
+		if (o->hash == c->hash)
+			continue;
+		buf_init(&a), buf_init(&b), buf_init(&keys);
+		describe_container(o, &a);
+		describe_container(c, &b);
+		if (strcmp(a.data, b.data))
+			changed_keys(a.data, b.data, &keys);
+		if (keys.len)
+			buf_printf(out, "~ container %s: %s\n", c->name, keys.data);
+		buf_free(&a), buf_free(&b), buf_free(&keys);
+	}
+	for (size_t j = 0; j < old->n_containers; j++)
+		if (!config_container(cfg, old->containers[j].name))
+			buf_printf(out, "- container %s\n", old->containers[j].name);
+}
 
 void reconcile_diff(const struct config *old, const struct config *cfg, struct buf *out)
 {
@@ -213,9 +243,7 @@ void reconcile_diff(const struct config *old, const struct config *cfg, struct b
 
 	diff_objects("network", old->networks, old->n_networks, cfg->networks, cfg->n_networks,
 		     sizeof(struct cfg_network), offsetof(struct cfg_network, name), d_net, out);
-	diff_objects("container", old->containers, old->n_containers, cfg->containers,
-		     cfg->n_containers, sizeof(struct cfg_container),
-		     offsetof(struct cfg_container, name), d_ctr, out);
+	diff_containers(old, cfg, out);
 	diff_objects("policy", old->policies, old->n_policies, cfg->policies, cfg->n_policies,
 		     sizeof(struct policy), offsetof(struct policy, name), d_pol, out);
 	buf_init(&a), buf_init(&b), buf_init(&keys);
@@ -472,7 +500,11 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 				release[n_release++] = oc->networks[i];
 		container_down_when_gone(d, oc->name, release, n_release, !nc, report, n);
 	}
-	/* containers recorded by an earlier run that the config no longer has */
+	/* containers recorded by an earlier run that the config no longer has
+	 * (after start-up, the store records no container that the running
+	 * config or a pending down does not have: a reload need not look) */
+	if (d->store_swept)
+		return;
 	if (store_container_list(d->store, collect_stale, &sc, &e) < 0)
 		problem(d, report, n, "list recorded containers: %s", e.msg);
 	for (size_t i = 0; i < sc.names.n; i++) {
@@ -959,37 +991,38 @@ static void apply_policies(struct daemon *d, const struct config *cfg, const str
 	}
 }
 
-/* What a container's network is set up from: its own keys and those of its
- * networks. Unchanged, a running container's network is left as it is. */
-static uint64_t applied_hash(const struct config *cfg, const struct cfg_container *c)
+/* What a container's network is set up from: its own file and its networks
+ * (net_hash: each network's description, hashed once per converge).
+ * Unchanged, a running container's network is left as it is. */
+static uint64_t applied_hash(const struct config *cfg, const uint64_t *net_hash,
+			     const struct cfg_container *c)
 {
-	uint64_t h = 1469598103934665603ULL;
-	struct buf b;
+	uint64_t h = hash64(HASH64_INIT, &c->hash, sizeof(c->hash));
 
-	buf_init(&b);
-	describe_container(c, &b);
 	for (size_t i = 0; i < c->n_networks; i++) {
 		const struct cfg_network *n = config_network(cfg, c->networks[i]);
 
 		if (n)
-			describe_network(n, &b);
+			h = hash64(h, &net_hash[n - cfg->networks], sizeof(*net_hash));
 	}
-	for (size_t i = 0; i < b.len; i++)
-		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;
-	buf_free(&b);
 	return h;
 }
 
-/* The entry of old[0..n) named name: the same position first (configs
- * mostly keep their order), then a search. */
-static struct ctr *old_entry(struct ctr *old, size_t n, size_t i, const char *name)
+static uint64_t *network_hashes(const struct config *cfg)
 {
-	if (i < n && !strcasecmp(old[i].cfg->name, name))
-		return &old[i];
-	for (size_t k = 0; k < n; k++)
-		if (!strcasecmp(old[k].cfg->name, name))
-			return &old[k];
-	return NULL;
+	uint64_t *v = calloc(cfg->n_networks + 1, sizeof(*v));
+	struct buf b;
+
+	if (!v)
+		abort();
+	buf_init(&b);
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		buf_reset(&b);
+		describe_network(&cfg->networks[i], &b);
+		v[i] = hash64(HASH64_INIT, b.data, b.len);
+	}
+	buf_free(&b);
+	return v;
 }
 
 static void ctrs_free(struct ctr *v, size_t n)
@@ -1001,31 +1034,65 @@ static void ctrs_free(struct ctr *v, size_t n)
 	free(v);
 }
 
-/* Steps 3-7 for the running configuration: networks, containers (those
- * whose old process must end first wait as "stopping"), addresses, the
- * firewall and DNS; then each container's process is brought in line. */
-static int converge(struct daemon *d, struct buf *report, int n)
+/* Start-up: the addresses of containers an earlier run left (its store
+ * holds them) go, but for those whose process may still use them. After
+ * that, every removal releases its own (container_down). */
+static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 {
 	const struct config *cfg = d->cfg;
-	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs)), *prev;
-	size_t n_live = cfg->n_containers, cap_live = n_live + 1;
+	size_t n_live = cfg->n_containers, cap = n_live + 1;
 	const char **live;
 	struct err e = { 0 };
 
 	for (struct pending_down *p = d->downs; p; p = p->next)
-		cap_live++;
-	live = calloc(cap_live, sizeof(*live));
-	if (!ctrs || !live)
+		cap++;
+	live = calloc(cap, sizeof(*live));
+	if (!live)
+		abort();
+	for (size_t i = 0; i < cfg->n_containers; i++)
+		live[i] = cfg->containers[i].name;
+	/* an address stays with its owner while the owner's process may use it */
+	for (struct pending_down *p = d->downs; p; p = p->next)
+		live[n_live++] = p->name;
+	if (ipam_reconcile(d->store, live, n_live, NULL, NULL, &e) < 0)
+		problem(d, report, n, "release stale addresses: %s", e.msg);
+	else
+		d->store_swept = true;
+	free(live);
+}
+
+static const char *ctr_name(const void *o)
+{
+	return ((const struct ctr *)o)->cfg->name;
+}
+
+/*
+ * Steps 3-7 for the running configuration: networks, containers (those
+ * whose old process must end first wait as "stopping"), addresses, the
+ * firewall and DNS; then each container's process is brought in line.
+ * A container set up from the same file and networks whose process runs is
+ * taken over as it is, so that what a reload costs grows with what changed
+ * (issue 19); what is rebuilt for all (the firewall model, DNS names) is a
+ * pass over memory.
+ */
+static int converge(struct daemon *d, struct buf *report, int n)
+{
+	const struct config *cfg = d->cfg;
+	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs)), *prev;
+	struct name_index by_name = { .name_of = ctr_name };
+	uint64_t *net_hash = network_hashes(cfg);
+	struct err e = { 0 };
+
+	if (!ctrs)
 		abort();
 	for (size_t i = 0; i < cfg->n_networks; i++)
 		apply_network(d, &cfg->networks[i], report, &n);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
 		const struct cfg_container *c = &cfg->containers[i];
 
-		live[i] = c->name;
 		ctrs[i].cfg = c;
 		ctrs[i].ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctrs[i].ifs));
-		if (!ctrs[i].ifs)
+		if (!ctrs[i].ifs || !name_index_put(&by_name, &ctrs[i]))
 			abort();
 		if (pending_find(d, c->name)) {
 			ctrs[i].state = CTR_NET_STOPPING;
@@ -1033,12 +1100,11 @@ static int converge(struct daemon *d, struct buf *report, int n)
 					       "once it has");
 			continue;
 		}
-		ctrs[i].applied = applied_hash(cfg, c);
-		prev = old_entry(d->ctrs, d->n_ctrs, i, c->name);
+		ctrs[i].applied = applied_hash(cfg, net_hash, c);
+		prev = daemon_ctr(d, c->name);
 		if (prev && prev->state == CTR_NET_READY && prev->applied == ctrs[i].applied &&
 		    ctr_busy(&d->sup, c->name)) {
-			/* set up from the same keys and in use: nothing to do
-			 * (costs proportional to what changed, issue 19) */
+			/* set up from the same keys and in use: nothing to do */
 			free(ctrs[i].ifs);
 			ctrs[i].ifs = prev->ifs;
 			ctrs[i].n_ifs = prev->n_ifs;
@@ -1046,6 +1112,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 			for (size_t k = 0; k < ctrs[i].n_ifs; k++)     /* the old config goes */
 				ctrs[i].ifs[k].network = c->networks[k];
 			ctrs[i].state = CTR_NET_READY;
+			ctrs[i].unchanged = true;
 			continue;
 		}
 		err_clear(&e);
@@ -1057,19 +1124,21 @@ static int converge(struct daemon *d, struct buf *report, int n)
 			ctrs[i].state = CTR_NET_READY;
 		}
 	}
-	/* an address stays with its owner while the owner's process may use it */
-	for (struct pending_down *p = d->downs; p; p = p->next)
-		live[n_live++] = p->name;
-	if (ipam_reconcile(d->store, live, n_live, NULL, NULL, &e) < 0)
-		problem(d, report, &n, "release stale addresses: %s", e.msg);
+	free(net_hash);
+	if (!d->store_swept)
+		sweep_addresses(d, report, &n);
 	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
 	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
-	free(live);
 	ctrs_free(d->ctrs, d->n_ctrs);
+	name_index_free(&d->ctrs_by_name);
 	d->ctrs = ctrs;
 	d->n_ctrs = cfg->n_containers;
-	/* network, firewall and DNS state are in place: processes may start */
+	d->ctrs_by_name = by_name;
+	/* network, firewall and DNS state are in place: processes may start
+	 * (a running one whose file and networks did not change is as it was) */
 	for (size_t i = 0; i < d->n_ctrs; i++) {
+		if (d->ctrs[i].unchanged)
+			continue;
 		err_clear(&e);
 		if (ctr_sync(&d->sup, d->ctrs[i].cfg->name, &e) < 0)
 			problem(d, report, &n, "container %s: %s", d->ctrs[i].cfg->name, e.msg);
@@ -1110,10 +1179,7 @@ static void on_converge_timer(struct loop_timer *t)
 
 struct ctr *daemon_ctr(const struct daemon *d, const char *name)
 {
-	for (size_t i = 0; i < d->n_ctrs; i++)
-		if (!strcasecmp(d->ctrs[i].cfg->name, name))
-			return &d->ctrs[i];
-	return NULL;
+	return name_index_get(&d->ctrs_by_name, name);
 }
 
 /* The supervisor asks what name runs with: the daemon's view of it. */
@@ -1188,9 +1254,12 @@ void reconcile_shutdown(struct daemon *d)
 		store_close(d->store);
 	d->store = NULL;
 	ctrs_free(d->ctrs, d->n_ctrs);
+	name_index_free(&d->ctrs_by_name);
 	d->ctrs = NULL;
 	d->n_ctrs = 0;
 	fw_model_free(&d->fw);
 	config_free(d->cfg);
+	config_cache_free(d->cfg_cache);
+	d->cfg_cache = NULL;
 	d->cfg = NULL;
 }

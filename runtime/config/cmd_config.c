@@ -98,7 +98,7 @@ static int config_check(const char *dir, bool json)
 
 	ret = config_load(dir, NULL, &cfg, &errs);
 	if (ret == 0) {
-		config_preflight(cfg, &errs, &warnings);
+		config_preflight(cfg, NULL, &errs, &warnings);
 		config_check_held(cfg, &warnings);
 		config_warnings(cfg, nofile_limit(), &warnings);
 	}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- allocation: an arena per config -------------------------------------
@@ -33,11 +34,30 @@ struct cfg_blk {
 struct cfg_alloc {
 	struct cfg_blk *head;       /* the chunk being carved */
 	struct cfg_blk *big;        /* pieces larger than a chunk, one block each */
+	size_t used;                /* bytes handed out, rounded: what an exact arena needs */
+	size_t chunk;               /* the size of a new chunk: CFG_CHUNK, or exact */
+	unsigned refs;              /* owners beyond the first (a cached file's arena) */
 };
 
 struct cfg_alloc *cfg_alloc_new(void)
 {
-	return calloc(1, sizeof(struct cfg_alloc));
+	struct cfg_alloc *m = calloc(1, sizeof(struct cfg_alloc));
+
+	if (m)
+		m->chunk = CFG_CHUNK;
+	return m;
+}
+
+/* An arena of one block of size bytes, for a file parsed a second time with
+ * what the first parse used: what the daemon keeps of a container is then
+ * its size, not a 4 KiB chunk (issue 19: at most 1 KiB per container). */
+static struct cfg_alloc *cfg_alloc_exact(size_t size)
+{
+	struct cfg_alloc *m = calloc(1, sizeof(struct cfg_alloc));
+
+	if (m)
+		m->chunk = size ? size : 1;
+	return m;
 }
 
 static void blk_list_free(struct cfg_blk *b)
@@ -50,10 +70,20 @@ static void blk_list_free(struct cfg_blk *b)
 	}
 }
 
+static struct cfg_alloc *cfg_alloc_ref(struct cfg_alloc *m)
+{
+	m->refs++;
+	return m;
+}
+
 void cfg_alloc_free(struct cfg_alloc *m)
 {
 	if (!m)
 		return;
+	if (m->refs) {
+		m->refs--;
+		return;
+	}
 	blk_list_free(m->head);
 	blk_list_free(m->big);
 	free(m);
@@ -68,7 +98,8 @@ void *cfg_new(struct cfg_alloc *m, size_t size)
 	struct cfg_blk *b = m->head;
 	void *p;
 
-	if (need > CFG_CHUNK / 4) {
+	m->used += need;
+	if (m->chunk == CFG_CHUNK && need > CFG_CHUNK / 4) {
 		b = calloc(1, sizeof(*b) + need);
 		if (!b)
 			goto oom;
@@ -77,12 +108,17 @@ void *cfg_new(struct cfg_alloc *m, size_t size)
 		return b->data;
 	}
 	if (!b || b->size - b->used < need) {
-		b = malloc(sizeof(*b) + CFG_CHUNK);
+		/* an exact arena that runs short (it never should) goes on in chunks */
+		size_t size_new = m->head && m->chunk != CFG_CHUNK ? CFG_CHUNK : m->chunk;
+
+		if (size_new < need)
+			size_new = need;
+		b = malloc(sizeof(*b) + size_new);
 		if (!b)
 			goto oom;
 		b->next = m->head;
 		b->used = 0;
-		b->size = CFG_CHUNK;
+		b->size = size_new;
 		m->head = b;
 	}
 	p = (char *)b->data + b->used;
@@ -981,37 +1017,99 @@ taken:
 				  o->name, o->file, v6 ? o->lines.ip6 : o->lines.ip);
 }
 
-static void check_ports(struct cfg_ctx *c, const struct cfg_container *ct, int fidx)
+/* A published host port range, in the order check_ports meets it. */
+struct port_ref {
+	const struct cfg_container *ct;
+	const struct cfg_port *p;
+	size_t order;
+	size_t clash;               /* order of the first earlier one it overlaps; SIZE_MAX: none */
+	int fidx;
+};
+
+static int cmp_port_refs(const void *a, const void *b)
 {
-	const struct cfg_container *first = c->cfg->containers;
+	const struct port_ref *x = a, *y = b;
+
+	if (x->p->proto != y->p->proto)
+		return x->p->proto - y->p->proto;
+	if (x->p->host_first != y->p->host_first)
+		return x->p->host_first - y->p->host_first;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_port_order(const void *a, const void *b)
+{
+	const struct port_ref *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Every host port published twice: each one against the first earlier one
+ * (containers in file order, ports in key order) that it overlaps. Sorted by
+ * protocol and first port and swept, so that 5,000 published ports cost a
+ * sort, not 12 million comparisons, at every reload.
+ */
+static void check_ports(struct cfg_ctx *c, const int *fidx)
+{
+	const struct config *cfg = c->cfg;
+	struct port_ref *v;
+	size_t n = 0, *active, n_active = 0;
 	char pb[32];
 
-	for (size_t p = 0; p < ct->n_ports; p++) {
-		const struct cfg_port *a = &ct->ports[p];
+	for (size_t i = 0; i < cfg->n_containers; i++)
+		n += cfg->containers[i].n_ports;
+	if (n < 2)
+		return;
+	v = cfg_new(c->tmp, n * sizeof(*v));
+	active = cfg_new(c->tmp, n * sizeof(*active));
+	n = 0;
+	for (size_t i = 0; i < cfg->n_containers; i++)
+		for (size_t p = 0; p < cfg->containers[i].n_ports; p++)
+			v[n] = (struct port_ref){ &cfg->containers[i], &cfg->containers[i].ports[p],
+						  n, SIZE_MAX, fidx[i] }, n++;
+	qsort(v, n, sizeof(*v), cmp_port_refs);
+	/* active: the ranges of this protocol that may still reach the next one */
+	for (size_t i = 0; i < n; i++) {
+		size_t keep = 0;
 
-		for (const struct cfg_container *o = first; o <= ct; o++) {
-			size_t lim = o == ct ? p : o->n_ports;
+		for (size_t k = 0; k < n_active; k++) {
+			struct port_ref *o = &v[active[k]];
 
-			for (size_t q = 0; q < lim; q++) {
-				if (!ports_overlap(a, &o->ports[q]))
-					continue;
-				if (a->host_first == a->host_last)
-					snprintf(pb, sizeof(pb), "%u", a->host_first);
-				else
-					snprintf(pb, sizeof(pb), "%u-%u", a->host_first, a->host_last);
-				if (o == ct)
-					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
-						  "host port %s/%s is published twice", pb,
-						  ip_proto_name(a->proto));
-				else
-					cfg_error(c, ct->file, fidx, a->line, 0, "[container] ports: "
-						  "host port %s/%s is already published by container "
-						  "'%s' (%s:%d)", pb, ip_proto_name(a->proto), o->name,
-						  o->file, o->ports[q].line);
-				goto next;
-			}
+			if (o->p->proto != v[i].p->proto || o->p->host_last < v[i].p->host_first)
+				continue;
+			active[keep++] = active[k];
+			if (!ports_overlap(o->p, v[i].p))
+				continue;
+			/* the later of the two is the one in error */
+			if (o->order < v[i].order && o->order < v[i].clash)
+				v[i].clash = o->order;
+			else if (v[i].order < o->order && v[i].order < o->clash)
+				o->clash = v[i].order;
 		}
-next:;
+		n_active = keep;
+		active[n_active++] = i;
+	}
+	qsort(v, n, sizeof(*v), cmp_port_order);
+	for (size_t i = 0; i < n; i++) {
+		const struct port_ref *a = &v[i], *o;
+
+		if (a->clash == SIZE_MAX)
+			continue;
+		o = &v[a->clash];
+		if (a->p->host_first == a->p->host_last)
+			snprintf(pb, sizeof(pb), "%u", a->p->host_first);
+		else
+			snprintf(pb, sizeof(pb), "%u-%u", a->p->host_first, a->p->host_last);
+		if (o->ct == a->ct)
+			cfg_error(c, a->ct->file, a->fidx, a->p->line, 0, "[container] ports: "
+				  "host port %s/%s is published twice", pb,
+				  ip_proto_name(a->p->proto));
+		else
+			cfg_error(c, a->ct->file, a->fidx, a->p->line, 0, "[container] ports: "
+				  "host port %s/%s is already published by container '%s' (%s:%d)",
+				  pb, ip_proto_name(a->p->proto), o->ct->name, o->ct->file,
+				  o->p->line);
 	}
 }
 
@@ -1044,34 +1142,34 @@ static void check_bridge_ports(struct cfg_ctx *c)
 static void cross_checks(struct cfg_ctx *c, const struct config_file *files, size_t nf)
 {
 	struct config *cfg = c->cfg;
-
+	int *fidx = cfg_new(c->tmp, (cfg->n_containers + 1) * sizeof(*fidx));
 	size_t f = 0;
 
 	check_networks(c);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *ct = &cfg->containers[i];
-		int fidx;
+		const struct cfg_container *ct = &cfg->containers[i], *o;
 
 		/* containers were made in file order: the cursor only moves on */
 		while (f + 1 < nf && strcmp(files[f].path, ct->file))
 			f++;
-		fidx = (int)f;
-		for (size_t j = 0; j < i; j++)
-			if (!strcasecmp(ct->name, cfg->containers[j].name))
-				cfg_error(c, ct->file, fidx, ct->lines.name, 0, "[container] the name "
-					  "'%s' is also used by %s", ct->name, cfg->containers[j].file);
+		fidx[i] = (int)f;
+		if ((o = name_index_get(&cfg->by_name, ct->name)))
+			cfg_error(c, ct->file, fidx[i], ct->lines.name, 0, "[container] the name "
+				  "'%s' is also used by %s", ct->name, o->file);
+		else if (!name_index_put(&cfg->by_name, (void *)ct))
+			c->oom = true;
 		for (size_t k = 0; k < ct->n_networks; k++)
 			if (!config_network(cfg, ct->networks[k]))
-				cfg_error(c, ct->file, fidx, ct->lines.networks ? ct->lines.networks :
+				cfg_error(c, ct->file, fidx[i], ct->lines.networks ? ct->lines.networks :
 					  ct->lines.section, 0, "[container] networks: unknown "
 					  "network '%s'%s", ct->networks[k], ct->lines.networks ? "" :
 					  " (the default when networks is not given)");
-		check_ports(c, ct, fidx);
 		if (ct->has_ip)
-			check_static_ip(c, ct, fidx, false);
+			check_static_ip(c, ct, fidx[i], false);
 		if (ct->has_ip6)
-			check_static_ip(c, ct, fidx, true);
+			check_static_ip(c, ct, fidx[i], true);
 	}
+	check_ports(c, fidx);
 	check_bridge_ports(c);
 }
 
@@ -1088,12 +1186,91 @@ static int file_rank(const char *path)
 	return 3;
 }
 
-static int cmp_files(const void *a, const void *b)
-{
-	const struct config_file *x = a, *y = b;
-	int rx = file_rank(x->path), ry = file_rank(y->path);
+/* What makes a file "the same" without reading it (config_cache). */
+struct file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
 
-	return rx != ry ? rx - ry : strcmp(x->path, y->path);
+/* One container or policy file as last parsed. */
+struct cfg_cached {
+	char *path;                 /* "containers.d/web.ini" */
+	struct file_sig sig;
+	time_t read_at;             /* wall clock when it was read */
+	uint64_t hash;              /* of path and text */
+	struct cfg_alloc *mem;      /* what obj points into */
+	bool seen;                  /* listed by the load under way */
+	union {
+		struct cfg_container ctr;
+		struct policy pol;
+	} obj;
+};
+
+struct config_cache {
+	struct name_index by_path;
+	struct config_cache_stats stats;
+};
+
+static const char *cached_path(const void *o)
+{
+	return ((const struct cfg_cached *)o)->path;
+}
+
+struct config_cache *config_cache_new(void)
+{
+	struct config_cache *cache = calloc(1, sizeof(*cache));
+
+	if (cache)
+		cache->by_path.name_of = cached_path;
+	return cache;
+}
+
+static void cached_free(struct cfg_cached *ce)
+{
+	cfg_alloc_free(ce->mem);
+	free(ce->path);
+	free(ce);
+}
+
+void config_cache_free(struct config_cache *cache)
+{
+	if (!cache)
+		return;
+	for (size_t i = 0; i < cache->by_path.cap; i++)
+		if (cache->by_path.slot[i])
+			cached_free(cache->by_path.slot[i]);
+	name_index_free(&cache->by_path);
+	free(cache);
+}
+
+void config_cache_stats(const struct config_cache *cache, struct config_cache_stats *out)
+{
+	*out = cache->stats;
+}
+
+/* The entry for exactly path (the index ignores case; paths do not). */
+static struct cfg_cached *cache_get(const struct config_cache *cache, const char *path)
+{
+	struct cfg_cached *ce = cache ? name_index_get(&cache->by_path, path) : NULL;
+
+	return ce && !strcmp(ce->path, path) ? ce : NULL;
+}
+
+/* A file to load: its text, or the cache's parse of the same text. */
+struct cfg_src {
+	struct config_file f;
+	struct cfg_cached *hit;
+	struct file_sig sig;        /* when read from a directory */
+};
+
+static int cmp_srcs(const void *a, const void *b)
+{
+	const struct cfg_src *x = a, *y = b;
+	int rx = file_rank(x->f.path), ry = file_rank(y->f.path);
+
+	return rx != ry ? rx - ry : strcmp(x->f.path, y->f.path);
 }
 
 /* base name without ".ini" */
@@ -1107,14 +1284,158 @@ const char *cfg_file_stem(struct cfg_alloc *m, const char *path)
 	return cfg_strndup(m, b, n > 4 && !strcmp(b + n - 4, ".ini") ? n - 4 : n);
 }
 
-int config_load_files(const struct config_file *in, size_t n, const char *source,
-		      const struct config_opts *opts, struct config **out,
-		      struct config_errors *errs)
+static uint64_t file_hash(const struct config_file *f)
+{
+	return hash64(hash64(HASH64_INIT, f->path, strlen(f->path) + 1), f->text, f->len);
+}
+
+/* Parse a container or policy file (rank 1 or 2) into the config, with c->mem
+ * as the arena of what it points to. Returns how many objects it added. */
+static size_t parse_object(struct cfg_ctx *c, const struct ini_file *ini, int rank)
+{
+	size_t before = rank == 1 ? c->cfg->n_containers : c->cfg->n_policies;
+
+	if (rank == 1)
+		cfg_container_file(c, ini);
+	else
+		cfg_policy_file(c, ini, cfg_file_stem(c->mem, ini->path));
+	return (rank == 1 ? c->cfg->n_containers : c->cfg->n_policies) - before;
+}
+
+static void *object_at(struct config *cfg, int rank, size_t k)
+{
+	return rank == 1 ? (void *)&cfg->containers[k] : (void *)&cfg->policies[k];
+}
+
+static size_t objects(const struct config *cfg, int rank)
+{
+	return rank == 1 ? cfg->n_containers : cfg->n_policies;
+}
+
+static void set_hash(void *obj, int rank, uint64_t h)
+{
+	if (rank == 1)
+		((struct cfg_container *)obj)->hash = h;
+	else
+		((struct policy *)obj)->hash = h;
+}
+
+/*
+ * One container or policy file. Without a cache it is parsed into the
+ * config's arena. With one, an unchanged file is the cached object; a changed
+ * one is parsed into an arena of its own, which, when the file has no
+ * errors, is kept in the cache: parsed twice, the second time into one block
+ * of exactly what the first used.
+ */
+static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cfg_src *src,
+			const struct ini_file *ini, int rank)
+{
+	struct config *cfg = c->cfg;
+	size_t size = rank == 1 ? sizeof(struct cfg_container) : sizeof(struct policy);
+	size_t errs_before = c->errs->n, k = objects(cfg, rank);
+	struct config_errors *errs = c->errs, scratch = { 0 };
+	struct cfg_alloc *first, *exact;
+	struct cfg_cached *ce;
+	uint64_t h;
+
+	if (src->hit) {
+		memcpy(object_at(cfg, rank, k), &src->hit->obj, size);
+		*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) += 1;
+		cfg->shared[cfg->n_shared++] = cfg_alloc_ref(src->hit->mem);
+		src->hit->seen = true;
+		if (src->f.text)
+			cache->stats.read++;
+		else
+			cache->stats.reused++;
+		return;
+	}
+	h = file_hash(&src->f);
+	if (!cache) {
+		if (parse_object(c, ini, rank))
+			set_hash(object_at(cfg, rank, k), rank, h);
+		return;
+	}
+	cache->stats.parsed++;
+	if ((ce = cache_get(cache, src->f.path))) {
+		name_index_del(&cache->by_path, ce->path);
+		cached_free(ce);
+	}
+	if (!(first = cfg_alloc_new())) {
+		c->oom = true;
+		return;
+	}
+	cfg->shared[cfg->n_shared++] = first;  /* the config frees it */
+	c->mem = first;
+	if (parse_object(c, ini, rank) != 1 || c->errs->n != errs_before)
+		goto out;               /* not kept: parsed again next time */
+	set_hash(object_at(cfg, rank, k), rank, h);
+	/* again, into one block: the same calls ask for the same sizes */
+	exact = cfg_alloc_exact(first->used);
+	ce = calloc(1, sizeof(*ce));
+	if (!exact || !ce || !(ce->path = strdup(src->f.path))) {
+		cfg_alloc_free(exact);
+		free(ce);
+		goto out;
+	}
+	*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) -= 1;
+	memset(object_at(cfg, rank, k), 0, size);       /* parsers start from zero */
+	c->mem = exact;
+	c->errs = &scratch;
+	parse_object(c, ini, rank);
+	c->errs = errs;
+	config_errors_free(&scratch);
+	set_hash(object_at(cfg, rank, k), rank, h);
+	memcpy(&ce->obj, object_at(cfg, rank, k), size);
+	ce->sig = src->sig;
+	ce->read_at = time(NULL);
+	ce->hash = h;
+	ce->mem = exact;
+	ce->seen = true;
+	if (!name_index_put(&cache->by_path, ce)) {
+		/* out of memory for the index: the config keeps the parse */
+		ce->mem = NULL;
+		cached_free(ce);
+		cfg->shared[cfg->n_shared - 1] = exact;
+	} else {
+		cfg->shared[cfg->n_shared - 1] = cfg_alloc_ref(exact);
+	}
+	cfg_alloc_free(first);
+out:
+	c->mem = cfg->mem;
+}
+
+/* Forget the files the load did not list; clear the marks for the next. */
+static void cache_sweep(struct config_cache *cache)
+{
+	for (size_t i = 0; i < cache->by_path.cap;) {
+		struct cfg_cached *ce = cache->by_path.slot[i];
+
+		if (ce && !ce->seen) {
+			/* removal shifts later entries back: look at slot i again */
+			name_index_del(&cache->by_path, ce->path);
+			cached_free(ce);
+			continue;
+		}
+		if (ce)
+			ce->seen = false;
+		i++;
+	}
+}
+
+static const char *ctr_name_of(const void *o)
+{
+	return ((const struct cfg_container *)o)->name;
+}
+
+static int load_srcs(struct cfg_src *src, size_t n, const char *source,
+		     const struct config_opts *opts, struct config_cache *cache,
+		     struct config **out, struct config_errors *errs)
 {
 	struct cfg_ctx c = { .errs = errs };
 	struct config_file *files;
 	struct ini_file *ini;
 	struct config *cfg;
+	size_t n_ctr = 0, n_pol = 0;
 
 	*out = NULL;
 	c.tmp = cfg_alloc_new();
@@ -1126,20 +1447,32 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 	}
 	cfg = c.cfg = cfg_new(c.mem, sizeof(*cfg));
 	cfg->mem = c.mem;
+	cfg->by_name.name_of = ctr_name_of;
 	cfg->source = cfg_strdup(c.mem, source ? source : "embedded default");
 	defaults(&c, &cfg_daemon_section, &cfg->daemon);
 	defaults(&c, &cfg_dns_section, &cfg->dns);
 
+	qsort(src, n, sizeof(*src), cmp_srcs);
 	files = cfg_new(c.tmp, (n + 1) * sizeof(*files));
-	if (n)
-		memcpy(files, in, n * sizeof(*files));
-	qsort(files, n, sizeof(*files), cmp_files);
 	ini = cfg_new(c.tmp, (n + 1) * sizeof(*ini));
+	/* a file gives at most one container or policy: the arrays never move */
+	for (size_t i = 0; i < n; i++) {
+		files[i] = src[i].f;
+		n_ctr += file_rank(files[i].path) == 1;
+		n_pol += file_rank(files[i].path) == 2;
+	}
+	cfg->containers = cfg_new(c.mem, (n_ctr + 1) * sizeof(*cfg->containers));
+	cfg->policies = cfg_new(c.mem, (n_pol + 1) * sizeof(*cfg->policies));
+	cfg->shared = cfg_new(c.mem, (n + 1) * sizeof(*cfg->shared));
+	if (cache)
+		cache->stats = (struct config_cache_stats){ 0 };
 
-	/* phase 1: every file through inih */
+	/* phase 1: every file through inih (a cached one was) */
 	for (size_t i = 0; i < n; i++) {
 		ini[i].path = files[i].path;
 		ini[i].idx = (int)i;
+		if (src[i].hit)
+			continue;
 		if (file_rank(files[i].path) == 3)
 			cfg_error(&c, files[i].path, (int)i, 0, 0, "not a berth config file "
 				  "(expected berth.ini, containers.d/NAME.ini or policies.d/NAME.ini)");
@@ -1151,20 +1484,17 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 	}
 	/* phase 2: berth.ini (networks) first, then containers, then policies */
 	for (size_t i = 0; i < n; i++) {
+		int rank = file_rank(files[i].path);
+
 		c.file = files[i].path;
 		c.file_idx = (int)i;
-		switch (file_rank(files[i].path)) {
-		case 0:
+		if (rank == 0)
 			cfg_berth_ini(&c, &ini[i]);
-			break;
-		case 1:
-			cfg_container_file(&c, &ini[i]);
-			break;
-		case 2:
-			cfg_policy_file(&c, &ini[i], cfg_file_stem(c.mem, files[i].path));
-			break;
-		}
+		else if (rank == 1 || rank == 2)
+			load_object(&c, cache, &src[i], &ini[i], rank);
 	}
+	if (cache)
+		cache_sweep(cache);
 	if (!cfg->n_networks) {
 		/* no [network] anywhere: the embedded default's */
 		struct ini_file d = { .path = "(embedded default)", .idx = -1 };
@@ -1188,66 +1518,85 @@ int config_load_files(const struct config_file *in, size_t n, const char *source
 		cfg_error(&c, "", 0, 0, 0, "out of memory while loading the configuration");
 	errs_sort(errs);
 	if (errs->n || c.oom) {
-		cfg_alloc_free(c.mem);
+		config_free(cfg);
 		return c.oom ? -ENOMEM : -EINVAL;
 	}
 	*out = cfg;
 	return 0;
 }
 
-/* Read DIR/sub/ *.ini (sorted later) into files; hidden and other names skipped. */
-static int read_dir(const char *dir, const char *sub, struct cfg_alloc *m,
-		    struct config_file **files, size_t *n, struct config_errors *errs)
+int config_load_files(const struct config_file *in, size_t n, const char *source,
+		      const struct config_opts *opts, struct config **out,
+		      struct config_errors *errs)
 {
-	char path[4096];
-	DIR *d;
-	struct dirent *de;
-	int ret = 0;
+	struct cfg_src *src = calloc(n + 1, sizeof(*src));
+	int ret;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, sub);
-	d = opendir(path);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		ret = -errno;
-		goto fail;
-	}
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		char rel[300];
-
-		if (de->d_name[0] == '.' || l <= 4 || strcmp(de->d_name + l - 4, ".ini") ||
-		    l >= 256)
-			continue;
-		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
-		ret = cfg_read_file(dir, rel, m, files, n, errs);
-		if (ret < 0 && ret != -EISDIR)
-			break;
-		ret = 0;
-	}
-	closedir(d);
-	return ret;
-fail:
-	{
-		char *msg;
-
-		if (asprintf(&msg, "%s: %s", path, strerror(-ret)) >= 0)
-			errs_add(errs, "", 0, 0, 0, msg);
-	}
+	if (!src)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		src[i].f = in[i];
+	ret = load_srcs(src, n, source, opts, NULL, out, errs);
+	free(src);
 	return ret;
 }
 
-int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
-		  struct config_file **files, size_t *n, struct config_errors *errs)
+struct src_list {
+	struct cfg_src *v;
+	size_t n, cap;
+};
+
+static void read_error(struct config_errors *errs, const char *path, int err)
 {
-	char path[4096], *buf = NULL, *msg;
+	char *msg;
+
+	if (asprintf(&msg, "%s: %s", path, strerror(err)) >= 0)
+		errs_add(errs, "", 0, 0, 0, msg);
+}
+
+static bool sig_equal(const struct file_sig *a, const struct file_sig *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/*
+ * Read the file at rel (relative to dir, also open as dirfd) into a new
+ * source: its text, or, with a cache, the cached parse when the file is
+ * known unchanged (its signature, read more than a second after its last
+ * change) or found unchanged (the same text). -EISDIR: not a file, skipped.
+ */
+static int read_src(int dirfd, const char *dir, const char *rel, struct cfg_alloc *m,
+		    struct config_cache *cache, struct src_list *list,
+		    struct config_errors *errs)
+{
+	struct cfg_cached *ce = cache_get(cache, rel);
+	char path[4096], *buf = NULL;
+	struct cfg_src *src;
 	struct stat st;
 	size_t len = 0, cap;
 	ssize_t r;
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (list->n >= CONFIG_FILES_MAX) {
+		ret = -EMFILE;
+		goto fail;
+	}
+	if (ce && fstatat(dirfd, rel, &st, 0) == 0) {
+		struct file_sig sig = { st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim };
+
+		if (sig_equal(&sig, &ce->sig) && st.st_ctim.tv_sec + 1 < ce->read_at) {
+			if (!(src = array_push(list)))
+				return -ENOMEM;
+			src->f = (struct config_file){ ce->path, NULL, 0 };
+			src->hit = ce;
+			src->sig = sig;
+			return 0;
+		}
+	}
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -ENOENT && !strcmp(rel, "berth.ini"))
@@ -1261,10 +1610,6 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
 		return -EISDIR;
-	}
-	if (*n >= CONFIG_FILES_MAX) {
-		ret = -EMFILE;
-		goto fail_close;
 	}
 	/* its size plus one byte, at most CONFIG_FILE_MAX + 1: enough to see
 	 * that it is too large, or that it grew while we read it */
@@ -1283,17 +1628,56 @@ int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
 		len += (size_t)r;
 	}
 	close(fd);
-	struct config_file *f = CFG_PUSH(m, *files, *n);
-
-	f->path = cfg_strdup(m, rel);
-	f->text = buf;
-	f->len = len;
+	if (!(src = array_push(list)))
+		return -ENOMEM;
+	src->f = (struct config_file){ cfg_strdup(m, rel), buf, len };
+	src->sig = (struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim };
+	if (ce && ce->hash == file_hash(&src->f)) {
+		src->hit = ce;          /* touched, not changed */
+		ce->sig = src->sig;
+		ce->read_at = time(NULL);
+	}
 	return 0;
 fail_close:
 	close(fd);
 fail:
-	if (asprintf(&msg, "%s: %s", path, strerror(-ret)) >= 0)
-		errs_add(errs, "", 0, 0, 0, msg);
+	read_error(errs, path, -ret);
+	return ret;
+}
+
+/* Read DIR/sub/ *.ini (sorted later); hidden and other names skipped. */
+static int read_dir(int dirfd, const char *dir, const char *sub, struct cfg_alloc *m,
+		    struct config_cache *cache, struct src_list *list,
+		    struct config_errors *errs)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *de;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		read_error(errs, path, -ret);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		char rel[300];
+
+		if (de->d_name[0] == '.' || l <= 4 || strcmp(de->d_name + l - 4, ".ini") ||
+		    l >= 256)
+			continue;
+		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
+		ret = read_src(dirfd, dir, rel, m, cache, list, errs);
+		if (ret < 0 && ret != -EISDIR)
+			break;
+		ret = 0;
+	}
+	closedir(d);
 	return ret;
 }
 
@@ -1304,14 +1688,15 @@ const char *config_default_dir(void)
 	return stat(CONFIG_DIR_DEFAULT, &st) == 0 ? CONFIG_DIR_DEFAULT : NULL;
 }
 
-int config_load(const char *dir, const struct config_opts *opts, struct config **out,
-		struct config_errors *errs)
+int config_load_cached(const char *dir, const struct config_opts *opts,
+		       struct config_cache *cache, struct config **out,
+		       struct config_errors *errs)
 {
-	struct config_file *files = NULL, emb;
+	struct src_list list = { 0 };
+	struct config_file emb;
 	struct cfg_alloc *m;
 	struct stat st;
-	size_t n = 0;
-	int ret;
+	int ret, dirfd;
 
 	*out = NULL;
 	if (!dir) {
@@ -1320,31 +1705,49 @@ int config_load(const char *dir, const struct config_opts *opts, struct config *
 		return config_load_files(&emb, 1, NULL, opts, out, errs);
 	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		char *msg;
-
 		ret = errno && !S_ISDIR(st.st_mode) ? -errno : -ENOTDIR;
-		if (asprintf(&msg, "%s: %s", dir, strerror(-ret)) >= 0)
-			errs_add(errs, "", 0, 0, 0, msg);
+		read_error(errs, dir, -ret);
+		return ret;
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		ret = -errno;
+		read_error(errs, dir, -ret);
 		return ret;
 	}
 	m = cfg_alloc_new();
-	if (!m)
+	if (!m) {
+		close(dirfd);
 		return -ENOMEM;
-	ret = cfg_read_file(dir, "berth.ini", m, &files, &n, errs);
+	}
+	/* berth.ini is read and parsed every time (config.h) */
+	ret = read_src(dirfd, dir, "berth.ini", m, NULL, &list, errs);
 	if (!ret)
-		ret = read_dir(dir, "containers.d", m, &files, &n, errs);
+		ret = read_dir(dirfd, dir, "containers.d", m, cache, &list, errs);
 	if (!ret)
-		ret = read_dir(dir, "policies.d", m, &files, &n, errs);
+		ret = read_dir(dirfd, dir, "policies.d", m, cache, &list, errs);
 	if (!ret)
-		ret = config_load_files(files, n, dir, opts, out, errs);
+		ret = load_srcs(list.v, list.n, dir, opts, cache, out, errs);
+	array_free(&list);
 	cfg_alloc_free(m);
+	close(dirfd);
 	return ret;
+}
+
+int config_load(const char *dir, const struct config_opts *opts, struct config **out,
+		struct config_errors *errs)
+{
+	return config_load_cached(dir, opts, NULL, out, errs);
 }
 
 void config_free(struct config *c)
 {
-	if (c)
-		cfg_alloc_free(c->mem);
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_shared; i++)
+		cfg_alloc_free(c->shared[i]);
+	name_index_free(&c->by_name);
+	cfg_alloc_free(c->mem);
 }
 
 const struct cfg_network *config_network(const struct config *c, const char *name)
@@ -1357,10 +1760,7 @@ const struct cfg_network *config_network(const struct config *c, const char *nam
 
 const struct cfg_container *config_container(const struct config *c, const char *name)
 {
-	for (size_t i = 0; i < c->n_containers; i++)
-		if (!strcasecmp(c->containers[i].name, name))
-			return &c->containers[i];
-	return NULL;
+	return name_index_get(&c->by_name, name);
 }
 
 const char *config_summary(const struct config *c, char *buf, size_t size)

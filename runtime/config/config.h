@@ -164,6 +164,9 @@ struct cfg_container {
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;
 	} lines;
+	/* Of its file's path and text: equal hashes, the same container (a
+	 * container is its file alone). Reconcile skips what did not change. */
+	uint64_t hash;
 };
 
 /*
@@ -231,6 +234,7 @@ struct policy {
 	bool types_given;
 	struct rule *rules;
 	size_t n_rules;
+	uint64_t hash;              /* of its file's path and text, as a container's */
 };
 
 struct config {
@@ -244,7 +248,12 @@ struct config {
 	struct policy *policies;            /* sorted by file name */
 	size_t n_policies;
 	const char *source;         /* the directory, or "(embedded default)" */
-	struct cfg_alloc *mem;      /* owns every pointer above */
+	struct cfg_alloc *mem;      /* owns every pointer above, but for: */
+	/* the arenas of containers and policies a config_cache kept from an
+	 * earlier load, shared with it and with other configs (reference-counted) */
+	struct cfg_alloc **shared;
+	size_t n_shared;
+	struct name_index by_name;  /* containers: config_container in O(1) */
 };
 
 /*
@@ -295,15 +304,44 @@ int config_load_files(const struct config_file *files, size_t n, const char *sou
 		      const struct config_opts *opts, struct config **out,
 		      struct config_errors *errs);
 void config_free(struct config *c);
+
+/*
+ * What a daemon keeps between loads so that a reload costs what changed, not
+ * what is configured (issue 19): each container and policy file's parsed
+ * object, by path. A file whose size, inode, mtime and ctime are those it
+ * had when it was read more than a second after its last change is not read
+ * again (git's "racily clean" rule: a write within the timestamp's tick
+ * could keep them); one that is read again and has the same text is not
+ * parsed again. berth.ini is read and parsed at every load: it is one file,
+ * and the networks it defines are what every cross-file check reads.
+ */
+struct config_cache;
+struct config_cache *config_cache_new(void);
+void config_cache_free(struct config_cache *cache);
+/* config_load, with cache (may be NULL: config_load) keeping what it read for
+ * the next load. The configs it returns share the cached pieces; each one is
+ * still freed with config_free, in any order with the cache. */
+int config_load_cached(const char *dir, const struct config_opts *opts,
+		       struct config_cache *cache, struct config **out,
+		       struct config_errors *errs);
+/* How many files the last config_load_cached parsed, read without parsing
+ * (same text), and took without reading: for tests and `berth status`. */
+struct config_cache_stats {
+	size_t parsed, read, reused;
+};
+void config_cache_stats(const struct config_cache *cache, struct config_cache_stats *out);
 /* Can container c start, as far as the filesystem tells (preflight.c)? Its
  * rootfs must be a directory (else *fatal and -errno), and its command an
  * executable inside it, found through its PATH with the rootfs's symlinks
  * followed inside it (else -ENOENT, not fatal). e says why. */
 int config_container_preflight(const struct cfg_container *c, bool *fatal, struct err *e);
 /* Every container's preflight: file:line messages, the fatal ones into errs
- * (`config check` fails, a reload is refused), the others into warnings. */
-void config_preflight(const struct config *cfg, struct config_errors *errs,
-		      struct config_errors *warnings);
+ * (`config check` fails, a reload is refused), the others into warnings.
+ * With old (the running config; may be NULL), a container the same as in old
+ * is not checked again: a reload checks what it changes, at a cost that does
+ * not grow with what is already running. */
+void config_preflight(const struct config *cfg, const struct config *old,
+		      struct config_errors *errs, struct config_errors *warnings);
 /* CONFIG_DIR_DEFAULT if it exists, else NULL (the embedded default): what
  * `berth daemon` and `berth config check` use without -c. */
 const char *config_default_dir(void);

@@ -163,8 +163,6 @@ void cfg_parse_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cf
 		    void *obj);
 
 const char *cfg_file_stem(struct cfg_alloc *m, const char *path);
-int cfg_read_file(const char *dir, const char *rel, struct cfg_alloc *m,
-		  struct config_file **files, size_t *n, struct config_errors *errs);
 
 /* config_sections.c */
 extern const struct cfg_section cfg_daemon_section, cfg_network_section, cfg_dns_section,

@@ -495,7 +495,7 @@ void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *na
 			  "is not letters, digits, '-', '_' and '.'", name);
 		return;
 	}
-	pol = CFG_PUSH(c->mem, c->cfg->policies, c->cfg->n_policies);
+	pol = &c->cfg->policies[c->cfg->n_policies++];     /* room made by load_srcs */
 	pol->name = name;
 	pol->file = cfg_strdup(c->mem, f->path);
 	for (size_t i = 0; i < f->n; i++) {

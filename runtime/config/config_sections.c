@@ -1034,7 +1034,8 @@ void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 			continue;
 		}
 		first = s;
-		ct = CFG_PUSH(c->mem, c->cfg->containers, c->cfg->n_containers);
+		/* room for one per file was made (config.c load_srcs) */
+		ct = &c->cfg->containers[c->cfg->n_containers++];
 		ct->file = cfg_strdup(c->mem, f->path);
 		ct->lines.section = s->line;
 		cfg_check_keys(c, s, &cfg_container_section);

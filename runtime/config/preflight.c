@@ -134,15 +134,18 @@ int config_container_preflight(const struct cfg_container *c, bool *fatal, struc
 		       c->rootfs, container_path(c));
 }
 
-void config_preflight(const struct config *cfg, struct config_errors *errs,
-		      struct config_errors *warnings)
+void config_preflight(const struct config *cfg, const struct config *old,
+		      struct config_errors *errs, struct config_errors *warnings)
 {
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = &cfg->containers[i];
+		const struct cfg_container *c = &cfg->containers[i], *was;
 		struct err e = { 0 };
 		char *msg;
 		bool fatal;
 
+		was = old ? config_container(old, c->name) : NULL;
+		if (was && was->hash == c->hash)
+			continue;           /* checked when it was loaded */
 		if (config_container_preflight(c, &fatal, &e) == 0)
 			continue;
 		if (asprintf(&msg, "%s:%d: [container] %s%s", c->file,

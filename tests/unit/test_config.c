@@ -831,6 +831,94 @@ static void test_keys_cmd(void)
 		    "\"default\":null,"), "-o json: a computed default is null");
 }
 
+/* config_load_cached: what a reload reads and parses. */
+static const char *load_cached(const char *dir, struct config_cache *cache, struct config **out,
+			       struct config_cache_stats *st)
+{
+	static char buf[4096];
+	struct config_opts o = { .resolv_conf = resolv };
+	struct config_errors errs = { 0 };
+	size_t n = 0;
+
+	*out = NULL;
+	buf[0] = '\0';
+	if (config_load_cached(dir, &o, cache, out, &errs) == 0)
+		snprintf(buf, sizeof(buf), "ok");
+	for (size_t i = 0; i < errs.n && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "\n" : "", errs.v[i].msg);
+	config_errors_free(&errs);
+	config_cache_stats(cache, st);
+	return buf;
+}
+
+static void test_cache(void)
+{
+	const char *dir = mkconf(F("containers.d/web.ini", "[container]\nrootfs = /srv/web\n"
+				   "command = httpd -f\nports = 8080:80\nlabels = app=web\n",
+				   "containers.d/db.ini", "[container]\nrootfs = /srv/db\ncommand = db\n",
+				   "policies.d/p.ini", "[policy]\nselect = app=web\n[ingress a]\n"
+				   "from = all\n"));
+	struct config_cache *cache = config_cache_new();
+	struct config *c1, *c2, *c3, *c4;
+	struct config_cache_stats st;
+	const struct cfg_container *w1, *w2;
+	char p[4500];
+	uint64_t h;
+
+	T_STREQ(load_cached(dir, cache, &c1, &st), "ok", "a first load with a cache");
+	T_OK(st.parsed == 3 && st.read == 0 && st.reused == 0, "parses every container and "
+	     "policy file (%zu parsed, %zu read, %zu reused)", st.parsed, st.read, st.reused);
+	T_STREQ(load_cached(dir, cache, &c2, &st), "ok", "again at once");
+	T_OK(st.parsed == 0 && st.read == 3, "files changed within the last second are read "
+	     "again but not parsed (%zu parsed, %zu read)", st.parsed, st.read);
+	w1 = config_container(c1, "web");
+	w2 = config_container(c2, "web");
+	T_OK(w1 && w2 && w1->hash == w2->hash && w1->rootfs == w2->rootfs,
+	     "the two configs share the one parse of web.ini");
+	sleep(2);
+	load_cached(dir, cache, &c3, &st);
+	config_free(c3);
+	T_OK(st.parsed == 0 && st.read == 3, "read a second after their change, they are read "
+	     "once more (%zu read)", st.read);
+	load_cached(dir, cache, &c3, &st);
+	config_free(c3);
+	T_OK(st.parsed == 0 && st.read == 0 && st.reused == 3, "and then not even read "
+	     "(%zu read, %zu reused)", st.read, st.reused);
+
+	/* the same size and, within a second, maybe the same mtime: still seen */
+	snprintf(p, sizeof(p), "%s/containers.d/web.ini", dir);
+	write_file(p, "[container]\nrootfs = /srv/weB\ncommand = httpd -f\nports = 8080:80\n"
+		   "labels = app=web\n");
+	T_STREQ(load_cached(dir, cache, &c3, &st), "ok", "a changed file");
+	T_OK(st.parsed == 1 && st.reused == 2, "is parsed again, alone (%zu parsed, %zu reused)",
+	     st.parsed, st.reused);
+	T_STREQ(config_container(c3, "web")->rootfs, "/srv/weB", "and the config has its new text");
+	T_OK(config_container(c3, "web")->hash != w1->hash, "with a new hash");
+	T_STREQ(w1->rootfs, "/srv/web", "while an older config still holds its own");
+	h = config_container(c3, "db")->hash;
+
+	snprintf(p, sizeof(p), "%s/containers.d/db.ini", dir);
+	write_file(p, "[container]\nrootfs = relative\ncommand = db\n");
+	T_STREQ(load_cached(dir, cache, &c4, &st), "containers.d/db.ini:2: [container] rootfs: "
+		"'relative': expected an absolute path", "a file broken since is reported");
+	T_OK(!c4, "and the load fails");
+	write_file(p, "[container]\nrootfs = /srv/db\ncommand = db\n");
+	T_STREQ(load_cached(dir, cache, &c4, &st), "ok", "mended, it loads");
+	T_EQ(config_container(c4, "db")->hash, h, "as the same container as before");
+	config_free(c4);
+	unlink(p);
+	T_STREQ(load_cached(dir, cache, &c4, &st), "ok", "a file removed");
+	T_OK(!config_container(c4, "db") && c4->n_containers == 1, "is gone from the config");
+	config_cache_free(cache);
+	T_STREQ(config_container(c4, "web")->rootfs, "/srv/weB", "configs outlive the cache");
+	T_EQ(c2->n_policies, 1, "and keep their policies");
+	T_STREQ(c2->policies[0].rules[0].name, "a", "whole");
+	config_free(c4);
+	config_free(c3);
+	config_free(c2);
+	config_free(c1);
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -852,6 +940,7 @@ int main(void)
 	test_ports();
 	test_doc();
 	test_keys_cmd();
+	test_cache();
 	{
 		char cmd[4200];
 
