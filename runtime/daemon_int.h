@@ -108,6 +108,9 @@ struct daemon {
 	struct nat_part fw_part;    /* the firewall's share of the table */
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
+	/* networks whose store row holds what their description hashes to: a
+	 * reload does not write (and fsync) the rows of unchanged networks */
+	ARRAY(struct stored_net { char *name; uint64_t hash; }) nets_stored;
 	bool store_swept;           /* start-up: what an earlier run left is cleaned up */
 	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
 	size_t n_listeners;

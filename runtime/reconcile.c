@@ -426,6 +426,34 @@ struct release_ctx {
 	int *n;
 };
 
+static struct stored_net *stored_net(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nets_stored.n; i++)
+		if (!strcmp(d->nets_stored.v[i].name, name))
+			return &d->nets_stored.v[i];
+	return NULL;
+}
+
+static void stored_net_forget(struct daemon *d, const char *name)
+{
+	struct stored_net *sn = stored_net(d, name);
+
+	if (sn) {
+		free(sn->name);
+		*sn = d->nets_stored.v[--d->nets_stored.n];
+	}
+}
+
+static void stored_net_record(struct daemon *d, const char *name, uint64_t hash)
+{
+	struct stored_net *sn = stored_net(d, name);
+
+	if (!sn && (sn = array_push(&d->nets_stored)) && !(sn->name = strdup(name)))
+		d->nets_stored.n--, sn = NULL;
+	if (sn)
+		sn->hash = hash;
+}
+
 static int release_one(void *ctx, const struct ipam_alloc *a)
 {
 	struct release_ctx *rc = ctx;
@@ -483,6 +511,7 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 			struct release_ctx rc = { d, o->name, report, n };
 
 			ipam_list(d->store, o->name, release_one, &rc, &e);
+			stored_net_forget(d, o->name);
 			if (store_network_delete(d->store, o->name, &e) < 0 && e.code != ENOENT)
 				problem(d, report, n, "network %s: %s", o->name, e.msg);
 		}
@@ -527,10 +556,13 @@ static void pool_from(struct store_pool *p, const struct ip_prefix *subnet,
 	memcpy(p->ranges, ranges, p->nranges * sizeof(*ranges));
 }
 
-/* Step 3: each network in the store and as a bridge with its gateways. */
-static void apply_network(struct daemon *d, const struct cfg_network *cn, struct buf *report,
-			  int *n)
+/* Step 3: each network in the store and as a bridge with its gateways
+ * (hash: of its description; an unchanged one's row is not written again,
+ * but its bridge is still ensured, which repairs one deleted by hand). */
+static void apply_network(struct daemon *d, const struct cfg_network *cn, uint64_t hash,
+			  struct buf *report, int *n)
 {
+	const struct stored_net *was = stored_net(d, cn->name);
 	struct store_network sn = { 0 };
 	struct net_bridge br = { .name = cn->bridge, .mtu = cn->mtu };
 	struct nat_network nn = { 0 };
@@ -543,8 +575,12 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, struct
 		pool_from(&sn.v6, &cn->subnet6, &cn->gateway6, cn->ranges6, cn->n_ranges6);
 		br.gw[br.n_gw++] = (struct net_ifaddr){ cn->gateway6, cn->subnet6.len };
 	}
-	if (store_network_put(d->store, &sn, &e) < 0)
-		problem(d, report, n, "network %s: %s", cn->name, e.msg);
+	if (!was || was->hash != hash) {
+		if (store_network_put(d->store, &sn, &e) < 0)
+			problem(d, report, n, "network %s: %s", cn->name, e.msg);
+		else
+			stored_net_record(d, cn->name, hash);
+	}
 	if (net_bridge_ensure(d->net, &br, &e) < 0) {
 		problem(d, report, n, "network %s: %s", cn->name, e.msg);
 		return;
@@ -1086,7 +1122,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	if (!ctrs)
 		abort();
 	for (size_t i = 0; i < cfg->n_networks; i++)
-		apply_network(d, &cfg->networks[i], report, &n);
+		apply_network(d, &cfg->networks[i], net_hash[i], report, &n);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
 		const struct cfg_container *c = &cfg->containers[i];
 
@@ -1257,6 +1293,9 @@ void reconcile_shutdown(struct daemon *d)
 	name_index_free(&d->ctrs_by_name);
 	d->ctrs = NULL;
 	d->n_ctrs = 0;
+	for (size_t i = 0; i < d->nets_stored.n; i++)
+		free(d->nets_stored.v[i].name);
+	array_free(&d->nets_stored);
 	fw_model_free(&d->fw);
 	config_free(d->cfg);
 	config_cache_free(d->cfg_cache);
