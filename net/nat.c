@@ -5,9 +5,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1003,7 +1006,8 @@ static bool parse_hex_addr(const char *s, int family, struct ip_addr *a, uint16_
 	return true;
 }
 
-static int load_inet(struct nat_busy *b, const char *path, uint8_t proto, int family)
+/* The fallback for a kernel without inet_diag: the text tables. */
+static int load_inet_proc(struct nat_busy *b, const char *path, uint8_t proto, int family)
 {
 	FILE *f = fopen(path, "re");
 	char line[512];
@@ -1037,6 +1041,59 @@ static int load_inet(struct nat_busy *b, const char *path, uint8_t proto, int fa
 	return ret;
 }
 
+/*
+ * The same sockets through NETLINK_SOCK_DIAG (what `ss -tl` uses), because
+ * /proc/net/tcp walks the whole established hash, sized by the machine's
+ * memory rather than by its sockets, and formats every connection as text:
+ * milliseconds of kernel time per read on a large host. A dump with
+ * idiag_states = TCP_LISTEN walks only the listening hash; UDP asks for
+ * TCP_CLOSE, the unconnected sockets (state 07 in /proc/net/udp). The socket
+ * sees the netns of the thread that opens it, as /proc/net does.
+ */
+struct diag_dump {
+	struct nat_busy *b;
+	uint8_t proto;
+	int family;
+};
+
+static int diag_sock(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct diag_dump *d = ctx;
+	const struct inet_diag_msg *m = NLMSG_DATA(nlh);
+	struct sock_ent s = { .proto = d->proto };
+
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		return 0;
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -EBADMSG;
+	if (m->idiag_family != d->family)
+		return 0;
+	ip_from_bytes(&s.addr, d->family, m->id.idiag_src);
+	s.port = ntohs(m->id.idiag_sport);
+	s.inode = m->idiag_inode;
+	return busy_push(d->b, &s);
+}
+
+static int load_inet_diag(struct nat_busy *b, struct nl_sock *sk, uint8_t proto, int family,
+			  struct err *e)
+{
+	struct diag_dump d = { .b = b, .proto = proto, .family = family };
+	struct nl_handlers h = { .on_data = diag_sock, .ctx = &d };
+	struct inet_diag_req_v2 *req;
+	uint8_t buf[128] __attribute__((aligned(8)));
+	struct nl_msg m;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP);
+	req = nl_msg_put_header(&m, sizeof(*req));
+	if (req) {
+		req->sdiag_family = (uint8_t)family;
+		req->sdiag_protocol = proto;
+		req->idiag_states = proto == IPPROTO_TCP ? 1u << TCP_LISTEN : 1u << TCP_CLOSE;
+	}
+	return nl_talk(sk, &m, &h, e);
+}
+
 static int load_sctp(struct nat_busy *b)
 {
 	FILE *f = fopen("/proc/net/sctp/eps", "re");
@@ -1068,21 +1125,53 @@ static int load_sctp(struct nat_busy *b)
 
 int nat_busy_load(struct nat_busy **out, struct err *e)
 {
-	static const struct { const char *path; uint8_t proto; int family; } files[] = {
+	static const struct { const char *path; uint8_t proto; int family; } tables[] = {
 		{ "/proc/net/tcp", IPPROTO_TCP, AF_INET }, { "/proc/net/tcp6", IPPROTO_TCP, AF_INET6 },
 		{ "/proc/net/udp", IPPROTO_UDP, AF_INET }, { "/proc/net/udp6", IPPROTO_UDP, AF_INET6 },
 	};
+	/* A kernel without inet_diag (or its tcp or udp part) answers ENOENT,
+	 * after trying to load the module; remembered so that each check does
+	 * not start modprobe again. */
+	static bool no_diag[ARRAY_SIZE(tables)];
+	struct nl_sock sk = { .fd = -1 };
 	struct nat_busy *b = calloc(1, sizeof(*b));
+	struct err de = { 0 };
 	int ret = 0;
 
 	*out = NULL;
 	if (!b)
 		return err_sys(e, ENOMEM, "host sockets");
-	for (size_t i = 0; ret == 0 && i < ARRAY_SIZE(files); i++)
-		if ((ret = load_inet(b, files[i].path, files[i].proto, files[i].family)) < 0)
-			err_sys(e, -ret, "read %s", files[i].path);
+	if (nl_open(&sk, NETLINK_SOCK_DIAG, &de) < 0) {
+		if (de.code != EPROTONOSUPPORT) {
+			ret = err_set(e, de.code, "host sockets: %s", de.msg);
+			goto out;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+			no_diag[i] = true;
+	}
+	for (size_t i = 0; ret == 0 && i < ARRAY_SIZE(tables); i++) {
+		if (!no_diag[i]) {
+			size_t n = b->n;
+
+			ret = load_inet_diag(b, &sk, tables[i].proto, tables[i].family, &de);
+			if (ret == -ENOENT) {
+				b->n = n;
+				no_diag[i] = true;
+				ret = 0;
+			} else if (ret < 0) {
+				err_set(e, de.code, "list %s sockets (sock_diag): %s",
+					tables[i].path + strlen("/proc/net/"), de.msg);
+				break;
+			}
+		}
+		if (no_diag[i] &&
+		    (ret = load_inet_proc(b, tables[i].path, tables[i].proto, tables[i].family)) < 0)
+			err_sys(e, -ret, "read %s", tables[i].path);
+	}
 	if (ret == 0 && (ret = load_sctp(b)) < 0)
 		err_sys(e, -ret, "read /proc/net/sctp/eps");
+out:
+	nl_close(&sk);
 	if (ret < 0) {
 		nat_busy_free(b);
 		return ret;

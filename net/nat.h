@@ -180,8 +180,9 @@ uint64_t nat_restores(const struct nat *t);
 
 /*
  * Host ports in use: a snapshot of the host's listening TCP and bound UDP
- * and SCTP sockets (/proc/net/{tcp,tcp6,udp,udp6,sctp/eps} of the calling
- * thread's netns). nat_busy_check returns -EADDRINUSE with "port 8080/tcp is
+ * and SCTP sockets in the calling thread's netns (sock_diag dumps of TCP
+ * listeners and unconnected UDP sockets, /proc/net/{tcp,tcp6,udp,udp6} on a
+ * kernel without inet_diag; /proc/net/sctp/eps). nat_busy_check returns -EADDRINUSE with "port 8080/tcp is
  * in use on the host by nginx (pid 412)" when a socket's address overlaps p
  * (a wildcard on either side overlaps everything of its family; a port
  * published on every address overlaps every socket of that port).

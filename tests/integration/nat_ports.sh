@@ -175,6 +175,33 @@ case $err in
 esac
 check_out "and nothing was published for it" "" sh -c "nft -j list map inet berth ports4 | jq -r '.nftables[] | select(.map) | .map.elem[]? | select(.[0].concat[1] == 7777) | \"x\"'"
 rm "$C/containers.d/clash.ini"
+# the same for a UDP port (a process bound to [::], both families)
+serve $PEER serve hostudp udp:7778
+udp_pid=$(ss -Hulnp 'sport = :7778' 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+cat >"$C/containers.d/clash.ini" <<INI
+[container]
+rootfs  = /
+command = sleep 1000
+ports   = 7778:53/udp
+INI
+B reload >/dev/null 2>&1
+err=$(B -o json ps | jq -r '.[] | select(.name=="clash") | "\(.state): \(.error)"')
+case $err in
+"error: port 7778/udp is in use on the host by python"*" (pid $udp_pid)") ok "a UDP port held by a host process is refused, naming it ($err)" ;;
+*) not_ok "a UDP port held by a host process is refused, naming it" "got: $err" "pid: $udp_pid" ;;
+esac
+rm "$C/containers.d/clash.ini"
+# a port held in another network namespace (the world's 7000/tcp) is not the host's
+cat >"$C/containers.d/other.ini" <<INI
+[container]
+rootfs  = /
+command = sleep 1000
+ports   = 7000:80/tcp
+INI
+B reload >/dev/null 2>&1
+check_out "a port a process holds in another network namespace is published" "7000" \
+	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"other\") | .host_port'"
+rm "$C/containers.d/other.ini"
 cat >"$C/containers.d/v6lo.ini" <<INI
 [container]
 rootfs  = /

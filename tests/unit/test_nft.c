@@ -1,15 +1,23 @@
 /* test_nft.c - net/nft: build -> parse -> compare for tables, chains, sets, rules
  * with every expression kind, elements (split over messages); overflow and
- * malformed input; net/nat's host-port conflict check. No root, no kernel. */
+ * malformed input; net/nat's host-port conflict check (real sockets of the
+ * calling process on loopback, read back through sock_diag and through the
+ * /proc/net fallback). No root. */
 #include "net/nat.h"
 #include "net/nft.h"
 #include "t.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The messages of a batch, framing included. */
@@ -306,36 +314,192 @@ static void test_overflow(void)
 	nft_batch_free(&b);
 }
 
+/* A socket of the given kind bound to addr:0 (listening if TCP); its port in
+ * *port. -1 when the machine cannot (no IPv6). */
+static int bound(int family, int type, const char *addr, uint16_t *port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = family == AF_INET6 ? sizeof(*s6) : sizeof(*s4);
+	int fd = socket(family, type | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET6) {
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+	} else {
+		inet_pton(AF_INET, addr, &s4->sin_addr);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 4) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET6 ? s6->sin6_port : s4->sin_port);
+	return fd;
+}
+
+static struct nat_port busy_port(uint8_t proto, uint16_t port, const char *host_ip)
+{
+	struct nat_port p = { .proto = proto, .host_port = port, .container_port = 80 };
+
+	if (host_ip)
+		ip_parse(host_ip, &p.host_ip, NULL);
+	return p;
+}
+
+/* The refusal for a port this process holds, word for word. */
+static void want_refused(const struct nat_busy *busy, struct nat_port p, const char *what)
+{
+	struct err e = { 0 };
+	char want[160], name[IP_STRLEN + 3] = "", a[IP_STRLEN];
+
+	if (p.host_ip.family == AF_INET6)
+		snprintf(name, sizeof(name), "[%s]:", ip_format(&p.host_ip, a));
+	else if (p.host_ip.family)
+		snprintf(name, sizeof(name), "%s:", ip_format(&p.host_ip, a));
+	snprintf(want, sizeof(want), "port %s%u/%s is in use on the host by test_nft (pid %d)", name,
+		 p.host_port, p.proto == IPPROTO_UDP ? "udp" : "tcp", (int)getpid());
+	T_EQ(nat_busy_check(busy, &p, &e), -EADDRINUSE, "%s", what);
+	T_STREQ(e.msg, want, "... and the error names the port and the process");
+}
+
+/* The cases, against one snapshot; via says which way it was read. */
+static void busy_cases(const char *via)
+{
+	uint16_t tcp4, tcp6, udp4, udp6, lo6, conn_port, udpc_port;
+	int fd_tcp4 = bound(AF_INET, SOCK_STREAM, "127.0.0.1", &tcp4);
+	int fd_tcp6 = bound(AF_INET6, SOCK_STREAM, "::", &tcp6);
+	int fd_udp4 = bound(AF_INET, SOCK_DGRAM, "0.0.0.0", &udp4);
+	int fd_udp6 = bound(AF_INET6, SOCK_DGRAM, "::", &udp6);
+	int fd_lo6 = bound(AF_INET6, SOCK_STREAM, "::1", &lo6);
+	int fd_udpc = bound(AF_INET, SOCK_DGRAM, "127.0.0.1", &udpc_port);
+	int fd_conn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd_acc = -1;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(tcp4),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	struct nat_busy *busy = NULL;
+	struct err e = { 0 };
+	bool v6 = fd_tcp6 >= 0 && fd_udp6 >= 0 && fd_lo6 >= 0;
+	struct nat_port p;
+
+	printf("# host ports in use, read %s\n", via);
+	if (fd_tcp4 < 0 || fd_udp4 < 0 || fd_udpc < 0 || fd_conn < 0 ||
+	    connect(fd_conn, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    (fd_acc = accept4(fd_tcp4, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+	    getsockname(fd_conn, (struct sockaddr *)&me, &len) < 0 ||
+	    connect(fd_udpc, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		T_OK(0, "sockets for the conflict check (%s)", strerror(errno));
+		goto out;
+	}
+	conn_port = ntohs(me.sin_port);
+	T_OK(nat_busy_load(&busy, &e) == 0, "the host's sockets are read (%s)%s%s", via,
+	     e.code ? ": " : "", e.msg);
+
+	/* TCP on 127.0.0.1 */
+	want_refused(busy, busy_port(IPPROTO_TCP, tcp4, NULL),
+		     "publishing a port a process listens on is refused");
+	want_refused(busy, busy_port(IPPROTO_TCP, tcp4, "127.0.0.1"), "also on the same address only");
+	p = busy_port(IPPROTO_TCP, tcp4, "192.0.2.7");
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "another address of the same port is free");
+	p = busy_port(IPPROTO_UDP, tcp4, NULL);
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "the same number over UDP is free");
+
+	/* sockets that listen on nothing */
+	p = busy_port(IPPROTO_TCP, conn_port, NULL);
+	T_EQ(nat_busy_check(busy, &p, NULL), 0,
+	     "the local port of an established TCP connection is free (only listeners count)");
+	p = busy_port(IPPROTO_UDP, udpc_port, NULL);
+	T_EQ(nat_busy_check(busy, &p, NULL), 0,
+	     "a connected UDP socket's port is free (only unconnected ones receive from anyone)");
+
+	/* UDP bound to 0.0.0.0 */
+	want_refused(busy, busy_port(IPPROTO_UDP, udp4, NULL), "a UDP port a process is bound to is refused");
+	want_refused(busy, busy_port(IPPROTO_UDP, udp4, "192.0.2.7"),
+		     "on any address: the process is bound to all of them");
+	p = busy_port(IPPROTO_TCP, udp4, NULL);
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "the same number over TCP is free");
+
+	if (!v6) {
+		T_OK(1, "IPv6 listeners # SKIP no IPv6 on this machine");
+		goto out;
+	}
+	/* IPv6 */
+	want_refused(busy, busy_port(IPPROTO_TCP, tcp6, NULL),
+		     "a port a process listens on at [::] is refused");
+	want_refused(busy, busy_port(IPPROTO_TCP, tcp6, "2001:db8::7"),
+		     "also on one IPv6 address: [::] covers it");
+	p = busy_port(IPPROTO_UDP, tcp6, NULL);
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "the same number over UDP is free");
+	want_refused(busy, busy_port(IPPROTO_UDP, udp6, NULL), "a UDP port bound on [::] is refused");
+	want_refused(busy, busy_port(IPPROTO_TCP, lo6, NULL),
+		     "a port a process listens on at [::1] is refused on every address");
+	p = busy_port(IPPROTO_TCP, lo6, "2001:db8::7");
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "but another IPv6 address of it is free");
+	p = busy_port(IPPROTO_TCP, lo6, "192.0.2.7");
+	T_EQ(nat_busy_check(busy, &p, NULL), 0, "and so is an IPv4 address of it");
+out:
+	nat_busy_free(busy);
+	for (int fd, i = 0; i < 8; i++)
+		if ((fd = (int[]){ fd_tcp4, fd_tcp6, fd_udp4, fd_udp6, fd_lo6, fd_udpc, fd_conn,
+				   fd_acc }[i]) >= 0)
+			close(fd);
+}
+
+/*
+ * A kernel without sock_diag (inet_diag is optional, and off in some
+ * embedded kernels): a seccomp filter makes socket(AF_NETLINK, ...,
+ * NETLINK_SOCK_DIAG) fail as such a kernel does, and the same cases must hold
+ * through /proc/net. The filter stays for the rest of the process: run last.
+ */
+static bool without_sock_diag(void)
+{
+#if defined(__x86_64__)
+	const uint32_t arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+	const uint32_t arch = AUDIT_ARCH_AARCH64;
+#else
+	const uint32_t arch = 0;
+#endif
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_SOCK_DIAG, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPROTONOSUPPORT),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+	int fd;
+
+	if (!arch || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return false;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 && errno == EPROTONOSUPPORT;
+}
+
 static void test_busy(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	struct nat_busy *busy = NULL;
-	struct nat_port p = { .proto = IPPROTO_TCP, .container_port = 80 };
-	struct err e = { 0 };
-	char want[128];
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-		T_OK(0, "a listening socket for the conflict check");
-		return;
-	}
-	p.host_port = ntohs(sa.sin_port);
-	T_OK(nat_busy_load(&busy, &e) == 0, "the host's sockets are read from /proc/net");
-	snprintf(want, sizeof(want), "port %u/tcp is in use on the host by test_nft (pid %d)",
-		 p.host_port, (int)getpid());
-	T_EQ(nat_busy_check(busy, &p, &e), -EADDRINUSE, "publishing a port a process listens on is refused");
-	T_STREQ(e.msg, want, "the error names the port and the process");
-	ip_parse("127.0.0.1", &p.host_ip, NULL);
-	T_EQ(nat_busy_check(busy, &p, &e), -EADDRINUSE, "also on the same address only");
-	ip_parse("192.0.2.7", &p.host_ip, NULL);
-	T_EQ(nat_busy_check(busy, &p, NULL), 0, "another address of the same port is free");
-	memset(&p.host_ip, 0, sizeof(p.host_ip));
-	p.proto = IPPROTO_UDP;
-	T_EQ(nat_busy_check(busy, &p, NULL), 0, "the same number over UDP is free");
-	nat_busy_free(busy);
-	close(fd);
+	busy_cases("through sock_diag");
+	if (without_sock_diag())
+		busy_cases("from /proc/net, as on a kernel without sock_diag");
+	else
+		T_OK(1, "host ports without sock_diag # SKIP no seccomp filter here");
 }
 
 int main(void)
