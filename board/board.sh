@@ -55,9 +55,11 @@ conf=$top/board/$board/board.conf
 # payload and meta expressions are part of nf_tables itself, except that the
 # bridge family resolves `meta` through nft_meta_bridge: without it every
 # rule of table bridge berth, the anti-spoofing, is refused with ENOENT.)
+# inet_diag with tcp_diag and udp_diag answer "which host port is in use" for
+# a published port (net/nat.c); without them berth reads /proc/net instead.
 BERTH_MODULES="veth bridge br_netfilter nf_tables nf_conntrack nf_nat nft_chain_nat nft_nat
 	nft_masq nft_redir nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_log
-	nft_reject_inet nft_meta_bridge"
+	nft_reject_inet nft_meta_bridge inet_diag tcp_diag udp_diag"
 # Debian packages of the target architecture that the scenario runs on the board.
 BOARD_TOOLS="nftables jq"
 
