@@ -389,11 +389,23 @@ static void container_down_when_gone(struct daemon *d, const char *name,
 		container_down(d, pd, report, n);
 }
 
+/* After name's process ended: is there anything a converge would do? */
+static bool converge_wanted(const struct daemon *d, const char *name)
+{
+	if (daemon_ctr(d, name))
+		return true;
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (d->ctrs[i].state != CTR_NET_READY)
+			return true;    /* waiting: for an address, a re-attach, a stop */
+	return false;
+}
+
 /* The supervisor: name's process has ended. A pending down runs now; then
  * the daemon converges again (soon, once for several such ends). */
 static void on_ctr_gone(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
+	bool wanted = converge_wanted(d, name);     /* name goes with a forget */
 	struct buf report;
 	int n = 0;
 
@@ -415,8 +427,11 @@ static void on_ctr_gone(void *ctx, const char *name)
 		return;
 	}
 	/* what the network may now do (re-attach, hand an address over) and
-	 * the start that follows a restart happen there */
-	loop_timer_set(&d->loop, &d->converge, 0);
+	 * the start that follows a restart happen there; the end of a container
+	 * no longer configured, with every other one ready, changes nothing
+	 * there (a removal costs what it removes) */
+	if (wanted)
+		loop_timer_set(&d->loop, &d->converge, 0);
 }
 
 struct release_ctx {

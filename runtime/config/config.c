@@ -1263,14 +1263,14 @@ struct cfg_src {
 	struct config_file f;
 	struct cfg_cached *hit;
 	struct file_sig sig;        /* when read from a directory */
+	int rank;                   /* file_rank, the first sort key */
 };
 
 static int cmp_srcs(const void *a, const void *b)
 {
 	const struct cfg_src *x = a, *y = b;
-	int rx = file_rank(x->f.path), ry = file_rank(y->f.path);
 
-	return rx != ry ? rx - ry : strcmp(x->f.path, y->f.path);
+	return x->rank != y->rank ? x->rank - y->rank : strcmp(x->f.path, y->f.path);
 }
 
 /* base name without ".ini" */
@@ -1452,14 +1452,16 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 	defaults(&c, &cfg_daemon_section, &cfg->daemon);
 	defaults(&c, &cfg_dns_section, &cfg->dns);
 
+	for (size_t i = 0; i < n; i++)
+		src[i].rank = file_rank(src[i].f.path);
 	qsort(src, n, sizeof(*src), cmp_srcs);
 	files = cfg_new(c.tmp, (n + 1) * sizeof(*files));
 	ini = cfg_new(c.tmp, (n + 1) * sizeof(*ini));
 	/* a file gives at most one container or policy: the arrays never move */
 	for (size_t i = 0; i < n; i++) {
 		files[i] = src[i].f;
-		n_ctr += file_rank(files[i].path) == 1;
-		n_pol += file_rank(files[i].path) == 2;
+		n_ctr += src[i].rank == 1;
+		n_pol += src[i].rank == 2;
 	}
 	cfg->containers = cfg_new(c.mem, (n_ctr + 1) * sizeof(*cfg->containers));
 	cfg->policies = cfg_new(c.mem, (n_pol + 1) * sizeof(*cfg->policies));
@@ -1473,7 +1475,7 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 		ini[i].idx = (int)i;
 		if (src[i].hit)
 			continue;
-		if (file_rank(files[i].path) == 3)
+		if (src[i].rank == 3)
 			cfg_error(&c, files[i].path, (int)i, 0, 0, "not a berth config file "
 				  "(expected berth.ini, containers.d/NAME.ini or policies.d/NAME.ini)");
 		else if (files[i].len > CONFIG_FILE_MAX)
@@ -1484,7 +1486,7 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 	}
 	/* phase 2: berth.ini (networks) first, then containers, then policies */
 	for (size_t i = 0; i < n; i++) {
-		int rank = file_rank(files[i].path);
+		int rank = src[i].rank;
 
 		c.file = files[i].path;
 		c.file_idx = (int)i;
