@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1202,15 +1203,32 @@ struct cfg_cached {
 	uint64_t hash;              /* of path and text */
 	struct cfg_alloc *mem;      /* what obj points into */
 	bool seen;                  /* listed by the load under way */
+	bool touched;               /* inotify named it since it was read */
 	union {
 		struct cfg_container ctr;
 		struct policy pol;
 	} obj;
 };
 
+/*
+ * The directories' watches. A file whose directory was watched (inotify)
+ * since before it was read, and of which no event has spoken since, is
+ * taken without even a stat: a reload among a thousand containers makes no
+ * syscall per unchanged file. Without inotify (none left, a directory that
+ * could not be watched, a queue overflow, a symlink whose target is
+ * elsewhere) a file is known by its signature, as above.
+ */
+enum { WATCH_CONTAINERS, WATCH_POLICIES, WATCHES };
+static const char *const watch_sub[WATCHES] = { "containers.d", "policies.d" };
+
 struct config_cache {
 	struct name_index by_path;
 	struct config_cache_stats stats;
+	int ino_fd;                 /* inotify; -1: none */
+	struct {
+		int wd;                 /* -1: not watched */
+		bool trusted;           /* watched since before the last load read it */
+	} watch[WATCHES];
 };
 
 static const char *cached_path(const void *o)
@@ -1222,8 +1240,12 @@ struct config_cache *config_cache_new(void)
 {
 	struct config_cache *cache = calloc(1, sizeof(*cache));
 
-	if (cache)
-		cache->by_path.name_of = cached_path;
+	if (!cache)
+		return NULL;
+	cache->by_path.name_of = cached_path;
+	cache->ino_fd = -1;
+	for (int k = 0; k < WATCHES; k++)
+		cache->watch[k].wd = -1;
 	return cache;
 }
 
@@ -1242,6 +1264,8 @@ void config_cache_free(struct config_cache *cache)
 		if (cache->by_path.slot[i])
 			cached_free(cache->by_path.slot[i]);
 	name_index_free(&cache->by_path);
+	if (cache->ino_fd >= 0)
+		close(cache->ino_fd);
 	free(cache);
 }
 
@@ -1563,14 +1587,85 @@ static bool sig_equal(const struct file_sig *a, const struct file_sig *b)
 	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
+#define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | \
+		    IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+static void untrust_all(struct config_cache *cache)
+{
+	for (int k = 0; k < WATCHES; k++)
+		cache->watch[k].trusted = false;
+}
+
+/* Before a load reads the directories: make sure each is watched (a watch
+ * new this time, or a directory replaced, trusts nothing yet), then take in
+ * what the kernel queued since the last load. */
+static void watch_update(struct config_cache *cache, const char *dir)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char path[4096], rel[300];
+	ssize_t len;
+
+	if (cache->ino_fd < 0 &&
+	    (cache->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return;
+	for (int k = 0; k < WATCHES; k++) {
+		int wd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, watch_sub[k]);
+		wd = inotify_add_watch(cache->ino_fd, path, WATCH_MASK);
+		if (wd != cache->watch[k].wd)
+			cache->watch[k].trusted = false;
+		cache->watch[k].wd = wd;
+	}
+	while ((len = read(cache->ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+			struct cfg_cached *ce;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				untrust_all(cache);
+				continue;
+			}
+			for (int k = 0; k < WATCHES; k++) {
+				if (ev->wd != cache->watch[k].wd)
+					continue;
+				if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+					cache->watch[k].trusted = false;
+				if (!ev->len)
+					continue;
+				snprintf(rel, sizeof(rel), "%s/%s", watch_sub[k], ev->name);
+				if ((ce = cache_get(cache, rel)))
+					ce->touched = true;
+			}
+		}
+	}
+}
+
+/* After a load: what is watched now reports every change to come. */
+static void watch_trust(struct config_cache *cache)
+{
+	for (int k = 0; k < WATCHES; k++)
+		cache->watch[k].trusted = cache->watch[k].wd >= 0;
+}
+
+static bool watched(const struct config_cache *cache, const char *rel)
+{
+	for (int k = 0; k < WATCHES; k++)
+		if (!strncmp(rel, watch_sub[k], strlen(watch_sub[k])) &&
+		    rel[strlen(watch_sub[k])] == '/')
+			return cache->watch[k].trusted;
+	return false;
+}
+
 /*
  * Read the file at rel (relative to dir, also open as dirfd) into a new
  * source: its text, or, with a cache, the cached parse when the file is
  * known unchanged (its signature, read more than a second after its last
  * change) or found unchanged (the same text). -EISDIR: not a file, skipped.
  */
-static int read_src(int dirfd, const char *dir, const char *rel, struct cfg_alloc *m,
-		    struct config_cache *cache, struct src_list *list,
+static int read_src(int dirfd, const char *dir, const char *rel, unsigned char d_type,
+		    struct cfg_alloc *m, struct config_cache *cache, struct src_list *list,
 		    struct config_errors *errs)
 {
 	struct cfg_cached *ce = cache_get(cache, rel);
@@ -1585,6 +1680,15 @@ static int read_src(int dirfd, const char *dir, const char *rel, struct cfg_allo
 	if (list->n >= CONFIG_FILES_MAX) {
 		ret = -EMFILE;
 		goto fail;
+	}
+	/* a symlink's target may change where no watch sees it */
+	if (ce && !ce->touched && d_type == DT_REG && watched(cache, rel)) {
+		if (!(src = array_push(list)))
+			return -ENOMEM;
+		src->f = (struct config_file){ ce->path, NULL, 0 };
+		src->hit = ce;
+		src->sig = ce->sig;
+		return 0;
 	}
 	if (ce && fstatat(dirfd, rel, &st, 0) == 0) {
 		struct file_sig sig = { st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim };
@@ -1638,6 +1742,7 @@ static int read_src(int dirfd, const char *dir, const char *rel, struct cfg_allo
 		src->hit = ce;          /* touched, not changed */
 		ce->sig = src->sig;
 		ce->read_at = time(NULL);
+		ce->touched = false;
 	}
 	return 0;
 fail_close:
@@ -1674,7 +1779,7 @@ static int read_dir(int dirfd, const char *dir, const char *sub, struct cfg_allo
 		    l >= 256)
 			continue;
 		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
-		ret = read_src(dirfd, dir, rel, m, cache, list, errs);
+		ret = read_src(dirfd, dir, rel, de->d_type, m, cache, list, errs);
 		if (ret < 0 && ret != -EISDIR)
 			break;
 		ret = 0;
@@ -1723,13 +1828,17 @@ int config_load_cached(const char *dir, const struct config_opts *opts,
 		return -ENOMEM;
 	}
 	/* berth.ini is read and parsed every time (config.h) */
-	ret = read_src(dirfd, dir, "berth.ini", m, NULL, &list, errs);
+	if (cache)
+		watch_update(cache, dir);
+	ret = read_src(dirfd, dir, "berth.ini", DT_UNKNOWN, m, NULL, &list, errs);
 	if (!ret)
 		ret = read_dir(dirfd, dir, "containers.d", m, cache, &list, errs);
 	if (!ret)
 		ret = read_dir(dirfd, dir, "policies.d", m, cache, &list, errs);
 	if (!ret)
 		ret = load_srcs(list.v, list.n, dir, opts, cache, out, errs);
+	if (cache)
+		watch_trust(cache);
 	array_free(&list);
 	cfg_alloc_free(m);
 	close(dirfd);
