@@ -474,9 +474,13 @@ int nat_network_set(struct nat *t, const struct nat_network *n, struct err *e)
 	snprintf(ne.bridge, sizeof(ne.bridge), "%s", n->bridge);
 	ne.s4 = n->subnet4;
 	ne.s6 = n->subnet6;
+	old = net_find(t, n->bridge);
+	/* unchanged: the sysctl is not written again (a lookup in
+	 * /proc/sys/net/ipv4/conf costs a step per network namespace) */
+	if (old && !memcmp(old, &ne, sizeof(ne)) && !n->fresh)
+		return 0;
 	if (ne.s4.addr.family && (ret = write_localnet(n->bridge, e)) < 0)
 		return err_wrap(e, "network on %s", n->bridge);
-	old = net_find(t, n->bridge);
 	if (old && !memcmp(old, &ne, sizeof(ne)))
 		return 0;
 	/* room first: once the kernel has the change, memory must take it too */

@@ -107,6 +107,8 @@ struct nat_network {
 	struct ip_prefix subnet4;   /* family 0: none */
 	struct ip_prefix subnet6;   /* family 0: none */
 	bool masquerade;
+	bool fresh;                 /* the bridge was just (re)created: its route_localnet
+				     * is set again even when nothing else changed */
 };
 
 /* One published port. Its identity is (host_ip, host_port, proto): removal

@@ -408,7 +408,7 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 	struct nl_handlers h = { .on_error = accept_eexist };
 	struct nl_msg m;
 	struct link l;
-	bool v6 = false;
+	bool v6 = false, created = false;
 	int ret;
 
 	if ((ret = net_ifname_check("bridge", b->name, e)) < 0)
@@ -453,6 +453,7 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 		ret = nl_talk(&n->rt, &m, &h, e);   /* EEXIST: someone was quicker; adopt */
 		if (ret < 0)
 			return err_wrap(e, "create bridge %s", b->name);
+		created = true;
 		if ((ret = link_get(&n->rt, b->name, &l, e)) <= 0)
 			return ret < 0 ? ret : err_set(e, ENODEV, "bridge %s vanished after "
 						       "its creation", b->name);
@@ -476,7 +477,7 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 		return ret;
 	if (v6 && (ret = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", e)) < 0)
 		return ret;
-	return 0;
+	return created;
 }
 
 int net_bridge_delete(struct net *n, const char *name, struct err *e)

@@ -89,7 +89,8 @@ void net_close(struct net *n);      /* NULL is fine */
 /* Create the bridge, or adopt an existing one (an existing non-bridge link of
  * that name is an error); add the gateway addresses (present ones are fine),
  * bring it up and switch on IPv4 (and, with an IPv6 gateway, IPv6)
- * forwarding through /proc/sys. */
+ * forwarding through /proc/sys. Returns 1 when it created the bridge (its
+ * per-link settings are the kernel's defaults again), 0 when it adopted it. */
 int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e);
 /* Delete the bridge; a missing bridge is not an error. */
 int net_bridge_delete(struct net *n, const char *name, struct err *e);

@@ -111,7 +111,7 @@ static int net_attach_cmd(int argc, char **argv)
 	if ((ret = net_open(&n, state_dir, &e)) < 0)
 		return fail(&e);
 	ret = net_bridge_ensure(n, &b, &e);
-	if (ret == 0)
+	if (ret >= 0)
 		ret = net_attach(n, &a, &e);
 	net_close(n);
 	return ret < 0 ? fail(&e) : EXIT_OK;

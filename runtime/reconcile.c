@@ -579,6 +579,7 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, uint64
 {
 	const struct stored_net *was = stored_net(d, cn->name);
 	struct store_network sn = { 0 };
+	int ret;
 	struct net_bridge br = { .name = cn->bridge, .mtu = cn->mtu };
 	struct nat_network nn = { 0 };
 	struct err e = { 0 };
@@ -596,10 +597,11 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, uint64
 		else
 			stored_net_record(d, cn->name, hash);
 	}
-	if (net_bridge_ensure(d->net, &br, &e) < 0) {
+	if ((ret = net_bridge_ensure(d->net, &br, &e)) < 0) {
 		problem(d, report, n, "network %s: %s", cn->name, e.msg);
 		return;
 	}
+	nn.fresh = ret == 1;
 	nn.bridge = cn->bridge;
 	nn.subnet4 = cn->subnet;
 	if (cn->has_v6)

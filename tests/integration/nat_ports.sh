@@ -238,6 +238,13 @@ nft delete table inet berth
 for _ in $(seq 40); do nft list table inet berth >/dev/null 2>&1 && break; sleep 0.05; done
 check_out "a deleted table is restored too, with its elements" "tcp 8081 -> $api4 80" sh -c "nft -j list map inet berth ports4 | jq -r '.nftables[] | select(.map) | .map.elem[]? | \"\(.[0].concat | map(tostring) | join(\" \")) -> \(.[1].concat | map(tostring) | join(\" \"))\"' | grep 8081"
 
+# a bridge deleted by hand is made again by the next reload, with the
+# route_localnet that 127.0.0.1 ports need (the kernel's default is off)
+ip link del berth0
+B reload >/dev/null 2>&1
+check_out "a reload remakes a bridge deleted by hand, route_localnet on" 1 \
+	cat /proc/sys/net/ipv4/conf/berth0/route_localnet
+
 # --- stop and start
 stop_daemon
 check_out "a clean stop removes the table" "" sh -c "nft list tables | grep berth"
