@@ -99,6 +99,7 @@ struct dns_fwd {
  * is zero and the kernel reads them as its own (see send_batch). */
 struct udp_batch {
 	struct dns_listener *ln;    /* the listener being served; NULL outside */
+	unsigned nin;               /* in[] the last recvmmsg filled */
 	unsigned nout;
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec iiov[UDP_BATCH], oiov[UDP_BATCH];
@@ -895,14 +896,18 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 		ub = s->ub = malloc(sizeof(*ub));
 		if (!ub)
 			return;     /* level-triggered: we come back */
+		for (int i = 0; i < UDP_BATCH; i++) {
+			ub->iiov[i] = (struct iovec){ .iov_base = ub->ibuf[i], .iov_len = UDP_QMAX };
+			ub->in[i].msg_hdr = (struct msghdr){ .msg_name = &ub->ipeer[i],
+							     .msg_iov = &ub->iiov[i], .msg_iovlen = 1 };
+		}
+		ub->nin = UDP_BATCH;
 	}
-	for (int i = 0; i < UDP_BATCH; i++) {
-		ub->iiov[i] = (struct iovec){ .iov_base = ub->ibuf[i], .iov_len = UDP_QMAX };
-		ub->in[i].msg_hdr = (struct msghdr){ .msg_name = &ub->ipeer[i],
-						     .msg_namelen = sizeof(ub->ipeer[i]),
-						     .msg_iov = &ub->iiov[i], .msg_iovlen = 1 };
-	}
+	/* the kernel wrote back only the name lengths of what it filled */
+	for (unsigned i = 0; i < ub->nin; i++)
+		ub->in[i].msg_hdr.msg_namelen = sizeof(ub->ipeer[i]);
 	n = recvmmsg(f->fd, ub->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	ub->nin = n > 0 ? (unsigned)n : 0;
 	if (n <= 0)
 		return;
 	ub->ln = ln;
