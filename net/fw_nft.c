@@ -328,19 +328,27 @@ static void m_port(struct rule_buf *r, const struct fw_port *pt)
 	}
 }
 
-/* UDP DNS between a container and its own gateway: the query (saddr .
- * daddr, dport 53) or the answer (daddr . saddr, sport 53) in fw_dns4/6. */
-static void m_dns_udp(struct rule_buf *r, int family, bool answer)
+/* th sport (answer) or th dport is 53, or not (eq false) */
+static void m_dns_port(struct rule_buf *r, bool answer, bool eq)
+{
+	uint16_t dns = htons(53);
+
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, answer ? 0 : 2, 2, R0);
+	x_cmp(r, eq ? NFT_CMP_EQ : NFT_CMP_NEQ, R0, &dns, 2);
+}
+
+/* UDP between a container and its own gateway: the query (saddr . daddr)
+ * or the answer (daddr . saddr) in fw_dns4/6; with_port: and port 53. */
+static void m_dns_udp(struct rule_buf *r, int family, bool answer, bool with_port)
 {
 	uint8_t udp = IPPROTO_UDP;
-	uint16_t dns = htons(53);
 	bool v6 = family == AF_INET6;
 
 	m_family(r, NFPROTO_INET, family);
 	x_meta(r, NFT_META_L4PROTO, R0);
 	x_cmp(r, NFT_CMP_EQ, R0, &udp, 1);
-	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, answer ? 0 : 2, 2, R0);
-	x_cmp(r, NFT_CMP_EQ, R0, &dns, 2);
+	if (with_port)
+		m_dns_port(r, answer, true);
 	m_addr(r, family, !answer, R0);
 	m_addr(r, family, answer, v6 ? R4 : R1);
 	x_lookup(r, v6 ? "fw_dns6" : "fw_dns4", R0, false);
@@ -605,15 +613,19 @@ static void put_dns_notrack(struct emit *em)
 
 		snprintf(c.name, sizeof(c.name), "%s", chains[i].name);
 		snprintf(c.type, sizeof(c.type), "filter");
+		struct rule_buf r = { .n = 0 };
+
 		nft_put_chain(em->b, NFPROTO_INET, FW_TABLE, &c);
 		nft_put_flush_chain(em->b, NFPROTO_INET, FW_TABLE, c.name);
+		/* every packet of the host passes here: all but port 53 leave
+		 * after one comparison */
+		m_dns_port(&r, chains[i].answer, false);
+		x_verdict(&r, NFT_RETURN, NULL);
+		put(em, c.name, &r);
 		for (int f = 0; f < 2; f++) {
-			struct rule_buf r = { .n = 0 };
-			struct nft_expr *x;
-
-			m_dns_udp(&r, f ? AF_INET6 : AF_INET, chains[i].answer);
-			x = add(&r);
-			x->kind = NFT_X_NOTRACK;
+			r.n = 0;
+			m_dns_udp(&r, f ? AF_INET6 : AF_INET, chains[i].answer, false);
+			add(&r)->kind = NFT_X_NOTRACK;
 			put(em, c.name, &r);
 		}
 	}
@@ -636,7 +648,7 @@ static void put_base_chain(struct emit *em, const char *name, int hook, int prio
 	for (int f = 0; hook == NF_INET_LOCAL_OUT && f < 2; f++) {
 		r.n = 0;
 		m_untracked(&r);
-		m_dns_udp(&r, f ? AF_INET6 : AF_INET, true);
+		m_dns_udp(&r, f ? AF_INET6 : AF_INET, true, true);
 		x_verdict(&r, NF_ACCEPT, NULL);
 		put(em, name, &r);
 	}

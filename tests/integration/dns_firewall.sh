@@ -72,8 +72,8 @@ check_out "UDP to another port of the gateway is tracked as before" "1" \
 nft flush ruleset
 for _ in $(seq 100); do nft list chain inet berth fw_dns_out >/dev/null 2>&1 && break; sleep 0.05; done
 check_out "after nft flush ruleset the notrack chains are restored with the table" \
-	"udp dport 53 ip saddr . ip daddr @fw_dns4 notrack" \
-	sh -c "nft list chain inet berth fw_dns_pre | grep -o 'udp dport 53 ip saddr . ip daddr @fw_dns4 notrack'"
+	"ip saddr . ip daddr @fw_dns4 notrack" \
+	sh -c "nft list chain inet berth fw_dns_pre | grep -o 'ip saddr . ip daddr @fw_dns4 notrack'"
 for _ in $(seq 100); do nft list set inet berth fw_dns4 2>/dev/null | grep -q "$iso_ip" && break; sleep 0.05; done
 check_out "... and the isolated container resolves again" "$peer_ip" \
 	in_iso dig +short +time=2 +tries=1 @10.88.0.1 peer.berth.internal
