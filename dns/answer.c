@@ -575,6 +575,74 @@ static bool answer_local(struct ans *a, const struct ip_addr *local, uint32_t ro
 	return false;
 }
 
+/*
+ * The common query, A or AAAA of a container or service (NAME.DOMAIN or a
+ * bare NAME) with at least one visible address, without the general
+ * builder: the question is copied as sent, each record is a pointer to it
+ * (0xc00c) and a fixed tail, then OPT. The bytes are exactly those the
+ * general path writes (test_dns_answer compares both); anything else (NODATA,
+ * NXDOMAIN, ANY, a reply that would not fit) returns 0 and takes the
+ * general path. Returns the reply's length.
+ */
+static size_t answer_fast(const struct dns_ctx *c, const struct dns_query *q, size_t limit,
+			  uint8_t *out)
+{
+	const struct dns_records *r = c->rec;
+	const uint8_t *ln = q->lname;
+	size_t l = ln[0], rest = q->name_len - 1 - l, at, rrlen;
+	const struct dns_node *n;
+	uint32_t idx[MAX_RRSET], cnt = 0;
+	bool v6 = q->qtype == DNS_T_AAAA;
+	dns_netmask vis;
+
+	if ((q->qtype != DNS_T_A && !v6) || q->qclass != DNS_C_IN || l == 0)
+		return 0;
+	/* NAME.DOMAIN, or a bare NAME that is not the (one-label) domain */
+	if (rest == 1 ? q->name_len == r->domain_len && !memcmp(ln, r->domain, q->name_len) :
+	    rest != r->domain_len || memcmp(ln + 1 + l, r->domain, rest))
+		return 0;
+	n = dns_records_find(r, ln + 1, l);
+	if (!n)
+		return 0;
+	vis = dns_records_scope(r, c->src);
+	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &n->addrs.v[i];
+
+		if ((vis & ((dns_netmask)1 << e->net)) && (e->addr.family == AF_INET6) == v6)
+			idx[cnt++] = i;
+	}
+	rrlen = 12 + (v6 ? 16 : 4);
+	if (!cnt || DNS_HDR_LEN + q->name_len + 4 + cnt * rrlen > limit - (q->edns ? 11 : 0))
+		return 0;
+	put_header(out, q, DNS_F_AA, DNS_R_NOERROR, 1, (uint16_t)cnt, 0, q->edns ? 1 : 0);
+	at = DNS_HDR_LEN;
+	memcpy(out + at, q->name, q->name_len);
+	at += q->name_len;
+	dns_put16(out + at, q->qtype);
+	dns_put16(out + at + 2, q->qclass);
+	at += 4;
+	for (uint32_t k = 0; k < cnt; k++) {
+		const struct ip_addr *ip = &n->addrs.v[idx[(k + c->rotate) % cnt]].addr;
+
+		dns_put16(out + at, 0xc000 | DNS_HDR_LEN);
+		dns_put16(out + at + 2, q->qtype);
+		dns_put16(out + at + 4, DNS_C_IN);
+		dns_put32(out + at + 6, r->ttl);
+		dns_put16(out + at + 10, (uint16_t)(rrlen - 12));
+		memcpy(out + at + 12, ip->b, rrlen - 12);
+		at += rrlen;
+	}
+	if (q->edns) {
+		struct dns_wbuf w;
+
+		dns_wbuf_init(&w, out, limit);
+		w.len = at;
+		dns_wput_opt(&w, DNS_EDNS_PAYLOAD, 0, q->edns_do);
+		at = w.len;
+	}
+	return at;
+}
+
 enum dns_action dns_answer(struct dns_ctx *c, const uint8_t *m, size_t len,
 			   struct dns_query *q, uint8_t *out, size_t outcap, size_t *outlen)
 {
@@ -599,6 +667,12 @@ enum dns_action dns_answer(struct dns_ctx *c, const uint8_t *m, size_t len,
 	limit = dns_reply_limit(q, c->tcp);
 	if (limit > outcap)
 		limit = outcap;
+	*outlen = c->general_only ? 0 : answer_fast(c, q, limit, out);
+	if (*outlen) {
+		c->stats->authoritative++;
+		count_rcode(c->stats, DNS_R_NOERROR);
+		return DNS_REPLY;
+	}
 	a.vis = dns_records_scope(c->rec, c->src);
 	a.edns = q->edns;
 	dns_wbuf_init(&a.w, out, limit - (q->edns ? 11 : 0));

@@ -187,6 +187,8 @@ struct dns_ctx {                    /* what the query path needs to know */
 	bool tcp;
 	uint32_t rotate;            /* per-query counter: rotation of services */
 	struct dns_stats *stats;
+	bool general_only;          /* never the fast path (answer_fast): for the
+				       tests that hold both to the same bytes */
 };
 /* Answer m from the records into out (outcap bytes, >= 512), or say it must
  * be forwarded (q then holds the parsed query). *outlen gets the reply's

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define UDP_BATCH 32                /* datagrams per recvmmsg/sendmmsg */
@@ -93,9 +94,12 @@ struct dns_fwd {
 };
 
 /* One round of UDP: queries in with one recvmmsg, answers out with one
- * sendmmsg (half the system calls per query of recvfrom + sendto). */
+ * sendmmsg (half the system calls per query of recvfrom + sendto). The
+ * message headers are built whole (compound literals), so their padding
+ * is zero and the kernel reads them as its own (see send_batch). */
 struct udp_batch {
 	struct dns_listener *ln;    /* the listener being served; NULL outside */
+	unsigned nin;               /* in[] the last recvmmsg filled */
 	unsigned nout;
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec iiov[UDP_BATCH], oiov[UDP_BATCH];
@@ -405,6 +409,16 @@ static void send_reply(struct dns_server *s, struct dns_listener *ln, struct dns
 	}
 	if (ln && sendto(ln->udp.fd, m, len, MSG_DONTWAIT | MSG_NOSIGNAL, &peer->sa, peerlen) < 0)
 		s->st.dropped++;
+}
+
+/* The batch's answers in one system call. musl's sendmmsg() on 64-bit
+ * machines is a loop of sendmsg() in libc (it cannot trust the caller's
+ * padding of struct msghdr); ours is zero (send_reply builds each header
+ * whole), so the kernel's sendmmsg is used directly: one kernel entry for the
+ * batch instead of one per answer. */
+static int send_batch(int fd, struct mmsghdr *m, unsigned n)
+{
+	return (int)syscall(SYS_sendmmsg, fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* ---- upstream health ------------------------------------------------------------ */
@@ -882,14 +896,18 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 		ub = s->ub = malloc(sizeof(*ub));
 		if (!ub)
 			return;     /* level-triggered: we come back */
+		for (int i = 0; i < UDP_BATCH; i++) {
+			ub->iiov[i] = (struct iovec){ .iov_base = ub->ibuf[i], .iov_len = UDP_QMAX };
+			ub->in[i].msg_hdr = (struct msghdr){ .msg_name = &ub->ipeer[i],
+							     .msg_iov = &ub->iiov[i], .msg_iovlen = 1 };
+		}
+		ub->nin = UDP_BATCH;
 	}
-	for (int i = 0; i < UDP_BATCH; i++) {
-		ub->iiov[i] = (struct iovec){ .iov_base = ub->ibuf[i], .iov_len = UDP_QMAX };
-		ub->in[i].msg_hdr = (struct msghdr){ .msg_name = &ub->ipeer[i],
-						     .msg_namelen = sizeof(ub->ipeer[i]),
-						     .msg_iov = &ub->iiov[i], .msg_iovlen = 1 };
-	}
+	/* the kernel wrote back only the name lengths of what it filled */
+	for (unsigned i = 0; i < ub->nin; i++)
+		ub->in[i].msg_hdr.msg_namelen = sizeof(ub->ipeer[i]);
 	n = recvmmsg(f->fd, ub->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	ub->nin = n > 0 ? (unsigned)n : 0;
 	if (n <= 0)
 		return;
 	ub->ln = ln;
@@ -903,7 +921,7 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 	}
 	ub->ln = NULL;
 	while (sent < ub->nout) {
-		int r = sendmmsg(f->fd, ub->out + sent, ub->nout - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r = send_batch(f->fd, ub->out + sent, ub->nout - sent);
 
 		if (r <= 0) {
 			s->st.dropped++;    /* this one failed (full buffer, gone client) */

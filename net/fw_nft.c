@@ -26,7 +26,12 @@
  *                                       bridges, no DNAT -> drop; jump fw_egress
  *   fw_fwd_in    forward, filter + 10   established -> accept; jump fw_ingress
  *   fw_input     input,   filter + 0    established -> accept; jump fw_egress
- *   fw_output    output,  filter + 0    established -> accept; jump fw_ingress
+ *   fw_output    output,  filter + 0    established -> accept; untracked DNS
+ *                                       answer to a container from its own
+ *                                       gateway -> accept; jump fw_ingress
+ *   fw_dns_pre   prerouting, raw (-300) UDP DNS from a container to its own
+ *                                       gateway: notrack
+ *   fw_dns_out   output,     raw (-300) and its answers: notrack
  *   fw_egress    sender not a container -> return; self, DNS to own
  *                gateway -> accept; saddr vmap @fw_out4/6
  *   fw_ingress   receiver not a container -> return; self -> accept;
@@ -38,6 +43,16 @@
  *   fw_p_*       one accept rule per peer x port of the policy's rules; a
  *                CIDR with excepts jumps to its own chain fw_c_*
  *   fw_s_<h>_4/6 the addresses of a selector some rule names as a peer
+ *
+ * DNS over UDP between a container and its own gateway (berth's server) is
+ * always allowed both ways (fw_egress accepts the query whatever the
+ * policies), so conntrack has nothing to decide there: fw_dns_pre and
+ * fw_dns_out take those datagrams out of it, which spares the kernel a
+ * conntrack entry per query (30 s each, from a fresh source port per lookup
+ * of most resolvers) and the conntrack and NAT hooks on both ways. The
+ * answers, untracked, are accepted in fw_output as the established ones
+ * were. Every other DNS (over TCP, to another address, from the host) stays
+ * tracked.
  *
  * So a packet costs one map lookup however many policies and containers
  * there are. A container coming, going or changing labels changes its
@@ -313,6 +328,46 @@ static void m_port(struct rule_buf *r, const struct fw_port *pt)
 	}
 }
 
+/* th sport (answer) or th dport is 53, or not (eq false) */
+static void m_dns_port(struct rule_buf *r, bool answer, bool eq)
+{
+	uint16_t dns = htons(53);
+
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, answer ? 0 : 2, 2, R0);
+	x_cmp(r, eq ? NFT_CMP_EQ : NFT_CMP_NEQ, R0, &dns, 2);
+}
+
+/* UDP between a container and its own gateway: the query (saddr . daddr)
+ * or the answer (daddr . saddr) in fw_dns4/6; with_port: and port 53. */
+static void m_dns_udp(struct rule_buf *r, int family, bool answer, bool with_port)
+{
+	uint8_t udp = IPPROTO_UDP;
+	bool v6 = family == AF_INET6;
+
+	m_family(r, NFPROTO_INET, family);
+	x_meta(r, NFT_META_L4PROTO, R0);
+	x_cmp(r, NFT_CMP_EQ, R0, &udp, 1);
+	if (with_port)
+		m_dns_port(r, answer, true);
+	m_addr(r, family, !answer, R0);
+	m_addr(r, family, answer, v6 ? R4 : R1);
+	x_lookup(r, v6 ? "fw_dns6" : "fw_dns4", R0, false);
+}
+
+/* ct state untracked */
+static void m_untracked(struct rule_buf *r)
+{
+	uint32_t mask = NF_CT_STATE_UNTRACKED_BIT, zero = 0;
+	struct nft_expr *x = add(r);
+
+	x->kind = NFT_X_CT;
+	x->key = NFT_CT_STATE;
+	x->dir = NFT_CT_DIR_NONE;
+	x->dreg = R0;
+	x_bitwise(r, R0, &mask, 4);
+	x_cmp(r, NFT_CMP_NEQ, R0, &zero, 4);
+}
+
 /* ---- rules --------------------------------------------------------------- */
 
 struct emit {
@@ -544,6 +599,38 @@ static void put_ident_chain(struct emit *em, const struct fw_container *c, int d
 	}
 }
 
+/* fw_dns_pre / fw_dns_out: UDP DNS between a container and its own
+ * gateway skips conntrack (see the layout above). */
+static void put_dns_notrack(struct emit *em)
+{
+	static const struct { const char *name; int hook; bool answer; } chains[] = {
+		{ "fw_dns_pre", NF_INET_PRE_ROUTING, false },
+		{ "fw_dns_out", NF_INET_LOCAL_OUT, true },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
+		struct nft_chain c = { .hook = chains[i].hook, .prio = PRIO_RAW, .policy = NF_ACCEPT };
+
+		snprintf(c.name, sizeof(c.name), "%s", chains[i].name);
+		snprintf(c.type, sizeof(c.type), "filter");
+		struct rule_buf r = { .n = 0 };
+
+		nft_put_chain(em->b, NFPROTO_INET, FW_TABLE, &c);
+		nft_put_flush_chain(em->b, NFPROTO_INET, FW_TABLE, c.name);
+		/* every packet of the host passes here: all but port 53 leave
+		 * after one comparison */
+		m_dns_port(&r, chains[i].answer, false);
+		x_verdict(&r, NFT_RETURN, NULL);
+		put(em, c.name, &r);
+		for (int f = 0; f < 2; f++) {
+			r.n = 0;
+			m_dns_udp(&r, f ? AF_INET6 : AF_INET, chains[i].answer, false);
+			add(&r)->kind = NFT_X_NOTRACK;
+			put(em, c.name, &r);
+		}
+	}
+}
+
 static void put_base_chain(struct emit *em, const char *name, int hook, int prio,
 			   const char *target, bool cross_net)
 {
@@ -557,6 +644,14 @@ static void put_base_chain(struct emit *em, const char *name, int hook, int prio
 	m_established(&r);
 	x_verdict(&r, NF_ACCEPT, NULL);
 	put(em, name, &r);
+	/* the answers fw_dns_out untracked: as established ones */
+	for (int f = 0; hook == NF_INET_LOCAL_OUT && f < 2; f++) {
+		r.n = 0;
+		m_untracked(&r);
+		m_dns_udp(&r, f ? AF_INET6 : AF_INET, true, true);
+		x_verdict(&r, NF_ACCEPT, NULL);
+		put(em, name, &r);
+	}
 	/* IPv6 neighbour discovery (ICMPv6 133-137) is IPv6's ARP: policies
 	 * judge connections, not whether two hosts may find each other */
 	{
@@ -1267,6 +1362,7 @@ void fw_nft_put(struct nft_batch *b, const struct fw_model *old, const struct fw
 		put_base_chain(&em, "fw_fwd_in", NF_INET_FORWARD, PRIO_FILTER + 10, "fw_ingress", false);
 		put_base_chain(&em, "fw_input", NF_INET_LOCAL_IN, PRIO_FILTER, "fw_egress", false);
 		put_base_chain(&em, "fw_output", NF_INET_LOCAL_OUT, PRIO_FILTER, "fw_ingress", false);
+		put_dns_notrack(&em);
 		put_spoof_rules(b);
 	}
 	changes_free(&ch);

@@ -266,7 +266,7 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 		[NFT_X_BITWISE] = "bitwise", [NFT_X_LOOKUP] = "lookup",
 		[NFT_X_IMMEDIATE] = "immediate", [NFT_X_VERDICT] = "immediate", [NFT_X_CT] = "ct",
 		[NFT_X_NAT] = "nat", [NFT_X_MASQ] = "masq", [NFT_X_COUNTER] = "counter",
-		[NFT_X_FIB] = "fib", [NFT_X_VMAP] = "lookup",
+		[NFT_X_FIB] = "fib", [NFT_X_VMAP] = "lookup", [NFT_X_NOTRACK] = "notrack",
 	};
 	struct nlattr *el, *data;
 
@@ -277,6 +277,11 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 	el = nl_nest_start(m, NFTA_LIST_ELEM);
 	if (x->kind == NFT_X_COUNTER) {
 		put_expr_counter(m);
+		nl_nest_end(m, el);
+		return;
+	}
+	if (x->kind == NFT_X_NOTRACK) {     /* a name and no data, as nft sends it */
+		nl_put_str(m, NFTA_EXPR_NAME, names[x->kind]);
 		nl_nest_end(m, el);
 		return;
 	}
@@ -717,6 +722,8 @@ static int parse_expr(const struct nlattr *el, struct nft_expr *x)
 		x->op = (uint8_t)v;
 	} else if (!strcmp(name, "masq")) {
 		x->kind = NFT_X_MASQ;
+	} else if (!strcmp(name, "notrack")) {
+		x->kind = NFT_X_NOTRACK;
 	} else if (!strcmp(name, "counter")) {
 		x->kind = NFT_X_COUNTER;
 		if (parse_counter(et[NFTA_EXPR_DATA], &x->packets, &x->bytes) < 0)

@@ -70,6 +70,7 @@ enum nft_expr_kind {
 	NFT_X_COUNTER,      /* packets, bytes (on parse) */
 	NFT_X_FIB,          /* key = NFT_FIB_RESULT_*, flags = NFTA_FIB_F_*, dreg */
 	NFT_X_VMAP,         /* set, sreg: the verdict map's verdict [ lookup reg set S dreg 0 ] */
+	NFT_X_NOTRACK,      /* (no arguments): the packet skips conntrack (raw priority) */
 };
 
 #define NFT_CT_DIR_NONE 0xff
@@ -102,6 +103,7 @@ struct nft_expr {
 #define NFT_NAT(t, fam, ra, rp) { .kind = NFT_X_NAT, .key = (t), .op = (fam), .sreg = (ra), .sreg2 = (rp) }
 #define NFT_MASQ() { .kind = NFT_X_MASQ }
 #define NFT_COUNTER() { .kind = NFT_X_COUNTER }
+#define NFT_NOTRACK() { .kind = NFT_X_NOTRACK }
 /* (sreg & data) ^ xor -> dreg; fill .data (mask) and .xor afterwards, e.g. for
  * "ct status dnat": bitwise with mask IPS_DST_NAT, then cmp neq 0. */
 #define NFT_BITWISE(s, d, l) { .kind = NFT_X_BITWISE, .sreg = (s), .dreg = (d), .len = (l) }
