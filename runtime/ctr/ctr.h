@@ -213,10 +213,13 @@ void ctr_init_supervise(pid_t child) __attribute__((noreturn));
 
 struct ctr_log {
 	int fd;                     /* the current file, O_APPEND */
-	char path[4096];            /* .../logs/NAME.log */
+	int dirfd;                  /* STATE_DIR/logs: rotation works in it by name,
+				     * so no full path is kept (the monitor stays small) */
 	uint64_t size, max;         /* rotate to NAME.log.1 when size would pass max */
+	char file[CONFIG_NAME_MAX + 8];     /* NAME.log */
 };
-/* Open (create) the log; max 0: CTR_LOG_SIZE_DEFAULT. */
+/* Open (create) the log; max 0: CTR_LOG_SIZE_DEFAULT. Either way l is
+ * ready for ctr_log_write (a no-op when it failed) and ctr_log_close. */
 int ctr_log_open(struct ctr_log *l, const char *state_dir, const char *name, uint64_t max,
 		 struct err *e);
 void ctr_log_write(struct ctr_log *l, const void *p, size_t n);

@@ -22,19 +22,31 @@ static int log_path(char *buf, size_t size, const char *state_dir, const char *n
 int ctr_log_open(struct ctr_log *l, const char *state_dir, const char *name, uint64_t max,
 		 struct err *e)
 {
-	char dir[4096];
+	char dir[strlen(state_dir) + sizeof("/logs")];
 	struct stat st;
+	int n;
 
 	l->fd = -1;
+	l->dirfd = -1;
+	l->size = 0;
 	l->max = max ? max : CTR_LOG_SIZE_DEFAULT;
-	snprintf(dir, sizeof(dir), "%s/logs", state_dir);
-	if (mkdir_p("log directory", dir, 0700, e) < 0)
-		return -e->code;
-	if (log_path(l->path, sizeof(l->path), state_dir, name, "") < 0)
+	n = snprintf(l->file, sizeof(l->file), "%s.log", name);
+	if (n < 0 || (size_t)n >= sizeof(l->file))
 		return err_set(e, ENAMETOOLONG, "log path for %s is too long", name);
-	l->fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	snprintf(dir, sizeof(dir), "%s/logs", state_dir);
+	/* mkdir_p (and its 4 KiB buffer on the monitor's stack) only the
+	 * first time */
+	l->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (l->dirfd < 0 && errno == ENOENT) {
+		if (mkdir_p("log directory", dir, 0700, e) < 0)
+			return -e->code;
+		l->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (l->dirfd < 0)
+		return err_sys(e, errno, "open log directory %s", dir);
+	l->fd = openat(l->dirfd, l->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (l->fd < 0)
-		return err_sys(e, errno, "open log %s", l->path);
+		return err_sys(e, errno, "open log %s/%s", dir, l->file);
 	l->size = fstat(l->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	return 0;
 }
@@ -42,13 +54,13 @@ int ctr_log_open(struct ctr_log *l, const char *state_dir, const char *name, uin
 /* NAME.log becomes NAME.log.1 (replacing the previous one); a new NAME.log. */
 static void log_rotate(struct ctr_log *l)
 {
-	char old[4096 + 4];
+	char old[sizeof(l->file) + 2];
 	int fd;
 
-	snprintf(old, sizeof(old), "%s.1", l->path);
-	if (rename(l->path, old) < 0)
+	snprintf(old, sizeof(old), "%s.1", l->file);
+	if (renameat(l->dirfd, l->file, l->dirfd, old) < 0)
 		return;             /* keep appending: better too big than lost */
-	fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	fd = openat(l->dirfd, l->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return;
 	close(l->fd);
@@ -87,7 +99,10 @@ void ctr_log_close(struct ctr_log *l)
 {
 	if (l->fd >= 0)
 		close(l->fd);
+	if (l->dirfd >= 0)
+		close(l->dirfd);
 	l->fd = -1;
+	l->dirfd = -1;
 }
 
 /* Append the bytes of fd from off (at most max; max 0: all) to out; returns

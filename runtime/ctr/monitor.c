@@ -68,6 +68,9 @@
 
 #define SPEC_MAX (1 << 20)
 #define SPEC_ARGS_MAX 1024
+#define EXE_PATH_MAX 4096
+#define LOG_CHUNK 4096              /* bytes per read of the output pipe: one page of
+				     * stack (PIPE_BUF, what a writer sends at once) */
 
 extern char **environ;
 
@@ -75,7 +78,7 @@ extern char **environ;
 
 int ctr_file_write(const char *path, const void *data, size_t len, struct err *e)
 {
-	char tmp[4096 + 8];
+	char tmp[strlen(path) + sizeof(".tmp")];   /* sized: the monitor's stack stays small */
 	const char *p = data;
 	int fd, ret = 0;
 
@@ -205,33 +208,44 @@ int ctr_caps_apply(struct err *e)
 
 /* ---- the spec ------------------------------------------------------------ */
 
+/* The monitor keeps no heap: the spec's text and its argv/envp arrays live
+ * on ctr_monitor_main's stack, sized to the file, so a monitor costs the
+ * pages it really uses (issue 19: each is one resident process per
+ * container) and nothing of malloc's (its meta area and groups). */
 struct spec {
-	char *text;                 /* the file; the fields point into it */
 	const char *name, *rootfs, *netns, *hash;
-	char *argv[SPEC_ARGS_MAX + 1];
-	char *envp[SPEC_ARGS_MAX + 1];
+	char **argv, **envp;        /* NULL-terminated, argc/envc entries */
 	size_t argc, envc;
 	uint64_t memory, log_size;
 	unsigned cpus_milli, stop_timeout;
 	bool init;                  /* berth's init is PID 1 (init.c) */
 };
 
-static int spec_load(struct spec *s, const char *path, struct err *e)
+/* Open the spec; its size (at most SPEC_MAX: the rest is not read) in *len. */
+static int spec_open(const char *path, size_t *len, struct err *e)
 {
-	size_t len = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 
-	memset(s, 0, sizeof(*s));
-	s->stop_timeout = 10;
 	if (fd < 0)
 		return err_sys(e, errno, "open %s", path);
-	s->text = malloc(SPEC_MAX + 1);
-	if (!s->text) {
+	if (fstat(fd, &st) < 0) {
+		err_sys(e, errno, "stat %s", path);
 		close(fd);
-		return err_set(e, ENOMEM, "out of memory");
+		return -1;
 	}
-	for (;;) {
-		ssize_t r = read(fd, s->text + len, SPEC_MAX - len);
+	*len = st.st_size > SPEC_MAX ? SPEC_MAX : (size_t)st.st_size;
+	return fd;
+}
+
+/* Read at most max bytes of fd into text and NUL-terminate it (text has
+ * max + 1 bytes); returns the length read. */
+static size_t spec_read(int fd, char *text, size_t max)
+{
+	size_t len = 0;
+
+	while (len < max) {
+		ssize_t r = read(fd, text + len, max - len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -239,10 +253,34 @@ static int spec_load(struct spec *s, const char *path, struct err *e)
 			break;
 		len += (size_t)r;
 	}
-	close(fd);
-	s->text[len] = '\0';
+	text[len] = '\0';
+	return len;
+}
+
+/* How many arg and env records text holds (each capped at SPEC_ARGS_MAX). */
+static void spec_count(const char *text, size_t len, size_t *argc, size_t *envc)
+{
+	*argc = *envc = 0;
+	for (size_t off = 0; off < len; off += strlen(text + off) + 1) {
+		if (!strncmp(text + off, "arg=", 4) && *argc < SPEC_ARGS_MAX)
+			(*argc)++;
+		else if (!strncmp(text + off, "env=", 4) && *envc < SPEC_ARGS_MAX)
+			(*envc)++;
+	}
+}
+
+/* Parse text (len bytes of NUL-terminated "key=value" records, modified in
+ * place) into s, whose argv and envp have room for spec_count's counts + 1. */
+static int spec_parse(struct spec *s, char *text, size_t len, const char *path, struct err *e)
+{
+	char **argv = s->argv, **envp = s->envp;
+
+	memset(s, 0, sizeof(*s));
+	s->argv = argv;
+	s->envp = envp;
+	s->stop_timeout = 10;
 	for (size_t off = 0; off < len;) {
-		char *rec = s->text + off, *eq = strchr(rec, '=');
+		char *rec = text + off, *eq = strchr(rec, '=');
 		size_t rl = strlen(rec);
 
 		off += rl + 1;
@@ -272,6 +310,8 @@ static int spec_load(struct spec *s, const char *path, struct err *e)
 		else if (!strcmp(rec, "init"))
 			s->init = !strcmp(eq, "1");
 	}
+	s->argv[s->argc] = NULL;
+	s->envp[s->envc] = NULL;
 	if (!s->name || !s->rootfs || !s->netns || !s->argc)
 		return err_set(e, EINVAL, "%s: incomplete container spec", path);
 	return 0;
@@ -284,7 +324,8 @@ struct child {
 	const char *dir;            /* STATE_DIR/ctr/NAME */
 	int errfd;                  /* close-on-exec: EOF means exec succeeded */
 	bool init_exec;             /* init: exec our binary in the rootfs (it is static) */
-	char exe[4096];             /* and its path in our mount namespace */
+	char *exe;                  /* and its path in our mount namespace (the
+				     * child's own buffer: the monitor never touches it) */
 	char *title;                /* the monitor's argv strings, to rename an in-process init */
 	size_t title_len;
 };
@@ -459,9 +500,9 @@ static void child_dev(const struct child *c, const char *root)
 static bool child_find_exe(struct child *c)
 {
 	struct stat self, found;
-	ssize_t n = readlink("/proc/self/exe", c->exe, sizeof(c->exe) - 1);
+	ssize_t n = readlink("/proc/self/exe", c->exe, EXE_PATH_MAX - 1);
 
-	if (n <= 0 || (size_t)n >= sizeof(c->exe) - 1)
+	if (n <= 0 || (size_t)n >= EXE_PATH_MAX - 1)
 		return false;
 	c->exe[n] = '\0';
 	return c->exe[0] == '/' && stat("/proc/self/exe", &self) == 0 && stat(c->exe, &found) == 0 &&
@@ -620,13 +661,17 @@ static void __attribute__((noreturn)) child_init(struct child *c)
 	ctr_init_supervise(cmd);
 }
 
-static void __attribute__((noreturn)) child_main(struct child *c, int out, int nullfd)
+/* noinline: its frames (and child_rootfs's path buffers) are the child's
+ * alone, never part of the monitor's own stack frame. */
+static void __attribute__((noreturn, noinline)) child_main(struct child *c, int out, int nullfd)
 {
 	const struct spec *s = c->s;
+	char exe[EXE_PATH_MAX];
 	sigset_t mask;
 	struct err e = { 0 };
 	int fd;
 
+	c->exe = exe;
 	/* the init's signals wait, queued, from now on: a stop that comes
 	 * during the start reaches the command once it runs */
 	if (s->init)
@@ -667,7 +712,7 @@ static void __attribute__((noreturn)) child_main(struct child *c, int out, int n
 struct monitor {
 	struct spec spec;
 	const char *state_dir;
-	char dir[4096];
+	const char *dir;            /* STATE_DIR/ctr/NAME */
 	struct ctr_log log;
 	pid_t child;
 	char *title;                /* our argv strings (child_init) */
@@ -707,7 +752,7 @@ static void mon_say(struct monitor *m, const char *fmt, ...)
 
 static void mon_write_exit(struct monitor *m, int status, const char *error)
 {
-	char path[4096 + 8], text[ERR_MSG_MAX + 128];
+	char path[strlen(m->dir) + sizeof("/exit")], text[ERR_MSG_MAX + 128];
 	int n;
 
 	n = snprintf(text, sizeof(text), "status=%d\nfinished=%lld\nerror=%s\n", status,
@@ -795,7 +840,7 @@ static uint64_t now_ms(void)
 
 /* Log the output, forward a stop (SIGTERM, then SIGKILL after stop_timeout),
  * wait for the end. Returns the exit code. */
-static int mon_run(struct monitor *m, int out, int sfd)
+static int __attribute__((noinline)) mon_run(struct monitor *m, int out, int sfd)
 {
 	uint64_t kill_at = 0, drain_until = 0;
 	bool exited = false, eof = false;
@@ -815,7 +860,7 @@ static int mon_run(struct monitor *m, int out, int sfd)
 		if (poll(p, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			char buf[65536];
+			char buf[LOG_CHUNK];
 			ssize_t r = read(out, buf, sizeof(buf));
 
 			if (r > 0)
@@ -855,11 +900,12 @@ static int mon_run(struct monitor *m, int out, int sfd)
 
 int ctr_monitor_main(int argc, char **argv)
 {
-	struct monitor m = { .log.fd = -1 };
+	struct monitor m = { .log.fd = -1, .log.dirfd = -1 };
 	struct err e = { 0 };
-	char path[4096 + 16], text[512], boot[64];
+	char text[512], boot[64];
+	size_t spec_len = 0, n_args = 0, n_env = 0;
 	sigset_t mask;
-	int sfd, out = -1, status, sync = 3, n;
+	int sfd, spec_fd, out = -1, status, sync = 3, n;
 	pid_t pid;
 
 	if (argc != 3) {
@@ -869,7 +915,13 @@ int ctr_monitor_main(int argc, char **argv)
 	m.state_dir = argv[1];
 	m.title = argv[0];          /* exec'd: the strings are contiguous */
 	m.title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
-	snprintf(m.dir, sizeof(m.dir), "%s/ctr/%s", argv[1], argv[2]);
+	/* paths sized to what they hold, not 4 KiB buffers: each of those
+	 * would be one more page of the monitor's stack */
+	char dir[strlen(argv[1]) + strlen(argv[2]) + sizeof("/ctr/")];
+	char path[sizeof(dir) + sizeof("/monitor")];
+
+	snprintf(dir, sizeof(dir), "%s/ctr/%s", argv[1], argv[2]);
+	m.dir = dir;
 	setsid();
 	if (chdir("/") < 0)         /* pin no directory of the daemon's */
 		return 1;
@@ -886,12 +938,26 @@ int ctr_monitor_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/spec", m.dir);
-	if (sfd < 0 || spec_load(&m.spec, path, &e) < 0 ||
+	spec_fd = sfd < 0 ? -1 : spec_open(path, &spec_len, &e);
+	/* the spec, on this frame for the monitor's whole life (see struct spec) */
+	char spec_text[spec_len + 1];
+
+	if (spec_fd >= 0) {
+		spec_len = spec_read(spec_fd, spec_text, spec_len);
+		close(spec_fd);
+		spec_count(spec_text, spec_len, &n_args, &n_env);
+	}
+	char *spec_argv[n_args + 1], *spec_envp[n_env + 1];
+
+	m.spec.argv = spec_argv;
+	m.spec.envp = spec_envp;
+	if (sfd < 0 || spec_fd < 0 || spec_parse(&m.spec, spec_text, spec_len, path, &e) < 0 ||
 	    ctr_log_open(&m.log, m.state_dir, argv[2], m.spec.log_size, &e) < 0) {
 		if (sfd < 0)
 			err_sys(&e, errno, "signalfd");
 		dprintf(sync, "error %s\n", e.msg);
 		mon_write_exit(&m, -1, e.msg);
+		ctr_log_close(&m.log);
 		return 1;
 	}
 	/* our own messages (and any sanitizer report) go into the log too */
@@ -907,7 +973,6 @@ int ctr_monitor_main(int argc, char **argv)
 		dprintf(sync, "error %s\n", e.msg);
 		close(sync);
 		ctr_log_close(&m.log);
-		free(m.spec.text);
 		return 1;
 	}
 	ctr_boot_id(boot, sizeof(boot));
@@ -927,6 +992,5 @@ int ctr_monitor_main(int argc, char **argv)
 	mon_write_exit(&m, status, NULL);
 	mon_cgroup_remove(&m);
 	ctr_log_close(&m.log);
-	free(m.spec.text);
 	return 0;
 }
