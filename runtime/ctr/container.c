@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -66,35 +65,48 @@ static const char *const state_names[] = {
 };
 
 /* One container's process as the supervisor sees it; lives across reloads,
- * found by name. */
+ * found by name (s->by_name). Kept compact: the daemon holds one per
+ * container for its whole life (issue 19: <= 1 KiB of daemon memory per
+ * container), so no fixed buffers: the name is allocated with the run at
+ * its real length, the error only while there is one, and what only a
+ * start needs (the report's pipe and line) only while starting. */
 struct ctr_run {
-	struct ctr_run *next;
+	struct ctr_run *next;       /* s->runs: newest first */
 	struct ctr_sup *s;
-	char name[STORE_NAME_MAX];
-	char hash[24];              /* of what the running process depends on */
-	enum run_state state;
-	enum ctr_stop_why stopping; /* 0: no stop under way */
-	bool want;                  /* should run; false after `berth stop` */
-	bool child;                 /* the monitor is our child (else adopted) */
-	bool exit_pending;          /* ended while no daemon ran: policy not yet applied */
-	bool queued;                /* waits for a free start slot (CTR_STARTS_MAX) */
-	bool counted;               /* holds a start slot: its report is due */
-	pid_t monitor, init;
-	struct loop_fd pidfd;
-	struct loop_fd report;      /* the monitor's start report, while starting */
-	struct loop_timer timer;    /* start timeout, SIGKILL of a stop, back-off, lock retry */
-	unsigned restarts, backoff_s, stop_timeout;
-	uint64_t started_ms, next_try_ms;   /* monotonic */
-	int64_t started_at, exited_at;      /* unix seconds */
-	int exit_code;              /* -1: none yet */
+	struct run_report *report;  /* the monitor's start report, while starting */
 	char *error;                /* why it is not running; NULL: nothing */
 	const char *warning;        /* one of the WARN_* texts; NULL: none */
-	char *line;                 /* the start report as it arrives (while starting) */
-	size_t line_len;
+	struct loop_fd pidfd;
+	struct loop_timer timer;    /* start timeout, SIGKILL of a stop, back-off, lock retry */
+	uint64_t hash;              /* of what the running process depends on (run_hash) */
+	uint64_t started_ms, next_try_ms;   /* monotonic */
+	int64_t started_at, exited_at;      /* unix seconds */
+	pid_t monitor, init;
+	unsigned restarts, stop_timeout;
+	int exit_code;              /* -1: none yet */
+	uint8_t state;              /* enum run_state */
+	uint8_t stopping;           /* enum ctr_stop_why; 0: no stop under way */
+	uint8_t backoff_s;          /* <= CTR_BACKOFF_MAX_S */
+	bool has_hash : 1;          /* hash is known (else it matches nothing) */
+	bool want : 1;              /* should run; false after `berth stop` */
+	bool child : 1;             /* the monitor is our child (else adopted) */
+	bool exit_pending : 1;      /* ended while no daemon ran: policy not yet applied */
+	bool queued : 1;            /* waits for a free start slot (CTR_STARTS_MAX) */
+	bool counted : 1;           /* holds a start slot: its report is due */
+	char name[];
 };
 
-/* Kept small: the daemon holds one run per container (issue 19). */
+/* The monitor's start report as it arrives ("ok PID" or "error MESSAGE"):
+ * allocated for a start, freed once it is in, so at most CTR_STARTS_MAX
+ * exist at once. */
 #define REPORT_MAX (ERR_MSG_MAX + 32)
+struct run_report {
+	struct loop_fd fd;
+	struct ctr_run *r;
+	size_t len;
+	char line[REPORT_MAX];
+};
+
 static const char WARN_NO_CGROUP2[] = "memory/cpus limits need cgroup v2 (/sys/fs/cgroup is "
 	"not cgroup2): running without them";
 static const char WARN_NEW_CANNOT_START[] = "its new configuration cannot start; the old "
@@ -121,39 +133,46 @@ static void changed(struct ctr_run *r)
 		r->s->on_change(r->s->ctx, r->name);
 }
 
+static const char *run_name(const void *r)
+{
+	return ((const struct ctr_run *)r)->name;
+}
+
 static struct ctr_run *run_find(const struct ctr_sup *s, const char *name)
 {
-	for (struct ctr_run *r = s->runs; r; r = r->next)
-		if (!strcasecmp(r->name, name))
-			return r;
-	return NULL;
+	return name_index_get(&s->by_name, name);
 }
 
 /* STATE_DIR/ctr/NAME[/file] */
-static void ctr_path(const struct ctr_run *r, const char *file, char *buf, size_t size)
+static void ctr_path_of(const struct ctr_sup *s, const char *name, const char *file, char *buf,
+			size_t size)
 {
-	int n = snprintf(buf, size, "%s/ctr/%s%s%s", r->s->state_dir, r->name, file ? "/" : "",
+	int n = snprintf(buf, size, "%s/ctr/%s%s%s", s->state_dir, name, file ? "/" : "",
 			 file ? file : "");
 
 	if (n < 0 || (size_t)n >= size)
 		buf[0] = '\0';     /* fails to open, never names another file */
 }
 
+static void ctr_path(const struct ctr_run *r, const char *file, char *buf, size_t size)
+{
+	ctr_path_of(r->s, r->name, file, buf, size);
+}
+
 static struct ctr_run *run_new(struct ctr_sup *s, const char *name)
 {
-	struct ctr_run *r = calloc(1, sizeof(*r));
+	size_t len = strlen(name);
+	struct ctr_run *r = calloc(1, sizeof(*r) + len + 1);
 	struct store_container sc;
 
 	if (!r)
 		abort();
 	r->s = s;
-	snprintf(r->name, sizeof(r->name), "%s", name);
+	memcpy(r->name, name, len + 1);
 	r->want = true;
 	r->exit_code = -1;
 	r->pidfd.fd = -1;
 	r->pidfd.cb = run_pidfd_cb;
-	r->report.fd = -1;
-	r->report.cb = run_report_cb;
 	r->timer.cb = run_timer_cb;
 	r->stop_timeout = 10;
 	if (s->store && store_container_get(s->store, name, &sc, NULL) == 0) {
@@ -161,6 +180,8 @@ static struct ctr_run *run_new(struct ctr_sup *s, const char *name)
 		/* `berth stop` outlives the daemon, even one killed mid-stop */
 		r->want = strcmp(sc.state, "stopped") && strcmp(sc.state, "stopping");
 	}
+	if (name_index_put(&s->by_name, r) != r)
+		abort();            /* out of memory, or a second run of one name */
 	r->next = s->runs;
 	s->runs = r;
 	return r;
@@ -173,6 +194,16 @@ static void fd_unwatch(struct ctr_sup *s, struct loop_fd *f)
 	loop_fd_del(s->loop, f);
 	close(f->fd);
 	f->fd = -1;
+}
+
+/* Stop waiting for r's start report (if it still was) and free it. */
+static void report_free(struct ctr_run *r)
+{
+	if (!r->report)
+		return;
+	fd_unwatch(r->s, &r->report->fd);
+	free(r->report);
+	r->report = NULL;
 }
 
 /* r's start report is in (or will never come): its slot goes to the
@@ -212,16 +243,16 @@ static void run_free(struct ctr_run *r)
 			*pp = r->next;
 			break;
 		}
+	name_index_del(&s->by_name, r->name);
 	loop_timer_cancel(s->loop, &r->timer);
 	fd_unwatch(s, &r->pidfd);
-	fd_unwatch(s, &r->report);
+	report_free(r);
 	free(r->error);
-	free(r->line);
 	free(r);
 }
 
 /* What a running process depends on: a change of any of it restarts it. */
-static void run_hash(const struct cfg_container *c, char out[24])
+static uint64_t run_hash(const struct cfg_container *c)
 {
 	uint64_t h = 1469598103934665603ULL;
 	struct buf b;
@@ -246,7 +277,13 @@ static void run_hash(const struct cfg_container *c, char out[24])
 	for (size_t i = 0; i < b.len; i++)
 		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;
 	buf_free(&b);
-	snprintf(out, 24, "%016llx", (unsigned long long)h);
+	return h;
+}
+
+/* Does r's process run what hash h describes? */
+static bool run_hash_is(const struct ctr_run *r, uint64_t h)
+{
+	return r->has_hash && r->hash == h;
 }
 
 /* The store's row name for r's state: a stop under way says where it goes. */
@@ -363,7 +400,8 @@ static int write_files(const struct ctr_run *r, const struct ctr_spec *sp, struc
 	spec_put(&b, "name", cc->name);
 	spec_put(&b, "rootfs", cc->rootfs);
 	spec_put(&b, "netns", sp->netns);
-	spec_put(&b, "hash", r->hash);
+	snprintf(v, sizeof(v), "%016llx", (unsigned long long)r->hash);
+	spec_put(&b, "hash", r->has_hash ? v : "");
 	for (size_t i = 0; i < cc->argc; i++)
 		spec_put(&b, "arg", cc->argv[i]);
 	default_env(cc, spec_env, &b);
@@ -499,7 +537,8 @@ static int run_start(struct ctr_run *r)
 		loop_timer_set(s->loop, &r->timer, LOCK_RETRY_MS);
 		return 0;
 	}
-	run_hash(sp->cfg, r->hash);
+	r->hash = run_hash(sp->cfg);
+	r->has_hash = true;
 	r->stop_timeout = sp->cfg->stop_timeout;
 	r->warning = NULL;
 	if ((sp->cfg->memory || sp->cfg->cpus_milli) && !ctr_cgroup2()) {
@@ -530,16 +569,24 @@ static int run_start(struct ctr_run *r)
 	r->monitor = pid;
 	r->child = true;
 	run_set_error(r, NULL);
-	r->line_len = 0;
-	free(r->line);
-	r->line = malloc(REPORT_MAX);
 	run_watch(r, (int)syscall(SYS_pidfd_open, pid, 0));
-	r->report.fd = pipefd[0];
-	fcntl(r->report.fd, F_SETFL, O_NONBLOCK);
-	if (loop_fd_add(s->loop, &r->report, EPOLLIN, NULL) < 0) {
-		close(r->report.fd);
-		r->report.fd = -1;
+	/* no memory for the report: as if the monitor said nothing (the
+	 * start timer ends it) */
+	report_free(r);
+	r->report = malloc(sizeof(*r->report));
+	if (r->report) {
+		r->report->r = r;
+		r->report->len = 0;
+		r->report->fd.fd = pipefd[0];
+		r->report->fd.cb = run_report_cb;
+		fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+		if (loop_fd_add(s->loop, &r->report->fd, EPOLLIN, NULL) < 0) {
+			free(r->report);
+			r->report = NULL;
+		}
 	}
+	if (!r->report)
+		close(pipefd[0]);
 	/* a stuck start (e.g. a hung NFS rootfs) is ended, not waited for */
 	loop_timer_set(s->loop, &r->timer, CTR_START_TIMEOUT_MS);
 	r->counted = true;
@@ -557,35 +604,33 @@ fail:
  * "error MESSAGE" (then the monitor exits and its pidfd tells). */
 static void run_report_cb(struct loop_fd *f, uint32_t events)
 {
-	struct ctr_run *r = container_of(f, struct ctr_run, report);
+	struct run_report *rep = container_of(f, struct run_report, fd);
+	struct ctr_run *r = rep->r;
 	ssize_t n;
 	char *nl;
 
 	(void)events;
-	if (!r->line) {             /* no memory for it: as if the monitor said nothing */
-		fd_unwatch(r->s, &r->report);
-		return;
-	}
-	n = read(f->fd, r->line + r->line_len, REPORT_MAX - 1 - r->line_len);
+	n = read(f->fd, rep->line + rep->len, REPORT_MAX - 1 - rep->len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0) {
-		r->line_len += (size_t)n;
-		r->line[r->line_len] = '\0';
-		nl = strchr(r->line, '\n');
-		if (!nl && r->line_len < REPORT_MAX - 1)
+		rep->len += (size_t)n;
+		rep->line[rep->len] = '\0';
+		nl = strchr(rep->line, '\n');
+		if (!nl && rep->len < REPORT_MAX - 1)
 			return;
 		if (nl)
 			*nl = '\0';
 	} else {
-		r->line[r->line_len] = '\0';
+		rep->line[rep->len] = '\0';
 	}
-	fd_unwatch(r->s, &r->report);
+	/* the report is in: r lets go of it (freed below, once read) */
+	fd_unwatch(r->s, &rep->fd);
+	r->report = NULL;
 	start_slot_free(r);
-	if (!strncmp(r->line, "ok ", 3)) {
-		r->init = (pid_t)atoi(r->line + 3);
-		free(r->line);
-		r->line = NULL;
+	if (!strncmp(rep->line, "ok ", 3)) {
+		r->init = (pid_t)atoi(rep->line + 3);
+		free(rep);
 		LOG(r->s, LOG_INFO, "container %s: started (pid %d)", r->name, (int)r->init);
 		if (r->state == RS_STOPPING) {
 			run_record(r);      /* a stop came meanwhile: its timer runs */
@@ -596,10 +641,9 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 		return;
 	}
 	/* the monitor said why (or ended silently); its exit comes by pidfd */
-	run_set_error(r, !strncmp(r->line, "error ", 6) ? r->line + 6 :
+	run_set_error(r, !strncmp(rep->line, "error ", 6) ? rep->line + 6 :
 		      "the monitor ended without reporting (see the container's log)");
-	free(r->line);
-	r->line = NULL;
+	free(rep);
 }
 
 /* ---- exits, policy, back-off ---------------------------------------------------- */
@@ -625,7 +669,8 @@ static void run_apply_policy(struct ctr_run *r)
 	r->next_try_ms = loop_now_ms() + (uint64_t)r->backoff_s * 1000;
 	loop_timer_set(s->loop, &r->timer, (uint64_t)r->backoff_s * 1000);
 	run_set_state(r, RS_BACKOFF);
-	LOG(s, LOG_INFO, "container %s: restarting in %u s (restart = %s)", r->name, r->backoff_s,
+	LOG(s, LOG_INFO, "container %s: restarting in %u s (restart = %s)", r->name,
+	    (unsigned)r->backoff_s,
 	    pol == RESTART_ALWAYS ? "always" : "on-failure");
 }
 
@@ -646,7 +691,7 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 	enum ctr_stop_why why = r->stopping;
 
 	fd_unwatch(s, &r->pidfd);
-	fd_unwatch(s, &r->report);
+	report_free(r);
 	loop_timer_cancel(s->loop, &r->timer);
 	start_slot_free(r);
 	r->monitor = 0;
@@ -720,8 +765,8 @@ static void run_monitor_gone(struct ctr_run *r)
 
 	if (!r->monitor)
 		return;
-	if (r->report.fd >= 0)
-		run_report_cb(&r->report, EPOLLIN);     /* what it said before going */
+	if (r->report)
+		run_report_cb(&r->report->fd, EPOLLIN); /* what it said before going */
 	if (r->child && waitpid(r->monitor, &st, WNOHANG) == r->monitor)
 		r->child = false;
 	if (!read_exit(r, &code, error, sizeof(error))) {
@@ -890,26 +935,26 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 {
 	const struct ctr_spec *sp = s->lookup(s->ctx, name);
 	struct ctr_run *r = run_find(s, name);
-	char h[24];
+	uint64_t h;
 
 	if (!sp || s->shutting_down)
 		return 0;
 	if (!r)
 		r = run_new(s, name);
 	r->stop_timeout = sp->cfg->stop_timeout;
-	run_hash(sp->cfg, h);
-	if (r->monitor && !strcmp(h, r->hash) && r->warning == WARN_NEW_CANNOT_START)
+	h = run_hash(sp->cfg);
+	if (r->monitor && run_hash_is(r, h) && r->warning == WARN_NEW_CANNOT_START)
 		r->warning = NULL;          /* the configuration it runs is back */
 	if (r->exit_pending) {
 		/* it ended while no daemon watched: a restart or a changed
 		 * configuration starts it again, anything else is the policy's */
 		r->exit_pending = false;
-		if (strcmp(h, r->hash) || !r->want)
+		if (!run_hash_is(r, h) || !r->want)
 			r->state = r->want ? RS_CREATED : RS_STOPPED;
 		else
 			run_apply_policy(r);
 	}
-	if (r->monitor && r->state != RS_STOPPING && strcmp(h, r->hash)) {
+	if (r->monitor && r->state != RS_STOPPING && !run_hash_is(r, h)) {
 		bool fatal;
 
 		/* a new definition that cannot start does not cost the old one */
@@ -922,7 +967,7 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 		run_signal_stop(r, CTR_STOP_RESTART);
 		return 0;
 	}
-	if (!r->monitor && strcmp(h, r->hash) &&
+	if (!r->monitor && !run_hash_is(r, h) &&
 	    (r->state == RS_EXITED || r->state == RS_ERROR || r->state == RS_BACKOFF)) {
 		loop_timer_cancel(s->loop, &r->timer);
 		r->state = RS_CREATED;      /* a new configuration gets a new try */
@@ -943,18 +988,16 @@ void ctr_forget(struct ctr_sup *s, const char *name)
 	static const char *const files[] = { "spec", "hosts", "hostname", "resolv.conf",
 					     "monitor", "exit", "lock", "root", NULL };
 	struct ctr_run *r = run_find(s, name);
-	struct ctr_run tmp = { .s = s };
 	char path[4096];
 
 	if (r && r->monitor)
 		return;             /* never while a process may use them */
-	snprintf(tmp.name, sizeof(tmp.name), "%s", name);
 	for (size_t k = 0; files[k]; k++) {
-		ctr_path(&tmp, files[k], path, sizeof(path));
+		ctr_path_of(s, name, files[k], path, sizeof(path));
 		if (unlink(path) < 0)
 			rmdir(path);
 	}
-	ctr_path(&tmp, NULL, path, sizeof(path));
+	ctr_path_of(s, name, NULL, path, sizeof(path));
 	rmdir(path);
 	if (r)
 		run_free(r);
@@ -1029,6 +1072,7 @@ void ctr_sup_init(struct ctr_sup *s, struct loop *l, struct store *st, const cha
 	s->store = st;
 	s->state_dir = state_dir;
 	s->runs = NULL;
+	s->by_name = (struct name_index){ .name_of = run_name };
 	s->shutting_down = false;
 }
 
@@ -1036,6 +1080,7 @@ void ctr_sup_free(struct ctr_sup *s)
 {
 	while (s->runs)
 		run_free(s->runs);
+	name_index_free(&s->by_name);
 }
 
 /* ---- adoption ------------------------------------------------------------------ */
@@ -1077,7 +1122,11 @@ static bool run_adopt_files(struct ctr_run *r, const char *boot, pid_t *seen)
 	text[n > 0 ? n : 0] = '\0';
 	if (!kv(text, "boot", v, sizeof(v)) || strcmp(v, boot))
 		return false;       /* from before a reboot: nothing to adopt */
-	kv(text, "hash", r->hash, sizeof(r->hash));
+	if (kv(text, "hash", v, sizeof(v))) {
+		/* what run_hash wrote: 16 hex digits; anything else matches nothing */
+		r->hash = strtoull(v, NULL, 16);
+		r->has_hash = strlen(v) == 16 && strspn(v, "0123456789abcdef") == 16;
+	}
 	r->started_at = kv(text, "started", v, sizeof(v)) ? atoll(v) : 0;
 	mon = kv(text, "monitor", v, sizeof(v)) ? (pid_t)atoi(v) : 0;
 	start = kv(text, "start", v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;

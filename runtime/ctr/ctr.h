@@ -101,6 +101,7 @@ struct ctr_sup {
 	ctr_log_fn *log;
 	void *ctx;
 	struct ctr_run *runs;           /* one per container the room knows */
+	struct name_index by_name;      /* the same runs, by name */
 	unsigned starting;              /* monitors whose start report is still due */
 	bool shutting_down;
 };
