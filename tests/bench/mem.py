@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """mem.py - memory: the daemon's RSS and PSS and every berth process's PSS
-(daemon and monitors) at 0, 100 and 1,000 containers, beside what stays
+(daemon, monitors, and the containers' inits: init = yes makes berth's own
+init each container's PID 1) at 0, 100 and 1,000 containers, beside what stays
 resident on the peers' side for the same containers: one conmon per container
 (podman's monitor, which runs crun) and aardvark-dns (netavark itself is not
 resident), and the binaries' sizes.
@@ -11,7 +12,10 @@ published port), measured once all run. (One reload of 1,000 new containers
 keeps the daemon's loop busy for over a minute, and the monitors that could
 not report within 10 s meanwhile are killed: see the report of issue 19.) PSS (smaps_rollup) shares a page among the processes that map
 it, so the monitors' PSS is what each really adds; RSS counts shared pages in
-full. Daemon growth per container = (RSS at N - RSS at 0) / N.
+full. Daemon growth per container = (RSS at N - RSS at 0) / N. The berth
+footprint of N containers is the PSS of all of them: daemon + N monitors +
+N inits; conmon's is N conmons (crun has exited; the container's command is
+its PID 1, with no init) + aardvark-dns.
 conmon: MEM_CONMON (100) containers, each `conmon ... -r crun` (crun create)
 then `crun start`, each in a new network namespace with no interfaces (the
 network is not what is measured); cgroups off in crun, as in berth.
@@ -49,13 +53,34 @@ def running(d):
     return d.cli("ps", check=False).count(" running ")
 
 
+def inits(d):
+    """The pids of the containers' inits that are berth's own (init = yes),
+    from the monitors' files; a container without one has its command as
+    PID 1, which is the container's, not berth's."""
+    pids = []
+    for m in glob.glob(os.path.join(d.state, "ctr", "*", "monitor")):
+        try:
+            with open(m) as f:
+                pid = int([ln for ln in f if ln.startswith("init=")][0].split("=", 1)[1])
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == "berth-init":
+                    pids.append(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def psum(mems):
+    return sum(m[1] for m in mems if m[1] is not None)
+
+
 def berth_mem(work, root):
     d = bench.Berth(os.path.join(work, "b"), bench.netns_add("bh-berth"))
     out = {}
     try:
         d.start()
         time.sleep(1)
-        out[0] = (bench.mem_kib(d.pid), [], 0, None)
+        out[0] = (bench.mem_kib(d.pid), [], [], 0, None)
         n = 0
         t_all = time.monotonic()
         for mark in MARKS:
@@ -79,7 +104,8 @@ def berth_mem(work, root):
             up_s = time.monotonic() - t_all
             time.sleep(1)
             mons = [bench.mem_kib(p) for p in d.monitors()]
-            out[mark] = (bench.mem_kib(d.pid), mons, got, (reload_s, up_s))
+            ins = [bench.mem_kib(p) for p in inits(d)]
+            out[mark] = (bench.mem_kib(d.pid), mons, ins, got, (reload_s, up_s))
             if got < mark:
                 say("   berth: %d of %d containers running after %.0f s: measured there" % (got, mark, up_s))
                 break
@@ -238,40 +264,45 @@ def main():
         load1 = bench.load()
         ld = "%s-%s" % (load0, load1)
         say("memory, KiB (load %s -> %s); PSS shares each page among the processes mapping it" % (load0, load1))
-        say("   %-12s %-17s %-10s %-22s %-14s %s" % ("containers", "daemon RSS/PSS/anon",
-                                                     "monitors", "monitor PSS mean/max", "all berth PSS",
-                                                     "reloads / all running (s)"))
-        (r0, p0, a0), _, _, _ = b[0]
+        say("   %-12s %-17s %-9s %-20s %-16s %-14s %s" % (
+            "containers", "daemon RSS/PSS/anon", "monitors", "monitor PSS mean/max", "init PSS mean/max",
+            "all berth PSS", "reloads / all running (s)"))
+        (r0, p0, a0), _, _, _, _ = b[0]
         for n in [0] + MARKS:
             if n not in b:
                 continue
-            (rss, pss, anon), mons, got, t = b[n]
+            (rss, pss, anon), mons, ins, got, t = b[n]
             mp = [m[1] for m in mons if m[1] is not None]
-            total = (pss or 0) + sum(mp)
-            say("   %-12s %-17s %-10d %-22s %-14s %s" % (
+            ip = [m[1] for m in ins if m[1] is not None]
+            total = (pss or 0) + sum(mp) + sum(ip)
+            say("   %-12s %-17s %-9d %-20s %-16s %-14s %s" % (
                 n if got in (0, n) else "%d (of %d)" % (got, n), "%s/%s/%s" % (rss, pss, anon), len(mp),
-                "%s / %s" % (fmt(sum(mp) / len(mp)) if mp else "-", max(mp) if mp else "-"), total,
+                "%s / %s" % (fmt(sum(mp) / len(mp)) if mp else "-", max(mp) if mp else "-"),
+                "%s / %s" % (fmt(sum(ip) / len(ip)) if ip else "-", max(ip) if ip else "-"), total,
                 "%.1f / %.1f" % t if t else "-"))
         per = []
         for n in MARKS:
-            if n in b and b[n][2]:
-                (rss, pss, anon), mons, got, _ = b[n]
+            if n in b and b[n][3]:
+                (rss, pss, anon), mons, ins, got, _ = b[n]
                 per.append((n, got, (rss - r0) / float(got), (anon - a0) / float(got)))
         for n, got, dr, da in per:
             say("   daemon growth per container, 0 -> %d: RSS %.2f KiB, anonymous %.2f KiB" % (got, dr, da))
-        say("   (the daemon's PSS is below its RSS because the monitors are the same static binary:"
-            " they share its text pages)")
+        say("   (the daemon's PSS is below its RSS because the monitors and inits are the same static"
+            " binary: they share its text pages)")
         if "stop_s" in b:
             say("   (stopping the daemon with all of them: %.1f s)" % b["stop_s"])
+        bench.row("daemon RSS, KiB at %s containers" % " / ".join(str(n) for n in [0] + MARKS if n in b),
+                  " / ".join(str(b[n][0][0]) for n in [0] + MARKS if n in b), "-", "-", "-", ld)
         big = per[-1] if per else None
         if big:
             bench.row("daemon memory per container, 0 -> %d (KiB RSS; anonymous)" % big[1],
                       "%.2f; %.2f" % (big[2], big[3]), "-", "-", "<= 1 KiB", ld)
         m100 = b.get(100)
-        mon_mean = None
+        mon_mean = mon_max = None
         if m100:
             mp = [m[1] for m in m100[1] if m[1] is not None]
             mon_mean = sum(mp) / len(mp) if mp else None
+            mon_max = max(mp) if mp else None
         cm_mean = None
         if c:
             cp = [x[1] for x in c if x[1] is not None]
@@ -281,8 +312,9 @@ def main():
                 % (len(cp), cm_mean, sum(cp), sum(cr) / len(cr)))
         else:
             say("conmon: left out: %s" % c_why)
-        bench.row("monitor PSS, 100 containers (KiB each)", fmt(mon_mean), "conmon %s" % fmt(cm_mean),
-                  bench.ratio(cm_mean, mon_mean), "<= 86 KiB", ld)
+        bench.row("monitor PSS, 100 containers (KiB each: mean; max)",
+                  "%s; %s" % (fmt(mon_mean), mon_max if mon_max is not None else "-"),
+                  "conmon %s" % fmt(cm_mean), bench.ratio(cm_mean, mon_mean), "<= 86 KiB", ld)
         if a:
             say("aardvark-dns (netavark's resident DNS server): RSS / PSS KiB")
             for n in [0] + MARKS:
@@ -291,14 +323,17 @@ def main():
                     say("   %-16s %s / %s" % (label, a[n][0], a[n][1]))
         else:
             say("aardvark-dns: left out: %s" % a_why)
-        if m100 and c:
-            whole_b = (m100[0][1] or 0) + sum(m[1] for m in m100[1] if m[1] is not None)
-            whole_p = sum(x[1] for x in c if x[1] is not None) + ((a or {}).get(100, (0, 0))[1] or 0)
-            say("100 containers, everything resident (PSS KiB): berth (daemon + monitors) %d; "
-                "conmon x %d + aardvark-dns %d" % (whole_b, len(c), whole_p))
-            bench.row("100 containers' resident footprint (PSS KiB)", whole_b,
-                      "conmon x%d + aardvark %d" % (len(c), whole_p), bench.ratio(whole_p, whole_b),
-                      "beside conmon's", ld)
+        if m100:
+            mons, ins = psum(m100[1]), psum(m100[2])
+            whole_b = (m100[0][1] or 0) + mons + ins
+            say("100 containers, everything resident (PSS KiB): berth %d (daemon %s + %d monitors %d"
+                " + %d inits %d)" % (whole_b, m100[0][1], len(m100[1]), mons, len(m100[2]), ins))
+            if c:
+                whole_p = psum(c) + ((a or {}).get(100, (0, 0))[1] or 0)
+                say("   beside conmon x %d + aardvark-dns (100 names): %d" % (len(c), whole_p))
+                bench.row("100 containers' resident footprint (PSS KiB; berth: daemon + monitors + inits)",
+                          whole_b, "conmon x%d + aardvark %d" % (len(c), whole_p),
+                          bench.ratio(whole_p, whole_b), "beside conmon's", ld)
         s = sizes()
         say("binary size (KiB on disk; berth static, the peers dynamic, shared libraries not counted):")
         for k, v in s.items():
