@@ -69,8 +69,8 @@
 #define SPEC_MAX (1 << 20)
 #define SPEC_ARGS_MAX 1024
 #define EXE_PATH_MAX 4096
-#define LOG_CHUNK 4096              /* bytes per read of the output pipe: one page of
-				     * stack (PIPE_BUF, what a writer sends at once) */
+#define LOG_CHUNK 4096              /* bytes per read of the output pipe (PIPE_BUF,
+				     * what a writer sends at once) */
 
 extern char **environ;
 
@@ -860,7 +860,9 @@ static int __attribute__((noinline)) mon_run(struct monitor *m, int out, int sfd
 		if (poll(p, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			char buf[LOG_CHUNK];
+			/* static: its page is dirtied only by a container that
+			 * writes, and the stack below it stays shallow */
+			static char buf[LOG_CHUNK];
 			ssize_t r = read(out, buf, sizeof(buf));
 
 			if (r > 0)
