@@ -212,7 +212,7 @@ static void diff_containers(const struct config *old, const struct config *cfg,
 			    struct buf *out)
 {
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = &cfg->containers[i];
+		const struct cfg_container *c = cfg->containers[i];
 		const struct cfg_container *o = config_container(old, c->name);
 		struct buf a, b, keys;
 
@@ -232,8 +232,8 @@ static void diff_containers(const struct config *old, const struct config *cfg,
 		buf_free(&a), buf_free(&b), buf_free(&keys);
 	}
 	for (size_t j = 0; j < old->n_containers; j++)
-		if (!config_container(cfg, old->containers[j].name))
-			buf_printf(out, "- container %s\n", old->containers[j].name);
+		if (!config_container(cfg, old->containers[j]->name))
+			buf_printf(out, "- container %s\n", old->containers[j]->name);
 }
 
 void reconcile_diff(const struct config *old, const struct config *cfg, struct buf *out)
@@ -660,7 +660,7 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	if (!reserved)
 		abort();
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *o = &cfg->containers[i];
+		const struct cfg_container *o = cfg->containers[i];
 		const struct ip_addr *ip = family == AF_INET ? (o->has_ip ? &o->ip : NULL) :
 				           (o->has_ip6 ? &o->ip6 : NULL);
 
@@ -690,7 +690,7 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	free(reserved);
 	if (ret == 1) {
 		for (size_t i = 0; i < cfg->n_containers && !owner; i++) {
-			const struct cfg_container *o = &cfg->containers[i];
+			const struct cfg_container *o = cfg->containers[i];
 
 			if (family == AF_INET ? o->has_ip && ip_equal(&o->ip, &rq.renumbered_from) :
 			    o->has_ip6 && ip_equal(&o->ip6, &rq.renumbered_from))
@@ -1103,7 +1103,7 @@ static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 	if (!live)
 		abort();
 	for (size_t i = 0; i < cfg->n_containers; i++)
-		live[i] = cfg->containers[i].name;
+		live[i] = cfg->containers[i]->name;
 	/* an address stays with its owner while the owner's process may use it */
 	for (struct pending_down *p = d->downs; p; p = p->next)
 		live[n_live++] = p->name;
@@ -1141,7 +1141,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	for (size_t i = 0; i < cfg->n_networks; i++)
 		apply_network(d, &cfg->networks[i], net_hash[i], report, &n);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = &cfg->containers[i];
+		const struct cfg_container *c = cfg->containers[i];
 
 		ctrs[i].cfg = c;
 		ctrs[i].ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctrs[i].ifs));

@@ -46,7 +46,7 @@ static void config_check_held(const struct config *cfg, struct config_errors *wa
 	if (store_open_ro(&st, cfg->daemon.state_dir, &(struct err){ 0 }) < 0)
 		return;
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = &cfg->containers[i];
+		const struct cfg_container *c = cfg->containers[i];
 
 		for (int v6 = 0; v6 < 2; v6++) {
 			const struct ip_addr *ip = v6 ? &c->ip6 : &c->ip;

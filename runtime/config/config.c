@@ -25,6 +25,8 @@
  * instead of a malloc header and a list link each. */
 
 #define CFG_CHUNK 4096
+/* Every piece is aligned for any type: a size rounded up. */
+#define CFG_ROUND(size) (((size) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
 
 struct cfg_blk {
 	struct cfg_blk *next;
@@ -95,7 +97,7 @@ void cfg_alloc_free(struct cfg_alloc *m)
  * any useful way, and checking every small string would triple the parsers. */
 void *cfg_new(struct cfg_alloc *m, size_t size)
 {
-	size_t need = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	size_t need = CFG_ROUND(size);
 	struct cfg_blk *b = m->head;
 	void *p;
 
@@ -143,14 +145,15 @@ char *cfg_strdup(struct cfg_alloc *m, const char *s)
 	return cfg_strndup(m, s, strlen(s));
 }
 
-/* Capacity is implicit: 4, then doubling at each power of two. */
+/* Capacity is implicit: n rounded up to a power of two, so that the common
+ * list of one (a port, a network) takes one element's room. */
 void *cfg_grow(struct cfg_alloc *m, void *arr, size_t n, size_t size)
 {
 	void *a;
 
-	if (arr && (n < 4 || (n & (n - 1))))
+	if (arr && (n & (n - 1)))
 		return arr;
-	a = cfg_new(m, size * (n < 4 ? 4 : 2 * n));
+	a = cfg_new(m, size * (n ? 2 * n : 1));
 	if (arr)
 		memcpy(a, arr, size * n);
 	return a;
@@ -1011,11 +1014,14 @@ static void check_static_ip(struct cfg_ctx *c, const struct cfg_container *ct, i
 		  "of the container's networks", key, ip_format(a, ab), v6 ? "IPv6 " : "");
 	return;
 taken:
-	for (const struct cfg_container *o = cfg->containers; o < ct; o++)
+	for (size_t i = 0; i < cfg->n_containers && cfg->containers[i] != ct; i++) {
+		const struct cfg_container *o = cfg->containers[i];
+
 		if ((v6 ? o->has_ip6 : o->has_ip) && ip_equal(a, v6 ? &o->ip6 : &o->ip))
 			cfg_error(c, ct->file, fidx, line, 0, "[container] %s: %s is also "
 				  "requested by container '%s' (%s:%d)", key, ip_format(a, ab),
 				  o->name, o->file, v6 ? o->lines.ip6 : o->lines.ip);
+	}
 }
 
 /* A published host port range, in the order check_ports meets it. */
@@ -1059,15 +1065,15 @@ static void check_ports(struct cfg_ctx *c, const int *fidx)
 	char pb[32];
 
 	for (size_t i = 0; i < cfg->n_containers; i++)
-		n += cfg->containers[i].n_ports;
+		n += cfg->containers[i]->n_ports;
 	if (n < 2)
 		return;
 	v = cfg_new(c->tmp, n * sizeof(*v));
 	active = cfg_new(c->tmp, n * sizeof(*active));
 	n = 0;
 	for (size_t i = 0; i < cfg->n_containers; i++)
-		for (size_t p = 0; p < cfg->containers[i].n_ports; p++)
-			v[n] = (struct port_ref){ &cfg->containers[i], &cfg->containers[i].ports[p],
+		for (size_t p = 0; p < cfg->containers[i]->n_ports; p++)
+			v[n] = (struct port_ref){ cfg->containers[i], &cfg->containers[i]->ports[p],
 						  n, SIZE_MAX, fidx[i] }, n++;
 	qsort(v, n, sizeof(*v), cmp_port_refs);
 	/* active: the ranges of this protocol that may still reach the next one */
@@ -1121,9 +1127,9 @@ static void check_bridge_ports(struct cfg_ctx *c)
 	size_t *attached = cfg_new(c->tmp, (cfg->n_networks + 1) * sizeof(*attached));
 
 	for (size_t k = 0; k < cfg->n_containers; k++)
-		for (size_t j = 0; j < cfg->containers[k].n_networks; j++) {
+		for (size_t j = 0; j < cfg->containers[k]->n_networks; j++) {
 			const struct cfg_network *n = config_network(cfg,
-								     cfg->containers[k].networks[j]);
+								     cfg->containers[k]->networks[j]);
 
 			if (n)
 				attached[n - cfg->networks]++;
@@ -1148,7 +1154,7 @@ static void cross_checks(struct cfg_ctx *c, const struct config_file *files, siz
 
 	check_networks(c);
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *ct = &cfg->containers[i], *o;
+		const struct cfg_container *ct = cfg->containers[i], *o;
 
 		/* containers were made in file order: the cursor only moves on */
 		while (f + 1 < nf && strcmp(files[f].path, ct->file))
@@ -1197,17 +1203,14 @@ struct file_sig {
 
 /* One container or policy file as last parsed. */
 struct cfg_cached {
-	char *path;                 /* "containers.d/web.ini" */
 	struct file_sig sig;
 	time_t read_at;             /* wall clock when it was read */
 	uint64_t hash;              /* of path and text */
 	struct cfg_alloc *mem;      /* what obj points into */
 	bool seen;                  /* listed by the load under way */
 	bool touched;               /* inotify named it since it was read */
-	union {
-		struct cfg_container ctr;
-		struct policy pol;
-	} obj;
+	void *obj;                  /* in mem: its struct cfg_container or policy */
+	char path[];                /* "containers.d/web.ini" */
 };
 
 /*
@@ -1252,7 +1255,6 @@ struct config_cache *config_cache_new(void)
 static void cached_free(struct cfg_cached *ce)
 {
 	cfg_alloc_free(ce->mem);
-	free(ce->path);
 	free(ce);
 }
 
@@ -1328,7 +1330,7 @@ static size_t parse_object(struct cfg_ctx *c, const struct ini_file *ini, int ra
 
 static void *object_at(struct config *cfg, int rank, size_t k)
 {
-	return rank == 1 ? (void *)&cfg->containers[k] : (void *)&cfg->policies[k];
+	return rank == 1 ? (void *)cfg->containers[k] : (void *)&cfg->policies[k];
 }
 
 static size_t objects(const struct config *cfg, int rank)
@@ -1363,8 +1365,10 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	uint64_t h;
 
 	if (src->hit) {
-		memcpy(object_at(cfg, rank, k), &src->hit->obj, size);
-		*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) += 1;
+		if (rank == 1)
+			cfg->containers[cfg->n_containers++] = src->hit->obj;
+		else
+			memcpy(&cfg->policies[cfg->n_policies++], src->hit->obj, size);
 		cfg->shared[cfg->n_shared++] = cfg_alloc_ref(src->hit->mem);
 		src->hit->seen = true;
 		if (src->f.text)
@@ -1393,23 +1397,29 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	if (parse_object(c, ini, rank) != 1 || c->errs->n != errs_before)
 		goto out;               /* not kept: parsed again next time */
 	set_hash(object_at(cfg, rank, k), rank, h);
-	/* again, into one block: the same calls ask for the same sizes */
-	exact = cfg_alloc_exact(first->used);
-	ce = calloc(1, sizeof(*ce));
-	if (!exact || !ce || !(ce->path = strdup(src->f.path))) {
+	/* again, into one block: the same calls ask for the same sizes (and a
+	 * policy's struct, which the config keeps in its array, is copied in) */
+	exact = cfg_alloc_exact(first->used + (rank == 2 ? CFG_ROUND(size) : 0));
+	ce = calloc(1, sizeof(*ce) + strlen(src->f.path) + 1);
+	if (!exact || !ce) {
 		cfg_alloc_free(exact);
 		free(ce);
 		goto out;
 	}
 	*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) -= 1;
-	memset(object_at(cfg, rank, k), 0, size);       /* parsers start from zero */
+	if (rank == 2)
+		memset(object_at(cfg, rank, k), 0, size);       /* parsers start from zero */
 	c->mem = exact;
 	c->errs = &scratch;
 	parse_object(c, ini, rank);
 	c->errs = errs;
 	config_errors_free(&scratch);
 	set_hash(object_at(cfg, rank, k), rank, h);
-	memcpy(&ce->obj, object_at(cfg, rank, k), size);
+	if (rank == 1)
+		ce->obj = cfg->containers[k];
+	else
+		ce->obj = memcpy(cfg_new(exact, size), object_at(cfg, rank, k), size);
+	strcpy(ce->path, src->f.path);
 	ce->sig = src->sig;
 	ce->read_at = time(NULL);
 	ce->hash = h;

@@ -243,7 +243,9 @@ struct config {
 	size_t n_networks;
 	struct cfg_dns dns;
 	struct cfg_remote remote;
-	struct cfg_container *containers;   /* sorted by file name */
+	/* sorted by file name; each one lives with its file's other pieces (a
+	 * config_cache shares them between configs) */
+	struct cfg_container **containers;
 	size_t n_containers;
 	struct policy *policies;            /* sorted by file name */
 	size_t n_policies;

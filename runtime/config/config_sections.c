@@ -1034,8 +1034,10 @@ void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 			continue;
 		}
 		first = s;
-		/* room for one per file was made (config.c load_srcs) */
-		ct = &c->cfg->containers[c->cfg->n_containers++];
+		/* with the file's other pieces; room for one per file was made
+		 * in the config's array (config.c load_srcs) */
+		ct = cfg_new(c->mem, sizeof(*ct));
+		c->cfg->containers[c->cfg->n_containers++] = ct;
 		ct->file = cfg_strdup(c->mem, f->path);
 		ct->lines.section = s->line;
 		cfg_check_keys(c, s, &cfg_container_section);

@@ -138,7 +138,7 @@ void config_preflight(const struct config *cfg, const struct config *old,
 		      struct config_errors *errs, struct config_errors *warnings)
 {
 	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = &cfg->containers[i], *was;
+		const struct cfg_container *c = cfg->containers[i], *was;
 		struct err e = { 0 };
 		char *msg;
 		bool fatal;

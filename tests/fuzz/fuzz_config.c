@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_summary(c, sum, sizeof(sum));
 		for (size_t i = 0; i < c->n_policies; i++)
 			for (size_t k = 0; k < c->n_containers; k++)
-				selector_match(&c->policies[i].select, c->containers[k].labels,
-					       c->containers[k].n_labels);
+				selector_match(&c->policies[i].select, c->containers[k]->labels,
+					       c->containers[k]->n_labels);
 		if (errs.n)
 			abort();        /* success must mean no errors */
 	} else if (!errs.n) {

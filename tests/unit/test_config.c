@@ -508,9 +508,9 @@ static void test_syntax(void)
 		       "ports = 8000-8010:9000-9010/UDP, [::1]:8080:80, 5353:53/udp, 5353:53/tcp\n"));
 	T_STREQ(load(dir, &c), "ok", "port ranges, an IPv6 host address, one port on two protocols");
 	if (c) {
-		const struct cfg_port *p = c->containers[0].ports;
+		const struct cfg_port *p = c->containers[0]->ports;
 
-		T_EQ(c->containers[0].n_ports, 4, "four port mappings");
+		T_EQ(c->containers[0]->n_ports, 4, "four port mappings");
 		T_OK(p[0].host_first == 8000 && p[0].host_last == 8010 && p[0].first == 9000 &&
 		     p[0].last == 9010 && p[0].proto == IPPROTO_UDP, "8000-8010:9000-9010/UDP");
 		T_OK(p[1].has_host_ip && !strcmp(fmt_ip(&p[1].host_ip), "::1") &&
