@@ -236,6 +236,11 @@ void dns_server_set_records(struct dns_server *s, struct dns_records *r)
 	dns_records_free(old);
 }
 
+struct dns_records *dns_server_records(struct dns_server *s)
+{
+	return s->rec;
+}
+
 static const char *up_str(const struct upstream *u, char *buf, size_t n)
 {
 	return addr_port_str(&u->addr.addr, u->addr.port, buf, n);
