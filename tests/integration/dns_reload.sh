@@ -5,9 +5,11 @@
 # address given to another container points at it; a container moved to
 # another network answers there only; a change of the networks (which builds
 # the names anew) keeps every name. Asked on 127.0.0.53, which sees every
-# network.
+# network. Answers sent together to one client (one UDP GSO send) reach a
+# container's socket as separate, whole datagrams through the bridge, veth
+# and the firewall.
 . "$BERTH_TOP/tests/lib.sh"
-need_cmd dig
+need_cmd dig nsenter python3
 
 . "$BERTH_TOP/tests/daemon.sh"
 busybox_world "domain   = berth.internal" "host     = yes"
@@ -64,6 +66,43 @@ check "db moved to the default network answers there" wait_for sh -c \
 	"[ \"\$(dig +short +time=1 +tries=1 @127.0.0.53 db.berth.internal A)\" = 10.88.0.20 ]"
 check_out "its old address has no PTR" "NXDOMAIN" status -x 10.87.0.5
 check_out "its new one has" "db.berth.internal." q -x 10.88.0.20
+
+# a burst from two sockets in web1: the server answers many in one batch,
+# those to one socket with one length in one send
+cat >"$TMPDIR/burst.py" <<'PY'
+import socket, struct, sys
+def query(name, qid):
+    b = struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split('.'):
+        b += bytes([len(l)]) + l.encode()
+    return b + b'\0' + struct.pack('>HH', 1, 1)
+names = ['web1.berth.internal', 'web3.berth.internal', 'db.berth.internal']
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+want = {}
+for i in range(96):
+    q = query(names[i % 3], i)
+    want[i] = len(q) + 16          # the question again and one A record
+    socks[i % 2].sendto(q, ('10.88.0.1', 53))
+good = bad = 0
+for s in socks:
+    s.settimeout(1)
+    try:
+        while True:
+            d = s.recv(4096)
+            if len(d) < 12:
+                bad += 1
+                continue
+            qid, flags, qd, an = struct.unpack('>HHHH', d[:8])
+            if want.pop(qid, None) == len(d) and qd == 1 and an == 1 and flags & 0xf == 0:
+                good += 1
+            else:
+                bad += 1
+    except socket.timeout:
+        pass
+print(good, bad)
+PY
+check_out "96 queries at once from two sockets in a container: 96 whole, separate answers" "96 0" \
+	nsenter --net="$S/netns/web1" python3 "$TMPDIR/burst.py"
 
 # the networks change: the names are built anew, all of them
 sed -i '/^\[network back\]/,$d' "$C/berth.ini"
