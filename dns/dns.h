@@ -53,15 +53,17 @@ void dns_records_free(struct dns_records *r);
 int dns_records_add_network(struct dns_records *r, const char *name,
 			    const struct ip_prefix *subnets, size_t nsubnets, struct err *e);
 /* Container name on network with its addresses there (IPv4 and/or IPv6).
- * Call once per network the container is on. service (or NULL) adds the
- * addresses to the service name too. Names are single DNS labels (letters,
- * digits, '-', '_'); matching is case-insensitive. */
+ * Call once per network the container is on; the service (or NULL) of its
+ * first call gets its addresses too. Names are single DNS labels (letters,
+ * digits, '-', '_'); matching is case-insensitive. (A set built so may be
+ * changed later with dns_records_set_container, below.) */
 int dns_records_add_container(struct dns_records *r, const char *name, const char *network,
 			      const struct ip_addr *addrs, size_t naddrs, const char *service,
 			      struct err *e);
 /* SRV _PORT._PROTO.NAME.DOMAIN, where NAME is a service or a container and
  * proto is "tcp", "udp" or "sctp". May be called before or after the
- * containers are added. */
+ * containers are added; it stays for the set's life (a container's own
+ * ports go with it: struct dns_ctr). */
 int dns_records_add_srv(struct dns_records *r, const char *name, uint16_t port,
 			const char *proto, struct err *e);
 
