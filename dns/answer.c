@@ -185,8 +185,10 @@ static bool node_visible(const struct ans *a, const struct dns_node *n)
 {
 	if (!n)
 		return false;
-	for (uint32_t i = 0; i < n->addrs.n; i++)
-		if (visible_ent(a, &n->addrs.v[i]))
+	const struct dns_addr_ent *v = dns_node_addrs(n);
+
+	for (uint32_t i = 0; i < n->naddrs; i++)
+		if (visible_ent(a, &v[i]))
 			return true;
 	return false;
 }
@@ -195,11 +197,12 @@ static bool node_visible(const struct ans *a, const struct dns_node *n)
  * the number of records added. */
 static unsigned answer_addrs(struct ans *a, const struct dns_node *n, uint32_t rotate)
 {
+	const struct dns_addr_ent *v = dns_node_addrs(n);
 	uint32_t idx[MAX_RRSET], cnt = 0;
 	uint16_t t = a->q->qtype;
 
-	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
-		const struct dns_addr_ent *e = &n->addrs.v[i];
+	for (uint32_t i = 0; i < n->naddrs && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &v[i];
 		bool v6 = e->addr.family == AF_INET6;
 
 		if (!visible_ent(a, e))
@@ -208,7 +211,7 @@ static unsigned answer_addrs(struct ans *a, const struct dns_node *n, uint32_t r
 			idx[cnt++] = i;
 	}
 	for (uint32_t k = 0; k < cnt; k++) {
-		rr_addr(a, a->q->name, a->q->name_len, &n->addrs.v[idx[(k + rotate) % cnt]].addr);
+		rr_addr(a, a->q->name, a->q->name_len, &v[idx[(k + rotate) % cnt]].addr);
 		answer_done(a, &a->an);
 		if (a->flags & DNS_F_TC)
 			break;
@@ -264,11 +267,12 @@ static void answer_apex(struct ans *a, const uint8_t *apex, size_t alen,
 static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, uint8_t proto,
 		       uint32_t rotate)
 {
+	const struct dns_addr_ent *v = dns_node_addrs(n);
 	uint16_t ctrs[MAX_RRSET];
 	uint32_t cnt = 0;
 
-	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
-		const struct dns_addr_ent *e = &n->addrs.v[i];
+	for (uint32_t i = 0; i < n->naddrs && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &v[i];
 		bool dup = false;
 
 		if (!visible_ent(a, e))
@@ -281,8 +285,9 @@ static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, u
 	(void)proto;
 	for (uint32_t k = 0; k < cnt; k++) {
 		const struct dns_node *c = &a->r->nodes.v[ctrs[(k + rotate) % cnt]];
+		const uint8_t *key = dns_node_key(a->r, c);
 		uint8_t target[DNS_NAME_MAX];
-		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), at;
+		size_t tl = join_name(target, key + 1, key[0], a->r), at;
 
 		if (!tl)
 			continue;
@@ -299,14 +304,16 @@ static void answer_srv(struct ans *a, const struct dns_node *n, uint16_t port, u
 	/* glue: the targets' addresses, as far as they fit */
 	for (uint32_t k = 0; k < cnt; k++) {
 		const struct dns_node *c = &a->r->nodes.v[ctrs[(k + rotate) % cnt]];
+		const struct dns_addr_ent *cv = dns_node_addrs(c);
+		const uint8_t *key = dns_node_key(a->r, c);
 		uint8_t target[DNS_NAME_MAX];
-		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), len;
+		size_t tl = join_name(target, key + 1, key[0], a->r), len;
 		unsigned nc;
 
-		for (uint32_t i = 0; tl && i < c->addrs.n; i++) {
-			if (!visible_ent(a, &c->addrs.v[i]) || !additional_begin(a, &len, &nc))
+		for (uint32_t i = 0; tl && i < c->naddrs; i++) {
+			if (!visible_ent(a, &cv[i]) || !additional_begin(a, &len, &nc))
 				continue;
-			rr_addr(a, target, tl, &c->addrs.v[i].addr);
+			rr_addr(a, target, tl, &cv[i].addr);
 			additional_done(a, len, nc);
 		}
 	}
@@ -358,9 +365,12 @@ static bool parse_srv_labels(const uint8_t *ln, size_t po, size_t pr, uint16_t *
 
 static bool node_has_srv(const struct dns_node *n, int port, uint8_t proto)
 {
-	for (uint32_t i = 0; n && i < n->srvs.n; i++)
-		if (n->srvs.v[i].proto == proto && (port < 0 || n->srvs.v[i].port == port))
+	for (uint32_t i = 0; n && n->srvs && i < n->srvs->n; i++) {
+		const struct dns_srv_ent *s = &n->srvs->v[i];
+
+		if (s->proto == proto && (port < 0 || (port >= s->first && port <= s->last)))
 			return true;
+	}
 	return false;
 }
 
@@ -521,9 +531,9 @@ static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 		return true;
 	}
 	if (a->q->qtype == DNS_T_PTR || a->q->qtype == DNS_T_ANY) {
-		const struct dns_node *c = &a->r->nodes.v[e->ctr];
+		const uint8_t *key = dns_node_key(a->r, &a->r->nodes.v[e->ctr]);
 		uint8_t target[DNS_NAME_MAX];
-		size_t tl = join_name(target, c->key + 1, c->key[0], a->r), at;
+		size_t tl = join_name(target, key + 1, key[0], a->r), at;
 
 		if (tl) {
 			at = dns_rr_begin(&a->w, a->q->name, a->q->name_len, DNS_T_PTR, a->r->ttl);
@@ -591,6 +601,7 @@ static size_t answer_fast(const struct dns_ctx *c, const struct dns_query *q, si
 	const uint8_t *ln = q->lname;
 	size_t l = ln[0], rest = q->name_len - 1 - l, at, rrlen;
 	const struct dns_node *n;
+	const struct dns_addr_ent *v;
 	uint32_t idx[MAX_RRSET], cnt = 0;
 	bool v6 = q->qtype == DNS_T_AAAA;
 	dns_netmask vis;
@@ -605,8 +616,9 @@ static size_t answer_fast(const struct dns_ctx *c, const struct dns_query *q, si
 	if (!n)
 		return 0;
 	vis = dns_records_scope(r, c->src);
-	for (uint32_t i = 0; i < n->addrs.n && cnt < MAX_RRSET; i++) {
-		const struct dns_addr_ent *e = &n->addrs.v[i];
+	v = dns_node_addrs(n);
+	for (uint32_t i = 0; i < n->naddrs && cnt < MAX_RRSET; i++) {
+		const struct dns_addr_ent *e = &v[i];
 
 		if ((vis & ((dns_netmask)1 << e->net)) && (e->addr.family == AF_INET6) == v6)
 			idx[cnt++] = i;
@@ -622,7 +634,7 @@ static size_t answer_fast(const struct dns_ctx *c, const struct dns_query *q, si
 	dns_put16(out + at + 2, q->qclass);
 	at += 4;
 	for (uint32_t k = 0; k < cnt; k++) {
-		const struct ip_addr *ip = &n->addrs.v[idx[(k + c->rotate) % cnt]].addr;
+		const struct ip_addr *ip = &v[idx[(k + c->rotate) % cnt]].addr;
 
 		dns_put16(out + at, 0xc000 | DNS_HDR_LEN);
 		dns_put16(out + at + 2, q->qtype);

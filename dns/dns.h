@@ -13,7 +13,8 @@
  * Records. The caller (the daemon, from its state) builds a complete record
  * set and hands it to the server, which swaps it in at once: a query is
  * always answered from one whole set, old or new, never from a half-built
- * one, and no query is dropped by an update.
+ * one, and no query is dropped by an update. Later changes may be made to
+ * the server's set in place, container by container (below).
  *
  * Names (DOMAIN is e.g. "berth.internal"):
  *   NAME, NAME.DOMAIN            A/AAAA of the container's addresses
@@ -52,17 +53,55 @@ void dns_records_free(struct dns_records *r);
 int dns_records_add_network(struct dns_records *r, const char *name,
 			    const struct ip_prefix *subnets, size_t nsubnets, struct err *e);
 /* Container name on network with its addresses there (IPv4 and/or IPv6).
- * Call once per network the container is on. service (or NULL) adds the
- * addresses to the service name too. Names are single DNS labels (letters,
- * digits, '-', '_'); matching is case-insensitive. */
+ * Call once per network the container is on; the service (or NULL) of its
+ * first call gets its addresses too. Names are single DNS labels (letters,
+ * digits, '-', '_'); matching is case-insensitive. (A set built so may be
+ * changed later with dns_records_set_container, below.) */
 int dns_records_add_container(struct dns_records *r, const char *name, const char *network,
 			      const struct ip_addr *addrs, size_t naddrs, const char *service,
 			      struct err *e);
 /* SRV _PORT._PROTO.NAME.DOMAIN, where NAME is a service or a container and
  * proto is "tcp", "udp" or "sctp". May be called before or after the
- * containers are added. */
+ * containers are added; it stays for the set's life (a container's own
+ * ports go with it: struct dns_ctr). */
 int dns_records_add_srv(struct dns_records *r, const char *name, uint16_t port,
 			const char *proto, struct err *e);
+
+/*
+ * Changing a set in place, one container at a time (the daemon's reloads).
+ * Each call costs what that container has (hash lookups, its service's
+ * member list), not what the set holds, and takes effect whole for the
+ * next query: a name or address it took away is NXDOMAIN at once (PTR too),
+ * a service lists exactly its members. Whatever sequence of calls led to a
+ * set, it answers byte for byte what a set built from scratch with the same
+ * containers answers (service members and the owner of an address's PTR go
+ * by the containers' names, not by the order they came in), but for the
+ * SOA serial, which moves on with every change.
+ */
+struct dns_ctr_net {
+	const char *network;        /* declared with dns_records_add_network */
+	struct ip_addr addrs[2];    /* its IPv4 and/or IPv6 address there */
+	size_t naddrs;
+};
+struct dns_ctr_ports {              /* SRV _PORT._PROTO for first..last */
+	uint16_t first, last;
+	const char *proto;          /* "tcp", "udp" or "sctp" */
+};
+struct dns_ctr {
+	const char *name;
+	const char *service;        /* NULL: none */
+	const struct dns_ctr_net *nets;
+	size_t nnets;
+	const struct dns_ctr_ports *ports;  /* SRV of the name, and of the service */
+	size_t nports;
+};
+/* Container c->name is c from now on: what it had before (addresses, its
+ * place in a service, SRV ports) is replaced. On an error (the reason in e)
+ * the container has no names at all; the rest of the set is as it was. */
+int dns_records_set_container(struct dns_records *r, const struct dns_ctr *c, struct err *e);
+/* The container name no longer has names, addresses or SRV ports of its
+ * own (its name may still be a service of others). 0, or -ENOENT. */
+int dns_records_remove_container(struct dns_records *r, const char *name);
 /* Bytes held by the set (for metrics and the memory budget). */
 size_t dns_records_memory(const struct dns_records *r);
 
@@ -131,6 +170,10 @@ void dns_server_free(struct dns_server *s);
 /* Answer from r from now on; the server owns r and frees the previous set.
  * NULL: no local names (everything is forwarded). */
 void dns_server_set_records(struct dns_server *s, struct dns_records *r);
+/* The set the server answers from (NULL: none), to change in place with
+ * dns_records_set_container and dns_records_remove_container between two
+ * loop callbacks. */
+struct dns_records *dns_server_records(struct dns_server *s);
 /* Replace the upstream list (tried in order; queries in flight keep going).
  * At most DNS_MAX_UPSTREAMS; an upstream that stays in the list keeps its
  * health. */

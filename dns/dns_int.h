@@ -126,26 +126,59 @@ typedef uint64_t dns_netmask;       /* bit i: network i visible */
 
 struct dns_addr_ent {
 	struct ip_addr addr;
-	uint16_t ctr;               /* index of the container's name node */
 	uint8_t net;
+	uint16_t ctr;               /* index of the owning container's node */
 };
-struct dns_srv_ent {
-	uint16_t port;
+struct dns_srv_ent {                /* SRV ports of a name: one range, one protocol */
+	uint16_t first, last;
 	uint8_t proto;              /* 0 tcp, 1 udp, 2 sctp */
+	bool own;                   /* declared by the container of this name */
+	uint32_t refs;              /* declarations: its own, its service's members', static */
 };
-struct dns_node {                   /* one label under DOMAIN: container and/or service */
-	uint8_t key[DNS_LABEL_MAX + 1]; /* length byte + lower-cased label */
+struct dns_srvs {
+	uint16_t n, cap;
+	struct dns_srv_ent v[];
+};
+
+#define DNS_NODE_USED 1
+#define DNS_NODE_CTR 2              /* a container of this name is set */
+
+/*
+ * One label under DOMAIN: a container and/or a service. Its address entries
+ * are sorted by owner (the owners' names), each owner's in the order it gave
+ * them, so that a set built in any order answers the same bytes; a node with
+ * one entry keeps it inline. Kept small: one per container.
+ */
+struct dns_node {
 	uint32_t hash;
-	dns_netmask nets;           /* networks of the container of this name (0: none) */
-	/* arrays (lib.h) counted in uint32_t: a node per name, kept small */
-	struct { struct dns_addr_ent *v; uint32_t n, cap; } addrs;
-	struct { struct dns_srv_ent *v; uint32_t n, cap; } srvs;
+	uint32_t key;               /* offset in r->keys: length byte + lower-cased label */
+	uint8_t flags;
+	uint8_t alog;               /* entries held: 0 the inline one, else 1 << alog */
+	uint16_t svc;               /* a container's service node: index + 1; 0 none */
+	uint16_t naddrs;
+	uint16_t members;           /* containers whose service this is */
+	dns_netmask nets;           /* a container's networks (0: none) */
+	struct dns_srvs *srvs;      /* NULL: none */
+	union {
+		struct dns_addr_ent one;
+		struct dns_addr_ent *v;
+	} a;
 };
+static inline const struct dns_addr_ent *dns_node_addrs(const struct dns_node *n)
+{
+	return n->alog ? n->a.v : &n->a.one;
+}
 struct dns_rzone {                  /* a reverse zone: one per subnet */
 	struct ip_prefix subnet;
 	uint8_t net;
 	uint8_t apex[DNS_NAME_MAX]; /* e.g. 88.10.in-addr.arpa, wire form */
 	size_t apex_len;
+};
+struct dns_addr_slot {              /* by address: the owner's entry that answers PTR */
+	uint32_t hash;
+	uint16_t ctr1;              /* owner's node index + 1; 0: empty slot */
+	uint8_t k;                  /* the k-th of the owner's own entries */
+	bool dups;                  /* other containers may hold the address too */
 };
 struct dns_records {
 	uint8_t domain[DNS_NAME_MAX];   /* lower-cased wire form */
@@ -157,15 +190,20 @@ struct dns_records {
 	unsigned nnets;
 	ARRAY(struct dns_rzone) zones;
 	ARRAY(struct dns_node) nodes;
-	uint32_t *node_tab;         /* open addressing: node index + 1, 0 empty */
+	uint32_t nodes_live;
+	uint32_t free_node;         /* a free node's index + 1 (chained by hash); 0 none */
+	uint16_t *node_tab;         /* open addressing: node index + 1, 0 empty */
 	uint32_t node_tab_size;
-	struct dns_addr_slot {      /* by address: a container node's entry */
-		uint32_t node1;     /* node index + 1; 0: empty slot */
-		uint32_t idx;       /* index in that node's addrs */
-	} *addr_tab;
+	struct dns_addr_slot *addr_tab;
 	uint32_t addr_tab_size, naddr_tab;
+	uint8_t *keys;              /* the nodes' labels, exact size, one after another */
+	uint32_t keys_len, keys_cap, keys_dead;
 	size_t memory;
 };
+static inline const uint8_t *dns_node_key(const struct dns_records *r, const struct dns_node *n)
+{
+	return r->keys + n->key;
+}
 
 /* The node for a label (lower-cased, without length byte), or NULL. */
 const struct dns_node *dns_records_find(const struct dns_records *r, const uint8_t *label,

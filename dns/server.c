@@ -21,6 +21,10 @@
 #define ACCEPT_PAUSE_MS 200         /* no descriptor for accept(): wait this long */
 #define UP_RETRY_MIN_MS 1000        /* a down upstream is probed after this, */
 #define UP_RETRY_MAX_MS 30000       /* doubling while it stays silent, up to this */
+#define UDP_GSO_MAX 64              /* the kernel's UDP_MAX_SEGMENTS */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103             /* linux/udp.h: cmsg, the GSO segment size */
+#endif
 
 union sa {
 	struct sockaddr sa;
@@ -104,6 +108,13 @@ struct udp_batch {
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec iiov[UDP_BATCH], oiov[UDP_BATCH];
 	union sa ipeer[UDP_BATCH], opeer[UDP_BATCH];
+	/* answers to one client of one length, as one UDP GSO send (gso_group) */
+	struct mmsghdr gout[UDP_BATCH];
+	struct iovec giov[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} gcmsg[UDP_BATCH];
 	uint8_t ibuf[UDP_BATCH][UDP_QMAX];
 	uint8_t obuf[UDP_BATCH][DNS_EDNS_PAYLOAD];
 };
@@ -111,6 +122,7 @@ struct udp_batch {
 struct dns_server {
 	struct loop *loop;
 	struct udp_batch *ub;       /* allocated on the first UDP query */
+	bool no_gso;                /* the kernel refused UDP_SEGMENT: one send per answer */
 	struct dns_config cfg;
 	struct dns_records *rec;
 	struct upstream **ups;
@@ -234,6 +246,11 @@ void dns_server_set_records(struct dns_server *s, struct dns_records *r)
 
 	s->rec = r;
 	dns_records_free(old);
+}
+
+struct dns_records *dns_server_records(struct dns_server *s)
+{
+	return s->rec;
 }
 
 static const char *up_str(const struct upstream *u, char *buf, size_t n)
@@ -419,6 +436,110 @@ static void send_reply(struct dns_server *s, struct dns_listener *ln, struct dns
 static int send_batch(int fd, struct mmsghdr *m, unsigned n)
 {
 	return (int)syscall(SYS_sendmmsg, fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * UDP GSO: the answers of a batch that go to one client (address and port)
+ * and have one length leave as one datagram of several segments
+ * (UDP_SEGMENT), so that routing, the netfilter hooks and the bridge see
+ * them once; the client's socket still receives each as its own datagram
+ * (the stack cuts them at the segment size before delivery, or the device
+ * does). dnsperf and resolvers with a few sockets get several answers per
+ * batch. Fills ub->gout from ub->out; returns the number of sends.
+ */
+static unsigned gso_group(struct udp_batch *ub)
+{
+	bool taken[UDP_BATCH] = { false };
+	unsigned ng = 0, k = 0;
+
+	for (unsigned i = 0; i < ub->nout; i++) {
+		const struct msghdr *h = &ub->out[i].msg_hdr;
+		size_t len = ub->oiov[i].iov_len, first = k;
+		unsigned cnt = 1;
+
+		if (taken[i])
+			continue;
+		ub->giov[k++] = ub->oiov[i];
+		/* a segment must fit the link's MTU: 512 bytes fit every one */
+		for (unsigned j = i + 1; j < ub->nout && cnt < UDP_GSO_MAX && len <= 512; j++) {
+			const struct msghdr *o = &ub->out[j].msg_hdr;
+
+			if (taken[j] || ub->oiov[j].iov_len != len || o->msg_namelen != h->msg_namelen ||
+			    memcmp(o->msg_name, h->msg_name, h->msg_namelen))
+				continue;
+			taken[j] = true;
+			ub->giov[k++] = ub->oiov[j];
+			cnt++;
+		}
+		ub->gout[ng].msg_hdr = (struct msghdr){ .msg_name = h->msg_name,
+							.msg_namelen = h->msg_namelen,
+							.msg_iov = &ub->giov[first], .msg_iovlen = cnt };
+		if (cnt > 1) {
+			struct cmsghdr *cm = (struct cmsghdr *)ub->gcmsg[ng].buf;
+			uint16_t seg = (uint16_t)len;
+
+			memset(ub->gcmsg[ng].buf, 0, sizeof(ub->gcmsg[ng].buf));
+			cm->cmsg_level = IPPROTO_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+			ub->gout[ng].msg_hdr.msg_control = ub->gcmsg[ng].buf;
+			ub->gout[ng].msg_hdr.msg_controllen = sizeof(ub->gcmsg[ng].buf);
+		}
+		ng++;
+	}
+	return ng;
+}
+
+/* Send what the batch answered: grouped (gso_group) while the kernel takes
+ * UDP_SEGMENT; a kernel or a device that does not (EIO, EINVAL, ENOPROTOOPT,
+ * EOPNOTSUPP) gets the answers one by one from then on, this batch's too. */
+static void udp_flush(struct dns_server *s, int fd)
+{
+	struct udp_batch *ub = s->ub;
+	struct mmsghdr *m = ub->out;
+	unsigned n = ub->nout, sent = 0;
+
+	if (!s->no_gso && n > 1) {
+		unsigned ng = gso_group(ub);
+
+		if (ng < n) {
+			m = ub->gout;
+			n = ng;
+		}
+	}
+	while (sent < n) {
+		int r = send_batch(fd, m + sent, n - sent);
+
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
+		}
+		if (m == ub->gout && m[sent].msg_hdr.msg_iovlen > 1 &&
+		    (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+			s->no_gso = true;
+			dns_log(s, DNS_LOG_DEBUG, "dns: UDP segmentation offload refused (%s): "
+				"one send per answer", strerror(errno));
+			for (; sent < n; sent++) {      /* the rest of this batch, one by one */
+				struct msghdr h = m[sent].msg_hdr;
+				struct iovec *iov = h.msg_iov;
+				size_t cnt = h.msg_iovlen;
+
+				h.msg_control = NULL;
+				h.msg_controllen = 0;
+				h.msg_iovlen = 1;
+				for (size_t j = 0; j < cnt; j++) {
+					h.msg_iov = &iov[j];
+					if (sendmsg(fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+						s->st.dropped++;
+				}
+			}
+			return;
+		}
+		/* this one failed (full buffer, gone client): its answers are lost */
+		s->st.dropped += m == ub->gout ? m[sent].msg_hdr.msg_iovlen : 1;
+		sent++;
+	}
 }
 
 /* ---- upstream health ------------------------------------------------------------ */
@@ -888,7 +1009,6 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 	struct dns_listener *ln = container_of(f, struct dns_listener, udp);
 	struct dns_server *s = ln->s;
 	struct udp_batch *ub = s->ub;
-	unsigned sent = 0;
 	int n;
 
 	(void)events;
@@ -920,16 +1040,7 @@ static void on_udp(struct loop_fd *f, uint32_t events)
 			     ub->ibuf[i], ub->in[i].msg_len);
 	}
 	ub->ln = NULL;
-	while (sent < ub->nout) {
-		int r = send_batch(f->fd, ub->out + sent, ub->nout - sent);
-
-		if (r <= 0) {
-			s->st.dropped++;    /* this one failed (full buffer, gone client) */
-			sent++;
-			continue;
-		}
-		sent += (unsigned)r;
-	}
+	udp_flush(s, f->fd);
 }
 
 /* ---- TCP ------------------------------------------------------------------------ */

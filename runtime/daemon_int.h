@@ -49,7 +49,9 @@ struct ctr {
 	enum ctr_net state;
 	char *error;                /* why it is not ready; NULL: nothing */
 	uint64_t applied;           /* hash of what its network was set up from */
+	uint64_t dns_pub;           /* hash of what DNS has of it (0: nothing; apply_dns) */
 	bool unchanged;             /* this converge left it as it was, process included */
+	bool dns_seen;              /* apply_dns: still configured */
 };
 
 /* A container whose network is taken down once its process has ended (it
@@ -112,6 +114,8 @@ struct daemon {
 	 * reload does not write (and fsync) the rows of unchanged networks */
 	ARRAY(struct stored_net { char *name; uint64_t hash; }) nets_stored;
 	bool store_swept;           /* start-up: what an earlier run left is cleaned up */
+	uint64_t dns_base;          /* hash of the DNS domain, TTL and networks the
+				       records were built for (apply_dns) */
 	struct ip_addr listeners[DAEMON_MAX_LISTENERS];  /* DNS, port 53 */
 	size_t n_listeners;
 	int lock_fd;

@@ -920,65 +920,157 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
 }
 
-/* Step 7: the names DNS answers, its upstreams and its listeners. */
-static void apply_dns(struct daemon *d, const struct config *cfg, const struct ctr *ctrs,
+#define DNS_PUB_FAILED 1            /* its names were refused: tried again each converge */
+
+/* What the DNS names of cfg's containers hang on (a change rebuilds them all). */
+static uint64_t dns_base_hash(const struct config *cfg)
+{
+	uint64_t h = hash64(HASH64_INIT, cfg->dns.domain, strlen(cfg->dns.domain) + 1);
+
+	h = hash64(h, &cfg->dns.ttl, sizeof(cfg->dns.ttl));
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const struct cfg_network *cn = &cfg->networks[i];
+
+		h = hash64(h, cn->name, strlen(cn->name) + 1);
+		h = hash64(h, &cn->subnet, sizeof(cn->subnet));
+		h = hash64(h, &cn->has_v6, sizeof(cn->has_v6));
+		if (cn->has_v6)
+			h = hash64(h, &cn->subnet6, sizeof(cn->subnet6));
+	}
+	return h;
+}
+
+/* What DNS has of container c: its name, service, addresses per network and
+ * ports, hashed (never 0 or DNS_PUB_FAILED); 0 when it has no names. */
+static uint64_t dns_pub_hash(const struct ctr *c)
+{
+	const struct cfg_container *cc = c->cfg;
+	uint64_t h;
+
+	if (c->state != CTR_NET_READY)
+		return 0;
+	h = hash64(HASH64_INIT, cc->name, strlen(cc->name) + 1);
+	if (cc->service)
+		h = hash64(h, cc->service, strlen(cc->service) + 1);
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		h = hash64(h, c->ifs[i].network, strlen(c->ifs[i].network) + 1);
+		h = hash64(h, &c->ifs[i].ip4, sizeof(c->ifs[i].ip4));
+		h = hash64(h, &c->ifs[i].ip6, sizeof(c->ifs[i].ip6));
+	}
+	for (size_t p = 0; p < cc->n_ports; p++) {
+		const struct cfg_port *cp = &cc->ports[p];
+
+		h = hash64(h, &cp->first, sizeof(cp->first));
+		h = hash64(h, &cp->last, sizeof(cp->last));
+		h = hash64(h, &cp->proto, sizeof(cp->proto));
+	}
+	return h > DNS_PUB_FAILED ? h : h + 2;
+}
+
+/* Container c's names as they are now; returns what dns_pub records. */
+static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struct ctr *c,
+			    uint64_t pub, struct buf *report, int *n)
+{
+	const struct cfg_container *cc = c->cfg;
+	struct dns_ctr_net nets[CONFIG_NET_PER_CONTAINER];
+	struct dns_ctr_ports few[16], *ports = few;
+	struct dns_ctr dc = { .name = cc->name, .service = cc->service, .nets = nets };
+	struct err e = { 0 };
+	int ret;
+
+	for (size_t i = 0; i < c->n_ifs && dc.nnets < ARRAY_SIZE(nets); i++) {
+		struct dns_ctr_net *cn = &nets[dc.nnets];
+
+		cn->network = c->ifs[i].network;
+		cn->naddrs = 0;
+		if (c->ifs[i].ip4.family)
+			cn->addrs[cn->naddrs++] = c->ifs[i].ip4;
+		if (c->ifs[i].ip6.family)
+			cn->addrs[cn->naddrs++] = c->ifs[i].ip6;
+		dc.nnets += cn->naddrs > 0;
+	}
+	if (cc->n_ports > ARRAY_SIZE(few)) {
+		ports = calloc(cc->n_ports, sizeof(*ports));
+		if (!ports)
+			abort();
+	}
+	for (size_t p = 0; p < cc->n_ports; p++)
+		ports[p] = (struct dns_ctr_ports){ cc->ports[p].first, cc->ports[p].last,
+						   ip_proto_name(cc->ports[p].proto) };
+	dc.ports = ports;
+	dc.nports = cc->n_ports;
+	ret = dns_records_set_container(r, &dc, &e);
+	if (ports != few)
+		free(ports);
+	if (ret < 0) {
+		problem(d, report, n, "dns: container %s: %s", cc->name, e.msg);
+		return DNS_PUB_FAILED;
+	}
+	return pub;
+}
+
+/*
+ * Step 7: the names DNS answers, its upstreams and its listeners. The
+ * server's records are changed in place for the containers whose names
+ * changed (dns_pub against the previous converge's), so that a reload costs
+ * what changed; a change of domain, TTL or networks builds them anew.
+ */
+static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ctrs,
 		      size_t n_ctrs, struct buf *report, int *n)
 {
 	struct ip_addr want[DAEMON_MAX_LISTENERS];
 	struct dns_upstream ups[16];
 	size_t n_want = 0, n_ups = 0;
-	struct dns_records *r;
+	struct dns_records *r = dns_server_records(d->dns);
+	uint64_t base = dns_base_hash(cfg);
+	bool fresh = !r || base != d->dns_base;
 	struct err e = { 0 };
 
-	r = dns_records_new(cfg->dns.domain, cfg->dns.ttl, &e);
-	if (!r) {
-		problem(d, report, n, "dns: %s", e.msg);
-		return;
+	if (fresh) {
+		r = dns_records_new(cfg->dns.domain, cfg->dns.ttl, &e);
+		if (!r) {
+			problem(d, report, n, "dns: %s", e.msg);
+			d->dns_base = 0;
+			return;
+		}
+		d->dns_base = base;
 	}
 	for (size_t i = 0; i < cfg->n_networks; i++) {
 		const struct cfg_network *cn = &cfg->networks[i];
 		struct ip_prefix subnets[2] = { cn->subnet, cn->subnet6 };
 
-		if (dns_records_add_network(r, cn->name, subnets, cn->has_v6 ? 2 : 1, &e) < 0)
+		if (fresh && dns_records_add_network(r, cn->name, subnets, cn->has_v6 ? 2 : 1, &e) < 0) {
 			problem(d, report, n, "dns: network %s: %s", cn->name, e.msg);
+			d->dns_base = 0;    /* so that it is said again */
+		}
 		if (n_want < DAEMON_MAX_LISTENERS)
 			want[n_want++] = cn->gateway;
 		if (cn->has_v6 && n_want < DAEMON_MAX_LISTENERS)
 			want[n_want++] = cn->gateway6;
 	}
 	for (size_t k = 0; k < n_ctrs; k++) {
-		const struct ctr *c = &ctrs[k];
-
 		/* a name only while its interfaces exist: not for a container
 		 * whose attach failed half-way, nor one waiting to be re-attached */
-		if (c->state != CTR_NET_READY)
-			continue;
-		for (size_t i = 0; i < c->n_ifs; i++) {
-			struct ip_addr addrs[2];
-			size_t na = 0;
+		struct ctr *c = &ctrs[k], *prev = daemon_ctr(d, c->cfg->name);
+		uint64_t had = prev ? prev->dns_pub : 0, was = fresh ? 0 : had, now;
 
-			if (c->ifs[i].ip4.family)
-				addrs[na++] = c->ifs[i].ip4;
-			if (c->ifs[i].ip6.family)
-				addrs[na++] = c->ifs[i].ip6;
-			if (na && dns_records_add_container(r, c->cfg->name, c->ifs[i].network, addrs,
-							    na, c->cfg->service, &e) < 0)
-				problem(d, report, n, "dns: container %s: %s", c->cfg->name, e.msg);
-		}
-		for (size_t p = 0; p < c->cfg->n_ports; p++) {
-			const struct cfg_port *cp = &c->cfg->ports[p];
-
-			for (unsigned port = cp->first; port <= cp->last; port++) {
-				const char *who = c->cfg->service ? c->cfg->service : c->cfg->name;
-
-				dns_records_add_srv(r, who, (uint16_t)port, ip_proto_name(cp->proto), &e);
-				if (c->cfg->service)
-					dns_records_add_srv(r, c->cfg->name, (uint16_t)port,
-							    ip_proto_name(cp->proto), &e);
-			}
-		}
+		if (prev)
+			prev->dns_seen = true;
+		/* unchanged: the same file, networks and addresses, so the same names */
+		now = c->unchanged && had > DNS_PUB_FAILED ? had : dns_pub_hash(c);
+		if (now == was && was != DNS_PUB_FAILED)
+			c->dns_pub = now;
+		else if (!now && was)
+			dns_records_remove_container(r, c->cfg->name);     /* dns_pub stays 0 */
+		else if (now)
+			c->dns_pub = dns_publish(d, r, c, now, report, n);
 	}
-	dns_server_set_records(d->dns, r);
+	/* containers no longer configured (d->ctrs is the previous converge's) */
+	for (size_t k = 0; k < d->n_ctrs && !fresh; k++)
+		if (!d->ctrs[k].dns_seen && d->ctrs[k].dns_pub)
+			dns_records_remove_container(r, d->ctrs[k].cfg->name);
+	if (fresh)
+		dns_server_set_records(d->dns, r);
 
 	for (size_t i = 0; i < cfg->dns.n_upstreams && n_ups < ARRAY_SIZE(ups); i++)
 		ups[n_ups++] = (struct dns_upstream){ .addr = cfg->dns.upstreams[i], .port = 53 };

@@ -1,7 +1,9 @@
 /* test_dns_server.c - dns/ server API on the caller's loop: listen/unlisten,
  * errors that name the address, a UDP query answered, records swapped;
  * upstream health (a dead first upstream costs one timeout, and is used again
- * once back); accept() without a descriptor left does not spin. */
+ * once back); accept() without a descriptor left does not spin; answers sent
+ * together with UDP GSO arrive one datagram each, and a kernel that refuses
+ * UDP_SEGMENT still gets them all. */
 #include "dns/dns.h"
 #include "t.h"
 
@@ -104,6 +106,93 @@ static struct dns_records *records(const char *name, const char *ip)
 	ip_parse(ip, &a, NULL);
 	dns_records_add_container(r, name, "default", &a, 1, NULL, NULL);
 	return r;
+}
+
+/* n queries for name sent at once from two sockets, then the loop run until
+ * the answers are in; *whole gets the datagrams that are one whole answer
+ * (its query's ID, the question and one A record), *other the rest. */
+static void burst(struct loop *l, uint16_t port, const char *name, int n, int *whole, int *other)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd[2] = { socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0),
+		      socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0) };
+	bool seen[256] = { false };
+	uint8_t q[300], a[4096];
+	size_t qlen = build_query(q, name);
+
+	*whole = *other = 0;
+	for (int i = 0; i < n && i < 256; i++) {
+		q[0] = 0;
+		q[1] = (uint8_t)i;
+		sendto(fd[i % 2], q, qlen, 0, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	for (int round = 0; round < 100 && *whole + *other < n; round++) {
+		loop_run_once(l, 20);
+		for (int k = 0; k < 2; k++) {
+			ssize_t got;
+
+			while ((got = recv(fd[k], a, sizeof(a), 0)) >= 0) {
+				if ((size_t)got == qlen + 16 && a[0] == 0 && !seen[a[1]] &&
+				    a[7] == 1 && !memcmp(a + 12, q + 12, qlen - 12)) {
+					seen[a[1]] = true;
+					(*whole)++;
+				} else {
+					(*other)++;
+				}
+			}
+		}
+	}
+	close(fd[0]);
+	close(fd[1]);
+}
+
+static int gso_refused;
+static void gso_log(void *ctx, enum dns_log_level lvl, const char *msg)
+{
+	(void)ctx;
+	(void)lvl;
+	gso_refused += strstr(msg, "segmentation offload refused") != NULL;
+}
+
+/* Answers to one socket go out together (UDP GSO) and still arrive one
+ * datagram each; a kernel that refuses (here: a socket without UDP
+ * checksums, which UDP_SEGMENT needs) gets them one by one, none lost. */
+static void test_udp_gso(struct loop *l)
+{
+	struct dns_server *s = dns_server_new(l, &(struct dns_config){ .log = gso_log }, NULL);
+	uint16_t port = free_port();
+	struct ip_addr lo;
+	int whole, other, one = 1, udp_fd = -1;
+
+	ip_parse("127.0.0.1", &lo, NULL);
+	dns_server_set_records(s, records("gamma", "10.88.3.3"));
+	dns_server_listen(s, &lo, port, NULL);
+	burst(l, port, "gamma.berth.internal", 64, &whole, &other);
+	T_OK(whole == 64 && other == 0, "64 queries at once from two sockets: 64 whole answers, "
+	     "one datagram each (%d, %d other)", whole, other);
+	T_EQ(gso_refused, 0, "the kernel took the grouped sends");
+	for (int fd = 3; fd < 1024 && udp_fd < 0; fd++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		int type = 0;
+		socklen_t tl = sizeof(type);
+
+		if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.sin_family == AF_INET &&
+		    ntohs(sa.sin_port) == port &&
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_DGRAM)
+			udp_fd = fd;
+	}
+	T_OK(udp_fd >= 0 && setsockopt(udp_fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) == 0,
+	     "the listener's UDP socket made to refuse UDP_SEGMENT");
+	burst(l, port, "gamma.berth.internal", 64, &whole, &other);
+	T_OK(whole == 64 && other == 0, "refused: still 64 whole answers (%d, %d other)", whole,
+	     other);
+	T_EQ(gso_refused, 1, "the refusal noticed once (then one send per answer)");
+	burst(l, port, "gamma.berth.internal", 64, &whole, &other);
+	T_OK(whole == 64 && other == 0 && gso_refused == 1, "and the next batches too (%d, %d other)",
+	     whole, other);
+	dns_server_free(s);
 }
 
 /* Run the loop for ms milliseconds; returns the callbacks it ran. */
@@ -408,6 +497,7 @@ int main(void)
 		}
 	}
 	dns_server_free(s);
+	test_udp_gso(&l);
 	test_upstream_health(&l);
 	test_accept_emfile(&l);
 	loop_free(&l);
