@@ -25,8 +25,10 @@
  * instead of a malloc header and a list link each. */
 
 #define CFG_CHUNK 4096
-/* Every piece is aligned for any type: a size rounded up. */
-#define CFG_ROUND(size) (((size) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
+/* Every piece is aligned for the widest type a config holds (uint64_t,
+ * pointers; nothing needs max_align_t's 16): a size rounded up to 8. */
+#define CFG_ALIGN 8
+#define CFG_ROUND(size) (((size) + CFG_ALIGN - 1) & ~(size_t)(CFG_ALIGN - 1))
 
 struct cfg_blk {
 	struct cfg_blk *next;
@@ -71,6 +73,21 @@ static void blk_list_free(struct cfg_blk *b)
 		free(b);
 		b = next;
 	}
+}
+
+/* Empty m for reuse, keeping its newest chunk. */
+static void cfg_alloc_reset(struct cfg_alloc *m)
+{
+	struct cfg_blk *keep = m->head;
+
+	if (keep) {
+		blk_list_free(keep->next);
+		keep->next = NULL;
+		keep->used = 0;
+	}
+	blk_list_free(m->big);
+	m->big = NULL;
+	m->used = 0;
 }
 
 static struct cfg_alloc *cfg_alloc_ref(struct cfg_alloc *m)
@@ -1226,6 +1243,7 @@ static const char *const watch_sub[WATCHES] = { "containers.d", "policies.d" };
 
 struct config_cache {
 	struct name_index by_path;
+	struct cfg_alloc *scratch;  /* a changed file's first parse, which measures it */
 	struct config_cache_stats stats;
 	int ino_fd;                 /* inotify; -1: none */
 	struct {
@@ -1266,6 +1284,7 @@ void config_cache_free(struct config_cache *cache)
 		if (cache->by_path.slot[i])
 			cached_free(cache->by_path.slot[i]);
 	name_index_free(&cache->by_path);
+	cfg_alloc_free(cache->scratch);
 	if (cache->ino_fd >= 0)
 		close(cache->ino_fd);
 	free(cache);
@@ -1388,14 +1407,20 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 		name_index_del(&cache->by_path, ce->path);
 		cached_free(ce);
 	}
-	if (!(first = cfg_alloc_new())) {
+	/* the first parse goes to the cache's scratch arena, reused from file
+	 * to file; one with errors keeps it (the config points into it) */
+	if (!cache->scratch && !(cache->scratch = cfg_alloc_new())) {
 		c->oom = true;
 		return;
 	}
-	cfg->shared[cfg->n_shared++] = first;  /* the config frees it */
+	first = cache->scratch;
+	cfg_alloc_reset(first);
 	c->mem = first;
-	if (parse_object(c, ini, rank) != 1 || c->errs->n != errs_before)
+	if (parse_object(c, ini, rank) != 1 || c->errs->n != errs_before) {
+		cfg->shared[cfg->n_shared++] = first;   /* the config frees it */
+		cache->scratch = NULL;
 		goto out;               /* not kept: parsed again next time */
+	}
 	set_hash(object_at(cfg, rank, k), rank, h);
 	/* again, into one block: the same calls ask for the same sizes (and a
 	 * policy's struct, which the config keeps in its array, is copied in) */
@@ -1404,6 +1429,8 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	if (!exact || !ce) {
 		cfg_alloc_free(exact);
 		free(ce);
+		cfg->shared[cfg->n_shared++] = first;
+		cache->scratch = NULL;
 		goto out;
 	}
 	*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) -= 1;
@@ -1429,11 +1456,10 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 		/* out of memory for the index: the config keeps the parse */
 		ce->mem = NULL;
 		cached_free(ce);
-		cfg->shared[cfg->n_shared - 1] = exact;
+		cfg->shared[cfg->n_shared++] = exact;
 	} else {
-		cfg->shared[cfg->n_shared - 1] = cfg_alloc_ref(exact);
+		cfg->shared[cfg->n_shared++] = cfg_alloc_ref(exact);
 	}
-	cfg_alloc_free(first);
 out:
 	c->mem = cfg->mem;
 }

@@ -155,11 +155,11 @@ struct cfg_container {
 	const char *service;        /* DNS name shared by a group; NULL: none */
 	bool has_ip, has_ip6;
 	struct ip_addr ip, ip6;     /* static requests, inside a network's subnet */
+	bool init;                  /* berth's init is PID 1 and runs the command (yes) */
 	enum restart_policy restart;
 	uint64_t memory;            /* bytes; 0: no limit */
 	unsigned cpus_milli;        /* 1000 = one CPU; 0: no limit */
 	unsigned stop_timeout;      /* seconds, 10 */
-	bool init;                  /* berth's init is PID 1 and runs the command (yes) */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;
