@@ -200,6 +200,7 @@ void fw_model_free(struct fw_model *m)
 	free(m->policies);
 	free(m->networks);
 	free(m->containers);
+	free(m->ifaces);
 	free(m->selected_by);
 	memset(m, 0, sizeof(*m));
 }
