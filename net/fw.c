@@ -48,7 +48,7 @@ static int index_selection(struct fw_model *m)
 	unsigned *last = NULL;
 	int ret = -ENOMEM;
 
-	for (size_t i = 0; i < m->n_containers; i++)
+	for (size_t i = 0; i < m->n_containers && m->n_policies; i++)
 		for (size_t k = 0; k < m->containers[i].n_ifs; k++)
 			n_own += m->containers[i].ifs[k].n_addrs;
 	own = calloc(n_own + 1, sizeof(*own));
@@ -58,7 +58,7 @@ static int index_selection(struct fw_model *m)
 	if (!own || !count || !next || !last)
 		goto out;
 	n_own = 0;
-	for (size_t i = 0; i < m->n_containers; i++) {
+	for (size_t i = 0; i < m->n_containers && m->n_policies; i++) {
 		const struct fw_container *c = &m->containers[i];
 
 		for (size_t k = 0; k < c->n_ifs; k++)
@@ -67,7 +67,7 @@ static int index_selection(struct fw_model *m)
 				own[n_own++].ctr = (unsigned)i;
 			}
 	}
-	qsort(own, n_own, sizeof(*own), owner_cmp);
+	qsort(own, n_own, sizeof(*own), owner_cmp);     /* without policies: nothing to find */
 
 	/* twice: count each container's policies, then fill them in */
 	for (int fill = 0; fill < 2; fill++) {
@@ -136,8 +136,11 @@ static bool selected_alike(const struct fw_container *a, const struct fw_contain
  * mistake) each gets its own, which is slower to update but never wrong. */
 static int check_identities(struct fw_model *m)
 {
-	struct fw_container **by_id = calloc(m->n_containers + 1, sizeof(*by_id));
+	struct fw_container **by_id;
 
+	if (!m->n_policies)
+		return 0;           /* every container is selected by none: alike */
+	by_id = calloc(m->n_containers + 1, sizeof(*by_id));
 	if (!by_id)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_containers; i++)
@@ -200,6 +203,7 @@ void fw_model_free(struct fw_model *m)
 	free(m->policies);
 	free(m->networks);
 	free(m->containers);
+	free(m->ifaces);
 	free(m->selected_by);
 	memset(m, 0, sizeof(*m));
 }

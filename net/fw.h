@@ -42,7 +42,6 @@
 #define FW_INGRESS 1
 #define FW_EGRESS 2
 #define FW_NAME_MAX 63
-#define FW_ADDRS_MAX 16             /* per container: eth0..eth7, two families */
 
 enum fw_peer_kind { FW_PEER_ALL, FW_PEER_SET, FW_PEER_CIDR, FW_PEER_HOST, FW_PEER_WORLD };
 
@@ -95,30 +94,35 @@ struct fw_network {
 	size_t n_gw;
 };
 
-/* One interface of a container: its host-side veth and address(es). */
+/* One interface of a container: its address(es), and its name inside the
+ * container, from which (with the container's name) net_ifname_host derives
+ * the host-side veth when the anti-spoofing elements are put: the model is
+ * rebuilt at every converge, so it holds no name it can derive. */
 struct fw_iface {
-	unsigned network;           /* index into model->networks */
-	char host_ifname[16];       /* "bh-web": anti-spoofing key */
+	char ifname[8];             /* "eth0" */
+	uint16_t network;           /* index into model->networks */
+	uint8_t n_addrs;
 	struct ip_addr addrs[2];
-	size_t n_addrs;
 };
 
+/* One container: 40 bytes, and its interfaces in model->ifaces (most
+ * containers have one), so that a thousand of them cost ~90 KiB. */
 struct fw_container {
 	const char *name;
-	struct fw_iface ifs[8];
-	size_t n_ifs;
+	const struct fw_iface *ifs; /* n_ifs, in model->ifaces */
 	/* Set by fw_model_finish from the selector sets: the policies selecting
 	 * it (any of its addresses in the policy's set), in model order, and
 	 * the directions they isolate. */
 	const unsigned *policies;   /* indices into model->policies */
-	size_t n_policies;
-	unsigned isolated;          /* FW_INGRESS | FW_EGRESS */
 	/* Equal for containers with equal labels (0: the container's own):
 	 * such containers share their dispatch chains in the kernel, so that a
 	 * policy change rewrites one chain per label set, not one map element
 	 * per container. fw_model_finish sets it to 0 for containers that
 	 * share one but are not selected alike. */
 	uint64_t identity;
+	uint32_t n_policies;
+	uint8_t n_ifs;
+	uint8_t isolated;           /* FW_INGRESS | FW_EGRESS */
 };
 
 struct fw_model {
@@ -130,6 +134,8 @@ struct fw_model {
 	size_t n_networks;
 	struct fw_container *containers;
 	size_t n_containers;
+	struct fw_iface *ifaces;    /* the containers' interfaces, in their order */
+	size_t n_ifaces;
 	unsigned *selected_by;      /* fw_model_finish: the containers' policies */
 };
 

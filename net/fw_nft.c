@@ -6,6 +6,7 @@
 #include "net/fw.h"
 #include "net/fw_nft.h"
 #include "net/nat.h"
+#include "net/net.h"
 #include "net/nft.h"
 
 #include <errno.h>
@@ -811,7 +812,9 @@ static void container_elems(const struct fw_model *m, const struct fw_container 
 		const struct fw_network *n = &m->networks[fi->network];
 		char ifname[16] = { 0 };
 
-		memcpy(ifname, fi->host_ifname, strnlen(fi->host_ifname, 15));
+		/* derived here, for the few containers whose elements are put */
+		if (net_ifname_host(c->name, fi->ifname, ifname, NULL) < 0)
+			continue;
 		elem_push(out, F_PORTS, ifname, 16, NULL, 0, 0, 0);
 		for (size_t j = 0; j < fi->n_addrs; j++) {
 			const struct ip_addr *a = &fi->addrs[j];
@@ -1187,7 +1190,8 @@ static bool iface_same(const struct fw_model *om, const struct fw_iface *a,
 {
 	const struct fw_network *na = &om->networks[a->network], *nb = &m->networks[b->network];
 
-	return !strncmp(a->host_ifname, b->host_ifname, sizeof(a->host_ifname)) &&
+	/* of the same container (matched by name): the same host-side name */
+	return !strncmp(a->ifname, b->ifname, sizeof(a->ifname)) &&
 	       a->n_addrs == b->n_addrs && !memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)) &&
 	       na->n_gw == nb->n_gw && !memcmp(na->gw, nb->gw, na->n_gw * sizeof(*na->gw));
 }

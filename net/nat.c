@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,56 @@
 #define PRIO_SRCNAT 100             /* NF_IP_PRI_NAT_SRC */
 #define CT_ORIGINAL 0               /* IP_CT_DIR_ORIGINAL */
 
+/* A published port as nat keeps it, one per port of every container:
+ * packed (the container's IPv4 address in 4 bytes, the families as flags)
+ * and followed by its owner's name, exactly sized: ~72 bytes, not the 144
+ * of a struct nat_port with its fixed owner buffer. */
 struct port_ent {
-	struct nat_port p;
-	struct nat_stats st;
 	struct port_ent *next;
+	struct nat_stats st;
+	uint16_t host_port, container_port;
+	uint8_t proto;
+	uint8_t has;                /* HAS_ADDR4 | HAS_ADDR6 */
+	struct ip_addr host_ip;     /* family 0: every local address */
+	uint8_t addr4[4], addr6[16];
+	char owner[];               /* the container, for messages */
 };
+#define HAS_ADDR4 1
+#define HAS_ADDR6 2
+/* Chains of about two entries: a bucket costs 4 bytes per port. */
+#define PORTS_PER_BUCKET 2
+
+/* The entry as the struct nat_port it was made from, but for its owner. */
+static void ent_port(const struct port_ent *ent, struct nat_port *p)
+{
+	memset(p, 0, offsetof(struct nat_port, owner));
+	p->owner[0] = '\0';
+	p->host_ip = ent->host_ip;
+	p->host_port = ent->host_port;
+	p->container_port = ent->container_port;
+	p->proto = ent->proto;
+	if (ent->has & HAS_ADDR4)
+		ip_from_bytes(&p->addr4, AF_INET, ent->addr4);
+	if (ent->has & HAS_ADDR6)
+		ip_from_bytes(&p->addr6, AF_INET6, ent->addr6);
+}
+
+/* Set the entry's target (what a new address of its container changes). */
+static void ent_set_target(struct port_ent *ent, const struct nat_port *p)
+{
+	ent->container_port = p->container_port;
+	ent->has = 0;
+	memset(ent->addr4, 0, sizeof(ent->addr4));
+	memset(ent->addr6, 0, sizeof(ent->addr6));
+	if (p->addr4.family == AF_INET) {
+		ent->has |= HAS_ADDR4;
+		memcpy(ent->addr4, p->addr4.b, sizeof(ent->addr4));
+	}
+	if (p->addr6.family == AF_INET6) {
+		ent->has |= HAS_ADDR6;
+		memcpy(ent->addr6, p->addr6.b, sizeof(ent->addr6));
+	}
+}
 
 struct net_ent {
 	char bridge[16];
@@ -381,8 +427,10 @@ static void put_table(struct nat *t, struct nft_batch *b)
 		for (size_t i = 0; i < t->n_bucket; i++)
 			for (struct port_ent *p = t->bucket[i]; p; p = p->next) {
 				struct port_elems pe;
+				struct nat_port np;
 
-				if (port_elems(&p->p, &pe, NULL) < 0)
+				ent_port(p, &np);
+				if (port_elems(&np, &pe, NULL) < 0)
 					continue;
 				for (unsigned k = 0; k < pe.n_map; k++)
 					if (!strcmp(pe.map[k], port_sets[s]))
@@ -552,7 +600,7 @@ static size_t port_hash(const struct nat *t, const struct nat_port *p)
 	return h & (t->n_bucket - 1);
 }
 
-static bool same_key(const struct nat_port *a, const struct nat_port *b)
+static bool same_key(const struct port_ent *a, const struct nat_port *b)
 {
 	return a->proto == b->proto && a->host_port == b->host_port &&
 	       a->host_ip.family == b->host_ip.family &&
@@ -566,14 +614,14 @@ static struct port_ent **port_slot(const struct nat *t, const struct nat_port *p
 	if (!t->n_bucket)
 		return NULL;
 	for (pp = &t->bucket[port_hash(t, p)]; *pp; pp = &(*pp)->next)
-		if (same_key(&(*pp)->p, p))
+		if (same_key(*pp, p))
 			return pp;
 	return pp;
 }
 
 static int grow(struct nat *t)
 {
-	size_t n = t->n_bucket ? 2 * t->n_bucket : 1024, old_n = t->n_bucket;
+	size_t n = t->n_bucket ? 2 * t->n_bucket : 256, old_n = t->n_bucket;
 	struct port_ent **old = t->bucket, **nb = calloc(n, sizeof(*nb));
 
 	if (!nb)
@@ -582,7 +630,11 @@ static int grow(struct nat *t)
 	t->n_bucket = n;
 	for (size_t i = 0; i < old_n; i++)
 		for (struct port_ent *p = old[i], *next; p; p = next) {
-			size_t h = port_hash(t, &p->p);
+			struct nat_port key;
+			size_t h;
+
+			ent_port(p, &key);
+			h = port_hash(t, &key);
 
 			next = p->next;
 			p->next = nb[h];
@@ -592,10 +644,13 @@ static int grow(struct nat *t)
 	return 0;
 }
 
-static bool same_target(const struct nat_port *a, const struct nat_port *b)
+static bool same_target(const struct port_ent *ent, const struct nat_port *p)
 {
-	return a->container_port == b->container_port && ip_cmp(&a->addr4, &b->addr4) == 0 &&
-	       ip_cmp(&a->addr6, &b->addr6) == 0;
+	struct nat_port a;
+
+	ent_port(ent, &a);
+	return a.container_port == p->container_port && ip_cmp(&a.addr4, &p->addr4) == 0 &&
+	       ip_cmp(&a.addr6, &p->addr6) == 0;
 }
 
 static const char *port_name(const struct nat_port *p, char *buf, size_t size)
@@ -617,8 +672,10 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 {
 	struct port_elems pe, old_pe;
 	struct port_ent **slot, *ent;
+	struct nat_port old;
 	struct nft_batch b;
 	char name[80];
+	size_t owner_len = strnlen(p->owner, sizeof(p->owner) - 1);
 	int ret;
 
 	if (!p->host_port || !p->container_port)
@@ -631,19 +688,21 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 			       port_name(p, name, sizeof(name)));
 	if ((ret = port_elems(p, &pe, e)) < 0)
 		return ret;
-	if ((t->n_ports + 1 > t->n_bucket) && grow(t) < 0)
+	if ((t->n_ports + 1 > PORTS_PER_BUCKET * t->n_bucket) && grow(t) < 0)
 		return err_sys(e, ENOMEM, "publish %s", port_name(p, name, sizeof(name)));
 	slot = port_slot(t, p);
 	ent = *slot;
-	if (ent && strcmp(ent->p.owner, p->owner))
+	if (ent && (strlen(ent->owner) != owner_len || memcmp(ent->owner, p->owner, owner_len)))
 		return err_set(e, EADDRINUSE, "%s is already published by %s",
-			       port_name(p, name, sizeof(name)), ent->p.owner);
-	if (ent && same_target(&ent->p, p))
+			       port_name(p, name, sizeof(name)), ent->owner);
+	if (ent && same_target(ent, p))
 		return 0;
 	if (t->live) {
 		if (nft_batch_init(&b, SMALL_BATCH) < 0)
 			return err_sys(e, ENOMEM, "publish %s", port_name(p, name, sizeof(name)));
-		if (ent && port_elems(&ent->p, &old_pe, NULL) == 0)
+		if (ent)
+			ent_port(ent, &old);
+		if (ent && port_elems(&old, &old_pe, NULL) == 0)
 			put_port(&b, &old_pe, true, false);     /* the counter stays */
 		put_port(&b, &pe, false, !ent);
 		ret = nft_batch_send(&t->sock, &b, NULL, NULL, e);
@@ -654,13 +713,17 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e)
 		ret = 0;
 	}
 	if (!ent) {
-		ent = calloc(1, sizeof(*ent));
+		ent = calloc(1, offsetof(struct port_ent, owner) + owner_len + 1);
 		if (!ent)
 			return err_sys(e, ENOMEM, "publish %s", port_name(p, name, sizeof(name)));
+		ent->host_ip = p->host_ip;
+		ent->host_port = p->host_port;
+		ent->proto = p->proto;
+		memcpy(ent->owner, p->owner, owner_len);
 		*slot = ent;
 		t->n_ports++;
 	}
-	ent->p = *p;
+	ent_set_target(ent, p);
 	if (ret == -ENOENT) {
 		t->restores++;
 		say(t, NAT_LOG_WARN, "nf_tables table inet %s is missing: restoring it", NAT_TABLE);
@@ -673,6 +736,7 @@ int nat_port_del(struct nat *t, const struct nat_port *p, struct err *e)
 {
 	struct port_ent **slot = port_slot(t, p), *ent;
 	struct port_elems pe;
+	struct nat_port cur;
 	struct nft_batch b;
 	char name[80];
 	int ret = 0;
@@ -680,7 +744,8 @@ int nat_port_del(struct nat *t, const struct nat_port *p, struct err *e)
 	if (!slot || !*slot)
 		return 0;
 	ent = *slot;
-	if (t->live && port_elems(&ent->p, &pe, NULL) == 0) {
+	ent_port(ent, &cur);
+	if (t->live && port_elems(&cur, &pe, NULL) == 0) {
 		if (nft_batch_init(&b, SMALL_BATCH) < 0)
 			return err_sys(e, ENOMEM, "unpublish %s", port_name(p, name, sizeof(name)));
 		put_port(&b, &pe, true, true);

@@ -3,7 +3,6 @@
  * evaluates. */
 #include "runtime/daemon_int.h"
 #include "net/fw.h"
-#include "net/net.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -96,44 +95,59 @@ static uint64_t label_identity(const struct label *l, size_t n)
 	return id ? id : 1;
 }
 
-static void compile_container(const struct config *cfg, const struct ctr *c, struct fw_container *out)
+/* The container's interfaces go into the model's one array of them (no
+ * allocation per container); nothing is formatted here: the host-side names
+ * are derived only for the containers whose elements are put. */
+static void compile_container(const struct config *cfg, const struct ctr *c,
+			      struct fw_model *m, struct fw_container *out)
 {
+	struct fw_iface *ifs = m->ifaces + m->n_ifaces;
+
 	out->name = c->cfg->name;
 	out->identity = label_identity(c->cfg->labels, c->cfg->n_labels);
+	out->ifs = ifs;
 	for (size_t i = 0; i < c->n_ifs; i++) {
 		const struct ctr_if *ci = &c->ifs[i];
-		struct fw_iface *fi = &out->ifs[out->n_ifs];
+		struct fw_iface *fi = &ifs[out->n_ifs];
 
 		for (size_t k = 0; k < cfg->n_networks; k++)
-			if (!strcmp(cfg->networks[k].name, ci->network))
-				fi->network = (unsigned)k;
-		if (net_ifname_host(c->cfg->name, ci->ifname, fi->host_ifname, NULL) < 0)
-			continue;
+			if (cfg->networks[k].name == ci->network ||
+			    !strcmp(cfg->networks[k].name, ci->network)) {
+				fi->network = (uint16_t)k;
+				break;
+			}
+		memcpy(fi->ifname, ci->ifname, sizeof(fi->ifname));
+		fi->ifname[sizeof(fi->ifname) - 1] = '\0';
 		if (ci->ip4.family)
 			fi->addrs[fi->n_addrs++] = ci->ip4;
 		if (ci->ip6.family)
 			fi->addrs[fi->n_addrs++] = ci->ip6;
 		out->n_ifs++;
 	}
+	m->n_ifaces += out->n_ifs;
 }
 
 int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ctrs,
 		   struct fw_model *m, struct err *e)
 {
 	struct compile cc = { .m = m };
-	size_t max_sets = cfg->n_policies;
+	size_t max_sets = cfg->n_policies, n_ifaces = 0;
 
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < cfg->n_policies; i++)
 		for (size_t r = 0; r < cfg->policies[i].n_rules; r++)
 			max_sets += cfg->policies[i].rules[r].n_peers;
+	for (size_t i = 0; i < n_ctrs; i++)
+		if (ctrs[i].cfg)
+			n_ifaces += ctrs[i].n_ifs;
 	m->sets = calloc(max_sets + 1, sizeof(*m->sets));
 	m->policies = calloc(cfg->n_policies + 1, sizeof(*m->policies));
 	m->networks = calloc(cfg->n_networks + 1, sizeof(*m->networks));
 	m->containers = calloc(n_ctrs + 1, sizeof(*m->containers));
+	m->ifaces = calloc(n_ifaces + 1, sizeof(*m->ifaces));
 	cc.sel = calloc(max_sets + 1, sizeof(*cc.sel));
 	cc.ctr = calloc(n_ctrs + 1, sizeof(*cc.ctr));
-	if (!m->sets || !m->policies || !m->networks || !m->containers || !cc.sel || !cc.ctr)
+	if (!m->sets || !m->policies || !m->networks || !m->containers || !m->ifaces || !cc.sel || !cc.ctr)
 		goto nomem;
 
 	for (size_t i = 0; i < cfg->n_networks; i++) {
@@ -150,7 +164,7 @@ int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ct
 		if (!ctrs[i].cfg || !ctrs[i].n_ifs)
 			continue;
 		cc.ctr[m->n_containers] = ctrs[i].cfg;
-		compile_container(cfg, &ctrs[i], &m->containers[m->n_containers++]);
+		compile_container(cfg, &ctrs[i], m, &m->containers[m->n_containers++]);
 	}
 
 	for (size_t i = 0; i < cfg->n_policies; i++) {

@@ -11,6 +11,12 @@
 #include <unistd.h>
 
 #define STORE_BUSY_MS 5000          /* another process holds the write lock */
+/* SQLite's page cache, per connection. Its default (2 MB) grows with the
+ * tables, i.e. with the number of containers, for the daemon's lifetime; a
+ * page it no longer holds is a pread from the kernel's page cache (or the
+ * WAL) away, which costs microseconds. So the daemon's memory stops growing
+ * with the store at this much. */
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-256"       /* KiB */
 
 /*
  * Forward migrations: migrations[i] takes user_version i to i + 1, inside
@@ -458,8 +464,8 @@ int store_open(struct store **out, const char *state_dir, struct err *e)
 		store_sqlerr(s, rc, "open", e);
 		goto refuse;
 	}
-	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
-			  NULL, NULL, NULL);
+	rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+			  STORE_CACHE_PRAGMA, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		store_sqlerr(s, rc, "open", e);
 		goto refuse;

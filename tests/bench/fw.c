@@ -74,6 +74,8 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, bool extra, co
 	*m->networks = net;
 	m->n_networks = 1;
 	m->containers = calloc(n_ctr, sizeof(*m->containers));
+	m->ifaces = calloc(n_ctr, sizeof(*m->ifaces));
+	m->n_ifaces = n_ctr;
 	m->sets = calloc(n_pol + 1, sizeof(*m->sets));
 	m->policies = calloc(n_pol + 1, sizeof(*m->policies));
 	for (size_t i = 0; i <= n_pol; i++) {
@@ -85,30 +87,33 @@ static void build(struct fw_model *m, size_t n_ctr, size_t n_pol, bool extra, co
 	m->n_sets = n_pol + 1;
 	for (size_t i = 0; i < n_ctr; i++) {
 		struct fw_container *c = &m->containers[i];
+		struct fw_iface *fi = &m->ifaces[i];
 		char *name = malloc(16);
 		size_t group;
 
+		/* eth0 of container X is the host's bh-X: fw.sh names the two
+		 * real veths bh-srv and bh-cli */
 		snprintf(name, 16, "c%u", (unsigned)(i % 1000000));
-		c->name = name;
-		c->n_ifs = 1;
-		/* fw.sh names the two real veths bh-srv and bh-cli */
-		snprintf(c->ifs[0].host_ifname, 16, "bh-c%u", (unsigned)(i % 1000000));
 		if (i == 0 && server)
-			snprintf(c->ifs[0].host_ifname, 16, "bh-srv");
+			snprintf(name, 16, "srv");
 		if (i == 1 && client)
-			snprintf(c->ifs[0].host_ifname, 16, "bh-cli");
-		c->ifs[0].n_addrs = 1;
+			snprintf(name, 16, "cli");
+		c->name = name;
+		c->ifs = fi;
+		c->n_ifs = 1;
+		snprintf(fi->ifname, sizeof(fi->ifname), "eth0");
+		fi->n_addrs = 1;
 		if (i == 0 && server)
-			ip_parse(server, &c->ifs[0].addrs[0], NULL);
+			ip_parse(server, &fi->addrs[0], NULL);
 		else if (i == 1 && client)
-			ip_parse(client, &c->ifs[0].addrs[0], NULL);
+			ip_parse(client, &fi->addrs[0], NULL);
 		else
-			addr4(&c->ifs[0].addrs[0], (10u << 24 | 78u << 16) + (uint32_t)i);
+			addr4(&fi->addrs[0], (10u << 24 | 78u << 16) + (uint32_t)i);
 		/* the server in the last policy */
 		group = !n_pol ? 0 : i == 0 && server ? n_pol - 1 : i % n_pol;
-		fw_set_add_addr(&m->sets[group], &c->ifs[0].addrs[0]);
+		fw_set_add_addr(&m->sets[group], &fi->addrs[0]);
 		if (i == 1)
-			fw_set_add_addr(&m->sets[n_pol], &c->ifs[0].addrs[0]);
+			fw_set_add_addr(&m->sets[n_pol], &fi->addrs[0]);
 		c->identity = 2 * (group + 1) + (i == 1);
 	}
 	m->n_containers = n_ctr;

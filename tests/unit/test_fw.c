@@ -184,16 +184,18 @@ static void test_identity_collision(void)
 	struct fw_set sets[1] = { { .what = NULL } };
 	struct fw_policy pol = { .name = "p", .file = "p.ini", .select = 0, .isolates = FW_INGRESS };
 	struct fw_container c[3] = { { .name = "x" }, { .name = "y" }, { .name = "z" } };
+	struct fw_iface ifs[3] = { { .ifname = "eth0" }, { .ifname = "eth0" }, { .ifname = "eth0" } };
 	struct fw_model m = { .sets = sets, .n_sets = 1, .policies = &pol, .n_policies = 1,
 			      .containers = c, .n_containers = 3 };
 
 	for (int i = 0; i < 3; i++) {
+		c[i].ifs = &ifs[i];
 		c[i].n_ifs = 1;
-		c[i].ifs[0].n_addrs = 1;
-		ip_parse(i == 0 ? "10.0.0.1" : i == 1 ? "10.0.0.2" : "10.0.0.3", &c[i].ifs[0].addrs[0], NULL);
+		ifs[i].n_addrs = 1;
+		ip_parse(i == 0 ? "10.0.0.1" : i == 1 ? "10.0.0.2" : "10.0.0.3", &ifs[i].addrs[0], NULL);
 		c[i].identity = i < 2 ? 7 : 9;
 	}
-	fw_set_add_addr(&sets[0], &c[0].ifs[0].addrs[0]);       /* x selected, y not */
+	fw_set_add_addr(&sets[0], &ifs[0].addrs[0]);    /* x selected, y not */
 	T_EQ(fw_model_finish(&m), 0, "a model with an identity collision finishes");
 	T_OK(c[0].identity == 0 && c[1].identity == 0, "colliding containers lose the shared identity");
 	T_EQ(c[2].identity, 9, "others keep theirs");
