@@ -255,33 +255,31 @@ static uint8_t addr_len(int family)
 	return family == AF_INET6 ? 16 : 4;
 }
 
-/* ct state established,related */
-static void m_established(struct rule_buf *r)
+/* ct KEY & mask != 0 (any set: true), or == 0 (any set: false) */
+static void m_ct_bits(struct rule_buf *r, uint32_t key, uint32_t mask, bool any_set)
 {
-	uint32_t mask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	uint32_t zero = 0;
 	struct nft_expr *x = add(r);
 
 	x->kind = NFT_X_CT;
-	x->key = NFT_CT_STATE;
+	x->key = key;
 	x->dir = NFT_CT_DIR_NONE;
 	x->dreg = R0;
 	x_bitwise(r, R0, &mask, 4);
-	x_cmp(r, NFT_CMP_NEQ, R0, &zero, 4);
+	x_cmp(r, any_set ? NFT_CMP_NEQ : NFT_CMP_EQ, R0, &zero, 4);
+}
+
+/* ct state established,related */
+static void m_established(struct rule_buf *r)
+{
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
+		  NF_CT_STATE_BIT(IP_CT_RELATED), true);
 }
 
 /* ct status dnat (via_port) or not */
 static void m_dnat(struct rule_buf *r, bool via_port)
 {
-	uint32_t mask = IPS_DST_NAT, zero = 0;
-	struct nft_expr *x = add(r);
-
-	x->kind = NFT_X_CT;
-	x->key = NFT_CT_STATUS;
-	x->dir = NFT_CT_DIR_NONE;
-	x->dreg = R0;
-	x_bitwise(r, R0, &mask, 4);
-	x_cmp(r, via_port ? NFT_CMP_NEQ : NFT_CMP_EQ, R0, &zero, 4);
+	m_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT, via_port);
 }
 
 /* fib saddr|daddr type local (or not) */
@@ -358,15 +356,7 @@ static void m_dns_udp(struct rule_buf *r, int family, bool answer, bool with_por
 /* ct state untracked */
 static void m_untracked(struct rule_buf *r)
 {
-	uint32_t mask = NF_CT_STATE_UNTRACKED_BIT, zero = 0;
-	struct nft_expr *x = add(r);
-
-	x->kind = NFT_X_CT;
-	x->key = NFT_CT_STATE;
-	x->dir = NFT_CT_DIR_NONE;
-	x->dreg = R0;
-	x_bitwise(r, R0, &mask, 4);
-	x_cmp(r, NFT_CMP_NEQ, R0, &zero, 4);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_UNTRACKED_BIT, true);
 }
 
 /* ---- rules --------------------------------------------------------------- */
