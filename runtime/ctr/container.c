@@ -93,7 +93,6 @@ struct ctr_run {
 	bool exit_pending : 1;      /* ended while no daemon ran: policy not yet applied */
 	bool queued : 1;            /* waits for a free start slot (CTR_STARTS_MAX) */
 	bool counted : 1;           /* holds a start slot: its report is due */
-	bool start_due : 1;         /* ctr_sync asked for a start: the timer makes it */
 	char name[];
 };
 
@@ -522,7 +521,6 @@ static int run_start(struct ctr_run *r)
 		return -1;
 	if (r->counted)
 		return 0;           /* already starting */
-	r->start_due = false;
 	loop_timer_cancel(s->loop, &r->timer);
 	r->stopping = 0;
 	r->exit_pending = false;
@@ -839,12 +837,6 @@ static void run_timer_cb(struct loop_timer *t)
 		run_start(r);
 		return;
 	case RS_CREATED:
-		if (r->start_due) {
-			r->start_due = false;
-			if (r->want)
-				run_start(r);
-			return;
-		}
 		/* the lock was taken: adopt its holder once it has said who it is */
 		ctr_boot_id(boot, sizeof(boot));
 		if (!run_adopt_files(r, boot, NULL))
@@ -986,15 +978,8 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 			run_set_state(r, RS_STOPPED);
 		return 0;
 	}
-	/* The start itself (files, the monitor's fork) comes right after the
-	 * request that asked for it has been answered: in this turn of the
-	 * loop, after the replies, so that a reload's reply (the network is
-	 * ready) does not wait for processes, while the next request already
-	 * sees the container starting. */
-	if (r->state == RS_CREATED && !r->timer.pending) {
-		r->start_due = true;
-		loop_timer_set(s->loop, &r->timer, 0);
-	}
+	if (r->state == RS_CREATED && !r->timer.pending)
+		run_start(r);
 	return 0;
 }
 
