@@ -1380,7 +1380,7 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	size_t errs_before = c->errs->n, k = objects(cfg, rank);
 	struct config_errors *errs = c->errs, scratch = { 0 };
 	struct cfg_alloc *first, *exact;
-	struct cfg_cached *ce;
+	struct cfg_cached *ce, *prev;
 	uint64_t h;
 
 	if (src->hit) {
@@ -1452,9 +1452,12 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	ce->hash = h;
 	ce->mem = exact;
 	ce->seen = true;
-	if (!name_index_put(&cache->by_path, ce)) {
-		/* out of memory for the index: the config keeps the parse */
-		ce->mem = NULL;
+	/* a path that differs only in case from one cached (the index ignores
+	 * case; this load may already hold that one) is not kept: it is read
+	 * and parsed again next time */
+	prev = name_index_get(&cache->by_path, ce->path);
+	if (prev || !name_index_put(&cache->by_path, ce)) {
+		ce->mem = NULL;         /* the config keeps the parse */
 		cached_free(ce);
 		cfg->shared[cfg->n_shared++] = exact;
 	} else {

@@ -895,6 +895,26 @@ static void test_cache_symlink(void)
 	config_cache_free(cache);
 }
 
+/* Two paths that differ only in case (the cache's index ignores case): the
+ * load reports the clash, and nothing is lost (ASan's leak check). */
+static void test_cache_case(void)
+{
+	const char *dir = mkconf(F("containers.d/Web.ini", "[container]\nrootfs = /srv/a\n"
+				   "command = a\n", "containers.d/web.ini",
+				   "[container]\nrootfs = /srv/b\ncommand = b\n"));
+	struct config_cache *cache = config_cache_new();
+	struct config_cache_stats st;
+	struct config *c;
+
+	for (int i = 0; i < 2; i++) {
+		T_STREQ(load_cached(dir, cache, &c, &st), "containers.d/web.ini: [container] the "
+			"name 'web' is also used by containers.d/Web.ini",
+			"Web.ini and web.ini clash by name (load %d)", i + 1);
+		config_free(c);
+	}
+	config_cache_free(cache);
+}
+
 static void test_cache(void)
 {
 	const char *dir = mkconf(F("containers.d/web.ini", "[container]\nrootfs = /srv/web\n"
@@ -951,6 +971,7 @@ static void test_cache(void)
 	T_STREQ(c2->policies[0].rules[0].name, "a", "whole");
 	config_free(c4);
 	test_cache_symlink();
+	test_cache_case();
 	config_free(c3);
 	config_free(c2);
 	config_free(c1);
