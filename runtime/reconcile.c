@@ -854,8 +854,6 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 			   const struct cfg_container *c, struct ctr *ctr, struct err *e)
 {
 	struct store_container sc = { 0 }, old;
-	struct buf desc;
-	uint64_t h = 1469598103934665603ULL;       /* FNV-1a of the description */
 	size_t v6_default = c->n_networks;   /* the interface of the IPv6 default route */
 
 	ctr->cfg = c;
@@ -898,13 +896,10 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		if (net_attach(d->net, &a, e) < 0)
 			return -1;
 	}
-	buf_init(&desc);
-	describe_container(c, &desc);
-	for (size_t i = 0; i < desc.len; i++)
-		h = (h ^ (unsigned char)desc.data[i]) * 1099511628211ULL;
-	buf_free(&desc);
 	snprintf(sc.name, sizeof(sc.name), "%s", c->name);
-	snprintf(sc.config_hash, sizeof(sc.config_hash), "fnv1a64:%016llx", (unsigned long long)h);
+	/* the file it was set up from (config.h: equal hashes, the same container) */
+	snprintf(sc.config_hash, sizeof(sc.config_hash), "fnv1a64:%016llx",
+		 (unsigned long long)c->hash);
 	snprintf(sc.state, sizeof(sc.state), "created");
 	if (store_container_get(d->store, c->name, &old, NULL) == 0) {
 		/* the process side of the row belongs to container.c */

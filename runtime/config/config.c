@@ -1697,6 +1697,24 @@ static bool watched(const struct config_cache *cache, const char *rel)
 	return false;
 }
 
+/* Is ce's file known unchanged without reading it: no event spoke of it in
+ * a watched directory (a symlink's target may change where no watch sees
+ * it), or its signature is the one it had when read more than a second
+ * after its last change? */
+static bool cached_unchanged(const struct config_cache *cache, const struct cfg_cached *ce,
+			     int dirfd, const char *rel, unsigned char d_type)
+{
+	struct stat st;
+
+	if (!ce->touched && d_type == DT_REG && watched(cache, rel))
+		return true;
+	if (fstatat(dirfd, rel, &st, 0) < 0)
+		return false;
+	return sig_equal(&(struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_mtim,
+					      st.st_ctim }, &ce->sig) &&
+	       st.st_ctim.tv_sec + 1 < ce->read_at;
+}
+
 /*
  * Read the file at rel (relative to dir, also open as dirfd) into a new
  * source: its text, or, with a cache, the cached parse when the file is
@@ -1720,26 +1738,13 @@ static int read_src(int dirfd, const char *dir, const char *rel, unsigned char d
 		ret = -EMFILE;
 		goto fail;
 	}
-	/* a symlink's target may change where no watch sees it */
-	if (ce && !ce->touched && d_type == DT_REG && watched(cache, rel)) {
+	if (ce && cached_unchanged(cache, ce, dirfd, rel, d_type)) {
 		if (!(src = array_push(list)))
 			return -ENOMEM;
 		src->f = (struct config_file){ ce->path, NULL, 0 };
 		src->hit = ce;
 		src->sig = ce->sig;
 		return 0;
-	}
-	if (ce && fstatat(dirfd, rel, &st, 0) == 0) {
-		struct file_sig sig = { st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim };
-
-		if (sig_equal(&sig, &ce->sig) && st.st_ctim.tv_sec + 1 < ce->read_at) {
-			if (!(src = array_push(list)))
-				return -ENOMEM;
-			src->f = (struct config_file){ ce->path, NULL, 0 };
-			src->hit = ce;
-			src->sig = sig;
-			return 0;
-		}
 	}
 	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

@@ -254,7 +254,7 @@ static void run_free(struct ctr_run *r)
 /* What a running process depends on: a change of any of it restarts it. */
 static uint64_t run_hash(const struct cfg_container *c)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h;
 	struct buf b;
 
 	buf_init(&b);
@@ -274,8 +274,10 @@ static uint64_t run_hash(const struct cfg_container *c)
 	 * the init at their next start. */
 	if (!c->init)
 		buf_puts(&b, "init=no\n");
-	for (size_t i = 0; i < b.len; i++)
-		h = (h ^ (unsigned char)b.data[i]) * 1099511628211ULL;
+	/* FNV-1a from the seed earlier daemons used (not HASH64_INIT): the
+	 * hashes of running processes, which an adopting daemon compares,
+	 * stay what they were */
+	h = hash64(1469598103934665603ULL, b.data, b.len);
 	buf_free(&b);
 	return h;
 }
