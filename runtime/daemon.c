@@ -497,6 +497,7 @@ static void daemon_close(struct daemon *d)
 		free(pd);       /* the next daemon's reconcile finishes it */
 	}
 	reconcile_shutdown(d);
+	cni_free(d);                /* after the containers that borrow from them */
 	free(d->state_dir);
 	if (d->sig.fd >= 0) {
 		loop_fd_del(&d->loop, &d->sig);
@@ -540,6 +541,7 @@ int daemon_main(const struct daemon_opts *o)
 	reconcile_sup_init(&d);
 	d.exit_deadline.cb = daemon_on_exit_deadline;
 	ctr_adopt(&d.sup);             /* before reconcile: what runs stays running */
+	cni_restore(&d);               /* attachments are set up with the rest */
 	/* reconcile_apply replaces d.cfg: hand it the config as if it were new */
 	d.cfg = NULL;
 	problems = reconcile_apply(&d, cfg, &errors);

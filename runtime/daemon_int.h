@@ -11,6 +11,7 @@
 #include "lib/lib.h"
 #include "net/fw.h"
 #include "net/nat.h"
+#include "net/net.h"
 #include "store/store.h"
 
 struct store;
@@ -28,7 +29,7 @@ struct remote_server;
 /* One interface of a container, as attached. */
 struct ctr_if {
 	const char *network;        /* borrowed from the running config */
-	char ifname[8];             /* eth0, eth1, ... */
+	char ifname[16];            /* eth0, eth1, ...; an attachment's: its runtime's */
 	struct ip_addr ip4, ip6;    /* family 0: none */
 };
 
@@ -91,6 +92,38 @@ int resolv_watch_start(struct resolv_watch *w, struct loop *l, const char *path,
 		       resolv_watch_fn *on_change, struct err *e);
 void resolv_watch_stop(struct resolv_watch *w);
 
+/*
+ * A CNI attachment (cni_attach.c): a container of podman, containerd or k3s
+ * on one of berth's networks. It is set up exactly as a configured
+ * container is (the same reconcile code: IPAM, veth, ports, firewall, DNS)
+ * but for its process, which the runtime runs, and its netns, which is the
+ * runtime's. Kept in the store (table cni, the add request's words) so that
+ * it outlives a daemon restart; reloads never remove it.
+ */
+struct cni_origin {
+	const char *id;             /* CNI_CONTAINERID */
+	const char *ifname;         /* CNI_IFNAME */
+	const char *netns;          /* CNI_NETNS */
+	const char *dns_name;       /* its name in DNS; NULL: none */
+	const uint8_t *mac;         /* requested; NULL: the kernel's */
+};
+
+struct cni_att {
+	struct cfg_container c;     /* c.cni == &o; c.name: ID[:12][-IFNAME] */
+	struct cni_origin o;
+	struct net_attach_out link; /* the MACs and the host end, as attached */
+	char *spec;                 /* the add request's words, as stored */
+	char *network;
+	uint8_t mac[6];
+	ARRAY(char *) strs;         /* every string above and in c */
+};
+
+/* The attachment c is (c->cni != NULL). */
+static inline struct cni_att *cni_att_of(const struct cfg_container *c)
+{
+	return container_of(c, struct cni_att, c);
+}
+
 /* The daemon's context: every piece of mutable state the process has. */
 struct daemon {
 	struct loop loop;
@@ -105,11 +138,13 @@ struct daemon {
 	struct nat *nat;            /* table inet berth (net/nat.h) */
 	bool nat_synced;            /* the table was replaced at start-up */
 	struct dns_server *dns;
-	struct ctr *ctrs;           /* one per configured container, config order */
+	struct ctr *ctrs;           /* one per container: config order, then attachments */
 	struct fw_model fw;         /* the policies as compiled for the kernel */
 	struct nat_part fw_part;    /* the firewall's share of the table */
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
+	ARRAY(struct cni_att *) atts;       /* CNI attachments, oldest first */
+	struct name_index atts_by_name;
 	/* networks whose store row holds what their description hashes to: a
 	 * reload does not write (and fsync) the rows of unchanged networks */
 	ARRAY(struct stored_net { char *name; uint64_t hash; }) nets_stored;
@@ -165,6 +200,23 @@ void reconcile_shutdown(struct daemon *d);
 void reconcile_sup_init(struct daemon *d);
 /* The configured container named name (case-insensitive), or NULL. */
 struct ctr *daemon_ctr(const struct daemon *d, const char *name);
+/* The container name of cfg, or the attachment of that name, or NULL. */
+const struct cfg_container *daemon_container(const struct daemon *d, const struct config *cfg,
+					     const char *name);
+/* Outside a reload: set up one attachment (already in d->atts), as a
+ * converge would, firewall and DNS included. -1 with e: it stays listed as
+ * failed until reconcile_remove_one. */
+int reconcile_add_one(struct daemon *d, const struct cfg_container *c, struct err *e);
+/* Outside a reload: take down the attachment name (interface, addresses,
+ * ports, names, records); it must still be in d->atts. */
+void reconcile_remove_one(struct daemon *d, const char *name);
+
+/* CNI attachments (cni_attach.c): the `cni` request, the attachments kept
+ * in the store brought back at start-up (before the first reconcile), and
+ * freed at exit (after reconcile_shutdown). */
+int req_cni(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+void cni_restore(struct daemon *d);
+void cni_free(struct daemon *d);
 
 /* The firewall model of cfg for the containers as attached (policy_compile.c).
  * Borrows strings from cfg: rebuild it whenever cfg changes. */

@@ -25,6 +25,36 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Every container the daemon sets up: the configuration's, then the CNI
+ * attachments (cni_attach.c), which no reload removes. */
+static size_t n_all(const struct daemon *d, const struct config *cfg)
+{
+	return cfg->n_containers + d->atts.n;
+}
+
+static const struct cfg_container *nth(const struct daemon *d, const struct config *cfg, size_t i)
+{
+	return i < cfg->n_containers ? cfg->containers[i] : &d->atts.v[i - cfg->n_containers]->c;
+}
+
+const struct cfg_container *daemon_container(const struct daemon *d, const struct config *cfg,
+					     const char *name)
+{
+	const struct cfg_container *c = cfg ? config_container(cfg, name) : NULL;
+	const struct cni_att *a;
+
+	if (c)
+		return c;
+	a = name_index_get(&d->atts_by_name, name);
+	return a ? &a->c : NULL;
+}
+
+/* May its addresses be in use (a process of ours, or the runtime's)? */
+static bool in_use(const struct daemon *d, const struct cfg_container *c)
+{
+	return c->cni || ctr_busy(&d->sup, c->name);
+}
+
 /* ---- describing objects: one "key=value" line each, for diffs and hashes -- */
 
 static void describe_network(const struct cfg_network *n, struct buf *b)
@@ -339,7 +369,9 @@ static void container_down(struct daemon *d, const struct pending_down *pd, stru
 		c->state = CTR_NET_NONE;        /* set up again from scratch, if at all */
 	if (store_port_list(d->store, pd->name, unpublish_one, d, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
-	if (net_detach(d->net, pd->name, &e) < 0)
+	/* an attachment's netns is the runtime's: only our interface goes */
+	if (c && c->cfg->cni ? net_unplug(d->net, pd->name, c->cfg->cni->ifname, &e) < 0 :
+	    net_detach(d->net, pd->name, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
 	for (size_t i = 0; i < pd->n_release; i++)
 		if (ipam_release(d->store, pd->release[i], pd->name, &e) < 0)
@@ -490,7 +522,7 @@ static int collect_stale(void *ctx, const struct store_container *c)
 	struct stale_ctx *sc = ctx;
 	char (*name)[STORE_NAME_MAX];
 
-	if (config_container(sc->cfg, c->name))
+	if (daemon_container(sc->d, sc->cfg, c->name))
 		return 0;
 	if (!(name = array_push(&sc->names)))
 		return -ENOMEM;
@@ -533,7 +565,7 @@ static void remove_stale(struct daemon *d, const struct config *cfg, struct buf 
 	}
 	for (size_t k = 0; k < d->n_ctrs; k++) {
 		const struct cfg_container *oc = d->ctrs[k].cfg;
-		const struct cfg_container *nc = config_container(cfg, oc->name);
+		const struct cfg_container *nc = daemon_container(d, cfg, oc->name);
 		const char *release[CONFIG_NET_PER_CONTAINER];
 		size_t n_release = 0;
 
@@ -616,7 +648,7 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, uint64
 static int static_held(struct daemon *d, const struct config *cfg, const char *key,
 		       const struct ip_addr *ip, const char *holder, struct err *e)
 {
-	const struct cfg_container *h = config_container(cfg, holder);
+	const struct cfg_container *h = daemon_container(d, cfg, holder);
 	char a[IP_STRLEN];
 
 	ip_format(ip, a);
@@ -624,7 +656,7 @@ static int static_held(struct daemon *d, const struct config *cfg, const char *k
 		return err_set(e, EADDRINUSE, "%s %s is still held by container '%s', whose process "
 			       "is stopping; it is this container's once that has stopped", key, a,
 			       holder);
-	if (ctr_busy(&d->sup, holder))
+	if (in_use(d, h))
 		return err_set(e, EADDRINUSE, "%s %s is held by container '%s' (allocated "
 			       "dynamically); restart or remove '%s' to free it, or choose another %s",
 			       key, a, holder, holder, key);
@@ -650,17 +682,17 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	const struct ip_prefix *subnet = family == AF_INET ? &cn->subnet : &cn->subnet6;
 	const char *key = family == AF_INET ? "ip" : "ip6";
 	struct ipam_req rq = { .network = cn->name, .family = family, .owner = c->name,
-			       .renumber = !ctr_busy(&d->sup, c->name) };
+			       .renumber = !in_use(d, c) };
 	const char *owner = NULL;
 	char a[IP_STRLEN], b[IP_STRLEN], holder[STORE_NAME_MAX];
 	struct ip_addr *reserved;
 	int ret;
 
-	reserved = calloc(cfg->n_containers + 1, sizeof(*reserved));
+	reserved = calloc(n_all(d, cfg) + 1, sizeof(*reserved));
 	if (!reserved)
 		abort();
-	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *o = cfg->containers[i];
+	for (size_t i = 0; i < n_all(d, cfg); i++) {
+		const struct cfg_container *o = nth(d, cfg, i);
 		const struct ip_addr *ip = family == AF_INET ? (o->has_ip ? &o->ip : NULL) :
 				           (o->has_ip6 ? &o->ip6 : NULL);
 
@@ -675,7 +707,7 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	ret = ipam_request(d->store, &rq, out, e);
 	if (ret == -EADDRINUSE && rq.request &&
 	    ipam_holder(d->store, cn->name, rq.request, holder, NULL) == 1 &&
-	    !config_container(cfg, holder) && !pending_find(d, holder) &&
+	    !daemon_container(d, cfg, holder) && !pending_find(d, holder) &&
 	    !ctr_busy(&d->sup, holder)) {
 		/* a container of an earlier run, gone for good: its addresses
 		 * are released at the end of this converge anyway (ipam_reconcile
@@ -689,8 +721,8 @@ static int allocate(struct daemon *d, const struct config *cfg, const struct cfg
 	}
 	free(reserved);
 	if (ret == 1) {
-		for (size_t i = 0; i < cfg->n_containers && !owner; i++) {
-			const struct cfg_container *o = cfg->containers[i];
+		for (size_t i = 0; i < n_all(d, cfg) && !owner; i++) {
+			const struct cfg_container *o = nth(d, cfg, i);
 
 			if (family == AF_INET ? o->has_ip && ip_equal(&o->ip, &rq.renumbered_from) :
 			    o->has_ip6 && ip_equal(&o->ip6, &rq.renumbered_from))
@@ -855,6 +887,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 {
 	struct store_container sc = { 0 }, old;
 	size_t v6_default = c->n_networks;   /* the interface of the IPv6 default route */
+	const struct cni_origin *o = c->cni;    /* the runtime's netns, interface name, MAC */
 
 	ctr->cfg = c;
 	/* One default route per family, through one interface: the default
@@ -879,7 +912,15 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		struct net_attach a = { .container = c->name, .ifname = ci->ifname, .mtu = cn->mtu };
 
 		ci->network = cn->name;
-		snprintf(ci->ifname, sizeof(ci->ifname), "eth%u", (unsigned)i % CONFIG_NET_PER_CONTAINER);
+		if (o) {
+			snprintf(ci->ifname, sizeof(ci->ifname), "%s", o->ifname);
+			a.netns = o->netns;
+			a.mac = o->mac;
+			a.out = &cni_att_of(c)->link;
+		} else {
+			snprintf(ci->ifname, sizeof(ci->ifname), "eth%u",
+				 (unsigned)i % CONFIG_NET_PER_CONTAINER);
+		}
 		a.bridge = cn->bridge;
 		if (allocate(d, cfg, c, cn, AF_INET, &ci->ip4, e) < 0)
 			return err_wrap(e, "network %s", cn->name);
@@ -909,7 +950,10 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		sc.exit_status = old.exit_status;
 		sc.started_at = old.started_at;
 	}
-	net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
+	if (o)
+		snprintf(sc.netns, sizeof(sc.netns), "%s", o->netns);
+	else
+		net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
 	if (store_container_put(d->store, &sc, e) < 0)
 		return -1;
 	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
@@ -935,6 +979,13 @@ static uint64_t dns_base_hash(const struct config *cfg)
 	return h;
 }
 
+/* The name a container has in DNS: a configured one's own; an
+ * attachment's, the one its runtime gave it (none: NULL). */
+static const char *dns_key(const struct cfg_container *c)
+{
+	return c->cni ? c->cni->dns_name : c->name;
+}
+
 /* What DNS has of container c: its name, service, addresses per network and
  * ports, hashed (never 0 or DNS_PUB_FAILED); 0 when it has no names. */
 static uint64_t dns_pub_hash(const struct ctr *c)
@@ -942,9 +993,9 @@ static uint64_t dns_pub_hash(const struct ctr *c)
 	const struct cfg_container *cc = c->cfg;
 	uint64_t h;
 
-	if (c->state != CTR_NET_READY)
+	if (c->state != CTR_NET_READY || !dns_key(cc))
 		return 0;
-	h = hash64(HASH64_INIT, cc->name, strlen(cc->name) + 1);
+	h = hash64(HASH64_INIT, dns_key(cc), strlen(dns_key(cc)) + 1);
 	if (cc->service)
 		h = hash64(h, cc->service, strlen(cc->service) + 1);
 	for (size_t i = 0; i < c->n_ifs; i++) {
@@ -969,7 +1020,7 @@ static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struc
 	const struct cfg_container *cc = c->cfg;
 	struct dns_ctr_net nets[CONFIG_NET_PER_CONTAINER];
 	struct dns_ctr_ports few[16], *ports = few;
-	struct dns_ctr dc = { .name = cc->name, .service = cc->service, .nets = nets };
+	struct dns_ctr dc = { .name = dns_key(cc), .service = cc->service, .nets = nets };
 	struct err e = { 0 };
 	int ret;
 
@@ -1056,14 +1107,14 @@ static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ct
 		if (now == was && was != DNS_PUB_FAILED)
 			c->dns_pub = now;
 		else if (!now && was)
-			dns_records_remove_container(r, c->cfg->name);     /* dns_pub stays 0 */
+			dns_records_remove_container(r, dns_key(c->cfg));  /* dns_pub stays 0 */
 		else if (now)
 			c->dns_pub = dns_publish(d, r, c, now, report, n);
 	}
 	/* containers no longer configured (d->ctrs is the previous converge's) */
 	for (size_t k = 0; k < d->n_ctrs && !fresh; k++)
 		if (!d->ctrs[k].dns_seen && d->ctrs[k].dns_pub)
-			dns_records_remove_container(r, d->ctrs[k].cfg->name);
+			dns_records_remove_container(r, dns_key(d->ctrs[k].cfg));
 	if (fresh)
 		dns_server_set_records(d->dns, r);
 
@@ -1180,7 +1231,7 @@ static void ctrs_free(struct ctr *v, size_t n)
 static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 {
 	const struct config *cfg = d->cfg;
-	size_t n_live = cfg->n_containers, cap = n_live + 1;
+	size_t n_live = n_all(d, cfg), cap = n_live + 1;
 	const char **live;
 	struct err e = { 0 };
 
@@ -1189,8 +1240,8 @@ static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 	live = calloc(cap, sizeof(*live));
 	if (!live)
 		abort();
-	for (size_t i = 0; i < cfg->n_containers; i++)
-		live[i] = cfg->containers[i]->name;
+	for (size_t i = 0; i < n_all(d, cfg); i++)
+		live[i] = nth(d, cfg, i)->name;
 	/* an address stays with its owner while the owner's process may use it */
 	for (struct pending_down *p = d->downs; p; p = p->next)
 		live[n_live++] = p->name;
@@ -1218,7 +1269,8 @@ static const char *ctr_name(const void *o)
 static int converge(struct daemon *d, struct buf *report, int n)
 {
 	const struct config *cfg = d->cfg;
-	struct ctr *ctrs = calloc(cfg->n_containers ? cfg->n_containers : 1, sizeof(*ctrs)), *prev;
+	size_t n_ctrs = n_all(d, cfg);
+	struct ctr *ctrs = calloc(n_ctrs + 1, sizeof(*ctrs)), *prev;
 	struct name_index by_name = { .name_of = ctr_name };
 	uint64_t *net_hash = network_hashes(cfg);
 	struct err e = { 0 };
@@ -1227,8 +1279,8 @@ static int converge(struct daemon *d, struct buf *report, int n)
 		abort();
 	for (size_t i = 0; i < cfg->n_networks; i++)
 		apply_network(d, &cfg->networks[i], net_hash[i], report, &n);
-	for (size_t i = 0; i < cfg->n_containers; i++) {
-		const struct cfg_container *c = cfg->containers[i];
+	for (size_t i = 0; i < n_ctrs; i++) {
+		const struct cfg_container *c = nth(d, cfg, i);
 
 		ctrs[i].cfg = c;
 		ctrs[i].ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctrs[i].ifs));
@@ -1240,10 +1292,15 @@ static int converge(struct daemon *d, struct buf *report, int n)
 					       "once it has");
 			continue;
 		}
+		if (c->cni && !config_network(cfg, c->networks[0])) {
+			ctrs[i].state = CTR_NET_ERROR;
+			ctrs[i].error = strdup("its network is no longer configured");
+			continue;
+		}
 		ctrs[i].applied = applied_hash(cfg, net_hash, c);
 		prev = daemon_ctr(d, c->name);
 		if (prev && prev->state == CTR_NET_READY && prev->applied == ctrs[i].applied &&
-		    ctr_busy(&d->sup, c->name)) {
+		    in_use(d, c)) {
 			/* set up from the same keys and in use: nothing to do */
 			free(ctrs[i].ifs);
 			ctrs[i].ifs = prev->ifs;
@@ -1267,12 +1324,12 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	free(net_hash);
 	if (!d->store_swept)
 		sweep_addresses(d, report, &n);
-	apply_policies(d, cfg, ctrs, cfg->n_containers, report, &n);
-	apply_dns(d, cfg, ctrs, cfg->n_containers, report, &n);
+	apply_policies(d, cfg, ctrs, n_ctrs, report, &n);
+	apply_dns(d, cfg, ctrs, n_ctrs, report, &n);
 	ctrs_free(d->ctrs, d->n_ctrs);
 	name_index_free(&d->ctrs_by_name);
 	d->ctrs = ctrs;
-	d->n_ctrs = cfg->n_containers;
+	d->n_ctrs = n_ctrs;
 	d->ctrs_by_name = by_name;
 	/* network, firewall and DNS state are in place: processes may start
 	 * (a running one whose file and networks did not change is as it was) */
@@ -1304,6 +1361,89 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	return n;
 }
 
+/* d->ctrs moved or changed length: its index again (O(n), memory only). */
+static void ctrs_reindex(struct daemon *d)
+{
+	name_index_free(&d->ctrs_by_name);
+	d->ctrs_by_name = (struct name_index){ .name_of = ctr_name };
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (!name_index_put(&d->ctrs_by_name, &d->ctrs[i]))
+			abort();
+}
+
+/*
+ * What a converge does for one container, for an attachment that comes
+ * while the configuration stays as it is: its network (apply_container),
+ * then the firewall, whose model is compiled for all containers as they
+ * are, and its own DNS names. Costs what one container costs, plus a pass
+ * over memory for the firewall: not a reload (issue 20: ADD flat in N).
+ */
+int reconcile_add_one(struct daemon *d, const struct cfg_container *c, struct err *e)
+{
+	const struct config *cfg = d->cfg;
+	struct ctr *v = realloc(d->ctrs, (d->n_ctrs + 1) * sizeof(*v)), *ctr;
+	struct dns_records *r;
+	struct buf report;
+	uint64_t *net_hash;
+	int n = 0;
+
+	if (!v)
+		abort();
+	d->ctrs = v;
+	ctr = &d->ctrs[d->n_ctrs++];
+	memset(ctr, 0, sizeof(*ctr));
+	ctr->cfg = c;
+	if (!(ctr->ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctr->ifs))))
+		abort();
+	ctrs_reindex(d);
+	net_hash = network_hashes(cfg);
+	ctr->applied = applied_hash(cfg, net_hash, c);
+	free(net_hash);
+	if (apply_container(d, cfg, c, ctr, e) < 0) {
+		ctr->state = CTR_NET_ERROR;
+		ctr->error = strdup(e->msg);
+		return -1;
+	}
+	ctr->state = CTR_NET_READY;
+	buf_init(&report);
+	apply_policies(d, cfg, d->ctrs, d->n_ctrs, &report, &n);
+	if ((r = dns_server_records(d->dns)) && d->dns_base)
+		ctr->dns_pub = dns_publish(d, r, ctr, dns_pub_hash(ctr), &report, &n);
+	buf_free(&report);     /* problem() logged each */
+	return 0;
+}
+
+void reconcile_remove_one(struct daemon *d, const char *name)
+{
+	struct ctr *c = daemon_ctr(d, name);
+	struct pending_down pd = { .forget = true };
+	struct dns_records *r = dns_server_records(d->dns);
+	struct buf report;
+	int n = 0;
+
+	snprintf(pd.name, sizeof(pd.name), "%s", name);
+	buf_init(&report);
+	if (c) {
+		for (size_t i = 0; i < c->cfg->n_networks && i < ARRAY_SIZE(pd.release); i++)
+			snprintf(pd.release[pd.n_release++], STORE_NAME_MAX, "%s",
+				 c->cfg->networks[i]);
+		if (r && c->dns_pub > DNS_PUB_FAILED)
+			dns_records_remove_container(r, dns_key(c->cfg));
+	}
+	container_down(d, &pd, &report, &n);
+	if (c) {
+		size_t k = (size_t)(c - d->ctrs);
+
+		free(c->ifs);
+		free(c->error);
+		memmove(c, c + 1, (d->n_ctrs - k - 1) * sizeof(*c));
+		d->n_ctrs--;
+		ctrs_reindex(d);
+		apply_policies(d, d->cfg, d->ctrs, d->n_ctrs, &report, &n);
+	}
+	buf_free(&report);     /* problem() logged each */
+}
+
 /* A pending down finished: the running configuration again (its container
  * gets its new network and starts). */
 static void on_converge_timer(struct loop_timer *t)
@@ -1329,8 +1469,8 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 	const struct ctr *c = daemon_ctr(d, name);
 	struct ctr_spec *sp = &d->spec;
 
-	if (!c)
-		return NULL;
+	if (!c || c->cfg->cni)
+		return NULL;        /* an attachment's process is the runtime's */
 	memset(sp, 0, sizeof(*sp));
 	sp->cfg = c->cfg;
 	sp->domain = d->cfg->dns.domain;

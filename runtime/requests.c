@@ -96,17 +96,18 @@ static void ps_removed_row(void *ctx, const char *name)
 	snprintf(pid, sizeof(pid), "%d", st.pid);
 	snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 	table_add(pc->t, name, st.state, st.pid ? pid : NULL, restarts, st.status, NULL, NULL, NULL,
-		  NULL);
+		  NULL, "file", NULL);
 }
 
 static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	static const char *const cols[] = { "NAME", "STATE", "PID#", "RESTARTS#", "STATUS",
-					    "NETWORKS", "IPV4", "IPV6", "ERROR" };
+					    "NETWORKS", "IPV4", "IPV6", "ERROR", "ORIGIN",
+					    "RUNTIME ID" };
 	struct table t;
 
 	(void)e;
-	table_init(&t, 9, cols);
+	table_init(&t, 11, cols);
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct ctr *c = &d->ctrs[i];
 		char nets[256] = "", v4[256], v6[512], pid[16], restarts[16];
@@ -118,11 +119,18 @@ static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 					      k ? "," : "", c->cfg->networks[k]);
 		ctr_addrs(c, AF_INET, v4, sizeof(v4));
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
+		if (c->cfg->cni) {
+			/* its process is the runtime's: berth knows its network only */
+			table_add(&t, c->cfg->name, c->state == CTR_NET_READY ? "attached" : "error",
+				  NULL, "0", c->cfg->cni->netns, nets, v4, v6, c->error, "cni",
+				  c->cfg->cni->id);
+			continue;
+		}
 		ctr_status(&d->sup, c->cfg->name, &st);
 		snprintf(pid, sizeof(pid), "%d", st.pid);
 		snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status, nets,
-			  v4, v6, st.error[0] ? st.error : NULL);
+			  v4, v6, st.error[0] ? st.error : NULL, "file", NULL);
 	}
 	ctr_each_stopping(&d->sup, ps_removed_row, &(struct ps_ctx){ d, &t });
 	table_render(&t, rq->json, out);
@@ -653,6 +661,8 @@ static const struct ctl_command daemon_commands[] = {
 	 * which a read-only client may not run either */
 	{ "state",       req_ctr,            true },
 	{ "exec-info",   req_ctr,            true },
+	/* the CNI plugin (runtime/cni): add, del, check, ls, status */
+	{ "cni",         req_cni,            true },
 };
 
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)

@@ -85,6 +85,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  time INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  object TEXT NOT NULL, message TEXT NOT NULL"
 	");",
+
+	/* 2 -> 3: CNI attachments, each with the request it was made from. */
+	"CREATE TABLE cni ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  spec TEXT NOT NULL"
+	") WITHOUT ROWID;",
 };
 
 static const char *const stmt_sql[ST__MAX] = {
@@ -170,6 +176,11 @@ static const char *const stmt_sql[ST__MAX] = {
 	[ST_EV_TRIM] = "DELETE FROM events WHERE id <= ?1",
 	[ST_EV_LIST] = "SELECT id, time, kind, object, message FROM events WHERE id > ?1"
 		" ORDER BY id",
+
+	[ST_CNI_PUT] = "INSERT INTO cni (name, spec) VALUES (?1, ?2)"
+		" ON CONFLICT (name) DO UPDATE SET spec = ?2",
+	[ST_CNI_DEL] = "DELETE FROM cni WHERE name = ?1",
+	[ST_CNI_LIST] = "SELECT name, spec FROM cni ORDER BY name",
 };
 
 int store_sqlerr(struct store *s, int rc, const char *what, struct err *e)

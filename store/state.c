@@ -402,3 +402,80 @@ int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void
 	array_free(&r);
 	return ret;
 }
+
+/* ---- CNI attachments ---------------------------------------------------- */
+
+int store_cni_put(struct store *s, const char *name, const char *spec, struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	sqlite3_stmt *st;
+	int ret;
+
+	if (store_check_name("attachment", name, e) < 0)
+		return -e->code;
+	if (store_begin(s, false, e) < 0)
+		return -e->code;
+	if (!(st = store_stmt(s, ST_CNI_PUT, e))) {
+		store_rollback(s);
+		return -e->code;
+	}
+	bind_text(st, 1, name);
+	bind_text(st, 2, spec);
+	ret = write_one(s, st, "store attachment", e);
+	return ret < 0 ? ret : 0;
+}
+
+int store_cni_delete(struct store *s, const char *name, struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	sqlite3_stmt *st;
+	int n;
+
+	if (store_check_name("attachment", name, e) < 0)
+		return -e->code;
+	if (store_begin(s, false, e) < 0)
+		return -e->code;
+	if (!(st = store_stmt(s, ST_CNI_DEL, e))) {
+		store_rollback(s);
+		return -e->code;
+	}
+	bind_text(st, 1, name);
+	n = write_one(s, st, "delete attachment", e);
+	return n < 0 ? n : 0;
+}
+
+int store_cni_list(struct store *s, store_cni_fn *fn, void *ctx, struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	ARRAY(struct { char name[STORE_NAME_MAX]; char *spec; }) r = { 0 };
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	if (!(st = store_stmt(s, ST_CNI_LIST, e)))
+		return -e->code;
+	/* Collect first: fn may call back into the store. */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *spec = sqlite3_column_text(st, 1);
+		__typeof__(r.v) a = array_push(&r);
+
+		if (!a || !(a->spec = strdup(spec ? (const char *)spec : ""))) {
+			if (a)
+				r.n--;
+			err_set(e, ENOMEM, "out of memory");
+			break;
+		}
+		store_copy_text(a->name, sizeof(a->name), st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		ret = -e->code;
+	else if (rc != SQLITE_DONE)
+		ret = store_sqlerr(s, rc, "list attachments", e);
+	for (size_t i = 0; i < r.n; i++) {
+		if (ret == 0)
+			ret = fn(ctx, r.v[i].name, r.v[i].spec);
+		free(r.v[i].spec);
+	}
+	array_free(&r);
+	return ret;
+}

@@ -20,7 +20,7 @@
  */
 #define STORE_NAME_MAX 64
 #define STORE_MAX_RANGES 16         /* per network and family */
-#define STORE_SCHEMA_VERSION 2      /* PRAGMA user_version written by this berth */
+#define STORE_SCHEMA_VERSION 3      /* PRAGMA user_version written by this berth */
 #define STORE_EVENTS_MAX 1000       /* the event ring keeps the newest rows */
 
 struct store;
@@ -202,5 +202,13 @@ int store_event_add(struct store *s, const char *kind, const char *object,
 typedef int store_event_fn(void *ctx, const struct store_event *ev);
 int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void *ctx,
 		     struct err *e);
+
+/* CNI attachments (runtime/cni_attach.c): the request each was made from,
+ * so that a restarted daemon sets them up again. A delete of one that is
+ * not there is not an error. */
+int store_cni_put(struct store *s, const char *name, const char *spec, struct err *e);
+int store_cni_delete(struct store *s, const char *name, struct err *e);
+typedef int store_cni_fn(void *ctx, const char *name, const char *spec);
+int store_cni_list(struct store *s, store_cni_fn *fn, void *ctx, struct err *e);
 
 #endif

@@ -167,7 +167,19 @@ struct cfg_container {
 	/* Of its file's path and text: equal hashes, the same container (a
 	 * container is its file alone). Reconcile skips what did not change. */
 	uint64_t hash;
+	/* Not from a file: a CNI attachment (runtime/cni_attach.c), a
+	 * runtime's container on one network, without a process of ours, in
+	 * the runtime's netns. NULL for every container the config loads. */
+	const struct cni_origin *cni;
 };
+
+/* One published port as `ports =` takes it: "[HOST_IP:]HOST_PORT[-END]:
+ * PORT[-END][/PROTO]" (IPv6 HOST_IP in brackets); line is left 0. */
+int config_port_parse(const char *s, struct cfg_port *out, struct err *e);
+/* Is key=value a label a container may carry (the `labels =` rules)? */
+int config_label_check(const char *key, const char *value, struct err *e);
+/* Is s a name a container may have in DNS (a-z, 0-9, '-', at most 63)? */
+bool config_dns_name_valid(const char *s);
 
 /*
  * Policies (DESIGN §3, Kubernetes NetworkPolicy semantics with labels).

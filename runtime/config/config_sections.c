@@ -688,11 +688,29 @@ bool cfg_label_value_valid(const char *v, const char **why)
 	return true;
 }
 
+int config_label_check(const char *key, const char *value, struct err *e)
+{
+	const char *why;
+
+	if (!strcmp(key, "all") || !strcmp(key, "host") || !strcmp(key, "world"))
+		return err_set(e, EINVAL, "'%s' is a reserved word of the policy language, not a "
+			       "label key", key);
+	if (!cfg_label_key_valid(key, &why) || !cfg_label_value_valid(value, &why))
+		return err_set(e, EINVAL, "%s", why);
+	return 0;
+}
+
+bool config_dns_name_valid(const char *s)
+{
+	return cfg_dns_label(s);
+}
+
 static void label_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
 		       const struct cfg_item *it, void *obj)
 {
 	struct cfg_container *ct = obj;
-	const char *v = it->s, *eq = strchr(v, '='), *why;
+	const char *v = it->s, *eq = strchr(v, '=');
+	struct err er = { 0 };
 	struct label *l;
 	char *key, *val;
 	size_t kl;
@@ -706,13 +724,8 @@ static void label_item(struct cfg_ctx *c, const struct ini_sect *s, const struct
 		kl--;
 	key = cfg_strndup(c->mem, v, kl);
 	val = cfg_strdup(c->mem, cfg_skip_ws(eq + 1));
-	if (!strcmp(key, "all") || !strcmp(key, "host") || !strcmp(key, "world")) {
-		cfg_err_key(c, s, e, -1, "'%s': '%s' is a reserved word of the policy language, "
-			    "not a label key", v, key);
-		return;
-	}
-	if (!cfg_label_key_valid(key, &why) || !cfg_label_value_valid(val, &why)) {
-		cfg_err_key(c, s, e, -1, "'%s': %s", v, why);
+	if (config_label_check(key, val, &er) < 0) {
+		cfg_err_key(c, s, e, -1, "'%s': %s", v, er.msg);
 		return;
 	}
 	for (size_t j = 0; j < ct->n_labels; j++) {
@@ -805,41 +818,31 @@ static const char *parse_port_span(const char *s, size_t n, uint16_t *first, uin
 }
 
 /* [HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO], IPv6 in brackets */
-static void port_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
-		      const struct cfg_item *it, void *obj)
+int config_port_parse(const char *v, struct cfg_port *out, struct err *e)
 {
-	struct cfg_container *ct = obj;
-	const char *v = it->s, *slash = strrchr(v, '/'), *p = v, *why, *colon;
+	const char *slash = strrchr(v, '/'), *p = v, *why, *colon;
 	size_t n = slash ? (size_t)(slash - v) : strlen(v);
-	struct cfg_port pt = { .proto = IPPROTO_TCP, .line = e->line };
+	struct cfg_port pt = { .proto = IPPROTO_TCP };
 	int proto;
 
-	if (!*v) {
-		cfg_err_key(c, s, e, -1, "empty item in the list");
-		return;
-	}
+	if (!*v)
+		return err_set(e, EINVAL, "empty item in the list");
 	if (slash) {
 		proto = cfg_parse_proto(slash + 1);
-		if (proto < 0) {
-			cfg_err_key(c, s, e, -1, "'%s': protocol must be tcp, udp or sctp", v);
-			return;
-		}
+		if (proto < 0)
+			return err_set(e, EINVAL, "'%s': protocol must be tcp, udp or sctp", v);
 		pt.proto = (uint8_t)proto;
 	}
 	if (*p == '[') {        /* [IPV6]:HOST:PORT */
 		const char *rb = memchr(p, ']', n);
 		char ab[IP_STRLEN + 1];
 
-		if (!rb || rb[1] != ':' || (size_t)(rb - p - 1) >= sizeof(ab)) {
-			cfg_err_key(c, s, e, -1, "'%s': expected [HOST_IP:]HOST_PORT:"
-				    "CONTAINER_PORT[/PROTO]", v);
-			return;
-		}
+		if (!rb || rb[1] != ':' || (size_t)(rb - p - 1) >= sizeof(ab))
+			return err_set(e, EINVAL, "'%s': expected [HOST_IP:]HOST_PORT:"
+				       "CONTAINER_PORT[/PROTO]", v);
 		snprintf(ab, sizeof(ab), "%.*s", (int)(rb - p - 1), p + 1);
-		if (ip_parse(ab, &pt.host_ip, NULL) < 0 || pt.host_ip.family != AF_INET6) {
-			cfg_err_key(c, s, e, -1, "'%s': '%s' is not a valid IPv6 address", v, ab);
-			return;
-		}
+		if (ip_parse(ab, &pt.host_ip, NULL) < 0 || pt.host_ip.family != AF_INET6)
+			return err_set(e, EINVAL, "'%s': '%s' is not a valid IPv6 address", v, ab);
 		pt.has_host_ip = true;
 		n -= (size_t)(rb + 2 - p);
 		p = rb + 2;
@@ -853,38 +856,45 @@ static void port_item(struct cfg_ctx *c, const struct ini_sect *s, const struct 
 			size_t al = strcspn(p, ":");
 
 			snprintf(ab, sizeof(ab), "%.*s", (int)(al < IP_STRLEN ? al : IP_STRLEN), p);
-			if (ip_parse(ab, &pt.host_ip, NULL) < 0) {
-				cfg_err_key(c, s, e, -1, "'%s': '%s' is not a valid IPv4 address",
-					    v, ab);
-				return;
-			}
+			if (ip_parse(ab, &pt.host_ip, NULL) < 0)
+				return err_set(e, EINVAL, "'%s': '%s' is not a valid IPv4 address",
+					       v, ab);
 			pt.has_host_ip = true;
 			n -= al + 1;
 			p += al + 1;
 		} else if (colons > 2) {
-			cfg_err_key(c, s, e, -1, "'%s': write an IPv6 host address in brackets, "
-				    "e.g. [::1]:8080:80", v);
-			return;
+			return err_set(e, EINVAL, "'%s': write an IPv6 host address in brackets, "
+				       "e.g. [::1]:8080:80", v);
 		}
 	}
 	colon = memchr(p, ':', n);
-	if (!colon) {
-		cfg_err_key(c, s, e, -1, "'%s': expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]",
-			    v);
-		return;
-	}
+	if (!colon)
+		return err_set(e, EINVAL, "'%s': expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]",
+			       v);
 	why = parse_port_span(p, (size_t)(colon - p), &pt.host_first, &pt.host_last);
 	if (!why)
 		why = parse_port_span(colon + 1, n - (size_t)(colon - p) - 1, &pt.first, &pt.last);
-	if (why) {
-		cfg_err_key(c, s, e, -1, "'%s': %s", v, why);
+	if (why)
+		return err_set(e, EINVAL, "'%s': %s", v, why);
+	if (pt.host_last - pt.host_first != pt.last - pt.first)
+		return err_set(e, EINVAL, "'%s': the host and container ranges must be of equal "
+			       "length", v);
+	*out = pt;
+	return 0;
+}
+
+static void port_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+		      const struct cfg_item *it, void *obj)
+{
+	struct cfg_container *ct = obj;
+	struct cfg_port pt;
+	struct err er = { 0 };
+
+	if (config_port_parse(it->s, &pt, &er) < 0) {
+		cfg_err_key(c, s, e, -1, "%s", er.msg);
 		return;
 	}
-	if (pt.host_last - pt.host_first != pt.last - pt.first) {
-		cfg_err_key(c, s, e, -1, "'%s': the host and container ranges must be of equal "
-			    "length", v);
-		return;
-	}
+	pt.line = e->line;
 	*CFG_PUSH(c->mem, ct->ports, ct->n_ports) = pt;
 }
 

@@ -1,0 +1,527 @@
+/* cni_attach.c - the daemon's side of berth as a CNI plugin (issue 20): the
+ * `cni add|del|check|ls|status` requests the plugin (runtime/cni) sends,
+ * one per CNI call. An attachment is set up by the reconcile code as a
+ * configured container is (daemon_int.h, struct cni_att); this file turns
+ * requests into attachments, keeps them in the store, and answers with what
+ * the plugin needs for its result.
+ *
+ * Decisions where the CNI spec leaves room:
+ * - An attachment's name (store rows, ports, `berth ps`) is the first 12
+ *   characters of CNI_CONTAINERID, "-IFNAME" appended for an interface other
+ *   than eth0: what `podman ps` and `crictl ps` show, and short enough for
+ *   the veth's host end ("bh-" + 12 characters).
+ * - Its DNS name is the one the plugin passes (podman's container name, or
+ *   the Kubernetes pod name); a name that is not a DNS label gives none, a
+ *   name another container has is refused (code 7).
+ * - A second ADD of the same ID and interface with the same request answers
+ *   the first one's result (a runtime retrying); with another request it is
+ *   refused: DEL comes first.
+ * - The result's nameserver is berth's DNS server on the network's gateway,
+ *   the search domain [dns] domain.
+ */
+#include "runtime/daemon_int.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* CNI error codes the daemon knows (the details line "cni-code N"). */
+#define CNI_CODE_UNKNOWN_CONTAINER 3
+#define CNI_CODE_IO 5
+#define CNI_CODE_CONFIG 7
+#define CNI_CODE_AGAIN 11
+#define CNI_CODE_UNAVAILABLE 50
+
+#define CNI_ID_MAX 255
+
+/* Fail with message e and the CNI code for the plugin. */
+static int fail(struct buf *out, int code, int ret)
+{
+	buf_printf(out, "cni-code %d\n", code);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+static char *att_keep(struct cni_att *a, const char *s, size_t n)
+{
+	char *p = strndup(s, n), **slot;
+
+	if (!p || !(slot = array_push(&a->strs)))
+		abort();
+	*slot = p;
+	return p;
+}
+
+static char *att_str(struct cni_att *a, const char *s)
+{
+	return att_keep(a, s, strlen(s));
+}
+
+static void att_free(struct cni_att *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->strs.n; i++)
+		free(a->strs.v[i]);
+	array_free(&a->strs);
+	free(a->c.labels);
+	free(a->c.ports);
+	free(a);
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6 || strlen(s) != 17)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return mac[0] & 1 ? -1 : 0;     /* multicast is no interface's address */
+}
+
+static bool id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > CNI_ID_MAX || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * An attachment from an add request's words (argv[0] "add"; DESIGN of the
+ * protocol: the plugin's cni.h): NETWORK ID IFNAME NETNS [KEY=VALUE...].
+ * Checks what can be checked without the daemon's state. Returns 0 or
+ * -EINVAL with the reason in e.
+ */
+static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **out, struct err *e)
+{
+	struct cni_att *a;
+	struct cfg_container *c;
+	char name[STORE_NAME_MAX];
+	int ret = -EINVAL;
+
+	if (argc < 5)
+		return err_set(e, EINVAL, "usage: cni add NETWORK ID IFNAME NETNS [KEY=VALUE...]");
+	if (!id_valid(argv[2]))
+		return err_set(e, EINVAL, "CNI_CONTAINERID '%s': letters, digits, '_', '.' and '-', "
+			       "starting with a letter or digit, at most %d", argv[2], CNI_ID_MAX);
+	if (net_ifname_check("CNI_IFNAME", argv[3], e) < 0)
+		return -EINVAL;
+	if (argv[4][0] != '/')
+		return err_set(e, EINVAL, "CNI_NETNS '%s': expected an absolute path", argv[4]);
+	snprintf(name, sizeof(name), "%.12s%s%s", argv[2], strcmp(argv[3], "eth0") ? "-" : "",
+		 strcmp(argv[3], "eth0") ? argv[3] : "");
+	if (net_name_check(name, e) < 0)
+		return err_wrap(e, "attachment of %s/%s", argv[2], argv[3]);
+
+	if (!(a = calloc(1, sizeof(*a))))
+		abort();
+	c = &a->c;
+	c->cni = &a->o;
+	c->name = att_str(a, name);
+	c->file = "(cni)";
+	a->network = att_str(a, argv[1]);
+	c->networks = (const char **)&a->network;
+	c->n_networks = 1;
+	c->stop_timeout = 0;
+	a->o.id = att_str(a, argv[2]);
+	a->o.ifname = att_str(a, argv[3]);
+	a->o.netns = att_str(a, argv[4]);
+	for (int i = 5; i < argc; i++) {
+		const char *w = argv[i], *eq = strchr(w, '='), *v = eq ? eq + 1 : "";
+		size_t kl = eq ? (size_t)(eq - w) : strlen(w);
+
+		if (kl == 4 && !strncmp(w, "name", 4)) {
+			if (config_dns_name_valid(v))
+				a->o.dns_name = att_str(a, v);
+			else
+				daemon_log(d, LOG_INFO, "attachment %s: '%s' is not a DNS name "
+					   "(letters, digits, '-'): it has none", name, v);
+		} else if (kl == 5 && !strncmp(w, "alias", 5)) {
+			/* DNS answers one name per container today: the first */
+			if (!a->o.dns_name && config_dns_name_valid(v))
+				a->o.dns_name = att_str(a, v);
+		} else if (kl == 5 && !strncmp(w, "label", 5)) {
+			const char *leq = strchr(v, '=');
+			const char *key, *val;
+
+			if (!leq) {
+				err_set(e, EINVAL, "label '%s': expected KEY=VALUE", v);
+				goto err;
+			}
+			key = att_keep(a, v, (size_t)(leq - v));
+			val = att_str(a, leq + 1);
+			if (config_label_check(key, val, e) < 0) {
+				err_wrap(e, "label '%s'", v);
+				goto err;
+			}
+			for (size_t k = 0; k < c->n_labels; k++)
+				if (!strcmp(c->labels[k].key, key)) {
+					err_set(e, EINVAL, "label '%s' is given twice", key);
+					goto err;
+				}
+			c->labels = realloc(c->labels, (c->n_labels + 1) * sizeof(*c->labels));
+			if (!c->labels)
+				abort();
+			c->labels[c->n_labels++] = (struct label){ key, val };
+		} else if (kl == 4 && !strncmp(w, "port", 4)) {
+			struct cfg_port p;
+
+			if (config_port_parse(v, &p, e) < 0) {
+				err_wrap(e, "portMappings");
+				goto err;
+			}
+			c->ports = realloc(c->ports, (c->n_ports + 1) * sizeof(*c->ports));
+			if (!c->ports)
+				abort();
+			c->ports[c->n_ports++] = p;
+		} else if (kl == 2 && !strncmp(w, "ip", 2)) {
+			struct ip_addr ip;
+
+			if (ip_parse(v, &ip, NULL) < 0) {
+				err_set(e, EINVAL, "ips: '%s' is not an IP address", v);
+				goto err;
+			}
+			if (ip.family == AF_INET ? c->has_ip : c->has_ip6) {
+				err_set(e, EINVAL, "ips: more than one IPv%c address",
+					ip.family == AF_INET ? '4' : '6');
+				goto err;
+			}
+			if (ip.family == AF_INET)
+				c->has_ip = true, c->ip = ip;
+			else
+				c->has_ip6 = true, c->ip6 = ip;
+		} else if (kl == 3 && !strncmp(w, "mac", 3)) {
+			if (parse_mac(v, a->mac) < 0) {
+				err_set(e, EINVAL, "mac '%s': expected a unicast MAC address, "
+					"e.g. 02:42:ac:11:00:02", v);
+				goto err;
+			}
+			a->o.mac = a->mac;
+		} else {
+			err_set(e, EINVAL, "unknown option '%.*s'", (int)kl, w);
+			goto err;
+		}
+	}
+	/* equal requests, equal attachments: what applied_hash starts from */
+	for (int i = 1; i < argc; i++)
+		c->hash = hash64(i == 1 ? HASH64_INIT : c->hash, argv[i], strlen(argv[i]) + 1);
+	*out = a;
+	return 0;
+err:
+	att_free(a);
+	return ret;
+}
+
+static struct cni_att *att_find(const struct daemon *d, const char *name)
+{
+	return name_index_get(&d->atts_by_name, name);
+}
+
+static const char *att_name_of(const void *o)
+{
+	return ((const struct cni_att *)o)->c.name;
+}
+
+static void att_add(struct daemon *d, struct cni_att *a)
+{
+	struct cni_att **slot = array_push(&d->atts);
+
+	if (!slot)
+		abort();
+	*slot = a;
+	d->atts_by_name.name_of = att_name_of;
+	if (!name_index_put(&d->atts_by_name, a))
+		abort();
+}
+
+/* Take a down (kernel, store, DNS, firewall) and forget it. */
+static void att_remove(struct daemon *d, struct cni_att *a)
+{
+	struct err e = { 0 };
+	size_t k;
+
+	reconcile_remove_one(d, a->c.name);
+	if (store_cni_delete(d->store, a->c.name, &e) < 0)
+		daemon_log(d, LOG_ERROR, "attachment %s: %s", a->c.name, e.msg);
+	name_index_del(&d->atts_by_name, a->c.name);
+	for (k = 0; k < d->atts.n && d->atts.v[k] != a; k++)
+		;
+	if (k < d->atts.n) {
+		memmove(&d->atts.v[k], &d->atts.v[k + 1], (d->atts.n - k - 1) * sizeof(a));
+		d->atts.n--;
+	}
+	store_event_add(d->store, "cni", a->c.name, "detached", NULL);
+	att_free(a);
+}
+
+static const char *mac_str(const uint8_t m[6], char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	return buf;
+}
+
+/* The lines the plugin turns into the CNI result (cni.h of runtime/cni). */
+static void att_result(const struct daemon *d, const struct cni_att *a, const struct ctr *ctr,
+		       struct buf *out)
+{
+	const struct cfg_network *cn = config_network(d->cfg, a->network);
+	const struct ctr_if *ci = &ctr->ifs[0];
+	char m[18], s[IP_STRLEN], g[IP_STRLEN];
+
+	buf_printf(out, "interface %s %s\n", a->o.ifname, mac_str(a->link.mac, m));
+	buf_printf(out, "host %s %s\n", a->link.host, mac_str(a->link.host_mac, m));
+	buf_printf(out, "bridge %s %s\n", cn->bridge, mac_str(a->link.bridge_mac, m));
+	if (ci->ip4.family) {
+		buf_printf(out, "address %s/%u %s\n", ip_format(&ci->ip4, s), cn->subnet.len,
+			   ip_format(&cn->gateway, g));
+		buf_printf(out, "route 0.0.0.0/0 %s\n", g);
+	}
+	if (ci->ip6.family && cn->has_v6) {
+		buf_printf(out, "address %s/%u %s\n", ip_format(&ci->ip6, s), cn->subnet6.len,
+			   ip_format(&cn->gateway6, g));
+		buf_printf(out, "route ::/0 %s\n", g);
+	}
+	buf_printf(out, "dns %s\n", ip_format(&cn->gateway, s));
+	if (cn->has_v6)
+		buf_printf(out, "dns %s\n", ip_format(&cn->gateway6, s));
+	buf_printf(out, "domain %s\n", d->cfg->dns.domain);
+}
+
+/* Another container's DNS name, the same as a's (DNS names are one space,
+ * compared without case)? */
+static const char *dns_name_holder(const struct daemon *d, const struct cni_att *a)
+{
+	const char *n = a->o.dns_name;
+
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		const struct cfg_container *c = d->ctrs[i].cfg;
+		const char *o = c->cni ? c->cni->dns_name : c->name;
+
+		if (o && !strcasecmp(o, n))
+			return c->name;
+	}
+	return NULL;
+}
+
+static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	char spec[CTL_REQ_MAX];
+	struct cni_att *a, *old;
+	const char *holder;
+	int len;
+
+	if (att_parse(d, rq->argc - 1, rq->argv + 1, &a, e) < 0)
+		return fail(out, CNI_CODE_CONFIG, -EINVAL);
+	if (!config_network(d->cfg, a->network)) {
+		err_set(e, EINVAL, "network '%s' is not configured in berth", a->network);
+		att_free(a);
+		return fail(out, CNI_CODE_CONFIG, -EINVAL);
+	}
+	if ((old = att_find(d, a->c.name))) {
+		const struct ctr *oc = daemon_ctr(d, old->c.name);
+		bool same = !strcmp(old->o.id, a->o.id) && !strcmp(old->o.ifname, a->o.ifname);
+
+		if (same && old->c.hash == a->c.hash && oc && oc->state == CTR_NET_READY) {
+			att_free(a);
+			att_result(d, old, oc, out);    /* the runtime asks again */
+			return 0;
+		}
+		err_set(e, EEXIST, same ? "container %s is already attached as %s on network %s: "
+			"DEL it first" : "attachment name %s is taken by container %s on network %s",
+			same ? a->o.id : a->c.name, same ? old->c.name : old->o.id, old->network);
+		att_free(a);
+		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+	}
+	if (daemon_container(d, d->cfg, a->c.name)) {
+		err_set(e, EEXIST, "attachment name %s is the name of a configured container",
+			a->c.name);
+		att_free(a);
+		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+	}
+	if ((holder = dns_name_holder(d, a))) {
+		err_set(e, EEXIST, "DNS name '%s' is taken by container %s", a->o.dns_name, holder);
+		att_free(a);
+		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+	}
+	len = ctl_encode_request(spec, sizeof(spec), false, rq->argc - 1, rq->argv + 1);
+	if (len <= 0) {
+		att_free(a);
+		return err_set(e, ENOSPC, "request too long to keep");
+	}
+	spec[len - 1] = 0;              /* its newline */
+	if (store_cni_put(d->store, a->c.name, spec, e) < 0) {
+		att_free(a);
+		return fail(out, CNI_CODE_IO, -EIO);
+	}
+	a->spec = att_str(a, spec);
+	att_add(d, a);
+	if (reconcile_add_one(d, &a->c, e) < 0) {
+		int code = e->code == ENOSPC || e->code == EADDRINUSE ? CNI_CODE_AGAIN :
+			   CNI_CODE_CONFIG;
+
+		err_wrap(e, "attach %s to network %s", a->o.id, a->network);
+		att_remove(d, a);
+		return fail(out, code, -EIO);
+	}
+	store_event_add(d->store, "cni", a->c.name, "attached", NULL);
+	att_result(d, a, daemon_ctr(d, a->c.name), out);
+	return 0;
+}
+
+/* The attachment a request names (NETWORK ID IFNAME at argv[2..4]). */
+static struct cni_att *att_named(const struct daemon *d, char **argv)
+{
+	char name[STORE_NAME_MAX];
+	struct cni_att *a;
+
+	snprintf(name, sizeof(name), "%.12s%s%s", argv[3], strcmp(argv[4], "eth0") ? "-" : "",
+		 strcmp(argv[4], "eth0") ? argv[4] : "");
+	a = att_find(d, name);
+	if (a && (strcmp(a->o.id, argv[3]) || strcmp(a->o.ifname, argv[4]) ||
+		  strcmp(a->network, argv[2])))
+		return NULL;
+	return a;
+}
+
+static int cni_del(struct daemon *d, const struct ctl_request *rq, struct err *e)
+{
+	struct cni_att *a;
+
+	if (rq->argc < 5)
+		return err_set(e, EINVAL, "usage: cni del NETWORK ID IFNAME [NETNS]");
+	if ((a = att_named(d, rq->argv)))
+		att_remove(d, a);
+	return 0;                       /* nothing held is what DEL wants */
+}
+
+static int cni_check(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		     struct err *e)
+{
+	struct cni_att *a;
+	const struct ctr *c;
+	const struct cfg_network *cn;
+	struct net_attach na = { 0 };
+
+	if (rq->argc < 6)
+		return err_set(e, EINVAL, "usage: cni check NETWORK ID IFNAME NETNS");
+	if (!(a = att_named(d, rq->argv))) {
+		err_set(e, ENOENT, "container %s is not attached to network %s as %s",
+			rq->argv[3], rq->argv[2], rq->argv[4]);
+		return fail(out, CNI_CODE_UNKNOWN_CONTAINER, -ENOENT);
+	}
+	c = daemon_ctr(d, a->c.name);
+	cn = config_network(d->cfg, a->network);
+	if (!c || c->state != CTR_NET_READY || !cn) {
+		err_set(e, EIO, "attachment %s: %s", a->c.name,
+			c && c->error ? c->error : "its network is not set up");
+		return fail(out, CNI_CODE_AGAIN, -EIO);
+	}
+	na.container = a->c.name;
+	na.bridge = cn->bridge;
+	na.ifname = a->o.ifname;
+	na.netns = a->o.netns;
+	na.mtu = cn->mtu;
+	if (c->ifs[0].ip4.family) {
+		na.addr[na.n_addr++] = (struct net_ifaddr){ c->ifs[0].ip4, cn->subnet.len };
+		na.gw[na.n_gw++] = cn->gateway;
+	}
+	if (c->ifs[0].ip6.family && cn->has_v6) {
+		na.addr[na.n_addr++] = (struct net_ifaddr){ c->ifs[0].ip6, cn->subnet6.len };
+		na.gw[na.n_gw++] = cn->gateway6;
+	}
+	if (net_check(d->net, &na, e) < 0) {
+		err_wrap(e, "attachment %s", a->c.name);
+		return fail(out, CNI_CODE_AGAIN, -EIO);
+	}
+	att_result(d, a, c, out);
+	return 0;
+}
+
+static int cni_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
+		      struct err *e)
+{
+	const struct cfg_network *cn;
+
+	if (rq->argc < 3)
+		return err_set(e, EINVAL, "usage: cni status NETWORK");
+	if (!(cn = config_network(d->cfg, rq->argv[2]))) {
+		err_set(e, ENOENT, "network '%s' is not configured in berth", rq->argv[2]);
+		return fail(out, CNI_CODE_UNAVAILABLE, -ENOENT);
+	}
+	return 0;
+}
+
+int req_cni(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
+{
+	const char *verb = rq->argc > 1 ? rq->argv[1] : "";
+
+	if (!strcmp(verb, "add"))
+		return cni_add(d, rq, out, e);
+	if (!strcmp(verb, "del"))
+		return cni_del(d, rq, e);
+	if (!strcmp(verb, "check"))
+		return cni_check(d, rq, out, e);
+	if (!strcmp(verb, "status"))
+		return cni_status(d, rq, out, e);
+	if (!strcmp(verb, "ls")) {
+		for (size_t i = 0; i < d->atts.n; i++)
+			if (rq->argc < 3 || !strcmp(d->atts.v[i]->network, rq->argv[2]))
+				buf_printf(out, "%s %s\n", d->atts.v[i]->o.id, d->atts.v[i]->o.ifname);
+		return 0;
+	}
+	return err_set(e, EINVAL, "usage: cni add|del|check|ls|status ...");
+}
+
+static int restore_one(void *ctx, const char *name, const char *spec)
+{
+	struct daemon *d = ctx;
+	char line[CTL_REQ_MAX], *argv[CTL_MAX_ARGS + 1];
+	struct ctl_request rq = { 0 };
+	struct cni_att *a;
+	struct err e = { 0 };
+
+	snprintf(line, sizeof(line), "%s", spec);
+	if (ctl_parse_request(line, &rq, argv, &e) < 0 ||
+	    att_parse(d, rq.argc, rq.argv, &a, &e) < 0) {
+		daemon_log(d, LOG_ERROR, "attachment %s: cannot be restored (%s): forgetting it",
+			   name, e.msg);
+		store_cni_delete(d->store, name, NULL);
+		return 0;
+	}
+	a->spec = att_str(a, spec);
+	att_add(d, a);
+	return 0;
+}
+
+void cni_restore(struct daemon *d)
+{
+	struct err e = { 0 };
+
+	if (store_cni_list(d->store, restore_one, d, &e) < 0)
+		daemon_log(d, LOG_ERROR, "list CNI attachments: %s", e.msg);
+	else if (d->atts.n)
+		daemon_log(d, LOG_INFO, "%zu CNI attachment%s restored", d->atts.n,
+			   d->atts.n == 1 ? "" : "s");
+}
+
+void cni_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->atts.n; i++)
+		att_free(d->atts.v[i]);
+	array_free(&d->atts);
+	name_index_free(&d->atts_by_name);
+}
