@@ -262,6 +262,78 @@ void *array_grow(void *v, size_t *cap, size_t want, size_t size, size_t max_coun
 } while (0)
 
 /*
+ * JSON reader (RFC 8259), strict and allocation-light, for configuration
+ * handed to us as JSON (a CNI netconf). json_parse() checks the whole text
+ * (one value; no comments, trailing commas, duplicate keys, invalid UTF-8,
+ * lone surrogates or leading zeros) and records one token per value in one
+ * growable array; nothing else is allocated. The getters read the caller's
+ * text in place (it must stay unchanged while the doc is used) and unescape
+ * strings only into buffers the caller gives.
+ *
+ * Tokens are laid out in document order: an array's token is followed by its
+ * elements, an object's by key, value, key, value... (the key is a string
+ * token, its value the token right after it). Parse errors say where, as a
+ * 0-based byte offset: "byte 57: expected ',' or '}', found ']'". Getter
+ * errors say what was found ("expected a string, found an object"); the
+ * caller adds which field with err_wrap().
+ */
+#define JSON_MAX_DEPTH 64               /* arrays and objects nested */
+#define JSON_MAX_SIZE (1u << 20)        /* bytes of text */
+
+enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY,
+		 JSON_OBJECT };
+
+struct json_tok {
+	uint32_t start, end;        /* the value's bytes in the text: [start, end) */
+	uint32_t next;              /* index of the first token after the value's own */
+	uint32_t n;                 /* elements of an array, members of an object */
+	uint8_t type;               /* enum json_type */
+};
+
+struct json_doc {
+	const char *text;           /* borrowed */
+	size_t len;
+	ARRAY(struct json_tok) tok; /* tok.v[0] is the root */
+};
+
+/* Parse text[0..len) into d (whose old contents are dropped; a zeroed d is
+ * fine). Returns 0, or -EINVAL with "byte N: what" in e (-ENOMEM, -E2BIG
+ * for text over JSON_MAX_SIZE). d is empty after a failure; json_free() it
+ * either way. */
+int json_parse(struct json_doc *d, const char *text, size_t len, struct err *e);
+void json_free(struct json_doc *d);
+
+/* The root value; NULL for an empty (unparsed, failed) doc. */
+const struct json_tok *json_root(const struct json_doc *d);
+/* The member key of object obj, NULL when obj is NULL, not an object, or
+ * has no such key. Keys compare after unescaping, byte for byte. */
+const struct json_tok *json_get(const struct json_doc *d, const struct json_tok *obj,
+				const char *key);
+/* Iterate an array's elements, or an object's keys (each key's value is the
+ * token after it, key + 1); NULL when t is not a container or at the end:
+ *	for (el = json_first(d, arr); el; el = json_next(d, arr, el))      */
+const struct json_tok *json_first(const struct json_doc *d, const struct json_tok *t);
+const struct json_tok *json_next(const struct json_doc *d, const struct json_tok *parent,
+				 const struct json_tok *cur);
+/* "a string", "an object", "null", ... for messages. */
+const char *json_type_name(enum json_type t);
+
+/* Getters: 0 (or the string's length) on success; -EINVAL with what was
+ * found when t is NULL or of another type, -ERANGE when it does not fit.
+ *   json_string - unescaped (\uXXXX and surrogate pairs to UTF-8), NUL-
+ *                 terminated into buf[size]; a string holding \u0000 is
+ *                 refused (C strings cannot carry it).
+ *   json_str_eq - is t a string equal to s (after unescaping)?
+ *   json_int    - an integer (no fraction or exponent) within [min, max].
+ *   json_bool   - true or false. */
+int json_string(const struct json_doc *d, const struct json_tok *t, char *buf, size_t size,
+		struct err *e);
+bool json_str_eq(const struct json_doc *d, const struct json_tok *t, const char *s);
+int json_int(const struct json_doc *d, const struct json_tok *t, long long min, long long max,
+	     long long *out, struct err *e);
+int json_bool(const struct json_tok *t, bool *out, struct err *e);
+
+/*
  * Event loop (STYLE H2, H4): epoll plus a sorted timer list. Handles are
  * embedded in their owner (the loop never allocates) and callbacks recover
  * the owner with container_of. The loop lives in the daemon's context; tests

@@ -5,7 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>             /* before the linux/ headers: they defer to it */
+#include <netpacket/packet.h>
 #include <linux/if.h>
+#include <linux/if_bridge.h>
+#include <linux/if_ether.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -54,6 +59,8 @@ struct link {
 	uint32_t mtu;
 	char kind[16];              /* "veth", "bridge", "" */
 	char alias[128];
+	uint8_t mac[6];             /* IFLA_ADDRESS (Ethernet) */
+	int port_state;             /* a bridge port's BR_STATE_*; -1: not a bridge port */
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -224,6 +231,9 @@ static int link_parse(const struct nlmsghdr *nlh, void *ctx)
 		return -EBADMSG;
 	l->ifindex = ifi->ifi_index;
 	l->flags = ifi->ifi_flags;
+	l->port_state = -1;
+	if (tb[IFLA_ADDRESS] && nl_attr_len(tb[IFLA_ADDRESS]) == sizeof(l->mac))
+		memcpy(l->mac, nl_attr_data(tb[IFLA_ADDRESS]), sizeof(l->mac));
 	if (tb[IFLA_MASTER])
 		nl_attr_u32(tb[IFLA_MASTER], &l->master);
 	if (tb[IFLA_LINK])
@@ -232,9 +242,19 @@ static int link_parse(const struct nlmsghdr *nlh, void *ctx)
 		nl_attr_u32(tb[IFLA_MTU], &l->mtu);
 	if (tb[IFLA_IFALIAS] && nl_attr_str(tb[IFLA_IFALIAS], &s) == 0)
 		snprintf(l->alias, sizeof(l->alias), "%s", s);
-	if (tb[IFLA_LINKINFO] && nl_nest_parse(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) == 0 &&
-	    li[IFLA_INFO_KIND] && nl_attr_str(li[IFLA_INFO_KIND], &s) == 0)
+	if (!tb[IFLA_LINKINFO] || nl_nest_parse(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) < 0)
+		return 0;
+	if (li[IFLA_INFO_KIND] && nl_attr_str(li[IFLA_INFO_KIND], &s) == 0)
 		snprintf(l->kind, sizeof(l->kind), "%s", s);
+	if (li[IFLA_INFO_SLAVE_KIND] && li[IFLA_INFO_SLAVE_DATA] &&
+	    nl_attr_str(li[IFLA_INFO_SLAVE_KIND], &s) == 0 && !strcmp(s, "bridge")) {
+		const struct nlattr *bp[IFLA_BRPORT_MAX + 1];
+		uint8_t st;
+
+		if (nl_nest_parse(li[IFLA_INFO_SLAVE_DATA], bp, IFLA_BRPORT_MAX) == 0 &&
+		    nl_attr_u8(bp[IFLA_BRPORT_STATE], &st) == 0)
+			l->port_state = st;
+	}
 	return 0;
 }
 
@@ -595,6 +615,23 @@ static bool netns_exists(const char *path)
 	return yes;
 }
 
+/* Open a namespace someone else owns (a CNI runtime's): it must be there
+ * and be a network namespace; berth does not make one. */
+static int netns_open_ext(const char *path, const char *c, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(e, errno, "container %s: open netns %s", c, path);
+	/* NS_GET_NSTYPE (_IO(0xb7, 0x3)) tells a net namespace from the
+	 * others (/proc/PID/ns/mnt is nsfs too); kernels before 4.11 lack it. */
+	if (!is_nsfs(fd) || ioctl(fd, _IO(0xb7, 0x3)) != CLONE_NEWNET) {
+		close(fd);
+		return err_set(e, EINVAL, "container %s: %s is not a network namespace", c, path);
+	}
+	return fd;
+}
+
 /* An rtnetlink socket that lives in the namespace nsfd (sockets keep the
  * namespace they were created in). */
 static int ns_socket(struct net *n, int nsfd, struct nl_sock *s, const char *c, struct err *e)
@@ -711,6 +748,8 @@ struct attach_ctx {
 	struct nl_sock ns;          /* rtnetlink inside the container's netns */
 	int peer;                   /* ifindex of ifname inside, when known (spare) */
 	int bridge;                 /* ifindex */
+	uint8_t mac[6];             /* ifname's, once known (have_mac) */
+	bool have_mac;
 };
 
 /* One RTM_NEWLINK: the host end (up, MTU, enslaved, labelled) and its peer,
@@ -737,6 +776,8 @@ static int veth_create(struct attach_ctx *x, struct err *e)
 	nl_msg_put_header(&m, sizeof(struct ifinfomsg));
 	nl_put_str(&m, IFLA_IFNAME, x->ifname);
 	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	if (x->a->mac)
+		nl_put(&m, IFLA_ADDRESS, x->a->mac, 6);
 	nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)x->nsfd);
 	nl_nest_end(&m, peer);
 	nl_nest_end(&m, data);
@@ -849,6 +890,11 @@ static int veth_repair(struct attach_ctx *x, struct err *e)
 		}
 		return 0;
 	}
+	/* Someone else's netns: an interface of that name that is not ours
+	 * belongs to the runtime or another plugin, not to a past attach. */
+	if (have_peer && x->a->netns)
+		return err_set(e, EEXIST, "container %s: netns %s already has an interface %s "
+			       "that berth did not make", c, x->a->netns, x->ifname);
 	/* Stale: a host end whose peer is elsewhere (an older netns), or an
 	 * interface in the netns that is not the peer of our host end. Deleting
 	 * either end of a veth removes both. */
@@ -947,16 +993,22 @@ static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 	const struct net_attach *a = x->a;
 	struct nl_msg m;
 	struct link peer;
+	bool spare = fresh && x->peer > 0;
 	int ret;
 
 	if ((ret = ensure_ns_socket(x, e)) < 0)
 		return ret;
-	if (fresh && x->peer > 0) {
+	if (spare) {
 		peer.ifindex = x->peer;         /* a spare: known since it was made */
 	} else if ((ret = link_get(&x->ns, x->ifname, &peer, e)) <= 0) {
 		return ret < 0 ? err_wrap(e, "container %s", a->container) :
 		       err_set(e, ENODEV, "container %s: %s missing in its netns after creation",
 			       a->container, x->ifname);
+	}
+	x->peer = peer.ifindex;
+	if (a->mac || !spare) {
+		memcpy(x->mac, a->mac ? a->mac : peer.mac, 6);
+		x->have_mac = true;
 	}
 	nl_msg_init(&m, buf, sizeof(buf));
 	put_link_up(&m, 0, "lo");
@@ -966,6 +1018,11 @@ static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 		put_addr(&m, peer.ifindex, &a->addr[i]);
 	put_link_up(&m, peer.ifindex, NULL);
 	nl_put_u32(&m, IFLA_MTU, x->mtu);
+	/* A spare's eth0 was made before its MAC was known; an adopted one
+	 * may have another (a veth changes it while up). A new pair got it at
+	 * birth (veth_create), and link_get told the adopted one's. */
+	if (a->mac && (spare || (!fresh && memcmp(peer.mac, a->mac, 6) != 0)))
+		nl_put(&m, IFLA_ADDRESS, a->mac, 6);
 	for (unsigned i = 0; i < a->n_gw; i++)
 		put_default_route(&m, peer.ifindex, &a->gw[i]);
 	if ((ret = nl_talk(&x->ns, &m, &h, e)) < 0)
@@ -1002,11 +1059,161 @@ static int port_hairpin(struct attach_ctx *x, struct err *e)
 	return 0;
 }
 
+/*
+ * Wait, briefly, until the host end forwards. The bridge enables a port on
+ * the carrier change that bringing the peer up caused, but it learns of it
+ * from the kernel's link watch worker, asynchronously: a frame the container
+ * sends before that is dropped at the port. Usually it already forwards;
+ * with STP on the bridge it would take seconds, so give up after ~5 ms.
+ * host gets the host end (its ifindex stays 0 when the look-up failed).
+ */
+static void port_wait(struct attach_ctx *x, struct link *host)
+{
+	for (int i = 0; i < 100; i++) {
+		if (link_get(&x->n->rt, x->host, host, NULL) <= 0) {
+			host->ifindex = 0;
+			return;
+		}
+		if (host->port_state == BR_STATE_FORWARDING || host->port_state < 0)
+			return;
+		usleep(50);
+	}
+}
+
+/*
+ * Tell the link the container's addresses are at its MAC now (issue 20
+ * part 4): a gratuitous ARP (a request with sender = target = the address,
+ * broadcast) per IPv4 address and an unsolicited neighbour advertisement
+ * (to ff02::1, Override set, with the target link-layer address, hop limit
+ * 255) per IPv6 address, as the kernel's arp_notify and ndisc_notify do.
+ * Without it, a peer or the host that cached another container's MAC for a
+ * reused address keeps sending there until its entry times out (seconds to
+ * a minute): Linux takes a gratuitous ARP even within locktime, and an NA
+ * with Override replaces a cached link-layer address. The kernel sends
+ * neither for a NODAD address, nor for an address added to a link already
+ * up. The sockets are made inside the netns (one setns there and back) and
+ * used from here. Best effort: an announcement that cannot be sent does not
+ * fail the attach.
+ */
+static void announce(struct attach_ctx *x, struct link *host)
+{
+	const struct net_attach *a = x->a;
+	bool v4 = false, v6 = false;
+	int pfd = -1, ifd = -1;
+
+	for (unsigned i = 0; i < a->n_addr; i++) {
+		v4 |= a->addr[i].addr.family == AF_INET;
+		v6 |= a->addr[i].addr.family == AF_INET6;
+	}
+	if (!v4 && !v6)
+		return;
+	port_wait(x, host);
+	if (setns(x->nsfd, CLONE_NEWNET) < 0)
+		return;
+	/* Protocol 0: a packet socket that only sends (no receive hook). */
+	if (v4)
+		pfd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (v6)
+		ifd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	if (setns(x->n->host_ns, CLONE_NEWNET) < 0)
+		abort();        /* we hold it: cannot fail; never go on in the wrong ns */
+	if (!x->have_mac && (pfd >= 0 || ifd >= 0)) {
+		struct ifreq ifr = { 0 };
+
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", x->ifname);
+		if (ioctl(pfd >= 0 ? pfd : ifd, SIOCGIFHWADDR, &ifr) == 0) {
+			memcpy(x->mac, ifr.ifr_hwaddr.sa_data, 6);
+			x->have_mac = true;
+		}
+	}
+	if (x->have_mac && ifd >= 0)
+		(void)setsockopt(ifd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &(int){ 255 }, sizeof(int));
+	for (unsigned i = 0; x->have_mac && i < a->n_addr; i++) {
+		const uint8_t *ip = a->addr[i].addr.b;
+
+		if (a->addr[i].addr.family == AF_INET && pfd >= 0) {
+			/* Ethernet, IPv4, 6, 4, request; sha, spa; tha 0, tpa = spa */
+			uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+			struct sockaddr_ll ll = {
+				.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				.sll_ifindex = x->peer, .sll_halen = 6,
+			};
+
+			memcpy(arp + 8, x->mac, 6);
+			memcpy(arp + 14, ip, 4);
+			memcpy(arp + 24, ip, 4);
+			memset(ll.sll_addr, 0xff, 6);
+			(void)sendto(pfd, arp, sizeof(arp), 0, (struct sockaddr *)&ll, sizeof(ll));
+		} else if (a->addr[i].addr.family == AF_INET6 && ifd >= 0) {
+			/* type 136, code 0, checksum (the kernel's), flags: Override;
+			 * target; option 2 (target link-layer address), 1 x 8 bytes */
+			uint8_t na[32] = { 136, 0, 0, 0, 0x20 };
+			struct sockaddr_in6 dst = { .sin6_family = AF_INET6,
+						    .sin6_scope_id = (uint32_t)x->peer };
+			union {
+				struct cmsghdr h;
+				char b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			} cm = { 0 };
+			struct iovec iov = { na, sizeof(na) };
+			struct msghdr msg = { .msg_name = &dst, .msg_namelen = sizeof(dst),
+					      .msg_iov = &iov, .msg_iovlen = 1,
+					      .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+			struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)x->peer };
+
+			memcpy(na + 8, ip, 16);
+			na[24] = 2;
+			na[25] = 1;
+			memcpy(na + 26, x->mac, 6);
+			dst.sin6_addr.s6_addr[0] = 0xff;
+			dst.sin6_addr.s6_addr[1] = 0x02;
+			dst.sin6_addr.s6_addr[15] = 1;
+			/* From the address itself, as the kernel's own NA. */
+			memcpy(&pi.ipi6_addr, ip, 16);
+			cm.h.cmsg_level = IPPROTO_IPV6;
+			cm.h.cmsg_type = IPV6_PKTINFO;
+			cm.h.cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(&cm.h), &pi, sizeof(pi));
+			(void)sendmsg(ifd, &msg, 0);
+		}
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (ifd >= 0)
+		close(ifd);
+}
+
+/* What the caller asked to know (a->out): look up what is not known yet. */
+static int attach_out(struct attach_ctx *x, const struct link *br, struct link *host,
+		      struct err *e)
+{
+	struct net_attach_out *o = x->a->out;
+	struct link peer;
+	int ret;
+
+	if (!host->ifindex && (ret = link_get(&x->n->rt, x->host, host, e)) <= 0)
+		return ret < 0 ? ret : err_set(e, ENODEV, "container %s: host interface %s vanished",
+					       x->a->container, x->host);
+	if (!x->have_mac) {
+		if ((ret = ensure_ns_socket(x, e)) < 0 ||
+		    (ret = link_get(&x->ns, x->ifname, &peer, e)) < 0)
+			return ret;
+		if (!ret)
+			return err_set(e, ENODEV, "container %s: %s vanished from its netns",
+				       x->a->container, x->ifname);
+		memcpy(x->mac, peer.mac, 6);
+	}
+	memcpy(o->mac, x->mac, 6);
+	memcpy(o->host_mac, host->mac, 6);
+	memcpy(o->bridge_mac, br->mac, 6);
+	snprintf(o->host, sizeof(o->host), "%s", x->host);
+	return 0;
+}
+
 int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 {
 	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
 	char path[PATH_MAX];
-	struct link br;
+	struct link br, host = { 0 };
 	bool created;
 	int ret;
 
@@ -1014,8 +1221,12 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	x.mtu = a->mtu ? a->mtu : DEFAULT_MTU;
 	if ((ret = net_ifname_host(a->container, x.ifname, x.host, e)) < 0 ||
 	    (ret = net_ifname_check("bridge", a->bridge, e)) < 0 ||
-	    (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0)
+	    (!a->netns && (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0))
 		return ret;
+	if (a->mac && ((a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6)))
+		return err_set(e, EINVAL, "container %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is %s",
+			       a->container, a->mac[0], a->mac[1], a->mac[2], a->mac[3],
+			       a->mac[4], a->mac[5], a->mac[0] & 1 ? "multicast" : "zero");
 	if (a->n_addr > NET_ADDRS_MAX || a->n_gw > NET_ADDRS_MAX)
 		return err_set(e, EINVAL, "container %s: at most %d addresses and gateways",
 			       a->container, NET_ADDRS_MAX);
@@ -1034,14 +1245,18 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 
 	/* Fastest path: a prepared spare (new container, first interface). */
 	ret = -EAGAIN;
-	if (n->n_spare && !strcmp(x.ifname, "eth0") && !netns_exists(path))
+	if (!a->netns && n->n_spare && !strcmp(x.ifname, "eth0") && !netns_exists(path))
 		ret = spare_take(&x, path, e);
 	if (ret == 0) {
 		created = true;
 		goto inside;
 	}
 	err_clear(e);
-	if (x.nsfd < 0) {
+	if (a->netns) {
+		if ((x.nsfd = ret = netns_open_ext(a->netns, a->container, e)) < 0)
+			return ret;
+		created = false;        /* never ours: adopt what is there */
+	} else if (x.nsfd < 0) {
 		x.nsfd = ret = netns_ensure(n, a->container, path, &created, &x.ns, e);
 		if (ret < 0)
 			return ret;
@@ -1062,6 +1277,10 @@ inside:
 		ret = port_hairpin(&x, e);
 	if (ret == 0)
 		ret = configure_inside(&x, created, e);
+	if (ret == 0)
+		announce(&x, &host);
+	if (ret == 0 && a->out)
+		ret = attach_out(&x, &br, &host, e);
 	nl_close(&x.ns);
 	close(x.nsfd);
 	return ret;
@@ -1087,4 +1306,208 @@ int net_detach(struct net *n, const char *c, struct err *e)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return err_sys(e, errno, "remove netns file %s of container %s", path, c);
 	return 0;
+}
+
+/*
+ * Explicit deletion of the pair, the one case where there is no netns of
+ * berth's to remove: the kernel's unregister path waits for RCU callbacks
+ * (rcu_barrier) before RTM_DELLINK is answered, so this blocks the caller
+ * (measured: see the commit adding it, ~NN ms here) where net_detach
+ * returns at once.
+ */
+int net_unplug(struct net *n, const char *c, const char *ifname, struct err *e)
+{
+	char host[16], alias[128];
+	struct link l;
+	int ret;
+
+	if (!ifname)
+		ifname = "eth0";
+	if ((ret = net_ifname_host(c, ifname, host, e)) < 0)
+		return ret;
+	if ((ret = link_get(&n->rt, host, &l, e)) <= 0)
+		return ret;
+	snprintf(alias, sizeof(alias), ALIAS_PREFIX "%s/%s", c, ifname);
+	/* No alias: a create interrupted before its labelling (veth_create). */
+	if (strcmp(l.kind, "veth") != 0 || (l.alias[0] && strcmp(l.alias, alias) != 0)) {
+		if (!strncmp(l.alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)))
+			return err_set(e, EEXIST, "host interface %s is %s's, not %s/%s: left alone",
+				       host, l.alias + strlen(ALIAS_PREFIX), c, ifname);
+		return err_set(e, EEXIST, "host interface %s for container %s exists and was not "
+			       "created by berth: left alone", host, c);
+	}
+	if ((ret = link_del(&n->rt, l.ifindex, e)) < 0)
+		return err_wrap(e, "remove host interface %s of container %s", host, c);
+	return 0;
+}
+
+/* Default routes of one family in the main table, from an RTM_GETROUTE dump. */
+struct route_list {
+	unsigned n;
+	struct {
+		struct ip_addr gw;
+		uint32_t oif;
+	} r[16];
+};
+
+static int route_collect(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct route_list *l = ctx;
+	const struct rtmsg *rt = NLMSG_DATA(nlh);
+	const struct nlattr *tb[RTA_MAX + 1];
+	uint32_t table = 0;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nl_msg_parse(nlh, sizeof(*rt), tb, RTA_MAX) < 0)
+		return -EBADMSG;
+	if (tb[RTA_TABLE])
+		nl_attr_u32(tb[RTA_TABLE], &table);
+	else
+		table = rt->rtm_table;
+	if (rt->rtm_dst_len || table != RT_TABLE_MAIN || !tb[RTA_GATEWAY] || !tb[RTA_OIF] ||
+	    nl_attr_len(tb[RTA_GATEWAY]) != (rt->rtm_family == AF_INET6 ? 16u : 4u) ||
+	    l->n >= ARRAY_SIZE(l->r))
+		return 0;
+	ip_from_bytes(&l->r[l->n].gw, rt->rtm_family, nl_attr_data(tb[RTA_GATEWAY]));
+	nl_attr_u32(tb[RTA_OIF], &l->r[l->n].oif);
+	l->n++;
+	return 0;
+}
+
+/* The container's side: interface, MAC, addresses and default routes. */
+static int check_inside(struct net *n, const struct net_attach *a, const char *ifname,
+			const char *hname, const struct link *host, int nsfd, const char *where,
+			struct err *e)
+{
+	const char *c = a->container;
+	char buf[128] __attribute__((aligned(8))), s[IP_STRLEN];
+	struct nl_sock ns;
+	struct nl_msg m;
+	struct link p;
+	int ret;
+
+	if ((ret = ns_socket(n, nsfd, &ns, c, e)) < 0)
+		return ret;
+	if ((ret = link_get(&ns, ifname, &p, e)) <= 0) {
+		if (!ret)
+			ret = err_set(e, ENODEV, "container %s: there is no %s in %s", c, ifname, where);
+		goto out;
+	}
+	if (strcmp(p.kind, "veth") != 0 || p.peer != (uint32_t)host->ifindex) {
+		ret = err_set(e, EINVAL, "container %s: %s in %s is not the peer of host interface "
+			      "%s", c, ifname, where, hname);
+		goto out;
+	}
+	if (!(p.flags & IFF_UP)) {
+		ret = err_set(e, ENETDOWN, "container %s: %s is down", c, ifname);
+		goto out;
+	}
+	if (a->mac && memcmp(p.mac, a->mac, 6) != 0) {
+		ret = err_set(e, EINVAL, "container %s: %s has MAC %02x:%02x:%02x:%02x:%02x:%02x, "
+			      "not %02x:%02x:%02x:%02x:%02x:%02x", c, ifname, p.mac[0], p.mac[1],
+			      p.mac[2], p.mac[3], p.mac[4], p.mac[5], a->mac[0], a->mac[1],
+			      a->mac[2], a->mac[3], a->mac[4], a->mac[5]);
+		goto out;
+	}
+	if (a->n_addr) {
+		struct addr_list l = { .ifindex = p.ifindex };
+		struct nl_handlers h = { .on_data = addr_collect, .ctx = &l };
+
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+		nl_msg_put_header(&m, sizeof(struct ifaddrmsg));
+		if ((ret = nl_talk(&ns, &m, &h, e)) < 0) {
+			err_wrap(e, "container %s: list addresses of %s", c, ifname);
+			goto out;
+		}
+		for (unsigned i = 0; i < a->n_addr; i++) {
+			bool found = false;
+
+			for (unsigned j = 0; j < l.n; j++)
+				found |= ip_equal(&l.a[j].addr, &a->addr[i].addr) &&
+					 l.a[j].plen == a->addr[i].plen;
+			if (!found) {
+				ret = err_set(e, EADDRNOTAVAIL, "container %s: address %s/%u is "
+					      "missing on %s", c, ip_format(&a->addr[i].addr, s),
+					      a->addr[i].plen, ifname);
+				goto out;
+			}
+		}
+	}
+	for (unsigned i = 0; i < a->n_gw; i++) {
+		struct route_list l = { 0 };
+		struct nl_handlers h = { .on_data = route_collect, .ctx = &l };
+		struct rtmsg *rt;
+		bool found = false;
+
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
+		rt = nl_msg_put_header(&m, sizeof(*rt));
+		if (rt)
+			rt->rtm_family = a->gw[i].family;
+		if ((ret = nl_talk(&ns, &m, &h, e)) < 0) {
+			err_wrap(e, "container %s: list routes", c);
+			goto out;
+		}
+		for (unsigned j = 0; j < l.n; j++)
+			found |= ip_equal(&l.r[j].gw, &a->gw[i]) && l.r[j].oif == (uint32_t)p.ifindex;
+		if (!found) {
+			ret = err_set(e, ENETUNREACH, "container %s: the default route via %s on %s "
+				      "is missing", c, ip_format(&a->gw[i], s), ifname);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	nl_close(&ns);
+	return ret;
+}
+
+int net_check(struct net *n, const struct net_attach *a, struct err *e)
+{
+	const char *c = a->container, *ifname = a->ifname ? a->ifname : "eth0";
+	char host[16], alias[128], path[PATH_MAX];
+	const char *where;
+	struct link h, br;
+	int fd, ret;
+
+	if ((ret = net_ifname_host(c, ifname, host, e)) < 0 ||
+	    (ret = net_ifname_check("bridge", a->bridge, e)) < 0)
+		return ret;
+	if (a->n_addr > NET_ADDRS_MAX || a->n_gw > NET_ADDRS_MAX)
+		return err_set(e, EINVAL, "container %s: at most %d addresses and gateways", c,
+			       NET_ADDRS_MAX);
+	if ((ret = link_get(&n->rt, host, &h, e)) < 0)
+		return ret;
+	if (!ret)
+		return err_set(e, ENODEV, "container %s: host interface %s (of its %s) is missing",
+			       c, host, ifname);
+	snprintf(alias, sizeof(alias), ALIAS_PREFIX "%s/%s", c, ifname);
+	if (strcmp(h.kind, "veth") != 0 || strcmp(h.alias, alias) != 0)
+		return err_set(e, EEXIST, "container %s: host interface %s is not berth's %s/%s%s%s",
+			       c, host, c, ifname, h.alias[0] ? ": its label is " : "", h.alias);
+	if ((ret = link_get(&n->rt, a->bridge, &br, e)) < 0)
+		return ret;
+	if (!ret || h.master != (uint32_t)br.ifindex)
+		return err_set(e, EINVAL, "container %s: host interface %s is not a port of bridge %s",
+			       c, host, a->bridge);
+	if (!(h.flags & IFF_UP))
+		return err_set(e, ENETDOWN, "container %s: host interface %s is down", c, host);
+	if (a->netns) {
+		if ((fd = netns_open_ext(a->netns, c, e)) < 0)
+			return fd;
+		where = a->netns;
+	} else {
+		if ((ret = net_netns_path(n, c, path, sizeof(path), e)) < 0)
+			return ret;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || !is_nsfs(fd)) {
+			if (fd >= 0)
+				close(fd);
+			return err_set(e, ENOENT, "container %s: its netns %s is missing", c, path);
+		}
+		where = "its netns";
+	}
+	ret = check_inside(n, a, ifname, host, &h, fd, where, e);
+	close(fd);
+	return ret;
 }

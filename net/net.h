@@ -35,7 +35,11 @@
  *   - a netns berth creates has IPv6 router solicitations and DAD of its
  *     link-local address off (berth sends no RAs; IPAM owns uniqueness), and
  *     the container's own addresses are added with IFA_F_NODAD;
- *   - default routes are "via GATEWAY dev IFNAME", proto boot.
+ *   - default routes are "via GATEWAY dev IFNAME", proto boot;
+ *   - every attach announces the container's addresses (a gratuitous ARP
+ *     per IPv4 address, an unsolicited neighbour advertisement with the
+ *     Override flag per IPv6 address), so that peers and the host that
+ *     still cache another MAC for a reused address switch at once.
  *
  * No external program is ever run: everything goes through netlink, mount(2),
  * setns(2) and /proc/sys. The calling thread's network namespace at
@@ -62,6 +66,14 @@ struct net_bridge {
 	unsigned mtu;               /* 0: the kernel's default */
 };
 
+/* What a CNI result reports about an attachment. */
+struct net_attach_out {
+	uint8_t mac[6];             /* the container's interface */
+	uint8_t host_mac[6];        /* the host end */
+	uint8_t bridge_mac[6];
+	char host[16];              /* the host end's name */
+};
+
 struct net_attach {
 	const char *container;      /* [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 */
 	const char *bridge;         /* the bridge to enslave the host end to (must exist) */
@@ -78,11 +90,22 @@ struct net_attach {
 	struct ip_addr gw[NET_ADDRS_MAX];
 	unsigned n_gw;
 	unsigned mtu;               /* 0: 1500 */
+	/* A network namespace owned by someone else (a CNI runtime's
+	 * CNI_NETNS: /run/netns/cni-..., /proc/PID/ns/net). NULL: berth's own
+	 * at STATE_DIR/netns/NAME. Given, it must exist and be a netns; berth
+	 * opens it and never creates, mounts, unmounts or removes it, uses no
+	 * spare for it, and refuses (instead of deleting) an interface a->ifname
+	 * there that is not its own veth. The host end is named and labelled as
+	 * for berth's own containers; net_unplug removes it again. */
+	const char *netns;
+	const uint8_t *mac;         /* 6 bytes for the container's interface; NULL: the kernel picks */
+	struct net_attach_out *out; /* filled on success; NULL: not wanted */
 };
 
 /* Open the netlink sockets of the calling thread's network namespace (the
  * "host" namespace from now on) and create STATE_DIR/netns. state_dir may be
- * NULL for bridge operations only. Returns 0 or -errno; *out is NULL on failure. */
+ * NULL for bridge operations, net_unplug and attachments in other
+ * namespaces (a->netns) only. Returns 0 or -errno; *out is NULL on failure. */
 int net_open(struct net **out, const char *state_dir, struct err *e);
 void net_close(struct net *n);      /* NULL is fine */
 
@@ -114,6 +137,26 @@ int net_prepare(struct net *n, const char *bridge, unsigned count, struct err *e
 /* Remove the container's netns (and with it every interface in it). A
  * container that is not attached is not an error. */
 int net_detach(struct net *n, const char *container, struct err *e);
+
+/*
+ * Remove the host end of container/ifname (NULL: "eth0"), and with it the
+ * pair, for an attachment in someone else's netns, which net_detach cannot
+ * remove. The host end must carry the alias "berth:NAME/IFNAME" (a veth
+ * without alias is a create of ours that was interrupted before labelling);
+ * anything else of that name is an error. A missing one is not. This is the
+ * explicit veth deletion: it blocks the caller in the kernel (see net.c).
+ */
+int net_unplug(struct net *n, const char *container, const char *ifname, struct err *e);
+
+/*
+ * Check an attachment without changing anything (CNI CHECK): the host end
+ * exists, is ours, is a port of a->bridge and up; a->ifname exists in the
+ * netns (a->netns, or berth's own) as the host end's peer, is up (and has
+ * a->mac when given); each of a->addr is on it; a default route via each of
+ * a->gw leaves through it. Returns 0, or -errno with the first problem in
+ * words, e.g. "container web: address 10.88.0.5/16 is missing on eth0".
+ */
+int net_check(struct net *n, const struct net_attach *a, struct err *e);
 
 /* Validation, with the messages the CLI and config errors show:
  * "container name 'a/b': only letters, digits, '_', '.', '-' are allowed". */

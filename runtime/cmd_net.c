@@ -2,6 +2,7 @@
 #include "runtime/runtime.h"
 #include "net/net.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,16 @@
 static const char net_usage[] =
 	"usage: berth net attach NAME --state-dir DIR --bridge BR --gateway A/LEN [--gateway A/LEN]\n"
 	"                 --ip A/LEN [--ip A/LEN] [--ifname eth0] [--mtu 1500]\n"
+	"                 [--netns PATH] [--mac MAC] [--show]\n"
+	"       berth net check NAME --bridge BR --ip A/LEN [--ip A/LEN] [--gateway A [--gateway A]]\n"
+	"                 [--state-dir DIR | --netns PATH] [--ifname eth0] [--mac MAC]\n"
+	"       berth net unplug NAME [--ifname eth0]\n"
 	"       berth net detach NAME --state-dir DIR\n"
-	"       berth net bridge-delete BR\n";
+	"       berth net bridge-delete BR\n"
+	"--netns: a namespace someone else owns (not created, not removed; --state-dir is then\n"
+	"not needed); --show prints 'mac MAC host HOSTIF HOSTMAC bridge BRMAC'. check prints\n"
+	"nothing and exits 0 when all is well, else the first problem. unplug removes the host\n"
+	"end of an attachment made with --netns.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -41,11 +50,33 @@ static int parse_ifaddr(const char *opt, const char *s, struct net_ifaddr *a, st
 	return 0;
 }
 
+/* "02:42:0a:58:00:05" into 6 bytes. Returns 0 or -1. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++, s += 3) {
+		char hex[3] = { s[0], s[0] ? s[1] : 0, 0 }, *end;
+
+		if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]) ||
+		    s[2] != (i < 5 ? ':' : '\0'))
+			return -1;
+		mac[i] = (uint8_t)strtoul(hex, &end, 16);
+	}
+	return 0;
+}
+
+static void print_mac(const char *what, const uint8_t *m)
+{
+	printf("%s %02x:%02x:%02x:%02x:%02x:%02x", what, m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 static int net_attach_cmd(int argc, char **argv)
 {
 	struct net_bridge b = { 0 };
 	struct net_attach a = { 0 };
+	struct net_attach_out out;
 	const char *state_dir = NULL;
+	uint8_t mac[6];
+	bool show = false;
 	struct net *n;
 	struct err e = { 0 };
 	int ret;
@@ -57,11 +88,21 @@ static int net_attach_cmd(int argc, char **argv)
 		const char *o = argv[i];
 		char *end;
 
+		if (!strcmp(o, "--show")) {
+			show = true;
+			continue;
+		}
 		if (i + 1 >= argc)
 			return usage_error("option %s needs a value", o);
 		const char *v = argv[++i];
 
-		if (!strcmp(o, "--state-dir")) {
+		if (!strcmp(o, "--netns")) {
+			a.netns = v;
+		} else if (!strcmp(o, "--mac")) {
+			if (parse_mac(v, mac) < 0)
+				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
+			a.mac = mac;
+		} else if (!strcmp(o, "--state-dir")) {
 			state_dir = v;
 		} else if (!strcmp(o, "--bridge")) {
 			b.name = a.bridge = v;
@@ -92,8 +133,8 @@ static int net_attach_cmd(int argc, char **argv)
 			return usage_error("unknown option '%s'", o);
 		}
 	}
-	if (!state_dir)
-		return usage_error("attach needs --state-dir DIR%s", "");
+	if (!state_dir && !a.netns)
+		return usage_error("attach needs --state-dir DIR (or --netns PATH)%s", "");
 	if (!a.bridge)
 		return usage_error("attach needs --bridge BR%s", "");
 	if (!a.n_addr)
@@ -110,9 +151,106 @@ static int net_attach_cmd(int argc, char **argv)
 		return fail(&e);
 	if ((ret = net_open(&n, state_dir, &e)) < 0)
 		return fail(&e);
+	if (show)
+		a.out = &out;
 	ret = net_bridge_ensure(n, &b, &e);
 	if (ret >= 0)
 		ret = net_attach(n, &a, &e);
+	net_close(n);
+	if (ret < 0)
+		return fail(&e);
+	if (show) {
+		print_mac("mac", out.mac);
+		printf(" host %s", out.host);
+		print_mac("", out.host_mac);
+		print_mac(" bridge", out.bridge_mac);
+		printf("\n");
+	}
+	return EXIT_OK;
+}
+
+static int net_check_cmd(int argc, char **argv)
+{
+	struct net_attach a = { 0 };
+	const char *state_dir = NULL;
+	uint8_t mac[6];
+	struct net *n;
+	struct err e = { 0 };
+	int ret;
+
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("check needs a container NAME%s", "");
+	a.container = argv[2];
+	for (int i = 3; i < argc; i++) {
+		const char *o = argv[i];
+
+		if (i + 1 >= argc)
+			return usage_error("option %s needs a value", o);
+		const char *v = argv[++i];
+
+		if (!strcmp(o, "--netns")) {
+			a.netns = v;
+		} else if (!strcmp(o, "--state-dir")) {
+			state_dir = v;
+		} else if (!strcmp(o, "--bridge")) {
+			a.bridge = v;
+		} else if (!strcmp(o, "--ifname")) {
+			a.ifname = v;
+		} else if (!strcmp(o, "--mac")) {
+			if (parse_mac(v, mac) < 0)
+				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
+			a.mac = mac;
+		} else if (!strcmp(o, "--ip")) {
+			if (a.n_addr >= NET_ADDRS_MAX)
+				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
+			if (parse_ifaddr(o, v, &a.addr[a.n_addr], &e) < 0) {
+				fprintf(stderr, "berth: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			a.n_addr++;
+		} else if (!strcmp(o, "--gateway")) {
+			if (a.n_gw >= NET_ADDRS_MAX)
+				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
+			if (ip_parse(v, &a.gw[a.n_gw], &e) < 0) {
+				fprintf(stderr, "berth: --gateway: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			a.n_gw++;
+		} else {
+			return usage_error("unknown option '%s'", o);
+		}
+	}
+	if (!state_dir && !a.netns)
+		return usage_error("check needs --state-dir DIR or --netns PATH%s", "");
+	if (!a.bridge)
+		return usage_error("check needs --bridge BR%s", "");
+	if (net_name_check(a.container, &e) < 0)
+		return fail(&e);
+	if ((ret = net_open(&n, state_dir, &e)) < 0)
+		return fail(&e);
+	ret = net_check(n, &a, &e);
+	net_close(n);
+	return ret < 0 ? fail(&e) : EXIT_OK;
+}
+
+static int net_unplug_cmd(int argc, char **argv)
+{
+	const char *ifname = NULL;
+	struct err e = { 0 };
+	struct net *n;
+	int ret;
+
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("unplug needs a container NAME%s", "");
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--ifname") && i + 1 < argc)
+			ifname = argv[++i];
+		else
+			return usage_error("unknown option '%s'", argv[i]);
+	}
+	if ((ret = net_open(&n, NULL, &e)) < 0)
+		return fail(&e);
+	ret = net_unplug(n, argv[2], ifname, &e);
 	net_close(n);
 	return ret < 0 ? fail(&e) : EXIT_OK;
 }
@@ -168,6 +306,10 @@ int cmd_net(int argc, char **argv)
 		return net_attach_cmd(argc, argv);
 	if (!strcmp(argv[1], "detach"))
 		return net_detach_cmd(argc, argv);
+	if (!strcmp(argv[1], "check"))
+		return net_check_cmd(argc, argv);
+	if (!strcmp(argv[1], "unplug"))
+		return net_unplug_cmd(argc, argv);
 	if (!strcmp(argv[1], "bridge-delete"))
 		return net_bridge_delete_cmd(argc, argv);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

@@ -1,5 +1,6 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
+#include "runtime/cni/cni.h"
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
 #include "runtime/ctr/ctr.h"
@@ -264,6 +265,9 @@ int main(int argc, char **argv)
 	struct globals g = { 0 };
 	int i;
 
+	/* Started by a container runtime as a CNI plugin: nothing else applies. */
+	if (getenv("CNI_COMMAND"))
+		return cni_plugin_main();
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *opt = argv[i];
 
