@@ -891,13 +891,13 @@ int cni_plugin_main(void)
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
 		if (!strcmp(c.cmd, verbs[i].name))
 			vb = &verbs[i];
-	ret = read_stdin(&c, &in);
-	if (ret >= 0 && !vb)
+	ret = read_stdin(&c, &in) < 0 ? -1 : 0;
+	if (vb && !vb->run)         /* VERSION answers whatever stdin held */
+		ret = verb_version(&c, &in);
+	else if (ret == 0 && !vb)
 		ret = fail(&c, CNI_ERR_INVALID_ENV, "CNI_COMMAND '%s': not one of ADD, DEL, CHECK, GC, "
 			   "STATUS, VERSION", c.cmd);
-	if (ret >= 0 && !vb->run)
-		ret = verb_version(&c, &in);
-	else if (ret >= 0 && (ret = setup(&c, vb, &in)) == 0)
+	else if (ret == 0 && (ret = setup(&c, vb, &in)) == 0)
 		ret = vb->run(&c);
 	if (ret < 0)
 		print_error(&c);
