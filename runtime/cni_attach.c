@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 /* CNI error codes the daemon knows (the details line "cni-code N"). */
@@ -451,16 +452,49 @@ static int cni_check(struct daemon *d, const struct ctl_request *rq, struct buf 
 	return 0;
 }
 
+static int count_v4(void *ctx, const struct ipam_alloc *a)
+{
+	*(uint64_t *)ctx += a->ip.family == AF_INET;
+	return 0;
+}
+
+/* IPv4 addresses IPAM may hand out on cn (its ranges, less the gateway). */
+static uint64_t v4_capacity(const struct cfg_network *cn)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < cn->n_ranges; i++) {
+		const struct ip_range *r = &cn->ranges[i];
+		uint32_t a, b;
+
+		memcpy(&a, r->first.b, 4);
+		memcpy(&b, r->last.b, 4);
+		n += (uint64_t)ntohl(b) - ntohl(a) + 1;
+		n -= ip_range_contains(r, &cn->gateway);
+	}
+	return n;
+}
+
+/* STATUS: the network exists and has an address left for the next ADD. */
 static int cni_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		      struct err *e)
 {
 	const struct cfg_network *cn;
+	uint64_t used = 0, cap;
 
 	if (rq->argc < 3)
 		return err_set(e, EINVAL, "usage: cni status NETWORK");
 	if (!(cn = config_network(d->cfg, rq->argv[2]))) {
 		err_set(e, ENOENT, "network '%s' is not configured in berth", rq->argv[2]);
 		return fail(out, CNI_CODE_UNAVAILABLE, -ENOENT);
+	}
+	if (ipam_list(d->store, cn->name, count_v4, &used, e) < 0)
+		return fail(out, CNI_CODE_UNAVAILABLE, -EIO);
+	cap = v4_capacity(cn);
+	if (used >= cap) {
+		err_set(e, ENOSPC, "network '%s' has no free address (%llu of %llu in use)",
+			cn->name, (unsigned long long)used, (unsigned long long)cap);
+		return fail(out, CNI_CODE_UNAVAILABLE, -ENOSPC);
 	}
 	return 0;
 }

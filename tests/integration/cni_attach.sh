@@ -1,0 +1,195 @@
+# cni_attach.sh - CNI attachments as berth's own (issue 20 part 5): a runtime's
+# container added through the plugin shows in `berth ps` (origin cni, its
+# runtime id), has a DNS name and labels, publishes a port reachable from the
+# world, is selected by a policy, survives a reload and a daemon restart with
+# its address, and leaves nothing behind after DEL or GC; an address handed
+# out again answers at once (gratuitous ARP); STATUS says when a network is
+# full; a DNS name another container has is refused.
+. "$BERTH_TOP/tests/lib.sh"
+need_cmd jq ip dig nsenter nft python3
+
+C=$TMPDIR/etc
+S=$TMPDIR/state
+mkdir -p "$C/containers.d" "$C/policies.d"
+cat >"$C/berth.ini" <<INI
+[daemon]
+state_dir = $S
+run_dir   = $TMPDIR/run
+
+[network default]
+bridge  = berth0
+subnet  = 10.88.0.0/16
+
+[network tiny]
+bridge  = berth1
+subnet  = 10.99.0.0/30
+
+[dns]
+domain   = berth.internal
+upstream = 127.0.0.1
+host     = no
+INI
+cat >"$C/containers.d/web.ini" <<INI
+[container]
+rootfs  = /
+command = sleep 100000
+labels  = app=web
+INI
+. "$BERTH_TOP/tests/daemon.sh"
+export BERTH_SOCKET=$TMPDIR/run/berth.sock
+
+cni() {
+	_verb=$1; shift
+	out=$(env -i PATH="$PATH" BERTH_SOCKET="$BERTH_SOCKET" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" CNI_COMMAND="$_verb" "$@" "$BERTH")
+	rc=$?
+}
+conf() { printf '{"cniVersion":"1.1.0","name":"berthnet","type":"berth","network":"%s"%s}\n' "$1" "${2:+,$2}"; }
+ipv4() { printf '%s' "$1" | jq -r '.ips[] | select(.address | contains(".")) | .address | sub("/.*"; "")'; }
+# add ID [CNI_ARGS] [EXTRA JSON] [NETWORK]: ADD with netns /run/netns/ID
+add() {
+	ip netns add "$1" 2>/dev/null
+	cni ADD CNI_CONTAINERID="$1" CNI_IFNAME=eth0 CNI_NETNS="/run/netns/$1" CNI_ARGS="${2:-}" <<EOF
+$(conf "${4:-default}" "${3:-}")
+EOF
+}
+del() {
+	cni DEL CNI_CONTAINERID="$1" CNI_IFNAME=eth0 CNI_NETNS="/run/netns/$1" <<EOF
+$(conf "${2:-default}")
+EOF
+}
+ps_json() { B -o json ps | jq -c --arg n "$1" '.[] | select(.name == $n)'; }
+resolve() { dig +short +time=1 +tries=1 @10.88.0.1 "$1.berth.internal"; }
+# serve NETNS PORT: answer one TCP connection on PORT with "hi" (background)
+serve() {
+	ip netns exec "$1" python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1]))); s.listen(4); s.settimeout(20)
+while True:
+    c, _ = s.accept(); c.sendall(b"hi\n"); c.close()' "$2" >/dev/null 2>&1 &
+	servers="${servers:-} $!"
+}
+# fetch [NSENTER/IP NETNS EXEC PREFIX...] HOST PORT: the line a server sends
+fetch() {
+	_h=$1 _p=$2; shift 2
+	"$@" python3 -c 'import socket,sys
+s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+sys.stdout.write(s.recv(16).decode())' "$_h" "$_p" 2>/dev/null
+}
+trap 'for p in ${servers:-}; do kill $p 2>/dev/null; done; cleanup; for n in $(ip netns list | cut -d" " -f1); do ip netns del $n; done' EXIT
+
+# the world: a namespace behind a veth, which reaches the host at 192.0.2.1
+ip netns add world
+ip link add wv0 type veth peer name wv1
+ip link set wv1 netns world
+ip addr add 192.0.2.1/24 dev wv0
+ip link set wv0 up
+ip -n world addr add 192.0.2.2/24 dev wv1
+ip -n world link set wv1 up
+
+start_daemon || { not_ok "the daemon starts" "$(cat "$log")"; done_testing; }
+wait_for test -e "$S/netns/web"
+
+A=aaaaaaaaaaaa0123456789
+add $A 'K8S_POD_NAMESPACE=prod;K8S_POD_NAME=alpha' \
+	'"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]},"args":{"cni":{"labels":[{"key":"app","value":"db"}]}}'
+check_out "ADD through the plugin succeeds" 0 echo "$rc"
+a_ip=$(ipv4 "$out")
+check_out "berth ps lists it: attached, origin cni, the runtime's id, its address" \
+	"attached cni $A $a_ip default" \
+	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \(.ipv4) \(.networks)\""; }; ps_json "$@"' \
+	_ "$BERTH" "$C" aaaaaaaaaaaa
+check_out "its DNS name (K8S_POD_NAME) answers its address" "$a_ip" resolve alpha
+check "berth ports lists its published port" sh -c "'$BERTH' -c '$C' ports | grep -q '8080.*aaaaaaaaaaaa'"
+serve $A 80
+wait_for sh -c "ip netns exec $A ss -ltn | grep -q ':80 '"
+check_out "the published port answers from the world" "hi" fetch 192.0.2.1 8080 ip netns exec world
+
+B2=bbbbbbbbbbbb0123456789
+add $B2 'K8S_POD_NAME=beta'
+b_ip=$(ipv4 "$out")
+serve $B2 80
+wait_for sh -c "ip netns exec $B2 ss -ltn | grep -q ':80 '"
+in_web() { nsenter --net="$S/netns/web" "$@"; }
+check_out "before any policy, container web reaches alpha" "hi" fetch "$a_ip" 80 in_web
+cat >"$C/policies.d/db.ini" <<INI
+[policy]
+select = app=db
+types  = ingress
+INI
+check "a policy selecting app=db (the attachment's CNI label) reloads" B reload
+check_out "now web cannot reach alpha (selected by its label)" "" fetch "$a_ip" 80 in_web
+check_out "... but still reaches beta (not selected)" "hi" fetch "$b_ip" 80 in_web
+check "policy why names the attachment's policy" sh -c \
+	"'$BERTH' -c '$C' policy why web aaaaaaaaaaaa 80/tcp 2>&1 | grep -q 'db'"
+rm "$C/policies.d/db.ini"
+check "the policy goes again" B reload
+check_out "a reload keeps the attachment and its address" "attached $a_ip" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \(.ipv4)\"'"
+
+# a daemon restart: the attachment comes back from the store, same address
+kill -TERM "$pid"; wait "$pid" 2>/dev/null
+start_daemon || not_ok "the daemon starts again" "$(tail -5 "$log")"
+check_out "after a restart it is listed again with the same address" "attached $a_ip" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \(.ipv4)\"'"
+check_out "... its name answers" "$a_ip" resolve alpha
+check_out "... and its port answers from the world" "hi" fetch 192.0.2.1 8080 ip netns exec world
+grep -q "1 CNI attachment\|2 CNI attachments" "$log" && ok "the daemon says it restored them" ||
+	not_ok "the daemon says it restored them" "$(tail -5 "$log")"
+
+# the DNS name of a configured container is refused
+add cccccccccccc0123456789 'K8S_POD_NAME=web'
+check_out "a DNS name a configured container has is refused (code 7)" "1 7" \
+	sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
+check "... saying who has it" sh -c 'printf "%s" "$1" | jq -r .msg | grep -q "taken by container web"' _ "$out"
+ip netns del cccccccccccc0123456789
+
+# DEL: nothing stays behind
+del $A
+check_out "DEL succeeds" 0 echo "$rc"
+check_out "it is gone from berth ps" "" ps_json aaaaaaaaaaaa
+check_out "its name no longer answers" "" resolve alpha
+check "its port is withdrawn" sh -c "! '$BERTH' -c '$C' ports | grep -q 8080"
+check "its address is released" sh -c "! '$BERTH' -c '$C' ip ls | grep -qw '$a_ip'"
+check "its veth is gone" sh -c "! ip -o link | grep -q 'berth:aaaaaaaaaaaa/'"
+check "no firewall element names its address" sh -c "! nft list table inet berth | grep -qw '$a_ip'"
+
+# a reused address answers at once: the host caches beta's MAC for b_ip;
+# beta goes, delta takes b_ip, and the host reaches delta without waiting
+check_out "the host reaches beta" "hi" fetch "$b_ip" 80
+del $B2
+add dddddddddddd0123456789 'K8S_POD_NAME=delta' "\"runtimeConfig\":{\"ips\":[\"$b_ip/16\"]}"
+check_out "delta gets beta's address (runtimeConfig.ips)" "$b_ip" ipv4 "$out"
+d_mac=$(ip -n dddddddddddd0123456789 -j link show eth0 | jq -r '.[0].address')
+serve dddddddddddd0123456789 80
+wait_for sh -c "ip netns exec dddddddddddd0123456789 ss -ltn | grep -q ':80 '"
+check_out "the host reaches delta at once (no stale MAC)" "hi" fetch "$b_ip" 80
+check_out "the host's neighbour entry is delta's MAC" "$d_mac" \
+	sh -c "ip -j neigh show '$b_ip' dev berth0 | jq -r '.[0].lladdr'"
+
+# GC: the attachments not listed go, with everything they held
+for i in 1 2 3 4; do add "gc${i}cccccccccc" "K8S_POD_NAME=gc$i" \
+	"\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":900$i,\"containerPort\":80,\"protocol\":\"tcp\"}]}"; done
+cni GC <<EOF
+$(conf default '"cni.dev/valid-attachments":[{"containerID":"dddddddddddd0123456789","ifname":"eth0"},{"containerID":"gc1cccccccccc","ifname":"eth0"}]')
+EOF
+check_out "GC succeeds" 0 echo "$rc"
+check_out "berth keeps the listed ones only" "dddddddddddd gc1ccccccccc" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '[.[] | select(.origin == \"cni\") | .name] | sort | join(\" \")'"
+check_out "the others' names are gone" "" sh -c "for i in 2 3 4; do dig +short +time=1 +tries=1 @10.88.0.1 gc\$i.berth.internal; done"
+check "the others' ports are gone" sh -c "! '$BERTH' -c '$C' ports | grep -q '900[234]'"
+check_out "the others' veths are gone" "0" sh -c "ip -o link | grep -c 'berth:gc[234]'"
+
+# STATUS: a network with no address left is not available
+add tinyaaaaaaaa "" "" tiny
+check_out "the last address of a /30 is handed out" 0 echo "$rc"
+cni STATUS <<EOF
+$(conf tiny)
+EOF
+check_out "STATUS on a full network: code 50" "1 50" sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
+check "... saying why" sh -c 'printf "%s" "$1" | jq -r .msg | grep -q "no free address"' _ "$out"
+cni STATUS <<EOF
+$(conf default)
+EOF
+check_out "STATUS on a network with room: ok" "0" echo "$rc"
+done_testing
