@@ -1107,6 +1107,12 @@ static int accept_any(unsigned index, int code, const char *ext, void *ctx)
  * grace period (synchronize_net: ~16 ms measured here, more than an attach).
  * The NA goes through a raw ICMPv6 socket made inside the netns (one setns
  * there and back); closing one costs nothing.
+ *
+ * Cost per attach, measured in-process (tests/bench/attach.c, 2-core VM,
+ * p50): 75 us (IPv4) to 150 us (dual stack) with 10 containers on the
+ * bridge. It grows with their number: a broadcast reaches every port, and
+ * the receivers' softirq work runs in the sender's context: ~0.15 ms (IPv4)
+ * to 0.5-0.7 ms (dual stack) at 100 containers, 0.5-1.4 ms at 200.
  */
 static void announce(struct attach_ctx *x, struct link *host)
 {
@@ -1327,10 +1333,12 @@ int net_detach(struct net *n, const char *c, struct err *e)
 
 /*
  * Explicit deletion of the pair, the one case where there is no netns of
- * berth's to remove: the kernel's unregister path waits for RCU callbacks
- * (rcu_barrier) before RTM_DELLINK is answered, so this blocks the caller
- * (measured: see the commit adding it, ~NN ms here) where net_detach
- * returns at once.
+ * berth's to remove: the kernel's unregister path waits for RCU grace
+ * periods before RTM_DELLINK is answered, so this blocks the caller where
+ * net_detach returns at once. Measured on a 2-core VM (kernel 6.18):
+ * RTM_DELLINK 14-22 ms, `berth net unplug` 15-23 ms against 1.4 ms for one
+ * with nothing to remove. A daemon that must not stall could hand the
+ * deletion to a helper thread or process; the caller decides.
  */
 int net_unplug(struct net *n, const char *c, const char *ifname, struct err *e)
 {
