@@ -1063,7 +1063,8 @@ static int port_hairpin(struct attach_ctx *x, struct err *e)
  * the carrier change that bringing the peer up caused, but it learns of it
  * from the kernel's link watch worker, asynchronously: a frame the container
  * sends before that is dropped at the port. Usually it already forwards;
- * with STP on the bridge it would take seconds, so give up after ~5 ms.
+ * with STP on the bridge it would take seconds, so give up after 100 looks
+ * (~10 ms).
  * host gets the host end (its ifindex stays 0 when the look-up failed).
  */
 static void port_wait(struct attach_ctx *x, struct link *host)
