@@ -131,7 +131,9 @@ resolve() { P exec "$1" nslookup "$2" 2>/dev/null | awk '/^Address: /{print $2}'
 ipam_has() { B -o json ip ls | jq -r --arg a "$1" '[.[] | select(.address == $a)] | length'; }
 
 # --- a. two containers find each other by name through berth
-check "podman run -p 8080:80 web on the berth network" run web -p 8080:80
+# podman 4.3 passes the name only as K8S_POD_NAME in CNI_ARGS; its aliases
+# capability ({"berthnet": [--network-alias..., the short id]}) never holds it
+check "podman run -p 8080:80 --network-alias www web on the berth network" run web -p 8080:80 --network-alias www
 check "podman run cli on the berth network" run cli
 web4=$(addr web) cli4=$(addr cli)
 case "$web4 $cli4" in
@@ -147,6 +149,7 @@ check_out "and searches berth's domain" "berth.internal" search cli
 check_out "cli resolves web by name (nslookup through berth)" "$web4" resolve cli web
 check_out "web resolves cli by name" "$cli4" resolve web cli
 check_out "and by NAME.DOMAIN" "$web4" resolve cli web.berth.internal
+check_out "and by its --network-alias (the aliases capability)" "$web4" resolve cli www
 check "cli pings web by name" P exec cli ping -c 1 -W 2 web
 check_out "cli fetches web's page by name" "web" get cli http://web/
 check_out "berth dns answers for the podman container's name" "$web4" \
@@ -199,7 +202,8 @@ done
 check_out "20 podman containers start on the berth network" 20 echo $started
 check_out "20 more host veth ends (bh*)" $((v0 + 20)) veths
 check_out "20 more addresses in berth's IPAM" $((a0 + 20)) addrs
-check_out "20 more names in berth's DNS" $((n0 + 20)) names
+n1=$(names)   # aliases (podman's short ids) may add more than one each
+if [ "$n1" -ge $((n0 + 20)) ]; then ok "at least 20 more names in berth's DNS ($n0 -> $n1)"; else not_ok "at least 20 more names in berth's DNS" "before: $n0" "with 20: $n1"; fi
 e1=$(elems)
 if [ "$e1" -gt "$e0" ]; then ok "more nft set elements ($e0 -> $e1)"; else not_ok "more nft set elements" "before: $e0" "with 20: $e1"; fi
 check "podman rm -f of the 20" P rm -f -t 0 $(seq -f 'n%g' 20)
