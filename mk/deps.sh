@@ -15,7 +15,13 @@ build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-li
 	xz-utils file git ca-certificates"
 test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev qemu-user-static iproute2 openssl
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
-	busybox-static strace clang dnsmasq-base"
+	busybox-static strace clang dnsmasq-base podman containernetworking-plugins"
+# podman: the real CNI client of tests/integration/cni_podman.sh (4.3 in
+# bookworm, with a CNI backend). It pulls conmon, crun (first of crun | runc)
+# and golang-github-containers-common, whose container-network-stack is
+# pinned to containernetworking-plugins here (else apt may pick netavark).
+# Its Recommends (catatonit, slirp4netns, fuse-overlayfs, uidmap, buildah)
+# serve --init, pods and rootless use: the test needs none of them.
 bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables netavark aardvark-dns crun
 	conmon"
 # busybox-static:arm64 cannot be installed next to the amd64 one that the tests
