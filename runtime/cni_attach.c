@@ -69,6 +69,7 @@ static void att_free(struct cni_att *a)
 	for (size_t i = 0; i < a->strs.n; i++)
 		free(a->strs.v[i]);
 	array_free(&a->strs);
+	array_free(&a->aliases);
 	free(a->c.labels);
 	free(a->c.ports);
 	free(a);
@@ -150,9 +151,16 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 				daemon_log(d, LOG_INFO, "attachment %s: '%s' is not a DNS name "
 					   "(letters, digits, '-'): it has none", name, v);
 		} else if (kl == 5 && !strncmp(w, "alias", 5)) {
-			/* DNS answers one name per container today: the first */
-			if (!a->o.dns_name && config_dns_name_valid(v))
-				a->o.dns_name = att_str(a, v);
+			const char **slot;
+
+			if (!config_dns_name_valid(v)) {
+				daemon_log(d, LOG_INFO, "attachment %s: alias '%s' is not a DNS name "
+					   "(letters, digits, '-'): left out", name, v);
+				continue;
+			}
+			if (!(slot = array_push(&a->aliases)))
+				abort();
+			*slot = att_str(a, v);
 		} else if (kl == 5 && !strncmp(w, "label", 5)) {
 			const char *leq = strchr(v, '=');
 			const char *key, *val;
@@ -215,6 +223,8 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 			goto err;
 		}
 	}
+	a->o.aliases = a->aliases.v;
+	a->o.n_aliases = a->aliases.n;
 	/* equal requests, equal attachments: what applied_hash starts from */
 	for (int i = 1; i < argc; i++)
 		c->hash = hash64(i == 1 ? HASH64_INIT : c->hash, argv[i], strlen(argv[i]) + 1);
@@ -300,29 +310,60 @@ static void att_result(const struct daemon *d, const struct cni_att *a, const st
 	buf_printf(out, "domain %s\n", d->cfg->dns.domain);
 }
 
-/* Another container's DNS name, the same as a's (DNS names are one space,
- * compared without case)? */
-static const char *dns_name_holder(const struct daemon *d, const struct cni_att *a)
+/* The container other than self that has name in DNS (DNS names are one
+ * space, compared without case), or NULL. */
+static const char *dns_name_holder(const struct daemon *d, const char *name,
+				   const struct cfg_container *self)
 {
-	const char *n = a->o.dns_name;
-
-	if (!n)
-		return NULL;
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct cfg_container *c = d->ctrs[i].cfg;
 		const char *o = c->cni ? c->cni->dns_name : c->name;
 
-		if (o && !strcasecmp(o, n))
+		if (c == self)
+			continue;
+		if (o && !strcasecmp(o, name))
 			return c->name;
+		for (size_t k = 0; c->cni && k < c->cni->n_aliases; k++)
+			if (!strcasecmp(c->cni->aliases[k], name))
+				return c->name;
 	}
 	return NULL;
+}
+
+/* Its DNS name must be free (refused otherwise); an alias someone else has,
+ * or that repeats its name, is left out (a runtime passes several, some of
+ * them incidental, like podman's short ID). */
+static int claim_names(struct daemon *d, struct cni_att *a, struct err *e)
+{
+	const char *holder;
+	size_t n = 0;
+
+	if (a->o.dns_name && (holder = dns_name_holder(d, a->o.dns_name, &a->c)))
+		return err_set(e, EEXIST, "DNS name '%s' is taken by container %s", a->o.dns_name,
+			       holder);
+	for (size_t k = 0; k < a->aliases.n; k++) {
+		const char *al = a->aliases.v[k];
+		bool again = a->o.dns_name && !strcasecmp(al, a->o.dns_name);
+
+		for (size_t j = 0; j < n; j++)
+			again |= !strcasecmp(al, a->aliases.v[j]);
+		if (again)
+			continue;
+		if ((holder = dns_name_holder(d, al, &a->c))) {
+			daemon_log(d, LOG_INFO, "attachment %s: alias '%s' is taken by container %s: "
+				   "left out", a->c.name, al, holder);
+			continue;
+		}
+		a->aliases.v[n++] = al;
+	}
+	a->aliases.n = a->o.n_aliases = n;
+	return 0;
 }
 
 static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	char spec[CTL_REQ_MAX];
 	struct cni_att *a, *old;
-	const char *holder;
 	int len;
 
 	if (att_parse(d, rq->argc - 1, rq->argv + 1, &a, e) < 0)
@@ -353,8 +394,7 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		att_free(a);
 		return fail(out, CNI_CODE_CONFIG, -EEXIST);
 	}
-	if ((holder = dns_name_holder(d, a))) {
-		err_set(e, EEXIST, "DNS name '%s' is taken by container %s", a->o.dns_name, holder);
+	if (claim_names(d, a, e) < 0) {
 		att_free(a);
 		return fail(out, CNI_CODE_CONFIG, -EEXIST);
 	}

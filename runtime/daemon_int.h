@@ -105,6 +105,8 @@ struct cni_origin {
 	const char *ifname;         /* CNI_IFNAME */
 	const char *netns;          /* CNI_NETNS */
 	const char *dns_name;       /* its name in DNS; NULL: none */
+	const char **aliases;       /* more names in DNS (podman's --network-alias) */
+	size_t n_aliases;
 	const uint8_t *mac;         /* requested; NULL: the kernel's */
 };
 
@@ -115,6 +117,7 @@ struct cni_att {
 	char *spec;                 /* the add request's words, as stored */
 	char *network;
 	uint8_t mac[6];
+	ARRAY(const char *) aliases;        /* o.aliases */
 	ARRAY(char *) strs;         /* every string above and in c */
 };
 

@@ -996,6 +996,8 @@ static uint64_t dns_pub_hash(const struct ctr *c)
 	if (c->state != CTR_NET_READY || !dns_key(cc))
 		return 0;
 	h = hash64(HASH64_INIT, dns_key(cc), strlen(dns_key(cc)) + 1);
+	for (size_t k = 0; cc->cni && k < cc->cni->n_aliases; k++)
+		h = hash64(h, cc->cni->aliases[k], strlen(cc->cni->aliases[k]) + 1);
 	if (cc->service)
 		h = hash64(h, cc->service, strlen(cc->service) + 1);
 	for (size_t i = 0; i < c->n_ifs; i++) {
@@ -1052,7 +1054,24 @@ static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struc
 		problem(d, report, n, "dns: container %s: %s", cc->name, e.msg);
 		return DNS_PUB_FAILED;
 	}
+	/* an attachment's aliases: more names of the same addresses */
+	for (size_t k = 0; cc->cni && k < cc->cni->n_aliases; k++) {
+		struct dns_ctr alias = { .name = cc->cni->aliases[k], .nets = nets, .nnets = dc.nnets };
+
+		if (dns_records_set_container(r, &alias, &e) < 0)
+			problem(d, report, n, "dns: container %s: alias %s: %s", cc->name,
+				alias.name, e.msg);
+	}
 	return pub;
+}
+
+/* Container c's names go from DNS. */
+static void dns_unpublish(struct dns_records *r, const struct cfg_container *c)
+{
+	if (dns_key(c))
+		dns_records_remove_container(r, dns_key(c));
+	for (size_t k = 0; c->cni && k < c->cni->n_aliases; k++)
+		dns_records_remove_container(r, c->cni->aliases[k]);
 }
 
 /*
@@ -1107,14 +1126,14 @@ static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ct
 		if (now == was && was != DNS_PUB_FAILED)
 			c->dns_pub = now;
 		else if (!now && was)
-			dns_records_remove_container(r, dns_key(c->cfg));  /* dns_pub stays 0 */
+			dns_unpublish(r, c->cfg);      /* dns_pub stays 0 */
 		else if (now)
 			c->dns_pub = dns_publish(d, r, c, now, report, n);
 	}
 	/* containers no longer configured (d->ctrs is the previous converge's) */
 	for (size_t k = 0; k < d->n_ctrs && !fresh; k++)
 		if (!d->ctrs[k].dns_seen && d->ctrs[k].dns_pub)
-			dns_records_remove_container(r, dns_key(d->ctrs[k].cfg));
+			dns_unpublish(r, d->ctrs[k].cfg);
 	if (fresh)
 		dns_server_set_records(d->dns, r);
 
@@ -1428,7 +1447,7 @@ void reconcile_remove_one(struct daemon *d, const char *name)
 			snprintf(pd.release[pd.n_release++], STORE_NAME_MAX, "%s",
 				 c->cfg->networks[i]);
 		if (r && c->dns_pub > DNS_PUB_FAILED)
-			dns_records_remove_container(r, dns_key(c->cfg));
+			dns_unpublish(r, c->cfg);
 	}
 	container_down(d, &pd, &report, &n);
 	if (c) {

@@ -328,11 +328,16 @@ static void dns_rows(const struct daemon *d, struct table *t, const char *only)
 
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct ctr *c = &d->ctrs[i];
+		const struct cni_origin *o = c->cfg->cni;
+		const char *own = o ? o->dns_name : c->cfg->name;
+		size_t n_names = 2 + (o ? o->n_aliases : 0);
 
-		for (int pass = 0; pass < 2; pass++) {
-			const char *who = pass ? c->cfg->service : c->cfg->name;
+		/* its name, an attachment's aliases, its service */
+		for (size_t pass = 0; pass < n_names; pass++) {
+			const char *who = !pass ? own : pass == n_names - 1 ? c->cfg->service :
+					  o->aliases[pass - 1];
 
-			if (!who || (pass && !strcasecmp(who, c->cfg->name)))
+			if (!who || (pass && own && !strcasecmp(who, own)))
 				continue;
 			snprintf(name, sizeof(name), "%s.%s", who, dom);
 			if (only && strcasecmp(only, who) && strcasecmp(only, name))
@@ -590,7 +595,7 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 {
 	static const char *const states[] = { "created", "starting", "running", "stopping",
 					      "backoff", "exited", "stopped", "error" };
-	size_t count[ARRAY_SIZE(states)] = { 0 };
+	size_t count[ARRAY_SIZE(states)] = { 0 }, atts[2] = { 0 };
 	unsigned long long restarts = 0;
 	struct dns_stats st;
 
@@ -598,6 +603,10 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		struct ctr_status cs;
 
+		if (d->ctrs[i].cfg->cni) {
+			atts[d->ctrs[i].state != CTR_NET_READY]++;
+			continue;
+		}
 		ctr_status(&d->sup, d->ctrs[i].cfg->name, &cs);
 		restarts += cs.restarts;
 		for (size_t k = 0; k < ARRAY_SIZE(states); k++)
@@ -608,6 +617,10 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 		      "# TYPE berth_containers gauge\n");
 	for (size_t k = 0; k < ARRAY_SIZE(states); k++)
 		buf_printf(out, "berth_containers{state=\"%s\"} %zu\n", states[k], count[k]);
+	buf_puts(out, "# HELP berth_cni_attachments Runtimes' containers on berth's networks (CNI).\n"
+		      "# TYPE berth_cni_attachments gauge\n");
+	buf_printf(out, "berth_cni_attachments{state=\"attached\"} %zu\n"
+		   "berth_cni_attachments{state=\"error\"} %zu\n", atts[0], atts[1]);
 	buf_puts(out, "# HELP berth_container_restarts_total Restarts by the restart policy.\n"
 		      "# TYPE berth_container_restarts_total counter\n");
 	buf_printf(out, "berth_container_restarts_total %llu\n", restarts);

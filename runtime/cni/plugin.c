@@ -340,10 +340,16 @@ static bool cni_arg(const char *args, const char *key, char *buf, size_t size)
 
 /* ---- ADD's words ------------------------------------------------------------ */
 
+/* The DNS names: the runtime's name for the container (K8S_POD_NAME, which
+ * podman sets to the container's name and Kubernetes to the pod's), then
+ * every alias of runtimeConfig.aliases[netconf name] (podman passes its
+ * --network-alias values and the short container ID there, never the name
+ * itself). Without K8S_POD_NAME the first alias is the name. */
 static int add_names(struct cni *c, const struct json_tok *rc)
 {
 	const struct json_tok *aliases = json_get(&c->doc, rc, "aliases"), *list, *el;
-	char s[CNI_FIELD_MAX], field[64];
+	char s[CNI_FIELD_MAX], pod[CNI_FIELD_MAX] = "", field[64];
+	bool named = false;
 	int i = 0;
 
 	if (aliases && aliases->type != JSON_OBJECT)
@@ -353,16 +359,21 @@ static int add_names(struct cni *c, const struct json_tok *rc)
 	if (list && list->type != JSON_ARRAY)
 		return fail(c, CNI_ERR_INVALID_NETCONF, "runtimeConfig.aliases.%s: expected an array, "
 			    "found %s", c->name, json_type_name(list->type));
+	if (c->args && cni_arg(c->args, "K8S_POD_NAME", pod, sizeof(pod)) && *pod) {
+		word(c, "name=%s", pod);
+		named = true;
+	}
 	for (el = json_first(&c->doc, list); el; el = json_next(&c->doc, list, el), i++) {
 		snprintf(field, sizeof(field), "runtimeConfig.aliases.%.24s[%d]", c->name, i);
 		if (field_string(c, el, field, s, sizeof(s)) < 0)
 			return -1;
 		if (!*s)
 			return fail(c, CNI_ERR_INVALID_NETCONF, "%s: an empty name", field);
-		word(c, i ? "alias=%s" : "name=%s", s);
+		if (named && !strcasecmp(s, pod))
+			continue;
+		word(c, named ? "alias=%s" : "name=%s", s);
+		named = true;
 	}
-	if (!i && c->args && cni_arg(c->args, "K8S_POD_NAME", s, sizeof(s)) && *s)
-		word(c, "name=%s", s);
 	return 0;
 }
 

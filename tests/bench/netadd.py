@@ -15,6 +15,13 @@ the process is gone). Daemon CPU: the daemon's own CPU time
 again after the process runs (after a DEL: after the converge that follows
 the stop).
 
+berth CNI: the same binary as a CNI plugin (CNI_COMMAND set), exec'd the CNI
+  way by this script as a runtime does, against a second berth daemon in its
+  own host namespace: ADD = plugin exec + `cni add` round trip (IPAM in the
+  store, veth into the runtime's netns, one port, masquerade, a DNS name from
+  K8S_POD_NAME, firewall); DEL = plugin exec + `cni del` (veth, port, name,
+  address gone when it returns). Its netns is made beforehand like the peers'.
+
 Peers, the same features, each in its own host network namespace:
   CNI chain: /usr/lib/cni/bridge (isGateway, ipMasq, host-local IPAM on the
     same /16) then portmap (one port), run the CNI way by a driver (this
@@ -116,6 +123,50 @@ class BerthTool:
         if k % 50 == 0 and name in d.cli("ip", "ls"):
             self.note = "warning: %s's address was still allocated after its netns went" % name
         return {"net": ms(t1 - t0), "gone": ms(t2 - t0), "cpu": (self.settled() - c0) / 1e6}
+
+    def close(self):
+        self.d.stop()
+
+
+class BerthCniTool:
+    name = "berth CNI"
+
+    def __init__(self, work, rootfs):
+        self.d = bench.Berth(os.path.join(work, "berth-cni"), bench.netns_add("bh-bcni"))
+        self.d.start()
+        self.sock = os.path.join(self.d.run, "berth.sock")
+        self.conf = {"cniVersion": "1.1.0", "name": "bench", "type": "berth", "network": "default",
+                     "socket": self.sock, "capabilities": {"portMappings": True}}
+        self.note = None
+
+    def plugin(self, cmd, cid, k):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": cmd,
+               "CNI_CONTAINERID": cid, "CNI_NETNS": "/run/netns/bc-" + cid, "CNI_IFNAME": "eth0",
+               "CNI_PATH": os.path.dirname(bench.BIN), "CNI_ARGS": "K8S_POD_NAME=" + cid}
+        conf = dict(self.conf, runtimeConfig={"portMappings": [
+            {"hostPort": 20000 + k, "containerPort": 80, "protocol": "tcp"}]})
+        t0 = now()
+        r = subprocess.run([bench.BIN], input=bench.json.dumps(conf).encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        t1 = now()
+        if r.returncode:
+            raise RuntimeError("berth CNI %s %s: %s" % (cmd, cid, r.stdout.decode(errors="replace")))
+        return ms(t1 - t0)
+
+    def add(self, rnd, k):
+        cid = "r%dc%d" % (rnd, k)
+        bench.netns_add("bc-" + cid)
+        bench.setns(self.d.netns)
+        c0 = bench.cpu_ns(self.d.pid)
+        t = self.plugin("ADD", cid, k)
+        return {"net": t, "cpu": (bench.cpu_ns(self.d.pid) - c0) / 1e6}
+
+    def delete(self, rnd, k):
+        cid = "r%dc%d" % (rnd, k)
+        bench.setns(self.d.netns)
+        t = self.plugin("DEL", cid, k)
+        bench.sh("ip", "netns", "del", "bc-" + cid)
+        return {"net": t}
 
     def close(self):
         self.d.stop()
@@ -257,7 +308,7 @@ def main():
         if not root:
             say("   netadd: no busybox rootfs (busybox-static)")
             return
-        for cls in (BerthTool, CniTool, NetavarkTool):
+        for cls in (BerthTool, BerthCniTool, CniTool, NetavarkTool):
             try:
                 tools.append(cls(work, root))
             except Exception as ex:  # a missing peer is reported, not fatal
@@ -330,6 +381,34 @@ def run(work, tools):
 def window(samples, n, key):
     """The values of key among the samples taken at counts n-BATCH+1..n."""
     return [r.get(key) for (k, r) in samples if n - BATCH < k <= n and key in r]
+
+
+def report_cni(samples, names, load0, load1):
+    """berth as a CNI plugin beside the reference chain: what the runtime
+    sees (the plugin's exec and the daemon's round trip)."""
+    ref = "CNI" if "CNI" in names else None
+    say("berth as a CNI plugin (ADD/DEL = plugin exec + daemon round trip, as a runtime sees it)")
+    say("   %-6s %-14s %-14s %-10s %-14s %-14s %-9s %-9s" % (
+        "N", "berth ADD", "berth DEL", "daemon CPU", "CNI ADD", "CNI DEL", "ADD x", "DEL x"))
+    for n in MARKS:
+        a = window(samples["berth CNI"]["add"], n, "net")
+        dl = window(samples["berth CNI"]["del"], n, "net")
+        cpu = window(samples["berth CNI"]["add"], n, "cpu")
+        ra = window(samples[ref]["add"], n, "net") if ref else []
+        rd = window(samples[ref]["del"], n, "net") if ref else []
+        say("   %-6d %-14s %-14s %-10s %-14s %-14s %-9s %-9s" % (
+            n, "%s (%s)" % (fmt(p50(a)), fmt(pct(a, 90))), "%s (%s)" % (fmt(p50(dl)), fmt(pct(dl, 90))),
+            fmt(p50(cpu), 2), "%s (%s)" % (fmt(p50(ra)), fmt(pct(ra, 90))),
+            "%s (%s)" % (fmt(p50(rd)), fmt(pct(rd, 90))),
+            bench.ratio(p50(ra), p50(a)), bench.ratio(p50(rd), p50(dl))))
+        bench.row("CNI plugin ADD, N=%d (p50 ms, exec + daemon)" % n, fmt(p50(a)),
+                  "CNI chain %s" % fmt(p50(ra)), bench.ratio(p50(ra), p50(a)),
+                  "<= 3 ms, flat in N, >= 20x", "%s-%s" % (load0, load1))
+        bench.row("CNI plugin DEL, N=%d (p50 ms, exec + daemon)" % n, fmt(p50(dl)),
+                  "CNI chain %s" % fmt(p50(rd)), bench.ratio(p50(rd), p50(dl)),
+                  "<= 3 ms", "%s-%s" % (load0, load1))
+    say("   (ratios: reference chain / berth; the chain is bridge + host-local + portmap, ipMasq on,")
+    say("    one port; berth also gives a DNS name and firewall labels)")
 
 
 def report(samples, names, load0, load1, secs, netns_ms):
@@ -405,7 +484,9 @@ def report(samples, names, load0, load1, secs, netns_ms):
                   " / ".join(bench.ratio(pv[p], p50(gone)) for p in peers) or "-",
                   "-", "%s-%s" % (load0, load1))
     say("   (ratios: peer / berth, net ready for ADD, gone for DEL; above 1 berth is faster)")
-    say("   (through `berth run` and berth as a CNI plugin: not measured, neither exists yet)")
+    say("   (through `berth run`: not measured, it does not exist yet)")
+    if "berth CNI" in names:
+        report_cni(samples, names, load0, load1)
     # the curve: p50 of each batch, against the count it ends at
     series = {}
     for name in names:

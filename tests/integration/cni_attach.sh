@@ -92,7 +92,7 @@ wait_for test -e "$S/netns/web"
 
 A=aaaaaaaaaaaa0123456789
 add $A 'K8S_POD_NAMESPACE=prod;K8S_POD_NAME=alpha' \
-	'"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]},"args":{"cni":{"labels":[{"key":"app","value":"db"}]}}'
+	'"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"aliases":{"berthnet":["alpha","db-main"]}},"args":{"cni":{"labels":[{"key":"app","value":"db"}]}}'
 check_out "ADD through the plugin succeeds" 0 echo "$rc"
 a_ip=$(ipv4 "$out")
 check_out "berth ps lists it: attached, origin cni, the runtime's id, its address" \
@@ -100,6 +100,10 @@ check_out "berth ps lists it: attached, origin cni, the runtime's id, its addres
 	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \(.ipv4) \(.networks)\""; }; ps_json "$@"' \
 	_ "$BERTH" "$C" aaaaaaaaaaaa
 check_out "its DNS name (K8S_POD_NAME) answers its address" "$a_ip" resolve alpha
+check_out "... and so does its alias (runtimeConfig.aliases)" "$a_ip" resolve db-main
+check_out "berth dns query knows the alias" "$a_ip" \
+	sh -c "'$BERTH' -c '$C' -o json dns query db-main | jq -r '.[] | select(.type == \"A\") | .address'"
+check "metrics count it" sh -c "'$BERTH' -c '$C' metrics | grep -qx 'berth_cni_attachments{state=\"attached\"} 1'"
 check "berth ports lists its published port" sh -c "'$BERTH' -c '$C' ports | grep -q '8080.*aaaaaaaaaaaa'"
 serve $A 80
 wait_for sh -c "ip netns exec $A ss -ltn | grep -q ':80 '"
@@ -149,6 +153,7 @@ del $A
 check_out "DEL succeeds" 0 echo "$rc"
 check_out "it is gone from berth ps" "" ps_json aaaaaaaaaaaa
 check_out "its name no longer answers" "" resolve alpha
+check_out "... nor its alias" "" resolve db-main
 check "its port is withdrawn" sh -c "! '$BERTH' -c '$C' ports | grep -q 8080"
 check "its address is released" sh -c "! '$BERTH' -c '$C' ip ls | grep -qw '$a_ip'"
 check "its veth is gone" sh -c "! ip -o link | grep -q 'berth:aaaaaaaaaaaa/'"

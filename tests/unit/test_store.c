@@ -235,6 +235,7 @@ static void test_migrate(void)
 	raw_sql(db, "DROP TABLE ports");
 	raw_sql(db, "DROP TABLE containers");
 	raw_sql(db, "DROP TABLE events");
+	raw_sql(db, "DROP TABLE cni");
 	raw_sql(db, "PRAGMA user_version=1");
 	T_EQ(raw_sql(db, "SELECT count(*) FROM sqlite_master WHERE name = 'containers'"), 0,
 	     "the file now has the version-1 schema");
@@ -244,6 +245,46 @@ static void test_migrate(void)
 	T_STREQ(A4("web"), "10.88.0.2", "the old allocation survived the migration");
 	store_close(s);
 	s = NULL;
+}
+
+static int cni_row(void *ctx, const char *name, const char *spec)
+{
+	struct buf *b = ctx;
+
+	buf_printf(b, "%s=%s;", name, spec);
+	return 0;
+}
+
+/* CNI attachments: the request each was made from, by name. */
+static void test_cni(void)
+{
+	char dir[PATH_MAX];
+	struct buf b;
+
+	buf_init(&b);
+	snprintf(dir, sizeof(dir), "%s/cni", top);
+	T_OK(store_open(&s, dir, &e) == 0, "fresh database");
+	T_OK(store_cni_put(s, "aaaa", "add default aaaa eth0 /run/netns/a", &e) == 0, "put: %s", e.msg);
+	T_OK(store_cni_put(s, "bbbb", "add default bbbb eth0 /run/netns/b", &e) == 0, "put another");
+	T_OK(store_cni_put(s, "aaaa", "add default aaaa eth0 /run/netns/x", &e) == 0,
+	     "put again replaces");
+	T_OK(store_cni_list(s, cni_row, &b, &e) == 0, "list: %s", e.msg);
+	T_STREQ(b.data, "aaaa=add default aaaa eth0 /run/netns/x;bbbb=add default bbbb eth0 "
+		"/run/netns/b;", "listed by name, the newest request");
+	T_OK(store_cni_delete(s, "aaaa", &e) == 0, "delete");
+	T_OK(store_cni_delete(s, "aaaa", &e) == 0, "delete of one that is gone is fine");
+	buf_reset(&b);
+	store_cni_list(s, cni_row, &b, &e);
+	T_STREQ(b.data, "bbbb=add default bbbb eth0 /run/netns/b;", "the other stays");
+	T_OK(store_cni_put(s, "", "x", &e) < 0, "an empty name is refused");
+	store_close(s);
+	T_OK(store_open(&s, dir, &e) == 0, "reopen");
+	buf_reset(&b);
+	store_cni_list(s, cni_row, &b, &e);
+	T_STREQ(b.data, "bbbb=add default bbbb eth0 /run/netns/b;", "attachments survive reopening");
+	store_close(s);
+	s = NULL;
+	buf_free(&b);
 }
 
 static void test_bad_input(void)
@@ -820,6 +861,7 @@ int main(void)
 	test_reconcile_exact();
 	test_networks();
 	test_containers_ports();
+	test_cni();
 	test_events();
 	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
