@@ -147,6 +147,10 @@ int net_detach(struct net *n, const char *container, struct err *e);
  * explicit veth deletion: it blocks the caller in the kernel ~15-20 ms.
  */
 int net_unplug(struct net *n, const char *container, const char *ifname, struct err *e);
+/* Take that host end down, which cuts the container off its bridge at once
+ * (well under a millisecond), for a caller that runs net_unplug later. The
+ * same ownership rules; a missing one is not an error. */
+int net_unplug_down(struct net *n, const char *container, const char *ifname, struct err *e);
 
 /*
  * Check an attachment without changing anything (CNI CHECK): the host end

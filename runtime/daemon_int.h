@@ -147,6 +147,7 @@ struct daemon {
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
 	ARRAY(struct cni_att *) atts;       /* CNI attachments, oldest first */
+	struct unplugger *unplug;           /* attachments' veths go in a worker */
 	struct name_index atts_by_name;
 	/* networks whose store row holds what their description hashes to: a
 	 * reload does not write (and fsync) the rows of unchanged networks */
@@ -218,6 +219,14 @@ void reconcile_remove_one(struct daemon *d, const char *name);
  * in the store brought back at start-up (before the first reconcile), and
  * freed at exit (after reconcile_shutdown). */
 int req_cni(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+
+/* net_unplug off the loop (unplug.c): started with the daemon (without it,
+ * unplug_later removes inline), stopped at exit once its queue is done;
+ * unplug_wait returns once no unplug of name is queued or under way. */
+int unplug_start(struct daemon *d, struct err *e);
+void unplug_later(struct daemon *d, const char *name, const char *ifname);
+void unplug_wait(struct daemon *d, const char *name);
+void unplug_stop(struct daemon *d);
 void cni_restore(struct daemon *d);
 void cni_free(struct daemon *d);
 

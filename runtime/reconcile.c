@@ -369,9 +369,11 @@ static void container_down(struct daemon *d, const struct pending_down *pd, stru
 		c->state = CTR_NET_NONE;        /* set up again from scratch, if at all */
 	if (store_port_list(d->store, pd->name, unpublish_one, d, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
-	/* an attachment's netns is the runtime's: only our interface goes */
-	if (c && c->cfg->cni ? net_unplug(d->net, pd->name, c->cfg->cni->ifname, &e) < 0 :
-	    net_detach(d->net, pd->name, &e) < 0)
+	/* an attachment's netns is the runtime's: only our interface goes,
+	 * in the worker (the kernel takes ~20 ms to delete a pair) */
+	if (c && c->cfg->cni)
+		unplug_later(d, pd->name, c->cfg->cni->ifname);
+	else if (net_detach(d->net, pd->name, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
 	for (size_t i = 0; i < pd->n_release; i++)
 		if (ipam_release(d->store, pd->release[i], pd->name, &e) < 0)
@@ -913,6 +915,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 
 		ci->network = cn->name;
 		if (o) {
+			unplug_wait(d, c->name);        /* a DEL's pair is gone first */
 			snprintf(ci->ifname, sizeof(ci->ifname), "%s", o->ifname);
 			a.netns = o->netns;
 			a.mac = o->mac;
