@@ -1305,10 +1305,41 @@ inside:
 		ret = port_hairpin(&x, e);
 	if (ret == 0)
 		ret = configure_inside(&x, created, e);
-	if (ret == 0)
+	if (ret == 0 && !a->announce_later)
 		announce(&x, &host);
 	if (ret == 0 && a->out)
 		ret = attach_out(&x, &br, &host, e);
+	nl_close(&x.ns);
+	close(x.nsfd);
+	return ret;
+}
+
+int net_announce(struct net *n, const struct net_attach *a, struct err *e)
+{
+	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
+	char path[PATH_MAX];
+	struct link host = { 0 }, peer;
+	int ret;
+
+	x.ifname = a->ifname ? a->ifname : "eth0";
+	if ((ret = net_ifname_host(a->container, x.ifname, x.host, e)) < 0 ||
+	    (!a->netns && (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0))
+		return ret;
+	x.nsfd = a->netns ? netns_open_ext(a->netns, a->container, e) :
+		 open(path, O_RDONLY | O_CLOEXEC);
+	if (x.nsfd < 0)
+		return a->netns ? x.nsfd : err_sys(e, errno, "container %s: open netns %s",
+						   a->container, path);
+	if ((ret = ns_socket(n, x.nsfd, &x.ns, a->container, e)) == 0 &&
+	    (ret = link_get(&x.ns, x.ifname, &peer, e)) == 0)
+		ret = err_set(e, ENODEV, "container %s: no %s in its netns", a->container, x.ifname);
+	if (ret > 0) {
+		x.peer = peer.ifindex;
+		memcpy(x.mac, peer.mac, 6);
+		x.have_mac = true;
+		announce(&x, &host);
+		ret = 0;
+	}
 	nl_close(&x.ns);
 	close(x.nsfd);
 	return ret;

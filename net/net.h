@@ -100,7 +100,18 @@ struct net_attach {
 	const char *netns;
 	const uint8_t *mac;         /* 6 bytes for the container's interface; NULL: the kernel picks */
 	struct net_attach_out *out; /* filled on success; NULL: not wanted */
+	/* Leave the announcement (above) to a later net_announce: a caller
+	 * that must not wait for it, since the broadcast reaches every port
+	 * of the bridge and costs O(ports) in the sender's context. */
+	bool announce_later;
 };
+
+/* Announce a's addresses on a->ifname in its netns (a->netns, or berth's
+ * own), as net_attach does unless a->announce_later: a gratuitous ARP per
+ * IPv4 address, an unsolicited neighbour advertisement per IPv6 address.
+ * Only container, ifname, netns and addr are read. Best effort once the
+ * interface is found; -errno when the netns or the interface is not there. */
+int net_announce(struct net *n, const struct net_attach *a, struct err *e);
 
 /* Open the netlink sockets of the calling thread's network namespace (the
  * "host" namespace from now on) and create STATE_DIR/netns. state_dir may be

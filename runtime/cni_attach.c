@@ -14,8 +14,9 @@
  *   the Kubernetes pod name); a name that is not a DNS label gives none, a
  *   name another container has is refused (code 7).
  * - A second ADD of the same ID and interface with the same request answers
- *   the first one's result (a runtime retrying); with another request it is
- *   refused: DEL comes first.
+ *   the first one's result (a runtime retrying); with another request (a new
+ *   netns after a reboot, say) it replaces the first, keeping its address
+ *   (IPAM's sticky memory).
  * - The result's nameserver is berth's DNS server on the network's gateway,
  *   the search domain [dns] domain.
  */
@@ -377,16 +378,23 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		const struct ctr *oc = daemon_ctr(d, old->c.name);
 		bool same = !strcmp(old->o.id, a->o.id) && !strcmp(old->o.ifname, a->o.ifname);
 
-		if (same && old->c.hash == a->c.hash && oc && oc->state == CTR_NET_READY) {
+		if (!same) {
+			err_set(e, EEXIST, "attachment name %s is taken by container %s on network %s",
+				a->c.name, old->o.id, old->network);
+			att_free(a);
+			return fail(out, CNI_CODE_CONFIG, -EEXIST);
+		}
+		if (old->c.hash == a->c.hash && oc && oc->state == CTR_NET_READY) {
 			att_free(a);
 			att_result(d, old, oc, out);    /* the runtime asks again */
 			return 0;
 		}
-		err_set(e, EEXIST, same ? "container %s is already attached as %s on network %s: "
-			"DEL it first" : "attachment name %s is taken by container %s on network %s",
-			same ? a->o.id : a->c.name, same ? old->c.name : old->o.id, old->network);
-		att_free(a);
-		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+		/* the same container set up anew: after a reboot its old netns
+		 * is gone (the attachment failed to come back), or the runtime
+		 * retries with another request. The address is sticky: it
+		 * gets the one it had. */
+		daemon_log(d, LOG_INFO, "attachment %s: added again: replacing it", old->c.name);
+		att_remove(d, old);
 	}
 	if (daemon_container(d, d->cfg, a->c.name)) {
 		err_set(e, EEXIST, "attachment name %s is the name of a configured container",

@@ -457,8 +457,8 @@ static int daemon_open(struct daemon *d, struct err *e)
 		return -1;
 	if (net_open(&d->net, cd->state_dir, e) < 0)
 		return -1;
-	if (unplug_start(d, e) < 0) {
-		daemon_log(d, LOG_WARN, "%s: CNI DEL removes interfaces inline", e->msg);
+	if (net_worker_start(d, e) < 0) {
+		daemon_log(d, LOG_WARN, "%s: interfaces are removed and announced inline", e->msg);
 		err_clear(e);
 	}
 	if (nat_open(&d->nat, &d->loop, daemon_nat_log, d, e) < 0)
@@ -500,7 +500,7 @@ static void daemon_close(struct daemon *d)
 		d->downs = pd->next;
 		free(pd);       /* the next daemon's reconcile finishes it */
 	}
-	unplug_stop(d);             /* its queue is done before the net goes */
+	net_worker_stop(d);         /* its queue is done before the net goes */
 	reconcile_shutdown(d);
 	cni_free(d);                /* after the containers that borrow from them */
 	free(d->state_dir);

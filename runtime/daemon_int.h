@@ -147,7 +147,7 @@ struct daemon {
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
 	ARRAY(struct cni_att *) atts;       /* CNI attachments, oldest first */
-	struct unplugger *unplug;           /* attachments' veths go in a worker */
+	struct net_worker *net_worker;      /* unplugs and announcements (net_worker.c) */
 	struct name_index atts_by_name;
 	/* networks whose store row holds what their description hashes to: a
 	 * reload does not write (and fsync) the rows of unchanged networks */
@@ -220,13 +220,18 @@ void reconcile_remove_one(struct daemon *d, const char *name);
  * freed at exit (after reconcile_shutdown). */
 int req_cni(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 
-/* net_unplug off the loop (unplug.c): started with the daemon (without it,
- * unplug_later removes inline), stopped at exit once its queue is done;
- * unplug_wait returns once no unplug of name is queued or under way. */
-int unplug_start(struct daemon *d, struct err *e);
-void unplug_later(struct daemon *d, const char *name, const char *ifname);
-void unplug_wait(struct daemon *d, const char *name);
-void unplug_stop(struct daemon *d);
+/* Network work off the loop (net_worker.c), in order, in one thread:
+ * started with the daemon (without it, unplugs run inline and announcements
+ * stay in net_attach), stopped at exit once its queue is done.
+ * net_worker_unplug takes the host end down now and removes the pair there;
+ * net_worker_announce queues a's announcement (false: it could not, and
+ * net_attach must announce); net_worker_wait returns once no job of name is
+ * queued or under way. */
+int net_worker_start(struct daemon *d, struct err *e);
+void net_worker_unplug(struct daemon *d, const char *name, const char *ifname);
+bool net_worker_announce(struct daemon *d, const struct net_attach *a);
+void net_worker_wait(struct daemon *d, const char *name);
+void net_worker_stop(struct daemon *d);
 void cni_restore(struct daemon *d);
 void cni_free(struct daemon *d);
 

@@ -372,7 +372,7 @@ static void container_down(struct daemon *d, const struct pending_down *pd, stru
 	/* an attachment's netns is the runtime's: only our interface goes,
 	 * in the worker (the kernel takes ~20 ms to delete a pair) */
 	if (c && c->cfg->cni)
-		unplug_later(d, pd->name, c->cfg->cni->ifname);
+		net_worker_unplug(d, pd->name, c->cfg->cni->ifname);
 	else if (net_detach(d->net, pd->name, &e) < 0)
 		problem(d, report, n, "container %s: %s", pd->name, e.msg);
 	for (size_t i = 0; i < pd->n_release; i++)
@@ -914,8 +914,10 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		struct net_attach a = { .container = c->name, .ifname = ci->ifname, .mtu = cn->mtu };
 
 		ci->network = cn->name;
+		/* a DEL's pair is gone first, an earlier attach's announcement
+		 * sent (the worker keeps their order) */
+		net_worker_wait(d, c->name);
 		if (o) {
-			unplug_wait(d, c->name);        /* a DEL's pair is gone first */
 			snprintf(ci->ifname, sizeof(ci->ifname), "%s", o->ifname);
 			a.netns = o->netns;
 			a.mac = o->mac;
@@ -937,8 +939,12 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 			if (i == v6_default)
 				a.gw[a.n_gw++] = cn->gateway6;
 		}
+		/* the broadcast costs O(bridge ports): the worker sends it */
+		a.announce_later = d->net_worker != NULL;
 		if (net_attach(d->net, &a, e) < 0)
 			return -1;
+		if (a.announce_later && !net_worker_announce(d, &a))
+			(void)net_announce(d->net, &a, NULL);
 	}
 	snprintf(sc.name, sizeof(sc.name), "%s", c->name);
 	/* the file it was set up from (config.h: equal hashes, the same container) */

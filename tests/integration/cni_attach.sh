@@ -185,6 +185,19 @@ check_out "the others' names are gone" "" sh -c "for i in 2 3 4; do dig +short +
 check "the others' ports are gone" sh -c "! '$BERTH' -c '$C' ports | grep -q '900[234]'"
 check_out "the others' veths are gone" "0" sh -c "ip -o link | grep -c 'berth:gc[234]'"
 
+# a reboot: the runtime's netns is gone, the attachment cannot come back
+# and says why; the runtime's next ADD (a new netns) gets its address again
+kill -TERM "$pid"; wait "$pid" 2>/dev/null
+ip netns del dddddddddddd0123456789
+start_daemon || not_ok "the daemon starts again" "$(tail -5 "$log")"
+check "an attachment whose netns is gone shows the error" sh -c \
+	"'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"dddddddddddd\") | \"\(.state) \(.error)\"' | grep -q '^error .*netns'"
+add dddddddddddd0123456789 'K8S_POD_NAME=delta'
+check_out "ADD again in a new netns replaces it" 0 echo "$rc"
+check_out "... with the address it had" "$b_ip" ipv4 "$out"
+check_out "... and it is attached" "attached" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"dddddddddddd\") | .state'"
+
 # STATUS: a network with no address left is not available
 add tinyaaaaaaaa "" "" tiny
 check_out "the last address of a /30 is handed out" 0 echo "$rc"
