@@ -2,6 +2,7 @@
 #include "lib/lib.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -289,4 +290,28 @@ int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e)
 		if (!c)
 			return 0;
 	}
+}
+
+static unsigned hexdigit(char c)
+{
+	return isdigit((unsigned char)c) ? (unsigned)(c - '0') :
+	       (unsigned)(tolower((unsigned char)c) - 'a' + 10);
+}
+
+int mac_parse(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++, s += 3) {
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) ||
+		    s[2] != (i < 5 ? ':' : '\0'))
+			return -1;
+		mac[i] = (uint8_t)(hexdigit(s[0]) << 4 | hexdigit(s[1]));
+	}
+	return 0;
+}
+
+const char *mac_format(const uint8_t m[6], char *buf)
+{
+	snprintf(buf, MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+		 m[5]);
+	return buf;
 }

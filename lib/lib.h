@@ -131,6 +131,12 @@ bool ip_prefix_contains_prefix(const struct ip_prefix *outer, const struct ip_pr
 void ip_prefix_first(const struct ip_prefix *p, struct ip_addr *a);
 void ip_prefix_last(const struct ip_prefix *p, struct ip_addr *a);
 
+/* Ethernet addresses: "02:42:0a:58:00:05" (hex digits, either case) into 6
+ * bytes, 0 or -1; formatted lower case into buf (MAC_STRLEN bytes). */
+#define MAC_STRLEN 18
+int mac_parse(const char *s, uint8_t mac[6]);
+const char *mac_format(const uint8_t mac[6], char *buf);
+
 /* Parse "A-B" (A <= B, same family). Returns 0 or -EINVAL with the reason. */
 int ip_range_parse(const char *s, struct ip_range *r, struct err *e);
 const char *ip_range_format(const struct ip_range *r, char *buf); /* 2*IP_STRLEN+1 */

@@ -50,23 +50,11 @@ static int parse_ifaddr(const char *opt, const char *s, struct net_ifaddr *a, st
 	return 0;
 }
 
-/* "02:42:0a:58:00:05" into 6 bytes. Returns 0 or -1. */
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	for (int i = 0; i < 6; i++, s += 3) {
-		char hex[3] = { s[0], s[0] ? s[1] : 0, 0 }, *end;
-
-		if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]) ||
-		    s[2] != (i < 5 ? ':' : '\0'))
-			return -1;
-		mac[i] = (uint8_t)strtoul(hex, &end, 16);
-	}
-	return 0;
-}
-
 static void print_mac(const char *what, const uint8_t *m)
 {
-	printf("%s %02x:%02x:%02x:%02x:%02x:%02x", what, m[0], m[1], m[2], m[3], m[4], m[5]);
+	char b[MAC_STRLEN];
+
+	printf("%s %s", what, mac_format(m, b));
 }
 
 static int net_attach_cmd(int argc, char **argv)
@@ -99,7 +87,7 @@ static int net_attach_cmd(int argc, char **argv)
 		if (!strcmp(o, "--netns")) {
 			a.netns = v;
 		} else if (!strcmp(o, "--mac")) {
-			if (parse_mac(v, mac) < 0)
+			if (mac_parse(v, mac) < 0)
 				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
 			a.mac = mac;
 		} else if (!strcmp(o, "--state-dir")) {
@@ -197,7 +185,7 @@ static int net_check_cmd(int argc, char **argv)
 		} else if (!strcmp(o, "--ifname")) {
 			a.ifname = v;
 		} else if (!strcmp(o, "--mac")) {
-			if (parse_mac(v, mac) < 0)
+			if (mac_parse(v, mac) < 0)
 				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
 			a.mac = mac;
 		} else if (!strcmp(o, "--ip")) {

@@ -21,6 +21,7 @@
  *   the search domain [dns] domain.
  */
 #include "runtime/daemon_int.h"
+#include "runtime/cni/cni.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -29,19 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
-/* CNI error codes the daemon knows (the details line "cni-code N"). */
-#define CNI_CODE_UNKNOWN_CONTAINER 3
-#define CNI_CODE_IO 5
-#define CNI_CODE_CONFIG 7
-#define CNI_CODE_AGAIN 11
-#define CNI_CODE_UNAVAILABLE 50
+/* The spec's code for a container the plugin does not know (DEL, CHECK). */
+#define CNI_ERR_UNKNOWN_CONTAINER 3
 
 #define CNI_ID_MAX 255
 
-/* Fail with message e and the CNI code for the plugin. */
+/* Fail with the message in e and, on a details line, the CNI code the
+ * plugin answers with (runtime/cni/cni.h). */
 static int fail(struct buf *out, int code, int ret)
 {
 	buf_printf(out, "cni-code %d\n", code);
@@ -76,19 +73,6 @@ static void att_free(struct cni_att *a)
 	free(a);
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6 || strlen(s) != 17)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return mac[0] & 1 ? -1 : 0;     /* multicast is no interface's address */
-}
-
 static bool id_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -101,9 +85,17 @@ static bool id_valid(const char *s)
 	return true;
 }
 
+/* An attachment's name (see above): ID[:12][-IFNAME]. */
+static void att_name(const char *id, const char *ifname, char name[STORE_NAME_MAX])
+{
+	bool eth0 = !strcmp(ifname, "eth0");
+
+	snprintf(name, STORE_NAME_MAX, "%.12s%s%s", id, eth0 ? "" : "-", eth0 ? "" : ifname);
+}
+
 /*
- * An attachment from an add request's words (argv[0] "add"; DESIGN of the
- * protocol: the plugin's cni.h): NETWORK ID IFNAME NETNS [KEY=VALUE...].
+ * An attachment from an add request's words (argv[0] "add"; the protocol is
+ * in runtime/cni/plugin.c): NETWORK ID IFNAME NETNS [KEY=VALUE...].
  * Checks what can be checked without the daemon's state. Returns 0 or
  * -EINVAL with the reason in e.
  */
@@ -123,8 +115,7 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 		return -EINVAL;
 	if (argv[4][0] != '/')
 		return err_set(e, EINVAL, "CNI_NETNS '%s': expected an absolute path", argv[4]);
-	snprintf(name, sizeof(name), "%.12s%s%s", argv[2], strcmp(argv[3], "eth0") ? "-" : "",
-		 strcmp(argv[3], "eth0") ? argv[3] : "");
+	att_name(argv[2], argv[3], name);
 	if (net_name_check(name, e) < 0)
 		return err_wrap(e, "attachment of %s/%s", argv[2], argv[3]);
 
@@ -137,7 +128,6 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 	a->network = att_str(a, argv[1]);
 	c->networks = (const char **)&a->network;
 	c->n_networks = 1;
-	c->stop_timeout = 0;
 	a->o.id = att_str(a, argv[2]);
 	a->o.ifname = att_str(a, argv[3]);
 	a->o.netns = att_str(a, argv[4]);
@@ -213,7 +203,7 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 			else
 				c->has_ip6 = true, c->ip6 = ip;
 		} else if (kl == 3 && !strncmp(w, "mac", 3)) {
-			if (parse_mac(v, a->mac) < 0) {
+			if (mac_parse(v, a->mac) < 0 || (a->mac[0] & 1)) {
 				err_set(e, EINVAL, "mac '%s': expected a unicast MAC address, "
 					"e.g. 02:42:ac:11:00:02", v);
 				goto err;
@@ -278,23 +268,17 @@ static void att_remove(struct daemon *d, struct cni_att *a)
 	att_free(a);
 }
 
-static const char *mac_str(const uint8_t m[6], char buf[18])
-{
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-	return buf;
-}
-
 /* The lines the plugin turns into the CNI result (cni.h of runtime/cni). */
 static void att_result(const struct daemon *d, const struct cni_att *a, const struct ctr *ctr,
 		       struct buf *out)
 {
 	const struct cfg_network *cn = config_network(d->cfg, a->network);
 	const struct ctr_if *ci = &ctr->ifs[0];
-	char m[18], s[IP_STRLEN], g[IP_STRLEN];
+	char m[MAC_STRLEN], s[IP_STRLEN], g[IP_STRLEN];
 
-	buf_printf(out, "interface %s %s\n", a->o.ifname, mac_str(a->link.mac, m));
-	buf_printf(out, "host %s %s\n", a->link.host, mac_str(a->link.host_mac, m));
-	buf_printf(out, "bridge %s %s\n", cn->bridge, mac_str(a->link.bridge_mac, m));
+	buf_printf(out, "interface %s %s\n", a->o.ifname, mac_format(a->link.mac, m));
+	buf_printf(out, "host %s %s\n", a->link.host, mac_format(a->link.host_mac, m));
+	buf_printf(out, "bridge %s %s\n", cn->bridge, mac_format(a->link.bridge_mac, m));
 	if (ci->ip4.family) {
 		buf_printf(out, "address %s/%u %s\n", ip_format(&ci->ip4, s), cn->subnet.len,
 			   ip_format(&cn->gateway, g));
@@ -368,11 +352,11 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	int len;
 
 	if (att_parse(d, rq->argc - 1, rq->argv + 1, &a, e) < 0)
-		return fail(out, CNI_CODE_CONFIG, -EINVAL);
+		return fail(out, CNI_ERR_INVALID_NETCONF, -EINVAL);
 	if (!config_network(d->cfg, a->network)) {
 		err_set(e, EINVAL, "network '%s' is not configured in berth", a->network);
 		att_free(a);
-		return fail(out, CNI_CODE_CONFIG, -EINVAL);
+		return fail(out, CNI_ERR_INVALID_NETCONF, -EINVAL);
 	}
 	if ((old = att_find(d, a->c.name))) {
 		const struct ctr *oc = daemon_ctr(d, old->c.name);
@@ -382,7 +366,7 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 			err_set(e, EEXIST, "attachment name %s is taken by container %s on network %s",
 				a->c.name, old->o.id, old->network);
 			att_free(a);
-			return fail(out, CNI_CODE_CONFIG, -EEXIST);
+			return fail(out, CNI_ERR_INVALID_NETCONF, -EEXIST);
 		}
 		if (old->c.hash == a->c.hash && oc && oc->state == CTR_NET_READY) {
 			att_free(a);
@@ -400,11 +384,11 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		err_set(e, EEXIST, "attachment name %s is the name of a configured container",
 			a->c.name);
 		att_free(a);
-		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+		return fail(out, CNI_ERR_INVALID_NETCONF, -EEXIST);
 	}
 	if (claim_names(d, a, e) < 0) {
 		att_free(a);
-		return fail(out, CNI_CODE_CONFIG, -EEXIST);
+		return fail(out, CNI_ERR_INVALID_NETCONF, -EEXIST);
 	}
 	len = ctl_encode_request(spec, sizeof(spec), false, rq->argc - 1, rq->argv + 1);
 	if (len <= 0) {
@@ -414,13 +398,13 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	spec[len - 1] = 0;              /* its newline */
 	if (store_cni_put(d->store, a->c.name, spec, e) < 0) {
 		att_free(a);
-		return fail(out, CNI_CODE_IO, -EIO);
+		return fail(out, CNI_ERR_IO, -EIO);
 	}
 	a->spec = att_str(a, spec);
 	att_add(d, a);
 	if (reconcile_add_one(d, &a->c, e) < 0) {
-		int code = e->code == ENOSPC || e->code == EADDRINUSE ? CNI_CODE_AGAIN :
-			   CNI_CODE_CONFIG;
+		int code = e->code == ENOSPC || e->code == EADDRINUSE ? CNI_ERR_TRY_AGAIN :
+			   CNI_ERR_INVALID_NETCONF;
 
 		err_wrap(e, "attach %s to network %s", a->o.id, a->network);
 		att_remove(d, a);
@@ -437,8 +421,7 @@ static struct cni_att *att_named(const struct daemon *d, char **argv)
 	char name[STORE_NAME_MAX];
 	struct cni_att *a;
 
-	snprintf(name, sizeof(name), "%.12s%s%s", argv[3], strcmp(argv[4], "eth0") ? "-" : "",
-		 strcmp(argv[4], "eth0") ? argv[4] : "");
+	att_name(argv[3], argv[4], name);
 	a = att_find(d, name);
 	if (a && (strcmp(a->o.id, argv[3]) || strcmp(a->o.ifname, argv[4]) ||
 		  strcmp(a->network, argv[2])))
@@ -470,14 +453,14 @@ static int cni_check(struct daemon *d, const struct ctl_request *rq, struct buf 
 	if (!(a = att_named(d, rq->argv))) {
 		err_set(e, ENOENT, "container %s is not attached to network %s as %s",
 			rq->argv[3], rq->argv[2], rq->argv[4]);
-		return fail(out, CNI_CODE_UNKNOWN_CONTAINER, -ENOENT);
+		return fail(out, CNI_ERR_UNKNOWN_CONTAINER, -ENOENT);
 	}
 	c = daemon_ctr(d, a->c.name);
 	cn = config_network(d->cfg, a->network);
 	if (!c || c->state != CTR_NET_READY || !cn) {
 		err_set(e, EIO, "attachment %s: %s", a->c.name,
 			c && c->error ? c->error : "its network is not set up");
-		return fail(out, CNI_CODE_AGAIN, -EIO);
+		return fail(out, CNI_ERR_TRY_AGAIN, -EIO);
 	}
 	na.container = a->c.name;
 	na.bridge = cn->bridge;
@@ -494,7 +477,7 @@ static int cni_check(struct daemon *d, const struct ctl_request *rq, struct buf 
 	}
 	if (net_check(d->net, &na, e) < 0) {
 		err_wrap(e, "attachment %s", a->c.name);
-		return fail(out, CNI_CODE_AGAIN, -EIO);
+		return fail(out, CNI_ERR_TRY_AGAIN, -EIO);
 	}
 	att_result(d, a, c, out);
 	return 0;
@@ -511,15 +494,8 @@ static uint64_t v4_capacity(const struct cfg_network *cn)
 {
 	uint64_t n = 0;
 
-	for (size_t i = 0; i < cn->n_ranges; i++) {
-		const struct ip_range *r = &cn->ranges[i];
-		uint32_t a, b;
-
-		memcpy(&a, r->first.b, 4);
-		memcpy(&b, r->last.b, 4);
-		n += (uint64_t)ntohl(b) - ntohl(a) + 1;
-		n -= ip_range_contains(r, &cn->gateway);
-	}
+	for (size_t i = 0; i < cn->n_ranges; i++)
+		n += ip_range_size(&cn->ranges[i]) - ip_range_contains(&cn->ranges[i], &cn->gateway);
 	return n;
 }
 
@@ -534,15 +510,15 @@ static int cni_status(struct daemon *d, const struct ctl_request *rq, struct buf
 		return err_set(e, EINVAL, "usage: cni status NETWORK");
 	if (!(cn = config_network(d->cfg, rq->argv[2]))) {
 		err_set(e, ENOENT, "network '%s' is not configured in berth", rq->argv[2]);
-		return fail(out, CNI_CODE_UNAVAILABLE, -ENOENT);
+		return fail(out, CNI_ERR_NOT_AVAILABLE, -ENOENT);
 	}
 	if (ipam_list(d->store, cn->name, count_v4, &used, e) < 0)
-		return fail(out, CNI_CODE_UNAVAILABLE, -EIO);
+		return fail(out, CNI_ERR_NOT_AVAILABLE, -EIO);
 	cap = v4_capacity(cn);
 	if (used >= cap) {
 		err_set(e, ENOSPC, "network '%s' has no free address (%llu of %llu in use)",
 			cn->name, (unsigned long long)used, (unsigned long long)cap);
-		return fail(out, CNI_CODE_UNAVAILABLE, -ENOSPC);
+		return fail(out, CNI_ERR_NOT_AVAILABLE, -ENOSPC);
 	}
 	return 0;
 }

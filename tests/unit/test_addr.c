@@ -174,8 +174,23 @@ static void test_errors(void)
 	T_EQ(err_set(NULL, EINVAL, "x"), -EINVAL, "a NULL err still returns the code");
 }
 
+static void test_mac(void)
+{
+	uint8_t m[6];
+	char b[MAC_STRLEN];
+
+	T_OK(mac_parse("02:42:0A:58:00:ff", m) == 0, "a MAC in either case");
+	T_STREQ(mac_format(m, b), "02:42:0a:58:00:ff", "formatted lower case");
+	T_OK(mac_parse("02:42:0a:58:00", m) < 0, "five bytes are refused");
+	T_OK(mac_parse("02:42:0a:58:00:ff:", m) < 0, "a trailing colon is refused");
+	T_OK(mac_parse("02-42-0a-58-00-ff", m) < 0, "dashes are refused");
+	T_OK(mac_parse("0g:42:0a:58:00:ff", m) < 0, "a non-hex digit is refused");
+	T_OK(mac_parse("", m) < 0, "empty is refused");
+}
+
 int main(void)
 {
+	test_mac();
 	test_parse_format();
 	test_prefix();
 	test_range();
