@@ -39,77 +39,79 @@ struct net_worker {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
-	ARRAY(struct net_job) queue;     /* v[0] goes next */
+	ARRAY(struct net_job) queue;        /* v[0] goes next */
 	char busy[STORE_NAME_MAX];          /* the job under way; "": none */
 	bool stop;
+	char *state_dir;                    /* where berth's own netns files are */
 	int pipe[2];                        /* worker -> loop: one line per failure */
 	struct loop_fd report;
 };
 
-static bool queued(const struct net_worker *u, const char *name)
+static bool queued(const struct net_worker *w, const char *name)
 {
-	for (size_t i = 0; i < u->queue.n; i++)
-		if (!strcmp(u->queue.v[i].name, name))
+	for (size_t i = 0; i < w->queue.n; i++)
+		if (!strcmp(w->queue.v[i].name, name))
 			return true;
-	return !strcmp(u->busy, name);
+	return !strcmp(w->busy, name);
 }
 
 static int run(struct net *n, const struct net_job *job, struct err *e)
 {
+	int ret;
 	struct net_attach a = { .container = job->name, .ifname = job->ifname,
 				.netns = job->netns[0] ? job->netns : NULL, .n_addr = job->n_addr };
 
 	if (!job->announce)
 		return net_unplug(n, job->name, job->ifname, e);
 	memcpy(a.addr, job->addr, sizeof(a.addr));
-	/* best effort, as in net_attach: an interface already gone again (a
-	 * DEL came first, the runtime removed its netns) needs no announcing */
-	(void)net_announce(n, &a, e);
-	return 0;
+	/* an interface already gone again (a DEL came first, the runtime
+	 * removed its netns) needs no announcing; anything else is said */
+	ret = net_announce(n, &a, e);
+	return ret == -ENOENT || ret == -ENODEV ? 0 : ret;
 }
 
 static void *worker(void *arg)
 {
-	struct net_worker *u = arg;
+	struct net_worker *w = arg;
 	struct net *n = NULL;
 	struct err e = { 0 };
 	char line[ERR_MSG_MAX + 96];
 
 	/* its own sockets, in the host netns the thread was made in */
-	if (net_open(&n, NULL, &e) < 0) {
+	if (net_open(&n, w->state_dir, &e) < 0) {
 		snprintf(line, sizeof(line), "network worker: %s\n", e.msg);
-		(void)!write(u->pipe[1], line, strlen(line));
+		(void)!write(w->pipe[1], line, strlen(line));
 	}
-	pthread_mutex_lock(&u->mu);
+	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		struct net_job job;
 
-		while (!u->queue.n && !u->stop)
-			pthread_cond_wait(&u->work, &u->mu);
-		if (!u->queue.n)
+		while (!w->queue.n && !w->stop)
+			pthread_cond_wait(&w->work, &w->mu);
+		if (!w->queue.n)
 			break;
-		job = u->queue.v[0];
-		memmove(u->queue.v, u->queue.v + 1, --u->queue.n * sizeof(job));
-		memcpy(u->busy, job.name, sizeof(u->busy));
-		pthread_mutex_unlock(&u->mu);
+		job = w->queue.v[0];
+		memmove(w->queue.v, w->queue.v + 1, --w->queue.n * sizeof(job));
+		memcpy(w->busy, job.name, sizeof(w->busy));
+		pthread_mutex_unlock(&w->mu);
 		err_clear(&e);
 		if (!n || run(n, &job, &e) < 0) {
 			snprintf(line, sizeof(line), "container %s: %s\n", job.name,
 				 n ? e.msg : "the network worker has no sockets");
-			(void)!write(u->pipe[1], line, strlen(line));
+			(void)!write(w->pipe[1], line, strlen(line));
 		}
-		pthread_mutex_lock(&u->mu);
-		u->busy[0] = 0;
-		pthread_cond_broadcast(&u->done);
+		pthread_mutex_lock(&w->mu);
+		w->busy[0] = 0;
+		pthread_cond_broadcast(&w->done);
 	}
-	pthread_mutex_unlock(&u->mu);
+	pthread_mutex_unlock(&w->mu);
 	net_close(n);
 	return NULL;
 }
 
 static void on_report(struct loop_fd *f, uint32_t events)
 {
-	struct net_worker *u = container_of(f, struct net_worker, report);
+	struct net_worker *w = container_of(f, struct net_worker, report);
 	char buf[4096];
 	ssize_t len;
 
@@ -118,58 +120,62 @@ static void on_report(struct loop_fd *f, uint32_t events)
 		buf[len] = 0;
 		for (char *l = buf, *nl; *l; l = nl + 1) {
 			if (!(nl = strchr(l, '\n'))) {
-				daemon_log(u->d, LOG_ERROR, "%s", l);
+				daemon_log(w->d, LOG_ERROR, "%s", l);
 				break;
 			}
 			*nl = 0;
-			daemon_log(u->d, LOG_ERROR, "%s", l);
+			daemon_log(w->d, LOG_ERROR, "%s", l);
 		}
 	}
 }
 
 int net_worker_start(struct daemon *d, struct err *e)
 {
-	struct net_worker *u = calloc(1, sizeof(*u));
+	struct net_worker *w = calloc(1, sizeof(*w));
 	int ret;
 
-	if (!u)
+	if (!w)
 		abort();
-	u->d = d;
-	if (pipe2(u->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		free(u);
+	w->d = d;
+	if (!(w->state_dir = strdup(d->cfg->daemon.state_dir)))
+		abort();
+	if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		free(w->state_dir);
+		free(w);
 		return err_sys(e, errno, "network worker: pipe");
 	}
-	u->report.fd = u->pipe[0];
-	u->report.cb = on_report;
-	if (loop_fd_add(&d->loop, &u->report, EPOLLIN, e) < 0)
+	w->report.fd = w->pipe[0];
+	w->report.cb = on_report;
+	if (loop_fd_add(&d->loop, &w->report, EPOLLIN, e) < 0)
 		goto err;
-	pthread_mutex_init(&u->mu, NULL);
-	pthread_cond_init(&u->work, NULL);
-	pthread_cond_init(&u->done, NULL);
-	if ((ret = pthread_create(&u->thread, NULL, worker, u)) != 0) {
-		loop_fd_del(&d->loop, &u->report);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
+	if ((ret = pthread_create(&w->thread, NULL, worker, w)) != 0) {
+		loop_fd_del(&d->loop, &w->report);
 		err_sys(e, ret, "network worker: start a thread");
 		goto err;
 	}
-	d->net_worker = u;
+	d->net_worker = w;
 	return 0;
 err:
-	close(u->pipe[0]);
-	close(u->pipe[1]);
-	free(u);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	free(w->state_dir);
+	free(w);
 	return -1;
 }
 
-static void push(struct net_worker *u, const struct net_job *job)
+static void push(struct net_worker *w, const struct net_job *job)
 {
 	struct net_job *slot;
 
-	pthread_mutex_lock(&u->mu);
-	if (!(slot = array_push(&u->queue)))
+	pthread_mutex_lock(&w->mu);
+	if (!(slot = array_push(&w->queue)))
 		abort();
 	*slot = *job;
-	pthread_cond_signal(&u->work);
-	pthread_mutex_unlock(&u->mu);
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
 }
 
 void net_worker_unplug(struct daemon *d, const char *name, const char *ifname)
@@ -207,35 +213,36 @@ bool net_worker_announce(struct daemon *d, const struct net_attach *a)
 
 void net_worker_wait(struct daemon *d, const char *name)
 {
-	struct net_worker *u = d->net_worker;
+	struct net_worker *w = d->net_worker;
 
-	if (!u)
+	if (!w)
 		return;
-	pthread_mutex_lock(&u->mu);
-	while (queued(u, name))
-		pthread_cond_wait(&u->done, &u->mu);
-	pthread_mutex_unlock(&u->mu);
+	pthread_mutex_lock(&w->mu);
+	while (queued(w, name))
+		pthread_cond_wait(&w->done, &w->mu);
+	pthread_mutex_unlock(&w->mu);
 }
 
 void net_worker_stop(struct daemon *d)
 {
-	struct net_worker *u = d->net_worker;
+	struct net_worker *w = d->net_worker;
 
-	if (!u)
+	if (!w)
 		return;
-	pthread_mutex_lock(&u->mu);
-	u->stop = true;                 /* after what is queued: nothing is left half-done */
-	pthread_cond_signal(&u->work);
-	pthread_mutex_unlock(&u->mu);
-	pthread_join(u->thread, NULL);
-	on_report(&u->report, EPOLLIN);
-	loop_fd_del(&d->loop, &u->report);
-	close(u->pipe[0]);
-	close(u->pipe[1]);
-	pthread_mutex_destroy(&u->mu);
-	pthread_cond_destroy(&u->work);
-	pthread_cond_destroy(&u->done);
-	array_free(&u->queue);
-	free(u);
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;                 /* after what is queued: nothing is left half-done */
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	on_report(&w->report, EPOLLIN);
+	loop_fd_del(&d->loop, &w->report);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->done);
+	array_free(&w->queue);
+	free(w->state_dir);
+	free(w);
 	d->net_worker = NULL;
 }
