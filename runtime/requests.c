@@ -169,6 +169,16 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_puts(out, ",\"file\":");
 	buf_json_string(out, c->cfg->file);
 	ctr_status(&d->sup, c->cfg->name, &st);
+	if (c->cfg->cni) {
+		/* its process is the runtime's: the state is its network's */
+		st = (struct ctr_status){ .state = c->state == CTR_NET_READY ? "attached" : "error",
+					  .exit_code = -1, .error = c->error ? c->error : "",
+					  .warning = "" };
+	}
+	buf_puts(out, ",\"origin\":");
+	buf_puts(out, c->cfg->cni ? "\"cni\",\"runtime_id\":" : "\"file\",\"runtime_id\":null");
+	if (c->cfg->cni)
+		buf_json_string(out, c->cfg->cni->id);
 	buf_puts(out, ",\"state\":");
 	buf_json_string(out, st.state);
 	buf_puts(out, ",\"status\":");
@@ -198,7 +208,10 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	}
 	buf_puts(out, "]");
 	buf_puts(out, ",\"rootfs\":");
-	buf_json_string(out, c->cfg->rootfs);
+	if (c->cfg->rootfs)
+		buf_json_string(out, c->cfg->rootfs);
+	else
+		buf_puts(out, "null");
 	buf_puts(out, ",\"command\":[");
 	for (size_t i = 0; i < c->cfg->argc; i++) {
 		buf_puts(out, i ? "," : "");
@@ -216,7 +229,10 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_json_string(out, c->cfg->service);
 	else
 		buf_puts(out, "null");
-	net_netns_path(d->net, c->cfg->name, path, sizeof(path), NULL);
+	if (c->cfg->cni)
+		snprintf(path, sizeof(path), "%s", c->cfg->cni->netns);
+	else
+		net_netns_path(d->net, c->cfg->name, path, sizeof(path), NULL);
 	buf_puts(out, ",\"netns\":");
 	buf_json_string(out, path);
 	buf_puts(out, ",\"interfaces\":[");

@@ -99,6 +99,9 @@ check_out "berth ps lists it: attached, origin cni, the runtime's id, its addres
 	"attached cni $A $a_ip default" \
 	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \(.ipv4) \(.networks)\""; }; ps_json "$@"' \
 	_ "$BERTH" "$C" aaaaaaaaaaaa
+check_out "berth inspect shows it: origin, runtime id, netns, labels, address" \
+	"cni $A /run/netns/$A db alpha $a_ip" \
+	sh -c "'$BERTH' -c '$C' inspect aaaaaaaaaaaa | jq -r '\"\\(.origin) \\(.runtime_id) \\(.netns) \\(.labels.app) \\(.labels.pod) \\(.interfaces[0].ipv4)\"'"
 check_out "its DNS name (K8S_POD_NAME) answers its address" "$a_ip" resolve alpha
 check_out "... and so does its alias (runtimeConfig.aliases)" "$a_ip" resolve db-main
 check_out "berth dns query knows the alias" "$a_ip" \
