@@ -556,7 +556,7 @@ int nft_parse_head(const struct nlmsghdr *nlh, struct nft_head *h)
 		break;
 	case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE:
 	case NFT_MSG_NEWSET: case NFT_MSG_DELSET:
-	case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM:
+	case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: case NFT_MSG_GETSETELEM:
 		if (tb[2] && get_str(tb[2], h->name, sizeof(h->name)) < 0)
 			return -EBADMSG;
 		break;
