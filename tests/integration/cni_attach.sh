@@ -140,6 +140,7 @@ for try in 1 2 3 4 5; do
 	wait_for sh -c "nft list map inet berth ports4 | grep -q 8080"
 done
 out=$(cat "$TMPDIR/chk.out") rc=$(cat "$TMPDIR/chk.rc")
+echo "# CHECK saw the deleted element at try $try"
 check_out "after nft delete element of its port in ports4, CHECK fails: try again later (11)" \
 	"1 11" sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
 check_out "... naming the port and the map" \
