@@ -1025,12 +1025,13 @@ int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e)
 	char name[80], want[IP_STRLEN + 16], have[IP_STRLEN + 16];
 	struct port_elems pe;
 	struct nft_elem got;
+	struct err why = { 0 };
 	int ret;
 
 	port_name(p, name, sizeof(name));
-	if (port_elems(p, &pe, e) < 0)
+	if (port_elems(p, &pe, &why) < 0)
 		return err_set(e, EIO, "published port %s: berth has no element for it (%s)", name,
-			       e ? e->msg : "");
+			       why.msg);
 	if ((ret = nat_table_check(t, e)) < 0)
 		return err_wrap(e, "published port %s", name);
 	for (unsigned i = 0; i < pe.n_map; i++) {
