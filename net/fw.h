@@ -192,6 +192,17 @@ struct nat;
 struct nat_part;
 void fw_attach(struct nat *t, struct nat_part *part, const struct fw_model *current);
 int fw_apply(struct nat *t, const struct fw_model *old, const struct fw_model *m, struct err *e);
+/* CNI CHECK: 0 when every element the kernel should hold for container
+ * name (by m, the model as applied) is there, asked of the kernel one
+ * element at a time: its addresses in the fixed sets, the verdict map
+ * elements leading to its identity's chains, the anti-spoofing elements of
+ * its bridge port (table bridge berth) and its addresses in the selector
+ * sets some rule names. Else -ENOENT ("firewall: its element 10.88.0.2 in
+ * fw_in4 (the dispatch to its ingress policies) is missing from table inet
+ * berth"), -EIO (a map element leads to another chain) or -errno. A
+ * container the model does not have: 0 (nothing of it is in the kernel). */
+int fw_check_container(struct nat *t, const struct fw_model *m, const char *name,
+		       struct err *e);
 /* Delete what fw_apply keeps outside table inet berth (table bridge berth),
  * when the daemon stops without --keep-network. */
 void fw_remove(struct nat *t);

@@ -1412,6 +1412,122 @@ static void put_spoof_rules(struct nft_batch *b)
 	}
 }
 
+/* ---- checks (CNI CHECK) ----------------------------------------------------- */
+
+/* What each fixed set is for, in a message about one of its elements. */
+static const char *const fixed_what[N_FIXED] = {
+	[F_CTR4] = "berth's container addresses", [F_CTR6] = "berth's container addresses",
+	[F_SELF4] = "a container reaching itself", [F_SELF6] = "a container reaching itself",
+	[F_DNS4] = "DNS to its own gateway", [F_DNS6] = "DNS to its own gateway",
+	[F_IN4] = "the dispatch to its ingress policies",
+	[F_IN6] = "the dispatch to its ingress policies",
+	[F_OUT4] = "the dispatch to its egress policies",
+	[F_OUT6] = "the dispatch to its egress policies",
+	[F_SPOOF4] = "the addresses its bridge port may send from",
+	[F_SPOOF6] = "the addresses its bridge port may send from",
+	[F_PORTS] = "berth's bridge ports", [F_XNET] = "pairs of berth networks",
+	[F_ISOBR] = "networks with isolate = yes",
+};
+
+/* An element's key as nft shows it: "bh-web . 10.88.0.2". */
+static const char *key_name(const struct fixed_set *f, const uint8_t *k, char *buf, size_t size)
+{
+	size_t off = 0, n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < f->n_fields && n < size; i++) {
+		char one[IP_STRLEN];
+
+		if (f->type[i] == NFT_TYPE_IFNAME) {
+			snprintf(one, sizeof(one), "%.16s", (const char *)k + off);
+		} else {
+			struct ip_addr a;
+
+			ip_from_bytes(&a, f->type[i] == NFT_TYPE_IP6ADDR ? AF_INET6 : AF_INET, k + off);
+			ip_format(&a, one);
+		}
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " . " : "", one);
+		off += nft_field_len(f->len[i]);
+	}
+	return buf;
+}
+
+static int check_fixed_elem(struct nat *t, const struct fw_elem *fe, struct err *e)
+{
+	const struct fixed_set *f = &fixed_sets[fe->set];
+	const char *table = f->table == NFPROTO_BRIDGE ? "bridge" : "inet";
+	char key[2 * IP_STRLEN + 8], want[NFT_NAME_MAX];
+	struct nft_elem el, got;
+	int ret;
+
+	memset(&el, 0, sizeof(el));
+	memcpy(el.key, fe->key, fe->key_len);
+	el.key_len = fe->key_len;
+	key_name(f, fe->key, key, sizeof(key));
+	if ((ret = nat_elem_get(t, f->table, f->name, &el, &got, e)) < 0)
+		return err_wrap(e, "firewall");
+	if (!ret)
+		return err_set(e, ENOENT, "firewall: its element %s in %s (%s) is missing from "
+			       "table %s %s", key, f->name, fixed_what[fe->set], table, FW_TABLE);
+	if (!f->vmap)
+		return 0;
+	ident_chain(fe->ident, fe->dir, want);
+	if (!got.has_verdict || got.verdict != NFT_JUMP || strcmp(got.chain, want))
+		return err_set(e, EIO, "firewall: its element %s in %s (%s) leads to %s, not to %s",
+			       key, f->name, fixed_what[fe->set],
+			       got.has_verdict && got.chain[0] ? got.chain : "another verdict", want);
+	return 0;
+}
+
+int fw_check_container(struct nat *t, const struct fw_model *m, const char *name, struct err *e)
+{
+	const struct fw_container *c = fw_container_find(m, name);
+	struct elem_vec v = { 0 };
+	bool *used;
+	int ret = 0;
+
+	/* not in the model (its network is not set up): berth put nothing */
+	if (!c)
+		return 0;
+	container_elems(m, c, identity(c), &v);
+	for (size_t i = 0; i < v.n && ret == 0; i++)
+		ret = check_fixed_elem(t, &v.v[i], e);
+	array_free(&v);
+	if (ret < 0)
+		return ret;
+	/* the selector sets some rule names as a peer, for each of its
+	 * addresses they hold */
+	used = peer_sets(m);
+	for (size_t i = 0; i < m->n_sets && ret == 0; i++) {
+		if (!used[i])
+			continue;
+		for (size_t k = 0; k < c->n_ifs && ret == 0; k++)
+			for (size_t j = 0; j < c->ifs[k].n_addrs && ret == 0; j++) {
+				const struct ip_addr *a = &c->ifs[k].addrs[j];
+				char set[NFT_NAME_MAX], addr[IP_STRLEN];
+				struct nft_elem el, got;
+
+				if (!fw_set_contains(&m->sets[i], a))
+					continue;
+				set_name(&m->sets[i], a->family, set);
+				memset(&el, 0, sizeof(el));
+				el.key_len = a->family == AF_INET6 ? 16 : 4;
+				memcpy(el.key, a->b, el.key_len);
+				ret = nat_elem_get(t, NFPROTO_INET, set, &el, &got, e);
+				if (ret < 0)
+					ret = err_wrap(e, "firewall");
+				else if (ret == 0)
+					ret = err_set(e, ENOENT, "firewall: its address %s is missing from "
+						      "set %s (the containers matching %s) in table inet %s",
+						      ip_format(a, addr), set, m->sets[i].what, FW_TABLE);
+				else
+					ret = 0;
+			}
+	}
+	free(used);
+	return ret;
+}
+
 /* ---- on berth's table ------------------------------------------------------ */
 
 /* Bridged traffic between containers reaches the inet hooks only with

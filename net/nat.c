@@ -940,6 +940,122 @@ static void on_event(struct loop_fd *f, uint32_t events)
 		loop_timer_set(t->loop, &t->heal, HEAL_DELAY_MS);
 }
 
+/* ---- checks (CNI CHECK) --------------------------------------------------- */
+
+/* These ask the kernel, never nat's memory: what CHECK must find out is
+ * whether someone removed an element behind berth's back (a restore may
+ * not have run yet, or may have failed). */
+
+struct get_ctx {
+	struct nft_elem *out;
+	bool found;
+};
+
+static int got_elem(void *ctx, const struct nft_elem *el)
+{
+	struct get_ctx *g = ctx;
+
+	if (!g->found)
+		*g->out = *el;
+	g->found = true;
+	return 0;
+}
+
+static int got_msg(const struct nlmsghdr *nlh, void *ctx)
+{
+	return nft_parse_elems(nlh, got_elem, ctx);
+}
+
+int nat_elem_get(struct nat *t, uint8_t family, const char *set, const struct nft_elem *key,
+		 struct nft_elem *out, struct err *e)
+{
+	uint8_t buf[512] __attribute__((aligned(8)));
+	struct get_ctx g = { out, false };
+	struct nl_handlers h = { .on_data = got_msg, .ctx = &g };
+	struct nl_msg m;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	nl_msg_init(&m, buf, sizeof(buf));
+	nft_put_get_elem(&m, family, NAT_TABLE, set, key);
+	ret = nl_talk(&t->sock, &m, &h, e);
+	if (ret == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (ret < 0)
+		return err_wrap(e, "look up an element of set %s in table %s %s", set,
+				family == NFPROTO_BRIDGE ? "bridge" : "inet", NAT_TABLE);
+	if (!g.found)
+		return err_set(e, EBADMSG, "set %s: the kernel acknowledged the lookup of an "
+			       "element without sending it", set);
+	return 1;
+}
+
+int nat_table_check(struct nat *t, struct err *e)
+{
+	int ret = table_exists(t);
+
+	if (ret < 0)
+		return err_sys(e, -ret, "look up table inet %s", NAT_TABLE);
+	if (!ret)
+		return err_set(e, ENOENT, "table inet %s is missing from the kernel", NAT_TABLE);
+	return 0;
+}
+
+/* "10.88.0.2:80" or "[fd88::2]:80" from a map value (address . port). */
+static const char *target_name(const uint8_t *d, size_t len, char *buf, size_t size)
+{
+	size_t n = len == 20 ? 16 : 4;
+	char a[IP_STRLEN];
+	struct ip_addr ip;
+
+	if (len != 8 && len != 20) {
+		snprintf(buf, size, "a value of %zu bytes", len);
+		return buf;
+	}
+	ip_from_bytes(&ip, n == 16 ? AF_INET6 : AF_INET, d);
+	snprintf(buf, size, "%s%s%s:%u", n == 16 ? "[" : "", ip_format(&ip, a), n == 16 ? "]" : "",
+		 (unsigned)(d[n] << 8 | d[n + 1]));
+	return buf;
+}
+
+int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e)
+{
+	char name[80], want[IP_STRLEN + 16], have[IP_STRLEN + 16];
+	struct port_elems pe;
+	struct nft_elem got;
+	struct err why = { 0 };
+	int ret;
+
+	port_name(p, name, sizeof(name));
+	if (port_elems(p, &pe, &why) < 0)
+		return err_set(e, EIO, "published port %s: berth has no element for it (%s)", name,
+			       why.msg);
+	if ((ret = nat_table_check(t, e)) < 0)
+		return err_wrap(e, "published port %s", name);
+	for (unsigned i = 0; i < pe.n_map; i++) {
+		if ((ret = nat_elem_get(t, FAM, pe.map[i], &pe.me[i], &got, e)) < 0)
+			return err_wrap(e, "published port %s", name);
+		if (!ret)
+			return err_set(e, ENOENT, "published port %s: its element in %s is missing "
+				       "from table inet %s", name, pe.map[i], NAT_TABLE);
+		if (got.has_verdict || got.data_len != pe.me[i].data_len ||
+		    memcmp(got.data, pe.me[i].data, got.data_len))
+			return err_set(e, EIO, "published port %s: its element in %s leads to %s, "
+				       "not to %s (container %s)", name, pe.map[i],
+				       target_name(got.data, got.data_len, have, sizeof(have)),
+				       target_name(pe.me[i].data, pe.me[i].data_len, want, sizeof(want)),
+				       p->owner);
+	}
+	if ((ret = nat_elem_get(t, FAM, pe.cset, &pe.ce, &got, e)) < 0)
+		return err_wrap(e, "published port %s", name);
+	if (!ret)
+		return err_set(e, ENOENT, "published port %s: its counter element in %s is missing "
+			       "from table inet %s", name, pe.cset, NAT_TABLE);
+	return 0;
+}
+
 /* ---- open / close -------------------------------------------------------- */
 
 int nat_open(struct nat **out, struct loop *l, nat_log_fn *log, void *log_ctx, struct err *e)

@@ -97,6 +97,7 @@
 struct nat;
 struct loop;
 struct nft_batch;
+struct nft_elem;
 
 enum nat_log_level { NAT_LOG_ERROR, NAT_LOG_WARN, NAT_LOG_INFO };
 typedef void nat_log_fn(void *ctx, enum nat_log_level lvl, const char *msg);
@@ -171,6 +172,26 @@ int nat_port_add(struct nat *t, const struct nat_port *p, struct err *e);
  * is not an error. Returns 1 when removed, 0 when unknown. */
 int nat_port_del(struct nat *t, const struct nat_port *p, struct err *e);
 size_t nat_port_count(const struct nat *t);
+
+/*
+ * Checks against the kernel (CNI CHECK), never against nat's memory: someone
+ * may have run `nft delete element ...` and the restore not have run yet.
+ * nat_table_check: 0 when table inet berth exists, -ENOENT ("table inet
+ * berth is missing from the kernel") or -errno. nat_port_check: 0 when
+ * every element berth writes for p is in the kernel (its map element or
+ * elements, with p's target, and its counter element), else -ENOENT ("published
+ * port 8080/tcp: its element in ports4 is missing from table inet berth"),
+ * -EIO (the element leads elsewhere) or -errno. One single-element lookup
+ * per element, no dump.
+ */
+int nat_table_check(struct nat *t, struct err *e);
+int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e);
+/* Look up the element with key->key in set of table NAT_TABLE (family
+ * NFPROTO_INET, or NFPROTO_BRIDGE for the firewall's bridge table): 1 with
+ * *out filled in (its data or verdict, for a map), 0 when the kernel has no
+ * such element (or set, or table), -errno. */
+int nat_elem_get(struct nat *t, uint8_t family, const char *set, const struct nft_elem *key,
+		 struct nft_elem *out, struct err *e);
 
 /* Read every port's counters from the kernel (one dump per counter set). */
 int nat_counters_read(struct nat *t, struct err *e);

@@ -435,6 +435,21 @@ void nft_put_get_elems(struct nl_msg *m, uint8_t family, const char *table, cons
 	nl_put_str(m, NFTA_SET_ELEM_LIST_SET, set);
 }
 
+void nft_put_get_elem(struct nl_msg *m, uint8_t family, const char *table, const char *set,
+		      const struct nft_elem *key)
+{
+	struct nlattr *list, *one;
+
+	start(m, NFT_MSG_GETSETELEM, ACK, family);
+	nl_put_str(m, NFTA_SET_ELEM_LIST_TABLE, table);
+	nl_put_str(m, NFTA_SET_ELEM_LIST_SET, set);
+	list = nl_nest_start(m, NFTA_SET_ELEM_LIST_ELEMENTS);
+	one = nl_nest_start(m, NFTA_LIST_ELEM);
+	put_data(m, NFTA_SET_ELEM_KEY, key->key, key->key_len);
+	nl_nest_end(m, one);
+	nl_nest_end(m, list);
+}
+
 /* ---- decoder ------------------------------------------------------------- */
 
 static int get_be32(const struct nlattr *a, uint32_t *out)
@@ -541,7 +556,7 @@ int nft_parse_head(const struct nlmsghdr *nlh, struct nft_head *h)
 		break;
 	case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE:
 	case NFT_MSG_NEWSET: case NFT_MSG_DELSET:
-	case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM:
+	case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: case NFT_MSG_GETSETELEM:
 		if (tb[2] && get_str(tb[2], h->name, sizeof(h->name)) < 0)
 			return -EBADMSG;
 		break;

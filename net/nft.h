@@ -196,6 +196,12 @@ void nft_elems_add(struct nft_elems_writer *w, const struct nft_elem *el);
 void nft_elems_end(struct nft_elems_writer *w);
 /* Start a GETSETELEM dump of one set into m (request, not a batch). */
 void nft_put_get_elems(struct nl_msg *m, uint8_t family, const char *table, const char *set);
+/* A GETSETELEM of the one element with key->key (no dump): the kernel
+ * answers with a NEWSETELEM holding the element (its data or verdict, for a
+ * map) and the ACK, or with -ENOENT when the element, the set or the table
+ * is missing (kernels since 4.x; berth needs newer ones anyway). */
+void nft_put_get_elem(struct nl_msg *m, uint8_t family, const char *table, const char *set,
+		      const struct nft_elem *key);
 
 /*
  * Decoder. nft_parse_head reads what every nf_tables message has: its type

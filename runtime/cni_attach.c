@@ -475,7 +475,7 @@ static int cni_check(struct daemon *d, const struct ctl_request *rq, struct buf 
 		na.addr[na.n_addr++] = (struct net_ifaddr){ c->ifs[0].ip6, cn->subnet6.len };
 		na.gw[na.n_gw++] = cn->gateway6;
 	}
-	if (net_check(d->net, &na, e) < 0) {
+	if (net_check(d->net, &na, e) < 0 || reconcile_check_one(d, a->c.name, e) < 0) {
 		err_wrap(e, "attachment %s", a->c.name);
 		return fail(out, CNI_ERR_TRY_AGAIN, -EIO);
 	}

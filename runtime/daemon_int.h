@@ -215,6 +215,13 @@ int reconcile_add_one(struct daemon *d, const struct cfg_container *c, struct er
  * ports, names, records); it must still be in d->atts. */
 void reconcile_remove_one(struct daemon *d, const char *name);
 
+/* CNI CHECK: what berth put into the kernel for the container name is
+ * still there, asked of the kernel (someone may have run `nft delete
+ * element`): table inet berth, each of its published ports' elements
+ * (nat_port_check) and its firewall elements (fw_check_container). The
+ * first problem comes back in e. */
+int reconcile_check_one(struct daemon *d, const char *name, struct err *e);
+
 /* CNI attachments (cni_attach.c): the `cni` request, the attachments kept
  * in the store brought back at start-up (before the first reconcile), and
  * freed at exit (after reconcile_shutdown). */

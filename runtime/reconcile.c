@@ -792,6 +792,30 @@ static void nat_port_from(struct nat_port *np, const struct store_port *sp, cons
 		np->addr6 = ctr->ifs[i].ip6;
 }
 
+int reconcile_check_one(struct daemon *d, const char *name, struct err *e)
+{
+	const struct ctr *ctr = daemon_ctr(d, name);
+	struct port_rows rows = { 0 };
+	struct nat_port np;
+	int ret;
+
+	if (!ctr)
+		return err_set(e, ENOENT, "%s is not set up", name);
+	if (!d->nat_synced)
+		return err_set(e, EAGAIN, "table inet %s is not set up yet", NAT_TABLE);
+	if ((ret = nat_table_check(d->nat, e)) < 0)
+		return ret;
+	ret = store_port_list(d->store, name, collect_port, &rows, e);
+	for (size_t i = 0; ret >= 0 && i < rows.n; i++) {
+		nat_port_from(&np, &rows.v[i], ctr);
+		ret = nat_port_check(d->nat, &np, e);
+	}
+	array_free(&rows);
+	if (ret < 0)
+		return ret;
+	return fw_check_container(d->nat, &d->fw, name, e);
+}
+
 /*
  * The container's published ports: the store records each one with its owner
  * and nat publishes it as map elements. Only differences are applied: a port

@@ -95,6 +95,7 @@ add $A 'K8S_POD_NAMESPACE=prod;K8S_POD_NAME=alpha' \
 	'"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"aliases":{"berthnet":["alpha","db-main"]}},"args":{"cni":{"labels":[{"key":"app","value":"db"}]}}'
 check_out "ADD through the plugin succeeds" 0 echo "$rc"
 a_ip=$(ipv4 "$out")
+add_a=$out
 check_out "berth ps lists it: attached, origin cni, the runtime's id, its address" \
 	"attached cni $A $a_ip default" \
 	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \(.ipv4) \(.networks)\""; }; ps_json "$@"' \
@@ -111,6 +112,57 @@ check "berth ports lists its published port" sh -c "'$BERTH' -c '$C' ports | gre
 serve $A 80
 wait_for sh -c "ip netns exec $A ss -ltn | grep -q ':80 '"
 check_out "the published port answers from the world" "hi" fetch 192.0.2.1 8080 ip netns exec world
+
+# CHECK asks the kernel for what berth keeps there for the attachment (its
+# port's elements, its firewall elements), not the daemon's memory
+chk() {
+	cni CHECK CNI_CONTAINERID=$A CNI_IFNAME=eth0 CNI_NETNS=/run/netns/$A <<EOF
+$(conf default "\"prevResult\":$add_a")
+EOF
+}
+chk
+check_out "CHECK passes while the kernel has its port's and firewall elements" "0:" echo "$rc:$out"
+# berth restores a deleted element of table inet berth 100 ms after it sees
+# the change: the daemon is stopped while the element goes and until the
+# plugin's request waits in its socket, so that CHECK runs before the
+# restore (a heavily loaded machine may still lose that race: a few tries)
+pending() { [ "$(ss -xlH src "$BERTH_SOCKET" | awk '{print $3; exit}')" -ge 1 ] 2>/dev/null; }
+for try in 1 2 3 4 5; do
+	kill -STOP "$pid"
+	nft delete element inet berth ports4 '{ tcp . 8080 }'
+	( chk; printf '%s' "$out" >"$TMPDIR/chk.out"; echo "$rc" >"$TMPDIR/chk.rc" ) &
+	chk_pid=$!
+	wait_for pending
+	sleep 0.1
+	kill -CONT "$pid"
+	wait "$chk_pid"
+	[ "$(cat "$TMPDIR/chk.rc")" != 0 ] && break
+	wait_for sh -c "nft list map inet berth ports4 | grep -q 8080"
+done
+out=$(cat "$TMPDIR/chk.out") rc=$(cat "$TMPDIR/chk.rc")
+echo "# CHECK saw the deleted element at try $try"
+check_out "after nft delete element of its port in ports4, CHECK fails: try again later (11)" \
+	"1 11" sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
+check_out "... naming the port and the map" \
+	"attachment aaaaaaaaaaaa: published port 8080/tcp: its element in ports4 is missing from table inet berth" \
+	sh -c 'printf "%s" "$1" | jq -r .msg' _ "$out"
+check "berth restores the element" wait_for sh -c "nft list map inet berth ports4 | grep -q 'tcp . 8080 : $a_ip . 80'"
+chk
+check_out "... and CHECK passes again" "0:" echo "$rc:$out"
+# the firewall's anti-spoofing elements live in table bridge berth, which
+# berth does not restore on its own: a deleted one stays deleted
+a_port=$(nft list set bridge berth fw_spoof4 | grep -o "\"[^\"]*\" \. $a_ip\b" | cut -d'"' -f2)
+check "its bridge port's anti-spoofing element is in fw_spoof4" test -n "$a_port"
+nft delete element bridge berth fw_spoof4 "{ \"$a_port\" . $a_ip }"
+chk
+check_out "after nft delete element of its fw_spoof4 element, CHECK fails (11)" \
+	"1 11" sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
+check_out "... naming the element, the set and what it is for" \
+	"attachment aaaaaaaaaaaa: firewall: its element $a_port . $a_ip in fw_spoof4 (the addresses its bridge port may send from) is missing from table bridge berth" \
+	sh -c 'printf "%s" "$1" | jq -r .msg' _ "$out"
+nft add element bridge berth fw_spoof4 "{ \"$a_port\" . $a_ip }"
+chk
+check_out "put back, CHECK passes again" "0:" echo "$rc:$out"
 
 B2=bbbbbbbbbbbb0123456789
 add $B2 'K8S_POD_NAME=beta'

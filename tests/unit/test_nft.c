@@ -298,6 +298,30 @@ static void test_elems(void)
 	nft_batch_free(&b);
 }
 
+/* CNI CHECK's lookup: one GETSETELEM that is a request, not a dump, and
+ * carries the one key (a dump would list the whole map). */
+static void test_get_elem(void)
+{
+	uint8_t buf[512] __attribute__((aligned(8)));
+	struct nft_elem key = { .key_len = 8, .key = { IPPROTO_TCP, 0, 0, 0, 0x1f, 0x90 } }, got[2];
+	struct collect c = { got, 0, 2 };
+	struct nft_head h;
+	struct nl_msg m;
+	const struct nlmsghdr *nlh;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nft_put_get_elem(&m, NFPROTO_INET, "berth", "ports4", &key);
+	nlh = nl_msg_at(&m, 0);
+	T_OK(nl_msg_error(&m) == 0 && m.count == 1, "one message");
+	T_OK(nft_parse_head(nlh, &h) == 0 && h.msg == NFT_MSG_GETSETELEM &&
+	     !strcmp(h.table, "berth") && !strcmp(h.name, "ports4") && h.family == NFPROTO_INET,
+	     "a GETSETELEM of set ports4 in table inet berth");
+	T_OK(!(nlh->nlmsg_flags & NLM_F_DUMP) && (nlh->nlmsg_flags & NLM_F_ACK),
+	     "asking for the one element (no dump) and its ACK");
+	T_OK(nft_parse_elems(nlh, collect_elem, &c) == 0 && c.n == 1 && elem_eq(&key, &got[0]),
+	     "it carries the key 'tcp . 8080' and nothing else");
+}
+
 static void test_overflow(void)
 {
 	struct nl_sock s = { .fd = -1 };
@@ -509,6 +533,7 @@ int main(void)
 	test_sets();
 	test_rules();
 	test_elems();
+	test_get_elem();
 	test_overflow();
 	test_busy();
 	return t_done();
