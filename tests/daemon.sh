@@ -11,6 +11,13 @@
 #                    wait until it answers (1 if it never does) and its
 #                    containers' starts are done
 #   wait_for CMD...  up to ~10 s for CMD to succeed
+#   world_ns         a namespace "world" behind a veth (192.0.2.2, the host
+#                    192.0.2.1) with no route to the containers; world CMD...
+#                    runs a command there
+#   cni VERB [VAR=VALUE...] < NETCONF
+#                    run berth as a CNI plugin as a runtime does (env -i, only
+#                    the variables given, BERTH_SOCKET passed on); its stdout
+#                    in $out, its exit status in $rc
 #
 # On exit, whatever happened, the daemon and every container monitor of $S
 # are killed (each monitor checked by its command line first): a test never
@@ -59,4 +66,21 @@ start_daemon() {
 wait_for() {
 	for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
 	return 1
+}
+world_ns() {
+	ip netns add world
+	ip link add wv0 type veth peer name wv1
+	ip link set wv1 netns world
+	ip addr add 192.0.2.1/24 dev wv0
+	ip link set wv0 up
+	ip -n world addr add 192.0.2.2/24 dev wv1
+	ip -n world link set wv1 up
+	ip -n world link set lo up
+}
+world() { ip netns exec world "$@"; }
+cni() {
+	_verb=$1; shift
+	out=$(env -i PATH="$PATH" BERTH_SOCKET="${BERTH_SOCKET:-}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" CNI_COMMAND="$_verb" "$@" "$BERTH")
+	rc=$?
 }

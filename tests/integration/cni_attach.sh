@@ -38,12 +38,6 @@ INI
 . "$BERTH_TOP/tests/daemon.sh"
 export BERTH_SOCKET=$TMPDIR/run/berth.sock
 
-cni() {
-	_verb=$1; shift
-	out=$(env -i PATH="$PATH" BERTH_SOCKET="$BERTH_SOCKET" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
-		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" CNI_COMMAND="$_verb" "$@" "$BERTH")
-	rc=$?
-}
 conf() { printf '{"cniVersion":"1.1.0","name":"berthnet","type":"berth","network":"%s"%s}\n' "$1" "${2:+,$2}"; }
 ipv4() { printf '%s' "$1" | jq -r '.ips[] | select(.address | contains(".")) | .address | sub("/.*"; "")'; }
 # add ID [CNI_ARGS] [EXTRA JSON] [NETWORK]: ADD with netns /run/netns/ID
@@ -78,15 +72,7 @@ sys.stdout.write(s.recv(16).decode())' "$_h" "$_p" 2>/dev/null
 }
 trap 'for p in ${servers:-}; do kill $p 2>/dev/null; done; cleanup; for n in $(ip netns list | cut -d" " -f1); do ip netns del $n; done' EXIT
 
-# the world: a namespace behind a veth, which reaches the host at 192.0.2.1
-ip netns add world
-ip link add wv0 type veth peer name wv1
-ip link set wv1 netns world
-ip addr add 192.0.2.1/24 dev wv0
-ip link set wv0 up
-ip -n world addr add 192.0.2.2/24 dev wv1
-ip -n world link set wv1 up
-
+world_ns
 start_daemon || { not_ok "the daemon starts" "$(cat "$log")"; done_testing; }
 wait_for test -e "$S/netns/web"
 
@@ -111,7 +97,7 @@ check "metrics count it" sh -c "'$BERTH' -c '$C' metrics | grep -qx 'berth_cni_a
 check "berth ports lists its published port" sh -c "'$BERTH' -c '$C' ports | grep -q '8080.*aaaaaaaaaaaa'"
 serve $A 80
 wait_for sh -c "ip netns exec $A ss -ltn | grep -q ':80 '"
-check_out "the published port answers from the world" "hi" fetch 192.0.2.1 8080 ip netns exec world
+check_out "the published port answers from the world" "hi" fetch 192.0.2.1 8080 world
 
 # CHECK asks the kernel for what berth keeps there for the attachment (its
 # port's elements, its firewall elements), not the daemon's memory
@@ -192,7 +178,7 @@ start_daemon || not_ok "the daemon starts again" "$(tail -5 "$log")"
 check_out "after a restart it is listed again with the same address" "attached $a_ip" \
 	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \(.ipv4)\"'"
 check_out "... its name answers" "$a_ip" resolve alpha
-check_out "... and its port answers from the world" "hi" fetch 192.0.2.1 8080 ip netns exec world
+check_out "... and its port answers from the world" "hi" fetch 192.0.2.1 8080 world
 grep -q "1 CNI attachment\|2 CNI attachments" "$log" && ok "the daemon says it restored them" ||
 	not_ok "the daemon says it restored them" "$(tail -5 "$log")"
 

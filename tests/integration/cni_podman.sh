@@ -88,16 +88,7 @@ P() {
 		--network-backend cni --network-config-dir "$T/cni" --tmpdir "$T/libpod" "$@"
 }
 
-# the world: a namespace behind a veth with no route to the containers
-ip netns add world
-ip link add wv0 type veth peer name wv1
-ip link set wv1 netns world
-ip addr add 192.0.2.1/24 dev wv0
-ip link set wv0 up
-ip -n world addr add 192.0.2.2/24 dev wv1
-ip -n world link set wv1 up
-ip -n world link set lo up
-world() { ip netns exec world "$@"; }
+world_ns
 
 pod_cleanup() {
 	P rm -fa -t 0 >/dev/null 2>&1

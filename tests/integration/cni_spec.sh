@@ -4,19 +4,11 @@
 # checked field by field.
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq ip
+. "$BERTH_TOP/tests/daemon.sh"      # cni, and the daemon for the second half
 
 sock=$TMPDIR/run/berth.sock
 export BERTH_SOCKET=$sock
 
-# cni VERB [VAR=VALUE...] < netconf: run the plugin; its stdout in $out, its
-# exit status in $rc. Only the variables given are set (env -i), as a runtime
-# sets them.
-cni() {
-	_verb=$1; shift
-	out=$(env -i PATH="$PATH" BERTH_SOCKET="$BERTH_SOCKET" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
-		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" CNI_COMMAND="$_verb" "$@" "$BERTH")
-	rc=$?
-}
 # conf VERSION [EXTRA JSON MEMBERS]: a netconf for network "default"
 conf() { printf '{"cniVersion":"%s","name":"berthnet","type":"berth","network":"default"%s}\n' "$1" "${2:+,$2}"; }
 # error_is CODE "what": the last run failed with JSON error CODE
@@ -177,7 +169,6 @@ check_out "the netconf's socket wins over BERTH_SOCKET" \
 # needs daemon cni requests: everything below talks to a real daemon. Until
 # the daemon answers `cni ...` requests, these cases are skipped (the probe
 # below sees "unknown command 'cni'").
-. "$BERTH_TOP/tests/daemon.sh"
 mkdir -p "$C"
 cat >"$C/berth.ini" <<EOF
 [daemon]
