@@ -20,6 +20,13 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 /* start, stop, restart, state, logs, exec-info: the supervisor's. */
 static int req_ctr(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
+	const struct ctr *c = rq->argc > 1 ? daemon_ctr(d, rq->argv[1]) : NULL;
+
+	/* start, stop, logs, exec: a process of ours */
+	if (c && c->cfg->cni)
+		return err_set(e, EINVAL, "%s is a CNI attachment (container %s): its process is its "
+			       "runtime's (podman, containerd, ...), berth keeps its network only",
+			       c->cfg->name, c->cfg->cni->id);
 	return ctr_request(&d->sup, rq, out, e);
 }
 

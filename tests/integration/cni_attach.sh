@@ -93,6 +93,9 @@ check_out "its DNS name (K8S_POD_NAME) answers its address" "$a_ip" resolve alph
 check_out "... and so does its alias (runtimeConfig.aliases)" "$a_ip" resolve db-main
 check_out "berth dns query knows the alias" "$a_ip" \
 	sh -c "'$BERTH' -c '$C' -o json dns query db-main | jq -r '.[] | select(.type == \"A\") | .address'"
+check_out "berth stop says it is the runtime's process" \
+	"berth: aaaaaaaaaaaa is a CNI attachment (container $A): its process is its runtime's (podman, containerd, ...), berth keeps its network only" \
+	B stop aaaaaaaaaaaa
 check "metrics count it" sh -c "'$BERTH' -c '$C' metrics | grep -qx 'berth_cni_attachments{state=\"attached\"} 1'"
 check "berth ports lists its published port" sh -c "'$BERTH' -c '$C' ports | grep -q '8080.*aaaaaaaaaaaa'"
 serve $A 80
