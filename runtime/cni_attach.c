@@ -11,8 +11,10 @@
  *   than eth0: what `podman ps` and `crictl ps` show, and short enough for
  *   the veth's host end ("bh-" + 12 characters).
  * - Its DNS name is the one the plugin passes (podman's container name, or
- *   the Kubernetes pod name); a name that is not a DNS label gives none, a
- *   name another container has is refused (code 7).
+ *   the Kubernetes pod name); a name that is not a DNS label gives none. A
+ *   name another container has is refused (code 7), but for a pod (label
+ *   ns=, from K8S_POD_NAMESPACE), whose name is unique in its namespace
+ *   only: it is attached without a name.
  * - A second ADD of the same ID and interface with the same request answers
  *   the first one's result (a runtime retrying); with another request (a new
  *   netns after a reboot, say) it replaces the first, keeping its address
@@ -315,6 +317,14 @@ static const char *dns_name_holder(const struct daemon *d, const char *name,
 	return NULL;
 }
 
+static bool has_label(const struct cfg_container *c, const char *key)
+{
+	for (size_t i = 0; i < c->n_labels; i++)
+		if (!strcmp(c->labels[i].key, key))
+			return true;
+	return false;
+}
+
 /* Its DNS name must be free (refused otherwise); an alias someone else has,
  * or that repeats its name, is left out (a runtime passes several, some of
  * them incidental, like podman's short ID). */
@@ -323,9 +333,16 @@ static int claim_names(struct daemon *d, struct cni_att *a, struct err *e)
 	const char *holder;
 	size_t n = 0;
 
-	if (a->o.dns_name && (holder = dns_name_holder(d, a->o.dns_name, &a->c)))
-		return err_set(e, EEXIST, "DNS name '%s' is taken by container %s", a->o.dns_name,
-			       holder);
+	if (a->o.dns_name && (holder = dns_name_holder(d, a->o.dns_name, &a->c))) {
+		/* a pod: its name is unique in its namespace only, and a pod
+		 * without a network is worse than one without a name */
+		if (!has_label(&a->c, "ns"))
+			return err_set(e, EEXIST, "DNS name '%s' is taken by container %s",
+				       a->o.dns_name, holder);
+		daemon_log(d, LOG_WARN, "attachment %s: DNS name '%s' is taken by container %s: "
+			   "it has none", a->c.name, a->o.dns_name, holder);
+		a->o.dns_name = NULL;
+	}
 	for (size_t k = 0; k < a->aliases.n; k++) {
 		const char *al = a->aliases.v[k];
 		bool again = a->o.dns_name && !strcasecmp(al, a->o.dns_name);

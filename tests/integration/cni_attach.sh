@@ -191,6 +191,11 @@ check_out "a DNS name a configured container has is refused (code 7)" "1 7" \
 	sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
 check "... saying who has it" sh -c 'printf "%s" "$1" | jq -r .msg | grep -q "taken by container web"' _ "$out"
 ip netns del cccccccccccc0123456789
+add cccccccccccc0123456789 'K8S_POD_NAMESPACE=other;K8S_POD_NAME=alpha'
+check_out "a pod whose name a pod of another namespace has is attached all the same" 0 echo "$rc"
+check_out "... without the name, which stays the first one's" "$a_ip" resolve alpha
+del cccccccccccc0123456789
+ip netns del cccccccccccc0123456789
 
 # DEL: nothing stays behind
 del $A
