@@ -420,8 +420,10 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	a->spec = att_str(a, spec);
 	att_add(d, a);
 	if (reconcile_add_one(d, &a->c, e) < 0) {
-		int code = e->code == ENOSPC || e->code == EADDRINUSE ? CNI_ERR_TRY_AGAIN :
-			   CNI_ERR_INVALID_NETCONF;
+		/* a full network may empty; a port or a static address another
+		 * container holds is the request's problem, as is anything else
+		 * the kernel refuses */
+		int code = e->code == ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_INVALID_NETCONF;
 
 		err_wrap(e, "attach %s to network %s", a->o.id, a->network);
 		att_remove(d, a);

@@ -197,6 +197,16 @@ check_out "... without the name, which stays the first one's" "$a_ip" resolve al
 del cccccccccccc0123456789
 ip netns del cccccccccccc0123456789
 
+# a port another container publishes: the request's problem (7), nothing left
+add eeeeeeeeeeee0123456789 'K8S_POD_NAME=echo' \
+	'"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}'
+check_out "ADD with a port alpha publishes fails with code 7" "1 7" \
+	sh -c 'echo "$1 $(printf "%s" "$2" | jq .code)"' _ "$rc" "$out"
+check "... naming the port and its owner" sh -c 'printf "%s" "$1" | jq -r .msg | grep -q "8080/tcp is already published by aaaaaaaaaaaa"' _ "$out"
+check_out "... and leaves no attachment behind" "" ps_json eeeeeeeeeeee
+check_out "... nor its name" "" resolve echo
+ip netns del eeeeeeeeeeee0123456789
+
 # DEL: nothing stays behind
 del $A
 check_out "DEL succeeds" 0 echo "$rc"
