@@ -1479,6 +1479,25 @@ static int check_fixed_elem(struct nat *t, const struct fw_elem *fe, struct err 
 	return 0;
 }
 
+/* Address a of a container in selector set fs (which holds it): there? */
+static int check_set_addr(struct nat *t, const struct fw_set *fs, const struct ip_addr *a,
+			  struct err *e)
+{
+	char set[NFT_NAME_MAX], addr[IP_STRLEN];
+	struct nft_elem el = { .key_len = a->family == AF_INET6 ? 16 : 4 }, got;
+	int ret;
+
+	set_name(fs, a->family, set);
+	memcpy(el.key, a->b, el.key_len);
+	if ((ret = nat_elem_get(t, NFPROTO_INET, set, &el, &got, e)) < 0)
+		return err_wrap(e, "firewall");
+	if (!ret)
+		return err_set(e, ENOENT, "firewall: its address %s is missing from set %s (the "
+			       "containers matching %s) in table inet %s", ip_format(a, addr), set,
+			       fs->what, FW_TABLE);
+	return 0;
+}
+
 int fw_check_container(struct nat *t, const struct fw_model *m, const char *name, struct err *e)
 {
 	const struct fw_container *c = fw_container_find(m, name);
@@ -1495,35 +1514,13 @@ int fw_check_container(struct nat *t, const struct fw_model *m, const char *name
 	array_free(&v);
 	if (ret < 0)
 		return ret;
-	/* the selector sets some rule names as a peer, for each of its
-	 * addresses they hold */
+	/* each of its addresses in the selector sets that some rule names */
 	used = peer_sets(m);
-	for (size_t i = 0; i < m->n_sets && ret == 0; i++) {
-		if (!used[i])
-			continue;
-		for (size_t k = 0; k < c->n_ifs && ret == 0; k++)
-			for (size_t j = 0; j < c->ifs[k].n_addrs && ret == 0; j++) {
-				const struct ip_addr *a = &c->ifs[k].addrs[j];
-				char set[NFT_NAME_MAX], addr[IP_STRLEN];
-				struct nft_elem el, got;
-
-				if (!fw_set_contains(&m->sets[i], a))
-					continue;
-				set_name(&m->sets[i], a->family, set);
-				memset(&el, 0, sizeof(el));
-				el.key_len = a->family == AF_INET6 ? 16 : 4;
-				memcpy(el.key, a->b, el.key_len);
-				ret = nat_elem_get(t, NFPROTO_INET, set, &el, &got, e);
-				if (ret < 0)
-					ret = err_wrap(e, "firewall");
-				else if (ret == 0)
-					ret = err_set(e, ENOENT, "firewall: its address %s is missing from "
-						      "set %s (the containers matching %s) in table inet %s",
-						      ip_format(a, addr), set, m->sets[i].what, FW_TABLE);
-				else
-					ret = 0;
-			}
-	}
+	for (size_t i = 0; i < m->n_sets && ret == 0; i++)
+		for (size_t k = 0; used[i] && k < c->n_ifs && ret == 0; k++)
+			for (size_t j = 0; j < c->ifs[k].n_addrs && ret == 0; j++)
+				if (fw_set_contains(&m->sets[i], &c->ifs[k].addrs[j]))
+					ret = check_set_addr(t, &m->sets[i], &c->ifs[k].addrs[j], e);
 	free(used);
 	return ret;
 }

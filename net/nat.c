@@ -1032,8 +1032,6 @@ int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e)
 	if (port_elems(p, &pe, &why) < 0)
 		return err_set(e, EIO, "published port %s: berth has no element for it (%s)", name,
 			       why.msg);
-	if ((ret = nat_table_check(t, e)) < 0)
-		return err_wrap(e, "published port %s", name);
 	for (unsigned i = 0; i < pe.n_map; i++) {
 		if ((ret = nat_elem_get(t, FAM, pe.map[i], &pe.me[i], &got, e)) < 0)
 			return err_wrap(e, "published port %s", name);

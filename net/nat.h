@@ -182,7 +182,8 @@ size_t nat_port_count(const struct nat *t);
  * elements, with p's target, and its counter element), else -ENOENT ("published
  * port 8080/tcp: its element in ports4 is missing from table inet berth"),
  * -EIO (the element leads elsewhere) or -errno. One single-element lookup
- * per element, no dump.
+ * per element, no dump; the table itself is the caller's to check first
+ * (nat_table_check: once for all of a container's ports).
  */
 int nat_table_check(struct nat *t, struct err *e);
 int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e);

@@ -516,6 +516,12 @@ int net_bridge_delete(struct net *n, const char *name, struct err *e)
 	return 0;
 }
 
+/* The label of berth's interfaces for c/ifname: "berth:NAME/IFNAME". */
+static void host_alias(const char *c, const char *ifname, char alias[128])
+{
+	snprintf(alias, 128, ALIAS_PREFIX "%s/%s", c, ifname);
+}
+
 /* ---- netns --------------------------------------------------------------- */
 
 static bool is_nsfs(int fd)
@@ -629,6 +635,30 @@ static int netns_open_ext(const char *path, const char *c, struct err *e)
 		return err_set(e, EINVAL, "container %s: %s is not a network namespace", c, path);
 	}
 	return fd;
+}
+
+/* The namespace a's interface lives in, which must exist: a->netns (a
+ * runtime's), else berth's own (mounted at STATE_DIR/netns/NAME). Returns
+ * its fd, or -ENOENT/-EINVAL (a->netns is not a netns) with the reason.
+ * where (may be NULL) gets a name of it for messages. */
+static int netns_open_existing(struct net *n, const struct net_attach *a, const char **where,
+			       struct err *e)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (where)
+		*where = a->netns ? a->netns : "its netns";
+	if (a->netns)
+		return netns_open_ext(a->netns, a->container, e);
+	if ((ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0)
+		return ret;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && is_nsfs(fd))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return err_set(e, ENOENT, "container %s: its netns %s is missing", a->container, path);
 }
 
 /* An rtnetlink socket that lives in the namespace nsfd (sockets keep the
@@ -1016,8 +1046,8 @@ static int configure_inside(struct attach_ctx *x, bool fresh, struct err *e)
 	for (unsigned i = 0; i < a->n_addr; i++)
 		put_addr(&m, peer.ifindex, &a->addr[i]);
 	/* labelled like its host end: in a runtime's netns, an interface of
-	 * this name and label is a past attach's (net_unplug moved its host
-	 * end away), not the runtime's */
+	 * this name and label is a past attach's (veth_repair may replace it),
+	 * not the runtime's */
 	put_link_up(&m, peer.ifindex, NULL);
 	nl_put_str(&m, IFLA_IFALIAS, x->alias);
 	nl_put_u32(&m, IFLA_MTU, x->mtu);
@@ -1107,8 +1137,8 @@ static int accept_any(unsigned index, int code, const char *ext, void *ctx)
  *
  * The ARP is the kernel's: a neighbour entry for the address itself, put in
  * use (NTF_USE), makes it solicit the address from the address, which is a
- * gratuitous ARP request (and again twice, a second apart, until the entry
- * fails). A packet socket would cost its close, which waits for an RCU
+ * gratuitous ARP request; the entry is deleted right after, so that it is
+ * one ARP, like the one NA. A packet socket would cost its close, which waits for an RCU
  * grace period (synchronize_net: ~16 ms measured here, more than an attach).
  * The NA goes through a raw ICMPv6 socket made inside the netns (one setns
  * there and back); closing one costs nothing.
@@ -1141,9 +1171,16 @@ static void announce(struct attach_ctx *x, struct link *host)
 
 		if (a->addr[i].addr.family != AF_INET)
 			continue;
-		/* A fresh entry: one still probing from an earlier attach
-		 * would not solicit again. */
-		for (int use = 0; use < 2; use++) {
+		/* A fresh entry (one still probing from an earlier attach
+		 * would not solicit again), put in use, which sends the ARP
+		 * at once, and deleted again: left to fail, it would solicit
+		 * twice more a second apart, and from a container removed
+		 * meanwhile whose netns the kernel has not destroyed yet,
+		 * such a late ARP would hand its address back to its old MAC
+		 * in every cache. */
+		for (int step = 0; step < 3; step++) {
+			bool use = step == 1;
+
 			nl_msg_start(&m, use ? RTM_NEWNEIGH : RTM_DELNEIGH,
 				     NLM_F_REQUEST | NLM_F_ACK | (use ? NLM_F_CREATE : 0));
 			nd = nl_msg_put_header(&m, sizeof(*nd));
@@ -1240,7 +1277,7 @@ static int attach_out(struct attach_ctx *x, const struct link *br, struct link *
 int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 {
 	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
-	char path[PATH_MAX];
+	char path[PATH_MAX], mac[MAC_STRLEN];
 	struct link br, host = { 0 };
 	bool created;
 	int ret;
@@ -1252,16 +1289,15 @@ int net_attach(struct net *n, const struct net_attach *a, struct err *e)
 	    (!a->netns && (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0))
 		return ret;
 	if (a->mac && ((a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6)))
-		return err_set(e, EINVAL, "container %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is %s",
-			       a->container, a->mac[0], a->mac[1], a->mac[2], a->mac[3],
-			       a->mac[4], a->mac[5], a->mac[0] & 1 ? "multicast" : "zero");
+		return err_set(e, EINVAL, "container %s: MAC %s is %s", a->container,
+			       mac_format(a->mac, mac), a->mac[0] & 1 ? "multicast" : "zero");
 	if (a->n_addr > NET_ADDRS_MAX || a->n_gw > NET_ADDRS_MAX)
 		return err_set(e, EINVAL, "container %s: at most %d addresses and gateways",
 			       a->container, NET_ADDRS_MAX);
 	if (x.mtu < 68 || x.mtu > 65535)
 		return err_set(e, EINVAL, "container %s: MTU %u out of range (68-65535)",
 			       a->container, x.mtu);
-	snprintf(x.alias, sizeof(x.alias), ALIAS_PREFIX "%s/%s", a->container, x.ifname);
+	host_alias(a->container, x.ifname, x.alias);
 
 	if ((ret = link_get(&n->rt, a->bridge, &br, e)) <= 0)
 		return ret < 0 ? ret : err_set(e, ENODEV, "container %s: bridge %s does not exist",
@@ -1317,19 +1353,13 @@ inside:
 int net_announce(struct net *n, const struct net_attach *a, struct err *e)
 {
 	struct attach_ctx x = { .n = n, .a = a, .nsfd = -1, .ns = { .fd = -1 } };
-	char path[PATH_MAX];
 	struct link host = { 0 }, peer;
 	int ret;
 
 	x.ifname = a->ifname ? a->ifname : "eth0";
 	if ((ret = net_ifname_host(a->container, x.ifname, x.host, e)) < 0 ||
-	    (!a->netns && (ret = net_netns_path(n, a->container, path, sizeof(path), e)) < 0))
+	    (ret = x.nsfd = netns_open_existing(n, a, NULL, e)) < 0)
 		return ret;
-	x.nsfd = a->netns ? netns_open_ext(a->netns, a->container, e) :
-		 open(path, O_RDONLY | O_CLOEXEC);
-	if (x.nsfd < 0)
-		return a->netns ? x.nsfd : err_sys(e, errno, "container %s: open netns %s",
-						   a->container, path);
 	if ((ret = ns_socket(n, x.nsfd, &x.ns, a->container, e)) == 0 &&
 	    (ret = link_get(&x.ns, x.ifname, &peer, e)) == 0)
 		ret = err_set(e, ENODEV, "container %s: no %s in its netns", a->container, x.ifname);
@@ -1367,16 +1397,6 @@ int net_detach(struct net *n, const char *c, struct err *e)
 	return 0;
 }
 
-/*
- * Explicit deletion of the pair, the one case where there is no netns of
- * berth's to remove: the kernel's unregister path waits for an RCU barrier
- * before RTM_DELLINK is answered, so this blocks the caller where
- * net_detach returns at once. Measured on a 2-core VM (kernel 6.18):
- * RTM_DELLINK 14-22 ms, `berth net unplug` 15-23 ms against 1.4 ms for one
- * with nothing to remove. Moving either end to another netns instead costs
- * the same (~21 ms: the same barrier). The daemon runs it in a worker
- * thread (runtime/unplug.c).
- */
 /* The host end of c/ifname if berth made it: 1 with it in l (its name in
  * host), 0 when there is none, -EEXIST when the name is someone else's. */
 static int own_host_end(struct net *n, const char *c, const char *ifname, struct link *l,
@@ -1389,7 +1409,7 @@ static int own_host_end(struct net *n, const char *c, const char *ifname, struct
 		return ret;
 	if ((ret = link_get(&n->rt, host, l, e)) <= 0)
 		return ret;
-	snprintf(alias, sizeof(alias), ALIAS_PREFIX "%s/%s", c, ifname);
+	host_alias(c, ifname, alias);
 	/* No alias: a create interrupted before its labelling (veth_create). */
 	if (strcmp(l->kind, "veth") != 0 || (l->alias[0] && strcmp(l->alias, alias) != 0)) {
 		if (!strncmp(l->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)))
@@ -1401,6 +1421,16 @@ static int own_host_end(struct net *n, const char *c, const char *ifname, struct
 	return 1;
 }
 
+/*
+ * Explicit deletion of the pair, the one case where there is no netns of
+ * berth's to remove: the kernel's unregister path waits for an RCU barrier
+ * before RTM_DELLINK is answered, so this blocks the caller where
+ * net_detach returns at once. Measured on a 2-core VM (kernel 6.18):
+ * RTM_DELLINK 14-22 ms, `berth net unplug` 15-23 ms against 1.4 ms for one
+ * with nothing to remove. Moving either end to another netns instead costs
+ * the same (~21 ms: the same barrier). The daemon runs it in its network
+ * worker (runtime/net_worker.c), after net_unplug_down.
+ */
 int net_unplug(struct net *n, const char *c, const char *ifname, struct err *e)
 {
 	char host[16];
@@ -1498,10 +1528,10 @@ static int check_inside(struct net *n, const struct net_attach *a, const char *i
 		goto out;
 	}
 	if (a->mac && memcmp(p.mac, a->mac, 6) != 0) {
-		ret = err_set(e, EINVAL, "container %s: %s has MAC %02x:%02x:%02x:%02x:%02x:%02x, "
-			      "not %02x:%02x:%02x:%02x:%02x:%02x", c, ifname, p.mac[0], p.mac[1],
-			      p.mac[2], p.mac[3], p.mac[4], p.mac[5], a->mac[0], a->mac[1],
-			      a->mac[2], a->mac[3], a->mac[4], a->mac[5]);
+		char have[MAC_STRLEN], want[MAC_STRLEN];
+
+		ret = err_set(e, EINVAL, "container %s: %s has MAC %s, not %s", c, ifname,
+			      mac_format(p.mac, have), mac_format(a->mac, want));
 		goto out;
 	}
 	if (a->n_addr) {
@@ -1561,7 +1591,7 @@ out:
 int net_check(struct net *n, const struct net_attach *a, struct err *e)
 {
 	const char *c = a->container, *ifname = a->ifname ? a->ifname : "eth0";
-	char host[16], alias[128], path[PATH_MAX];
+	char host[16], alias[128];
 	const char *where;
 	struct link h, br;
 	int fd, ret;
@@ -1577,7 +1607,7 @@ int net_check(struct net *n, const struct net_attach *a, struct err *e)
 	if (!ret)
 		return err_set(e, ENODEV, "container %s: host interface %s (of its %s) is missing",
 			       c, host, ifname);
-	snprintf(alias, sizeof(alias), ALIAS_PREFIX "%s/%s", c, ifname);
+	host_alias(c, ifname, alias);
 	if (strcmp(h.kind, "veth") != 0 || strcmp(h.alias, alias) != 0)
 		return err_set(e, EEXIST, "container %s: host interface %s is not berth's %s/%s%s%s",
 			       c, host, c, ifname, h.alias[0] ? ": its label is " : "", h.alias);
@@ -1588,21 +1618,8 @@ int net_check(struct net *n, const struct net_attach *a, struct err *e)
 			       c, host, a->bridge);
 	if (!(h.flags & IFF_UP))
 		return err_set(e, ENETDOWN, "container %s: host interface %s is down", c, host);
-	if (a->netns) {
-		if ((fd = netns_open_ext(a->netns, c, e)) < 0)
-			return fd;
-		where = a->netns;
-	} else {
-		if ((ret = net_netns_path(n, c, path, sizeof(path), e)) < 0)
-			return ret;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || !is_nsfs(fd)) {
-			if (fd >= 0)
-				close(fd);
-			return err_set(e, ENOENT, "container %s: its netns %s is missing", c, path);
-		}
-		where = "its netns";
-	}
+	if ((fd = netns_open_existing(n, a, &where, e)) < 0)
+		return fd;
 	ret = check_inside(n, a, ifname, host, &h, fd, where, e);
 	close(fd);
 	return ret;

@@ -2,7 +2,6 @@
 #include "runtime/runtime.h"
 #include "net/net.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +49,40 @@ static int parse_ifaddr(const char *opt, const char *s, struct net_ifaddr *a, st
 	return 0;
 }
 
+/* The options attach and check share; 1: o was one of them (v taken),
+ * 0: not one of them, EXIT_USAGE as a negative number: bad, said. */
+static int common_opt(const char *o, const char *v, struct net_attach *a, uint8_t mac[6],
+		      const char **state_dir)
+{
+	struct err e = { 0 };
+
+	if (!strcmp(o, "--netns")) {
+		a->netns = v;
+	} else if (!strcmp(o, "--state-dir")) {
+		*state_dir = v;
+	} else if (!strcmp(o, "--bridge")) {
+		a->bridge = v;
+	} else if (!strcmp(o, "--ifname")) {
+		a->ifname = v;
+	} else if (!strcmp(o, "--mac")) {
+		if (mac_parse(v, mac) < 0)
+			return -usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05",
+					    v);
+		a->mac = mac;
+	} else if (!strcmp(o, "--ip")) {
+		if (a->n_addr >= NET_ADDRS_MAX)
+			return -usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
+		if (parse_ifaddr(o, v, &a->addr[a->n_addr], &e) < 0) {
+			fprintf(stderr, "berth: %s\n", e.msg);
+			return -EXIT_USAGE;
+		}
+		a->n_addr++;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static void print_mac(const char *what, const uint8_t *m)
 {
 	char b[MAC_STRLEN];
@@ -84,43 +117,29 @@ static int net_attach_cmd(int argc, char **argv)
 			return usage_error("option %s needs a value", o);
 		const char *v = argv[++i];
 
-		if (!strcmp(o, "--netns")) {
-			a.netns = v;
-		} else if (!strcmp(o, "--mac")) {
-			if (mac_parse(v, mac) < 0)
-				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
-			a.mac = mac;
-		} else if (!strcmp(o, "--state-dir")) {
-			state_dir = v;
-		} else if (!strcmp(o, "--bridge")) {
-			b.name = a.bridge = v;
-		} else if (!strcmp(o, "--ifname")) {
-			a.ifname = v;
-		} else if (!strcmp(o, "--mtu")) {
+		if ((ret = common_opt(o, v, &a, mac, &state_dir)) < 0)
+			return -ret;
+		if (ret)
+			continue;
+		if (!strcmp(o, "--mtu")) {
 			unsigned long m = strtoul(v, &end, 10);
 
 			if (!*v || *end || m < 68 || m > 65535)
 				return usage_error("--mtu '%s': expected a number from 68 to 65535", v);
 			a.mtu = b.mtu = (unsigned)m;
-		} else if (!strcmp(o, "--gateway") || !strcmp(o, "--ip")) {
-			bool gw = !strcmp(o, "--gateway");
-			struct net_ifaddr *slot;
-
-			if ((gw ? b.n_gw : a.n_addr) >= NET_ADDRS_MAX)
+		} else if (!strcmp(o, "--gateway")) {
+			if (b.n_gw >= NET_ADDRS_MAX)
 				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
-			slot = gw ? &b.gw[b.n_gw] : &a.addr[a.n_addr];
-			if (parse_ifaddr(o, v, slot, &e) < 0) {
+			if (parse_ifaddr(o, v, &b.gw[b.n_gw], &e) < 0) {
 				fprintf(stderr, "berth: %s\n", e.msg);
 				return EXIT_USAGE;
 			}
-			if (gw)
-				b.n_gw++;
-			else
-				a.n_addr++;
+			b.n_gw++;
 		} else {
 			return usage_error("unknown option '%s'", o);
 		}
 	}
+	b.name = a.bridge;
 	if (!state_dir && !a.netns)
 		return usage_error("attach needs --state-dir DIR (or --netns PATH)%s", "");
 	if (!a.bridge)
@@ -176,27 +195,11 @@ static int net_check_cmd(int argc, char **argv)
 			return usage_error("option %s needs a value", o);
 		const char *v = argv[++i];
 
-		if (!strcmp(o, "--netns")) {
-			a.netns = v;
-		} else if (!strcmp(o, "--state-dir")) {
-			state_dir = v;
-		} else if (!strcmp(o, "--bridge")) {
-			a.bridge = v;
-		} else if (!strcmp(o, "--ifname")) {
-			a.ifname = v;
-		} else if (!strcmp(o, "--mac")) {
-			if (mac_parse(v, mac) < 0)
-				return usage_error("--mac '%s': expected six hex pairs, e.g. 02:42:0a:58:00:05", v);
-			a.mac = mac;
-		} else if (!strcmp(o, "--ip")) {
-			if (a.n_addr >= NET_ADDRS_MAX)
-				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
-			if (parse_ifaddr(o, v, &a.addr[a.n_addr], &e) < 0) {
-				fprintf(stderr, "berth: %s\n", e.msg);
-				return EXIT_USAGE;
-			}
-			a.n_addr++;
-		} else if (!strcmp(o, "--gateway")) {
+		if ((ret = common_opt(o, v, &a, mac, &state_dir)) < 0)
+			return -ret;
+		if (ret)
+			continue;
+		if (!strcmp(o, "--gateway")) {
 			if (a.n_gw >= NET_ADDRS_MAX)
 				return usage_error("%s: at most 2 (one IPv4, one IPv6)", o);
 			if (ip_parse(v, &a.gw[a.n_gw], &e) < 0) {

@@ -27,7 +27,6 @@
 #include "net/net.h"
 #include "store/store.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,18 +74,6 @@ static void att_free(struct cni_att *a)
 	free(a);
 }
 
-static bool id_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > CNI_ID_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
-			return false;
-	return true;
-}
-
 /* An attachment's name (see above): ID[:12][-IFNAME]. */
 static void att_name(const char *id, const char *ifname, char name[STORE_NAME_MAX])
 {
@@ -110,7 +97,7 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 
 	if (argc < 5)
 		return err_set(e, EINVAL, "usage: cni add NETWORK ID IFNAME NETNS [KEY=VALUE...]");
-	if (!id_valid(argv[2]))
+	if (strlen(argv[2]) > CNI_ID_MAX || !cni_name_valid(argv[2]))
 		return err_set(e, EINVAL, "CNI_CONTAINERID '%s': letters, digits, '_', '.' and '-', "
 			       "starting with a letter or digit, at most %d", argv[2], CNI_ID_MAX);
 	if (net_ifname_check("CNI_IFNAME", argv[3], e) < 0)
@@ -168,11 +155,10 @@ static int att_parse(struct daemon *d, int argc, char **argv, struct cni_att **o
 				err_wrap(e, "label '%s'", v);
 				goto err;
 			}
-			for (size_t k = 0; k < c->n_labels; k++)
-				if (!strcmp(c->labels[k].key, key)) {
-					err_set(e, EINVAL, "label '%s' is given twice", key);
-					goto err;
-				}
+			if (config_label_get(c->labels, c->n_labels, key)) {
+				err_set(e, EINVAL, "label '%s' is given twice", key);
+				goto err;
+			}
 			c->labels = realloc(c->labels, (c->n_labels + 1) * sizeof(*c->labels));
 			if (!c->labels)
 				abort();
@@ -304,7 +290,7 @@ static const char *dns_name_holder(const struct daemon *d, const char *name,
 {
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct cfg_container *c = d->ctrs[i].cfg;
-		const char *o = c->cni ? c->cni->dns_name : c->name;
+		const char *o = ctr_dns_name(c);
 
 		if (c == self)
 			continue;
@@ -315,14 +301,6 @@ static const char *dns_name_holder(const struct daemon *d, const char *name,
 				return c->name;
 	}
 	return NULL;
-}
-
-static bool has_label(const struct cfg_container *c, const char *key)
-{
-	for (size_t i = 0; i < c->n_labels; i++)
-		if (!strcmp(c->labels[i].key, key))
-			return true;
-	return false;
 }
 
 /* Its DNS name must be free (refused otherwise); an alias someone else has,
@@ -336,7 +314,7 @@ static int claim_names(struct daemon *d, struct cni_att *a, struct err *e)
 	if (a->o.dns_name && (holder = dns_name_holder(d, a->o.dns_name, &a->c))) {
 		/* a pod: its name is unique in its namespace only, and a pod
 		 * without a network is worse than one without a name */
-		if (!has_label(&a->c, "ns"))
+		if (!config_label_get(a->c.labels, a->c.n_labels, "ns"))
 			return err_set(e, EEXIST, "DNS name '%s' is taken by container %s",
 				       a->o.dns_name, holder);
 		daemon_log(d, LOG_WARN, "attachment %s: DNS name '%s' is taken by container %s: "
@@ -417,7 +395,6 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		att_free(a);
 		return fail(out, CNI_ERR_IO, -EIO);
 	}
-	a->spec = att_str(a, spec);
 	att_add(d, a);
 	if (reconcile_add_one(d, &a->c, e) < 0) {
 		/* a full network may empty; a port or a static address another
@@ -579,7 +556,6 @@ static int restore_one(void *ctx, const char *name, const char *spec)
 		store_cni_delete(d->store, name, NULL);
 		return 0;
 	}
-	a->spec = att_str(a, spec);
 	att_add(d, a);
 	return 0;
 }

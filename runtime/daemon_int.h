@@ -114,7 +114,6 @@ struct cni_att {
 	struct cfg_container c;     /* c.cni == &o; c.name: ID[:12][-IFNAME] */
 	struct cni_origin o;
 	struct net_attach_out link; /* the MACs and the host end, as attached */
-	char *spec;                 /* the add request's words, as stored */
 	char *network;
 	uint8_t mac[6];
 	ARRAY(const char *) aliases;        /* o.aliases */
@@ -125,6 +124,13 @@ struct cni_att {
 static inline struct cni_att *cni_att_of(const struct cfg_container *c)
 {
 	return container_of(c, struct cni_att, c);
+}
+
+/* The name c has in DNS: a configured container's own; an attachment's,
+ * the one its runtime gave it (NULL: none). Its aliases are c->cni's. */
+static inline const char *ctr_dns_name(const struct cfg_container *c)
+{
+	return c->cni ? c->cni->dns_name : c->name;
 }
 
 /* The daemon's context: every piece of mutable state the process has. */
@@ -147,8 +153,8 @@ struct daemon {
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
 	ARRAY(struct cni_att *) atts;       /* CNI attachments, oldest first */
-	struct net_worker *net_worker;      /* unplugs and announcements (net_worker.c) */
 	struct name_index atts_by_name;
+	struct net_worker *net_worker;      /* unplugs and announcements (net_worker.c) */
 	/* networks whose store row holds what their description hashes to: a
 	 * reload does not write (and fsync) the rows of unchanged networks */
 	ARRAY(struct stored_net { char *name; uint64_t hash; }) nets_stored;
@@ -204,6 +210,9 @@ void reconcile_shutdown(struct daemon *d);
 void reconcile_sup_init(struct daemon *d);
 /* The configured container named name (case-insensitive), or NULL. */
 struct ctr *daemon_ctr(const struct daemon *d, const char *name);
+/* Where c's netns is: berth's own file, or an attachment's runtime's. */
+void daemon_netns_path(const struct daemon *d, const struct cfg_container *c, char *buf,
+		       size_t size);
 /* The container name of cfg, or the attachment of that name, or NULL. */
 const struct cfg_container *daemon_container(const struct daemon *d, const struct config *cfg,
 					     const char *name);
@@ -226,6 +235,8 @@ int reconcile_check_one(struct daemon *d, const char *name, struct err *e);
  * in the store brought back at start-up (before the first reconcile), and
  * freed at exit (after reconcile_shutdown). */
 int req_cni(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+void cni_restore(struct daemon *d);
+void cni_free(struct daemon *d);
 
 /* Network work off the loop (net_worker.c), in order, in one thread:
  * started with the daemon (without it, unplugs run inline and announcements
@@ -239,8 +250,6 @@ void net_worker_unplug(struct daemon *d, const char *name, const char *ifname);
 bool net_worker_announce(struct daemon *d, const struct net_attach *a);
 void net_worker_wait(struct daemon *d, const char *name);
 void net_worker_stop(struct daemon *d);
-void cni_restore(struct daemon *d);
-void cni_free(struct daemon *d);
 
 /* The firewall model of cfg for the containers as attached (policy_compile.c).
  * Borrows strings from cfg: rebuild it whenever cfg changes. */

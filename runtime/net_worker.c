@@ -118,12 +118,11 @@ static void on_report(struct loop_fd *f, uint32_t events)
 	(void)events;
 	while ((len = read(f->fd, buf, sizeof(buf) - 1)) > 0) {
 		buf[len] = 0;
-		for (char *l = buf, *nl; *l; l = nl + 1) {
-			if (!(nl = strchr(l, '\n'))) {
-				daemon_log(w->d, LOG_ERROR, "%s", l);
-				break;
-			}
-			*nl = 0;
+		for (char *l = buf, *nl; *l; l = nl) {
+			if ((nl = strchr(l, '\n')))
+				*nl++ = 0;
+			else
+				nl = l + strlen(l);
 			daemon_log(w->d, LOG_ERROR, "%s", l);
 		}
 	}

@@ -983,10 +983,7 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 		sc.exit_status = old.exit_status;
 		sc.started_at = old.started_at;
 	}
-	if (o)
-		snprintf(sc.netns, sizeof(sc.netns), "%s", o->netns);
-	else
-		net_netns_path(d->net, c->name, sc.netns, sizeof(sc.netns), NULL);
+	daemon_netns_path(d, c, sc.netns, sizeof(sc.netns));
 	if (store_container_put(d->store, &sc, e) < 0)
 		return -1;
 	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
@@ -1012,13 +1009,6 @@ static uint64_t dns_base_hash(const struct config *cfg)
 	return h;
 }
 
-/* The name a container has in DNS: a configured one's own; an
- * attachment's, the one its runtime gave it (none: NULL). */
-static const char *dns_key(const struct cfg_container *c)
-{
-	return c->cni ? c->cni->dns_name : c->name;
-}
-
 /* What DNS has of container c: its name, service, addresses per network and
  * ports, hashed (never 0 or DNS_PUB_FAILED); 0 when it has no names. */
 static uint64_t dns_pub_hash(const struct ctr *c)
@@ -1026,9 +1016,9 @@ static uint64_t dns_pub_hash(const struct ctr *c)
 	const struct cfg_container *cc = c->cfg;
 	uint64_t h;
 
-	if (c->state != CTR_NET_READY || !dns_key(cc))
+	if (c->state != CTR_NET_READY || !ctr_dns_name(cc))
 		return 0;
-	h = hash64(HASH64_INIT, dns_key(cc), strlen(dns_key(cc)) + 1);
+	h = hash64(HASH64_INIT, ctr_dns_name(cc), strlen(ctr_dns_name(cc)) + 1);
 	for (size_t k = 0; cc->cni && k < cc->cni->n_aliases; k++)
 		h = hash64(h, cc->cni->aliases[k], strlen(cc->cni->aliases[k]) + 1);
 	if (cc->service)
@@ -1055,7 +1045,7 @@ static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struc
 	const struct cfg_container *cc = c->cfg;
 	struct dns_ctr_net nets[CONFIG_NET_PER_CONTAINER];
 	struct dns_ctr_ports few[16], *ports = few;
-	struct dns_ctr dc = { .name = dns_key(cc), .service = cc->service, .nets = nets };
+	struct dns_ctr dc = { .name = ctr_dns_name(cc), .service = cc->service, .nets = nets };
 	struct err e = { 0 };
 	int ret;
 
@@ -1101,8 +1091,8 @@ static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struc
 /* Container c's names go from DNS. */
 static void dns_unpublish(struct dns_records *r, const struct cfg_container *c)
 {
-	if (dns_key(c))
-		dns_records_remove_container(r, dns_key(c));
+	if (ctr_dns_name(c))
+		dns_records_remove_container(r, ctr_dns_name(c));
 	for (size_t k = 0; c->cni && k < c->cni->n_aliases; k++)
 		dns_records_remove_container(r, c->cni->aliases[k]);
 }
@@ -1507,6 +1497,15 @@ static void on_converge_timer(struct loop_timer *t)
 	if (d->cfg && !d->exiting)
 		converge(d, &report, 0);
 	buf_free(&report);
+}
+
+void daemon_netns_path(const struct daemon *d, const struct cfg_container *c, char *buf,
+		       size_t size)
+{
+	if (c->cni)
+		snprintf(buf, size, "%s", c->cni->netns);
+	else
+		net_netns_path(d->net, c->name, buf, size, NULL);
 }
 
 struct ctr *daemon_ctr(const struct daemon *d, const char *name)

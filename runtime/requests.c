@@ -18,6 +18,12 @@
 int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
 
 /* start, stop, restart, state, logs, exec-info: the supervisor's. */
+/* An attachment's state: its network's (its process is the runtime's). */
+static const char *att_state(const struct ctr *c)
+{
+	return c->state == CTR_NET_READY ? "attached" : "error";
+}
+
 static int req_ctr(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	const struct ctr *c = rq->argc > 1 ? daemon_ctr(d, rq->argv[1]) : NULL;
@@ -128,7 +134,7 @@ static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
 		if (c->cfg->cni) {
 			/* its process is the runtime's: berth knows its network only */
-			table_add(&t, c->cfg->name, c->state == CTR_NET_READY ? "attached" : "error",
+			table_add(&t, c->cfg->name, att_state(c),
 				  NULL, "0", c->cfg->cni->netns, nets, v4, v6, c->error, "cni",
 				  c->cfg->cni->id);
 			continue;
@@ -178,7 +184,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	ctr_status(&d->sup, c->cfg->name, &st);
 	if (c->cfg->cni) {
 		/* its process is the runtime's: the state is its network's */
-		st = (struct ctr_status){ .state = c->state == CTR_NET_READY ? "attached" : "error",
+		st = (struct ctr_status){ .state = att_state(c),
 					  .exit_code = -1, .error = c->error ? c->error : "",
 					  .warning = "" };
 	}
@@ -236,10 +242,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_json_string(out, c->cfg->service);
 	else
 		buf_puts(out, "null");
-	if (c->cfg->cni)
-		snprintf(path, sizeof(path), "%s", c->cfg->cni->netns);
-	else
-		net_netns_path(d->net, c->cfg->name, path, sizeof(path), NULL);
+	daemon_netns_path(d, c->cfg, path, sizeof(path));
 	buf_puts(out, ",\"netns\":");
 	buf_json_string(out, path);
 	buf_puts(out, ",\"interfaces\":[");
@@ -352,7 +355,7 @@ static void dns_rows(const struct daemon *d, struct table *t, const char *only)
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct ctr *c = &d->ctrs[i];
 		const struct cni_origin *o = c->cfg->cni;
-		const char *own = o ? o->dns_name : c->cfg->name;
+		const char *own = ctr_dns_name(c->cfg);
 		size_t n_names = 2 + (o ? o->n_aliases : 0);
 
 		/* its name, an attachment's aliases, its service */

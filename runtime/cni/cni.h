@@ -33,6 +33,8 @@
 #ifndef BERTH_CNI_H
 #define BERTH_CNI_H
 
+#include <stdbool.h>
+
 #define CNI_ERR_INCOMPATIBLE_VERSION 1
 #define CNI_ERR_INVALID_ENV 4
 #define CNI_ERR_IO 5
@@ -42,6 +44,11 @@
 #define CNI_ERR_NOT_AVAILABLE 50
 #define CNI_ERR_BERTH 100           /* the daemon refused, without a CNI code */
 #define CNI_ERR_CHECK_MISMATCH 101  /* CHECK: the attachment differs from prevResult */
+
+/* Is s a network or container name as the spec has them: an alphanumeric,
+ * then alphanumerics, '_', '.' or '-' (the plugin and the daemon check the
+ * same)? */
+bool cni_name_valid(const char *s);
 
 /* Run the verb named by $CNI_COMMAND with the netconf on stdin; writes the
  * result or the error JSON to stdout. Returns the exit status (0 or 1).

@@ -22,6 +22,7 @@
 #include "runtime/ctl/ctl.h"
 #include "lib/lib.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,15 +305,12 @@ static const struct json_tok *member_array(struct cni *c, const struct json_tok 
 	return t;
 }
 
-/* Network and container names of the spec: an alphanumeric, then
- * alphanumerics, '_', '.' or '-'. */
-static bool cni_name_ok(const char *s)
+bool cni_name_valid(const char *s)
 {
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+	if (!isalnum((unsigned char)*s))
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
 			return false;
 	return true;
 }
@@ -817,7 +815,7 @@ static int setup(struct cni *c, const struct verb *vb, const struct buf *in)
 		return fail(c, CNI_ERR_INVALID_ENV, "CNI_IFNAME is not set (%s needs it)", vb->name);
 	if (vb->netns && !c->netns)
 		return fail(c, CNI_ERR_INVALID_ENV, "CNI_NETNS is not set (%s needs it)", vb->name);
-	if (c->id && vb->id && !cni_name_ok(c->id))
+	if (c->id && vb->id && !cni_name_valid(c->id))
 		return fail(c, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID '%s': must start with a letter "
 			    "or digit, then letters, digits, '_', '.' or '-'", c->id);
 	if (c->ifname && vb->ifname && (strlen(c->ifname) > 15 || !strcmp(c->ifname, ".") ||
@@ -856,7 +854,7 @@ static int setup(struct cni *c, const struct verb *vb, const struct buf *in)
 			    "%s)", c->version, vb->name, vb->min_rank == 40 ? "0.4.0" : "1.1.0");
 	if (field_string(c, json_get(&c->doc, c->conf, "name"), "name", c->name, sizeof(c->name)) < 0)
 		return -1;
-	if (!cni_name_ok(c->name))
+	if (!cni_name_valid(c->name))
 		return fail(c, CNI_ERR_INVALID_NETCONF, "name: '%s' must start with a letter or digit, "
 			    "then letters, digits, '_', '.' or '-'", c->name);
 	if (member_string(c, c->conf, "network", "network", c->network, sizeof(c->network)) < 0)

@@ -176,6 +176,8 @@ struct cfg_container {
 /* One published port as `ports =` takes it: "[HOST_IP:]HOST_PORT[-END]:
  * PORT[-END][/PROTO]" (IPv6 HOST_IP in brackets); line is left 0. */
 int config_port_parse(const char *s, struct cfg_port *out, struct err *e);
+/* The value of label key among l[0..n), or NULL. */
+const char *config_label_get(const struct label *l, size_t n, const char *key);
 /* Is key=value a label a container may carry (the `labels =` rules)? */
 int config_label_check(const char *key, const char *value, struct err *e);
 /* Is s a name a container may have in DNS (a-z, 0-9, '-', at most 63)? */

@@ -158,7 +158,7 @@ int selector_parse(struct cfg_alloc *m, const char *s, struct selector *out, siz
 	}
 }
 
-static const char *label_get(const struct label *l, size_t n, const char *key)
+const char *config_label_get(const struct label *l, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(l[i].key, key))
@@ -200,7 +200,7 @@ bool selector_match(const struct selector *s, const struct label *labels, size_t
 		return true;
 	for (size_t i = 0; i < s->n_terms; i++) {
 		const struct sel_term *t = &s->terms[i];
-		const char *v = label_get(labels, n, t->key);
+		const char *v = config_label_get(labels, n, t->key);
 		bool ok = false;
 
 		switch (t->op) {

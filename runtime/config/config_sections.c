@@ -728,11 +728,9 @@ static void label_item(struct cfg_ctx *c, const struct ini_sect *s, const struct
 		cfg_err_key(c, s, e, -1, "'%s': %s", v, er.msg);
 		return;
 	}
-	for (size_t j = 0; j < ct->n_labels; j++) {
-		if (!strcmp(ct->labels[j].key, key)) {
-			cfg_err_key(c, s, e, -1, "label '%s' is given twice", key);
-			return;
-		}
+	if (config_label_get(ct->labels, ct->n_labels, key)) {
+		cfg_err_key(c, s, e, -1, "label '%s' is given twice", key);
+		return;
 	}
 	l = CFG_PUSH(c->mem, ct->labels, ct->n_labels);
 	l->key = key;
