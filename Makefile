@@ -56,7 +56,7 @@ SQLITE_DEFS = -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_THREADSAFE=0 -DSQLITE_DQS=0 
 DEP_CFLAGS = -Os -w -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
 
 # Modules (DESIGN §1). lib/ is the leaf every other module may use.
-MODULES   := lib store net dns runtime runtime/config runtime/ctr runtime/ctl runtime/cni
+MODULES   := lib store net dns runtime runtime/config runtime/ctr runtime/ctl runtime/cni runtime/image
 PROD_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_SRC   := $(filter-out runtime/main.c,$(PROD_SRC))
 PROD_OBJ  := $(PROD_SRC:%.c=$(O)/obj/%.o)

@@ -1,0 +1,299 @@
+/* image.h - runtime/image: OCI and Docker images (issue 21, DESIGN §10):
+ * pull from registries, import archives, keep them on flash once, and give
+ * the container runtime the layers and configuration a container runs from.
+ * The one public header of runtime/image/.
+ *
+ * On disk, under STATE_DIR/images/ (every name content-addressed, every
+ * entry complete or absent: it is built under tmp/ and renamed in place):
+ *   blobs/sha256/HEX   manifests, indexes and image configurations (small JSON,
+ *                      kept for `image inspect` and for resolving containers)
+ *   layers/HEX/        one unpacked layer per diff_id (the sha256 of its
+ *                      uncompressed tar), shared by every image and container
+ *                      that uses it; whiteouts in overlayfs form (a 0:0
+ *                      character device; trusted.overlay.opaque=y)
+ *   tmp/               partial downloads and unpacks; emptied at start-up
+ * A layer's compressed blob is downloaded into tmp/ (so that a broken
+ * transfer resumes with a Range request), verified, unpacked, verified
+ * again (diff_id) and deleted: flash keeps each layer once, unpacked.
+ * Which names (references) point at which manifest is the store's (SQLite,
+ * table images): written by the daemon's thread only, never by a worker.
+ *
+ * Threads: pulls and imports run in worker threads (mgr.c) and touch only
+ * files under images/ and their own memory; everything that reads or writes
+ * the store runs on the daemon's loop.
+ */
+#ifndef BERTH_IMAGE_H
+#define BERTH_IMAGE_H
+
+#include "lib/lib.h"
+#include "runtime/ctl/ctl.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+struct loop;
+
+#define IMAGE_DIGEST_SIZE 72        /* "sha256:" + 64 hex + NUL */
+#define IMAGE_REF_MAX 512           /* a whole reference, as text */
+#define IMAGE_LAYERS_MAX 48         /* overlayfs's lowerdir option fits in a page */
+#define IMAGE_JSON_MAX (4u << 20)   /* a manifest, index or configuration */
+
+/* ---- bytes in (stream.c) ------------------------------------------------------
+ * A pull-based byte source: a file, a tar entry, a decompressor. read returns
+ * the number of bytes (0 at the end) or -errno with e set. */
+struct image_src {
+	ssize_t (*read)(void *ctx, void *p, size_t n, struct err *e);
+	void *ctx;
+};
+
+/* A file descriptor read up to limit bytes (UINT64_MAX: to its end). */
+struct image_fd_src {
+	struct image_src src;
+	int fd;
+	uint64_t left;
+};
+void image_fd_src_init(struct image_fd_src *s, int fd, uint64_t limit);
+
+/* "sha256:HEX" of a finished context into out (IMAGE_DIGEST_SIZE). */
+void image_digest_format(const uint8_t sha[32], char *out);
+/* Is s "sha256:" followed by 64 lower-case hex digits? */
+bool image_digest_valid(const char *s);
+
+/* ---- tar (tar.c) ---------------------------------------------------------------
+ * A reader of ustar, GNU (long names and links, 'L'/'K') and pax ('x', 'g':
+ * path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*) archives, streaming
+ * from any image_src. Nothing it reads is trusted: sizes, numbers and names
+ * are checked, a truncated archive is an error, not an end. */
+enum tar_type { TAR_FILE, TAR_HARDLINK, TAR_SYMLINK, TAR_CHAR, TAR_BLOCK, TAR_DIR, TAR_FIFO };
+
+#define TAR_NAME_MAX 4096
+#define TAR_XATTRS_MAX 16
+struct tar_xattr {
+	char *name;                 /* "security.capability", "user.x", ... */
+	void *value;
+	size_t len;
+};
+
+struct tar_entry {
+	enum tar_type type;
+	char name[TAR_NAME_MAX];        /* as in the archive, "./" and leading '/' removed */
+	char link[TAR_NAME_MAX];        /* symlink target, or a hard link's entry name */
+	uint32_t mode;                  /* permission bits with suid/sgid/sticky */
+	uint32_t uid, gid;
+	int64_t mtime;
+	uint64_t size;                  /* of the data that follows (TAR_FILE) */
+	uint32_t devmajor, devminor;
+	struct tar_xattr xattrs[TAR_XATTRS_MAX];
+	size_t n_xattrs;
+	uint64_t offset;                /* of the data in the archive (for seeking) */
+};
+
+struct tar_reader;
+int tar_open(struct tar_reader **t, struct image_src in, struct err *e);
+/* The next entry: 1 (filled), 0 (the end) or -errno. Data the caller did
+ * not read of the previous entry is skipped. */
+int tar_next(struct tar_reader *t, struct tar_entry *ent, struct err *e);
+/* The current entry's data, as a source (valid until the next tar_next). */
+struct image_src tar_data(struct tar_reader *t);
+void tar_close(struct tar_reader *t);
+
+/* ---- layers (unpack.c) ----------------------------------------------------
+ * Apply one layer (a tar, gzip-compressed or not: detected from its first
+ * bytes) into dir, an empty directory, as an overlayfs lower layer:
+ * ".wh.NAME" becomes a 0:0 character device NAME, ".wh..wh..opq" the
+ * trusted.overlay.opaque=y xattr of its directory; symlinks, hard links
+ * (inside the layer), modes, ownership, mtimes and xattrs are kept where the
+ * filesystem allows (an xattr it refuses is skipped, counted). Refused, with
+ * the entry's name in the error: a name with "..", a path that would pass
+ * through a symlink (so nothing escapes dir), a hard link to outside the
+ * layer, device nodes (unless allow_devices), names over TAR_NAME_MAX.
+ * Nothing is synced here; the caller syncs the filesystem once. */
+struct unpack_opts {
+	bool allow_devices;
+};
+struct unpack_result {
+	char digest[IMAGE_DIGEST_SIZE];     /* sha256 of the bytes read (the blob) */
+	char diff_id[IMAGE_DIGEST_SIZE];    /* sha256 of the uncompressed tar */
+	uint64_t bytes_in;                  /* read from in */
+	uint64_t bytes_out;                 /* file data written */
+	uint64_t entries;
+	uint64_t xattrs_skipped;
+	bool gzip;
+};
+int image_layer_unpack(struct image_src in, const char *dir, const struct unpack_opts *o,
+		       struct unpack_result *r, struct err *e);
+
+/* ---- references (ref.c) -----------------------------------------------------
+ * Docker's rules: "busybox" is docker.io/library/busybox:latest;
+ * "host:5000/a/b:tag@sha256:..." keeps both tag and digest (the digest
+ * wins). A registry is the first component when it has '.' or ':' or is
+ * "localhost". docker.io is reached at registry-1.docker.io. */
+struct image_ref {
+	char registry[256];         /* "docker.io", "127.0.0.1:5000" */
+	char repo[256];             /* "library/busybox" */
+	char tag[128];              /* "latest" unless a digest alone was given */
+	char digest[IMAGE_DIGEST_SIZE];     /* "" unless given */
+};
+int image_ref_parse(const char *s, struct image_ref *r, struct err *e);
+/* The canonical text: "registry/repo:tag" (with "@digest" when given). */
+void image_ref_format(const struct image_ref *r, char *buf, size_t size);
+
+/* ---- registries (http.c, registry.c) --------------------------------------
+ * The OCI distribution API (v2) over HTTPS (BearSSL, TLS 1.2; HTTP/1.1 with
+ * Content-Length or chunked bodies, redirects to other hosts followed with
+ * the Authorization dropped). Auth: a 401's WWW-Authenticate "Bearer
+ * realm,service,scope" is answered with a token fetched from the realm
+ * (with basic credentials when there are any), "Basic" with the
+ * credentials; credentials come from a podman/docker auth.json
+ * ({"auths": {"HOST[:PORT]": {"auth": base64("user:pass")}}}). Transient
+ * failures (connection reset or refused, timeout, 429 with Retry-After,
+ * 500/502/503/504) are retried up to REGISTRY_TRIES times with back-off
+ * 0.5 s, 1 s, 2 s, ... (at most 8 s); 401 after auth, 403, 404 are not.
+ * Every error names the registry, the repository, the object and the step:
+ *   "127.0.0.1:5000/app: blob sha256:ab12..: HTTP 404 (blob unknown)". */
+#define REGISTRY_TRIES 5
+#define REGISTRY_TIMEOUT_MS 30000   /* without a byte moving */
+
+struct registry_opts {
+	const char *ca_file;        /* PEM bundle; NULL: the system's */
+	const char *auth_file;      /* auth.json; NULL: no credentials */
+	const char *platform_arch;  /* unused by the transport; for the caller */
+	atomic_bool *cancel;        /* non-NULL: stop at the next read when true */
+};
+
+struct registry;
+int registry_open(struct registry **r, const struct image_ref *ref,
+		  const struct registry_opts *o, struct err *e);
+/* GET /v2/REPO/manifests/REFERENCE (a tag or a digest), accepting OCI
+ * indexes and manifests and Docker manifest lists and v2 manifests. body
+ * receives the bytes; media_type (128 bytes) the Content-Type; digest
+ * (IMAGE_DIGEST_SIZE) their sha256, which must equal REFERENCE when that is
+ * a digest. At most IMAGE_JSON_MAX bytes. */
+int registry_get_manifest(struct registry *r, const char *reference, struct buf *body,
+			  char *media_type, char *digest, struct err *e);
+/* GET /v2/REPO/blobs/DIGEST, appended to fd from *done bytes on (a resumed
+ * transfer asks for Range: bytes=*done-; a server that ignores it makes the
+ * fd start over: it is truncated). *done grows as bytes arrive (another
+ * thread may read it for progress); *total is set from the response
+ * (0: unknown). On success the whole content's sha256 equals digest
+ * (verified here: a mismatch is an error and the fd is truncated to 0). */
+int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic uint64_t *done,
+		      _Atomic uint64_t *total, struct err *e);
+void registry_close(struct registry *r);
+
+/* ---- manifests and configurations (manifest.c) ------------------------------ */
+enum image_media {
+	MEDIA_UNKNOWN,
+	MEDIA_OCI_INDEX,            /* application/vnd.oci.image.index.v1+json */
+	MEDIA_OCI_MANIFEST,         /* application/vnd.oci.image.manifest.v1+json */
+	MEDIA_DOCKER_LIST,          /* application/vnd.docker.distribution.manifest.list.v2+json */
+	MEDIA_DOCKER_MANIFEST,      /* application/vnd.docker.distribution.manifest.v2+json */
+};
+enum image_media image_media_parse(const char *s);
+
+/* This machine's platform, as images name it: "linux/amd64", "linux/arm64/v8". */
+const char *image_platform(void);
+
+struct image_layer_desc {
+	char digest[IMAGE_DIGEST_SIZE];     /* of the blob as stored (compressed) */
+	uint64_t size;
+	char diff_id[IMAGE_DIGEST_SIZE];    /* from the configuration's rootfs.diff_ids */
+};
+
+/* What a container runs from an image (the configuration's "config"). */
+struct image_config {
+	char **entrypoint, **cmd, **env, **exposed;     /* NULL-terminated; may be NULL */
+	char *workdir, *user, *stop_signal;             /* NULL when not set */
+	char arch[16], os[16], variant[16];
+	int64_t created;                                /* unix seconds; 0 */
+};
+void image_config_free(struct image_config *c);
+
+/* ---- the store of images (store.c) ------------------------------------------ */
+
+/* One image as the store knows it. */
+struct image_info {
+	char ref[IMAGE_REF_MAX];            /* canonical name */
+	char digest[IMAGE_DIGEST_SIZE];     /* of the manifest (what `inspect` shows) */
+	char config_digest[IMAGE_DIGEST_SIZE];
+	struct image_layer_desc *layers;    /* bottom first */
+	size_t n_layers;
+	uint64_t size;                      /* unpacked bytes of its layers */
+	int64_t created, stored;            /* unix seconds: image build, arrival */
+	struct image_config config;
+};
+void image_info_free(struct image_info *i);
+
+/* The outcome of a pull or an import in a worker: everything is on disk, and
+ * what the daemon's thread records in the store (image_record). */
+struct image_result {
+	struct image_info *images;          /* an archive may hold several */
+	size_t n_images;
+	uint64_t bytes_fetched, bytes_written;  /* network in; flash out (files' data) */
+	size_t layers_new, layers_shared;
+};
+void image_result_free(struct image_result *r);
+
+/* Progress of a pull or import, read by other threads while it runs. */
+struct image_progress {
+	_Atomic uint64_t done, total;       /* bytes of the blobs to fetch or read */
+	_Atomic int step;                   /* enum image_step */
+	atomic_bool cancel;
+};
+enum image_step { IMAGE_STEP_RESOLVE, IMAGE_STEP_FETCH, IMAGE_STEP_UNPACK, IMAGE_STEP_DONE };
+
+/* STATE_DIR/images and its folders; tmp/ emptied. */
+int image_dir_init(const char *state_dir, struct err *e);
+
+/* Worker side: fetch ref's image for this machine's platform (an index or
+ * manifest list resolved with image_platform(); "no linux/arm64/v8 image
+ * in ...: it has linux/amd64, linux/s390x" when none fits), every blob
+ * verified, each layer not yet under layers/ downloaded and unpacked. */
+int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
+	       struct image_progress *p, struct image_result *out, struct err *e);
+/* Worker side: a docker-archive (`docker save`), an oci-archive (a tar of
+ * an OCI layout) or an OCI image layout directory. Images are named by the
+ * archive (RepoTags; org.opencontainers.image.ref.name), else by name when
+ * given (which also overrides a single image's name). */
+int image_import(const char *state_dir, const char *path, const char *name,
+		 struct image_progress *p, struct image_result *out, struct err *e);
+
+/* Daemon side (store): record an image under its name (replacing the one
+ * that name pointed at, whose layers stay until prune). */
+int image_record(struct store *st, const struct image_info *i, struct err *e);
+/* The image name points at: 0, -ENOENT (not in the store: "image X is not
+ * here: pull it") or another -errno. Reads the configuration blob. */
+int image_lookup(struct store *st, const char *state_dir, const char *ref, struct image_info *i,
+		 struct err *e);
+typedef int image_list_fn(void *ctx, const struct image_info *i);
+int image_list(struct store *st, const char *state_dir, image_list_fn *fn, void *ctx,
+	       struct err *e);
+/* Drop name; then every layer and blob no remaining image uses. */
+int image_remove(struct store *st, const char *state_dir, const char *ref, struct err *e);
+/* Drop every image in_use says no container uses (all: else only those
+ * without a name, i.e. replaced), then unused layers and blobs. Returns the
+ * number of bytes freed. */
+typedef bool image_in_use_fn(void *ctx, const struct image_info *i);
+int64_t image_prune(struct store *st, const char *state_dir, bool all, image_in_use_fn *in_use,
+		    void *ctx, struct err *e);
+
+/* ---- what a container runs (run.c) -------------------------------------------
+ * The user a configuration names ("name", "uid", "uid:gid", "name:group")
+ * resolved through the image's own /etc/passwd and /etc/group (the top-most
+ * layer that has the file; a whiteout hides it): "unknown user 'app' in
+ * image X" when it is not there. Numbers need no file. */
+struct image_user {
+	uint32_t uid, gid;
+	uint32_t groups[32];
+	size_t n_groups;
+};
+int image_user_resolve(const struct image_info *i, const char *state_dir, const char *user,
+		       struct image_user *out, struct err *e);
+/* The overlayfs lower directories of i, top-most first and relative to
+ * STATE_DIR/images/layers (the mount is made from there): "HEX:HEX:...". */
+int image_lowerdirs(const struct image_info *i, struct buf *out, struct err *e);
+
+#endif
