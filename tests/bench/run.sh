@@ -28,7 +28,7 @@ export BENCH_BIN="$top/build/test/bench" BENCH_OUT="$out"
 export PORTMAP_MAX="${PORTMAP_MAX:-300}" HOSTLOCAL_MAX="${HOSTLOCAL_MAX:-300}"
 mkdir -p "$out"
 
-headline="netadd.py ports.py dns.sh mem.py start.py"
+headline="netadd.py ports.py dns.sh mem.py start.py image.py"
 alone="reload.sh ctr.sh remote.sh config.sh"
 micro="attach.sh nat.sh ipam.sh fw.sh"
 
