@@ -28,6 +28,7 @@
 #include "lib/lib.h"
 #include "runtime/ctl/ctl.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -295,5 +296,118 @@ int image_user_resolve(const struct image_info *i, const char *state_dir, const 
 /* The overlayfs lower directories of i, top-most first and relative to
  * STATE_DIR/images/layers (the mount is made from there): "HEX:HEX:...". */
 int image_lowerdirs(const struct image_info *i, struct buf *out, struct err *e);
+
+/* ---- the daemon's image manager (mgr.c) -----------------------------------
+ * Pulls and imports run in worker threads (image_pull/image_import), at most
+ * IMAGE_JOBS_RUNNING at once, the rest queued in order; a pull of a
+ * reference already queued or under way joins that job. A worker that ends
+ * writes one byte to a pipe the loop watches; the daemon's thread then joins
+ * it, records its images in the store (image_record), adds the event
+ * ("image pulled REF sha256:... (N layers, M new, X MB written)", "image
+ * pull failed REF: ERROR") and calls on_done. Finished jobs are kept (the
+ * newest IMAGE_JOBS_KEPT) for `image status`. Everything here but the
+ * workers' own image_pull/image_import runs on the daemon's thread.
+ *
+ * The manager also keeps, per reference, the image_info the store has for it
+ * (a cache filled by image_mgr_get, invalidated when image_record replaces
+ * that name, by image_mgr_forget): containers' specs borrow these. */
+#define IMAGE_JOBS_RUNNING 2
+#define IMAGE_JOBS_KEPT 16
+#define IMAGE_JOB_STACK (1u << 20)  /* a worker's stack: TLS, tar headers */
+
+enum image_job_kind { IMAGE_JOB_PULL, IMAGE_JOB_IMPORT };
+enum image_job_state { IMAGE_JOB_QUEUED, IMAGE_JOB_RUNNING, IMAGE_JOB_DONE, IMAGE_JOB_FAILED };
+
+struct image_mgr;
+struct image_job {
+	struct image_job *next;             /* newest first */
+	struct image_mgr *m;
+	unsigned id;                        /* 1, 2, ...: `image status ID` */
+	enum image_job_kind kind;
+	enum image_job_state state;
+	char ref[IMAGE_REF_MAX];            /* pull: canonical; import: the path */
+	char name[IMAGE_REF_MAX];           /* import: --name; "" */
+	char ca[4096], auth[4096];          /* the registry options, copied ("": none) */
+	struct registry_opts ropts;         /* points into the job */
+	struct image_progress progress;
+	pthread_t thread;
+	atomic_bool finished;               /* the worker's last store */
+	int ret;                            /* the worker's, read once finished */
+	struct err err;
+	struct image_result result;
+	/* once done or failed */
+	char digest[IMAGE_DIGEST_SIZE];     /* of the (first) image recorded */
+	char error[ERR_MSG_MAX];
+	size_t n_images, n_layers, layers_new;
+	uint64_t bytes_written;
+	uint64_t started_ms, finished_ms;
+};
+
+/* The state as `image status` says it: "queued", "resolving", "fetching",
+ * "unpacking" (an import: "reading" for fetching), "done", "failed". */
+const char *image_job_state_name(const struct image_job *j);
+/* Percent of the bytes to fetch (or read) done, 0..100; 100 once done. */
+int image_job_percent(const struct image_job *j);
+
+/* A job ended (done or failed); j stays valid during the call. */
+typedef void image_mgr_done_fn(void *ctx, const struct image_job *j);
+
+/* What the manager knows of one reference (the cache). */
+struct image_known {
+	struct image_known *next;
+	char ref[IMAGE_REF_MAX];            /* canonical */
+	struct image_info *info;            /* NULL: not looked up, or not here */
+	bool looked_up;                     /* info is the store's answer (NULL: -ENOENT) */
+	uint64_t pulled_ms;                 /* last successful pull (loop_now_ms); 0: none */
+	unsigned fails;                     /* pulls failed since the last success */
+	uint64_t failed_ms;
+	char error[ERR_MSG_MAX];            /* the last failure's */
+};
+
+struct image_mgr {
+	struct loop *loop;
+	struct store *store;
+	const char *state_dir;              /* the owner's; never changes */
+	char ca[4096], auth[4096];          /* [images] ca, credentials ("": none) */
+	struct image_job *jobs;             /* newest first */
+	unsigned next_id, running;
+	int pipe[2];                        /* workers -> loop: a byte per finished job */
+	struct loop_fd done_fd;
+	struct image_known *known;
+	image_mgr_done_fn *on_done;         /* may be NULL */
+	void *ctx;
+	bool closed;
+};
+
+/* Set m up (on_done and ctx are the caller's to set after). */
+int image_mgr_init(struct image_mgr *m, struct loop *l, struct store *st, const char *state_dir,
+		   struct err *e);
+/* The registry options for jobs started from now on (NULL: none). */
+void image_mgr_configure(struct image_mgr *m, const char *ca_file, const char *auth_file);
+/* Start (or join) a pull of ref: the job, or NULL with e ("bad reference"). */
+struct image_job *image_mgr_pull(struct image_mgr *m, const char *ref, struct err *e);
+/* Start an import of path (absolute) named name (NULL: the archive's). */
+struct image_job *image_mgr_import(struct image_mgr *m, const char *path, const char *name,
+				   struct err *e);
+/* The job with this id ("12"), else the newest whose ref (canonical for a
+ * reference) or path is s; NULL when none. */
+struct image_job *image_mgr_job(const struct image_mgr *m, const char *s);
+/* The queued or running pull of canonical ref, or NULL. */
+struct image_job *image_mgr_active(const struct image_mgr *m, const char *ref);
+/* Is any job queued or running? */
+bool image_mgr_busy(const struct image_mgr *m);
+/* ref canonical ("busybox" -> "docker.io/library/busybox:latest"). */
+int image_mgr_canonical(const char *ref, char *out, size_t size, struct err *e);
+/* What the manager knows of canonical ref (created empty when new). */
+struct image_known *image_mgr_known(struct image_mgr *m, const char *ref);
+/* The image canonical ref names, from the cache or the store: NULL with e
+ * (-ENOENT: not here) otherwise. Borrowed until the next image_mgr_forget,
+ * job completion, or image_mgr_close. */
+const struct image_info *image_mgr_get(struct image_mgr *m, const char *ref, struct err *e);
+/* Drop the cached image of ref (NULL: of every reference). */
+void image_mgr_forget(struct image_mgr *m, const char *ref);
+/* Daemon exit: cancel every job (workers stop at their next read), join
+ * the workers, free everything. */
+void image_mgr_close(struct image_mgr *m);
 
 #endif
