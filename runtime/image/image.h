@@ -213,6 +213,51 @@ struct image_config {
 };
 void image_config_free(struct image_config *c);
 
+/* What a manifest document is: its own "mediaType", else content_type (an
+ * HTTP Content-Type; may be NULL; parameters ignored), else its shape
+ * ("manifests": an OCI index; "config" and "layers": an OCI manifest). */
+enum image_media image_manifest_media(const char *text, size_t len, const char *content_type);
+
+/* One entry of an OCI index or Docker manifest list. */
+#define IMAGE_INDEX_MAX 256                 /* entries in one index */
+struct image_index_entry {
+	char digest[IMAGE_DIGEST_SIZE];
+	enum image_media media;             /* MEDIA_UNKNOWN for artefacts */
+	uint64_t size;
+	char platform[64];                  /* "linux/arm64/v8"; "" when not given */
+	char ref_name[IMAGE_REF_MAX];       /* org.opencontainers.image.ref.name; "" */
+};
+struct image_index {
+	struct image_index_entry *v;
+	size_t n;
+};
+int image_index_parse(const char *text, size_t len, struct image_index *x, struct err *e);
+void image_index_free(struct image_index *x);
+/* Does an image for have ("os/arch[/variant]") run where want is? As
+ * containerd: arm64 with variant "v8" or none are the same; amd64 "v1" too. */
+bool image_platform_match(const char *want, const char *have);
+/* The entry of x for platform (image_platform() when NULL): its index, or
+ * -ENOENT with "no linux/arm64/v8 image in WHAT: it has linux/amd64, ...". */
+int image_index_select(const struct image_index *x, const char *platform, const char *what,
+		       struct err *e);
+
+/* An image manifest (OCI, Docker v2): its configuration and layers (their
+ * diff_ids ""; they come from the configuration). Layers must be tar or
+ * tar+gzip; at most IMAGE_LAYERS_MAX. */
+struct image_manifest {
+	enum image_media media;
+	char config_digest[IMAGE_DIGEST_SIZE];
+	uint64_t config_size;
+	size_t n_layers;
+	struct image_layer_desc layers[IMAGE_LAYERS_MAX];
+};
+int image_manifest_parse(const char *text, size_t len, struct image_manifest *m, struct err *e);
+/* An image configuration: c (freed by image_config_free, also on failure)
+ * and, when diff_ids is not NULL, rootfs.diff_ids bottom first (at most
+ * IMAGE_LAYERS_MAX) with their count in *n_diff_ids. */
+int image_config_parse(const char *text, size_t len, struct image_config *c,
+		       char (*diff_ids)[IMAGE_DIGEST_SIZE], size_t *n_diff_ids, struct err *e);
+
 /* ---- the store of images (store.c) ------------------------------------------ */
 
 /* One image as the store knows it. */
