@@ -1255,9 +1255,18 @@ void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st
 	st->error = "";
 	st->warning = "";
 	if (sp && sp->blocked && !(r && r->monitor)) {
-		st->state = "error";
-		st->error = sp->blocked;
-		snprintf(st->status, sizeof(st->status), "network not set up");
+		st->state = sp->blocked_wait ? "pulling" : "error";
+		st->error = sp->blocked_wait ? "" : sp->blocked;
+		snprintf(st->status, sizeof(st->status), "%s",
+			 sp->blocked_status ? sp->blocked_status : "network not set up");
+		if (r && sp->blocked_status) {
+			/* what it waits for says more than how it last ended */
+			st->restarts = r->restarts;
+			st->exit_code = r->exit_code;
+			st->started_at = r->started_at;
+			st->warning = r->warning ? r->warning : "";
+			return;
+		}
 		if (!r)
 			return;
 	}

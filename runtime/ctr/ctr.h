@@ -77,6 +77,9 @@ struct ctr_spec {
 	struct ip_addr addrs[2 * CONFIG_NET_PER_CONTAINER];  /* /etc/hosts names it on these */
 	size_t n_addrs;
 	const char *blocked;            /* non-NULL: may not start now, and why */
+	const char *blocked_status;     /* then ps's STATUS; NULL: "network not set up" */
+	bool blocked_wait;              /* a wait, not a fault (its image is being
+					 * pulled): state "pulling", no error */
 };
 
 /* The spec of a configured container, or NULL when name is not configured. */

@@ -100,6 +100,10 @@ const struct image_info *image_mgr_get(struct image_mgr *m, const char *ref, str
 	struct image_info *i;
 	int ret;
 
+	if (!m->store) {
+		err_set(e, ENOENT, "image %s is not here: images are not available", ref);
+		return NULL;
+	}
 	if (k->looked_up) {
 		if (!k->info)
 			err_set(e, ENOENT, "image %s is not here: pull it", ref);
@@ -349,8 +353,9 @@ struct image_job *image_mgr_pull(struct image_mgr *m, const char *ref, struct er
 	char canon[IMAGE_REF_MAX];
 	struct image_job *j;
 
-	if (m->closed) {
-		err_set(e, ESHUTDOWN, "the daemon is stopping");
+	if (m->closed || !m->loop) {
+		err_set(e, ESHUTDOWN, m->closed ? "the daemon is stopping" :
+			"images are not available (see the daemon's log)");
 		return NULL;
 	}
 	if (image_mgr_canonical(ref, canon, sizeof(canon), e) < 0)
@@ -364,8 +369,9 @@ struct image_job *image_mgr_import(struct image_mgr *m, const char *path, const 
 {
 	char canon[IMAGE_REF_MAX];
 
-	if (m->closed) {
-		err_set(e, ESHUTDOWN, "the daemon is stopping");
+	if (m->closed || !m->loop) {
+		err_set(e, ESHUTDOWN, m->closed ? "the daemon is stopping" :
+			"images are not available (see the daemon's log)");
 		return NULL;
 	}
 	if (path[0] != '/') {
