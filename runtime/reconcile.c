@@ -87,7 +87,12 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 {
 	char a[IP_STRLEN];
 
-	buf_printf(b, "rootfs=%s\ncommand=", c->rootfs);
+	if (c->image)
+		buf_printf(b, "image=%s\npull=%d\nread_only=%d\n", c->image, (int)c->pull,
+			   c->read_only);
+	else
+		buf_printf(b, "rootfs=%s\n", c->rootfs);
+	buf_puts(b, "command=");
 	for (size_t i = 0; i < c->argc; i++)
 		buf_printf(b, "%s%s", i ? " " : "", c->argv[i]);
 	buf_puts(b, "\n");
