@@ -47,6 +47,7 @@
 
 struct store;
 struct cfg_container;
+struct image_info;
 
 /* ---- the supervisor (container.c) ----------------------------------------
  *
@@ -76,6 +77,7 @@ struct ctr_spec {
 	struct ip_addr nameservers[2];  /* family 0: none */
 	struct ip_addr addrs[2 * CONFIG_NET_PER_CONTAINER];  /* /etc/hosts names it on these */
 	size_t n_addrs;
+	const struct image_info *image; /* cfg->image as the store has it; NULL: rootfs */
 	const char *blocked;            /* non-NULL: may not start now, and why */
 	const char *blocked_status;     /* then ps's STATUS; NULL: "network not set up" */
 	bool blocked_wait;              /* a wait, not a fault (its image is being
