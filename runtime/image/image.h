@@ -455,4 +455,11 @@ void image_mgr_forget(struct image_mgr *m, const char *ref);
  * the workers, free everything. */
 void image_mgr_close(struct image_mgr *m);
 
+/* ---- the CLI (cmd_image.c) ------------------------------------------------------
+ * `berth image pull REF | import FILE|DIR [--name REF] | ls | inspect REF |
+ * status REF|JOB | rm REF | prune [--all]` against the daemon at socket;
+ * pull and import follow their job to its end (exit 0 printing "REF DIGEST",
+ * 1 with the error). Returns an exit code. */
+int cmd_image(const char *socket, bool json, int argc, char **argv);
+
 #endif
