@@ -127,8 +127,10 @@ static int get_media(const struct json_doc *d, const struct json_tok *obj, const
 static int parse_root(struct json_doc *d, const char *text, size_t len, const char *what,
 		      struct err *e)
 {
-	if (json_parse(d, text, len, e) < 0)
+	if (json_parse(d, text, len, e) < 0) {
+		json_free(d);
 		return err_wrap(e, "%s", what);
+	}
 	if (json_root(d)->type != JSON_OBJECT) {
 		err_set(e, EINVAL, "%s: expected an object, found %s", what,
 			json_type_name(json_root(d)->type));
