@@ -294,6 +294,40 @@ enum image_step { IMAGE_STEP_RESOLVE, IMAGE_STEP_FETCH, IMAGE_STEP_UNPACK, IMAGE
 /* STATE_DIR/images and its folders; tmp/ emptied. */
 int image_dir_init(const char *state_dir, struct err *e);
 
+/* Worker side, for pull.c and import.c: files under images/, each complete
+ * or absent. Paths are PATH_MAX. */
+/* images/blobs/sha256/HEX of digest into path. */
+int image_blob_path(const char *state_dir, const char *digest, char *path, struct err *e);
+/* Store p[0..n) as the blob digest (its sha256 is checked first; a mismatch
+ * is -EBADMSG naming both): tmp/ file, fsync, rename, fsync of the folder.
+ * A blob already there is kept. */
+int image_blob_write(const char *state_dir, const char *digest, const void *p, size_t n,
+		     struct err *e);
+/* The blob digest (at most IMAGE_JSON_MAX bytes, its sha256 checked) into out. */
+int image_blob_read(const char *state_dir, const char *digest, struct buf *out, struct err *e);
+/* Is the layer diff_id unpacked (images/layers/HEX)? */
+bool image_layer_present(const char *state_dir, const char *diff_id);
+/* A new empty directory under images/tmp/ (prefix: "layer"), into path. */
+int image_tmp_dir(const char *state_dir, const char *prefix, char *path, struct err *e);
+/* Make the unpacked layer at dir (under images/tmp/) layers/HEX of diff_id:
+ * syncfs, rename, fsync of layers/. When the layer is already there, dir is
+ * deleted instead. Returns 1 when this call put it there, 0 when it was. */
+int image_layer_commit(const char *state_dir, const char *dir, const char *diff_id,
+		       struct err *e);
+/* Held (a shared flock; the returned fd, closed to release) by a pull or
+ * import while it runs: image_remove and image_prune collect no layer or
+ * blob meanwhile (what it has put in place has no name yet). */
+int image_work_lock(const char *state_dir, struct err *e);
+/* Delete a tree that may hold read-only directories (rm -rf). */
+int image_tree_delete(const char *path, struct err *e);
+/* Fill i (ref, digest, config_digest, layers with diff_ids, created, config)
+ * from a manifest and its configuration's text: the configuration's
+ * diff_ids must be as many as the manifest's layers. what names the image
+ * in messages. size and stored are left 0. */
+int image_info_fill(struct image_info *i, const char *ref, const char *digest,
+		    const struct image_manifest *m, const char *config, size_t config_len,
+		    const char *what, struct err *e);
+
 /* Worker side: fetch ref's image for this machine's platform (an index or
  * manifest list resolved with image_platform(); "no linux/arm64/v8 image
  * in ...: it has linux/amd64, linux/s390x" when none fits), every blob

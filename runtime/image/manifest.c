@@ -68,17 +68,6 @@ const char *image_platform(void)
 
 /* ---- small readers ---------------------------------------------------------- */
 
-/* A digest as a manifest may carry one: "sha256:" and 64 lower-case hex. */
-static bool digest_ok(const char *s)
-{
-	if (strncmp(s, "sha256:", 7))
-		return false;
-	for (int i = 0; i < 64; i++)
-		if (!isdigit((unsigned char)s[7 + i]) && !(s[7 + i] >= 'a' && s[7 + i] <= 'f'))
-			return false;
-	return s[71] == '\0';
-}
-
 /* The string at t (what names it in messages) into buf[size]. */
 static int get_string(const struct json_doc *d, const struct json_tok *t, const char *what,
 		      char *buf, size_t size, struct err *e)
@@ -99,7 +88,7 @@ static int get_digest(const struct json_doc *d, const struct json_tok *obj, cons
 		return err_set(e, EINVAL, "%s: no digest", what);
 	if (get_string(d, t, what, buf, sizeof(buf), e) < 0)
 		return -e->code;
-	if (!digest_ok(buf)) {
+	if (!image_digest_valid(buf)) {
 		if (!strncmp(buf, "sha256:", 7) || !strchr(buf, ':'))
 			return err_set(e, EINVAL, "%s: digest '%.80s' is not sha256:<64 hex digits>",
 				       what, buf);
@@ -138,8 +127,10 @@ static int get_media(const struct json_doc *d, const struct json_tok *obj, const
 static int parse_root(struct json_doc *d, const char *text, size_t len, const char *what,
 		      struct err *e)
 {
-	if (json_parse(d, text, len, e) < 0)
+	if (json_parse(d, text, len, e) < 0) {
+		json_free(d);
 		return err_wrap(e, "%s", what);
+	}
 	if (json_root(d)->type != JSON_OBJECT) {
 		err_set(e, EINVAL, "%s: expected an object, found %s", what,
 			json_type_name(json_root(d)->type));
@@ -699,7 +690,7 @@ int image_config_parse(const char *text, size_t len, struct image_config *c,
 			err_wrap(e, "configuration: rootfs.diff_ids[%zu]", i);
 			goto fail;
 		}
-		if (!digest_ok(buf)) {
+		if (!image_digest_valid(buf)) {
 			err_set(e, EINVAL, "configuration: rootfs.diff_ids[%zu]: '%.80s' is not "
 				"sha256:<64 hex digits>", i, buf);
 			goto fail;

@@ -1,0 +1,645 @@
+/* test_image_store.c - manifests, indexes and configurations as berth reads
+ * them; the images table (schema 4) and its migration; the store of images
+ * on disk: blobs and layers put in place whole, names, lookup, remove and
+ * prune collecting exactly what no image uses; imports of archives built
+ * here, good and broken. */
+#include "runtime/image/image.h"
+#include "store/store.h"
+#include "tests/unit/t.h"
+
+#include <bearssl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* a string literal and its length */
+#define S(lit) lit, sizeof(lit) - 1
+
+static char top[PATH_MAX - 64];
+static struct err e;
+
+static void digest_of(const void *p, size_t n, char out[IMAGE_DIGEST_SIZE])
+{
+	br_sha256_context c;
+	uint8_t sum[32];
+
+	br_sha256_init(&c);
+	br_sha256_update(&c, p, n);
+	br_sha256_out(&c, sum);
+	image_digest_format(sum, out);
+}
+
+/* A digest that names nothing in particular: "sha256:" and c 64 times. */
+static const char *fake_digest(char c)
+{
+	static char d[8][IMAGE_DIGEST_SIZE];
+	static int k;
+	char *s = d[k++ % 8];
+
+	memcpy(s, "sha256:", 7);
+	memset(s + 7, c, 64);
+	s[71] = '\0';
+	return s;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb; (void)flag; (void)f;
+	chmod(path, 0700);
+	return remove(path);
+}
+
+static int64_t raw_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---- manifests, indexes, configurations ------------------------------------- */
+
+static void test_media(void)
+{
+	T_EQ(image_media_parse("application/vnd.oci.image.index.v1+json"), MEDIA_OCI_INDEX,
+	     "OCI index media type");
+	T_EQ(image_media_parse("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"),
+	     MEDIA_DOCKER_MANIFEST, "a Content-Type with parameters");
+	T_EQ(image_media_parse("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+	     MEDIA_UNKNOWN, "schema 1 manifests are not understood");
+	T_EQ(image_media_parse(NULL), MEDIA_UNKNOWN, "no media type");
+#if defined(__x86_64__)
+	T_STREQ(image_platform(), "linux/amd64", "this machine's platform");
+#elif defined(__aarch64__)
+	T_STREQ(image_platform(), "linux/arm64/v8", "this machine's platform");
+#endif
+	T_EQ(image_manifest_media(S("{\"manifests\":[]}"), NULL), MEDIA_OCI_INDEX,
+	     "an index without mediaType is known by its shape");
+	T_EQ(image_manifest_media(S("{\"schemaVersion\":2}"),
+				  "application/vnd.docker.distribution.manifest.list.v2+json"),
+	     MEDIA_DOCKER_LIST, "the Content-Type when the document says nothing");
+	T_EQ(image_manifest_media(S("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}"),
+				  "application/vnd.oci.image.index.v1+json"),
+	     MEDIA_OCI_MANIFEST, "the document's own mediaType wins");
+	T_EQ(image_manifest_media(S("not json"), NULL), MEDIA_UNKNOWN, "garbage is unknown");
+}
+
+static const char list_json[] =
+	"{\"schemaVersion\":2,"
+	"\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\","
+	"\"manifests\":["
+	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"size\":528,"
+	" \"digest\":\"sha256:1111111111111111111111111111111111111111111111111111111111111111\","
+	" \"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"size\":528,"
+	" \"digest\":\"sha256:2222222222222222222222222222222222222222222222222222222222222222\","
+	" \"platform\":{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"}},"
+	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"size\":528,"
+	" \"digest\":\"sha256:3333333333333333333333333333333333333333333333333333333333333333\","
+	" \"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"size\":566,"
+	" \"digest\":\"sha256:4444444444444444444444444444444444444444444444444444444444444444\","
+	" \"platform\":{\"architecture\":\"unknown\",\"os\":\"unknown\"}}"
+	"]}";
+
+static void test_index(void)
+{
+	struct image_index x;
+	int i;
+
+	T_OK(image_index_parse(list_json, strlen(list_json), &x, &e) == 0, "manifest list: %s",
+	     e.msg);
+	T_EQ(x.n, 4, "four entries");
+	T_STREQ(x.v[1].platform, "linux/arm/v7", "a platform as os/arch/variant");
+	i = image_index_select(&x, "linux/amd64", "busybox", &e);
+	T_EQ(i, 0, "linux/amd64 picks the amd64 manifest");
+	i = image_index_select(&x, "linux/arm64/v8", "busybox", &e);
+	T_EQ(i, 2, "linux/arm64/v8 picks arm64 v8");
+	T_STREQ(x.v[2].digest, "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+		"and its digest");
+	i = image_index_select(&x, "linux/s390x", "docker.io/library/busybox:latest", &e);
+	T_EQ(i, -ENOENT, "no manifest for s390x");
+	T_STREQ(e.msg, "no linux/s390x image in docker.io/library/busybox:latest: it has "
+		"linux/amd64, linux/arm/v7, linux/arm64/v8", "the error lists the platforms there are");
+	image_index_free(&x);
+
+	T_OK(image_platform_match("linux/arm64/v8", "linux/arm64"),
+	     "arm64 without a variant runs on arm64/v8 (as containerd)");
+	T_OK(image_platform_match("linux/arm64/v8", "linux/aarch64/v8"), "aarch64 is arm64");
+	T_OK(!image_platform_match("linux/arm64/v8", "linux/arm/v8"), "arm is not arm64");
+	T_OK(image_platform_match("linux/amd64", "linux/amd64/v1"), "amd64 v1 is the baseline");
+	T_OK(!image_platform_match("linux/amd64", "windows/amd64"), "another os");
+
+	{
+		const char only[] = "{\"schemaVersion\":2,\"manifests\":["
+			"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+			"\"digest\":\"sha256:5555555555555555555555555555555555555555555555555555555555555555\","
+			"\"size\":1,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
+			"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+			"\"digest\":\"sha256:6666666666666666666666666666666666666666666666666666666666666666\","
+			"\"size\":1,\"platform\":{\"architecture\":\"s390x\",\"os\":\"linux\"},"
+			"\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}";
+
+		T_OK(image_index_parse(only, strlen(only), &x, &e) == 0, "OCI index: %s", e.msg);
+		T_STREQ(x.v[1].ref_name, "v1", "the ref.name annotation");
+		T_EQ(image_index_select(&x, "linux/arm64/v8", "x", &e), 0,
+		     "arm64 with no variant is chosen for linux/arm64/v8");
+		T_EQ(image_index_select(&x, "linux/amd64", "app:1", &e), -ENOENT, "no amd64");
+		T_STREQ(e.msg, "no linux/amd64 image in app:1: it has linux/arm64, linux/s390x",
+			"error for the wrong platform");
+		image_index_free(&x);
+	}
+	T_OK(image_index_parse(S("{\"manifests\":[1]}"), &x, &e) < 0, "an entry that is a number");
+	T_STREQ(e.msg, "index: manifests[0]: expected an object, found a number", "says where");
+	T_OK(image_index_parse(S("{\"manifests\":[{\"digest\":\"sha512:ab\"}]}"), &x, &e) < 0,
+	     "another digest algorithm");
+	T_STREQ(e.msg, "index: manifests[0]: digest algorithm of 'sha512:ab' is not supported "
+		"(only sha256)", "is refused by name");
+	T_OK(image_index_parse(S("{\"manifests\":["), &x, &e) < 0 && !strncmp(e.msg, "index: byte ", 12),
+	     "truncated JSON: %s", e.msg);
+}
+
+static const char manifest_json[] =
+	"{\"schemaVersion\":2,"
+	"\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+	"\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":1469,"
+	" \"digest\":\"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"},"
+	"\"layers\":["
+	"{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":2591575,"
+	" \"digest\":\"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"},"
+	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"size\":10240,"
+	" \"digest\":\"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}"
+	"]}";
+
+static void test_manifest(void)
+{
+	struct image_manifest *m = calloc(1, sizeof(*m));
+	struct buf b;
+
+	T_OK(image_manifest_parse(manifest_json, strlen(manifest_json), m, &e) == 0,
+	     "Docker v2 manifest: %s", e.msg);
+	T_EQ(m->media, MEDIA_DOCKER_MANIFEST, "its media type");
+	T_STREQ(m->config_digest, fake_digest('a'), "the configuration's digest");
+	T_EQ(m->config_size, 1469, "and size");
+	T_EQ(m->n_layers, 2, "two layers");
+	T_STREQ(m->layers[0].digest, fake_digest('b'), "bottom layer first");
+	T_EQ(m->layers[0].size, 2591575, "its size");
+	T_STREQ(m->layers[1].diff_id, "", "no diff_id from a manifest");
+
+	buf_init(&b);
+	buf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":1,"
+		 "\"digest\":\"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"},"
+		 "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"size\":1,"
+		 "\"digest\":\"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"}]}");
+	T_OK(image_manifest_parse(b.data, b.len, m, &e) < 0, "a zstd layer");
+	T_STREQ(e.msg, "manifest: layer sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+		"dddddddd: layer media type application/vnd.oci.image.layer.v1.tar+zstd is not "
+		"supported (only tar and tar+gzip)", "is refused, naming the layer and its type");
+
+	buf_reset(&b);
+	buf_puts(&b, "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.cncf.helm.config.v1+json\","
+		 "\"size\":1,\"digest\":\"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"},"
+		 "\"layers\":[]}");
+	T_OK(image_manifest_parse(b.data, b.len, m, &e) < 0, "a Helm chart");
+	T_STREQ(e.msg, "manifest: not a container image: its configuration is "
+		"application/vnd.cncf.helm.config.v1+json", "is no container image");
+
+	buf_reset(&b);
+	buf_puts(&b, "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "\"size\":1,\"digest\":\"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"},"
+		 "\"layers\":[");
+	for (int i = 0; i < IMAGE_LAYERS_MAX + 1; i++)
+		buf_printf(&b, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"size\":1,"
+			   "\"digest\":\"%s\"}", i ? "," : "", fake_digest('e'));
+	buf_puts(&b, "]}");
+	T_OK(image_manifest_parse(b.data, b.len, m, &e) < 0, "49 layers");
+	T_STREQ(e.msg, "manifest: 49 layers, more than berth stacks (48)", "are too many");
+
+	T_OK(image_manifest_parse(S("{\"schemaVersion\":1}"), m, &e) < 0, "schema 1");
+	T_STREQ(e.msg, "manifest: schemaVersion: 1 is out of range (2 to 2)", "refused: %s", e.msg);
+	T_OK(image_manifest_parse(S("[]"), m, &e) < 0, "an array");
+	T_STREQ(e.msg, "manifest: expected an object, found an array", "is no manifest");
+	T_OK(image_manifest_parse(S("{\"schemaVersion\":2,"), m, &e) < 0 &&
+	     !strncmp(e.msg, "manifest: byte 19: ", 19), "truncated JSON names the byte: %s", e.msg);
+	buf_free(&b);
+	free(m);
+}
+
+static const char config_json[] =
+	"{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2023-05-19T20:19:03.569414542Z\","
+	"\"config\":{\"Entrypoint\":[\"/bin/app\",\"--serve\"],\"Cmd\":[\"-v\"],"
+	"\"Env\":[\"PATH=/usr/bin:/bin\",\"GREETING=h\\u00e9llo\"],\"WorkingDir\":\"/srv\","
+	"\"User\":\"app:app\",\"StopSignal\":\"SIGQUIT\","
+	"\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"Labels\":null},"
+	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":["
+	"\"sha256:1111111111111111111111111111111111111111111111111111111111111111\","
+	"\"sha256:2222222222222222222222222222222222222222222222222222222222222222\"]},"
+	"\"history\":[{\"created_by\":\"x\"}]}";
+
+static void test_config(void)
+{
+	char ids[IMAGE_LAYERS_MAX][IMAGE_DIGEST_SIZE];
+	struct image_config c;
+	size_t n;
+
+	T_OK(image_config_parse(config_json, strlen(config_json), &c, ids, &n, &e) == 0,
+	     "configuration: %s", e.msg);
+	T_OK(c.entrypoint && !strcmp(c.entrypoint[0], "/bin/app") &&
+	     !strcmp(c.entrypoint[1], "--serve") && !c.entrypoint[2], "Entrypoint");
+	T_OK(c.cmd && !strcmp(c.cmd[0], "-v") && !c.cmd[1], "Cmd");
+	T_OK(c.env && c.env[1] && !strcmp(c.env[1], "GREETING=h\xc3\xa9llo"), "Env, unescaped");
+	T_STREQ(c.workdir, "/srv", "WorkingDir");
+	T_STREQ(c.user, "app:app", "User");
+	T_STREQ(c.stop_signal, "SIGQUIT", "StopSignal");
+	T_OK(c.exposed && !strcmp(c.exposed[0], "80/tcp") && !strcmp(c.exposed[1], "53/udp") &&
+	     !c.exposed[2], "ExposedPorts' keys");
+	T_STREQ(c.arch, "amd64", "architecture");
+	T_STREQ(c.os, "linux", "os");
+	T_EQ(c.created, 1684527543, "created, RFC 3339 to unix seconds");
+	T_EQ(n, 2, "two diff_ids");
+	T_STREQ(ids[1], "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+		"bottom first");
+	image_config_free(&c);
+
+	{
+		const char *t = "{\"created\":\"2024-02-29T02:30:00+05:00\",\"config\":{\"Cmd\":null},"
+			"\"rootfs\":{\"diff_ids\":[]}}";
+
+		T_OK(image_config_parse(t, strlen(t), &c, ids, &n, &e) == 0, "minimal: %s", e.msg);
+		T_EQ(c.created, 1709155800, "a time with an offset");
+		T_OK(!c.cmd && !c.entrypoint && !c.workdir, "nothing set is NULL");
+		image_config_free(&c);
+	}
+	T_OK(image_config_parse(S("{\"created\":\"yesterday\"}"), &c, NULL, NULL, &e) < 0, "bad time");
+	T_STREQ(e.msg, "configuration: created: 'yesterday' is not an RFC 3339 time", "says so");
+	T_OK(image_config_parse(S("{\"config\":{\"Env\":[1]}}"), &c, NULL, NULL, &e) < 0, "Env of numbers");
+	T_STREQ(e.msg, "configuration: config: Env[0]: expected a string, found a number", "says where");
+	T_OK(image_config_parse(S("{\"architecture\":\"a-very-long-architecture\"}"), &c, NULL, NULL,
+				&e) < 0, "an architecture over 15 bytes");
+	T_OK(image_config_parse(S("{}"), &c, ids, &n, &e) < 0, "diff_ids are required");
+	T_STREQ(e.msg, "configuration: rootfs.diff_ids: expected an array, found nothing", "%s", e.msg);
+	T_OK(image_config_parse(S("{\"rootfs\":{\"diff_ids\":[\"md5:x\"]}}"), &c, ids, &n, &e) < 0,
+	     "a diff_id that is no digest");
+}
+
+/* ---- the images table ---------------------------------------------------------- */
+
+static int row_text(void *ctx, const struct store_image *i)
+{
+	buf_printf(ctx, "%s=%.9s;", i->ref, i->digest + 7);
+	return 0;
+}
+
+static int cni_text(void *ctx, const char *name, const char *spec)
+{
+	buf_printf(ctx, "%s=%s;", name, spec);
+	return 0;
+}
+
+static void test_table(void)
+{
+	struct store *s;
+	struct store_image i = { 0 }, got;
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	struct buf b;
+
+	buf_init(&b);
+	snprintf(dir, sizeof(dir), "%s/db", top);
+	snprintf(db, sizeof(db), "%s/state.db", dir);
+	T_OK(store_open(&s, dir, &e) == 0, "fresh database: %s", e.msg);
+	T_OK(store_cni_put(s, "att", "spec", &e) == 0, "a version-3 row");
+	store_close(s);
+	/* back to version 3, as the berth before images left it */
+	raw_sql(db, "DROP TABLE images");
+	raw_sql(db, "PRAGMA user_version=3");
+	T_EQ(raw_sql(db, "SELECT count(*) FROM sqlite_master WHERE name = 'images'"), 0,
+	     "a version-3 database has no images table");
+	T_OK(store_open(&s, dir, &e) == 0, "a version-3 database opens: %s", e.msg);
+	T_EQ(raw_sql(db, "PRAGMA user_version"), 4, "and is migrated to 4");
+	store_cni_list(s, cni_text, &b, &e);
+	T_STREQ(b.data, "att=spec;", "the version-3 rows survive");
+	buf_reset(&b);
+
+	snprintf(i.ref, sizeof(i.ref), "docker.io/library/busybox:latest");
+	snprintf(i.digest, sizeof(i.digest), "%s", fake_digest('1'));
+	snprintf(i.config_digest, sizeof(i.config_digest), "%s", fake_digest('2'));
+	i.layers = "sha256:aa sha256:bb 10\nsha256:cc sha256:dd 20";
+	i.size = 1000;
+	i.created = 5;
+	i.stored = 6;
+	T_OK(store_image_put(s, &i, &e) == 0, "put: %s", e.msg);
+	T_OK(store_image_get(s, i.ref, &got, &e) == 0, "get: %s", e.msg);
+	T_STREQ(got.layers, i.layers, "layers come back");
+	T_EQ(got.size + got.created + got.stored, 1011, "size, created, stored");
+	T_STREQ(got.config_digest, fake_digest('2'), "config digest");
+	free(got.layers);
+	T_EQ(store_image_get(s, "nope", &got, &e), -ENOENT, "an unknown name");
+
+	/* the name moves to a new manifest: the old image stays, unnamed */
+	snprintf(i.digest, sizeof(i.digest), "%s", fake_digest('3'));
+	T_OK(store_image_put(s, &i, &e) == 0, "put a new manifest under the name");
+	store_image_list(s, row_text, &b, &e);
+	T_STREQ(b.data, "docker.io/library/busybox:latest=333333333;"
+		"sha256:1111111111111111111111111111111111111111111111111111111111111111=111111111;",
+		"the replaced image is kept under its digest");
+	/* a second name for the same manifest, then the first moves on: no
+	 * unnamed copy, since a name still holds it */
+	snprintf(i.ref, sizeof(i.ref), "docker.io/library/busybox:1");
+	T_OK(store_image_put(s, &i, &e) == 0, "a second name");
+	snprintf(i.ref, sizeof(i.ref), "docker.io/library/busybox:latest");
+	snprintf(i.digest, sizeof(i.digest), "%s", fake_digest('4'));
+	T_OK(store_image_put(s, &i, &e) == 0, "the first name moves on");
+	buf_reset(&b);
+	store_image_list(s, row_text, &b, &e);
+	T_STREQ(b.data, "docker.io/library/busybox:1=333333333;"
+		"docker.io/library/busybox:latest=444444444;"
+		"sha256:1111111111111111111111111111111111111111111111111111111111111111=111111111;",
+		"a manifest another name holds is not duplicated");
+	/* naming the unnamed manifest again */
+	snprintf(i.ref, sizeof(i.ref), "docker.io/library/busybox:old");
+	snprintf(i.digest, sizeof(i.digest), "%s", fake_digest('1'));
+	T_OK(store_image_put(s, &i, &e) == 0, "name an unnamed image");
+	buf_reset(&b);
+	store_image_list(s, row_text, &b, &e);
+	T_STREQ(b.data, "docker.io/library/busybox:1=333333333;"
+		"docker.io/library/busybox:latest=444444444;docker.io/library/busybox:old=111111111;",
+		"the unnamed row goes");
+	T_OK(store_image_delete(s, "docker.io/library/busybox:1", &e) == 0, "delete");
+	T_EQ(store_image_delete(s, "docker.io/library/busybox:1", &e), -ENOENT, "delete again");
+	T_STREQ(e.msg, "no image docker.io/library/busybox:1", "%s", e.msg);
+	store_close(s);
+	T_OK(store_open(&s, dir, &e) == 0, "reopen");
+	buf_reset(&b);
+	store_image_list(s, row_text, &b, &e);
+	T_STREQ(b.data, "docker.io/library/busybox:latest=444444444;docker.io/library/busybox:old=111111111;",
+		"images survive reopening");
+	store_close(s);
+	buf_free(&b);
+}
+
+/* ---- the store on disk -------------------------------------------------------- */
+
+static char state[PATH_MAX];
+static struct store *st;
+
+static bool exists(const char *fmt, const char *arg)
+{
+	char p[PATH_MAX * 2];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), fmt, state, arg);
+	return lstat(p, &sb) == 0;
+}
+
+/* Entries of images/SUB by name, their first 6 bytes; "" when empty. */
+static const char *entries(const char *sub)
+{
+	static char out[4096];
+	char p[PATH_MAX + 64];
+	struct dirent **list;
+	size_t n = 0;
+	int k;
+
+	snprintf(p, sizeof(p), "%s/images/%s", state, sub);
+	out[0] = '\0';
+	if ((k = scandir(p, &list, NULL, alphasort)) < 0)
+		return "(none)";
+	for (int i = 0; i < k; i++) {
+		if (list[i]->d_name[0] != '.')
+			n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%.6s", n ? " " : "",
+					      list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+	return out;
+}
+
+/* A layer put in place as a pull would: files, a whiteout (0:0 character
+ * device), a read-only directory. Returns its diff_id (made up from c). */
+static const char *make_layer(char c)
+{
+	const char *diff_id = fake_digest(c);
+	char dir[PATH_MAX], p[PATH_MAX + 64];
+	FILE *f;
+
+	if (image_tmp_dir(state, "layer", dir, &e) < 0)
+		return NULL;
+	snprintf(p, sizeof(p), "%s/usr", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/usr/file-%c", dir, c);
+	if ((f = fopen(p, "w"))) {
+		for (int i = 0; i < 1000; i++)
+			fputs("0123456789", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/gone", dir);
+	mknod(p, S_IFCHR | 0, makedev(0, 0));
+	snprintf(p, sizeof(p), "%s/usr", dir);
+	chmod(p, 0555);
+	if (image_layer_commit(state, dir, diff_id, &e) < 0)
+		return NULL;
+	return diff_id;
+}
+
+/* An image of two layers whose config blob is real; recorded under ref. */
+static void make_image(const char *ref, char l1, char l2, char tag, struct image_info *out)
+{
+	char config[512], manifest[256];
+	struct image_info *i = out;
+	const char *d1, *d2;
+
+	memset(i, 0, sizeof(*i));
+	d1 = fake_digest(l1);
+	d2 = fake_digest(l2);
+	if (!image_layer_present(state, d1))
+		make_layer(l1);
+	if (!image_layer_present(state, d2))
+		make_layer(l2);
+	snprintf(config, sizeof(config), "{\"architecture\":\"amd64\",\"os\":\"linux\","
+		 "\"config\":{\"Cmd\":[\"sh\",\"-%c\"]},\"rootfs\":{\"type\":\"layers\","
+		 "\"diff_ids\":[\"%s\",\"%s\"]}}", tag, d1, d2);
+	snprintf(manifest, sizeof(manifest), "{\"manifest-of\":\"%s %c\"}", ref, tag);
+	digest_of(config, strlen(config), i->config_digest);
+	digest_of(manifest, strlen(manifest), i->digest);
+	image_blob_write(state, i->config_digest, config, strlen(config), &e);
+	image_blob_write(state, i->digest, manifest, strlen(manifest), &e);
+	snprintf(i->ref, sizeof(i->ref), "%s", ref);
+	i->layers = calloc(2, sizeof(*i->layers));
+	i->n_layers = 2;
+	snprintf(i->layers[0].digest, IMAGE_DIGEST_SIZE, "%s", d1);
+	snprintf(i->layers[0].diff_id, IMAGE_DIGEST_SIZE, "%s", d1);
+	snprintf(i->layers[1].digest, IMAGE_DIGEST_SIZE, "%s", d2);
+	snprintf(i->layers[1].diff_id, IMAGE_DIGEST_SIZE, "%s", d2);
+	i->layers[0].size = 100;
+	i->size = 20000;
+}
+
+static bool in_use_b(void *ctx, const struct image_info *i)
+{
+	return !strcmp(i->digest, ctx);
+}
+
+static int list_refs(void *ctx, const struct image_info *i)
+{
+	buf_printf(ctx, "%s[%s];", i->ref, i->config.cmd && i->config.cmd[1] ? i->config.cmd[1] : "?");
+	return 0;
+}
+
+static void test_disk(void)
+{
+	struct image_info a, b, c, got;
+	char p[PATH_MAX + 64], old_b[IMAGE_DIGEST_SIZE];
+	struct buf out;
+	int64_t freed;
+	int fd;
+
+	snprintf(state, sizeof(state), "%s/state", top);
+	T_OK(image_dir_init(state, &e) == 0, "images/: %s", e.msg);
+	T_STREQ(entries(""), "blobs layers tmp", "blobs, layers, tmp");
+	/* leftovers of a crash in tmp/, one with a read-only directory */
+	snprintf(p, sizeof(p), "%s/images/tmp/layer-x/ro", state);
+	mkdir_p("test", p, 0755, &e);
+	snprintf(p, sizeof(p), "%s/images/tmp/layer-x/ro/f", state);
+	fd = open(p, O_CREAT | O_WRONLY, 0400);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/images/tmp/layer-x/ro", state);
+	chmod(p, 0500);
+	snprintf(p, sizeof(p), "%s/images/tmp/x.part", state);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	T_OK(image_dir_init(state, &e) == 0, "again: %s", e.msg);
+	T_STREQ(entries("tmp"), "", "tmp/ is emptied at start-up, read-only directories too");
+
+	T_OK(store_open(&st, state, &e) == 0, "store: %s", e.msg);
+
+	/* blobs: checked, whole */
+	T_EQ(image_blob_write(state, fake_digest('9'), "x", 1, &e), -EBADMSG,
+	     "a blob whose content is not its digest");
+	T_OK(strstr(e.msg, "its content is sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881") != NULL,
+	     "names both digests: %s", e.msg);
+	T_STREQ(entries("blobs/sha256"), "", "and is not stored");
+	T_STREQ(entries("tmp"), "", "nor left in tmp/");
+
+	/* a and b share their bottom layer 'a'; c is on its own */
+	make_image("docker.io/library/a:1", 'a', 'b', 'a', &a);
+	make_image("docker.io/library/b:1", 'a', 'c', 'b', &b);
+	make_image("docker.io/library/c:1", 'd', 'e', 'c', &c);
+	T_STREQ(entries("layers"), "aaaaaa bbbbbb cccccc dddddd eeeeee", "five layers");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+	snprintf(p, sizeof(p), "%s/images/layers/%s/gone", state, fake_digest('a') + 7);
+	{
+		struct stat sb;
+
+		T_OK(lstat(p, &sb) == 0 && S_ISCHR(sb.st_mode) && sb.st_rdev == makedev(0, 0),
+		     "a whiteout survives the move into layers/");
+	}
+	T_EQ(image_layer_commit(state, "/nonexistent", fake_digest('a'), &e), 0,
+	     "a layer that is there already is kept (0)");
+	T_OK(image_record(st, &a, &e) == 0, "record a: %s", e.msg);
+	T_OK(image_record(st, &b, &e) == 0, "record b");
+	T_OK(image_record(st, &c, &e) == 0, "record c");
+
+	T_OK(image_lookup(st, state, "a:1", &got, &e) == 0, "lookup by a short name: %s", e.msg);
+	T_STREQ(got.ref, "docker.io/library/a:1", "the canonical name");
+	T_EQ(got.n_layers, 2, "two layers");
+	T_STREQ(got.layers[1].diff_id, fake_digest('b'), "in order");
+	T_EQ(got.layers[0].size, 100, "sizes");
+	T_EQ(got.size, 20000, "the unpacked size");
+	T_OK(got.config.cmd && !strcmp(got.config.cmd[1], "-a"), "the configuration from its blob");
+	T_OK(got.stored > 0, "when it arrived");
+	image_info_free(&got);
+	T_OK(image_lookup(st, state, b.digest, &got, &e) == 0, "lookup by manifest digest: %s", e.msg);
+	T_STREQ(got.ref, "docker.io/library/b:1", "finds the image of that manifest");
+	image_info_free(&got);
+	T_EQ(image_lookup(st, state, "nope:2", &got, &e), -ENOENT, "an image that is not here");
+	T_STREQ(e.msg, "image nope:2 is not here: pull it", "says pull it");
+
+	out = (struct buf){ 0 };
+	T_OK(image_list(st, state, list_refs, &out, &e) == 0, "list");
+	T_STREQ(out.data, "docker.io/library/a:1[-a];docker.io/library/b:1[-b];docker.io/library/c:1[-c];",
+		"every image, with its configuration");
+
+	/* rm a: its own layer b and its blobs go; the shared layer a stays */
+	T_OK(image_remove(st, state, "a:1", &e) == 0, "rm a: %s", e.msg);
+	T_STREQ(entries("layers"), "aaaaaa cccccc dddddd eeeeee", "only a's own layer went");
+	T_OK(!exists("%s/images/blobs/sha256/%s", a.config_digest + 7) &&
+	     !exists("%s/images/blobs/sha256/%s", a.digest + 7), "with a's manifest and configuration");
+	T_OK(exists("%s/images/blobs/sha256/%s", b.config_digest + 7), "b's blobs stay");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+	T_EQ(image_remove(st, state, "a:1", &e), -ENOENT, "rm again");
+
+	/* b:1 moves to a new manifest (layers a and d); the old b stays unnamed */
+	snprintf(old_b, sizeof(old_b), "%s", b.digest);
+	image_info_free(&b);
+	make_image("docker.io/library/b:1", 'a', 'd', 'B', &b);
+	T_OK(image_record(st, &b, &e) == 0, "re-record b:1");
+	buf_reset(&out);
+	image_list(st, state, list_refs, &out, &e);
+	T_OK(strstr(out.data, old_b) != NULL, "the replaced b is listed under its digest: %s", out.data);
+	/* prune: the unnamed image a container still uses stays */
+	freed = image_prune(st, state, false, in_use_b, old_b, &e);
+	T_EQ(freed, 0, "prune frees nothing while a container uses the old b");
+	T_STREQ(entries("layers"), "aaaaaa cccccc dddddd eeeeee", "layer c stays");
+	freed = image_prune(st, state, false, NULL, NULL, &e);
+	T_OK(freed >= 10000, "prune frees the old b's layer c (%lld bytes)", (long long)freed);
+	T_STREQ(entries("layers"), "aaaaaa dddddd eeeeee", "layer c went");
+	buf_reset(&out);
+	image_list(st, state, list_refs, &out, &e);
+	T_STREQ(out.data, "docker.io/library/b:1[-B];docker.io/library/c:1[-c];",
+		"named images stay");
+
+	/* a pull running (the work lock held): no collection */
+	fd = image_work_lock(state, &e);
+	T_OK(fd >= 0, "work lock: %s", e.msg);
+	T_OK(image_remove(st, state, "c:1", &e) == 0, "rm c during a pull");
+	T_STREQ(entries("layers"), "aaaaaa dddddd eeeeee", "its layers wait");
+	close(fd);
+	freed = image_prune(st, state, false, NULL, NULL, &e);
+	T_STREQ(entries("layers"), "aaaaaa dddddd", "the next prune collects layer e");
+	freed = image_prune(st, state, true, NULL, NULL, &e);
+	T_STREQ(entries("layers"), "", "prune --all: every layer");
+	T_STREQ(entries("blobs/sha256"), "", "every blob");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+	buf_free(&out);
+	image_info_free(&a);
+	image_info_free(&b);
+	image_info_free(&c);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(top, sizeof(top), "%s/test_image_store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_media();
+	test_index();
+	test_manifest();
+	test_config();
+	test_table();
+	test_disk();
+	if (st)
+		store_close(st);
+	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return t_done();
+}
