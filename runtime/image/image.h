@@ -369,12 +369,26 @@ struct image_user {
 	uint32_t uid, gid;
 	uint32_t groups[32];
 	size_t n_groups;
+	char home[256];             /* the passwd entry's directory; "/" without one
+				     * (root without a passwd: "/root", as docker) */
 };
+/* As runc: user NULL or "" is root; a name must be in /etc/passwd (else
+ * -ENOENT); a uid without a group takes the gid of its passwd entry (0
+ * without one); supplementary groups are those of /etc/group that list the
+ * user's name, and only when no group is given. Files are read up to
+ * IMAGE_USER_FILE_MAX bytes; a layer's /etc that is a whiteout, or opaque,
+ * ends the search downwards. */
+#define IMAGE_USER_FILE_MAX (1u << 20)
 int image_user_resolve(const struct image_info *i, const char *state_dir, const char *user,
 		       struct image_user *out, struct err *e);
 /* The overlayfs lower directories of i, top-most first and relative to
- * STATE_DIR/images/layers (the mount is made from there): "HEX:HEX:...". */
+ * STATE_DIR/images/layers (the mount is made from there): "HEX:HEX:...".
+ * -EINVAL when i has no layers, more than IMAGE_LAYERS_MAX, or a diff_id
+ * that is not "sha256:" and 64 hex digits. */
 int image_lowerdirs(const struct image_info *i, struct buf *out, struct err *e);
+/* A StopSignal as images write it ("SIGTERM", "TERM", "15", "SIGRTMIN+3"):
+ * the signal number, or -1. */
+int image_signal_parse(const char *s);
 
 /* ---- the daemon's image manager (mgr.c) -----------------------------------
  * Pulls and imports run in worker threads (image_pull/image_import), at most
