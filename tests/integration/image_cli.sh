@@ -1,0 +1,161 @@
+# image_cli.sh - images as a user handles them (issue 21): `berth image
+# import` of each archive format, `image ls` and `inspect` (their JSON read
+# with jq), a container from `image =` running its image's configuration,
+# `image rm` refused for an image in use and freeing an unused image's own
+# layers (a shared base layer stays), prune, a corrupt archive failing
+# cleanly while the running container is untouched, and a container whose
+# pull cannot succeed: `ps` says "pulling" while it tries, then the pull's
+# error, and a reload does not wait for it.
+. "$BERTH_TOP/tests/lib.sh"
+need_cmd jq busybox python3
+
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world
+MK="python3 $BERTH_TOP/tests/helpers/mkimage.py --rootfs $R"
+I=$TMPDIR/images
+mkdir -p "$I"
+$MK --format docker-archive --name reg.test/app:1 --out "$I/app.docker.tar" >"$I/app.json" ||
+	skip_all "mkimage.py could not write the test image"
+$MK --format oci-archive --name reg.test/app:oci --out "$I/app.oci.tar" >/dev/null
+$MK --format oci-layout --name reg.test/app:layout --out "$I/app-layout" >/dev/null
+$MK --format docker-archive --kind sibling --name reg.test/sib:1 --out "$I/sib.tar" >"$I/sib.json"
+# a docker-archive cut short in its last layer
+$MK --format docker-archive --pad 400000 --name reg.test/broken:1 --out "$I/full.tar" >/dev/null
+head -c $(($(stat -c %s "$I/full.tar") - 300000)) "$I/full.tar" >"$I/broken.tar"
+
+start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
+
+# ---- import, each format -------------------------------------------------
+digest=$(jq -r '.manifests[0].digest' "$I/app.json")
+check_out "import docker-archive: the name and digest, exit 0" "reg.test/app:1 $digest" \
+	B image import "$I/app.docker.tar"
+check "import oci-archive" B image import "$I/app.oci.tar"
+check "import an OCI layout directory, renamed with --name" \
+	B image import "$I/app-layout" --name reg.test/app:renamed
+check_out "image ls lists the three names" "reg.test/app:1
+reg.test/app:oci
+reg.test/app:renamed" sh -c "'$BERTH' -c '$C' -o json image ls | jq -r '.[].ref' | sort"
+check "image ls has IMAGE, DIGEST, SIZE and CREATED columns" \
+	sh -c "'$BERTH' -c '$C' image ls | head -1 | grep -q '^IMAGE *DIGEST *SIZE *CREATED'"
+check "image ls shows a short digest and the size in MB" \
+	sh -c "'$BERTH' -c '$C' image ls | grep '^reg.test/app:1 ' | grep -q '${digest%"${digest#sha256:????????????}"} .* MB'"
+check "image ls -o json: numbers are numbers" \
+	sh -c "'$BERTH' -c '$C' -o json image ls | jq -e 'all(.[]; (.size | type) == \"number\" and .layers == 3 and .state == \"stored\")'"
+
+# ---- inspect ------------------------------------------------------------------
+B -o json image inspect reg.test/app:1 >"$I/inspect.json" 2>&1
+check "inspect: the manifest's digest and its configuration's" \
+	jq -e --slurpfile m "$I/app.json" '.digest == $m[0].manifests[0].digest and
+		.config_digest == $m[0].manifests[0].config' "$I/inspect.json"
+check "inspect: three layers with their digests, diff_ids and sizes" \
+	jq -e --slurpfile m "$I/app.json" '[.layers[].digest] == $m[0].manifests[0].layers and
+		[.layers[].diff_id] == $m[0].manifests[0].diff_ids and
+		all(.layers[]; (.size | type) == "number")' "$I/inspect.json"
+check "inspect: Entrypoint, Cmd, WorkingDir, User, StopSignal, ExposedPorts" \
+	jq -e '.entrypoint == ["/bin/sh","/srv/start.sh"] and .cmd == ["arg1"] and
+		.workdir == "/srv" and .user == "app" and .stop_signal == "SIGUSR1" and
+		.exposed_ports == ["8080/tcp"]' "$I/inspect.json"
+check "inspect: Env, architecture and no container yet" \
+	jq -e '(.env | index("IMG_VAR=from-image")) != null and .architecture == "amd64" and
+		.os == "linux" and .containers == []' "$I/inspect.json"
+check_out "inspect of an image that is not here names it" \
+	"berth: image docker.io/library/nothere:latest is not here: pull it" B image inspect nothere
+
+# ---- a container from the image ----------------------------------------------
+cat >"$C/containers.d/web.ini" <<INI
+[container]
+image   = reg.test/app:1
+pull    = never
+env     = OVERRIDE=config
+env     = VAR=from-config
+stop_timeout = 2
+INI
+check "reload with a container from the image" B reload
+wait_for grep -q '^v3=' "$S/logs/web.log"
+check_out "it runs as the image's User (resolved in its /etc/passwd)" "uid=1000 gid=1000 user=app" \
+	grep '^uid=' "$S/logs/web.log"
+check_out "in the image's WorkingDir" "pwd=/srv" grep '^pwd=' "$S/logs/web.log"
+check_out "with the image's Env, the container's winning" "IMG_VAR=from-image OVERRIDE=config VAR=from-config" \
+	grep '^IMG_VAR=' "$S/logs/web.log"
+check_out "Entrypoint with the image's Cmd as arguments" "args=arg1" grep '^args=' "$S/logs/web.log"
+check_out "its layers as the image has them (opaque dir, whiteout, links, top layer)" "opt_old=c
+deleteme=absent
+link=layer2 hard=layer2
+v3=layer3" grep -E '^(opt_old|deleteme|link|v3)=' "$S/logs/web.log"
+wpid=$(B -o json ps | jq -r '.[] | select(.name == "web") | .pid')
+check_out "ps: web is running" "running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | .state'"
+check_out "image inspect names the container that uses it" '["web"]' \
+	sh -c "'$BERTH' -c '$C' -o json image inspect reg.test/app:1 | jq -c .containers"
+
+# ---- rm and prune ----------------------------------------------------------------
+check_out "rm of an image a container uses is refused" "berth: image reg.test/app:1 is used by container web" \
+	B image rm reg.test/app:1
+check "import the sibling image (shares the base layer)" B image import "$I/sib.tar"
+base=$(jq -r '.manifests[0].diff_ids[0]' "$I/sib.json"); base=${base#sha256:}
+own=$(jq -r '.manifests[0].diff_ids[1]' "$I/sib.json"); own=${own#sha256:}
+check "both its layers are on disk" test -d "$S/images/layers/$base" -a -d "$S/images/layers/$own"
+before=$(du -sk "$S/images" | cut -f1)
+check_out "rm of an unused image" "removed reg.test/sib:1" B image rm reg.test/sib:1
+check "its own layer is gone" test ! -e "$S/images/layers/$own"
+check "the base layer it shared stays (app uses it)" test -d "$S/images/layers/$base"
+after=$(du -sk "$S/images" | cut -f1)
+check "du of state_dir/images shrank ($before -> $after kB)" test "$after" -lt "$before"
+check "rm of the other names of app" sh -c "'$BERTH' -c '$C' image rm reg.test/app:oci && '$BERTH' -c '$C' image rm reg.test/app:renamed"
+check "prune --all keeps what a container uses" sh -c "'$BERTH' -c '$C' image prune --all | grep -q '^freed '"
+check_out "image ls: only web's image is left" "reg.test/app:1" \
+	sh -c "'$BERTH' -c '$C' -o json image ls | jq -r '.[].ref'"
+check "the container still runs its layers" test -d "$S/images/layers/$base"
+
+# ---- a corrupt archive ------------------------------------------------------------
+ls -A "$S/images/tmp" >"$I/tmp.before" 2>/dev/null
+B image import "$I/broken.tar" >"$I/broken.out" 2>&1
+check_out "a truncated archive fails the import (exit 1)" "1" sh -c "'$BERTH' -c '$C' image import '$I/broken.tar' >/dev/null 2>&1; echo \$?"
+check "the error names the archive and the step" \
+	sh -c "grep -q 'broken.tar' '$I/broken.out' && grep -Eiq 'truncat|unexpected end|short|layer' '$I/broken.out'"
+check_out "nothing of it is listed" "reg.test/app:1" \
+	sh -c "'$BERTH' -c '$C' -o json image ls | jq -r '.[].ref'"
+check "nothing half-written is left under images/tmp" sh -c "ls -A '$S/images/tmp' | cmp -s - '$I/tmp.before'"
+check_out "the running container is untouched" "running $wpid" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | \"\(.state) \(.pid)\"'"
+
+# ---- a container whose pull waits -------------------------------------------------
+# Nothing listens on 127.0.0.1:9: the registry is retried with back-off
+# (about 7 s in all) before the pull fails; meanwhile ps says "pulling".
+cat >"$C/containers.d/late.ini" <<INI
+[container]
+image   = 127.0.0.1:9/late:1
+command = true
+INI
+t0=$(date +%s)
+check "a reload that needs a pull returns without waiting for it" B reload
+t1=$(date +%s)
+check "at once (${t1}s - ${t0}s)" test $((t1 - t0)) -le 2
+check_out "ps: the container is pulling" "pulling" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"late\") | .state'"
+check "ps: its status is 'pulling N%'" \
+	sh -c "'$BERTH' -c '$C' ps | grep '^late ' | grep -Eq 'pulling [0-9]+%'"
+check "image ls shows the pull under way" \
+	sh -c "'$BERTH' -c '$C' image ls | grep '^127.0.0.1:9/late:1 ' | grep -Eq 'pulling [0-9]+%'"
+check_out "rm is refused while a pull runs" "berth: image jobs running: try again when they finish" \
+	B image rm reg.test/app:1
+for _ in $(seq 300); do
+	st=$(B -o json ps | jq -r '.[] | select(.name == "late") | .state')
+	[ "$st" = pulling ] || break
+	sleep 0.1
+done
+check_out "once the pull has failed, late is in error" "error" echo "$st"
+check "with the pull's error, naming the registry" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"late\") | .error' | grep -q '127.0.0.1:9'"
+check "an event says the pull failed" sh -c "grep -q 'image pull 127.0.0.1:9/late:1 failed' '$log'"
+check_out "web kept running all along" "running $wpid" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | \"\(.state) \(.pid)\"'"
+
+# ---- the daemon stops while a pull runs ------------------------------------------------
+check "a reload starts the pull again" B reload
+check "the pull runs again" sh -c "'$BERTH' -c '$C' -o json image ls | jq -e 'any(.[]; .state == \"pulling\")'"
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+check "the daemon exits at once while a pull is retrying (the worker is cancelled)" sh -c "! kill -0 $pid 2>/dev/null"
+pid=
+
+done_testing
