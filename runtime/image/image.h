@@ -286,9 +286,15 @@ void image_result_free(struct image_result *r);
 /* Progress of a pull or import, read by other threads while it runs. */
 struct image_progress {
 	_Atomic uint64_t done, total;       /* bytes of the blobs to fetch or read */
+	_Atomic uint64_t part;              /* of the blob in transfer, not yet in done */
 	_Atomic int step;                   /* enum image_step */
 	atomic_bool cancel;
 };
+/* What has moved so far: done + part. */
+static inline uint64_t image_progress_bytes(struct image_progress *p)
+{
+	return atomic_load(&p->done) + atomic_load(&p->part);
+}
 enum image_step { IMAGE_STEP_RESOLVE, IMAGE_STEP_FETCH, IMAGE_STEP_UNPACK, IMAGE_STEP_DONE };
 
 /* STATE_DIR/images and its folders; tmp/ emptied. */
@@ -318,6 +324,16 @@ int image_layer_commit(const char *state_dir, const char *dir, const char *diff_
  * import while it runs: image_remove and image_prune collect no layer or
  * blob meanwhile (what it has put in place has no name yet). */
 int image_work_lock(const char *state_dir, struct err *e);
+/* Unpack the layer in into a new directory under tmp/, check it (the blob's
+ * digest when want_digest is not NULL; the diff_id always: a mismatch is
+ * -EBADMSG "WHAT: layer DIGEST: ... is sha256:X, not sha256:Y") and make it
+ * layers/HEX of want_diff_id. 1: put there; 0: another got there first.
+ * Nothing is left under tmp/ either way. */
+int image_layer_install(const char *state_dir, struct image_src in, const char *what,
+			const char *want_digest, const char *want_diff_id, struct unpack_result *r,
+			struct err *e);
+/* The bytes of file data in layers/HEX of diff_id (0 when absent). */
+uint64_t image_layer_bytes(const char *state_dir, const char *diff_id);
 /* Delete a tree that may hold read-only directories (rm -rf). */
 int image_tree_delete(const char *path, struct err *e);
 /* Fill i (ref, digest, config_digest, layers with diff_ids, created, config)

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -370,6 +371,28 @@ bool image_layer_present(const char *state_dir, const char *diff_id)
 
 	return layer_path(state_dir, diff_id, path, NULL) == 0 && lstat(path, &sb) == 0 &&
 	       S_ISDIR(sb.st_mode);
+}
+
+/* nftw has no context argument; a thread's own sum. */
+static _Thread_local uint64_t du_bytes;
+
+static int du_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)path; (void)f;
+	if (flag == FTW_F && S_ISREG(sb->st_mode))
+		du_bytes += (uint64_t)sb->st_size;
+	return 0;
+}
+
+uint64_t image_layer_bytes(const char *state_dir, const char *diff_id)
+{
+	char path[PATH_MAX];
+
+	if (layer_path(state_dir, diff_id, path, NULL) < 0)
+		return 0;
+	du_bytes = 0;
+	nftw(path, du_one, 8, FTW_PHYS);
+	return du_bytes;
 }
 
 int image_tmp_dir(const char *state_dir, const char *prefix, char *path, struct err *e)
