@@ -147,7 +147,8 @@ void images_spec(struct daemon *d, const struct ctr *c, struct ctr_spec *sp)
 			 k->error, (unsigned long long)(due > now ? (due - now + 999) / 1000 : 0));
 		sp->blocked_status = "image pull failed";
 	} else {
-		snprintf(d->image_blocked, sizeof(d->image_blocked), "its image %s is not here yet",
+		snprintf(d->image_blocked, sizeof(d->image_blocked), info ?
+			 "waiting for a pull of %s (pull = always)" : "its image %s is not here yet",
 			 ref);
 		sp->blocked_status = "pulling (queued)";
 		sp->blocked_wait = true;
@@ -310,7 +311,7 @@ static void job_json(struct buf *out, const struct image_job *j)
 	json_str_or_null(out, j->name);
 	buf_printf(out, ",\"state\":\"%s\",\"percent\":%d,\"done\":%llu,\"total\":%llu,\"error\":",
 		   image_job_state_name(j), image_job_percent(j),
-		   (unsigned long long)atomic_load(&j->progress.done),
+		   (unsigned long long)image_job_bytes(j),
 		   (unsigned long long)atomic_load(&j->progress.total));
 	json_str_or_null(out, j->state == IMAGE_JOB_FAILED ? j->error : NULL);
 	buf_puts(out, ",\"digest\":");
@@ -335,7 +336,7 @@ static void job_text(struct buf *out, const struct image_job *j)
 	table_add(&t, "state", image_job_state_name(j));
 	snprintf(v[1], sizeof(v[1]), "%d%%", image_job_percent(j));
 	table_add(&t, "percent", v[1]);
-	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)atomic_load(&j->progress.done));
+	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)image_job_bytes(j));
 	table_add(&t, "done", v[2]);
 	snprintf(v[3], sizeof(v[3]), "%llu", (unsigned long long)atomic_load(&j->progress.total));
 	table_add(&t, "total", v[3]);

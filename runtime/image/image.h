@@ -455,6 +455,8 @@ struct image_job {
 /* The state as `image status` says it: "queued", "resolving", "fetching",
  * "unpacking" (an import: "reading" for fetching), "done", "failed". */
 const char *image_job_state_name(const struct image_job *j);
+/* The bytes fetched (or read) so far, the blob in transfer's included. */
+uint64_t image_job_bytes(const struct image_job *j);
 /* Percent of the bytes to fetch (or read) done, 0..100; 100 once done. */
 int image_job_percent(const struct image_job *j);
 

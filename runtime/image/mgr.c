@@ -38,9 +38,15 @@ const char *image_job_state_name(const struct image_job *j)
 	}
 }
 
+uint64_t image_job_bytes(const struct image_job *j)
+{
+	/* the blob in transfer counts as it arrives */
+	return atomic_load(&j->progress.done) + atomic_load(&j->progress.part);
+}
+
 int image_job_percent(const struct image_job *j)
 {
-	uint64_t done = atomic_load(&j->progress.done), total = atomic_load(&j->progress.total);
+	uint64_t done = image_job_bytes(j), total = atomic_load(&j->progress.total);
 
 	if (j->state == IMAGE_JOB_DONE)
 		return 100;
