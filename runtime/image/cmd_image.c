@@ -92,8 +92,9 @@ static void draw_bar(const char *verb, const struct job_view *v)
 	fflush(stderr);
 }
 
-/* Follow job id until it is done or failed. */
-static int follow(const char *sock, bool json, const char *verb, long long id)
+/* Follow job id until it is done or failed; verb says what it does
+ * ("pulling"), what names it in the error ("pull"). */
+static int follow(const char *sock, bool json, const char *verb, const char *what, long long id)
 {
 	char idbuf[24], *argv[] = { "image", "status", idbuf, NULL };
 	bool tty = isatty(STDERR_FILENO) && !json;
@@ -130,7 +131,7 @@ static int follow(const char *sock, bool json, const char *verb, long long id)
 		printf("%s %s\n", v.ref, v.digest);
 	}
 	if (!strcmp(v.state, "failed")) {
-		fprintf(stderr, "berth: image %s %s failed: %s\n", verb, v.ref, v.error);
+		fprintf(stderr, "berth: image %s %s failed: %s\n", what, v.ref, v.error);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -148,7 +149,7 @@ static int do_pull(const char *sock, bool json, int argc, char **argv)
 	req[2] = argv[2];
 	if (ask(sock, 3, req, &v) < 0)
 		return EXIT_FAIL;
-	return follow(sock, json, "pull", v.id);
+	return follow(sock, json, "pulling", "pull", v.id);
 }
 
 static int do_import(const char *sock, bool json, int argc, char **argv)
@@ -174,7 +175,7 @@ static int do_import(const char *sock, bool json, int argc, char **argv)
 	req[2] = path;
 	if (ask(sock, n, req, &v) < 0)
 		return EXIT_FAIL;
-	return follow(sock, json, "import", v.id);
+	return follow(sock, json, "importing", "import", v.id);
 }
 
 int cmd_image(const char *sock, bool json, int argc, char **argv)

@@ -2,10 +2,9 @@
 # import` of each archive format, `image ls` and `inspect` (their JSON read
 # with jq), a container from `image =` running its image's configuration,
 # `image rm` refused for an image in use and freeing an unused image's own
-# layers (a shared base layer stays), prune, a corrupt archive failing
-# cleanly while the running container is untouched, and a container whose
-# pull cannot succeed: `ps` says "pulling" while it tries, then the pull's
-# error, and a reload does not wait for it.
+# layers (a shared base layer stays), prune, and a corrupt archive failing
+# cleanly while the running container is untouched. (A container waiting
+# for a pull: image_pull_wait.sh.)
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd jq busybox python3
 
@@ -117,45 +116,5 @@ check_out "nothing of it is listed" "reg.test/app:1" \
 check "nothing half-written is left under images/tmp" sh -c "ls -A '$S/images/tmp' | cmp -s - '$I/tmp.before'"
 check_out "the running container is untouched" "running $wpid" \
 	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | \"\(.state) \(.pid)\"'"
-
-# ---- a container whose pull waits -------------------------------------------------
-# Nothing listens on 127.0.0.1:9: the registry is retried with back-off
-# (about 7 s in all) before the pull fails; meanwhile ps says "pulling".
-cat >"$C/containers.d/late.ini" <<INI
-[container]
-image   = 127.0.0.1:9/late:1
-command = true
-INI
-t0=$(date +%s)
-check "a reload that needs a pull returns without waiting for it" B reload
-t1=$(date +%s)
-check "at once (${t1}s - ${t0}s)" test $((t1 - t0)) -le 2
-check_out "ps: the container is pulling" "pulling" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"late\") | .state'"
-check "ps: its status is 'pulling N%'" \
-	sh -c "'$BERTH' -c '$C' ps | grep '^late ' | grep -Eq 'pulling [0-9]+%'"
-check "image ls shows the pull under way" \
-	sh -c "'$BERTH' -c '$C' image ls | grep '^127.0.0.1:9/late:1 ' | grep -Eq 'pulling [0-9]+%'"
-check_out "rm is refused while a pull runs" "berth: image jobs running: try again when they finish" \
-	B image rm reg.test/app:1
-for _ in $(seq 300); do
-	st=$(B -o json ps | jq -r '.[] | select(.name == "late") | .state')
-	[ "$st" = pulling ] || break
-	sleep 0.1
-done
-check_out "once the pull has failed, late is in error" "error" echo "$st"
-check "with the pull's error, naming the registry" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"late\") | .error' | grep -q '127.0.0.1:9'"
-check "an event says the pull failed" sh -c "grep -q 'image pull 127.0.0.1:9/late:1 failed' '$log'"
-check_out "web kept running all along" "running $wpid" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | \"\(.state) \(.pid)\"'"
-
-# ---- the daemon stops while a pull runs ------------------------------------------------
-check "a reload starts the pull again" B reload
-check "the pull runs again" sh -c "'$BERTH' -c '$C' -o json image ls | jq -e 'any(.[]; .state == \"pulling\")'"
-kill -TERM "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-check "the daemon exits at once while a pull is retrying (the worker is cancelled)" sh -c "! kill -0 $pid 2>/dev/null"
-pid=
 
 done_testing
