@@ -23,7 +23,7 @@
 /* a string literal and its length */
 #define S(lit) lit, sizeof(lit) - 1
 
-static char top[PATH_MAX - 64];
+static char top[PATH_MAX - 256];
 static struct err e;
 
 static void digest_of(const void *p, size_t n, char out[IMAGE_DIGEST_SIZE])
@@ -623,6 +623,270 @@ static void test_disk(void)
 	image_info_free(&c);
 }
 
+/* ---- imports ------------------------------------------------------------------- */
+
+#if defined(__aarch64__)
+#define ARCH "arm64"
+#define OTHER "amd64"
+#define ROOTFS_ARCH "aarch64"
+#else
+#define ARCH "amd64"
+#define OTHER "arm64"
+#define ROOTFS_ARCH "x86_64"
+#endif
+
+static char fx[PATH_MAX - 200];     /* fixtures */
+static const char *repo;            /* the source tree */
+
+static void skip(const char *why)
+{
+	printf("ok %d - imports # SKIP %s\n", ++t_n, why);
+}
+
+/* Run mkimage.py with args, its summary into sum (NULL: dropped). */
+static int mkimage(const char *args, struct buf *sum)
+{
+	char cmd[PATH_MAX * 3], chunk[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/helpers/mkimage.py --rootfs %s/rootfs "
+		 "--arch " ARCH " %s", repo, fx, args);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	if (sum)
+		buf_reset(sum);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (sum)
+			buf_append(sum, chunk, n);
+	return pclose(f) == 0 ? 0 : -1;
+}
+
+/* A string of the summary: manifests[0].KEY, or manifests[0].KEY[idx]. */
+static const char *summary(struct buf *sum, const char *key, int idx)
+{
+	static char out[256];
+	struct json_doc d = { 0 };
+	const struct json_tok *m, *t;
+
+	out[0] = '\0';
+	if (json_parse(&d, sum->data, sum->len, &e) == 0) {
+		m = json_first(&d, json_get(&d, json_root(&d), "manifests"));
+		t = json_get(&d, m, key);
+		if (idx >= 0)
+			for (t = json_first(&d, t); t && idx--; t = json_next(&d, json_get(&d, m, key), t))
+				;
+		if (json_string(&d, t, out, sizeof(out), &e) < 0)
+			out[0] = '\0';
+	}
+	json_free(&d);
+	return out;
+}
+
+static int do_import(const char *file, const char *name, struct image_result *r)
+{
+	struct image_progress p = { 0 };
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", fx, file);
+	return image_import(state, path, name, &p, r, &e);
+}
+
+/* A file under the layer diff_id: its type, "" when absent. */
+static const char *layer_has(const char *diff_id, const char *file)
+{
+	char p[PATH_MAX * 2];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/images/layers/%s/%s", state, diff_id + 7, file);
+	if (lstat(p, &sb) < 0)
+		return "";
+	return S_ISCHR(sb.st_mode) ? "char" : S_ISLNK(sb.st_mode) ? "symlink" :
+	       S_ISDIR(sb.st_mode) ? "dir" : "file";
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	char c;
+
+	if (fd >= 0 && pread(fd, &c, 1, off) == 1) {
+		c ^= 0x5a;
+		(void)!pwrite(fd, &c, 1, off);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_import(void)
+{
+	struct image_result r;
+	struct image_info got;
+	struct buf sum, sum2;
+	char cmd[PATH_MAX * 2], l1[IMAGE_DIGEST_SIZE], l2[IMAGE_DIGEST_SIZE], l3[IMAGE_DIGEST_SIZE];
+	char layers_before[4096], blobs_before[4096], p[PATH_MAX];
+	int rc;
+
+	repo = getenv("BERTH_TOP") ? getenv("BERTH_TOP") : ".";
+	snprintf(fx, sizeof(fx), "%s/fx", top);
+	mkdir(fx, 0700);
+	snprintf(cmd, sizeof(cmd), "sh %s/mk/busybox-rootfs.sh " ROOTFS_ARCH " %s/rootfs >/dev/null 2>&1",
+		 repo, fx);
+	if (system("command -v python3 >/dev/null") != 0)
+		return skip("python3 is not installed");
+	if (system(cmd) != 0)
+		return skip("no busybox rootfs (mk/busybox-rootfs.sh failed)");
+	buf_init(&sum);
+	buf_init(&sum2);
+
+	/* a fresh store */
+	snprintf(state, sizeof(state), "%s/imp", top);
+	store_close(st);
+	T_OK(image_dir_init(state, &e) == 0 && store_open(&st, state, &e) == 0, "store: %s", e.msg);
+
+	/* docker-archive, uncompressed layers */
+	snprintf(cmd, sizeof(cmd), "--format docker-archive --name test/app:1 --out %s/d.tar", fx);
+	T_OK(mkimage(cmd, &sum) == 0, "mkimage docker-archive");
+	snprintf(l1, sizeof(l1), "%s", summary(&sum, "diff_ids", 0));
+	snprintf(l2, sizeof(l2), "%s", summary(&sum, "diff_ids", 1));
+	snprintf(l3, sizeof(l3), "%s", summary(&sum, "diff_ids", 2));
+	rc = do_import("d.tar", NULL, &r);
+	T_OK(rc == 0, "import a docker-archive: %s", e.msg);
+	T_EQ(r.n_images, 1, "one image");
+	T_STREQ(r.n_images ? r.images[0].ref : "", "docker.io/test/app:1", "named by RepoTags");
+	T_EQ(r.layers_new, 3, "three new layers");
+	T_OK(r.bytes_written > 1000000, "the busybox layer's bytes written (%llu)",
+	     (unsigned long long)r.bytes_written);
+	T_OK(r.n_images && r.images[0].n_layers == 3 &&
+	     !strcmp(r.images[0].layers[2].diff_id, l3), "the layers' diff_ids");
+	T_OK(r.n_images && !strcmp(r.images[0].layers[0].digest, l1),
+	     "an uncompressed layer's digest is its diff_id");
+	T_STREQ(r.n_images ? r.images[0].config_digest : "", summary(&sum, "config", -1),
+		"the configuration's digest");
+	T_OK(r.n_images && r.images[0].size > 1000000, "the unpacked size");
+	for (size_t i = 0; i < r.n_images; i++)
+		image_record(st, &r.images[i], &e);
+	image_result_free(&r);
+	T_OK(image_lookup(st, state, "test/app:1", &got, &e) == 0, "lookup the import: %s", e.msg);
+	T_OK(got.config.entrypoint && !strcmp(got.config.entrypoint[1], "/srv/start.sh"),
+	     "its Entrypoint, from the configuration blob");
+	T_STREQ(got.config.user, "app", "its User");
+	T_STREQ(got.config.stop_signal, "SIGUSR1", "its StopSignal");
+	T_OK(got.config.exposed && !strcmp(got.config.exposed[0], "8080/tcp"), "its ExposedPorts");
+	T_OK(exists("%s/images/blobs/sha256/%s", got.digest + 7), "the manifest berth wrote is a blob");
+	{
+		struct buf m;
+		struct image_manifest *mm = calloc(1, sizeof(*mm));
+
+		buf_init(&m);
+		T_OK(image_blob_read(state, got.digest, &m, &e) == 0 &&
+		     image_manifest_parse(m.data, m.len, mm, &e) == 0 && mm->n_layers == 3 &&
+		     !strcmp(mm->config_digest, got.config_digest),
+		     "and an OCI manifest of the image: %s", e.msg);
+		buf_free(&m);
+		free(mm);
+	}
+	image_info_free(&got);
+	T_STREQ(layer_has(l2, "etc/deleteme"), "char", "a whiteout is a character device");
+	T_STREQ(layer_has(l2, "srv/link"), "symlink", "a symlink");
+	T_STREQ(layer_has(l1, "bin/busybox"), "file", "busybox in the bottom layer");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+
+	/* a sibling sharing the bottom layer, gzip'ed */
+	snprintf(cmd, sizeof(cmd), "--format docker-archive --gzip --kind sibling --name test/sib "
+		 "--out %s/sib.tar", fx);
+	T_OK(mkimage(cmd, &sum2) == 0, "mkimage sibling");
+	T_OK(do_import("sib.tar", NULL, &r) == 0, "import the sibling: %s", e.msg);
+	T_EQ(r.layers_shared, 1, "the bottom layer is shared");
+	T_EQ(r.layers_new, 1, "its own layer is new");
+	T_STREQ(r.n_images ? r.images[0].ref : "", "docker.io/test/sib:latest", "named");
+	T_OK(r.n_images && strcmp(r.images[0].layers[1].digest, r.images[0].layers[1].diff_id),
+	     "a gzip layer's digest is its compressed bytes'");
+	for (size_t i = 0; i < r.n_images; i++)
+		image_record(st, &r.images[i], &e);
+	image_result_free(&r);
+
+	/* the same image as oci-archive: every layer is there already */
+	snprintf(cmd, sizeof(cmd), "--format oci-archive --name test/oci:1 --out %s/o.tar", fx);
+	T_OK(mkimage(cmd, &sum2) == 0, "mkimage oci-archive");
+	T_OK(do_import("o.tar", NULL, &r) == 0, "import an oci-archive: %s", e.msg);
+	T_EQ(r.layers_shared, 3, "its three layers are shared with the docker-archive's");
+	T_STREQ(r.n_images ? r.images[0].ref : "", "docker.io/test/oci:1",
+		"named by org.opencontainers.image.ref.name");
+	T_STREQ(r.n_images ? r.images[0].digest : "", summary(&sum2, "digest", -1),
+		"the manifest's digest");
+	for (size_t i = 0; i < r.n_images; i++)
+		image_record(st, &r.images[i], &e);
+	image_result_free(&r);
+	T_OK(do_import("o.tar", "other/name:7", &r) == 0, "import with a name: %s", e.msg);
+	T_STREQ(r.n_images ? r.images[0].ref : "", "docker.io/other/name:7", "the name given wins");
+	image_result_free(&r);
+
+	/* an OCI layout directory, multi-arch, unnamed */
+	snprintf(cmd, sizeof(cmd), "--format oci-layout --rootfs " OTHER "=%s/rootfs --multiarch "
+		 "--no-gzip --kind base --out %s/layout", fx, fx);
+	T_OK(mkimage(cmd, &sum2) == 0, "mkimage oci-layout, multi-arch");
+	T_OK(do_import("layout", NULL, &r) == 0, "import an OCI layout: %s", e.msg);
+	T_EQ(r.n_images, 1, "only this platform's image of the index");
+	T_OK(r.n_images && !strncmp(r.images[0].ref, "sha256:", 7) &&
+	     !strcmp(r.images[0].ref, r.images[0].digest), "without a name it is unnamed (%s)",
+	     r.n_images ? r.images[0].ref : "");
+	T_OK(r.n_images && !strcmp(r.images[0].layers[0].diff_id, l1), "the base layer again");
+	image_result_free(&r);
+
+	snprintf(cmd, sizeof(cmd), "--format oci-archive --arch " OTHER " --multiarch --out %s/other.tar", fx);
+	T_OK(mkimage(cmd, NULL) == 0, "mkimage for another platform");
+	snprintf(layers_before, sizeof(layers_before), "%s", entries("layers"));
+	snprintf(blobs_before, sizeof(blobs_before), "%s", entries("blobs/sha256"));
+	T_EQ(do_import("other.tar", NULL, &r), -ENOENT, "an archive for another platform");
+	snprintf(p, sizeof(p), "no linux/" ARCH "%s image in %s/other.tar: it has linux/" OTHER "%s",
+		 !strcmp(ARCH, "arm64") ? "/v8" : "", fx, !strcmp(OTHER, "arm64") ? "/v8" : "");
+	T_STREQ(e.msg, p, "says which platforms it has");
+
+	/* broken archives leave layers/ and blobs/ as they were */
+	snprintf(cmd, sizeof(cmd), "--format docker-archive --kind full --pad 300000 --name t/pad "
+		 "--out %s/pad.tar", fx);
+	T_OK(mkimage(cmd, NULL) == 0, "mkimage with a padded layer 3");
+	snprintf(p, sizeof(p), "%s/pad.tar", fx);
+	{
+		struct stat sb;
+
+		stat(p, &sb);
+		T_OK(truncate(p, sb.st_size - 150000) == 0, "truncate the archive in its last layer");
+	}
+	rc = do_import("pad.tar", NULL, &r);
+	T_OK(rc < 0, "a truncated archive fails: %s", e.msg);
+	T_STREQ(entries("layers"), layers_before, "no layer added");
+	T_STREQ(entries("blobs/sha256"), blobs_before, "no blob added");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+
+	snprintf(cmd, sizeof(cmd), "--format oci-layout --no-gzip --kind full --pad 100000 "
+		 "--name t/bad:1 --out %s/bad", fx);
+	T_OK(mkimage(cmd, &sum2) == 0, "mkimage oci-layout");
+	snprintf(p, sizeof(p), "%s/bad/blobs/sha256/%s", fx, summary(&sum2, "layers", 2) + 7);
+	flip_byte(p, 5000);
+	rc = do_import("bad", NULL, &r);
+	T_EQ(rc, -EBADMSG, "a layer whose bytes are not its digest fails");
+	T_OK(strstr(e.msg, summary(&sum2, "layers", 2)) && strstr(e.msg, "the blob's digest is"),
+	     "naming the layer and both digests: %s", e.msg);
+	T_STREQ(entries("layers"), layers_before, "no layer added");
+	T_STREQ(entries("blobs/sha256"), blobs_before, "no blob added");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+	T_EQ(do_import("nothing-here", NULL, &r), -ENOENT, "a path that is not there");
+
+	/* collection: app and oci go, the sibling keeps the bottom layer */
+	T_OK(image_remove(st, state, "test/app:1", &e) == 0, "rm test/app:1: %s", e.msg);
+	T_OK(exists("%s/images/layers/%s", l3 + 7), "layer 3 stays: test/oci:1 uses it");
+	T_OK(image_remove(st, state, "test/oci:1", &e) == 0, "rm test/oci:1");
+	T_OK(!exists("%s/images/layers/%s", l3 + 7) && !exists("%s/images/layers/%s", l2 + 7),
+	     "layers 2 and 3 went with the last image using them");
+	T_OK(exists("%s/images/layers/%s", l1 + 7), "the sibling's bottom layer stays");
+	T_OK(image_lookup(st, state, "test/sib", &got, &e) == 0, "the sibling still resolves");
+	image_info_free(&got);
+	buf_free(&sum);
+	buf_free(&sum2);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -638,6 +902,7 @@ int main(void)
 	test_config();
 	test_table();
 	test_disk();
+	test_import();
 	if (st)
 		store_close(st);
 	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
