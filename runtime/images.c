@@ -314,6 +314,8 @@ static void job_json(struct buf *out, const struct image_job *j)
 		   (unsigned long long)image_job_bytes(j),
 		   (unsigned long long)atomic_load(&j->progress.total));
 	json_str_or_null(out, j->state == IMAGE_JOB_FAILED ? j->error : NULL);
+	buf_puts(out, ",\"image\":");
+	json_str_or_null(out, j->image);
 	buf_puts(out, ",\"digest\":");
 	json_str_or_null(out, j->digest);
 	buf_printf(out, ",\"images\":%zu,\"layers\":%zu,\"layers_new\":%zu,\"bytes_written\":%llu}\n",
@@ -342,6 +344,8 @@ static void job_text(struct buf *out, const struct image_job *j)
 	table_add(&t, "total", v[3]);
 	if (j->state == IMAGE_JOB_FAILED)
 		table_add(&t, "error", j->error);
+	if (j->image[0])
+		table_add(&t, "image", j->image);
 	if (j->digest[0])
 		table_add(&t, "digest", j->digest);
 	if (j->state == IMAGE_JOB_DONE) {

@@ -28,6 +28,7 @@ static void sleep_ms(unsigned ms)
 struct job_view {
 	long long id, percent, done, total;
 	char state[32], ref[IMAGE_REF_MAX], error[ERR_MSG_MAX], digest[IMAGE_DIGEST_SIZE];
+	char image[IMAGE_REF_MAX];          /* once done: the name recorded */
 };
 
 static int job_parse(const struct buf *b, struct job_view *v, struct err *e)
@@ -49,6 +50,8 @@ static int job_parse(const struct buf *b, struct job_view *v, struct err *e)
 		goto out;
 	if ((t = json_get(&d, root, "error")) && t->type == JSON_STRING)
 		json_string(&d, t, v->error, sizeof(v->error), NULL);
+	if ((t = json_get(&d, root, "image")) && t->type == JSON_STRING)
+		json_string(&d, t, v->image, sizeof(v->image), NULL);
 	if ((t = json_get(&d, root, "digest")) && t->type == JSON_STRING)
 		json_string(&d, t, v->digest, sizeof(v->digest), NULL);
 	ret = 0;
@@ -128,7 +131,7 @@ static int follow(const char *sock, bool json, const char *verb, const char *wha
 			fwrite(b.data ? b.data : "", 1, b.len, stdout);
 		buf_free(&b);
 	} else if (!strcmp(v.state, "done")) {
-		printf("%s %s\n", v.ref, v.digest);
+		printf("%s %s\n", v.image[0] ? v.image : v.ref, v.digest);
 	}
 	if (!strcmp(v.state, "failed")) {
 		fprintf(stderr, "berth: image %s %s failed: %s\n", what, v.ref, v.error);

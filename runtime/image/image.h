@@ -445,7 +445,8 @@ struct image_job {
 	struct err err;
 	struct image_result result;
 	/* once done or failed */
-	char digest[IMAGE_DIGEST_SIZE];     /* of the (first) image recorded */
+	char image[IMAGE_REF_MAX];          /* the (first) image recorded: its name */
+	char digest[IMAGE_DIGEST_SIZE];     /* and its digest */
 	char error[ERR_MSG_MAX];
 	size_t n_images, n_layers, layers_new;
 	uint64_t bytes_written;

@@ -194,6 +194,7 @@ static void job_record(struct image_job *j)
 		return;
 	}
 	j->state = IMAGE_JOB_DONE;
+	snprintf(j->image, sizeof(j->image), "%s", r->images[0].ref);
 	snprintf(j->digest, sizeof(j->digest), "%s", r->images[0].digest);
 	j->n_images = r->n_images;
 	j->layers_new = r->layers_new;

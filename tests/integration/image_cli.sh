@@ -15,7 +15,7 @@ I=$TMPDIR/images
 mkdir -p "$I"
 $MK --format docker-archive --name reg.test/app:1 --out "$I/app.docker.tar" >"$I/app.json" ||
 	skip_all "mkimage.py could not write the test image"
-$MK --format oci-archive --name reg.test/app:oci --out "$I/app.oci.tar" >/dev/null
+$MK --format oci-archive --name reg.test/app:oci --out "$I/app.oci.tar" >"$I/app.oci.json"
 $MK --format oci-layout --name reg.test/app:layout --out "$I/app-layout" >/dev/null
 $MK --format docker-archive --kind sibling --name reg.test/sib:1 --out "$I/sib.tar" >"$I/sib.json"
 # a docker-archive cut short in its last layer
@@ -25,9 +25,11 @@ head -c $(($(stat -c %s "$I/full.tar") - 300000)) "$I/full.tar" >"$I/broken.tar"
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
 
 # ---- import, each format -------------------------------------------------
-digest=$(jq -r '.manifests[0].digest' "$I/app.json")
-check_out "import docker-archive: the name and digest, exit 0" "reg.test/app:1 $digest" \
-	B image import "$I/app.docker.tar"
+B image import "$I/app.docker.tar" >"$I/import.out" 2>"$I/import.err"
+check_out "import docker-archive: exit 0" "0" echo $?
+check "it prints the name and digest of what it recorded" grep -Eqx 'reg.test/app:1 sha256:[0-9a-f]{64}' "$I/import.out"
+check "and, without a terminal, a line per step" grep -q "^importing $I/app.docker.tar: " "$I/import.err"
+digest=$(cut -d' ' -f2 "$I/import.out")
 check "import oci-archive" B image import "$I/app.oci.tar"
 check "import an OCI layout directory, renamed with --name" \
 	B image import "$I/app-layout" --name reg.test/app:renamed
@@ -43,9 +45,11 @@ check "image ls -o json: numbers are numbers" \
 
 # ---- inspect ------------------------------------------------------------------
 B -o json image inspect reg.test/app:1 >"$I/inspect.json" 2>&1
-check "inspect: the manifest's digest and its configuration's" \
-	jq -e --slurpfile m "$I/app.json" '.digest == $m[0].manifests[0].digest and
+check "inspect: the digest import printed, the configuration's digest" \
+	jq -e --slurpfile m "$I/app.json" --arg d "$digest" '.digest == $d and
 		.config_digest == $m[0].manifests[0].config' "$I/inspect.json"
+check "inspect of the oci-archive's image: its manifest's digest" sh -c "'$BERTH' -c '$C' -o json image inspect reg.test/app:oci |
+	jq -e --slurpfile m '$I/app.oci.json' '.digest == \$m[0].manifests[0].digest'"
 check "inspect: three layers with their digests, diff_ids and sizes" \
 	jq -e --slurpfile m "$I/app.json" '[.layers[].digest] == $m[0].manifests[0].layers and
 		[.layers[].diff_id] == $m[0].manifests[0].diff_ids and
