@@ -162,9 +162,12 @@ static void on_job_done(void *ctx, const struct image_job *j)
 	struct daemon *d = ctx;
 	struct err e = { 0 };
 
-	if (j->state == IMAGE_JOB_DONE)
-		daemon_log(d, LOG_INFO, "image %s %s: %s", j->kind == IMAGE_JOB_PULL ? "pulled" :
-			   "imported", j->ref, j->digest);
+	if (j->state == IMAGE_JOB_DONE && j->kind == IMAGE_JOB_PULL)
+		daemon_log(d, LOG_INFO, "image pulled %s: %s (%zu layers, %zu new)", j->ref,
+			   j->digest, j->n_layers, j->layers_new);
+	else if (j->state == IMAGE_JOB_DONE)
+		daemon_log(d, LOG_INFO, "image imported %s from %s: %s%s", j->image, j->ref, j->digest,
+			   j->n_images > 1 ? " (and more)" : "");
 	else
 		daemon_log(d, LOG_ERROR, "image %s %s failed: %s", j->kind == IMAGE_JOB_PULL ?
 			   "pull" : "import", j->ref, j->error);
