@@ -231,6 +231,117 @@ static void users_of(struct daemon *d, const char *ref, const char *digest,
 	}
 }
 
+/* What the containers with a process run from: each one's overlay layers
+ * as its spec file has them (the spec of its current start). A name may
+ * since point at another image, or the container may be gone from the
+ * configuration while it stops: what its process has mounted is used all
+ * the same. */
+struct running {
+	ARRAY(struct running_one { char name[STORE_NAME_MAX]; char *layers; }) v;
+	struct daemon *d;
+};
+
+static void running_add(void *ctx, const char *name)
+{
+	struct running *rn = ctx;
+	struct running_one *one;
+	char path[4096], *text;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ctr/%s/spec", rn->d->state_dir, name);
+	if (!(f = fopen(path, "re")))
+		return;
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (!text)
+		abort();
+	len = fread(text, 1, CONFIG_FILE_MAX, f);
+	fclose(f);
+	text[len] = '\0';
+	/* NUL-terminated records: "layers=HEX:HEX:..." */
+	for (size_t off = 0; off < len; off += strlen(text + off) + 1)
+		if (!strncmp(text + off, "layers=", 7)) {
+			if (!(one = array_push(&rn->v)) || !(one->layers = strdup(text + off + 7)))
+				abort();
+			snprintf(one->name, sizeof(one->name), "%s", name);
+			break;
+		}
+	free(text);
+}
+
+static void running_collect(struct daemon *d, struct running *rn)
+{
+	memset(rn, 0, sizeof(*rn));
+	rn->d = d;
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		if (!d->ctrs[i].cfg->cni && !ctr_stopping(&d->sup, d->ctrs[i].cfg->name) &&
+		    ctr_busy(&d->sup, d->ctrs[i].cfg->name))
+			running_add(rn, d->ctrs[i].cfg->name);
+	ctr_each_stopping(&d->sup, running_add, rn);
+}
+
+static void running_free(struct running *rn)
+{
+	for (size_t i = 0; i < rn->v.n; i++)
+		free(rn->v.v[i].layers);
+	array_free(&rn->v);
+}
+
+/* The container whose process runs from i's layers, or NULL. */
+static const char *running_user(const struct running *rn, const struct image_info *i)
+{
+	const char *who = NULL;
+	struct buf lower;
+
+	buf_init(&lower);
+	if (image_lowerdirs(i, &lower, NULL) == 0) {
+		buf_append(&lower, "", 1);
+		for (size_t k = 0; k < rn->v.n && !who; k++)
+			if (!strcmp(rn->v.v[k].layers, lower.data))
+				who = rn->v.v[k].name;
+	}
+	buf_free(&lower);
+	return who;
+}
+
+struct like_ctx {
+	const struct image_info *i;
+	const char *lower;
+	bool found;
+};
+
+static int like_one(void *ctx, const struct image_info *j)
+{
+	struct like_ctx *lc = ctx;
+	struct buf lower;
+
+	if (lc->found || !strcmp(j->ref, lc->i->ref))
+		return 0;
+	buf_init(&lower);
+	if (image_lowerdirs(j, &lower, NULL) == 0) {
+		buf_append(&lower, "", 1);
+		lc->found = !strcmp(lower.data, lc->lower);
+	}
+	buf_free(&lower);
+	return 0;
+}
+
+/* Has an image other than i (by name) the very layers of i? */
+static bool other_image_like(struct daemon *d, const struct image_info *i)
+{
+	struct like_ctx lc = { i, NULL, false };
+	struct buf lower;
+
+	buf_init(&lower);
+	if (image_lowerdirs(i, &lower, NULL) == 0) {
+		buf_append(&lower, "", 1);
+		lc.lower = lower.data;
+		image_list(d->store, d->state_dir, like_one, &lc, NULL);
+	}
+	buf_free(&lower);
+	return lc.found;
+}
+
 static void count_user(void *ctx, const char *name)
 {
 	(void)name;
@@ -565,6 +676,7 @@ static int req_rm(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 	struct image_info i = { 0 };
 	const char *user = NULL;
 	char ref[IMAGE_REF_MAX];
+	struct running rn;
 	struct buf ev;
 
 	if (rq->argc != 3)
@@ -575,10 +687,27 @@ static int req_rm(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 		return -1;
 	if (image_lookup(d->store, d->state_dir, ref, &i, e) < 0)
 		return -1;
-	users_of(d, ref, i.digest, first_user, &user);
+	users_of(d, ref, NULL, first_user, &user);
+	if (user) {
+		image_info_free(&i);
+		return err_set(e, EBUSY, "image %s is used by container %s", ref, user);
+	}
+	/* a container whose name has moved on to another image (by the digest
+	 * it was loaded with, or the layers its process runs from) loses them
+	 * only when no other name has the very same layers */
+	running_collect(d, &rn);
+	if (!other_image_like(d, &i)) {
+		users_of(d, "", i.digest, first_user, &user);
+		if (user)
+			err_set(e, EBUSY, "image %s is used by container %s", ref, user);
+		else if ((user = running_user(&rn, &i)))
+			err_set(e, EBUSY, "image %s is used by container %s (its process runs from it)",
+				ref, user);
+	}
+	running_free(&rn);
 	image_info_free(&i);
 	if (user)
-		return err_set(e, EBUSY, "image %s is used by container %s", ref, user);
+		return -EBUSY;
 	if (image_remove(d->store, d->state_dir, ref, e) < 0)
 		return -1;
 	image_mgr_forget(&d->images, NULL);
@@ -596,12 +725,18 @@ static int req_rm(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 	return 0;
 }
 
+struct prune_ctx {
+	struct daemon *d;
+	struct running rn;
+};
+
 static bool prune_in_use(void *ctx, const struct image_info *i)
 {
+	struct prune_ctx *pc = ctx;
 	size_t n = 0;
 
-	users_of(ctx, i->ref, i->digest, count_user, &n);
-	return n > 0;
+	users_of(pc->d, i->ref, i->digest, count_user, &n);
+	return n > 0 || running_user(&pc->rn, i);
 }
 
 static int req_prune(struct daemon *d, const struct ctl_request *rq, struct buf *out,
@@ -609,6 +744,7 @@ static int req_prune(struct daemon *d, const struct ctl_request *rq, struct buf 
 {
 	bool all = rq->argc == 3 && !strcmp(rq->argv[2], "--all");
 	char size[32], msg[96];
+	struct prune_ctx pc;
 	int64_t freed;
 
 	if (rq->argc != 2 && !all)
@@ -622,7 +758,10 @@ static int req_prune(struct daemon *d, const struct ctl_request *rq, struct buf 
 		if (ctr_image_ref(&d->ctrs[k], ref, sizeof(ref)))
 			image_mgr_get(&d->images, ref, NULL);
 	}
-	freed = image_prune(d->store, d->state_dir, all, prune_in_use, d, e);
+	pc.d = d;
+	running_collect(d, &pc.rn);
+	freed = image_prune(d->store, d->state_dir, all, prune_in_use, &pc, e);
+	running_free(&pc.rn);
 	if (freed < 0)
 		return -1;
 	image_mgr_forget(&d->images, NULL);

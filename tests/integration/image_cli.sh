@@ -1,8 +1,10 @@
 # image_cli.sh - images as a user handles them (issue 21): `berth image
 # import` of each archive format, `image ls` and `inspect` (their JSON read
 # with jq), a container from `image =` running its image's configuration,
-# `image rm` refused for an image in use and freeing an unused image's own
-# layers (a shared base layer stays), prune, and a corrupt archive failing
+# a container waiting for its image (pull = never) started by the import
+# that brings it, `image rm` refused for an image in use and freeing an
+# unused image's own layers (a shared base layer stays), prune keeping what
+# a running process uses after its name moved, and a corrupt archive failing
 # cleanly while the running container is untouched. (A container waiting
 # for a pull: image_pull_wait.sh.)
 . "$BERTH_TOP/tests/lib.sh"
@@ -90,6 +92,26 @@ check_out "ps: web is running" "running" sh -c "'$BERTH' -c '$C' -o json ps | jq
 check_out "image inspect names the container that uses it" '["web"]' \
 	sh -c "'$BERTH' -c '$C' -o json image inspect reg.test/app:1 | jq -c .containers"
 
+# ---- a container waiting for its image (pull = never), which an import brings
+cat >"$C/containers.d/never.ini" <<INI
+[container]
+image   = reg.test/sib:1
+pull    = never
+stop_timeout = 1
+INI
+check "reload with a container whose image is not here" B reload
+check_out "pull = never: ps says error" "error" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"never\") | .state'"
+check_out "and why" "image reg.test/sib:1 is not here (pull = never)" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"never\") | .error'"
+check "import the image it waits for" B image import "$I/sib.tar"
+wait_for grep -q '^sibling' "$S/logs/never.log"
+check_out "the import started the container (the sibling's Cmd ran)" "sibling" cat "$S/logs/never.log"
+check_out "rm of its image is refused" "berth: image reg.test/sib:1 is used by container never" \
+	B image rm reg.test/sib:1
+rm "$C/containers.d/never.ini"
+check "reload --wait: the container goes" B reload --wait
+
 # ---- rm and prune ----------------------------------------------------------------
 check_out "rm of an image a container uses is refused" "berth: image reg.test/app:1 is used by container web" \
 	B image rm reg.test/app:1
@@ -104,6 +126,18 @@ check "the base layer it shared stays (app uses it)" test -d "$S/images/layers/$
 after=$(du -sk "$S/images" | cut -f1)
 check "du of state_dir/images shrank ($before -> $after kB)" test "$after" -lt "$before"
 check "rm of the other names of app" sh -c "'$BERTH' -c '$C' image rm reg.test/app:oci && '$BERTH' -c '$C' image rm reg.test/app:renamed"
+# a name moved elsewhere while a container runs from what it named
+top=$(jq -r '.manifests[0].diff_ids[2]' "$I/app.json"); top=${top#sha256:}
+check "import the sibling under web's image name" B image import "$I/sib.tar" --name reg.test/app:1
+check "prune: the image web's process runs from (unnamed now) stays" B image prune
+check "its top layer is still there" test -d "$S/images/layers/$top"
+check_out "and web runs on, untouched" "running $wpid" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | \"\(.state) \(.pid)\"'"
+check "import web's image under another name" B image import "$I/app.docker.tar" --name reg.test/app:2
+check_out "rm of that name is refused: web's process runs from its layers" \
+	"berth: image reg.test/app:2 is used by container web (its process runs from it)" B image rm reg.test/app:2
+check "import app again: the name is back" B image import "$I/app.docker.tar"
+check "now another name has those layers: rm of app:2 goes through" B image rm reg.test/app:2
 check "prune --all keeps what a container uses" sh -c "'$BERTH' -c '$C' image prune --all | grep -q '^freed '"
 check_out "image ls: only web's image is left" "reg.test/app:1" \
 	sh -c "'$BERTH' -c '$C' -o json image ls | jq -r '.[].ref'"
