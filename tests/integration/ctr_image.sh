@@ -9,6 +9,13 @@
 # directory (made), env and argv as written; the image's stop signal on a
 # stop; read_only = no keeps its changes across runs; a missing layer is
 # an error naming the image and the layer.
+#
+# Then through the daemon, when it has images (`berth image import`) and the
+# fixture writer tests/helpers/mkimage.py is there: a container from an
+# imported image whose command replaces Cmd, `berth exec` as the image's
+# user in its WorkingDir with its Env, `berth stop` sending its StopSignal,
+# read_only = no keeping a write across a restart until the container is
+# removed, and a new digest under the same name restarting the container.
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd busybox python3 mknod
 
@@ -143,5 +150,82 @@ check_out "a missing layer fails the start, naming the image and the layer" \
 	"error image 127.0.0.1:5000/app:1: layer sha256:$(printf gone | sha256sum | cut -c1-64) missing ($L/$(printf gone | sha256sum | cut -c1-64))" \
 	cat "$TMPDIR/broken.report"
 check "the exit file says so too" grep -q "^error=image 127.0.0.1:5000/app:1: layer sha256:" "$S/ctr/broken/exit"
+
+# ---- through the daemon ---------------------------------------------------------
+MKIMAGE=$BERTH_TOP/tests/helpers/mkimage.py
+if [ ! -f "$MKIMAGE" ] || "$BERTH" image 2>&1 | grep -q "unknown command"; then
+	skip "through the daemon" "this build has no 'berth image' or no tests/helpers/mkimage.py yet"
+	done_testing
+fi
+need_cmd jq
+mon=
+. "$BERTH_TOP/tests/daemon.sh"
+busybox_world
+I=$TMPDIR/images
+mkdir -p "$I"
+python3 "$MKIMAGE" --rootfs "$R" --format docker-archive --name reg.test/app:1 --out "$I/app.tar" >/dev/null ||
+	skip_all "mkimage.py could not write the test image"
+python3 "$MKIMAGE" --rootfs "$R" --format docker-archive --name reg.test/app:1 --stop-signal SIGTERM \
+	--out "$I/app2.tar" >/dev/null
+start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
+check "import the image" B image import "$I/app.tar"
+cat >"$C/containers.d/imgd.ini" <<INI
+[container]
+image   = reg.test/app:1
+pull    = never
+command = hold
+stop_timeout = 5
+INI
+cat >"$C/containers.d/imgrw.ini" <<INI
+[container]
+image     = reg.test/app:1
+pull      = never
+read_only = no
+command   = hold
+stop_timeout = 5
+INI
+check "reload with two containers from the image" B reload
+wait_for grep -q '^ready' "$S/logs/imgd.log"
+wait_for grep -q '^ready' "$S/logs/imgrw.log"
+check_out "the container's command replaces the image's Cmd after its Entrypoint" "args=hold" \
+	grep '^args=' "$S/logs/imgd.log"
+check_out "exec runs as the image's user" "1000:1000" B exec imgd -- sh -c 'echo $(id -u):$(id -g)'
+check_out "exec starts in the image's WorkingDir" "/srv" B exec imgd -- pwd
+check_out "exec has the image's Env" "from-image" B exec imgd -- sh -c 'echo $IMG_VAR'
+check_out "read_only = yes: the user's home is not writable" "ro" \
+	B exec imgd -- sh -c '(echo x >/home/app/x) 2>/dev/null && echo rw || echo ro'
+check "read_only = no: a write to the root" B exec imgrw -- sh -c 'echo kept >/home/app/kept'
+check_out "lands in the container's upper directory" "kept" cat "$S/ctr/imgrw/upper/home/app/kept"
+check "restart it" B restart imgrw
+wait_for sh -c "'$BERTH' -c '$C' -o json ps | jq -e '.[] | select(.name == \"imgrw\" and .state == \"running\")'"
+check_out "and the write is still there" "kept" B exec imgrw -- cat /home/app/kept
+check "stop imgd" B stop imgd
+wait_for grep -q '^signal' "$S/logs/imgd.log"
+check_out "a stop sends the image's StopSignal (SIGUSR1)" "signal USR1" grep '^signal' "$S/logs/imgd.log"
+check "start imgd again" B start imgd
+wait_for sh -c "'$BERTH' -c '$C' -o json ps | jq -e '.[] | select(.name == \"imgd\" and .state == \"running\")'"
+before=$(B -o json ps | jq -r '.[] | select(.name == "imgd") | .pid')
+# a comment changes the file but not what the container runs: alone it
+# restarts nothing; with a new digest under the image's name, it does
+printf '; the same container\n' >>"$C/containers.d/imgd.ini"
+check "reload with a comment added to imgd's file" B reload --wait
+check_out "restarts nothing" "$before" \
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"imgd\" and .state == \"running\") | .pid'"
+check "import another image under the same name (a new digest)" B image import "$I/app2.tar"
+printf '; still the same\n' >>"$C/containers.d/imgd.ini"
+check "reload with imgd's file touched" B reload --wait
+wait_for sh -c "p=\$('$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"imgd\" and .state == \"running\") | .pid'); [ -n \"\$p\" ] && [ \"\$p\" != '$before' ]"
+after=$(B -o json ps | jq -r '.[] | select(.name == "imgd") | .pid')
+check "the new digest restarted the container ($before -> $after)" \
+	test -n "$after" -a "$after" != "$before" -a "$after" != null
+wait_for grep -q '^ready' "$S/logs/imgd.log"
+: >"$S/logs/imgd.log"
+check "stop imgd" B stop imgd
+wait_for grep -q '^signal' "$S/logs/imgd.log"
+check_out "it runs the new image: its StopSignal is SIGTERM" "signal TERM" grep '^signal' "$S/logs/imgd.log"
+rm "$C/containers.d/imgrw.ini"
+check "reload without imgrw" B reload --wait
+wait_for test ! -e "$S/ctr/imgrw/upper"
+check "a removed container's upper directory is deleted" test ! -e "$S/ctr/imgrw"
 
 done_testing
