@@ -276,6 +276,10 @@ void images_close(struct daemon *d);
 void images_prepare(struct daemon *d, struct ctr *c, bool now);
 void images_spec(struct daemon *d, const struct ctr *c, struct ctr_spec *sp);
 int req_image(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+/* A container's "image" in `inspect`: null (a rootfs), or its reference,
+ * pull, read_only and, once here, the image's digest, exposed ports and
+ * stop signal. */
+void images_inspect(struct daemon *d, const struct cfg_container *c, struct buf *out);
 
 /* The control requests (requests.c; `policy why` in policy_why.c). */
 int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out,

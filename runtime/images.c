@@ -210,6 +210,34 @@ void images_close(struct daemon *d)
 	image_mgr_close(&d->images);
 }
 
+static void json_strv(struct buf *out, char *const *v);
+static void json_str_or_null(struct buf *out, const char *s);
+
+void images_inspect(struct daemon *d, const struct cfg_container *c, struct buf *out)
+{
+	static const char *const pulls[] = { [PULL_MISSING] = "missing", [PULL_ALWAYS] = "always",
+					     [PULL_NEVER] = "never" };
+	const struct image_info *i = NULL;
+	char ref[IMAGE_REF_MAX];
+
+	if (!c->image) {
+		buf_puts(out, "null");
+		return;
+	}
+	if (image_mgr_canonical(c->image, ref, sizeof(ref), NULL) == 0)
+		i = image_mgr_get(&d->images, ref, NULL);
+	buf_puts(out, "{\"ref\":");
+	buf_json_string(out, c->image);
+	buf_printf(out, ",\"pull\":\"%s\",\"read_only\":%s,\"digest\":", pulls[c->pull],
+		   c->read_only ? "true" : "false");
+	json_str_or_null(out, i ? i->digest : NULL);
+	buf_puts(out, ",\"exposed_ports\":");
+	json_strv(out, i ? i->config.exposed : NULL);
+	buf_puts(out, ",\"stop_signal\":");
+	json_str_or_null(out, i ? i->config.stop_signal : NULL);
+	buf_puts(out, "}");
+}
+
 /* ---- the requests ------------------------------------------------------------ */
 
 /* The configured containers whose image is ref (by name), or whose image

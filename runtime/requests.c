@@ -225,6 +225,8 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_json_string(out, c->cfg->rootfs);
 	else
 		buf_puts(out, "null");
+	buf_puts(out, ",\"image\":");
+	images_inspect(d, c->cfg, out);
 	buf_puts(out, ",\"command\":[");
 	for (size_t i = 0; i < c->cfg->argc; i++) {
 		buf_puts(out, i ? "," : "");

@@ -89,6 +89,10 @@ link=layer2 hard=layer2
 v3=layer3" grep -E '^(opt_old|deleteme|link|v3)=' "$S/logs/web.log"
 wpid=$(B -o json ps | jq -r '.[] | select(.name == "web") | .pid')
 check_out "ps: web is running" "running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"web\") | .state'"
+check "inspect web: its image, digest, exposed ports and stop signal" \
+	sh -c "'$BERTH' -c '$C' inspect web | jq -e --arg d '$digest' '.rootfs == null and .image.ref == \"reg.test/app:1\" and
+		.image.pull == \"never\" and .image.digest == \$d and .image.exposed_ports == [\"8080/tcp\"] and
+		.image.stop_signal == \"SIGUSR1\"'"
 check_out "image inspect names the container that uses it" '["web"]' \
 	sh -c "'$BERTH' -c '$C' -o json image inspect reg.test/app:1 | jq -c .containers"
 
