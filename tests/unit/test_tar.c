@@ -710,6 +710,7 @@ static void test_refused(void)
 	T_OK(msg && strstr(msg, "symlink 'root'") && access("/etc/berth-test-escape", F_OK) < 0,
 	     "'root -> /' then 'root/etc/...' writes nothing in the host's /etc: %s",
 	     msg ? msg : "(none)");
+	unlink("/etc/berth-test-escape");       /* should the check above fail */
 
 	buf_reset(&b);
 	tw_entry(&b, "evil", '2', top);
@@ -756,6 +757,89 @@ static void test_refused(void)
 	buf_free(&b);
 }
 
+/* Archives GNU tar writes, in each of its formats, unpack to the tree they
+ * were made from. */
+static void make_tree(const char *root)
+{
+	char p[1024], deep[600] = "";
+	int fd;
+
+	for (int i = 0; i < 6; i++)         /* a path of 6 * 51 bytes */
+		snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "%s%050d",
+			 i ? "/" : "", i);
+	snprintf(p, sizeof(p), "mkdir -p %s/%s %s/empty", root, deep, root);
+	T_EQ(system(p), 0, "a tree to archive");
+	snprintf(p, sizeof(p), "%s/%s/%0200d", root, deep, 7);   /* a 200-byte leaf */
+	fd = open(p, O_WRONLY | O_CREAT, 0640);
+	T_OK(fd >= 0 && write(fd, "deep\n", 5) == 5, "a file with a %zu-byte name", strlen(p) - strlen(root) - 1);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/data", root);
+	fd = open(p, O_WRONLY | O_CREAT, 0755);
+	for (int i = 0; i < 3000; i++)
+		dprintf(fd, "line %d of a file over several blocks\n", i);
+	fsetxattr(fd, "user.mark", "42", 2, 0);
+	close(fd);
+	snprintf(p, sizeof(p), "ln %s/data %s/hard && ln -s data %s/soft && ln -s /nonexistent/abs %s/abs",
+		 root, root, root, root);
+	T_EQ(system(p), 0, "links");
+}
+
+static void test_gnu_tar(void)
+{
+	static const char *const formats[] = { "gnu", "pax", "pax.gz" };
+	char src[128], cmd[512], arch[160];
+	struct unpack_result r;
+	struct err e;
+
+	if (system("tar --version >/dev/null 2>&1") != 0) {
+		T_OK(1, "archives of GNU tar # SKIP no tar here");
+		return;
+	}
+	snprintf(src, sizeof(src), "%s/src", top);
+	snprintf(arch, sizeof(arch), "%s/a.tar", top);
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
+		const char *f = formats[i];
+		struct image_fd_src s;
+		const char *msg = NULL;
+		int fd;
+
+		fresh();
+		mkdir(src, 0755);
+		make_tree(src);
+		if (strcmp(f, "pax.gz") == 0)
+			snprintf(cmd, sizeof(cmd), "cd %s && tar --format=pax --xattrs "
+				 "--xattrs-include='user.*' -cf - . | gzip -n > %s", src, arch);
+		else
+			snprintf(cmd, sizeof(cmd), "cd %s && tar --format=%s %s -cf %s .", src, f,
+				 strcmp(f, "pax") == 0 ? "--xattrs --xattrs-include='user.*'" : "", arch);
+		T_EQ(system(cmd), 0, "GNU tar writes a %s archive", f);
+		fd = open(arch, O_RDONLY);
+		image_fd_src_init(&s, fd, UINT64_MAX);
+		err_clear(&e);
+		if (image_layer_unpack(s.src, layer, NULL, &r, &e) < 0)
+			msg = e.msg;
+		close(fd);
+		T_OK(!msg, "%s: unpacked: %s", f, msg ? msg : "ok");
+		snprintf(cmd, sizeof(cmd), "diff -r --no-dereference %s %s >&2", src, layer);
+		T_EQ(system(cmd), 0, "%s: the same tree (diff -r)", f);
+		T_OK(st_at("hard").st_ino == st_at("data").st_ino, "%s: the hard link kept", f);
+		T_EQ(st_at("data").st_mode & 07777, 0755, "%s: modes kept", f);
+		snprintf(cmd, sizeof(cmd), "%s/empty", src);
+		struct stat want;
+
+		T_OK(stat(cmd, &want) == 0 && st_at("empty").st_mtime == want.st_mtime,
+		     "%s: a directory's mtime kept", f);
+		if (strncmp(f, "pax", 3) == 0) {
+			char v[8] = { 0 }, p[200];
+
+			snprintf(p, sizeof(p), "%s/data", layer);
+			T_OK(getxattr(p, "user.mark", v, sizeof(v)) == 2 && strcmp(v, "42") == 0,
+			     "%s: the xattr kept", f);
+			T_OK(r.gzip == (strcmp(f, "pax.gz") == 0), "%s: gzip detected or not", f);
+		}
+	}
+}
+
 int main(void)
 {
 	test_digest_text();
@@ -772,6 +856,7 @@ int main(void)
 	test_layer();
 	test_whiteouts();
 	test_refused();
+	test_gnu_tar();
 	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
 }
