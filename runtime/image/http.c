@@ -363,6 +363,7 @@ int www_auth_parse(const char *s, struct www_auth *a, struct err *e)
 {
 	const char *p = s;
 	char first_other[32] = "";
+	bool bearer_without_realm = false;
 
 	memset(a, 0, sizeof(*a));
 	for (int rounds = 0; *p && rounds < 64; rounds++) {      /* challenges */
@@ -423,7 +424,9 @@ int www_auth_parse(const char *s, struct www_auth *a, struct err *e)
 				goto bad;
 			}
 		}
-		if (scheme == WWW_BEARER && a->scheme != WWW_BEARER) {
+		if (scheme == WWW_BEARER && !cur.realm[0]) {
+			bearer_without_realm = true;    /* unusable: nowhere to get a token */
+		} else if (scheme == WWW_BEARER && a->scheme != WWW_BEARER) {
 			*a = cur;
 			a->scheme = WWW_BEARER;
 		} else if (scheme == WWW_BASIC && a->scheme == WWW_NONE) {
@@ -431,10 +434,10 @@ int www_auth_parse(const char *s, struct www_auth *a, struct err *e)
 			a->scheme = WWW_BASIC;
 		}
 	}
-	if (a->scheme == WWW_BEARER && !a->realm[0])
-		return err_set(e, EINVAL, "a Bearer challenge without a realm");
 	if (a->scheme != WWW_NONE)
 		return 0;
+	if (bearer_without_realm)
+		return err_set(e, EINVAL, "a Bearer challenge without a realm");
 	if (first_other[0])
 		return err_set(e, EINVAL, "the registry asks for %s authentication (Basic or Bearer "
 			       "supported)", first_other);
@@ -658,6 +661,8 @@ static int conn_open(struct http_client *c, const struct http_url *u, struct err
 	if (is_ip) {                    /* BearSSL matches DNS names only */
 		c->x509.check_ip = true;
 		c->x509.ip = ip;
+	} else {
+		c->x509.ee_optional = true;     /* public leaves with many names can be big */
 	}
 	br_ssl_engine_set_x509(&c->cc.eng, &c->x509.vtable);
 	br_ssl_engine_set_buffer(&c->cc.eng, c->iobuf, sizeof(c->iobuf), 1);

@@ -96,6 +96,10 @@ static void test_www_auth(void)
 	T_STREQ(e.msg, "the registry asks for Digest authentication (Basic or Bearer supported)",
 		"and the error says so");
 	T_EQ(www_auth_parse("Bearer service=\"x\"", &a, &e), -EINVAL, "Bearer without a realm");
+	T_STREQ(e.msg, "a Bearer challenge without a realm", "is unusable");
+	T_EQ(www_auth_parse("Basic realm=x, Bearer or=y", &a, &e), 0,
+	     "a Bearer challenge without a realm beside a Basic one");
+	T_EQ(a.scheme, WWW_BASIC, "the Basic one is used");
 	T_EQ(www_auth_parse("Bearer realm=\"unterminated", &a, &e), -EINVAL, "an open quote");
 	T_OK(strstr(e.msg, "malformed WWW-Authenticate") != NULL, "is malformed: %s", e.msg);
 	T_EQ(www_auth_parse("", &a, &e), -EINVAL, "empty");
