@@ -90,6 +90,8 @@ struct tls_x509 {
 	const uint8_t (*pins)[32];  /* non-NULL: the peer's key must be one of these */
 	size_t n_pins;
 	bool check_ip;              /* the leaf must carry ip as iPAddress */
+	bool ee_optional;           /* no SPKI wanted: a leaf over TLS_EE_MAX is fine
+				     * (without pins or check_ip only) */
 	struct ip_addr ip;
 	bool pin_failed, ip_failed; /* why end_chain said no */
 	bool have_spki;

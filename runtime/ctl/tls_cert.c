@@ -737,6 +737,8 @@ static unsigned x509_end_chain(const br_x509_class **ctx)
 
 	if (r != 0)
 		return r;
+	if (x->ee_trunc && x->ee_optional && !x->check_ip && !x->pins)
+		return 0;
 	if (x->ee_trunc)
 		return BR_ERR_X509_LIMIT_EXCEEDED;
 	if (tls_cert_spki_sha256(x->ee, x->ee_len, x->spki) < 0)

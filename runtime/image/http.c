@@ -661,6 +661,8 @@ static int conn_open(struct http_client *c, const struct http_url *u, struct err
 	if (is_ip) {                    /* BearSSL matches DNS names only */
 		c->x509.check_ip = true;
 		c->x509.ip = ip;
+	} else {
+		c->x509.ee_optional = true;     /* public leaves with many names can be big */
 	}
 	br_ssl_engine_set_x509(&c->cc.eng, &c->x509.vtable);
 	br_ssl_engine_set_buffer(&c->cc.eng, c->iobuf, sizeof(c->iobuf), 1);

@@ -365,7 +365,9 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 /* Worker side: a docker-archive (`docker save`), an oci-archive (a tar of
  * an OCI layout) or an OCI image layout directory. Images are named by the
  * archive (RepoTags; org.opencontainers.image.ref.name), else by name when
- * given (which also overrides a single image's name). */
+ * given (which also overrides a single image's name; with several images a
+ * name is an error); an image with no name is unnamed: its ref is its
+ * manifest digest. import.c's header says what is read and how. */
 int image_import(const char *state_dir, const char *path, const char *name,
 		 struct image_progress *p, struct image_result *out, struct err *e);
 
@@ -383,7 +385,9 @@ int image_list(struct store *st, const char *state_dir, image_list_fn *fn, void 
 int image_remove(struct store *st, const char *state_dir, const char *ref, struct err *e);
 /* Drop every image in_use says no container uses (all: else only those
  * without a name, i.e. replaced), then unused layers and blobs. Returns the
- * number of bytes freed. */
+ * number of bytes freed. in_use (may be NULL: none is) sees ref, digests
+ * and layers, not the configuration. While a pull or import runs (it holds
+ * image_work_lock) names go but files stay, for the next remove or prune. */
 typedef bool image_in_use_fn(void *ctx, const struct image_info *i);
 int64_t image_prune(struct store *st, const char *state_dir, bool all, image_in_use_fn *in_use,
 		    void *ctx, struct err *e);

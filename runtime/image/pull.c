@@ -123,6 +123,9 @@ static int pull_layer(struct pull *pl, const struct image_layer_desc *l, struct 
 	atomic_store(&pl->p->step, IMAGE_STEP_FETCH);
 	ret = registry_get_blob(pl->reg, l->digest, fd, &pl->p->part, &total, e);
 	if (ret < 0) {
+		/* kept for a resume, unless there is nothing to resume */
+		if (fstat(fd, &sb) == 0 && sb.st_size == 0)
+			unlink(part);
 		close(fd);
 		atomic_store(&pl->p->part, 0);
 		return err_wrap(e, "%s: layer %s", pl->name, l->digest);
@@ -207,6 +210,7 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 		image_index_free(&x);
 		if (i < 0)
 			goto fail;
+		buf_reset(&body);
 		if (registry_get_manifest(pl.reg, want, &body, media, digest, e) < 0)
 			goto fail;
 		out->bytes_fetched += body.len;

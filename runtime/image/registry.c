@@ -536,16 +536,21 @@ static int blob_restart(int fd, _Atomic uint64_t *done, br_sha256_context *h, st
 	return 0;
 }
 
-/* "bytes START-END/TOTAL": START must be from; *total gets TOTAL when known. */
+/* "bytes START-END/TOTAL": from START = from to the end; *total gets TOTAL
+ * when known. */
 static bool content_range_ok(const char *v, uint64_t from, uint64_t *total)
 {
-	unsigned long long s, end;
-	char tot[32];
+	unsigned long long s, end, t;
+	char tot[32], *x;
 
 	if (!v || sscanf(v, "bytes %llu-%llu/%31s", &s, &end, tot) != 3 || s != from || end < s)
 		return false;
-	if (strcmp(tot, "*"))
-		*total = strtoull(tot, NULL, 10);
+	if (!strcmp(tot, "*"))
+		return true;
+	t = strtoull(tot, &x, 10);
+	if (*x || end + 1 != t)
+		return false;
+	*total = t;
 	return true;
 }
 
@@ -592,6 +597,7 @@ int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic ui
 	char path[HTTP_URL_MAX], what[200], got[IMAGE_DIGEST_SIZE];
 	br_sha256_context h;
 	uint8_t sha[32];
+	uint64_t best;
 	int tries, ret;
 
 	snprintf(what, sizeof(what), "blob %s", digest);
@@ -611,6 +617,7 @@ int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic ui
 	}
 	if (ftruncate(fd, (off_t)atomic_load(done)) < 0)
 		return fail(r, what, 1, err_sys(e, errno, "truncate the download"), e);
+	best = atomic_load(done);
 	for (tries = 1;; tries++) {
 		const struct http_head *hd;
 		struct attempt at = { 0 };
@@ -656,8 +663,12 @@ int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic ui
 		}
 		if (ret == 0)
 			break;
-		if (moved)
-			tries = 0;          /* progress: the next failure starts the count again */
+		if (moved && atomic_load(done) > best) {
+			/* further than ever: the next failure starts the count again (a
+			 * server that fails at the same place each time still runs out) */
+			best = atomic_load(done);
+			tries = 0;
+		}
 		if (!at.transient || tries == REGISTRY_TRIES ||
 		    (ret = backoff(r, tries ? tries : 1, at.wait_ms, e)) < 0)
 			return fail(r, what, tries ? tries : 1, ret, e);

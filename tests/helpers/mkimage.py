@@ -98,7 +98,7 @@ echo "args=$*"
 echo "opt_old=$(ls /opt/old | tr '\n' ' ' | sed 's/ $//')"
 if [ -e /etc/deleteme ]; then echo deleteme=present; else echo deleteme=absent; fi
 echo "link=$(cat /srv/link) hard=$(cat /srv/hard)"
-echo "v3=$(cat /srv/v3 2>/dev/null || echo missing)"
+if [ -f /srv/v3 ]; then echo "v3=$(cat /srv/v3)"; else echo v3=missing; fi
 case "${1-}" in
 serve) exec httpd -f -p "${2:-8080}" -h /srv/www ;;
 exit) exit "${2:-0}" ;;

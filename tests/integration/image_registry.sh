@@ -202,6 +202,20 @@ check_out "a server that ignores Range: the transfer starts over" "done=300000 t
 check "and the file is the blob, not the start twice" blob_ok b7
 check_out "the Range was asked for and answered with the whole blob" 1 lines log.norange "range=bytes=100000- auth=none -> 200"
 stop_fakes
+start_fake 5000 log.flaky --die-after 100000 --die-always
+check_out "a link that breaks every 100 kB: each try resumes, the blob arrives" \
+	"done=300000 total=300000" fetch 127.0.0.1:5000/app blob "sha256:$B" b11
+check "whole" blob_ok b11
+check_out "in three requests" 3 lines log.flaky "blobs/sha256:$B"
+stop_fakes
+start_fake 5000 log.hopeless --die-after 100000 --die-always --ignore-range
+out=$(fetch 127.0.0.1:5000/app blob "sha256:$B" b12 2>&1)
+check_out "one that breaks at the same place each time, without Range: it gives up" \
+	"reg_fetch: 127.0.0.1:5000/app: blob sha256:$B: 127.0.0.1:5000: the connection closed after 100000 of 300000 bytes (gave up after 5 tries)" \
+	echo "$out"
+check_out "after the first try (progress) and five more that got no further" 6 \
+	lines log.hopeless "blobs/sha256:$B"
+stop_fakes
 
 # ---- redirects ---------------------------------------------------------------------------
 start_fake 5000 log.redir --auth bearer --user alice --password s3cret --redirect-blobs https://127.0.0.1:5001

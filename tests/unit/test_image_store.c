@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 /* a string literal and its length */
@@ -887,6 +889,161 @@ static void test_import(void)
 	buf_free(&sum2);
 }
 
+/* ---- pulls, from tests/helpers/fake_registry.py ------------------------------------ */
+
+static pid_t reg_pid;
+
+/* A fake registry on port, serving fx/reg (extra: its fault options). */
+static int reg_start(int port, const char *extra)
+{
+	char cmd[PATH_MAX * 12], ready[PATH_MAX], pidf[PATH_MAX];
+	FILE *f;
+
+	snprintf(ready, sizeof(ready), "%s/ready", fx);
+	snprintf(pidf, sizeof(pidf), "%s/reg.pid", fx);
+	unlink(ready);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/helpers/fake_registry.py --port %d "
+		 "--cert %s/tls/srv.crt --key %s/tls/srv.key --root %s/reg --ready %s --log %s/reg.log "
+		 "%s 2>>%s/reg.err & echo $! >%s", repo, port, fx, fx, fx, ready, fx, extra, fx, pidf);
+	if (system(cmd) != 0 || !(f = fopen(pidf, "r")))
+		return -1;
+	if (fscanf(f, "%d", &reg_pid) != 1)
+		reg_pid = 0;
+	fclose(f);
+	for (int i = 0; i < 200 && access(ready, F_OK) < 0; i++)
+		usleep(50000);
+	return access(ready, F_OK);
+}
+
+static void reg_stop(void)
+{
+	if (reg_pid > 0) {
+		kill(reg_pid, SIGTERM);
+		waitpid(reg_pid, NULL, 0);
+	}
+	reg_pid = 0;
+}
+
+static void test_pull(void)
+{
+	struct registry_opts o = { 0 };
+	struct image_progress p = { 0 };
+	struct image_result r;
+	struct image_info got;
+	struct buf sum;
+	char cmd[PATH_MAX * 12], ref[128], ca[PATH_MAX], layers_before[4096], blobs_before[4096];
+	char l3[IMAGE_DIGEST_SIZE];
+	int port = 20000 + getpid() % 20000, rc;
+
+	if (system("command -v openssl >/dev/null && command -v python3 >/dev/null") != 0) {
+		printf("ok %d - pulls # SKIP openssl or python3 is not installed\n", ++t_n);
+		return;
+	}
+	buf_init(&sum);
+	/* a CA, a certificate for 127.0.0.1; the multi-arch image as a registry holds it */
+	snprintf(cmd, sizeof(cmd), "set -e; cd %s; mkdir -p tls reg/manifests/app; cd tls;"
+		 "printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=critical,CA:FALSE\\n' >ext.cnf;"
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+		 "-out ca.crt -subj /CN=test-ca -days 2 -addext basicConstraints=critical,CA:TRUE "
+		 "-addext keyUsage=critical,keyCertSign 2>/dev/null;"
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+		 "-out srv.csr -subj /CN=localhost 2>/dev/null;"
+		 "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
+		 "-days 2 -extfile ext.cnf 2>/dev/null", fx);
+	T_OK(system(cmd) == 0, "a CA and a server certificate");
+	snprintf(cmd, sizeof(cmd), "--format oci-layout --rootfs " OTHER "=%s/rootfs --multiarch "
+		 "--kind full --pad 400000 --out %s/reg", fx, fx);
+	T_OK(mkimage(cmd, &sum) == 0, "mkimage: a multi-arch layout");
+	{
+		struct json_doc d = { 0 };
+		char idx[IMAGE_DIGEST_SIZE] = "";
+
+		if (json_parse(&d, sum.data, sum.len, &e) == 0)
+			json_string(&d, json_get(&d, json_root(&d), "index"), idx, sizeof(idx), &e);
+		json_free(&d);
+		snprintf(cmd, sizeof(cmd), "cp %s/reg/blobs/sha256/%s %s/reg/manifests/app/1", fx,
+			 idx + 7, fx);
+		T_OK(idx[0] && system(cmd) == 0, "the index under the tag app:1");
+	}
+	snprintf(l3, sizeof(l3), "%s", summary(&sum, "layers", 2));
+	snprintf(ca, sizeof(ca), "%s/tls/ca.crt", fx);
+	o.ca_file = ca;
+	snprintf(ref, sizeof(ref), "127.0.0.1:%d/app:1", port);
+
+	/* the store of the imports: layers 1 and 2 are there, layer 3 (padded) is not */
+	snprintf(layers_before, sizeof(layers_before), "%s", entries("layers"));
+	snprintf(blobs_before, sizeof(blobs_before), "%s", entries("blobs/sha256"));
+
+	/* the layer's blob damaged: the pull fails, and leaves nothing */
+	snprintf(cmd, sizeof(cmd), "cp %s/reg/blobs/sha256/%s %s/good && "
+		 "printf 'garbage' | dd of=%s/reg/blobs/sha256/%s bs=1 seek=3000 conv=notrunc 2>/dev/null",
+		 fx, l3 + 7, fx, fx, l3 + 7);
+	T_OK(system(cmd) == 0, "damage layer 3's blob");
+	T_OK(reg_start(port, "") == 0, "the fake registry runs");
+	rc = image_pull(state, ref, &o, &p, &r, &e);
+	T_OK(rc < 0 && strstr(e.msg, l3), "a blob whose bytes are not its digest: %s", e.msg);
+	/* (whole layers that arrived before the failure may stay: a retry uses them) */
+	T_OK(!exists("%s/images/layers/%s", summary(&sum, "diff_ids", 2) + 7),
+	     "the damaged layer is not under layers/");
+	T_OK(strlen(entries("layers")) >= strlen(layers_before), "no layer went");
+	T_STREQ(entries("blobs/sha256"), blobs_before, "no blob added");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/ (the .part was emptied: deleted)");
+	reg_stop();
+
+	/* the blob repaired; a .part of it from an earlier attempt: resumed */
+	snprintf(cmd, sizeof(cmd), "cp %s/good %s/reg/blobs/sha256/%s && head -c 100000 %s/good "
+		 ">%s/images/tmp/%s.part", fx, fx, l3 + 7, fx, state, l3 + 7);
+	T_OK(system(cmd) == 0, "repair the blob; 100000 bytes of it in tmp/HEX.part");
+	T_OK(reg_start(port, "") == 0, "the fake registry runs");
+	memset(&p, 0, sizeof(p));
+	rc = image_pull(state, ref, &o, &p, &r, &e);
+	T_OK(rc == 0, "pull through an index, resuming the .part: %s", e.msg);
+	T_STREQ(r.n_images ? r.images[0].ref : "", ref, "the image's name");
+	T_EQ(r.layers_shared, 2, "layers 1 and 2 were there");
+	T_EQ(r.layers_new, 1, "layer 3 is new");
+	T_OK(r.n_images && !strcmp(r.images[0].digest, summary(&sum, "digest", -1)),
+	     "this platform's manifest (%s)", r.n_images ? r.images[0].digest : "");
+	T_OK(r.bytes_fetched > 300000 && r.bytes_fetched < 400000,
+	     "bytes fetched: the layer's rest (%llu)", (unsigned long long)r.bytes_fetched);
+	T_EQ(atomic_load(&p.total), atomic_load(&p.done), "progress: done is the total");
+	T_EQ(atomic_load(&p.step), IMAGE_STEP_DONE, "progress: done");
+	snprintf(cmd, sizeof(cmd), "grep -q '%s range=bytes=100000- .* 206' %s/reg.log", l3, fx);
+	T_OK(system(cmd) == 0, "the .part was resumed with a Range request");
+	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
+	for (size_t i = 0; i < r.n_images; i++)
+		T_OK(image_record(st, &r.images[i], &e) == 0, "record");
+	image_result_free(&r);
+	T_OK(image_lookup(st, state, ref, &got, &e) == 0, "lookup the pulled image: %s", e.msg);
+	T_OK(got.config.cmd && !strcmp(got.config.cmd[0], "arg1"), "its configuration");
+	image_info_free(&got);
+	reg_stop();
+
+	/* an index without this platform */
+	snprintf(cmd, sizeof(cmd), "--format oci-layout --arch " OTHER " --multiarch --kind base "
+		 "--out %s/reg", fx);
+	T_OK(mkimage(cmd, &sum) == 0, "mkimage: another platform only");
+	{
+		struct json_doc d = { 0 };
+		char idx[IMAGE_DIGEST_SIZE] = "";
+
+		if (json_parse(&d, sum.data, sum.len, &e) == 0)
+			json_string(&d, json_get(&d, json_root(&d), "index"), idx, sizeof(idx), &e);
+		json_free(&d);
+		snprintf(cmd, sizeof(cmd), "cp %s/reg/blobs/sha256/%s %s/reg/manifests/app/other", fx,
+			 idx + 7, fx);
+		T_OK(idx[0] && system(cmd) == 0, "under app:other");
+	}
+	T_OK(reg_start(port, "") == 0, "the fake registry runs");
+	snprintf(ref, sizeof(ref), "127.0.0.1:%d/app:other", port);
+	T_EQ(image_pull(state, ref, &o, &p, &r, &e), -ENOENT, "a pull for another platform");
+	snprintf(cmd, sizeof(cmd), "no linux/" ARCH "%s image in 127.0.0.1:%d/app:other: it has "
+		 "linux/" OTHER "%s", !strcmp(ARCH, "arm64") ? "/v8" : "", port,
+		 !strcmp(OTHER, "arm64") ? "/v8" : "");
+	T_STREQ(e.msg, cmd, "says which platforms it has");
+	reg_stop();
+	buf_free(&sum);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -903,6 +1060,8 @@ int main(void)
 	test_table();
 	test_disk();
 	test_import();
+	if (fx[0] && repo)
+		test_pull();
 	if (st)
 		store_close(st);
 	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
