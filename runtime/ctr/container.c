@@ -88,6 +88,7 @@ struct ctr_run {
 	uint8_t state;              /* enum run_state */
 	uint8_t stopping;           /* enum ctr_stop_why; 0: no stop under way */
 	uint8_t backoff_s;          /* <= CTR_BACKOFF_MAX_S */
+	uint8_t stop_signal;        /* what the monitor sends on a stop (an image's StopSignal) */
 	bool has_hash : 1;          /* hash is known (else it matches nothing) */
 	bool want : 1;              /* should run; false after `berth stop` */
 	bool child : 1;             /* the monitor is our child (else adopted) */
@@ -674,6 +675,10 @@ static int run_start(struct ctr_run *r)
 	}
 	r->hash = run_hash(sp);
 	r->has_hash = true;
+	r->stop_signal = SIGTERM;
+	if (sp->image && sp->image->config.stop_signal &&
+	    image_signal_parse(sp->image->config.stop_signal) > 0)
+		r->stop_signal = (uint8_t)image_signal_parse(sp->image->config.stop_signal);
 	r->stop_timeout = sp->cfg->stop_timeout;
 	r->warning = NULL;
 	if ((sp->cfg->memory || sp->cfg->cpus_milli) && !ctr_cgroup2()) {
@@ -1013,8 +1018,12 @@ static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why)
 	loop_timer_set(s->loop, &r->timer, r->pidfd.fd < 0 ? 200 : grace);
 	run_record(r);              /* the reason is durable before we go on */
 	changed(r);
-	LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
-	    r->stop_timeout);
+	if (r->stop_signal && r->stop_signal != SIGTERM)
+		LOG(s, LOG_INFO, "container %s: stopping (signal %d, its image's StopSignal; "
+		    "SIGKILL after %u s)", r->name, (int)r->stop_signal, r->stop_timeout);
+	else
+		LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
+		    r->stop_timeout);
 }
 
 /* Where a stop of why leaves a run that has no process. */
