@@ -6,11 +6,20 @@
 #                           x86_64 | aarch64, or amd64 | arm64); 1 if it fails
 #   mkimage ARGS...         tests/helpers/mkimage.py (the test image; its
 #                           header says what is in it)
-#   registry_start DIR      start docker-registry on 127.0.0.1:$REGISTRY_PORT
+#   registry_start DIR [basic|token]
+#                           start docker-registry on 127.0.0.1:$REGISTRY_PORT
 #                           (default 5000) with everything under DIR: a CA
 #                           and a server certificate (SAN IP:127.0.0.1,
-#                           DNS:localhost), an htpasswd (bcrypt) of
-#                           $REGISTRY_USER:$REGISTRY_PASS, the storage;
+#                           DNS:localhost), the storage, and
+#                           basic: an htpasswd (bcrypt) of
+#                             $REGISTRY_USER:$REGISTRY_PASS (the default)
+#                           token: the Bearer flow, `WWW-Authenticate: Bearer
+#                             realm=$REGISTRY_TOKEN_URL,service=berth-test`;
+#                             tests/helpers/token_server.py (HTTPS, the same
+#                             CA) grants what is asked with those
+#                             credentials, pull only without any, 401 with
+#                             wrong ones; a line per token in
+#                             $REGISTRY_TOKEN_LOG
 #                           returns once /v2/ answers (1 if it never does)
 #   registry_push SRC REF [SKOPEO-COPY-OPTION...]
 #                           skopeo copy --all SRC (a skopeo transport:
@@ -68,6 +77,29 @@ registry_skopeo() {
 	CONTAINERS_REGISTRIES_CONF=$_reg_dir/registries.conf skopeo --policy "$_reg_dir/policy.json" "$@"
 }
 
+# _reg_token_start: the token service of the Bearer flow (token mode)
+_reg_token_start() {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$_c/token.key" -out "$_c/token.crt" \
+		-days 7 -subj /CN=berth-test-token >/dev/null 2>&1 ||
+		{ echo "registry_start: the token signing key" >&2; return 1; }
+	rm -f "$_reg_dir/token.port"
+	REGISTRY_TOKEN_LOG=$_reg_dir/token.log
+	: >"$REGISTRY_TOKEN_LOG"
+	python3 "$BERTH_TOP/tests/helpers/token_server.py" 127.0.0.1:0 "$_c/server.crt" "$_c/server.key" \
+		"$_c/token.key" "$_c/token.crt" "$REGISTRY_USER:$REGISTRY_PASS" \
+		--port-file "$_reg_dir/token.port" --log "$REGISTRY_TOKEN_LOG" </dev/null >>"$_reg_dir/token.err" 2>&1 &
+	REGISTRY_TOKEN_PID=$!
+	_reg_watch "$REGISTRY_TOKEN_PID"
+	for _ in $(seq 100); do
+		[ -s "$_reg_dir/token.port" ] && break
+		kill -0 "$REGISTRY_TOKEN_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -s "$_reg_dir/token.port" ] || { echo "registry_start: the token server" >&2; cat "$_reg_dir/token.err" >&2; return 1; }
+	REGISTRY_TOKEN_URL=https://127.0.0.1:$(cat "$_reg_dir/token.port")/token
+	export REGISTRY_TOKEN_URL REGISTRY_TOKEN_LOG
+}
+
 registry_start() {
 	_reg_dir=$1
 	need_cmd docker-registry skopeo openssl htpasswd curl base64
@@ -107,11 +139,16 @@ http:
   tls:
     certificate: $_c/server.crt
     key: $_c/server.key
-auth:
-  htpasswd:
-    realm: berth-test
-    path: $_reg_dir/htpasswd
 EOF
+	case ${2:-basic} in
+	basic)
+		printf 'auth:\n  htpasswd:\n    realm: berth-test\n    path: %s\n' "$_reg_dir/htpasswd" >>"$_reg_dir/config.yml" ;;
+	token)
+		_reg_token_start || return 1
+		printf 'auth:\n  token:\n    realm: %s\n    service: berth-test\n    issuer: berth-test-issuer\n    rootcertbundle: %s\n' \
+			"$REGISTRY_TOKEN_URL" "$_c/token.crt" >>"$_reg_dir/config.yml" ;;
+	*) echo "registry_start: auth '$2'? (basic, token)" >&2; return 1 ;;
+	esac
 	echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$_reg_dir/policy.json"
 	: >"$_reg_dir/registries.conf"
 	REGISTRY=127.0.0.1:$REGISTRY_PORT
@@ -128,9 +165,12 @@ EOF
 	REGISTRY_PID=$!
 	export REGISTRY_PID
 	_reg_watch "$REGISTRY_PID"
+	# ready: /v2/ takes the credentials (basic), or asks for a token
+	_want=200
+	[ "${2:-basic}" = token ] && _want=401
 	for _ in $(seq 100); do
-		curl -sf --cacert "$REGISTRY_CA" -u "$REGISTRY_USER:$REGISTRY_PASS" \
-			"https://$REGISTRY/v2/" >/dev/null 2>&1 && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REGISTRY_CA" \
+			-u "$REGISTRY_USER:$REGISTRY_PASS" "https://$REGISTRY/v2/" 2>/dev/null)" = $_want ] && return 0
 		kill -0 "$REGISTRY_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -147,6 +187,11 @@ registry_push() {
 
 registry_stop() {
 	cut_proxy_stop
+	if [ -n "${REGISTRY_TOKEN_PID:-}" ]; then
+		kill "$REGISTRY_TOKEN_PID" 2>/dev/null
+		wait "$REGISTRY_TOKEN_PID" 2>/dev/null
+		REGISTRY_TOKEN_PID=
+	fi
 	if [ -n "${REGISTRY_PID:-}" ]; then
 		kill "$REGISTRY_PID" 2>/dev/null
 		wait "$REGISTRY_PID" 2>/dev/null

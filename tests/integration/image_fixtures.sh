@@ -6,8 +6,10 @@
 # entrypoint), byte for byte the same twice; tests/helpers/registry.sh runs
 # Debian's docker-registry with TLS and basic auth (a wrong password or an
 # unknown CA fails), skopeo pushes to it and pulls back the same digests, a
-# multi-arch index keeps both platforms, and cut_proxy.py breaks the first
-# pull of a 4 MiB blob while the next one passes.
+# multi-arch index keeps both platforms, cut_proxy.py breaks the first
+# pull of a 4 MiB blob while the next one passes; then the same registry
+# with token auth: the Bearer flow through token_server.py (credentials get
+# push, anonymous gets pull only, a wrong password gets nothing).
 . "$BERTH_TOP/tests/lib.sh"
 need_cmd python3 skopeo umoci docker-registry htpasswd openssl curl jq
 . "$BERTH_TOP/tests/helpers/registry.sh"
@@ -221,4 +223,40 @@ fi
 registry_stop
 check "registry_stop: nothing listens on $REGISTRY any more" \
 	sh -c "! curl -s -o /dev/null --cacert '$REGISTRY_CA' 'https://$REGISTRY/v2/'"
+
+# ---- the Bearer flow: docker-registry with token auth ----------------------------
+registry_start "$T/registry-token" token || bail "docker-registry starts with token auth"
+ok "docker-registry (token auth) answers on $REGISTRY, tokens from $REGISTRY_TOKEN_URL"
+challenge() {
+	curl -s -D - -o /dev/null --cacert "$REGISTRY_CA" "https://$REGISTRY/v2/" |
+		tr -d '\r' | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p'
+}
+check_out "/v2/ answers 401 with a Bearer challenge naming the token service" \
+	"Bearer realm=\"$REGISTRY_TOKEN_URL\",service=\"berth-test\"" challenge
+check "skopeo pushes with the credentials (token flow)" registry_push "oci-archive:$T/full.oci.tar" berth/fixture:1
+check_out "the token service granted berth push and pull" "berth/fixture:pull,push" \
+	sh -c "sed -n 's/^token user=berth .* granted=\(berth\/fixture:[a-z,]*\).*/\1/p' '$REGISTRY_TOKEN_LOG' | sed 's/push,pull/pull,push/' | sort -u | head -1"
+anon() { rs inspect --cert-dir "$REGISTRY_CERT_DIR" "docker://$REGISTRY/berth/fixture:1" | jq -r .Digest; }
+check_out "an anonymous pull gets a pull token and the manifest" "$(jq -r '.manifests[0].digest' "$T/full.json")" anon
+out=$(rs copy -q --dest-cert-dir "$REGISTRY_CERT_DIR" "oci-archive:$T/base.oci.tar" "docker://$REGISTRY/berth/anon:1" 2>&1)
+case $out in
+*"requested access to the resource is denied"*) ok "an anonymous push is refused (its token grants pull only)" ;;
+*) not_ok "an anonymous push is refused (its token grants pull only)" "output: $out" ;;
+esac
+out=$(rs inspect --cert-dir "$REGISTRY_CERT_DIR" --creds "$REGISTRY_USER:wrong" "docker://$REGISTRY/berth/fixture:1" 2>&1)
+case $out in
+*401*|*nauthorized*) ok "a wrong password gets no token" ;;
+*) not_ok "a wrong password gets no token" "output: $out" ;;
+esac
+# the flow by hand, as berth's client does it: token, then the manifest
+by_hand() {
+	tok=$(curl -sf --cacert "$REGISTRY_CA" -u "$REGISTRY_USER:$REGISTRY_PASS" \
+		"$REGISTRY_TOKEN_URL?service=berth-test&scope=repository:berth/fixture:pull" | jq -r .token) &&
+	curl -sf --cacert "$REGISTRY_CA" -H "Authorization: Bearer $tok" \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"https://$REGISTRY/v2/berth/fixture/manifests/1" | sha256sum | cut -d' ' -f1
+}
+check_out "curl: a token from the realm, then the manifest with it" \
+	"$(jq -r '.manifests[0].digest' "$T/full.json" | cut -d: -f2)" by_hand
+registry_stop
 done_testing
