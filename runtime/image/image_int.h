@@ -101,4 +101,9 @@ void http_end(struct http_client *c);
 /* Is this an error a later try may not see (see above)? */
 bool http_transient(int code);
 
+/* ---- registries (registry.c) ---------------------------------------------- */
+
+/* The wait without a byte moving, instead of REGISTRY_TIMEOUT_MS (tests). */
+void registry_set_timeout(struct registry *r, int ms);
+
 #endif

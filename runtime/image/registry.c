@@ -437,6 +437,11 @@ err:
 	return ret;
 }
 
+void registry_set_timeout(struct registry *r, int ms)
+{
+	http_client_set_timeout(r->http, ms);
+}
+
 void registry_close(struct registry *r)
 {
 	if (!r)

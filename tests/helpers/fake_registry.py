@@ -16,8 +16,8 @@ requests whose path holds SUBSTRING (429 and 503 carry --retry-after);
 --die-after K cuts the first blob response (every one with --die-always)
 after K bytes of its body (no close_notify, as a dying link would); --ignore-range serves whole blobs to
 Range requests; --redirect-blobs BASE answers blob requests with a 307 to
-BASE + the same path; --chunked sends bodies chunked; --stall-blobs sends a
-blob's head and then nothing.
+BASE + the same path; --chunked sends bodies chunked; --stall-blobs sends the
+first blob response's head and then nothing.
 
 --log FILE gets one line per request (peer: the client's port, one per
 connection):
@@ -199,7 +199,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         extra = {"Docker-Content-Digest": digest}
         if status == 206:
             extra["Content-Range"] = "bytes %d-%d/%d" % (start, len(data) - 1, len(data))
-        if args.stall_blobs:
+        with lock:
+            stall = args.stall_blobs and not state.get("stalled")
+            state["stalled"] = state.get("stalled") or stall
+        if stall:
             self.note(status)
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))

@@ -1,13 +1,16 @@
 /* reg_fetch.c - drive runtime/image/registry.c from a shell test:
  *
- *   reg_fetch [--ca FILE] [--auth FILE] [--cancel-after MS] REF manifest [REFERENCE]
+ * Options: --ca FILE, --auth FILE (registry_opts), --cancel-after MS (set
+ * cancel then), --timeout MS (instead of REGISTRY_TIMEOUT_MS).
+ *
+ *   reg_fetch [OPTIONS] REF manifest [REFERENCE]
  *       prints "MEDIA_TYPE DIGEST BYTES" (REFERENCE: REF's digest, else its tag)
- *   reg_fetch [--ca FILE] [--auth FILE] [--cancel-after MS] REF blob DIGEST FILE
+ *   reg_fetch [OPTIONS] REF blob DIGEST FILE
  *       appends to FILE from its current size (a resumed download), prints
  *       "done=N total=M"
  *
  * On failure: "reg_fetch: MESSAGE" on stderr and exit status 1. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,7 +22,7 @@
 #include <unistd.h>
 
 static struct image_progress progress;
-static int cancel_after_ms = -1;
+static int cancel_after_ms = -1, timeout_ms = -1;
 
 static void *canceller(void *arg)
 {
@@ -33,8 +36,8 @@ static void *canceller(void *arg)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: reg_fetch [--ca FILE] [--auth FILE] [--cancel-after MS] REF "
-		"manifest [REFERENCE] | blob DIGEST FILE\n");
+	fprintf(stderr, "usage: reg_fetch [--ca FILE] [--auth FILE] [--cancel-after MS] "
+		"[--timeout MS] REF manifest [REFERENCE] | blob DIGEST FILE\n");
 	return 2;
 }
 
@@ -54,6 +57,8 @@ int main(int argc, char **argv)
 			o.auth_file = argv[i + 1];
 		else if (!strcmp(argv[i], "--cancel-after"))
 			cancel_after_ms = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--timeout"))
+			timeout_ms = atoi(argv[i + 1]);
 		else
 			return usage();
 	}
@@ -63,6 +68,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "reg_fetch: %s\n", e.msg);
 		return 1;
 	}
+	if (timeout_ms > 0)
+		registry_set_timeout(r, timeout_ms);
 	if (cancel_after_ms >= 0)
 		pthread_create(&th, NULL, canceller, NULL);
 	if (!strcmp(argv[i + 1], "manifest")) {

@@ -260,5 +260,15 @@ check_out "a stalled transfer is cancelled" \
 	"reg_fetch: 127.0.0.1:5000/app: blob sha256:$B: cancelled" echo "$out"
 check "within a second of being asked" test $(((t1 - t0) / 1000000)) -lt 1500
 stop_fakes
+start_fake 5000 log.stall2 --stall-blobs
+t0=$(date +%s%N)
+check_out "a transfer silent for longer than the timeout is tried again, and arrives" \
+	"done=300000 total=300000" fetch --timeout 1000 127.0.0.1:5000/app blob "sha256:$B" b13
+t1=$(date +%s%N)
+check "whole" blob_ok b13
+check "after about the timeout and one back-off (1.5 s)" \
+	test $(((t1 - t0) / 1000000)) -ge 1400 -a $(((t1 - t0) / 1000000)) -lt 5000
+check_out "in two requests" 2 lines log.stall2 "blobs/sha256:$B"
+stop_fakes
 
 done_testing
