@@ -794,6 +794,37 @@ static void test_import(void)
 	T_STREQ(layer_has(l1, "bin/busybox"), "file", "busybox in the bottom layer");
 	T_STREQ(entries("tmp"), "", "nothing left in tmp/");
 
+	/* docker save's older layout: manifest.json first, layers as DIR/layer.tar,
+	 * one of them a symlink to another directory's; two RepoTags */
+	snprintf(cmd, sizeof(cmd), "cd %s && python3 -c '\n"
+		 "import tarfile, json, io\n"
+		 "src = tarfile.open(\"d.tar\")\n"
+		 "m = json.load(src.extractfile(\"manifest.json\"))[0]\n"
+		 "out = tarfile.open(\"old.tar\", \"w\", format=tarfile.USTAR_FORMAT)\n"
+		 "def add(name, data):\n"
+		 "    ti = tarfile.TarInfo(name); ti.size = len(data); out.addfile(ti, io.BytesIO(data))\n"
+		 "names = [\"l%%d/layer.tar\" %% i for i in range(3)]\n"
+		 "man = [{\"Config\": m[\"Config\"], \"RepoTags\": [\"old/app:1\", \"old/app:2\"],"
+		 " \"Layers\": names}]\n"
+		 "add(\"manifest.json\", json.dumps(man).encode())\n"
+		 "add(m[\"Config\"], src.extractfile(m[\"Config\"]).read())\n"
+		 "for i, l in enumerate(m[\"Layers\"]):\n"
+		 "    if i == 1:\n"
+		 "        add(\"real/layer.tar\", src.extractfile(l).read())\n"
+		 "        ti = tarfile.TarInfo(names[i]); ti.type = tarfile.SYMTYPE;"
+		 " ti.linkname = \"../real/layer.tar\"; out.addfile(ti)\n"
+		 "    else:\n"
+		 "        add(names[i], src.extractfile(l).read())\n"
+		 "out.close()\n'", fx);
+	T_OK(system(cmd) == 0, "an archive as older docker saves write them");
+	T_OK(do_import("old.tar", NULL, &r) == 0, "import it: %s", e.msg);
+	T_EQ(r.n_images, 2, "one image per RepoTags entry");
+	T_OK(r.n_images == 2 && !strcmp(r.images[0].ref, "docker.io/old/app:1") &&
+	     !strcmp(r.images[1].ref, "docker.io/old/app:2") &&
+	     !strcmp(r.images[0].digest, r.images[1].digest), "both names, one manifest");
+	T_EQ(r.layers_shared, 3, "the layer behind a symlink is found (and is there already)");
+	image_result_free(&r);
+
 	/* a sibling sharing the bottom layer, gzip'ed */
 	snprintf(cmd, sizeof(cmd), "--format docker-archive --gzip --kind sibling --name test/sib "
 		 "--out %s/sib.tar", fx);
