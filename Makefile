@@ -33,7 +33,7 @@ STRIP   = $(ARCH)-linux-gnu-strip
 CFLAGS  = -Os -g
 WARN    = -Wall -Wextra -Werror -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral \
 	  -Wshadow -Wpointer-arith -Wstrict-prototypes
-PROD_CPPFLAGS = -I. -I$(O)/gen -I$(DS)/sqlite -I$(DS)/bearssl/inc -I$(DA)/include \
+PROD_CPPFLAGS = -I. -I$(O)/gen -I$(DS)/sqlite -I$(DS)/bearssl/inc -I$(DS)/zlib -I$(DA)/include \
 	-isystem $(DA)/kinclude
 PROD_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -ffunction-sections -fdata-sections \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables
@@ -43,7 +43,7 @@ PROD_LDFLAGS = -static -Wl,--gc-sections -Wl,-Map,$(O)/berth.map
 TEST_CC     = cc
 TEST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined -I. -I$(T)/gen
-TEST_LIBS   = -lsqlite3 -lbearssl -linih
+TEST_LIBS   = -lsqlite3 -lbearssl -linih -lz
 
 # Third-party code compiled into the product (DESIGN §2).
 SQLITE_DEFS = -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_THREADSAFE=0 -DSQLITE_DQS=0 \
@@ -70,7 +70,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(T)/bench/%)
 
-DEP_LIBS  := $(DA)/lib/libsqlite3.a $(DA)/lib/libbearssl.a $(DA)/lib/libinih.a
+DEP_LIBS  := $(DA)/lib/libsqlite3.a $(DA)/lib/libbearssl.a $(DA)/lib/libz.a $(DA)/lib/libinih.a
 DEP_READY := $(DA)/.ready
 
 .PHONY: all deps test unit test-build run bench fuzz size board-test clean distclean FORCE
@@ -135,6 +135,23 @@ $(DA)/lib/libbearssl.a: $(DS)/bearssl/.stamp
 		xargs -P $$(nproc) -I{} sh -c 'o=$(CURDIR)/$(DA)/obj/bearssl/$$(echo {} | tr / _).o; \
 		$(CC) $(DEP_CFLAGS) -I../inc -I. -c -o $$o {}' || { echo "compiling BearSSL failed" >&2; exit 1; }
 	rm -f $@; $(AR) rcs $@ $(DA)/obj/bearssl/*.o
+
+# zlib (issue 21): image layers arrive as gzip, which is what registries
+# serve and `docker save` writes; zstd layers are rare and its decoder would
+# cost several times zlib's inflate in the binary. Only the inflate side is
+# compiled (berth never compresses): adler32 crc32 inffast inflate inftrees
+# zutil, from Debian's source package like SQLite and BearSSL.
+ZLIB_OBJ = adler32 crc32 inffast inflate inftrees zutil
+$(DS)/zlib/.stamp:
+	mk/thirdparty.sh zlib $(DS)
+	@touch $@
+
+$(DA)/lib/libz.a: $(DS)/zlib/.stamp
+	@mkdir -p $(DA)/obj/zlib $(@D)
+	@for f in $(ZLIB_OBJ); do \
+		$(CC) $(DEP_CFLAGS) -DHAVE_UNISTD_H -DHAVE_STDARG_H -I$(DS)/zlib -c -o $(DA)/obj/zlib/$$f.o \
+			$(DS)/zlib/$$f.c || { echo "compiling zlib's $$f.c failed" >&2; exit 1; }; done
+	rm -f $@; $(AR) rcs $@ $(ZLIB_OBJ:%=$(DA)/obj/zlib/%.o)
 
 $(DA)/lib/libinih.a:
 	@mkdir -p $(DA)/include $(@D)

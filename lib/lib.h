@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -148,6 +149,13 @@ uint64_t ip_range_size(const struct ip_range *r);
  *     a = r.first; do { ... } while (ip_range_next(&r, &a));             */
 bool ip_range_next(const struct ip_range *r, struct ip_addr *a);
 
+
+/* Base64 (RFC 4648, standard alphabet). encode writes 4 * ((n + 2) / 3) + 1
+ * bytes (NUL-terminated; returns the length without it). decode accepts the
+ * text with or without its '=' padding and returns the number of bytes, or
+ * -EINVAL (not base64), -ERANGE (more than size bytes). */
+size_t base64_encode(const void *in, size_t n, char *out);
+ssize_t base64_decode(const char *in, size_t n, void *out, size_t size);
 
 /*
  * Growable byte buffer for building replies and output. Always NUL-terminated

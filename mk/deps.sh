@@ -13,15 +13,22 @@ what=${1:-all}
 build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-linux-gnu
 	binutils-aarch64-linux-gnu linux-libc-dev linux-libc-dev-arm64-cross tcl dpkg-dev
 	xz-utils file git ca-certificates"
-test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev qemu-user-static iproute2 openssl
+test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev zlib1g-dev qemu-user-static iproute2 openssl
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
-	busybox-static strace clang dnsmasq-base podman containernetworking-plugins"
+	busybox-static strace clang dnsmasq-base podman containernetworking-plugins
+	skopeo docker-registry apache2-utils umoci"
 # podman: the real CNI client of tests/integration/cni_podman.sh (4.3 in
 # bookworm, with a CNI backend). It pulls conmon, crun (first of crun | runc)
 # and golang-github-containers-common, whose container-network-stack is
 # pinned to containernetworking-plugins here (else apt may pick netavark).
 # Its Recommends (catatonit, slirp4netns, fuse-overlayfs, uidmap, buildah)
 # serve --init, pods and rootless use: the test needs none of them.
+# skopeo, docker-registry, apache2-utils (htpasswd -B) and umoci: the real
+# image tools of issue 21's tests (tests/helpers/registry.sh, mkimage.py,
+# tests/integration/image_fixtures.sh). docker-registry's postinst starts its
+# service (listening on :5000 of the host) through invoke-rc.d: the install
+# below denies that with a temporary policy-rc.d, and no test needs it (each
+# starts its own registry on 127.0.0.1 inside its own network namespace).
 bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables netavark aardvark-dns crun
 	conmon"
 # busybox-static:arm64 cannot be installed next to the amd64 one that the tests
@@ -85,6 +92,17 @@ if [ -n "$missing" ] || [ -n "$need_update" ]; then
 fi
 if [ -n "$missing" ]; then
 	echo "deps.sh: installing:$missing"
+	# No service of a package starts as a side effect of this install
+	# (docker-registry's would listen on the host): policy-rc.d answers 101
+	# ("action forbidden") to invoke-rc.d and deb-systemd-invoke. One the
+	# machine already has is left alone.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\n# mk/deps.sh: no service starts while it installs\nexit 101\n' | $sudo tee $policy >/dev/null
+		$sudo chmod 755 $policy
+		trap '$sudo rm -f $policy' EXIT
+	fi
 	# shellcheck disable=SC2086
 	if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/tmp/berth-deps.log 2>&1; then
 		tail -20 /tmp/berth-deps.log >&2

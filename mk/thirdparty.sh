@@ -3,6 +3,7 @@
 #
 #   mk/thirdparty.sh sqlite SRCDIR        -> SRCDIR/sqlite/{sqlite3.c,sqlite3.h,VERSION}
 #   mk/thirdparty.sh bearssl SRCDIR       -> SRCDIR/bearssl/{src,inc,VERSION}
+#   mk/thirdparty.sh zlib SRCDIR          -> SRCDIR/zlib/{*.c,*.h,VERSION}
 #   mk/thirdparty.sh inih ARCH OUTDIR     -> OUTDIR/{libinih.a,ini.h}
 #
 # Nothing here is committed: it comes from `apt-get source` / `apt-get download`
@@ -20,8 +21,18 @@ fetch_source() {
 	mkdir -p "$2"
 	dl=$(cd "$2" && pwd)/dl-$pkg
 	rm -rf "$dl"; mkdir -p "$dl"
-	(cd "$dl" && apt-get source -q --download-only "$pkg" >"$dl/apt.log" 2>&1) ||
-		die "apt-get source $pkg failed (are deb-src entries enabled? run mk/deps.sh): $(tail -1 "$dl/apt.log")"
+	if ! (cd "$dl" && apt-get source -q --download-only "$pkg" >"$dl/apt.log" 2>&1); then
+		# a mirror may list a security update's source without serving it:
+		# fall back to the other versions the source lists name, newest first
+		ok=
+		for v in $(apt-cache showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -ru); do
+			rm -f "$dl"/"$pkg"_*
+			if (cd "$dl" && apt-get source -q --download-only "$pkg=$v" >>"$dl/apt.log" 2>&1); then
+				ok=1; break
+			fi
+		done
+		[ -n "$ok" ] || die "apt-get source $pkg failed (are deb-src entries enabled? run mk/deps.sh): $(tail -1 "$dl/apt.log")"
+	fi
 	dsc=$(ls "$dl"/"$pkg"_*.dsc | head -1)
 	dpkg-source --no-check -x "$dsc" "$dl/x" >/dev/null 2>&1 || die "dpkg-source -x $dsc failed"
 	# the upstream version, from the .dsc file name (pkg_VERSION-rev.dsc)
@@ -53,6 +64,17 @@ bearssl)
 	cp "$src/.berth-version" "$out/VERSION"
 	rm -rf "${src%/x}"
 	;;
+zlib)
+	out=$1/zlib
+	src=$(fetch_source zlib "$1")
+	# the library is the top directory's C files (contrib/, examples/ and
+	# test/ are not); the Makefile picks the inflate side from them.
+	[ -f "$src/inflate.c" ] && [ -f "$src/zlib.h" ] || die "the zlib source package has no inflate.c/zlib.h"
+	rm -rf "$out"; mkdir -p "$out"
+	cp "$src"/*.c "$src"/*.h "$out/"
+	sed 's/\.dfsg.*//' "$src/.berth-version" >"$out/VERSION"
+	rm -rf "${src%/x}"
+	;;
 inih)
 	arch=$1 out=$2
 	case $arch in
@@ -82,6 +104,6 @@ inih)
 	rm -rf "$out/dl"
 	;;
 *)
-	die "usage: thirdparty.sh sqlite|bearssl SRCDIR | inih ARCH OUTDIR"
+	die "usage: thirdparty.sh sqlite|bearssl|zlib SRCDIR | inih ARCH OUTDIR"
 	;;
 esac

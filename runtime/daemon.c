@@ -486,6 +486,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 static void daemon_close(struct daemon *d)
 {
 	requests_close(d);          /* replies owed go out before their connections */
+	images_close(d);            /* workers cancelled and joined, before the store goes */
 	remote_server_close(d->remote);
 	remote_server_close_retired();
 	d->remote = NULL;
@@ -544,6 +545,11 @@ int daemon_main(const struct daemon_opts *o)
 		return EXIT_FAIL;
 	}
 	reconcile_sup_init(&d);
+	if (images_init(&d, &e) < 0) {
+		/* containers from a rootfs run all the same */
+		daemon_log(&d, LOG_ERROR, "images: %s", e.msg);
+		err_clear(&e);
+	}
 	d.exit_deadline.cb = daemon_on_exit_deadline;
 	ctr_adopt(&d.sup);             /* before reconcile: what runs stays running */
 	cni_restore(&d);               /* attachments are set up with the rest */

@@ -7,6 +7,7 @@
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
 #include "runtime/ctr/ctr.h"
+#include "runtime/image/image.h"
 #include "runtime/runtime.h"
 #include "lib/lib.h"
 #include "net/fw.h"
@@ -53,6 +54,8 @@ struct ctr {
 	uint64_t dns_pub;           /* hash of what DNS has of it (0: nothing; apply_dns) */
 	bool unchanged;             /* this converge left it as it was, process included */
 	bool dns_seen;              /* apply_dns: still configured */
+	uint64_t image_since_ms;    /* its definition came (loop_now_ms): pull = always
+				     * wants a pull that ended after this */
 };
 
 /* A container whose network is taken down once its process has ended (it
@@ -176,6 +179,11 @@ struct daemon {
 	struct loop_timer exit_deadline;    /* exit even if a container never ends */
 	struct reload_wait *reload_waits;   /* `reload --wait` replies owed (requests.c) */
 	struct resolv_watch resolv; /* no [dns] upstream: resolv.conf, followed */
+	struct image_mgr images;    /* pulls and imports (images.c, runtime/image/mgr.c) */
+	struct loop_timer image_retry;      /* a failed pull a container waits for */
+	bool image_reload;          /* this converge is a reload's: failed pulls retry now */
+	char image_blocked[ERR_MSG_MAX + 64];       /* the spec's blocked, when an image's */
+	char image_status[32];
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
@@ -255,6 +263,23 @@ void net_worker_stop(struct daemon *d);
  * Borrows strings from cfg: rebuild it whenever cfg changes. */
 int policy_compile(const struct config *cfg, const struct ctr *ctrs, size_t n_ctrs,
 		   struct fw_model *out, struct err *e);
+
+/* Images (images.c): the manager set up once the store is open (and its
+ * registry options at each reload), closed at exit (workers cancelled and
+ * joined); images_prepare starts the pull c needs (now: even a failed one
+ * whose back-off has not passed); images_spec fills sp->image, or blocks it
+ * ("pulling 37%", a failed pull's error, "image X is not here (pull =
+ * never)"); req_image answers `image pull|import|status|ls|inspect|rm|prune`. */
+int images_init(struct daemon *d, struct err *e);
+void images_configure(struct daemon *d);
+void images_close(struct daemon *d);
+void images_prepare(struct daemon *d, struct ctr *c, bool now);
+void images_spec(struct daemon *d, const struct ctr *c, struct ctr_spec *sp);
+int req_image(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+/* A container's "image" in `inspect`: null (a rootfs), or its reference,
+ * pull, read_only and, once here, the image's digest, exposed ports and
+ * stop signal. */
+void images_inspect(struct daemon *d, const struct cfg_container *c, struct buf *out);
 
 /* The control requests (requests.c; `policy why` in policy_why.c). */
 int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out,

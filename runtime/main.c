@@ -4,6 +4,7 @@
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
 #include "runtime/ctr/ctr.h"
+#include "runtime/image/image.h"
 #include "lib/lib.h"
 #include "version.h"
 
@@ -182,6 +183,19 @@ static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 	return cmd_ctr(path, g->json, argc, argv);
 }
 
+/* image pull|import|ls|inspect|status|rm|prune (runtime/image/cmd_image.c) */
+static int cmd_image_entry(struct globals *g, int argc, char **argv)
+{
+	struct err e = { 0 };
+	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
+
+	if (!path) {
+		fprintf(stderr, "berth: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	return cmd_image(path, g->json, argc, argv);
+}
+
 static int cmd_monitor(struct globals *g, int argc, char **argv)
 {
 	(void)g;
@@ -207,6 +221,8 @@ static const struct command commands[] = {
 	{ "restart", "NAME", "stop, then start a container", cmd_ctr_entry },
 	{ "logs", "NAME [-f] [--tail N]", "a container's stdout and stderr", cmd_ctr_entry },
 	{ "exec", "NAME -- CMD [ARG...]", "run a command inside a running container", cmd_ctr_entry },
+	{ "image", "pull REF | import FILE|DIR [--name REF] | ls | inspect REF | rm REF | prune [--all]",
+	  "images: fetch from a registry, import an archive, list, remove", cmd_image_entry },
 	{ "ip", "ls", "address allocations", cmd_remote },
 	{ "ports", "", "published ports", cmd_remote },
 	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },

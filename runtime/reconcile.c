@@ -87,7 +87,12 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 {
 	char a[IP_STRLEN];
 
-	buf_printf(b, "rootfs=%s\ncommand=", c->rootfs);
+	if (c->image)
+		buf_printf(b, "image=%s\npull=%d\nread_only=%d\n", c->image, (int)c->pull,
+			   c->read_only);
+	else
+		buf_printf(b, "rootfs=%s\n", c->rootfs);
+	buf_puts(b, "command=");
 	for (size_t i = 0; i < c->argc; i++)
 		buf_printf(b, "%s%s", i ? " " : "", c->argv[i]);
 	buf_puts(b, "\n");
@@ -1325,6 +1330,11 @@ static int converge(struct daemon *d, struct buf *report, int n)
 		const struct cfg_container *c = nth(d, cfg, i);
 
 		ctrs[i].cfg = c;
+		prev = daemon_ctr(d, c->name);
+		/* pull = always: a pull since its definition came, not since
+		 * each reload */
+		ctrs[i].image_since_ms = prev && prev->cfg->hash == c->hash ? prev->image_since_ms :
+					 loop_now_ms();
 		ctrs[i].ifs = calloc(c->n_networks ? c->n_networks : 1, sizeof(*ctrs[i].ifs));
 		if (!ctrs[i].ifs || !name_index_put(&by_name, &ctrs[i]))
 			abort();
@@ -1373,6 +1383,10 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	d->ctrs = ctrs;
 	d->n_ctrs = n_ctrs;
 	d->ctrs_by_name = by_name;
+	/* the images containers need: pulls start (nothing waits for them; a
+	 * container waiting for one starts when it ends) */
+	for (size_t i = 0; i < d->n_ctrs; i++)
+		images_prepare(d, &d->ctrs[i], d->image_reload);
 	/* network, firewall and DNS state are in place: processes may start
 	 * (a running one whose file and networks did not change is as it was) */
 	for (size_t i = 0; i < d->n_ctrs; i++) {
@@ -1395,8 +1409,11 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 
 	remove_stale(d, cfg, report, &n);
 	d->cfg = cfg;
+	images_configure(d);
 	/* the old config lives on until the firewall's diff against it is done */
+	d->image_reload = true;     /* a failed pull is tried again now */
 	n = converge(d, report, n);
+	d->image_reload = false;
 	config_free(old);
 	d->last_reconcile_us = now_us() - t0;
 	store_event_add(d->store, "reconcile", "config", n ? "applied with problems" : "applied", NULL);
@@ -1527,6 +1544,8 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 	sp->domain = d->cfg->dns.domain;
 	if (c->state != CTR_NET_READY)
 		sp->blocked = c->error ? c->error : "its network is not set up";
+	else if (c->cfg->image)
+		images_spec(d, c, sp);     /* the image, or what it waits for */
 	net_netns_path(d->net, c->cfg->name, d->spec_netns, sizeof(d->spec_netns), NULL);
 	sp->netns = d->spec_netns;
 	for (size_t i = 0; i < c->n_ifs; i++) {

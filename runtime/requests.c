@@ -225,6 +225,8 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_json_string(out, c->cfg->rootfs);
 	else
 		buf_puts(out, "null");
+	buf_puts(out, ",\"image\":");
+	images_inspect(d, c->cfg, out);
 	buf_puts(out, ",\"command\":[");
 	for (size_t i = 0; i < c->cfg->argc; i++) {
 		buf_puts(out, i ? "," : "");
@@ -620,7 +622,7 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 		       struct err *e)
 {
 	static const char *const states[] = { "created", "starting", "running", "stopping",
-					      "backoff", "exited", "stopped", "error" };
+					      "backoff", "exited", "stopped", "error", "pulling" };
 	size_t count[ARRAY_SIZE(states)] = { 0 }, atts[2] = { 0 };
 	unsigned long long restarts = 0;
 	struct dns_stats st;
@@ -702,6 +704,12 @@ static const struct ctl_command daemon_commands[] = {
 	{ "exec-info",   req_ctr,            true },
 	/* the CNI plugin (runtime/cni): add, del, check, ls, status */
 	{ "cni",         req_cni,            true },
+	/* images (images.c): reads first, then the rest (pull, import, rm,
+	 * prune), which change the store */
+	{ "image ls",    req_image,          false },
+	{ "image inspect", req_image,        false },
+	{ "image status", req_image,         false },
+	{ "image",       req_image,          true },
 };
 
 int daemon_on_request(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)

@@ -91,6 +91,20 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  spec TEXT NOT NULL"
 	") WITHOUT ROWID;",
+
+	/* 3 -> 4: images: which name points at which manifest (the blobs and
+	 * layers are files under state_dir/images). layers: "DIGEST DIFF_ID
+	 * SIZE" per layer, bottom first, newline-separated. */
+	"CREATE TABLE images ("
+	"  ref TEXT PRIMARY KEY NOT NULL,"
+	"  digest TEXT NOT NULL,"
+	"  config_digest TEXT NOT NULL,"
+	"  layers TEXT NOT NULL,"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL DEFAULT 0,"
+	"  stored INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE INDEX images_digest ON images (digest);",
 };
 
 static const char *const stmt_sql[ST__MAX] = {
@@ -181,6 +195,24 @@ static const char *const stmt_sql[ST__MAX] = {
 		" ON CONFLICT (name) DO UPDATE SET spec = ?2",
 	[ST_CNI_DEL] = "DELETE FROM cni WHERE name = ?1",
 	[ST_CNI_LIST] = "SELECT name, spec FROM cni ORDER BY name",
+
+	[ST_IMG_GET] = "SELECT ref, digest, config_digest, layers, size, created, stored"
+		" FROM images WHERE ref = ?1",
+	[ST_IMG_LIST] = "SELECT ref, digest, config_digest, layers, size, created, stored"
+		" FROM images ORDER BY ref",
+	/* The image ref pointed at, when it is another manifest that no other
+	 * name holds, stays: unnamed, under its digest. */
+	[ST_IMG_KEEP] = "INSERT OR IGNORE INTO images (ref, digest, config_digest, layers, size,"
+		" created, stored) SELECT digest, digest, config_digest, layers, size, created, stored"
+		" FROM images AS old WHERE old.ref = ?1 AND old.digest != ?2 AND old.ref != old.digest"
+		" AND NOT EXISTS (SELECT 1 FROM images AS o WHERE o.digest = old.digest"
+		" AND o.ref != ?1)",
+	/* A manifest that gets a name again is no longer an unnamed image. */
+	[ST_IMG_UNNAMED_DEL] = "DELETE FROM images WHERE ref = ?2 AND ?1 != ?2",
+	[ST_IMG_PUT] = "INSERT INTO images (ref, digest, config_digest, layers, size, created,"
+		" stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ref) DO UPDATE SET"
+		" digest = ?2, config_digest = ?3, layers = ?4, size = ?5, created = ?6, stored = ?7",
+	[ST_IMG_DEL] = "DELETE FROM images WHERE ref = ?1",
 };
 
 int store_sqlerr(struct store *s, int rc, const char *what, struct err *e)

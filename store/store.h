@@ -20,7 +20,7 @@
  */
 #define STORE_NAME_MAX 64
 #define STORE_MAX_RANGES 16         /* per network and family */
-#define STORE_SCHEMA_VERSION 3      /* PRAGMA user_version written by this berth */
+#define STORE_SCHEMA_VERSION 4      /* PRAGMA user_version written by this berth */
 #define STORE_EVENTS_MAX 1000       /* the event ring keeps the newest rows */
 
 struct store;
@@ -210,5 +210,34 @@ int store_cni_put(struct store *s, const char *name, const char *spec, struct er
 int store_cni_delete(struct store *s, const char *name, struct err *e);
 typedef int store_cni_fn(void *ctx, const char *name, const char *spec);
 int store_cni_list(struct store *s, store_cni_fn *fn, void *ctx, struct err *e);
+
+/* Images (runtime/image/store.c): which name points at which manifest. ref
+ * is a canonical name ("docker.io/library/busybox:latest") or, for an image
+ * no name points at any more, its manifest digest ("sha256:HEX"). layers:
+ * one line per layer, bottom first, "DIGEST DIFF_ID SIZE", '\n' between. */
+#define STORE_REF_MAX 512
+#define STORE_DIGEST_MAX 72         /* "sha256:" + 64 hex + NUL */
+struct store_image {
+	char ref[STORE_REF_MAX];
+	char digest[STORE_DIGEST_MAX];          /* of the manifest */
+	char config_digest[STORE_DIGEST_MAX];
+	char *layers;                           /* get: the caller frees it */
+	int64_t size;                           /* unpacked bytes */
+	int64_t created, stored;                /* unix seconds */
+};
+
+/* Point i->ref at i's manifest. When ref pointed at another manifest that
+ * no other name holds, that image stays, unnamed (its ref its digest), in
+ * the same transaction: a container may still run from it. A name given to
+ * an unnamed image's manifest replaces the unnamed row. */
+int store_image_put(struct store *s, const struct store_image *i, struct err *e);
+/* -ENOENT when ref is unknown. */
+int store_image_get(struct store *s, const char *ref, struct store_image *out,
+		    struct err *e);
+/* -ENOENT when ref is unknown. */
+int store_image_delete(struct store *s, const char *ref, struct err *e);
+/* Every image, by ref (layers valid during the call only). */
+typedef int store_image_fn(void *ctx, const struct store_image *i);
+int store_image_list(struct store *s, store_image_fn *fn, void *ctx, struct err *e);
 
 #endif

@@ -465,7 +465,7 @@ static int value_col(const char *raw, const char *from)
 
 static const struct cfg_section *const sections[] = {
 	&cfg_daemon_section, &cfg_network_section, &cfg_dns_section, &cfg_remote_section,
-	&cfg_container_section, &cfg_policy_section, &cfg_rule_section,
+	&cfg_images_section, &cfg_container_section, &cfg_policy_section, &cfg_rule_section,
 };
 
 static const struct cfg_key *find_key(const struct cfg_section *sect, const char *k, size_t n)
@@ -1514,6 +1514,7 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 	cfg->source = cfg_strdup(c.mem, source ? source : "embedded default");
 	defaults(&c, &cfg_daemon_section, &cfg->daemon);
 	defaults(&c, &cfg_dns_section, &cfg->dns);
+	defaults(&c, &cfg_images_section, &cfg->images);
 
 	for (size_t i = 0; i < n; i++)
 		src[i].rank = file_rank(src[i].f.path);

@@ -49,6 +49,15 @@
  *   /run/systemd/resolve/resolv.conf behind systemd-resolved). The daemon
  *   follows it as it changes. Giving it with upstream is an error: it would
  *   not be read.
+ * - A container runs from exactly one of `image = REF` and `rootfs = DIR`.
+ *   With an image, command is optional (the image's Entrypoint and Cmd run;
+ *   a command replaces Cmd, as in docker), pull says when the image is
+ *   fetched (missing: only when the store lacks it), and read_only = no
+ *   gives the container a persistent upper directory of its own instead of
+ *   a tmpfs under a read-only root. pull and read_only are refused with a
+ *   rootfs (always bound read-only; nothing to pull). REF is checked here
+ *   lightly (characters, tag, digest); image_ref_parse has the last word.
+ * - [images] ca defaults to Debian's bundle /etc/ssl/certs/ca-certificates.crt.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
@@ -108,6 +117,12 @@ struct cfg_dns {
 	bool host;                  /* yes: also answer on 127.0.0.53 */
 };
 
+struct cfg_images {
+	const char *ca;             /* PEM bundle the registries' certificates are checked against */
+	const char *credentials;    /* a podman/docker auth.json; NULL: none */
+	bool allow_devices;         /* no: a layer's device nodes are refused */
+};
+
 struct cfg_remote {
 	bool enabled;               /* a [remote] section was given */
 	struct ip_addr addr;        /* listen = ADDR:PORT or [ADDR6]:PORT */
@@ -125,6 +140,9 @@ struct label {
 };
 
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+/* When a container's image is fetched: missing (not in the store), always
+ * (at every start: a tag may have moved), never (it must be imported). */
+enum image_pull { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
 
 /* ports = [HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO]; ranges of equal length. */
 struct cfg_port {
@@ -139,8 +157,12 @@ struct cfg_port {
 struct cfg_container {
 	const char *name;           /* file name without .ini, or `name` */
 	const char *file;           /* "containers.d/web.ini" */
-	const char *rootfs;         /* absolute path, required */
-	char **argv;                /* command split like a shell would (quotes, \) */
+	const char *rootfs;         /* absolute path; NULL when image is given */
+	const char *image;          /* a reference, as written; NULL when rootfs is given */
+	enum image_pull pull;       /* missing */
+	bool read_only;             /* yes: the image's root is read-only, /tmp etc. tmpfs */
+	char **argv;                /* command split like a shell would (quotes, \); with an
+				     * image NULL (argc 0) when not given: the image's Cmd */
 	size_t argc;                /* argv[argc] == NULL */
 	const char **env;           /* "KEY=VALUE", in file order */
 	size_t n_env;
@@ -162,7 +184,8 @@ struct cfg_container {
 	unsigned stop_timeout;      /* seconds, 10 */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
 	struct {                    /* where keys were (0: not given), for messages */
-		int section, name, rootfs, command, networks, default_network, ports, ip, ip6;
+		int section, name, rootfs, image, command, networks, default_network, ports, ip,
+			ip6;
 	} lines;
 	/* Of its file's path and text: equal hashes, the same container (a
 	 * container is its file alone). Reconcile skips what did not change. */
@@ -257,6 +280,7 @@ struct config {
 	size_t n_networks;
 	struct cfg_dns dns;
 	struct cfg_remote remote;
+	struct cfg_images images;
 	/* sorted by file name; each one lives with its file's other pieces (a
 	 * config_cache shares them between configs) */
 	struct cfg_container **containers;

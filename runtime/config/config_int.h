@@ -166,7 +166,7 @@ const char *cfg_file_stem(struct cfg_alloc *m, const char *path);
 
 /* config_sections.c */
 extern const struct cfg_section cfg_daemon_section, cfg_network_section, cfg_dns_section,
-	cfg_remote_section, cfg_container_section;
+	cfg_remote_section, cfg_images_section, cfg_container_section;
 void cfg_prefix_hosts(const struct ip_prefix *p, struct ip_range *r);
 void cfg_read_resolv_conf(struct cfg_ctx *c, const char *path);
 int cfg_parse_proto(const char *s);         /* IPPROTO_*, or -1 */

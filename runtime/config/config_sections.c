@@ -1,5 +1,5 @@
 /* config_sections.c - the sections of berth.ini ([daemon], [network NAME],
- * [dns], [remote]) and of containers.d/NAME.ini ([container]): for each, the
+ * [dns], [remote], [images]) and of containers.d/NAME.ini ([container]): for each, the
  * parsers of the keys that are not generic, then its key table. */
 #include "runtime/config/config_int.h"
 
@@ -11,7 +11,8 @@
 #include <strings.h>
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) &&
-	       sizeof(enum restart_policy) == sizeof(int), "CFG_ENUM stores an int");
+	       sizeof(enum restart_policy) == sizeof(int) &&
+	       sizeof(enum image_pull) == sizeof(int), "CFG_ENUM stores an int");
 
 /* ---- [daemon] ----------------------------------------------------------- */
 
@@ -497,16 +498,33 @@ static const struct cfg_key remote_keys[] = {
 const struct cfg_section cfg_remote_section = { "berth.ini", "remote", remote_keys,
 	ARRAY_SIZE(remote_keys) };
 
+/* ---- [images] ----------------------------------------------------------- */
+
+/* obj: struct cfg_images */
+static const struct cfg_key images_keys[] = {
+	{ "ca", CFG_PATH, .off = offsetof(struct cfg_images, ca),
+	  .def = "/etc/ssl/certs/ca-certificates.crt",
+	  .help = "the PEM bundle registries' certificates are checked against" },
+	{ "credentials", CFG_PATH, .off = offsetof(struct cfg_images, credentials),
+	  .help = "a podman/docker auth.json with the registries' logins (default: none)" },
+	{ "allow_devices", CFG_BOOL, .off = offsetof(struct cfg_images, allow_devices),
+	  .def = "no", .help = "keep device nodes of image layers (else a layer with one "
+	  "is refused)" },
+};
+const struct cfg_section cfg_images_section = { "berth.ini", "images", images_keys,
+	ARRAY_SIZE(images_keys) };
+
 /* ---- berth.ini ---------------------------------------------------------- */
 
 void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 {
-	static const char *const kinds[] = { "daemon", "network", "dns", "remote", NULL };
+	static const char *const kinds[] = { "daemon", "network", "dns", "remote", "images",
+		NULL };
 	static const struct cfg_section *const tables[] = { &cfg_daemon_section, NULL,
-		&cfg_dns_section, &cfg_remote_section };
-	const struct ini_sect *seen[4] = { 0 };
+		&cfg_dns_section, &cfg_remote_section, &cfg_images_section };
+	const struct ini_sect *seen[5] = { 0 };
 	struct config *cfg = c->cfg;
-	void *objs[] = { &cfg->daemon, NULL, &cfg->dns, &cfg->remote };
+	void *objs[] = { &cfg->daemon, NULL, &cfg->dns, &cfg->remote, &cfg->images };
 
 	for (size_t i = 0; i < f->n; i++) {
 		const struct ini_sect *s = &f->sects[i];
@@ -514,7 +532,8 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 		int k;
 
 		k = cfg_sect_lookup(c, s, kinds, (const char *const[]){ "network", NULL },
-				    "[daemon], [network NAME], [dns] or [remote]", &kind, &name);
+				    "[daemon], [network NAME], [dns], [remote] or [images]", &kind,
+				    &name);
 		if (k < 0)
 			continue;
 		if (k == 1) {
@@ -529,7 +548,7 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 			cfg_err_sect(c, s, "section given twice (first on line %d)", seen[k]->line);
 			continue;
 		}
-		seen[k] = s;                /* empty [daemon] or [dns]: the defaults */
+		seen[k] = s;                /* empty [daemon], [dns], [images]: the defaults */
 		if (k == 3)
 			cfg->remote.enabled = true;
 		cfg_check_keys(c, s, tables[k]);
@@ -552,6 +571,80 @@ static void parse_name(struct cfg_ctx *c, const struct ini_sect *s, const struct
 			    "most %d, starting and ending with a letter or digit): it is a DNS "
 			    "name", e->val, CONFIG_NAME_MAX);
 	ct->name = cfg_strdup(c->mem, e->val);
+}
+
+/* What is wrong with image reference v, or NULL. Light: the characters, the
+ * tag and the digest; image_ref_parse (runtime/image/ref.c) checks the rest
+ * when the image is pulled. [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], the
+ * registry being a first component with '.' or ':', or "localhost". */
+static const char *image_ref_why(const char *v)
+{
+	const char *at = strchr(v, '@'), *end = at ? at : v + strlen(v), *slash, *colon;
+	const char *name = v, *p;
+	size_t tl;
+
+	if (strlen(v) >= 512)
+		return "longer than 511 characters";
+	for (p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-/:@", *p))
+			return "a reference is letters, digits, '.', '_', '-', '/', ':' and '@'";
+	if (at) {
+		if (strncmp(at + 1, "sha256:", 7) || strlen(at + 8) != 64 ||
+		    strspn(at + 8, "0123456789abcdef") != 64)
+			return "a digest is @sha256: and 64 lower-case hex digits";
+	}
+	slash = memchr(v, '/', (size_t)(end - v));
+	if (slash && (memchr(v, '.', (size_t)(slash - v)) || memchr(v, ':', (size_t)(slash - v)) ||
+		      ((size_t)(slash - v) == 9 && !strncmp(v, "localhost", 9)))) {
+		const char *port = memchr(v, ':', (size_t)(slash - v));
+
+		if (port && (port + 1 == slash ||
+			     strspn(port + 1, "0123456789") != (size_t)(slash - port - 1)))
+			return "a registry is HOST or HOST:PORT";
+		name = slash + 1;
+	}
+	for (slash = NULL, p = name; p < end; p++)
+		if (*p == '/')
+			slash = p;
+	colon = memchr(slash ? slash : name, ':', (size_t)(end - (slash ? slash : name)));
+	if (colon) {
+		tl = (size_t)(end - colon - 1);
+		if (!tl || tl > 128 || colon[1] == '.' || colon[1] == '-' ||
+		    memchr(colon + 1, ':', tl))
+			return "a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting "
+			       "with '.' or '-'";
+		end = colon;
+	}
+	/* the repository: lower-case parts separated by single '/' */
+	for (p = name; p < end; p++) {
+		if (isupper((unsigned char)*p))
+			return "a repository name is lower case";
+		if (*p == ':')
+			return "':' is for the registry's port or the tag";
+	}
+	for (p = name;; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p));
+		if (!slash)
+			slash = end;
+		if (slash == p || !isalnum((unsigned char)p[0]) ||
+		    !isalnum((unsigned char)slash[-1]))
+			return "each part of the name starts and ends with a letter or digit";
+		if (slash == end)
+			return NULL;
+	}
+}
+
+static void parse_image(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			void *obj)
+{
+	struct cfg_container *ct = obj;
+	const char *why = image_ref_why(e->val);
+
+	if (why)
+		cfg_err_key(c, s, e, -1, "'%s': %s (expected [REGISTRY[:PORT]/]NAME[:TAG]"
+			    "[@sha256:HEX], e.g. 127.0.0.1:5000/app:1)", e->val, why);
+	else
+		ct->image = cfg_strdup(c->mem, e->val);
 }
 
 /* Split like a shell would, without expansion: blanks separate words;
@@ -966,6 +1059,9 @@ static void parse_cpus(struct cfg_ctx *c, const struct ini_sect *s, const struct
 			    "(e.g. 0.5)", v);
 }
 
+static const struct cfg_word pulls[] = { { "missing", PULL_MISSING },
+	{ "always", PULL_ALWAYS }, { "never", PULL_NEVER }, { NULL, 0 } };
+
 static const struct cfg_word restarts[] = { { "always", RESTART_ALWAYS },
 	{ "on-failure", RESTART_ON_FAILURE }, { "no", RESTART_NO }, { NULL, 0 } };
 
@@ -976,11 +1072,17 @@ static const struct cfg_key container_keys[] = {
 	{ "name", CFG_TEXT, .syntax = "NAME", .parse = parse_name, CT_LINE(name),
 	  .help = "the container's DNS name (default: the file name without .ini)" },
 	{ "rootfs", CFG_PATH, .off = offsetof(struct cfg_container, rootfs), CT_LINE(rootfs),
-	  .missing = "the directory the container runs in",
-	  .help = "the directory the container runs in" },
+	  .help = "the directory the container runs in, read-only (or image)" },
+	{ "image", CFG_TEXT, .syntax = "[REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX]",
+	  .parse = parse_image, CT_LINE(image),
+	  .help = "the image the container runs from (or rootfs)" },
+	{ "pull", CFG_ENUM, .words = pulls, .off = offsetof(struct cfg_container, pull),
+	  .def = "missing", .help = "with image: when it is fetched from its registry" },
+	{ "read_only", CFG_BOOL, .off = offsetof(struct cfg_container, read_only), .def = "yes",
+	  .help = "with image: no keeps the root writable, with changes kept across restarts" },
 	{ "command", CFG_TEXT, .syntax = "WORDS", .parse = parse_command, CT_LINE(command),
-	  .missing = "what to run, e.g. command = httpd -f",
-	  .help = "what to run, split as a shell would (quotes, \\) without expansion" },
+	  .help = "what to run, split as a shell would (quotes, \\) without expansion "
+	  "(with image: default the image's Cmd)" },
 	{ "env", CFG_TEXT, CFG_REPEAT, "NAME=VALUE", .parse = parse_env,
 	  .help = "an environment variable of the process, one per line" },
 	{ "labels", CFG_LIST, .syntax = "KEY=VALUE, ...", .item = label_item,
@@ -1016,6 +1118,33 @@ static const struct cfg_key container_keys[] = {
 const struct cfg_section cfg_container_section = { "containers.d/NAME.ini", "container",
 	container_keys, ARRAY_SIZE(container_keys) };
 
+/* Exactly one of image and rootfs (a bad value counts as given: it was
+ * reported); command, pull and read_only as the one given allows. */
+static void container_root(struct cfg_ctx *c, const struct ini_sect *s, struct cfg_container *ct)
+{
+	const struct ini_ent *e;
+
+	if (ct->lines.image && ct->lines.rootfs) {
+		int later = ct->lines.image > ct->lines.rootfs ? ct->lines.image : ct->lines.rootfs;
+
+		cfg_error(c, c->file, c->file_idx, later, 0, "[%s] image and rootfs: give one of "
+			  "the two (%s on line %d)", s->name, later == ct->lines.image ?
+			  "rootfs" : "image", later == ct->lines.image ? ct->lines.rootfs :
+			  ct->lines.image);
+	} else if (!ct->lines.image && !ct->lines.rootfs) {
+		cfg_err_sect(c, s, "image or rootfs: missing (what the container runs: image = "
+			     "REF, or rootfs = DIR)");
+	}
+	if (!ct->lines.image && !ct->lines.command)
+		cfg_err_sect(c, s, "command: missing (what to run, e.g. command = httpd -f)");
+	if (ct->lines.image)
+		return;
+	if ((e = cfg_get(s, "pull")))
+		cfg_err_key(c, s, e, -1, "only with image (a rootfs is not pulled)");
+	if ((e = cfg_get(s, "read_only")))
+		cfg_err_key(c, s, e, -1, "only with image (a rootfs is always mounted read-only)");
+}
+
 void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 {
 	struct cfg_container *ct = NULL;
@@ -1050,6 +1179,7 @@ void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 		ct->lines.section = s->line;
 		cfg_check_keys(c, s, &cfg_container_section);
 		cfg_parse_keys(c, s, &cfg_container_section, ct);
+		container_root(c, s, ct);
 		if (!ct->name) {
 			ct->name = cfg_file_stem(c->mem, f->path);
 			if (!cfg_dns_label(ct->name))

@@ -107,6 +107,9 @@ int config_container_preflight(const struct cfg_container *c, bool *fatal, struc
 	const char *cmd = c->argc ? c->argv[0] : NULL;
 	struct stat st;
 
+	*fatal = false;
+	if (!c->rootfs)
+		return 0;           /* an image: checked when it is in the store */
 	*fatal = true;
 	if (stat(c->rootfs, &st) < 0)
 		return err_sys(e, errno, "rootfs %s", c->rootfs);

@@ -179,13 +179,24 @@ void ctl_handle_line(ctl_handler_fn *handler, void *ctx, const struct ctl_reques
 		ctl_reply_error(out, "internal error: the reply was deferred without ctl_defer");
 }
 
+/* "ps" matches argv[0]; "image ls" argv[0] and argv[1]. */
+static bool command_matches(const char *name, const struct ctl_request *rq)
+{
+	const char *sp = strchr(name, ' ');
+	size_t n = sp ? (size_t)(sp - name) : strlen(name);
+
+	if (strncmp(rq->argv[0], name, n) || rq->argv[0][n])
+		return false;
+	return !sp || (rq->argc > 1 && !strcmp(rq->argv[1], sp + 1));
+}
+
 int ctl_dispatch(const struct ctl_command *cmds, size_t n, struct daemon *d,
 		 const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	const struct ctl_command *cmd = NULL;
 
 	for (size_t i = 0; i < n && !cmd; i++)
-		if (!strcmp(rq->argv[0], cmds[i].name))
+		if (command_matches(cmds[i].name, rq))
 			cmd = &cmds[i];
 	/* fail closed: a read-only client runs only what is known to be a read */
 	if (rq->read_only && (!cmd || cmd->mutates))

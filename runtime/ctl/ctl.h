@@ -56,7 +56,9 @@ typedef int ctl_command_fn(struct daemon *d, const struct ctl_request *rq, struc
 			   struct err *e);
 
 struct ctl_command {
-	const char *name;           /* argv[0] */
+	const char *name;           /* argv[0], or "argv[0] argv[1]" (a subcommand whose
+				     * mutates differs from its command's row, which
+				     * comes after it: the first row that matches runs) */
 	ctl_command_fn *run;
 	bool mutates;               /* changes something: refused to read-only clients */
 };

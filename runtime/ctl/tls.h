@@ -1,6 +1,8 @@
 /* tls.h - remote management over mutual TLS (BearSSL, TLS 1.2 only): certificate
  * and key files, the daemon's listener, the CLI's transport, `berth tls`.
- * Internal to runtime/ctl/: the rest of berth uses runtime/ctl/ctl.h.
+ * Internal to runtime/ctl/, and shared with runtime/image/http.c (registry
+ * pulls load the CA bundle and validate servers with the same code); the
+ * rest of berth uses runtime/ctl/ctl.h.
  *
  * Choices (DESIGN §3, §7; issue 11):
  *  - TLS 1.2 only; ECDHE with P-256 only; AES-GCM and ChaCha20-Poly1305 suites
@@ -23,9 +25,10 @@
 
 #include <bearssl.h>
 
-#define TLS_FILE_MAX (256 * 1024)   /* a PEM file larger than this is refused */
+#define TLS_FILE_MAX (1024 * 1024)  /* a PEM file larger than this is refused (a system
+					 * CA bundle is ~220 KiB) */
 #define TLS_CHAIN_MAX 8             /* certificates in one chain file */
-#define TLS_ANCHORS_MAX 32          /* CA certificates in one client_ca/--ca file */
+#define TLS_ANCHORS_MAX 1024        /* CA certificates in one file (a system bundle: ~150) */
 #define TLS_EE_MAX 8192             /* bytes of a peer's own certificate we keep */
 
 #define REMOTE_MAX_CONNS 16         /* concurrent TLS clients (~30 KiB each); then the one idle longest goes */
@@ -44,10 +47,10 @@ struct tls_creds {
 	unsigned char *keymem;      /* owns the key's bytes */
 };
 
-/* Trust anchors (CA certificates). */
+/* Trust anchors (CA certificates): a growable array (lib.h); zeroed is empty. */
 struct tls_anchors {
-	br_x509_trust_anchor v[TLS_ANCHORS_MAX];
-	size_t n;
+	br_x509_trust_anchor *v;
+	size_t n, cap;
 };
 
 /* Load PEM (or one DER) certificates from a file or from memory. what names
@@ -87,6 +90,8 @@ struct tls_x509 {
 	const uint8_t (*pins)[32];  /* non-NULL: the peer's key must be one of these */
 	size_t n_pins;
 	bool check_ip;              /* the leaf must carry ip as iPAddress */
+	bool ee_optional;           /* no SPKI wanted: a leaf over TLS_EE_MAX is fine
+				     * (without pins or check_ip only) */
 	struct ip_addr ip;
 	bool pin_failed, ip_failed; /* why end_chain said no */
 	bool have_spki;

@@ -45,29 +45,38 @@ struct pem_obj {
 	char name[128];
 	struct buf der;
 };
+struct pem_list {
+	struct pem_obj *v;
+	size_t n, cap;
+};
 
 static void pem_sink(void *ctx, const void *data, size_t len)
 {
 	buf_append(ctx, data, len);
 }
 
-/* Split PEM text into its objects (at most max). Input that is not PEM but
- * starts like a DER SEQUENCE is one object named "" (a DER file). Returns the
- * number of objects or -EINVAL. */
-static int pem_split(const void *data, size_t len, struct pem_obj *objs, size_t max,
+static void pem_free(struct pem_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		buf_free(&l->v[i].der);
+	array_free(l);
+}
+
+/* Split PEM text into its objects (at most max) appended to l, which is
+ * empty on failure. Input that is not PEM but starts like a DER SEQUENCE is
+ * one object named "" (a DER file). Returns the number of objects or
+ * -EINVAL. */
+static int pem_split(const void *data, size_t len, struct pem_list *l, size_t max,
 		     const char *what, struct err *e)
 {
 	br_pem_decoder_context pc;
 	const unsigned char *p = data;
-	size_t n = 0;
-	bool inside = false;
+	struct pem_obj *o = NULL;
 
 	if (len && p[0] == 0x30) {
-		if (max < 1)
-			return err_set(e, EINVAL, "%s: too many objects", what);
-		objs[0].name[0] = '\0';
-		buf_init(&objs[0].der);
-		buf_append(&objs[0].der, data, len);
+		if (!(o = array_push(l)))
+			abort();
+		buf_append(&o->der, data, len);
 		return 1;
 	}
 	br_pem_decoder_init(&pc);
@@ -78,16 +87,15 @@ static int pem_split(const void *data, size_t len, struct pem_obj *objs, size_t 
 		len -= k;
 		switch (br_pem_decoder_event(&pc)) {
 		case BR_PEM_BEGIN_OBJ:
-			if (n >= max)
+			if (l->n >= max)
 				goto err_many;
-			snprintf(objs[n].name, sizeof(objs[n].name), "%s", br_pem_decoder_name(&pc));
-			buf_init(&objs[n].der);
-			br_pem_decoder_setdest(&pc, pem_sink, &objs[n].der);
-			inside = true;
+			if (!(o = array_push(l)))
+				abort();
+			snprintf(o->name, sizeof(o->name), "%s", br_pem_decoder_name(&pc));
+			br_pem_decoder_setdest(&pc, pem_sink, &o->der);
 			break;
 		case BR_PEM_END_OBJ:
-			inside = false;
-			n++;
+			o = NULL;
 			break;
 		case BR_PEM_ERROR:
 			goto err_bad;
@@ -97,34 +105,22 @@ static int pem_split(const void *data, size_t len, struct pem_obj *objs, size_t 
 		}
 	}
 	/* a final line without its newline: give the decoder one */
-	if (inside) {
+	if (o) {
 		br_pem_decoder_push(&pc, "\n", 1);
-		if (br_pem_decoder_event(&pc) == BR_PEM_END_OBJ) {
-			inside = false;
-			n++;
-		}
+		if (br_pem_decoder_event(&pc) == BR_PEM_END_OBJ)
+			o = NULL;
 	}
-	if (inside)
+	if (o)
 		goto err_bad;
-	if (n == 0) {
-		err_set(e, EINVAL, "%s: no PEM object found", what);
-		return -EINVAL;
-	}
-	return (int)n;
+	if (l->n == 0)
+		return err_set(e, EINVAL, "%s: no PEM object found", what);
+	return (int)l->n;
 err_many:
-	for (size_t i = 0; i < n; i++)
-		buf_free(&objs[i].der);
+	pem_free(l);
 	return err_set(e, EINVAL, "%s: more than %zu PEM objects", what, max);
 err_bad:
-	for (size_t i = 0; i < n + (inside ? 1 : 0); i++)
-		buf_free(&objs[i].der);
+	pem_free(l);
 	return err_set(e, EINVAL, "%s: malformed PEM", what);
-}
-
-static void pem_free(struct pem_obj *objs, int n)
-{
-	for (int i = 0; i < n; i++)
-		buf_free(&objs[i].der);
 }
 
 static bool pem_is_cert(const char *name)
@@ -170,12 +166,14 @@ static int cert_decode(const uint8_t *der, size_t len, const char *what,
 int tls_parse_chain(const void *data, size_t len, const char *what, struct tls_creds *c,
 		    struct err *e)
 {
-	struct pem_obj objs[TLS_CHAIN_MAX];
-	int n = pem_split(data, len, objs, TLS_CHAIN_MAX, what, e);
+	struct pem_list l = { 0 };
+	struct pem_obj *objs;
+	int n = pem_split(data, len, &l, TLS_CHAIN_MAX, what, e);
 	int ret = 0;
 
 	if (n < 0)
 		return n;
+	objs = l.v;
 	for (size_t i = 0; i < c->chain_len; i++)      /* replaces a chain loaded before */
 		free(c->chain[i].data);
 	c->chain_len = 0;
@@ -196,7 +194,7 @@ int tls_parse_chain(const void *data, size_t len, const char *what, struct tls_c
 		objs[i].der.len = 0;
 		c->chain_len++;
 	}
-	pem_free(objs, n);
+	pem_free(&l);
 	if (ret == 0 && c->chain_len == 0)
 		ret = err_set(e, EINVAL, "%s: no CERTIFICATE in the file", what);
 	if (ret < 0) {
@@ -227,22 +225,24 @@ int tls_load_chain(const char *path, const char *what, struct tls_creds *c, stru
 int tls_parse_key(const void *data, size_t len, const char *what, struct tls_creds *c,
 		  struct err *e)
 {
-	struct pem_obj objs[4];
+	struct pem_list l = { 0 };
+	struct pem_obj *objs;
 	br_skey_decoder_context *kc;
-	int n = pem_split(data, len, objs, ARRAY_SIZE(objs), what, e), ret = 0, found = -1;
+	int n = pem_split(data, len, &l, 4, what, e), ret = 0, found = -1;
 
 	if (n < 0)
 		return n;
+	objs = l.v;
 	for (int i = 0; i < n && found < 0; i++)
 		if (strstr(objs[i].name, "PRIVATE KEY") || !objs[i].name[0])
 			found = i;
 	if (found < 0) {
-		pem_free(objs, n);
+		pem_free(&l);
 		return err_set(e, EINVAL, "%s: no PRIVATE KEY in the file", what);
 	}
 	kc = malloc(sizeof(*kc));
 	if (!kc) {
-		pem_free(objs, n);
+		pem_free(&l);
 		return err_set(e, ENOMEM, "%s: out of memory", what);
 	}
 	br_skey_decoder_init(kc);
@@ -295,7 +295,7 @@ int tls_parse_key(const void *data, size_t len, const char *what, struct tls_cre
 	for (int i = 0; i < n; i++)
 		if (objs[i].der.data)       /* an empty PEM block has none */
 			memset(objs[i].der.data, 0, objs[i].der.len);
-	pem_free(objs, n);
+	pem_free(&l);
 	return ret;
 }
 
@@ -372,12 +372,16 @@ void tls_creds_free(struct tls_creds *c)
 int tls_parse_anchors(const void *data, size_t len, const char *what, struct tls_anchors *a,
 		      struct err *e)
 {
-	struct pem_obj objs[TLS_ANCHORS_MAX];
-	int n = pem_split(data, len, objs, TLS_ANCHORS_MAX, what, e), ret = 0;
+	struct pem_list l = { 0 };
+	struct pem_obj *objs;
+	int n = pem_split(data, len, &l, TLS_ANCHORS_MAX, what, e), ret = 0;
 
+	tls_anchors_free(a);                /* replaces what a held */
 	if (n < 0)
 		return n;
-	a->n = 0;
+	objs = l.v;
+	if (array_reserve(a, (size_t)n) < 0)
+		abort();
 	for (int i = 0; i < n; i++) {
 		br_x509_trust_anchor *ta = &a->v[a->n];
 		br_x509_decoder_context dc;
@@ -414,7 +418,7 @@ int tls_parse_anchors(const void *data, size_t len, const char *what, struct tls
 		}
 		a->n++;
 	}
-	pem_free(objs, n);
+	pem_free(&l);
 	if (ret == 0 && a->n == 0)
 		ret = err_set(e, EINVAL, "%s: no CERTIFICATE in the file", what);
 	if (ret < 0)
@@ -448,7 +452,7 @@ void tls_anchors_free(struct tls_anchors *a)
 		else
 			free(ta->pkey.key.rsa.n);  /* e lives in the same block */
 	}
-	a->n = 0;
+	array_free(a);
 }
 
 /* ---- reading DER (only what BearSSL does not expose) --------------------- */
@@ -615,7 +619,7 @@ const char *tls_spki_format(const uint8_t h[32], char *buf)
 
 const char *tls_strerror(int err)
 {
-	static char other[64];
+	static _Thread_local char other[64];   /* registry pulls run in worker threads */
 
 	if (err >= BR_ERR_SEND_FATAL_ALERT) {
 		switch (err - BR_ERR_SEND_FATAL_ALERT) {
@@ -733,6 +737,8 @@ static unsigned x509_end_chain(const br_x509_class **ctx)
 
 	if (r != 0)
 		return r;
+	if (x->ee_trunc && x->ee_optional && !x->check_ip && !x->pins)
+		return 0;
 	if (x->ee_trunc)
 		return BR_ERR_X509_LIMIT_EXCEEDED;
 	if (tls_cert_spki_sha256(x->ee, x->ee_len, x->spki) < 0)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -232,6 +233,26 @@ static int ns_open(pid_t pid, const char *ns)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* An image's user (info's user=UID:GID, groups=G,...), as its process runs. */
+static void exec_user(const char *name, const char *info)
+{
+	char user[64], groups[4096];
+	gid_t g[32];
+	size_t n = 0;
+	unsigned long uid, gid;
+
+	if (!field(info, "user", user, sizeof(user)) ||
+	    sscanf(user, "%lu:%lu", &uid, &gid) != 2)
+		return;
+	if (field(info, "groups", groups, sizeof(groups)))
+		for (char *p = groups; *p && n < ARRAY_SIZE(g); p += strcspn(p, ","), p += *p == ',')
+			g[n++] = (gid_t)strtoul(p, NULL, 10);
+	if (setgroups(n, g) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0) {
+		fprintf(stderr, "berth exec: run as %s in %s: %s\n", user, name, strerror(errno));
+		_exit(126);
+	}
+}
+
 static void __attribute__((noreturn)) exec_child(const char *name, const char *info, int fds[4],
 						 int rootfd, char **cmd)
 {
@@ -274,6 +295,7 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 		fprintf(stderr, "berth exec: %s\n", e.msg);
 		_exit(126);
 	}
+	exec_user(name, info);
 	for (p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		size_t len = strcspn(p, "\n");
 

@@ -27,6 +27,7 @@
  *    written atomically, so nothing is lost while no daemon runs.
  */
 #include "runtime/ctr/ctr.h"
+#include "runtime/image/image.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -87,6 +88,7 @@ struct ctr_run {
 	uint8_t state;              /* enum run_state */
 	uint8_t stopping;           /* enum ctr_stop_why; 0: no stop under way */
 	uint8_t backoff_s;          /* <= CTR_BACKOFF_MAX_S */
+	uint8_t stop_signal;        /* what the monitor sends on a stop (an image's StopSignal) */
 	bool has_hash : 1;          /* hash is known (else it matches nothing) */
 	bool want : 1;              /* should run; false after `berth stop` */
 	bool child : 1;             /* the monitor is our child (else adopted) */
@@ -251,14 +253,20 @@ static void run_free(struct ctr_run *r)
 	free(r);
 }
 
-/* What a running process depends on: a change of any of it restarts it. */
-static uint64_t run_hash(const struct cfg_container *c)
+/* What a running process depends on: a change of any of it restarts it.
+ * An image is its manifest's digest (its layers and configuration). */
+static uint64_t run_hash(const struct ctr_spec *sp)
 {
+	const struct cfg_container *c = sp->cfg;
 	uint64_t h;
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "rootfs=%s\n", c->rootfs);
+	if (sp->image)
+		buf_printf(&b, "image=%s@%s\nread_only=%d\n", sp->image->ref, sp->image->digest,
+			   c->read_only);
+	else
+		buf_printf(&b, "rootfs=%s\n", c->rootfs);
 	for (size_t i = 0; i < c->argc; i++)
 		buf_printf(&b, "arg=%s\n", c->argv[i]);
 	for (size_t i = 0; i < c->n_env; i++)
@@ -360,6 +368,121 @@ static void spec_env(struct buf *b, const char *val)
 	spec_put(b, "env", val);
 }
 
+/* ---- what a container runs from its image ------------------------------------ */
+
+typedef void spec_put_fn(struct buf *b, const char *key, const char *val);
+
+static bool list_has(char *const *v, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (; v && *v; v++)
+		if (!strncmp(*v, key, n) && (*v)[n] == '=')
+			return true;
+	return false;
+}
+
+/* key of "KEY=VALUE" into buf; false when it has none. */
+static bool env_key(const char *kv, char *buf, size_t size)
+{
+	size_t n = strcspn(kv, "=");
+
+	if (!kv[n] || !n || n >= size)
+		return false;
+	memcpy(buf, kv, n);
+	buf[n] = '\0';
+	return true;
+}
+
+/* What the image gives the container's process, as put records: the
+ * overlay (layers, layers_dir, image, read_only), workdir, user, groups,
+ * stop_signal, arg (Entrypoint, then command or else Cmd, as docker) and env
+ * (the defaults the container and the image do not set, the image's Env but
+ * for the names the container sets, the container's). Returns 0, or -1 with
+ * e naming the image. */
+static int image_put(const struct ctr_sup *s, const struct ctr_spec *sp, spec_put_fn *put,
+		     struct buf *b, struct err *e)
+{
+	const struct cfg_container *cc = sp->cfg;
+	const struct image_info *i = sp->image;
+	const struct image_config *ic = &i->config;
+	struct image_user u;
+	char v[4096], key[256];
+	size_t n_args = 0, off = 0;
+	struct buf lower;
+	int sig = SIGTERM;
+
+	buf_init(&lower);
+	if (image_lowerdirs(i, &lower, e) < 0) {
+		buf_free(&lower);
+		return -1;
+	}
+	buf_append(&lower, "", 1);
+	put(b, "layers", lower.data);
+	buf_free(&lower);
+	snprintf(v, sizeof(v), "%s/images/layers", s->state_dir);
+	put(b, "layers_dir", v);
+	for (size_t k = 0; k < i->n_layers; k++) {
+		char path[4096 + 80];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", v, i->layers[k].diff_id + 7);
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			return err_set(e, ENOENT, "image %s: layer %s missing (%s): pull the image "
+				       "again", i->ref, i->layers[k].diff_id, path);
+	}
+	put(b, "image", i->ref);
+	put(b, "read_only", cc->read_only ? "1" : "0");
+	if (ic->workdir && *ic->workdir) {
+		if (ic->workdir[0] != '/')
+			return err_set(e, EINVAL, "image %s: WorkingDir '%s' is not an absolute path",
+				       i->ref, ic->workdir);
+		put(b, "workdir", ic->workdir);
+	}
+	if (image_user_resolve(i, s->state_dir, ic->user, &u, e) < 0)
+		return -1;
+	snprintf(v, sizeof(v), "%" PRIu32 ":%" PRIu32, u.uid, u.gid);
+	put(b, "user", v);
+	v[0] = '\0';
+	for (size_t k = 0; k < u.n_groups && off < sizeof(v); k++)
+		off += (size_t)snprintf(v + off, sizeof(v) - off, "%s%" PRIu32, k ? "," : "",
+					u.groups[k]);
+	put(b, "groups", v);
+	if (ic->stop_signal && *ic->stop_signal &&
+	    (sig = image_signal_parse(ic->stop_signal)) < 0)
+		return err_set(e, EINVAL, "image %s: StopSignal '%s' is not a signal", i->ref,
+			       ic->stop_signal);
+	snprintf(v, sizeof(v), "%d", sig);
+	put(b, "stop_signal", v);
+	for (char **a = ic->entrypoint; a && *a; a++, n_args++)
+		put(b, "arg", *a);
+	if (cc->argc)
+		for (size_t k = 0; k < cc->argc; k++, n_args++)
+			put(b, "arg", cc->argv[k]);
+	else
+		for (char **a = ic->cmd; a && *a; a++, n_args++)
+			put(b, "arg", *a);
+	if (!n_args)
+		return err_set(e, EINVAL, "image %s has neither Entrypoint nor Cmd: give container "
+			       "%s a command", i->ref, cc->name);
+	if (!env_has(cc, "PATH") && !list_has(ic->env, "PATH"))
+		put(b, "env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!env_has(cc, "HOSTNAME") && !list_has(ic->env, "HOSTNAME")) {
+		snprintf(v, sizeof(v), "HOSTNAME=%s", cc->name);
+		put(b, "env", v);
+	}
+	if (!env_has(cc, "HOME") && !list_has(ic->env, "HOME")) {
+		snprintf(v, sizeof(v), "HOME=%s", u.home);
+		put(b, "env", v);
+	}
+	for (char **a = ic->env; a && *a; a++)
+		if (env_key(*a, key, sizeof(key)) && !env_has(cc, key))
+			put(b, "env", *a);
+	for (size_t k = 0; k < cc->n_env; k++)
+		put(b, "env", cc->env[k]);
+	return 0;
+}
+
 static int write_one(const struct ctr_run *r, const char *file, const struct buf *b,
 		     struct err *e)
 {
@@ -400,15 +523,21 @@ static int write_files(const struct ctr_run *r, const struct ctr_spec *sp, struc
 	/* what to run */
 	buf_reset(&b);
 	spec_put(&b, "name", cc->name);
-	spec_put(&b, "rootfs", cc->rootfs);
+	if (!sp->image)
+		spec_put(&b, "rootfs", cc->rootfs);
 	spec_put(&b, "netns", sp->netns);
 	snprintf(v, sizeof(v), "%016llx", (unsigned long long)r->hash);
 	spec_put(&b, "hash", r->has_hash ? v : "");
-	for (size_t i = 0; i < cc->argc; i++)
-		spec_put(&b, "arg", cc->argv[i]);
-	default_env(cc, spec_env, &b);
-	for (size_t i = 0; i < cc->n_env; i++)
-		spec_put(&b, "env", cc->env[i]);
+	if (sp->image) {
+		if (!ret && image_put(r->s, sp, spec_put, &b, e) < 0)
+			ret = -1;
+	} else {
+		for (size_t i = 0; i < cc->argc; i++)
+			spec_put(&b, "arg", cc->argv[i]);
+		default_env(cc, spec_env, &b);
+		for (size_t i = 0; i < cc->n_env; i++)
+			spec_put(&b, "env", cc->env[i]);
+	}
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)cc->memory);
 	spec_put(&b, "memory", v);
 	snprintf(v, sizeof(v), "%u", cc->cpus_milli);
@@ -523,6 +652,11 @@ static int run_start(struct ctr_run *r)
 		return -1;
 	if (r->counted)
 		return 0;           /* already starting */
+	if (sp->cfg->image && !sp->image) {
+		err_set(&e, ENOENT, "image %s is not in the store", sp->cfg->image);
+		run_exited(r, -1, e.msg);
+		return -1;
+	}
 	loop_timer_cancel(s->loop, &r->timer);
 	r->stopping = 0;
 	r->exit_pending = false;
@@ -539,8 +673,12 @@ static int run_start(struct ctr_run *r)
 		loop_timer_set(s->loop, &r->timer, LOCK_RETRY_MS);
 		return 0;
 	}
-	r->hash = run_hash(sp->cfg);
+	r->hash = run_hash(sp);
 	r->has_hash = true;
+	r->stop_signal = SIGTERM;
+	if (sp->image && sp->image->config.stop_signal &&
+	    image_signal_parse(sp->image->config.stop_signal) > 0)
+		r->stop_signal = (uint8_t)image_signal_parse(sp->image->config.stop_signal);
 	r->stop_timeout = sp->cfg->stop_timeout;
 	r->warning = NULL;
 	if ((sp->cfg->memory || sp->cfg->cpus_milli) && !ctr_cgroup2()) {
@@ -880,8 +1018,12 @@ static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why)
 	loop_timer_set(s->loop, &r->timer, r->pidfd.fd < 0 ? 200 : grace);
 	run_record(r);              /* the reason is durable before we go on */
 	changed(r);
-	LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
-	    r->stop_timeout);
+	if (r->stop_signal && r->stop_signal != SIGTERM)
+		LOG(s, LOG_INFO, "container %s: stopping (signal %d, its image's StopSignal; "
+		    "SIGKILL after %u s)", r->name, (int)r->stop_signal, r->stop_timeout);
+	else
+		LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
+		    r->stop_timeout);
 }
 
 /* Where a stop of why leaves a run that has no process. */
@@ -944,7 +1086,11 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 	if (!r)
 		r = run_new(s, name);
 	r->stop_timeout = sp->cfg->stop_timeout;
-	h = run_hash(sp->cfg);
+	h = run_hash(sp);
+	/* its image is not at hand (being pulled again, say): what runs is
+	 * taken as what is configured, until the spec has the image */
+	if (sp->cfg->image && !sp->image && r->has_hash)
+		h = r->hash;
 	if (r->monitor && run_hash_is(r, h) && r->warning == WARN_NEW_CANNOT_START)
 		r->warning = NULL;          /* the configuration it runs is back */
 	if (r->exit_pending) {
@@ -985,6 +1131,50 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 	return 0;
 }
 
+/* Delete what dirfd holds (its entries, depth-first; links not followed:
+ * an image's upper directory holds what the container wrote). Bounded by
+ * depth so that a hostile tree cannot exhaust the daemon's stack. */
+static void rm_tree_at(int dirfd, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 256) {
+		close(dirfd);
+		return;
+	}
+	d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			continue;
+		fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		rm_tree_at(fd, depth + 1);
+		unlinkat(dirfd, de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+static void rm_tree(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* overlayfs's work directory keeps a mode-0 "work" inside */
+	rm_tree_at(fd, 0);
+	rmdir(path);
+}
+
 void ctr_forget(struct ctr_sup *s, const char *name)
 {
 	static const char *const files[] = { "spec", "hosts", "hostname", "resolv.conf",
@@ -994,6 +1184,10 @@ void ctr_forget(struct ctr_sup *s, const char *name)
 
 	if (r && r->monitor)
 		return;             /* never while a process may use them */
+	ctr_path_of(s, name, "upper", path, sizeof(path));
+	rm_tree(path);
+	ctr_path_of(s, name, "work", path, sizeof(path));
+	rm_tree(path);
 	for (size_t k = 0; files[k]; k++) {
 		ctr_path_of(s, name, files[k], path, sizeof(path));
 		if (unlink(path) < 0)
@@ -1255,9 +1449,18 @@ void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st
 	st->error = "";
 	st->warning = "";
 	if (sp && sp->blocked && !(r && r->monitor)) {
-		st->state = "error";
-		st->error = sp->blocked;
-		snprintf(st->status, sizeof(st->status), "network not set up");
+		st->state = sp->blocked_wait ? "pulling" : "error";
+		st->error = sp->blocked_wait ? "" : sp->blocked;
+		snprintf(st->status, sizeof(st->status), "%s",
+			 sp->blocked_status ? sp->blocked_status : "network not set up");
+		if (r && sp->blocked_status) {
+			/* what it waits for says more than how it last ended */
+			st->restarts = r->restarts;
+			st->exit_code = r->exit_code;
+			st->started_at = r->started_at;
+			st->warning = r->warning ? r->warning : "";
+			return;
+		}
 		if (!r)
 			return;
 	}
@@ -1407,15 +1610,40 @@ static void exec_env_line(struct buf *b, const char *val)
 	buf_printf(b, "env=%s\n", val);
 }
 
-static int req_exec_info(const struct ctr_run *r, const struct cfg_container *cc,
-			 struct buf *out, struct err *e)
+/* An image's records as exec-info lines: its env, user and groups, and its
+ * working directory as cwd. */
+static void exec_image_line(struct buf *b, const char *key, const char *val)
 {
+	if (strchr(val, '\n'))
+		return;             /* cannot travel in this line format */
+	if (!strcmp(key, "env") || !strcmp(key, "user") || !strcmp(key, "groups"))
+		buf_printf(b, "%s=%s\n", key, val);
+	else if (!strcmp(key, "workdir"))
+		buf_printf(b, "cwd=%s\n", val);
+}
+
+static int req_exec_info(const struct ctr_run *r, const struct ctr_spec *sp, struct buf *out,
+			 struct err *e)
+{
+	const struct cfg_container *cc = sp->cfg;
+	size_t at;
+
 	if (r->state != RS_RUNNING || !r->init)
 		return err_set(e, ESRCH, "container %s is not running (%s)", r->name,
 			       state_names[r->state]);
-	buf_printf(out, "pid=%d\nstart=%" PRIu64 "\ncwd=/\n", (int)r->init, ctr_proc_start(r->init));
+	buf_printf(out, "pid=%d\nstart=%" PRIu64 "\n", (int)r->init, ctr_proc_start(r->init));
 	if ((cc->memory || cc->cpus_milli) && ctr_cgroup2())
 		buf_printf(out, "cgroup=%s/%s\n", CTR_CGROUP_ROOT, cc->name);
+	if (sp->image) {
+		/* as the container's process runs: its user, directory, env */
+		at = out->len;
+		if (image_put(r->s, sp, exec_image_line, out, e) < 0)
+			return -1;
+		if (!memmem(out->data + at, out->len - at, "cwd=", 4))
+			buf_puts(out, "cwd=/\n");
+		return 0;
+	}
+	buf_puts(out, "cwd=/\n");
 	default_env(cc, exec_env_line, out);
 	for (size_t i = 0; i < cc->n_env; i++) {
 		if (strchr(cc->env[i], '\n'))
@@ -1455,7 +1683,7 @@ int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out
 	if (!strcmp(cmd, "stop") || !strcmp(cmd, "restart"))
 		return req_stop(r, !strcmp(cmd, "restart"), out);
 	if (!strcmp(cmd, "exec-info"))
-		return req_exec_info(r, sp->cfg, out, e);
+		return req_exec_info(r, sp, out, e);
 	if (!strcmp(cmd, "state")) {
 		struct ctr_status st;
 

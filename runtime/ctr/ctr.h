@@ -23,9 +23,17 @@
  *
  * Files, all under STATE_DIR/ctr/NAME/ (the daemon writes the first four
  * before each start; the monitor writes the last two, each atomically):
- *   spec        what to run: NUL-terminated "key=value" records
+ *   spec        what to run: NUL-terminated "key=value" records: name, rootfs
+ *               or (an image) layers (the overlay's lowerdir, relative to
+ *               layers_dir), layers_dir, image (its name, for messages),
+ *               read_only (0|1), workdir, user (UID:GID), groups (G,G,...),
+ *               stop_signal (a number); netns, hash, arg and env (repeated),
+ *               memory, cpus_milli, stop_timeout, init, log_size
  *   hosts, hostname, resolv.conf   bind-mounted read-only into /etc
- *   root/       the mount point the rootfs is bound to before pivot_root
+ *   root/       the mount point the rootfs is bound to before pivot_root (an
+ *               image: its overlay, or the tmpfs of its upper directory)
+ *   upper/, work/  an image's with read_only = no: the changes the container
+ *               made to its root, kept across restarts (deleted by ctr_forget)
  *   monitor     "monitor=PID start=TICKS init=PID started=UNIX boot=ID hash=H"
  *   exit        "status=N finished=UNIX error=MESSAGE" when the monitor ends
  *   lock        flock'ed by the monitor for its whole life (fd CTR_LOCK_FD):
@@ -47,6 +55,7 @@
 
 struct store;
 struct cfg_container;
+struct image_info;
 
 /* ---- the supervisor (container.c) ----------------------------------------
  *
@@ -76,7 +85,11 @@ struct ctr_spec {
 	struct ip_addr nameservers[2];  /* family 0: none */
 	struct ip_addr addrs[2 * CONFIG_NET_PER_CONTAINER];  /* /etc/hosts names it on these */
 	size_t n_addrs;
+	const struct image_info *image; /* cfg->image as the store has it; NULL: rootfs */
 	const char *blocked;            /* non-NULL: may not start now, and why */
+	const char *blocked_status;     /* then ps's STATUS; NULL: "network not set up" */
+	bool blocked_wait;              /* a wait, not a fault (its image is being
+					 * pulled): state "pulling", no error */
 };
 
 /* The spec of a configured container, or NULL when name is not configured. */
@@ -122,7 +135,9 @@ bool ctr_stopping(const struct ctr_sup *s, const char *name);
  * is under way (on_gone follows), false when nothing of it runs. */
 bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why);
 /* Bring name's process in line with its spec (lookup): stop it for a restart
- * when what it runs changed (rootfs, command, env, networks, memory, cpus, init);
+ * when what it runs changed (rootfs, or image digest and read_only, command,
+ * env, networks, memory, cpus, init; a container whose image the spec does
+ * not have (image NULL for cfg->image) is left running as it is);
  * start it when it should run and does not. Labels, ports, service, restart
  * and stop_timeout apply without a restart. Returns 0, or -1 when the
  * changed configuration cannot start (config_container_preflight): the old

@@ -51,6 +51,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/auxv.h>
+#include <grp.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -68,6 +69,8 @@
 
 #define SPEC_MAX (1 << 20)
 #define SPEC_ARGS_MAX 1024
+#define SPEC_GROUPS_MAX 32          /* struct image_user's */
+#define OVERLAY_OPTS_MAX 4096       /* mount(2) takes one page of options */
 #define EXE_PATH_MAX 4096
 #define LOG_CHUNK 4096              /* bytes per read of the output pipe (PIPE_BUF,
 				     * what a writer sends at once) */
@@ -214,11 +217,21 @@ int ctr_caps_apply(struct err *e)
  * container) and nothing of malloc's (its meta area and groups). */
 struct spec {
 	const char *name, *rootfs, *netns, *hash;
+	/* an image instead of rootfs: the overlay's lowerdir (relative to
+	 * layers_dir) and the image's name for messages */
+	const char *layers, *layers_dir, *image;
+	const char *workdir;        /* the process's cwd; NULL: / */
 	char **argv, **envp;        /* NULL-terminated, argc/envc entries */
 	size_t argc, envc;
 	uint64_t memory, log_size;
 	unsigned cpus_milli, stop_timeout;
+	int stop_signal;            /* what a stop sends first (SIGTERM) */
 	bool init;                  /* berth's init is PID 1 (init.c) */
+	bool read_only;             /* the root (an image's: else a writable upper) */
+	bool has_user;              /* the command runs as uid:gid with groups */
+	uint32_t uid, gid;
+	uint32_t groups[SPEC_GROUPS_MAX];
+	size_t n_groups;
 };
 
 /* Open the spec; its size (at most SPEC_MAX: the rest is not read) in *len. */
@@ -279,6 +292,8 @@ static int spec_parse(struct spec *s, char *text, size_t len, const char *path, 
 	s->argv = argv;
 	s->envp = envp;
 	s->stop_timeout = 10;
+	s->stop_signal = SIGTERM;
+	s->read_only = true;
 	for (size_t off = 0; off < len;) {
 		char *rec = text + off, *eq = strchr(rec, '=');
 		size_t rl = strlen(rec);
@@ -309,10 +324,30 @@ static int spec_parse(struct spec *s, char *text, size_t len, const char *path, 
 			s->stop_timeout = (unsigned)strtoul(eq, NULL, 10);
 		else if (!strcmp(rec, "init"))
 			s->init = !strcmp(eq, "1");
+		else if (!strcmp(rec, "layers"))
+			s->layers = eq;
+		else if (!strcmp(rec, "layers_dir"))
+			s->layers_dir = eq;
+		else if (!strcmp(rec, "image"))
+			s->image = eq;
+		else if (!strcmp(rec, "workdir"))
+			s->workdir = *eq ? eq : NULL;
+		else if (!strcmp(rec, "read_only"))
+			s->read_only = strcmp(eq, "0") != 0;
+		else if (!strcmp(rec, "stop_signal"))
+			s->stop_signal = atoi(eq) > 0 && atoi(eq) < _NSIG ? atoi(eq) : SIGTERM;
+		else if (!strcmp(rec, "user"))
+			s->has_user = sscanf(eq, "%" SCNu32 ":%" SCNu32, &s->uid, &s->gid) == 2;
+		else if (!strcmp(rec, "groups"))
+			for (char *g = eq; *g && s->n_groups < SPEC_GROUPS_MAX;
+			     g += strcspn(g, ","), g += *g == ',')
+				s->groups[s->n_groups++] = (uint32_t)strtoul(g, NULL, 10);
 	}
 	s->argv[s->argc] = NULL;
 	s->envp[s->envc] = NULL;
-	if (!s->name || !s->rootfs || !s->netns || !s->argc)
+	if (s->layers && (!s->layers_dir || !s->image))
+		return err_set(e, EINVAL, "%s: layers without layers_dir or image", path);
+	if (!s->name || !(s->rootfs || s->layers) || !s->netns || !s->argc)
 		return err_set(e, EINVAL, "%s: incomplete container spec", path);
 	return 0;
 }
@@ -427,30 +462,39 @@ static void child_cgroup(const struct child *c)
 	STEP(c, write_str(path, "0"), "cgroup: join %s", path);
 }
 
+/* What the container's root is, for messages: "rootfs DIR" or "image REF". */
+static const char *root_name(const struct child *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s %s", c->s->layers ? "image" : "rootfs",
+		 c->s->layers ? c->s->image : c->s->rootfs);
+	return buf;
+}
+
 /* A directory or an empty file to mount on, created in the rootfs if missing. */
 static void child_mountpoint(const struct child *c, const char *root, const char *rel, bool dir)
 {
-	char path[4096];
+	char path[4096], what[4096 + 8];
 	struct stat st;
 	int fd;
 
 	pathf(c, path, sizeof(path), "%s/%s", root, rel);
+	root_name(c, what, sizeof(what));
 	if (lstat(path, &st) == 0) {
 		if (dir && !S_ISDIR(st.st_mode))
-			fail_msg(c, "rootfs %s: /%s is not a directory", c->s->rootfs, rel);
+			fail_msg(c, "%s: /%s is not a directory", what, rel);
 		if (!dir && S_ISDIR(st.st_mode))
-			fail_msg(c, "rootfs %s: /%s is a directory", c->s->rootfs, rel);
+			fail_msg(c, "%s: /%s is a directory", what, rel);
 		if (!dir && S_ISLNK(st.st_mode))
-			STEP(c, unlink(path), "rootfs %s: replace the symlink /%s", c->s->rootfs, rel);
+			STEP(c, unlink(path), "%s: replace the symlink /%s", what, rel);
 		else
 			return;
 	}
 	if (dir) {
-		STEP(c, mkdir(path, 0755), "rootfs %s: create /%s", c->s->rootfs, rel);
+		STEP(c, mkdir(path, 0755), "%s: create /%s", what, rel);
 		return;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	STEP(c, fd, "rootfs %s: create /%s", c->s->rootfs, rel);
+	STEP(c, fd, "%s: create /%s", what, rel);
 	close(fd);
 }
 
@@ -553,6 +597,82 @@ static void child_proc_mask(const struct child *c, const char *root)
 	}
 }
 
+/* An image's root: an overlay of its layers on root (STATE_DIR/ctr/NAME/
+ * root) with, read-only, the upper and work directories on a tmpfs of this
+ * mount namespace (root/upper, root/work; the overlay on root/merged, which
+ * becomes root), else the container's persistent STATE_DIR/ctr/NAME/upper
+ * and work. lowerdir is relative to the layers' directory, the mount made
+ * from there, so that 48 layers fit one page of options. */
+static void child_overlay(const struct child *c, char *root, size_t size)
+{
+	const struct spec *s = c->s;
+	char upper[4096 + 16], work[4096 + 16], opts[OVERLAY_OPTS_MAX];
+	size_t n_layers = 1;
+	int ret, en;
+
+	for (const char *p = s->layers; *p; p++)
+		n_layers += *p == ':';
+	if (s->read_only) {
+		STEP(c, mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=16m"),
+		     "image %s: mount a tmpfs for the overlay's upper directory", s->image);
+		pathf(c, upper, sizeof(upper), "%s/upper", root);
+		pathf(c, work, sizeof(work), "%s/work", root);
+		STEP(c, mkdir(upper, 0755), "image %s: create %s", s->image, upper);
+		STEP(c, mkdir(work, 0755), "image %s: create %s", s->image, work);
+		pathf(c, root + strlen(root), size - strlen(root), "/merged");
+		STEP(c, mkdir(root, 0755), "image %s: create %s", s->image, root);
+	} else {
+		pathf(c, upper, sizeof(upper), "%s/upper", c->dir);
+		pathf(c, work, sizeof(work), "%s/work", c->dir);
+		if (mkdir(upper, 0755) < 0 && errno != EEXIST)
+			STEP(c, -1, "image %s: create %s", s->image, upper);
+		if (mkdir(work, 0700) < 0 && errno != EEXIST)
+			STEP(c, -1, "image %s: create %s", s->image, work);
+	}
+	if (snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", s->layers, upper,
+		     work) >= (int)sizeof(opts))
+		fail_msg(c, "image %s: its %zu layers do not fit one overlay mount's options",
+			 s->image, n_layers);
+	STEP(c, chdir(s->layers_dir), "image %s: its layers' directory %s", s->image,
+	     s->layers_dir);
+	ret = mount("overlay", root, "overlay", 0, opts);
+	en = errno;
+	STEP(c, chdir("/"), "chdir /");
+	if (ret == 0)
+		return;
+	/* which layer is missing says more than the mount's ENOENT */
+	for (const char *p = s->layers; *p; p += *p == ':') {
+		size_t n = strcspn(p, ":");
+		char layer[4096];
+		struct stat st;
+
+		pathf(c, layer, sizeof(layer), "%s/%.*s", s->layers_dir, (int)n, p);
+		if (stat(layer, &st) < 0 || !S_ISDIR(st.st_mode))
+			fail_msg(c, "image %s: layer sha256:%.*s missing (%s)", s->image, (int)n, p,
+				 layer);
+		p += n;
+	}
+	errno = en;
+	STEP(c, -1, "image %s: mount the overlay of its %zu layers", s->image, n_layers);
+}
+
+/* After pivot_root, inside the image's root: its working directory (made
+ * if missing, as runc does, with the container's own symlinks followed), and
+ * the root read-only once every mount point is there. */
+static void child_image_finish(const struct child *c)
+{
+	const struct spec *s = c->s;
+	struct err e = { 0 };
+
+	if (s->workdir && mkdir_p("working directory", s->workdir, 0755, &e) < 0)
+		fail_msg(c, "image %s: %s", s->image, e.msg);
+	if (s->read_only)
+		STEP(c, mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
+		     "make the root of image %s read-only", s->image);
+	if (s->workdir)
+		STEP(c, chdir(s->workdir), "image %s: working directory %s", s->image, s->workdir);
+}
+
 static void child_rootfs(const struct child *c)
 {
 	static const char *const etc[] = { "hosts", "hostname", "resolv.conf" };
@@ -560,14 +680,18 @@ static void child_rootfs(const struct child *c)
 	char root[4096], path[4096 + 32], src[4096 + 32];
 	struct stat st;
 
-	if (stat(s->rootfs, &st) < 0)
+	if (!s->layers && stat(s->rootfs, &st) < 0)
 		STEP(c, -1, "rootfs %s", s->rootfs);
-	if (!S_ISDIR(st.st_mode))
+	if (!s->layers && !S_ISDIR(st.st_mode))
 		fail_msg(c, "rootfs %s is not a directory", s->rootfs);
 	pathf(c, root, sizeof(root), "%s/root", c->dir);
 	/* nothing we mount may propagate back to the host */
 	STEP(c, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
-	STEP(c, mount(s->rootfs, root, NULL, MS_BIND | MS_REC, NULL), "bind rootfs %s", s->rootfs);
+	if (s->layers)
+		child_overlay(c, root, sizeof(root));
+	else
+		STEP(c, mount(s->rootfs, root, NULL, MS_BIND | MS_REC, NULL), "bind rootfs %s",
+		     s->rootfs);
 	child_mountpoint(c, root, "proc", true);
 	child_mountpoint(c, root, "sys", true);
 	child_mountpoint(c, root, "dev", true);
@@ -598,24 +722,48 @@ static void child_rootfs(const struct child *c)
 		STEP(c, mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
 		     "make /etc/%s read-only", etc[i]);
 	}
-	STEP(c, mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
-	     "make the rootfs read-only");
+	if (!s->layers)
+		STEP(c, mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
+		     "make the rootfs read-only");
 	STEP(c, chdir(root), "chdir %s", root);
 	/* pivot_root(".", "."): the old root ends up stacked under the new
 	 * one, and detaching it leaves nothing of the host visible */
-	STEP(c, syscall(SYS_pivot_root, ".", "."), "pivot_root to %s", s->rootfs);
+	STEP(c, syscall(SYS_pivot_root, ".", "."), "pivot_root to %s", root_name(c, path,
+										  sizeof(path)));
 	STEP(c, umount2(".", MNT_DETACH), "detach the old root");
 	STEP(c, chdir("/"), "chdir /");
+	if (s->layers)
+		child_image_finish(c);
+}
+
+/* The image's user, right before exec (after ctr_caps_apply: a uid other
+ * than 0 leaves the permitted and effective sets empty, as in docker). With
+ * init = yes only the command: the init stays root, to signal and reap it. */
+static void child_user(const struct child *c)
+{
+	const struct spec *s = c->s;
+	gid_t groups[SPEC_GROUPS_MAX];
+
+	if (!s->has_user)
+		return;
+	for (size_t i = 0; i < s->n_groups; i++)
+		groups[i] = (gid_t)s->groups[i];
+	STEP(c, setgroups(s->n_groups, groups), "image %s: set %zu supplementary groups",
+	     s->image, s->n_groups);
+	STEP(c, setgid((gid_t)s->gid), "image %s: setgid %" PRIu32, s->image, s->gid);
+	STEP(c, setuid((uid_t)s->uid), "image %s: setuid %" PRIu32, s->image, s->uid);
 }
 
 static void __attribute__((noreturn)) child_exec(const struct child *c)
 {
 	const struct spec *s = c->s;
+	char what[4096 + 8];
 
+	child_user(c);
 	execvp(s->argv[0], (char **)s->argv);
 	if (errno == ENOENT)
-		fail_msg(c, "command '%s' not found in the rootfs %s (PATH=%s)", s->argv[0],
-			 s->rootfs, getenv("PATH") ? getenv("PATH") : "");
+		fail_msg(c, "command '%s' not found in the %s (PATH=%s)", s->argv[0],
+			 root_name(c, what, sizeof(what)), getenv("PATH") ? getenv("PATH") : "");
 	STEP(c, -1, "exec %s", s->argv[0]);
 	_exit(127);
 }
@@ -879,7 +1027,7 @@ static int __attribute__((noinline)) mon_run(struct monitor *m, int out, int sfd
 				/* pid 1 of a pid ns gets only the signals it handles:
 				 * with init = no, a command without a SIGTERM
 				 * handler waits for SIGKILL (berth's init forwards it) */
-				kill(m->child, SIGTERM);
+				kill(m->child, m->spec.stop_signal);
 				kill_at = now_ms() + (uint64_t)m->spec.stop_timeout * 1000;
 			}
 		}

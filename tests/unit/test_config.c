@@ -97,7 +97,14 @@ static const struct {
 	  "berth.ini:1: unknown section [dsn] (did you mean [dns]?)" },
 	{ "unknown section without a close one",
 	  F("berth.ini", "[firewall]\nx = 1\n"),
-	  "berth.ini:1: unknown section [firewall] (expected [daemon], [network NAME], [dns] or [remote])" },
+	  "berth.ini:1: unknown section [firewall] (expected [daemon], [network NAME], [dns], [remote] or [images])" },
+	{ "images: relative paths, allow_devices not a boolean, a name",
+	  F("berth.ini", "[images]\nca = certs.pem\ncredentials = auth.json\nallow_devices = sometimes\n"
+	    "[images x]\n"),
+	  "berth.ini:2: [images] ca: 'certs.pem': expected an absolute path\n"
+	  "berth.ini:3: [images] credentials: 'auth.json': expected an absolute path\n"
+	  "berth.ini:4: [images] allow_devices: 'sometimes': expected yes or no\n"
+	  "berth.ini:5: [images x] [images] takes no name" },
 	{ "network without a name",
 	  F("berth.ini", "[network]\nsubnet = 10.1.0.0/16\n"),
 	  "berth.ini:1: [network] a network needs a name: [network NAME]" },
@@ -259,8 +266,38 @@ static const struct {
 	  "containers.d/a.ini:4: [container] memory: '512K': expected bytes with an optional K, M or G suffix, at least 1M (e.g. 64M)" },
 	{ "no rootfs, no command",
 	  F("containers.d/a.ini", "[container]\nservice = a\n"),
-	  "containers.d/a.ini:1: [container] rootfs: missing (the directory the container runs in)\n"
+	  "containers.d/a.ini:1: [container] image or rootfs: missing (what the container runs: image = REF, or rootfs = DIR)\n"
 	  "containers.d/a.ini:1: [container] command: missing (what to run, e.g. command = httpd -f)" },
+	{ "image and rootfs both, either order",
+	  F("containers.d/a.ini", "[container]\nimage = busybox\ncommand = x\nrootfs = /r\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\nimage = busybox\n"),
+	  "containers.d/a.ini:4: [container] image and rootfs: give one of the two (image on line 2)\n"
+	  "containers.d/b.ini:3: [container] image and rootfs: give one of the two (rootfs on line 2)" },
+	{ "a rootfs still needs a command; a bad image counts as given",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\n",
+	    "containers.d/b.ini", "[container]\nimage = Busybox\n"),
+	  "containers.d/a.ini:1: [container] command: missing (what to run, e.g. command = httpd -f)\n"
+	  "containers.d/b.ini:2: [container] image: 'Busybox': a repository name is lower case (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)" },
+	{ "pull: unknown value; pull and read_only with a rootfs",
+	  F("containers.d/a.ini", "[container]\nimage = busybox\npull = sometimes\nread_only = perhaps\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\npull = always\nread_only = no\n"),
+	  "containers.d/a.ini:3: [container] pull: 'sometimes': expected missing, always or never\n"
+	  "containers.d/a.ini:4: [container] read_only: 'perhaps': expected yes or no\n"
+	  "containers.d/b.ini:4: [container] pull: only with image (a rootfs is not pulled)\n"
+	  "containers.d/b.ini:5: [container] read_only: only with image (a rootfs is always mounted read-only)" },
+	{ "image references: spaces, tag, digest, registry port, empty parts",
+	  F("containers.d/a.ini", "[container]\nimage = busy box\n",
+	    "containers.d/b.ini", "[container]\nimage = busybox:-x\n",
+	    "containers.d/c.ini", "[container]\nimage = busybox@sha256:abc\n",
+	    "containers.d/d.ini", "[container]\nimage = 127.0.0.1:50x0/app:1\n",
+	    "containers.d/e.ini", "[container]\nimage = localhost//app\n",
+	    "containers.d/f.ini", "[container]\nimage = app/:1\n"),
+	  "containers.d/a.ini:2: [container] image: 'busy box': a reference is letters, digits, '.', '_', '-', '/', ':' and '@' (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)\n"
+	  "containers.d/b.ini:2: [container] image: 'busybox:-x': a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)\n"
+	  "containers.d/c.ini:2: [container] image: 'busybox@sha256:abc': a digest is @sha256: and 64 lower-case hex digits (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)\n"
+	  "containers.d/d.ini:2: [container] image: '127.0.0.1:50x0/app:1': a registry is HOST or HOST:PORT (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)\n"
+	  "containers.d/e.ini:2: [container] image: 'localhost//app': each part of the name starts and ends with a letter or digit (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)\n"
+	  "containers.d/f.ini:2: [container] image: 'app/:1': each part of the name starts and ends with a letter or digit (expected [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/app:1)" },
 	{ "unterminated quote in command, bad env, env set twice",
 	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = sh -c 'echo hi\n"
 	    "env = 1X=2\nenv = A=1\nenv = A=2\n"),
@@ -480,6 +517,58 @@ static void test_default(void)
 	config_free(c);
 }
 
+/* Containers from images: the keys, their defaults, command optional;
+ * [images] and its defaults. */
+static void test_image(void)
+{
+	static const char digest[] = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+				     "0123456789abcdef";
+	char ref[160];
+	struct config *c = NULL;
+	const struct cfg_container *a, *b, *r;
+	const char *dir;
+
+	snprintf(ref, sizeof(ref), "127.0.0.1:5000/team/app:1.0@%s", digest);
+	{
+		char bt[256];
+
+		snprintf(bt, sizeof(bt), "[container]\nimage = %s\npull = never\nread_only = no\n"
+			 "command = sh -c 'echo hi'\n", ref);
+		dir = mkconf(F("containers.d/a.ini", "[container]\nimage = busybox\n",
+			       "containers.d/b.ini", bt,
+			       "containers.d/r.ini", "[container]\nrootfs = /r\ncommand = x\n"));
+		T_STREQ(load(dir, &c), "ok", "an image without command, one with every key, a rootfs");
+	}
+	if (!c)
+		return;
+	a = config_container(c, "a");
+	b = config_container(c, "b");
+	r = config_container(c, "r");
+	T_OK(a && !strcmp(a->image, "busybox") && !a->rootfs && a->lines.image == 2,
+	     "image = busybox: image set, rootfs NULL, its line kept");
+	T_OK(a && a->pull == PULL_MISSING && a->read_only && !a->argv && !a->argc,
+	     "defaults: pull missing, read_only yes, no command (the image's Cmd)");
+	T_OK(b && !strcmp(b->image, ref) && b->pull == PULL_NEVER && !b->read_only,
+	     "a registry with a port, a tag and a digest; pull never, read_only no");
+	T_OK(b && b->argc == 3 && !strcmp(b->argv[2], "echo hi"), "a command replaces Cmd");
+	T_OK(r && !r->image && !strcmp(r->rootfs, "/r"), "a rootfs container has no image");
+	T_STREQ(c->images.ca, "/etc/ssl/certs/ca-certificates.crt", "[images] ca default");
+	T_OK(!c->images.credentials && !c->images.allow_devices,
+	     "[images] credentials none, allow_devices no by default");
+	config_free(c);
+	c = NULL;
+
+	dir = mkconf(F("berth.ini", "[images]\nca = /etc/berth/ca.pem\ncredentials = /etc/berth/auth.json\n"
+		       "allow_devices = yes\n"));
+	T_STREQ(load(dir, &c), "ok", "[images] with every key");
+	if (!c)
+		return;
+	T_OK(!strcmp(c->images.ca, "/etc/berth/ca.pem") &&
+	     !strcmp(c->images.credentials, "/etc/berth/auth.json") && c->images.allow_devices,
+	     "[images] ca, credentials, allow_devices as given");
+	config_free(c);
+}
+
 static void test_syntax(void)
 {
 	struct config *c = NULL;
@@ -643,7 +732,8 @@ static const struct {
 	  "berth.ini", "[network n]\n" },
 	{ "dns", "domain upstream resolv_conf ttl cache host", "berth.ini", "[dns]\n" },
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
-	{ "container", "name rootfs command env labels networks default_network ports service ip ip6 restart "
+	{ "images", "ca credentials allow_devices", "berth.ini", "[images]\n" },
+	{ "container", "name rootfs image pull read_only command env labels networks default_network ports service ip ip6 restart "
 	  "memory cpus stop_timeout init log_size", "containers.d/a.ini", "[container]\n" },
 	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
 	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
@@ -740,7 +830,7 @@ static void test_doc(void)
 	for (size_t i = 0; i < ARRAY_SIZE(doc_sections); i++) {
 		static const char *const required[] = { "subnet = 10.1.0.0/24",
 			"listen = 127.0.0.1:7443", "cert = /c", "key = /k", "client_ca = /ca",
-			"rootfs = /r", "command = x", "select = all" };
+			"select = all" };
 		char text[1024], line[128];
 		int given = 0;
 
@@ -760,6 +850,8 @@ static void test_doc(void)
 		}
 		if (!strcmp(doc_sections[i].section, "ingress|egress NAME"))
 			strncat(text, "from = all\n", sizeof(text) - strlen(text) - 1);
+		if (!strcmp(doc_sections[i].section, "container"))   /* one of rootfs and image */
+			strncat(text, "image = busybox\n", sizeof(text) - strlen(text) - 1);
 		T_STREQ(load_text(doc_sections[i].path, text), "ok",
 			"[%s]: its %d defaults, written out, load", doc_sections[i].section, given);
 	}
@@ -814,7 +906,7 @@ static void test_keys_cmd(void)
 		T_OK(strstr(mtu + 1 + strlen(line), "\n      the MTU of the bridge") ==
 		     mtu + 1 + strlen(line), "its help on the next line");
 	}
-	T_OK(strstr(out, "\n  rootfs        path     required        an absolute path\n") &&
+	T_OK(strstr(out, "\n  subnet        prefix   required        IPV4/LENGTH\n") &&
 	     strstr(out, " NAME=VALUE (may repeat)\n"),
 	     "required keys and keys that may repeat say so");
 	T_EQ(run_config_cmd(true, F("config", "keys"), out, sizeof(out)), 0,
@@ -993,6 +1085,7 @@ int main(void)
 	test_examples();
 	test_default();
 	test_default_network();
+	test_image();
 	test_syntax();
 	test_selectors();
 	test_ports();

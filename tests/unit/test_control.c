@@ -119,6 +119,8 @@ static int cmd_change(struct daemon *d, const struct ctl_request *rq, struct buf
 static const struct ctl_command test_commands[] = {
 	{ "look", cmd_look, false },
 	{ "change", cmd_change, true },
+	{ "thing ls", cmd_look, false },        /* a read under a command that writes */
+	{ "thing", cmd_change, true },
 };
 
 static int table_handler(void *ctx, const struct ctl_request *rq, struct buf *out, struct err *e)
@@ -160,6 +162,29 @@ static void test_dispatch(void)
 	strcpy(line, "change");
 	ctl_handle_line(table_handler, &d, &full, line, strlen(line), &out);
 	T_EQ(d.changes, 1, "a full client may change things");
+	buf_reset(&out);
+	strcpy(line, "thing ls");
+	ctl_handle_line(table_handler, &d, &ro, line, strlen(line), &out);
+	T_STREQ(out.data, "ok\nlooked\n", "a read-only client may run a subcommand's row that reads");
+	buf_reset(&out);
+	strcpy(line, "thing rm x");
+	ctl_handle_line(table_handler, &d, &ro, line, strlen(line), &out);
+	T_STREQ(out.data, "error permission denied: read-only client\n",
+		"but not the other subcommands (the command's own row)");
+	buf_reset(&out);
+	strcpy(line, "thing");
+	ctl_handle_line(table_handler, &d, &ro, line, strlen(line), &out);
+	T_STREQ(out.data, "error permission denied: read-only client\n",
+		"nor the command without a subcommand");
+	buf_reset(&out);
+	strcpy(line, "things ls");
+	ctl_handle_line(table_handler, &d, &full, line, strlen(line), &out);
+	T_STREQ(out.data, "error unknown command 'things'\n", "a row's first word matches whole");
+	T_EQ(d.changes, 1, "nothing changed meanwhile");
+	buf_reset(&out);
+	strcpy(line, "thing rm x");
+	ctl_handle_line(table_handler, &d, &full, line, strlen(line), &out);
+	T_EQ(d.changes, 2, "a full client runs the command's row");
 	buf_free(&out);
 }
 

@@ -236,6 +236,7 @@ static void test_migrate(void)
 	raw_sql(db, "DROP TABLE containers");
 	raw_sql(db, "DROP TABLE events");
 	raw_sql(db, "DROP TABLE cni");
+	raw_sql(db, "DROP TABLE images");
 	raw_sql(db, "PRAGMA user_version=1");
 	T_EQ(raw_sql(db, "SELECT count(*) FROM sqlite_master WHERE name = 'containers'"), 0,
 	     "the file now has the version-1 schema");

@@ -104,6 +104,56 @@ static void test_issue_validate(void)
 	T_EQ((int)validate(x, &s.leaf_der), BR_ERR_X509_NOT_TRUSTED, "a key that is not pinned fails");
 	T_OK(x->pin_failed, "saying why");
 
+	{
+		/* a leaf over TLS_EE_MAX (many names, as public certificates have):
+		 * refused where its key or addresses matter, fine for the registry
+		 * client's DNS-name checks (ee_optional) */
+		static char names[400][40];
+		const char *dns[400];
+		struct tls_cert_req req = { .cn = "big", .server = true, .dns = dns, .n_dns = 400,
+					    .not_before = now - 60, .not_after = now + 86400 };
+		const uint8_t *dn;
+		size_t dn_len;
+		struct buf big;
+
+		for (int i = 0; i < 400; i++) {
+			snprintf(names[i], sizeof(names[i]), "host-%03d.registry.example", i);
+			dns[i] = names[i];
+		}
+		buf_init(&big);
+		tls_cert_subject((uint8_t *)s.ca_der.data, s.ca_der.len, &dn, &dn_len);
+		T_EQ(tls_cert_issue(&req, &s.leaf, dn, dn_len, &s.ca, &big, NULL), 0, "a leaf with 400 names");
+		T_OK(big.len > TLS_EE_MAX, "is larger than TLS_EE_MAX (%zu bytes)", big.len);
+		tls_x509_init(x, &a);
+		T_EQ((int)validate(x, &big), BR_ERR_X509_LIMIT_EXCEEDED, "is refused where its key matters");
+		tls_x509_init(x, &a);
+		x->ee_optional = true;
+		T_EQ((int)validate(x, &big), 0, "is accepted when only the chain and names matter");
+		T_OK(!x->have_spki, "without an SPKI hash");
+		tls_x509_init(x, &a);
+		x->ee_optional = true;
+		x->check_ip = true;
+		x->ip = ip;
+		T_EQ((int)validate(x, &big), BR_ERR_X509_LIMIT_EXCEEDED, "but not when its addresses matter");
+		buf_free(&big);
+	}
+	{
+		/* a system bundle's worth of anchors (~150): more than the old 32 */
+		struct tls_anchors many = { 0 };
+		struct buf pem;
+
+		buf_init(&pem);
+		for (int i = 0; i < 200; i++)
+			tls_pem(&pem, "CERTIFICATE", s.ca_der.data, s.ca_der.len);
+		T_EQ(tls_parse_anchors(pem.data, pem.len, "bundle", &many, NULL), 0, "200 anchors load");
+		T_EQ((int)many.n, 200, "all of them");
+		tls_x509_init(x, &many);
+		T_EQ((int)validate(x, &s.leaf_der), 0, "and validate a leaf");
+		tls_anchors_free(&many);
+		T_EQ((int)many.n, 0, "freed, empty");
+		buf_free(&pem);
+	}
+
 	issue(&stranger, now - 60, now + 86400, NULL);
 	tls_x509_init(x, &a);
 	T_EQ((int)validate(x, &stranger.leaf_der), BR_ERR_X509_NOT_TRUSTED, "a leaf of another CA fails");

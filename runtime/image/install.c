@@ -1,0 +1,46 @@
+/* install.c - one layer from its bytes to layers/HEX: unpacked under tmp/,
+ * checked, renamed into place (apart from store.c, which the daemon's
+ * side uses without the unpacker). */
+#include "runtime/image/image.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+int image_layer_install(const char *state_dir, struct image_src in, const char *what,
+			const char *want_digest, const char *want_diff_id, struct unpack_result *r,
+			struct err *e)
+{
+	struct unpack_opts o = { .allow_devices = false };
+	const char *layer = want_digest ? want_digest : want_diff_id;
+	char dir[PATH_MAX];
+	struct err ignore;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	if (image_tmp_dir(state_dir, "layer", dir, e) < 0)
+		return -e->code;
+	if (image_layer_unpack(in, dir, &o, r, e) < 0) {
+		ret = err_wrap(e, "%s: layer %s: unpack", what, layer);
+		goto fail;
+	}
+	if (want_digest && strcmp(r->digest, want_digest)) {
+		ret = err_set(e, EBADMSG, "%s: layer %s: the blob's digest is %s, not %s", what,
+			      layer, r->digest, want_digest);
+		goto fail;
+	}
+	if (strcmp(r->diff_id, want_diff_id)) {
+		ret = err_set(e, EBADMSG, "%s: layer %s: its uncompressed digest is %s, not the "
+			      "configuration's diff_id %s", what, layer, r->diff_id, want_diff_id);
+		goto fail;
+	}
+	ret = image_layer_commit(state_dir, dir, want_diff_id, e);
+	if (ret < 0) {
+		err_wrap(e, "%s: layer %s", what, layer);
+		goto fail;
+	}
+	return ret;
+fail:
+	image_tree_delete(dir, &ignore);
+	return ret;
+}
