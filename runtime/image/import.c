@@ -865,7 +865,14 @@ int image_import(const char *state_dir, const char *path, const char *name,
 			bool own;
 			int fd;
 
-			if (image_layer_present(state_dir, j->m.layers[k].diff_id))
+			bool again = false;
+
+			/* a layer several images (or one, twice) hold is read once */
+			for (size_t i2 = 0; i2 <= i && !again; i2++)
+				for (size_t k2 = 0; k2 < (i2 == i ? k : im.jobs.v[i2]->m.n_layers); k2++)
+					again = again || !strcmp(im.jobs.v[i2]->m.layers[k2].diff_id,
+								 j->m.layers[k].diff_id);
+			if (again || image_layer_present(state_dir, j->m.layers[k].diff_id))
 				continue;
 			layer_file(j, k, f, sizeof(f));
 			if (arc_file(&im.a, f, &fd, &off, &size, &own, e) < 0)

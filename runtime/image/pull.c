@@ -237,9 +237,15 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 		goto fail;
 
 	/* the layers not here yet */
-	for (size_t k = 0; k < info->n_layers; k++)
-		if (!image_layer_present(state_dir, info->layers[k].diff_id))
+	for (size_t k = 0; k < info->n_layers; k++) {
+		bool again = false;
+
+		/* a layer an image holds twice is fetched once */
+		for (size_t j = 0; j < k; j++)
+			again = again || !strcmp(info->layers[j].diff_id, info->layers[k].diff_id);
+		if (!again && !image_layer_present(state_dir, info->layers[k].diff_id))
 			atomic_fetch_add(&p->total, info->layers[k].size);
+	}
 	for (size_t k = 0; k < info->n_layers; k++) {
 		if (atomic_load(&p->cancel)) {
 			err_set(e, ECANCELED, "%s: cancelled", pl.name);

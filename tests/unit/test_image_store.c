@@ -685,13 +685,15 @@ static const char *summary(struct buf *sum, const char *key, int idx)
 	return out;
 }
 
+static struct image_progress import_p;
+
 static int do_import(const char *file, const char *name, struct image_result *r)
 {
-	struct image_progress p = { 0 };
 	char path[PATH_MAX];
 
+	memset(&import_p, 0, sizeof(import_p));
 	snprintf(path, sizeof(path), "%s/%s", fx, file);
-	return image_import(state, path, name, &p, r, &e);
+	return image_import(state, path, name, &import_p, r, &e);
 }
 
 /* A file under the layer diff_id: its type, "" when absent. */
@@ -766,6 +768,11 @@ static void test_import(void)
 	T_STREQ(r.n_images ? r.images[0].config_digest : "", summary(&sum, "config", -1),
 		"the configuration's digest");
 	T_OK(r.n_images && r.images[0].size > 1000000, "the unpacked size");
+	T_OK(atomic_load(&import_p.total) > 2000000 &&
+	     atomic_load(&import_p.total) == atomic_load(&import_p.done) &&
+	     atomic_load(&import_p.step) == IMAGE_STEP_DONE,
+	     "progress: every layer's bytes read (%llu)",
+	     (unsigned long long)atomic_load(&import_p.total));
 	for (size_t i = 0; i < r.n_images; i++)
 		image_record(st, &r.images[i], &e);
 	image_result_free(&r);
