@@ -7,7 +7,9 @@
 # Debian's docker-registry with TLS and basic auth (a wrong password or an
 # unknown CA fails), skopeo pushes to it and pulls back the same digests, a
 # multi-arch index keeps both platforms, cut_proxy.py breaks the first
-# pull of a 4 MiB blob while the next one passes; then the same registry
+# pull of a 4 MiB blob while the next one passes, fault_proxy.py answers
+# 500 and 429 once and cuts a blob at an exact byte that a Range request
+# resumes (the registry answers 206); then the same registry
 # with token auth: the Bearer flow through token_server.py (credentials get
 # push, anonymous gets pull only, a wrong password gets nothing).
 . "$BERTH_TOP/tests/lib.sh"
