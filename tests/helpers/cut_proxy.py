@@ -14,16 +14,19 @@ connection: "conn ID down=BYTES up=BYTES cut|whole".
 """
 
 import argparse
+import fcntl
 import os
 import socket
 import struct
 import sys
 import threading
+import time
 
 lock = threading.Lock()
 cuts_left = 0
 log_file = None
 next_id = 0
+TIOCOUTQ = 0x5411
 
 
 def addr(s):
@@ -40,6 +43,15 @@ def reset(sock):
     except OSError:
         pass
     sock.close()
+
+
+def drain(sock):
+    """Wait (2 s at most) until the peer has acknowledged all we sent: a
+    reset discards what is still queued, and the client must get it all."""
+    for _ in range(200):
+        if struct.unpack("i", fcntl.ioctl(sock.fileno(), TIOCOUTQ, b"\0\0\0\0"))[0] == 0:
+            return
+        time.sleep(0.01)
 
 
 def log(line):
@@ -86,6 +98,7 @@ def serve(client, target, after, cid):
                         cuts_left -= 1
                 if cut:
                     client.sendall(data[:after - state["down"]])
+                    drain(client)
                     state["down"] = after
                     state["cut"] = True
                     break

@@ -37,6 +37,19 @@
 #                           (HOST:PORT) and CUT_PROXY_LOG (a line per
 #                           connection: "conn N down=B up=B cut|whole")
 #   cut_proxy_stop
+#   fault_proxy_start RULE...
+#                           tests/helpers/fault_proxy.py: HTTPS (the
+#                           registry's certificate) on 127.0.0.1:PORT in
+#                           front of the registry, forwarding GET and HEAD
+#                           as they come (Authorization, Range, Accept);
+#                           RULE STATUS:PATTERN[:COUNT] answers STATUS (429
+#                           and 503 with Retry-After: 1) to the first COUNT
+#                           (1) requests whose path contains PATTERN;
+#                           cut:PATTERN:BYTES[:COUNT] resets the connection
+#                           after exactly BYTES of the body. Sets FAULT_PROXY
+#                           (HOST:PORT) and FAULT_PROXY_LOG ("METHOD PATH
+#                           range=R -> STATUS body=B fault|cut|pass")
+#   fault_proxy_stop
 #
 # Call registry_start and cut_proxy_start directly, not inside check: the
 # variables they set would stay in check's subshell.
@@ -187,6 +200,7 @@ registry_push() {
 
 registry_stop() {
 	cut_proxy_stop
+	fault_proxy_stop
 	if [ -n "${REGISTRY_TOKEN_PID:-}" ]; then
 		kill "$REGISTRY_TOKEN_PID" 2>/dev/null
 		wait "$REGISTRY_TOKEN_PID" 2>/dev/null
@@ -224,6 +238,34 @@ cut_proxy_stop() {
 		kill "$CUT_PROXY_PID" 2>/dev/null
 		wait "$CUT_PROXY_PID" 2>/dev/null
 		CUT_PROXY_PID=
+	fi
+	return 0
+}
+
+fault_proxy_start() {
+	rm -f "$_reg_dir/fault_proxy.port"
+	FAULT_PROXY_LOG=$_reg_dir/fault_proxy.log
+	: >"$FAULT_PROXY_LOG"
+	python3 "$BERTH_TOP/tests/helpers/fault_proxy.py" 127.0.0.1:0 "$REGISTRY" "$@" \
+		--cert "$_reg_dir/certs/server.crt" --key "$_reg_dir/certs/server.key" --ca "$REGISTRY_CA" \
+		--port-file "$_reg_dir/fault_proxy.port" --log "$FAULT_PROXY_LOG" </dev/null >>"$_reg_dir/fault_proxy.err" 2>&1 &
+	FAULT_PROXY_PID=$!
+	_reg_watch "$FAULT_PROXY_PID"
+	for _ in $(seq 100); do
+		[ -s "$_reg_dir/fault_proxy.port" ] && break
+		kill -0 "$FAULT_PROXY_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -s "$_reg_dir/fault_proxy.port" ] || { cat "$_reg_dir/fault_proxy.err" >&2; return 1; }
+	FAULT_PROXY=127.0.0.1:$(cat "$_reg_dir/fault_proxy.port")
+	export FAULT_PROXY FAULT_PROXY_LOG
+}
+
+fault_proxy_stop() {
+	if [ -n "${FAULT_PROXY_PID:-}" ]; then
+		kill "$FAULT_PROXY_PID" 2>/dev/null
+		wait "$FAULT_PROXY_PID" 2>/dev/null
+		FAULT_PROXY_PID=
 	fi
 	return 0
 }

@@ -7,7 +7,9 @@
 # Debian's docker-registry with TLS and basic auth (a wrong password or an
 # unknown CA fails), skopeo pushes to it and pulls back the same digests, a
 # multi-arch index keeps both platforms, cut_proxy.py breaks the first
-# pull of a 4 MiB blob while the next one passes; then the same registry
+# pull of a 4 MiB blob while the next one passes, fault_proxy.py answers
+# 500 and 429 once and cuts a blob at an exact byte that a Range request
+# resumes (the registry answers 206); then the same registry
 # with token auth: the Bearer flow through token_server.py (credentials get
 # push, anonymous gets pull only, a wrong password gets nothing).
 . "$BERTH_TOP/tests/lib.sh"
@@ -218,6 +220,50 @@ if cut_proxy_start 127.0.0.1:0 "$REGISTRY" 2097152 2; then
 	cut_proxy_stop
 else
 	not_ok "the cut proxy starts"
+fi
+
+# ---- injected errors and a cut at an exact byte, with Range to resume -----------
+big=$(jq -r '.manifests[0].layers[2]' "$T/big.json")
+if fault_proxy_start 500:/manifests/:1 429:/blobs/:1 "cut:/blobs/$big:1000000:1"; then
+	ok "the fault proxy listens on $FAULT_PROXY"
+	# get PATH [CURL-OPTION...]: the status of GET https://FAULT_PROXY/v2/PATH
+	get() {
+		_p=$1; shift
+		curl -s -o "$T/got" -w '%{http_code}' --cacert "$REGISTRY_CA" \
+			-u "$REGISTRY_USER:$REGISTRY_PASS" "$@" "https://$FAULT_PROXY/v2/$_p"
+	}
+	accept='Accept: application/vnd.oci.image.manifest.v1+json'
+	check_out "a manifest: 500 the first time" 500 get berth/big/manifests/1 -H "$accept"
+	check_out "then 200, the registry's own answer" 200 get berth/big/manifests/1 -H "$accept"
+	check_out "a blob: 429 with Retry-After: 1" "429 1" sh -c \
+		"curl -s -D - -o /dev/null --cacert '$REGISTRY_CA' -u '$REGISTRY_USER:$REGISTRY_PASS' \
+		'https://$FAULT_PROXY/v2/berth/big/blobs/$big' | tr -d '\r' |
+		awk '/^HTTP/ { s = \$2 } tolower(\$1) == \"retry-after:\" { r = \$2 } END { print s, r }'"
+	cut_get() { get "berth/big/blobs/$big"; cp "$T/got" "$T/part1"; }
+	check_out "the 4 MiB blob breaks after its first 1000000 bytes (curl sees 200, then a reset)" 200 cut_get
+	check_out "curl kept exactly 1000000 bytes" 1000000 stat -c %s "$T/part1"
+	check_out "the registry resumes it: Range: bytes=1000000- gets 206" 206 \
+		get "berth/big/blobs/$big" -H 'Range: bytes=1000000-'
+	check_out "and the two parts are the blob (its sha256)" "${big#sha256:}" \
+		sh -c "cat '$T/part1' '$T/got' | sha256sum | cut -d' ' -f1"
+	check_out "the proxy logged the resumed request with its Range" "range=bytes=1000000- -> 206" \
+		sh -c "grep -o 'range=bytes=1000000- -> 206' '$FAULT_PROXY_LOG'"
+	fault_proxy_stop
+	fault_proxy_start 500:/blobs/:1 || not_ok "the fault proxy starts again"
+	via_fault() {
+		rs copy -q --src-cert-dir "$REGISTRY_CERT_DIR" --src-creds "$REGISTRY_USER:$REGISTRY_PASS" \
+			"docker://$FAULT_PROXY/berth/fixture:1" "oci:$T/fault-$1:f"
+	}
+	out=$(via_fault first 2>&1)
+	case $out in
+	*"invalid status code from registry 500 (Internal Server Error)"*)
+		ok "skopeo's pull meets the injected 500 on a blob and fails" ;;
+	*) not_ok "skopeo's pull meets the injected 500 on a blob and fails" "output: $out" ;;
+	esac
+	check "the next skopeo pull through the proxy passes" via_fault second
+	fault_proxy_stop
+else
+	not_ok "the fault proxy starts"
 fi
 
 registry_stop
