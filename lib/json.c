@@ -50,8 +50,12 @@ static void jp_space(struct jp *p)
 /* Append a token; returns its index, or -ENOMEM. */
 static long jp_push(struct jp *p, enum json_type type, size_t start)
 {
-	struct json_tok *t = array_push(&p->d->tok);
+	struct json_tok *t;
 
+	if (p->d->tok.n >= JSON_MAX_TOKENS)
+		return err_set(p->e, E2BIG, "byte %zu: more than %u values", start,
+			       JSON_MAX_TOKENS);
+	t = array_push(&p->d->tok);
 	if (!t)
 		return err_set(p->e, ENOMEM, "out of memory");
 	t->type = (uint8_t)type;

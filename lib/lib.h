@@ -292,7 +292,18 @@ void *array_grow(void *v, size_t *cap, size_t want, size_t size, size_t max_coun
  * caller adds which field with err_wrap().
  */
 #define JSON_MAX_DEPTH 64               /* arrays and objects nested */
-#define JSON_MAX_SIZE (1u << 20)        /* bytes of text */
+/* One limit for every JSON berth reads, images' included (IMAGE_JSON_MAX is
+ * this): 4 MiB, what docker's registry accepts for a manifest. An image
+ * configuration carries the image's whole history (each step's command
+ * line), and one built in many steps is legitimately over 1 MiB: a smaller
+ * limit here would refuse real images, a larger one in image/ would read
+ * documents this parser then refuses. What the size costs is the tokens
+ * (20 bytes each, and a hostile text could make one per 2 bytes):
+ * JSON_MAX_TOKENS bounds them to what a 1 MiB text could ever take, about
+ * 10 MiB, while a real 4 MiB configuration (long strings) needs a fraction
+ * of it. */
+#define JSON_MAX_SIZE (4u << 20)        /* bytes of text */
+#define JSON_MAX_TOKENS (1u << 19)      /* values (each key counts as one) */
 
 enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY,
 		 JSON_OBJECT };
@@ -312,7 +323,7 @@ struct json_doc {
 
 /* Parse text[0..len) into d (whose old contents are dropped; a zeroed d is
  * fine). Returns 0, or -EINVAL with "byte N: what" in e (-ENOMEM, -E2BIG
- * for text over JSON_MAX_SIZE). d is empty after a failure; json_free() it
+ * for text over JSON_MAX_SIZE or more than JSON_MAX_TOKENS values). d is empty after a failure; json_free() it
  * either way. */
 int json_parse(struct json_doc *d, const char *text, size_t len, struct err *e);
 void json_free(struct json_doc *d);

@@ -40,7 +40,7 @@ struct loop;
 #define IMAGE_DIGEST_SIZE 72        /* "sha256:" + 64 hex + NUL */
 #define IMAGE_REF_MAX 512           /* a whole reference, as text */
 #define IMAGE_LAYERS_MAX 48         /* overlayfs's lowerdir option fits in a page */
-#define IMAGE_JSON_MAX (4u << 20)   /* a manifest, index or configuration */
+#define IMAGE_JSON_MAX JSON_MAX_SIZE        /* a manifest, index or configuration (lib.h says why) */
 
 /* ---- bytes in (stream.c) ------------------------------------------------------
  * A pull-based byte source: a file, a tar entry, a decompressor. read returns

@@ -204,6 +204,7 @@ static void test_limits(void)
 	char deep[2 * JSON_MAX_DEPTH + 3];
 	char *big;
 	size_t n;
+	unsigned entries;
 
 	memset(deep, '[', JSON_MAX_DEPTH);
 	memset(deep + JSON_MAX_DEPTH, ']', JSON_MAX_DEPTH);
@@ -219,15 +220,50 @@ static void test_limits(void)
 	big = malloc(JSON_MAX_SIZE + 2);
 	n = 0;
 	big[n++] = '{';
-	for (int i = 0; n < JSON_MAX_SIZE - 32; i++)
+	for (int i = 0; n < (1u << 20) - 32; i++)
 		n += (size_t)sprintf(big + n, "%s\"k%d\":%d", i ? "," : "", i, i);
 	big[n++] = '}';
 	T_EQ(json_parse(&doc, big, n, &err), 0, "a 1 MiB object with ~80000 keys parses");
 	T_OK(json_get(&doc, json_root(&doc), "k4242") != NULL, "and its keys are found");
+
+	/* what an image configuration with a long history looks like, at the
+	 * limit: 4 MiB of {"created_by": "..."} entries */
+	n = (size_t)sprintf(big, "{\"history\":[");
+	for (entries = 0; n < JSON_MAX_SIZE - 600; entries++) {
+		n += (size_t)sprintf(big + n, "%s{\"created\":\"2024-01-01T00:00:00Z\",\"created_by\":\"",
+				     entries ? "," : "");
+		memset(big + n, 'x', 400);
+		n += 400;
+		n += (size_t)sprintf(big + n, "\"}");
+	}
+	n += (size_t)sprintf(big + n, "]}");
+	T_OK(n > JSON_MAX_SIZE - 1000 && n <= JSON_MAX_SIZE, "(a %zu-byte configuration)", n);
+	T_EQ(json_parse(&doc, big, n, &err), 0, "a 4 MiB image configuration (a long history) parses: %s",
+	     err.msg);
+	T_EQ(json_root(&doc) ? json_get(&doc, json_root(&doc), "history")->n : 0, entries,
+	     "with every entry of its history");
+
+	/* as many values as 1 MiB could ever hold, and no more */
+	n = 0;
+	big[n++] = '[';
+	for (unsigned i = 0; i < JSON_MAX_TOKENS - 1; i++) {
+		big[n++] = i ? ',' : '0';
+		if (i)
+			big[n++] = '0';
+	}
+	big[n++] = ']';
+	T_EQ(json_parse(&doc, big, n, &err), 0, "an array of %u zeros (%u values) parses",
+	     JSON_MAX_TOKENS - 1, JSON_MAX_TOKENS);
+	big[n - 1] = ',';
+	big[n++] = '0';
+	big[n++] = ']';
+	T_EQ(json_parse(&doc, big, n, &err), -E2BIG, "one more value is refused");
+	T_STREQ(err.msg, "byte 1048576: more than 524288 values", "and says so, where");
+
 	memset(big, ' ', JSON_MAX_SIZE + 1);
 	big[0] = '1';
-	T_EQ(json_parse(&doc, big, JSON_MAX_SIZE + 1, &err), -E2BIG, "more than 1 MiB is refused");
-	T_STREQ(err.msg, "1048577 bytes of JSON, more than the 1048576 allowed", "and says so");
+	T_EQ(json_parse(&doc, big, JSON_MAX_SIZE + 1, &err), -E2BIG, "more than 4 MiB is refused");
+	T_STREQ(err.msg, "4194305 bytes of JSON, more than the 4194304 allowed", "and says so");
 	free(big);
 	json_free(&doc);
 	T_OK(doc.tok.v == NULL && json_root(&doc) == NULL, "json_free leaves an empty doc");
