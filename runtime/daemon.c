@@ -378,6 +378,8 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 				break;
 			daemon_log(d, LOG_INFO, "%s, stopping", strsignal((int)si.ssi_signo));
 			daemon_notify("STOPPING=1");
+			/* pulls stop now, not once the containers have */
+			image_mgr_cancel(&d->images);
 			/* containers stop on the loop (DNS and the socket still
 			 * answer meanwhile); the last one gone stops the loop */
 			d->exiting = true;
@@ -390,6 +392,7 @@ static void daemon_on_signal(struct loop_fd *f, uint32_t events)
 			/* an upgrade in place: the next daemon adopts the containers */
 			daemon_log(d, LOG_INFO, "SIGQUIT, stopping; containers keep running");
 			d->leave_containers = true;
+			image_mgr_cancel(&d->images);
 			daemon_notify("STOPPING=1");
 			ctr_shutdown(&d->sup, false);
 			loop_stop(&d->loop);

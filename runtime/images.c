@@ -169,8 +169,8 @@ static void on_job_done(void *ctx, const struct image_job *j)
 		daemon_log(d, LOG_INFO, "image imported %s from %s: %s%s", j->image, j->ref, j->digest,
 			   j->n_images > 1 ? " (and more)" : "");
 	else
-		daemon_log(d, LOG_ERROR, "image %s %s failed: %s", j->kind == IMAGE_JOB_PULL ?
-			   "pull" : "import", j->ref, j->error);
+		daemon_log(d, LOG_ERROR, "image %s failed: %s", j->kind == IMAGE_JOB_PULL ?
+			   "pull" : "import", j->error);
 	if (d->exiting || !d->cfg)
 		return;
 	for (size_t i = 0; i < d->n_ctrs; i++) {
@@ -201,7 +201,9 @@ int images_init(struct daemon *d, struct err *e)
 
 void images_configure(struct daemon *d)
 {
-	image_mgr_configure(&d->images, d->cfg->images.ca, d->cfg->images.credentials);
+	struct unpack_opts uo = { .allow_devices = d->cfg->images.allow_devices };
+
+	image_mgr_configure(&d->images, d->cfg->images.ca, d->cfg->images.credentials, &uo);
 }
 
 void images_close(struct daemon *d)

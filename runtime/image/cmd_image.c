@@ -134,7 +134,8 @@ static int follow(const char *sock, bool json, const char *verb, const char *wha
 		printf("%s %s\n", v.image[0] ? v.image : v.ref, v.digest);
 	}
 	if (!strcmp(v.state, "failed")) {
-		fprintf(stderr, "berth: image %s %s failed: %s\n", what, v.ref, v.error);
+		/* the error names the image (or archive) itself */
+		fprintf(stderr, "berth: image %s failed: %s\n", what, v.error);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

@@ -11,7 +11,9 @@
  *                      uncompressed tar), shared by every image and container
  *                      that uses it; whiteouts in overlayfs form (a 0:0
  *                      character device; trusted.overlay.opaque=y)
- *   tmp/               partial downloads and unpacks; emptied at start-up
+ *   tmp/               partial downloads and unpacks; emptied at start-up,
+ *                      but for HEX.part (a layer's blob as far as it came:
+ *                      the next pull of it resumes there; prune deletes them)
  * A layer's compressed blob is downloaded into tmp/ (so that a broken
  * transfer resumes with a Range request), verified, unpacked, verified
  * again (diff_id) and deleted: flash keeps each layer once, unpacked.
@@ -116,7 +118,9 @@ void tar_close(struct tar_reader *t);
  * filesystem allows (an xattr it refuses is skipped, counted). Refused, with
  * the entry's name in the error: a name with "..", a path that would pass
  * through a symlink (so nothing escapes dir), a hard link to outside the
- * layer, device nodes (unless allow_devices), names over TAR_NAME_MAX.
+ * layer, device nodes (unless allow_devices: "a character device node
+ * (1:3) is refused ([images] allow_devices = yes accepts them)"), names
+ * over TAR_NAME_MAX.
  * An xattr named trusted.overlay.* in the archive is skipped (overlayfs's
  * own attributes come only from whiteouts). The whole input is read, the
  * bytes after the tar's end blocks too (both digests cover them). o may be
@@ -125,7 +129,7 @@ void tar_close(struct tar_reader *t);
  * directories (their mtimes are set at the end).
  * Nothing is synced here; the caller syncs the filesystem once. */
 struct unpack_opts {
-	bool allow_devices;
+	bool allow_devices;         /* [images] allow_devices: keep character and block devices */
 };
 struct unpack_result {
 	char digest[IMAGE_DIGEST_SIZE];     /* sha256 of the bytes read (the blob) */
@@ -309,7 +313,8 @@ static inline uint64_t image_progress_bytes(struct image_progress *p)
 }
 enum image_step { IMAGE_STEP_RESOLVE, IMAGE_STEP_FETCH, IMAGE_STEP_UNPACK, IMAGE_STEP_DONE };
 
-/* STATE_DIR/images and its folders; tmp/ emptied. */
+/* STATE_DIR/images and its folders; tmp/ emptied but for the downloads a
+ * pull resumes (HEX.part). */
 int image_dir_init(const char *state_dir, struct err *e);
 
 /* Worker side, for pull.c and import.c: files under images/, each complete
@@ -336,16 +341,21 @@ int image_layer_commit(const char *state_dir, const char *dir, const char *diff_
  * import while it runs: image_remove and image_prune collect no layer or
  * blob meanwhile (what it has put in place has no name yet). */
 int image_work_lock(const char *state_dir, struct err *e);
-/* Unpack the layer in into a new directory under tmp/, check it (the blob's
- * digest when want_digest is not NULL; the diff_id always: a mismatch is
- * -EBADMSG "WHAT: layer DIGEST: ... is sha256:X, not sha256:Y") and make it
+/* Unpack the layer in into a new directory under tmp/ with the options uo
+ * (NULL: the defaults, no devices), check it (the blob's digest when
+ * want_digest is not NULL; the diff_id always: a mismatch is -EBADMSG
+ * "WHAT: layer DIGEST: ... is sha256:X, not sha256:Y") and make it
  * layers/HEX of want_diff_id. 1: put there; 0: another got there first.
- * Nothing is left under tmp/ either way. */
+ * Nothing is left under tmp/ either way. The one way a layer gets into the
+ * store, for pulls and imports alike. */
 int image_layer_install(const char *state_dir, struct image_src in, const char *what,
-			const char *want_digest, const char *want_diff_id, struct unpack_result *r,
-			struct err *e);
+			const char *want_digest, const char *want_diff_id,
+			const struct unpack_opts *uo, struct unpack_result *r, struct err *e);
 /* The bytes of file data in layers/HEX of diff_id (0 when absent). */
 uint64_t image_layer_bytes(const char *state_dir, const char *diff_id);
+/* When e is a full disk (ENOSPC, EDQUOT), say which: "...: No space left on
+ * device (ENOSPC) (STATE_DIR/images is full)". */
+void image_err_full(struct err *e, const char *state_dir);
 /* Delete a tree that may hold read-only directories (rm -rf). */
 int image_tree_delete(const char *path, struct err *e);
 /* Fill i (ref, digest, config_digest, layers with diff_ids, created, config)
@@ -359,17 +369,25 @@ int image_info_fill(struct image_info *i, const char *ref, const char *digest,
 /* Worker side: fetch ref's image for this machine's platform (an index or
  * manifest list resolved with image_platform(); "no linux/arm64/v8 image
  * in ...: it has linux/amd64, linux/s390x" when none fits), every blob
- * verified, each layer not yet under layers/ downloaded and unpacked. */
+ * verified, each layer not yet under layers/ downloaded and unpacked with
+ * uo (NULL: the defaults). Every error names the image once, by its
+ * canonical reference, and the step: "REF: layer sha256:..: download: ...";
+ * a full disk adds "(STATE_DIR/images is full)". pull.c's header says what
+ * a failure leaves (a .part to resume; none when the disk is full). */
 int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
-	       struct image_progress *p, struct image_result *out, struct err *e);
+	       const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+	       struct err *e);
 /* Worker side: a docker-archive (`docker save`), an oci-archive (a tar of
  * an OCI layout) or an OCI image layout directory. Images are named by the
  * archive (RepoTags; org.opencontainers.image.ref.name), else by name when
  * given (which also overrides a single image's name; with several images a
  * name is an error); an image with no name is unnamed: its ref is its
- * manifest digest. import.c's header says what is read and how. */
+ * manifest digest. import.c's header says what is read and how. Layers are
+ * unpacked with uo (NULL: the defaults) by image_layer_install, as a
+ * pull's. */
 int image_import(const char *state_dir, const char *path, const char *name,
-		 struct image_progress *p, struct image_result *out, struct err *e);
+		 const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+		 struct err *e);
 
 /* Daemon side (store): record an image under its name (replacing the one
  * that name pointed at, whose layers stay until prune). */
@@ -384,8 +402,9 @@ int image_list(struct store *st, const char *state_dir, image_list_fn *fn, void 
 /* Drop name; then every layer and blob no remaining image uses. */
 int image_remove(struct store *st, const char *state_dir, const char *ref, struct err *e);
 /* Drop every image in_use says no container uses (all: else only those
- * without a name, i.e. replaced), then unused layers and blobs. Returns the
- * number of bytes freed. in_use (may be NULL: none is) sees ref, digests
+ * without a name, i.e. replaced), then unused layers and blobs, and the
+ * downloads pulls left unfinished (tmp/HEX.part). Returns the number of
+ * bytes freed. in_use (may be NULL: none is) sees ref, digests
  * and layers, not the configuration. While a pull or import runs (it holds
  * image_work_lock) names go but files stay, for the next remove or prune. */
 typedef bool image_in_use_fn(void *ctx, const struct image_info *i);
@@ -429,7 +448,8 @@ int image_signal_parse(const char *s);
  * writes one byte to a pipe the loop watches; the daemon's thread then joins
  * it, records its images in the store (image_record), adds the event
  * ("image pulled REF sha256:... (N layers, M new, X MB written)", "image
- * pull failed REF: ERROR") and calls on_done. Finished jobs are kept (the
+ * pull failed: ERROR", the error naming the image once: "REF: STEP: WHY")
+ * and calls on_done. Finished jobs are kept (the
  * newest IMAGE_JOBS_KEPT) for `image status`. Everything here but the
  * workers' own image_pull/image_import runs on the daemon's thread.
  *
@@ -454,6 +474,7 @@ struct image_job {
 	char name[IMAGE_REF_MAX];           /* import: --name; "" */
 	char ca[4096], auth[4096];          /* the registry options, copied ("": none) */
 	struct registry_opts ropts;         /* points into the job */
+	struct unpack_opts unpack;          /* copied from the manager's at the start */
 	struct image_progress progress;
 	pthread_t thread;
 	atomic_bool finished;               /* the worker's last store */
@@ -497,6 +518,7 @@ struct image_mgr {
 	struct store *store;
 	const char *state_dir;              /* the owner's; never changes */
 	char ca[4096], auth[4096];          /* [images] ca, credentials ("": none) */
+	struct unpack_opts unpack;          /* [images] allow_devices */
 	struct image_job *jobs;             /* newest first */
 	unsigned next_id, running;
 	int pipe[2];                        /* workers -> loop: a byte per finished job */
@@ -510,8 +532,10 @@ struct image_mgr {
 /* Set m up (on_done and ctx are the caller's to set after). */
 int image_mgr_init(struct image_mgr *m, struct loop *l, struct store *st, const char *state_dir,
 		   struct err *e);
-/* The registry options for jobs started from now on (NULL: none). */
-void image_mgr_configure(struct image_mgr *m, const char *ca_file, const char *auth_file);
+/* The registry options (NULL: none) and the unpack options (NULL: the
+ * defaults) for jobs started from now on. */
+void image_mgr_configure(struct image_mgr *m, const char *ca_file, const char *auth_file,
+			 const struct unpack_opts *uo);
 /* Start (or join) a pull of ref: the job, or NULL with e ("bad reference"). */
 struct image_job *image_mgr_pull(struct image_mgr *m, const char *ref, struct err *e);
 /* Start an import of path (absolute) named name (NULL: the archive's). */
@@ -534,8 +558,13 @@ struct image_known *image_mgr_known(struct image_mgr *m, const char *ref);
 const struct image_info *image_mgr_get(struct image_mgr *m, const char *ref, struct err *e);
 /* Drop the cached image of ref (NULL: of every reference). */
 void image_mgr_forget(struct image_mgr *m, const char *ref);
-/* Daemon exit: cancel every job (workers stop at their next read), join
- * the workers, free everything. */
+/* Daemon stop (SIGTERM, SIGINT, SIGQUIT), at once, while containers may
+ * still be stopping: every job is told to stop (a worker at its next read
+ * of the registry or the layer; a pull keeps its .part for the next
+ * daemon), queued ones never start, and new ones are refused. */
+void image_mgr_cancel(struct image_mgr *m);
+/* Daemon exit: cancel every job (image_mgr_cancel), join the workers, free
+ * everything. */
 void image_mgr_close(struct image_mgr *m);
 
 /* ---- the CLI (cmd_image.c) ------------------------------------------------------

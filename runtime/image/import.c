@@ -86,6 +86,7 @@ struct job {
 struct import {
 	const char *state_dir;
 	const char *what;                   /* the path, for messages */
+	const struct unpack_opts *uo;
 	struct archive a;
 	struct image_progress *p;
 	struct image_result *out;
@@ -711,7 +712,11 @@ static int install_layer(struct import *im, struct job *j, size_t k, struct err 
 	int fd, ret;
 
 	layer_file(j, k, name, sizeof(name));
-	snprintf(what, sizeof(what), "%s", im->what);
+	/* the archive, and the image in it when it has a name */
+	if (j->n_names)
+		snprintf(what, sizeof(what), "%s (%s)", im->what, j->names[0]);
+	else
+		snprintf(what, sizeof(what), "%s", im->what);
 	if (image_layer_present(im->state_dir, j->m.layers[k].diff_id)) {
 		im->out->layers_shared++;
 		if (docker && !j->m.layers[k].digest[0]) {
@@ -735,7 +740,7 @@ static int install_layer(struct import *im, struct job *j, size_t k, struct err 
 	cs.cancel = &im->p->cancel;
 	atomic_store(&im->p->part, 0);
 	ret = image_layer_install(im->state_dir, cs.src, what, docker ? NULL : j->m.layers[k].digest,
-				  j->m.layers[k].diff_id, &r, e);
+				  j->m.layers[k].diff_id, im->uo, &r, e);
 	if (own)
 		close(fd);
 	atomic_store(&im->p->part, 0);
@@ -810,17 +815,18 @@ static int add_result(struct import *im, struct job *j, const char *ref, struct 
 }
 
 int image_import(const char *state_dir, const char *path, const char *name,
-		 struct image_progress *p, struct image_result *out, struct err *e)
+		 const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+		 struct err *e)
 {
-	struct import im = { .state_dir = state_dir, .what = path, .p = p, .out = out,
+	struct import im = { .state_dir = state_dir, .what = path, .uo = uo, .p = p, .out = out,
 			     .a = { .fd = -1 } };
-	int lock, ret = 0;
+	int lock = -1, ret = 0;
 
 	memset(out, 0, sizeof(*out));
 	buf_init(&im.platforms);
 	atomic_store(&p->step, IMAGE_STEP_RESOLVE);
 	if ((lock = image_work_lock(state_dir, e)) < 0)
-		return -e->code;
+		goto fail;
 	if (arc_open(&im.a, path, e) < 0)
 		goto fail;
 	if (!im.a.dir && arc_has(&im.a, "manifest.json"))
@@ -897,6 +903,7 @@ int image_import(const char *state_dir, const char *path, const char *name,
 		if (image_blob_write(state_dir, j->m.config_digest, j->config.data, j->config.len,
 				     e) < 0 ||
 		    image_blob_write(state_dir, j->digest, j->manifest.data, j->manifest.len, e) < 0) {
+			image_err_full(e, state_dir);
 			err_wrap(e, "%s", path);
 			goto fail;
 		}
@@ -909,6 +916,9 @@ int image_import(const char *state_dir, const char *path, const char *name,
 	atomic_store(&p->step, IMAGE_STEP_DONE);
 	goto out;
 fail:
+	/* every error names the archive */
+	if (!strstr(e->msg, path))
+		err_wrap(e, "%s", path);
 	ret = -e->code;
 	image_result_free(out);
 out:

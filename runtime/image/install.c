@@ -8,19 +8,21 @@
 #include <string.h>
 
 int image_layer_install(const char *state_dir, struct image_src in, const char *what,
-			const char *want_digest, const char *want_diff_id, struct unpack_result *r,
-			struct err *e)
+			const char *want_digest, const char *want_diff_id,
+			const struct unpack_opts *uo, struct unpack_result *r, struct err *e)
 {
-	struct unpack_opts o = { .allow_devices = false };
 	const char *layer = want_digest ? want_digest : want_diff_id;
 	char dir[PATH_MAX];
 	struct err ignore;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	if (image_tmp_dir(state_dir, "layer", dir, e) < 0)
-		return -e->code;
-	if (image_layer_unpack(in, dir, &o, r, e) < 0) {
+	if (image_tmp_dir(state_dir, "layer", dir, e) < 0) {
+		image_err_full(e, state_dir);
+		return err_wrap(e, "%s: layer %s: unpack", what, layer);
+	}
+	if (image_layer_unpack(in, dir, uo, r, e) < 0) {
+		image_err_full(e, state_dir);
 		ret = err_wrap(e, "%s: layer %s: unpack", what, layer);
 		goto fail;
 	}
@@ -36,6 +38,7 @@ int image_layer_install(const char *state_dir, struct image_src in, const char *
 	}
 	ret = image_layer_commit(state_dir, dir, want_diff_id, e);
 	if (ret < 0) {
+		image_err_full(e, state_dir);
 		err_wrap(e, "%s: layer %s", what, layer);
 		goto fail;
 	}

@@ -136,34 +136,41 @@ static void *job_main(void *arg)
 	struct image_job *j = arg;
 
 	if (j->kind == IMAGE_JOB_PULL)
-		j->ret = image_pull(j->m->state_dir, j->ref, &j->ropts, &j->progress, &j->result,
-				    &j->err);
+		j->ret = image_pull(j->m->state_dir, j->ref, &j->ropts, &j->unpack, &j->progress,
+				    &j->result, &j->err);
 	else
 		j->ret = image_import(j->m->state_dir, j->ref, j->name[0] ? j->name : NULL,
-				      &j->progress, &j->result, &j->err);
+				      &j->unpack, &j->progress, &j->result, &j->err);
 	atomic_store(&j->finished, true);
 	/* one byte per job: the loop looks at every job flagged finished */
 	(void)!write(j->m->pipe[1], "j", 1);
 	return NULL;
 }
 
-/* The job's last moments on the daemon's thread: say it failed. */
+/* The job's last moments on the daemon's thread: say it failed. Its error
+ * names what failed once (image_pull's and image_import's always do: else
+ * "REF: " goes in front), and everything that shows it shows it whole:
+ * "image pull failed: REF: STEP: WHY". */
 static void job_fail(struct image_job *j, const char *msg)
 {
 	struct buf ev;
 
 	j->state = IMAGE_JOB_FAILED;
-	snprintf(j->error, sizeof(j->error), "%s", msg);
+	buf_init(&ev);
+	buf_printf(&ev, "%s%s%s", strstr(msg, j->ref) ? "" : j->ref, strstr(msg, j->ref) ? "" : ": ",
+		   msg);
+	snprintf(j->error, sizeof(j->error), "%.*s", (int)sizeof(j->error) - 1, ev.data);
+	buf_free(&ev);
 	if (j->kind == IMAGE_JOB_PULL) {
 		struct image_known *k = image_mgr_known(j->m, j->ref);
 
 		k->fails++;
 		k->failed_ms = loop_now_ms();
-		snprintf(k->error, sizeof(k->error), "%s", msg);
+		snprintf(k->error, sizeof(k->error), "%s", j->error);
 	}
 	buf_init(&ev);
-	buf_printf(&ev, "image %s failed %s: %s", j->kind == IMAGE_JOB_PULL ? "pull" : "import",
-		   j->ref, msg);
+	buf_printf(&ev, "image %s failed: %s", j->kind == IMAGE_JOB_PULL ? "pull" : "import",
+		   j->error);
 	store_event_add(j->m->store, "image", j->kind == IMAGE_JOB_PULL ? "pull" : "import",
 			ev.data, NULL);
 	buf_free(&ev);
@@ -182,8 +189,7 @@ static void job_record(struct image_job *j)
 		const struct image_info *inf = &r->images[i];
 
 		if (image_record(m->store, inf, &e) < 0) {
-			err_wrap(&e, "record %s", inf->ref);
-			job_fail(j, e.msg);
+			job_fail(j, e.msg);     /* "record image REF: ..." */
 			return;
 		}
 		image_mgr_forget(m, inf->ref);
@@ -335,6 +341,7 @@ static struct image_job *job_new(struct image_mgr *m, enum image_job_kind kind, 
 	/* the worker reads these while a reload may change the config */
 	memcpy(j->ca, m->ca, sizeof(j->ca));
 	memcpy(j->auth, m->auth, sizeof(j->auth));
+	j->unpack = m->unpack;
 	j->ropts.ca_file = j->ca[0] ? j->ca : NULL;
 	j->ropts.auth_file = j->auth[0] ? j->auth : NULL;
 	j->ropts.platform_arch = image_platform();
@@ -418,10 +425,12 @@ bool image_mgr_busy(const struct image_mgr *m)
 	return false;
 }
 
-void image_mgr_configure(struct image_mgr *m, const char *ca_file, const char *auth_file)
+void image_mgr_configure(struct image_mgr *m, const char *ca_file, const char *auth_file,
+			 const struct unpack_opts *uo)
 {
 	snprintf(m->ca, sizeof(m->ca), "%s", ca_file ? ca_file : "");
 	snprintf(m->auth, sizeof(m->auth), "%s", auth_file ? auth_file : "");
+	m->unpack = uo ? *uo : (struct unpack_opts){ 0 };
 }
 
 int image_mgr_init(struct image_mgr *m, struct loop *l, struct store *st, const char *state_dir,
@@ -445,13 +454,18 @@ int image_mgr_init(struct image_mgr *m, struct loop *l, struct store *st, const 
 	return 0;
 }
 
+void image_mgr_cancel(struct image_mgr *m)
+{
+	m->closed = true;
+	for (struct image_job *j = m->jobs; j; j = j->next)
+		atomic_store(&j->progress.cancel, true);
+}
+
 void image_mgr_close(struct image_mgr *m)
 {
 	if (!m->loop)
 		return;                 /* never set up */
-	m->closed = true;
-	for (struct image_job *j = m->jobs; j; j = j->next)
-		atomic_store(&j->progress.cancel, true);
+	image_mgr_cancel(m);
 	/* each stops at its next read (a registry's reads time out too) and
 	 * leaves its partial files under tmp/, emptied at the next start */
 	for (struct image_job *j = m->jobs; j; j = j->next)

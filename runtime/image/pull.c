@@ -8,12 +8,28 @@
  * under blobs/. A failed pull may leave whole layers under layers/ (the
  * retry uses them; prune collects them if no retry comes) and, on purpose,
  * the .part of the layer it was fetching: a later pull of the same image
- * resumes it with a Range request (registry_get_blob verifies the whole
- * blob's sha256, so a damaged .part costs one failed attempt, after which
- * it is truncated, never a bad layer). Everything else it made under tmp/
- * is removed; start-up empties tmp/ entirely. */
+ * (in this daemon or the next: start-up keeps tmp/HEX.part) resumes it
+ * with a Range request (registry_get_blob verifies the whole blob's
+ * sha256, so a damaged .part costs one failed attempt, after which it is
+ * truncated, never a bad layer); a .part that is already whole (a pull
+ * cancelled while it unpacked) is checked here and not fetched again.
+ * Everything else it made under tmp/ is removed.
+ *
+ * A full disk is the exception: when the download or the unpack runs out
+ * of space (ENOSPC, EDQUOT) the .part goes too. Kept, it would hold the
+ * space the next attempt needs (the blob and its unpacked layer are on the
+ * disk together while it unpacks), so that freeing a little would not be
+ * enough for a retry; the download starts over once there is room.
+ *
+ * Errors name the image once, as its canonical reference, then the step:
+ *   "127.0.0.1:5000/app:1: manifest 1: HTTP 404 (manifest unknown)"
+ *   "127.0.0.1:5000/app:1: layer sha256:ab..: download: HTTP 500 (...)"
+ *   "127.0.0.1:5000/app:1: layer sha256:ab..: unpack: layer entry 'x': ..."
+ * (the registry's own "REGISTRY/REPO: " and "blob DIGEST: " are dropped:
+ * they would name the image, or the layer, a second time). */
 #include "runtime/image/image.h"
 
+#include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,11 +41,90 @@
 
 struct pull {
 	const char *state_dir;
-	char name[IMAGE_REF_MAX];
+	const struct unpack_opts *uo;
+	char name[IMAGE_REF_MAX];           /* canonical: how errors name the image */
+	char repo[600];                     /* "REGISTRY/REPO": how the registry's begin */
+	atomic_bool *cancel;
 	struct registry *reg;
 	struct image_progress *p;
 	struct image_result *out;
 };
+
+/* Drop prefix from the start of e's message, when it is there. */
+static void strip_prefix(struct err *e, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (!strncmp(e->msg, prefix, n))
+		memmove(e->msg, e->msg + n, strlen(e->msg + n) + 1);
+}
+
+/* A registry error without what the pull says itself: "REGISTRY/REPO: "
+ * and, for a blob, "blob DIGEST: ". */
+static void reg_strip(const struct pull *pl, struct err *e, const char *blob)
+{
+	char pre[700];
+
+	snprintf(pre, sizeof(pre), "%s: ", pl->repo);
+	strip_prefix(e, pre);
+	if (blob) {
+		snprintf(pre, sizeof(pre), "blob %s: ", blob);
+		strip_prefix(e, pre);
+	}
+}
+
+static bool no_space(int code)
+{
+	return code == ENOSPC || code == EDQUOT;
+}
+
+/* A file read up to its end that stops at the pull's cancel flag: the
+ * unpack of a big layer ends at once when the daemon stops. */
+struct cancel_src {
+	struct image_src src;
+	struct image_fd_src fd;
+	atomic_bool *cancel;
+};
+
+static ssize_t cancel_read(void *ctx, void *p, size_t n, struct err *e)
+{
+	struct cancel_src *c = ctx;
+
+	if (c->cancel && atomic_load(c->cancel))
+		return err_set(e, ECANCELED, "cancelled");
+	return c->fd.src.read(c->fd.src.ctx, p, n, e);
+}
+
+/* Is fd (size bytes) the whole blob digest? 1, 0 or -errno. */
+static int part_whole(int fd, const char *digest, struct err *e)
+{
+	char got[IMAGE_DIGEST_SIZE], *chunk = malloc(65536);
+	br_sha256_context h;
+	uint8_t sha[32];
+	off_t off = 0;
+
+	if (!chunk)
+		return err_set(e, ENOMEM, "out of memory");
+	br_sha256_init(&h);
+	for (;;) {
+		ssize_t r = pread(fd, chunk, 65536, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(chunk);
+			return err_sys(e, errno, "read the download");
+		}
+		if (r == 0)
+			break;
+		br_sha256_update(&h, chunk, (size_t)r);
+		off += r;
+	}
+	free(chunk);
+	br_sha256_out(&h, sha);
+	image_digest_format(sha, got);
+	return !strcmp(got, digest);
+}
 
 /* A blob small enough for memory (a configuration), fetched through a file
  * under tmp/ (registry_get_blob writes to a descriptor). */
@@ -50,7 +145,8 @@ static int get_small_blob(struct pull *pl, const char *digest, struct buf *body,
 		goto out;
 	}
 	if (registry_get_blob(pl->reg, digest, fd, &done, &total, e) < 0) {
-		ret = -e->code;
+		reg_strip(pl, e, digest);
+		ret = err_wrap(e, "download");
 		goto out;
 	}
 	pl->out->bytes_fetched += done;
@@ -96,12 +192,12 @@ out:
 }
 
 /* One layer: fetched into tmp/HEX.part (resumed when it is there), unpacked,
- * checked, put in place; the .part deleted. */
+ * checked, put in place; the .part deleted. Errors: "REF: layer D: STEP". */
 static int pull_layer(struct pull *pl, const struct image_layer_desc *l, struct err *e)
 {
 	char part[PATH_MAX];
 	_Atomic uint64_t total = 0;
-	struct image_fd_src src;
+	struct cancel_src src;
 	struct unpack_result r;
 	struct stat sb;
 	uint64_t before;
@@ -111,40 +207,51 @@ static int pull_layer(struct pull *pl, const struct image_layer_desc *l, struct 
 			     l->digest + 7) >= sizeof(part))
 		return err_set(e, ENAMETOOLONG, "%s: path too long", pl->state_dir);
 	fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(e, errno, "create %s", part);
+	if (fd < 0) {
+		ret = err_sys(e, errno, "create %s", part);
+		goto fail;
+	}
 	if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_END) < 0) {
 		ret = err_sys(e, errno, "%s", part);
-		close(fd);
-		return ret;
+		goto fail;
 	}
 	before = (uint64_t)sb.st_size;
 	atomic_store(&pl->p->part, before);
 	atomic_store(&pl->p->step, IMAGE_STEP_FETCH);
-	ret = registry_get_blob(pl->reg, l->digest, fd, &pl->p->part, &total, e);
-	if (ret < 0) {
-		/* kept for a resume, unless there is nothing to resume */
-		if (fstat(fd, &sb) == 0 && sb.st_size == 0)
+	/* whole already (a pull stopped while it unpacked): no need to ask */
+	ret = before && before == l->size ? part_whole(fd, l->digest, e) : 0;
+	if (ret < 0)
+		goto fail;
+	if (!ret && registry_get_blob(pl->reg, l->digest, fd, &pl->p->part, &total, e) < 0) {
+		ret = -e->code;
+		reg_strip(pl, e, l->digest);
+		/* kept for a resume, unless there is nothing to resume or the
+		 * disk is full (the header says why) */
+		if ((fstat(fd, &sb) == 0 && sb.st_size == 0) || no_space(-ret))
 			unlink(part);
-		close(fd);
-		atomic_store(&pl->p->part, 0);
-		return err_wrap(e, "%s: layer %s", pl->name, l->digest);
+		err_wrap(e, "download");
+		goto fail;
 	}
 	pl->out->bytes_fetched += atomic_load(&pl->p->part) > before ?
 				  atomic_load(&pl->p->part) - before : 0;
 	atomic_store(&pl->p->step, IMAGE_STEP_UNPACK);
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		ret = err_sys(e, errno, "seek %s", part);
-		close(fd);
-		return ret;
+		goto fail;
 	}
-	image_fd_src_init(&src, fd, UINT64_MAX);
-	ret = image_layer_install(pl->state_dir, src.src, pl->name, l->digest, l->diff_id, &r, e);
+	image_fd_src_init(&src.fd, fd, UINT64_MAX);
+	src.src = (struct image_src){ .read = cancel_read, .ctx = &src };
+	src.cancel = pl->cancel;
+	ret = image_layer_install(pl->state_dir, src.src, pl->name, l->digest, l->diff_id, pl->uo,
+				  &r, e);
 	close(fd);
+	fd = -1;
 	if (ret < 0) {
 		/* a blob that verified and then fails to unpack will fail again:
-		 * no point in keeping it for a resume */
-		unlink(part);
+		 * no point in keeping it for a resume; but one whose unpack was
+		 * stopped is whole, and the next pull unpacks it */
+		if (ret != -ECANCELED)
+			unlink(part);
 		atomic_store(&pl->p->part, 0);
 		return ret;
 	}
@@ -157,12 +264,19 @@ static int pull_layer(struct pull *pl, const struct image_layer_desc *l, struct 
 	else
 		pl->out->layers_shared++;
 	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&pl->p->part, 0);
+	image_err_full(e, pl->state_dir);
+	return err_wrap(e, "%s: layer %s", pl->name, l->digest);
 }
 
 int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
-	       struct image_progress *p, struct image_result *out, struct err *e)
+	       const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+	       struct err *e)
 {
-	struct pull pl = { .state_dir = state_dir, .p = p, .out = out };
+	struct pull pl = { .state_dir = state_dir, .uo = uo, .p = p, .out = out };
 	struct registry_opts ro = *o;
 	struct image_manifest *m = NULL;
 	struct image_info *info = NULL;
@@ -179,20 +293,24 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 	if (image_ref_parse(ref, &iref, e) < 0)
 		return -e->code;
 	image_ref_format(&iref, pl.name, sizeof(pl.name));
+	snprintf(pl.repo, sizeof(pl.repo), "%s/%s", iref.registry, iref.repo);
 	if (!ro.cancel)
 		ro.cancel = &p->cancel;
+	pl.cancel = ro.cancel;
 	atomic_store(&p->step, IMAGE_STEP_RESOLVE);
 	if ((lock = image_work_lock(state_dir, e)) < 0)
-		return -e->code;
+		goto fail;
 	if (registry_open(&pl.reg, &iref, &ro, e) < 0) {
-		ret = -e->code;
-		goto out;
+		reg_strip(&pl, e, NULL);
+		goto fail;
 	}
 
 	/* the manifest, through the index or list when there is one */
 	if (registry_get_manifest(pl.reg, iref.digest[0] ? iref.digest : iref.tag, &body, media,
-				  digest, e) < 0)
+				  digest, e) < 0) {
+		reg_strip(&pl, e, NULL);
 		goto fail;
+	}
 	out->bytes_fetched += body.len;
 	kind = image_manifest_media(body.data, body.len, media);
 	if (kind == MEDIA_OCI_INDEX || kind == MEDIA_DOCKER_LIST) {
@@ -211,8 +329,10 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 		if (i < 0)
 			goto fail;
 		buf_reset(&body);
-		if (registry_get_manifest(pl.reg, want, &body, media, digest, e) < 0)
+		if (registry_get_manifest(pl.reg, want, &body, media, digest, e) < 0) {
+			reg_strip(&pl, e, NULL);
 			goto fail;
+		}
 		out->bytes_fetched += body.len;
 		kind = image_manifest_media(body.data, body.len, media);
 	}
@@ -230,7 +350,8 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 		goto fail;
 	}
 	if (get_small_blob(&pl, m->config_digest, &config, e) < 0) {
-		err_wrap(e, "%s: configuration", pl.name);
+		image_err_full(e, state_dir);
+		err_wrap(e, "%s: configuration %s", pl.name, m->config_digest);
 		goto fail;
 	}
 	if (image_info_fill(info, pl.name, digest, m, config.data, config.len, pl.name, e) < 0)
@@ -265,6 +386,7 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 	/* last, what names the layers */
 	if (image_blob_write(state_dir, m->config_digest, config.data, config.len, e) < 0 ||
 	    image_blob_write(state_dir, digest, body.data, body.len, e) < 0) {
+		image_err_full(e, state_dir);
 		err_wrap(e, "%s", pl.name);
 		goto fail;
 	}
@@ -274,6 +396,9 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 	atomic_store(&p->step, IMAGE_STEP_DONE);
 	goto out;
 fail:
+	/* every error names the image, once */
+	if (!strstr(e->msg, pl.name))
+		err_wrap(e, "%s", pl.name);
 	ret = -e->code;
 	image_result_free(out);
 out:

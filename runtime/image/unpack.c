@@ -505,7 +505,9 @@ static int apply(struct unpacker *u, struct tar_reader *tr, const struct tar_ent
 	case TAR_CHAR:
 	case TAR_BLOCK:
 		if (!u->o || !u->o->allow_devices) {
-			ret = entry_err(u, e, EPERM, "device nodes are refused (%u:%u)", t->devmajor,
+			ret = entry_err(u, e, EPERM, "a %s device node (%u:%u) is refused ([images] "
+					"allow_devices = yes accepts them)",
+					t->type == TAR_CHAR ? "character" : "block", t->devmajor,
 					t->devminor);
 			break;
 		}

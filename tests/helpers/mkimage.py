@@ -5,6 +5,7 @@
                [--format docker-archive|oci-archive|oci-layout]
                [--gzip | --no-gzip] [--name REF] [--kind full|base|sibling]
                [--multiarch] [--flat-index] [--pad BYTES]
+               [--device NAME:c|b:MAJOR:MINOR]... [--history-bytes BYTES]
                [--stop-signal SIG] --out PATH
 
 The rootfs is what mk/busybox-rootfs.sh makes (x86_64 for amd64, aarch64 for
@@ -39,6 +40,13 @@ opt_old=c, deleteme=absent, link=layer2 hard=layer2, v3=layer3, then
 --kind sibling: layer 1 (the very same blob as full's) and a layer of its own
   (/srv/sibling.txt "sibling"), Cmd ["/bin/sh","-c","cat /srv/sibling.txt &&
   exec sleep 3600"]: a second image sharing the base layer.
+
+--device NAME:c|b:MAJOR:MINOR (repeatable) puts a character or block device
+node NAME (mode 0666, 0:0) in the top layer (layer 3, or sibling's own), for
+the runtime's [images] allow_devices. --history-bytes BYTES adds "empty
+layer" history entries (1000-byte created_by lines, as a long Dockerfile
+leaves) until the configuration is at least BYTES long: a configuration
+over 1 MiB, as real images with a long history have.
 
 Formats: docker-archive (as `docker save`/`podman save`: manifest.json,
 CONFIG.json, LAYER.tar; layers uncompressed unless --gzip), oci-archive (a tar
@@ -144,6 +152,11 @@ class Layer:
         ti.linkname = target
         self.tar.addfile(ti)
 
+    def device(self, name, kind, major, minor):
+        ti = self._info(name, tarfile.CHRTYPE if kind == "c" else tarfile.BLKTYPE, 0o666)
+        ti.devmajor, ti.devminor = major, minor
+        self.tar.addfile(ti)
+
     def hardlink(self, name, target):
         ti = self._info(name, tarfile.LNKTYPE, 0o644)
         ti.linkname = target
@@ -217,20 +230,34 @@ def layer_two():
     return l.bytes()
 
 
-def layer_three(pad):
+def add_devices(l, devices):
+    dirs = set()
+    for name, kind, major, minor in devices:
+        parts = name.split("/")[:-1]
+        for i in range(len(parts)):
+            d = "/".join(parts[:i + 1])
+            if d not in dirs:
+                dirs.add(d)
+                l.dir(d)
+        l.device(name, kind, major, minor)
+
+
+def layer_three(pad, devices):
     l = Layer()
     l.dir("srv")
     l.file("srv/v3", "layer3\n")
     if pad:
         # incompressible and reproducible: a SHAKE-256 stream
         l.file("srv/pad", hashlib.shake_256(b"berth mkimage pad").digest(pad))
+    add_devices(l, devices)
     return l.bytes()
 
 
-def layer_sibling():
+def layer_sibling(devices):
     l = Layer()
     l.dir("srv")
     l.file("srv/sibling.txt", "sibling\n")
+    add_devices(l, devices)
     return l.bytes()
 
 
@@ -238,14 +265,14 @@ def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def build_image(arch, root, kind, compress, pad, stop_signal, cache):
+def build_image(arch, root, kind, compress, pad, stop_signal, cache, devices=(), history_bytes=0):
     """Returns (config bytes, [(blob bytes, diff_id)], manifest dict pieces)."""
     if ("base", root) not in cache:
         cache[("base", root)] = layer_base(root)
     tars = [cache[("base", root)]]
     cfg = {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}
     if kind == "full":
-        tars += [layer_two(), layer_three(pad)]
+        tars += [layer_two(), layer_three(pad, devices)]
         cfg = {
             "User": "app",
             "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMG_VAR=from-image", "OVERRIDE=image"],
@@ -260,7 +287,7 @@ def build_image(arch, root, kind, compress, pad, stop_signal, cache):
         cfg["Cmd"] = ["/bin/sh"]
         cfg["Labels"] = {"org.berth.fixture": "base"}
     else:
-        tars.append(layer_sibling())
+        tars.append(layer_sibling(devices))
         cfg["Cmd"] = ["/bin/sh", "-c", "cat /srv/sibling.txt && exec sleep 3600"]
         cfg["Labels"] = {"org.berth.fixture": "sibling"}
     layers = []
@@ -275,6 +302,12 @@ def build_image(arch, root, kind, compress, pad, stop_signal, cache):
         "history": [{"created": CREATED, "created_by": "mkimage.py layer %d" % (i + 1)}
                     for i in range(len(layers))],
     })
+    n = 0
+    while history_bytes and len(json.dumps(config, separators=(",", ":"))) < history_bytes:
+        n += 1
+        line = "/bin/sh -c #(nop) step %d: " % n
+        config["history"].append({"created": CREATED, "empty_layer": True,
+                                  "created_by": line + "x" * (1000 - len(line))})
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode(), layers
 
 
@@ -370,6 +403,10 @@ def main():
     ap.add_argument("--flat-index", action="store_true")
     ap.add_argument("--pad", type=int, default=0, metavar="BYTES", help="incompressible /srv/pad in layer 3")
     ap.add_argument("--stop-signal", default="SIGUSR1")
+    ap.add_argument("--device", action="append", default=[], metavar="NAME:c|b:MAJOR:MINOR",
+                    help="a device node in the top layer")
+    ap.add_argument("--history-bytes", type=int, default=0, metavar="BYTES",
+                    help="history entries until the configuration is this long")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -394,9 +431,19 @@ def main():
     if a.pad and a.kind != "full":
         ap.error("--pad goes with --kind full (it is in layer 3)")
     compress = a.gzip if a.gzip is not None else a.format != "docker-archive"
+    devices = []
+    for dv in a.device:
+        parts = dv.split(":")
+        if len(parts) != 4 or parts[1] not in ("c", "b") or not parts[2].isdigit() \
+                or not parts[3].isdigit() or not parts[0] or parts[0].startswith("/"):
+            ap.error("--device %s: expected NAME:c|b:MAJOR:MINOR" % dv)
+        devices.append((parts[0], parts[1], int(parts[2]), int(parts[3])))
+    if devices and a.kind == "base":
+        ap.error("--device goes with --kind full or sibling (it is in the top layer)")
 
     cache = {}
-    images = [(arch, build_image(arch, d, a.kind, compress, a.pad, a.stop_signal, cache)) for arch, d in roots]
+    images = [(arch, build_image(arch, d, a.kind, compress, a.pad, a.stop_signal, cache, devices,
+                                 a.history_bytes)) for arch, d in roots]
     out = a.out
     result = {"format": a.format, "out": out, "ref": a.name, "index": None}
 

@@ -55,7 +55,8 @@ check_out "once the pull has failed, the container is in error" "error" echo "$s
 check "with the pull's error, naming the registry, and when it is tried again" \
 	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"late\") | .error' | grep '127.0.0.1:9' | grep -q 'next pull in'"
 check_out "ps: its status" "image pull failed" field late .status
-check "the daemon's log has the failed pull" sh -c "grep -q 'image pull 127.0.0.1:9/late:1 failed' '$log'"
+check "the daemon's log has the failed pull, naming the image once" \
+	sh -c "grep 'image pull failed: 127.0.0.1:9/late:1: manifest 1: ' '$log' | grep -vq '127.0.0.1:9/late:.*127.0.0.1:9/late'"
 check_out "web kept running all along" "running $wpid" field web '"\(.state) \(.pid)"'
 
 # the CLI
@@ -63,7 +64,8 @@ check_out "berth image pull: exit 1 when the pull fails" "1" \
 	sh -c "'$BERTH' -c '$C' image pull 127.0.0.1:9/other:1 >/dev/null 2>&1; echo \$?"
 B image pull 127.0.0.1:9/other:2 >"$TMPDIR/pull.out" 2>"$TMPDIR/pull.err"
 check "without a terminal: a line per step" grep -q '^pulling 127.0.0.1:9/other:2: resolving$' "$TMPDIR/pull.err"
-check "and the pull's error, once" sh -c "grep -c '^berth: image pull 127.0.0.1:9/other:2 failed: ' '$TMPDIR/pull.err' | grep -qx 1"
+check "and the pull's error, once, naming the image and the step" \
+	sh -c "grep -c '^berth: image pull failed: 127.0.0.1:9/other:2: manifest 2: connect 127.0.0.1:9: ' '$TMPDIR/pull.err' | grep -qx 1"
 script -qec "'$BERTH' -c '$C' image pull 127.0.0.1:9/other:3" /dev/null >"$TMPDIR/pull.tty" 2>&1
 check "on a terminal: a progress bar" sh -c "tr '\\r' '\\n' <'$TMPDIR/pull.tty' | grep -Eq '^pulling 127.0.0.1:9/other:3  \\[-+\\] '"
 check_out "image status of a failed pull" "failed" \

@@ -80,23 +80,31 @@ static int work(const char *ref, struct image_progress *p, struct image_result *
 		return err_set(e, ECANCELED, "%s: cancelled", ref);
 	if (strstr(ref, "bad"))
 		return err_set(e, ENOENT, "%s: manifest: HTTP 404 (manifest unknown)", ref);
+	if (strstr(ref, "mute"))        /* an error that does not name the image */
+		return err_set(e, EIO, "manifest: HTTP 500 (internal server error)");
 	fill_result(ref, out);
 	return 0;
 }
 
 int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
-	       struct image_progress *p, struct image_result *out, struct err *e)
+	       const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+	       struct err *e)
 {
 	(void)state_dir;
 	if (!o->cancel || o->cancel != &p->cancel)
 		return err_set(e, EINVAL, "the registry options do not carry the cancel flag");
+	if (!uo || !uo->allow_devices)
+		return err_set(e, EINVAL, "the unpack options do not carry allow_devices");
 	return work(ref, p, out, e);
 }
 
 int image_import(const char *state_dir, const char *path, const char *name,
-		 struct image_progress *p, struct image_result *out, struct err *e)
+		 const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
+		 struct err *e)
 {
 	(void)state_dir;
+	if (!uo || !uo->allow_devices)
+		return err_set(e, EINVAL, "the unpack options do not carry allow_devices");
 	return work(name ? name : path, p, out, e);
 }
 
@@ -206,7 +214,7 @@ int main(void)
 	T_OK(loop_init(&l, &e) == 0, "a loop");
 	T_OK(image_mgr_init(&m, &l, (struct store *)&events, "/nonexistent", &e) == 0, "the manager is set up");
 	m.on_done = on_done;
-	image_mgr_configure(&m, "/etc/ca.pem", NULL);
+	image_mgr_configure(&m, "/etc/ca.pem", NULL, &(struct unpack_opts){ .allow_devices = true });
 
 	a = image_mgr_pull(&m, "app:1", &e);
 	b = image_mgr_pull(&m, "reg.test/base", &e);
@@ -215,6 +223,7 @@ int main(void)
 	T_STREQ(a->ref, "reg.test/app:1", "a job names its reference in canonical form");
 	T_STREQ(a->ca, "/etc/ca.pem", "and carries its own copy of the registry options");
 	T_OK(a->ropts.auth_file == NULL, "no credentials file: none passed");
+	T_OK(a->unpack.allow_devices, "and the unpack options ([images] allow_devices)");
 	T_OK(a->state == IMAGE_JOB_RUNNING && b->state == IMAGE_JOB_RUNNING,
 	     "the first two run at once");
 	T_STREQ(image_job_state_name(c), "queued", "the third waits its turn");
@@ -254,11 +263,21 @@ int main(void)
 	T_OK(c->state == IMAGE_JOB_FAILED, "a pull that fails is failed");
 	T_STREQ(c->error, "reg.test/bad:latest: manifest: HTTP 404 (manifest unknown)",
 		"with the pull's own message");
-	T_OK(strstr(events.data, "image pull failed reg.test/bad:latest: reg.test/bad:latest: manifest: HTTP 404"),
-	     "and an event");
+	T_OK(strstr(events.data, "image pull failed: reg.test/bad:latest: manifest: HTTP 404 (manifest unknown)"),
+	     "and an event naming the image once: %s", strstr(events.data, "image pull failed"));
+	T_OK(!strstr(strstr(events.data, "reg.test/bad:latest") + 1, "reg.test/bad:latest"),
+	     "(only once)");
 	k = image_mgr_known(&m, "reg.test/bad:latest");
 	T_OK(k->fails == 1 && !strcmp(k->error, c->error), "the reference counts the failure");
 	T_OK(image_mgr_get(&m, "reg.test/bad:latest", &e) == NULL, "nothing of it is in the store");
+
+	c = image_mgr_pull(&m, "mute", &e);
+	release("reg.test/mute:latest");
+	run_until(&l, 3);
+	T_STREQ(c ? c->error : "", "reg.test/mute:latest: manifest: HTTP 500 (internal server error)",
+		"an error that does not name the image gets its name in front");
+	T_OK(strstr(events.data, "image pull failed: reg.test/mute:latest: manifest: HTTP 500"),
+	     "in the event too");
 
 	imp = image_mgr_import(&m, "relative.tar", NULL, &e);
 	T_OK(!imp && strstr(e.msg, "absolute"), "an import needs an absolute path");
@@ -266,7 +285,7 @@ int main(void)
 	T_OK(imp && imp->kind == IMAGE_JOB_IMPORT && !strcmp(imp->name, "reg.test/imported:2"),
 	     "an import is a job too, its name canonical");
 	release("reg.test/imported:2");
-	run_until(&l, 3);
+	run_until(&l, 4);
 	T_OK(imp->state == IMAGE_JOB_DONE && strstr(events.data, "image imported reg.test/imported:2"),
 	     "and ends with an event naming what it brought");
 

@@ -526,10 +526,18 @@ static void test_disk(void)
 	chmod(p, 0500);
 	snprintf(p, sizeof(p), "%s/images/tmp/x.part", state);
 	close(open(p, O_CREAT | O_WRONLY, 0600));
+	/* a pull's download, stopped by the daemon's exit */
+	snprintf(p, sizeof(p), "%s/images/tmp/%s.part", state, fake_digest('f') + 7);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	T_OK(fd >= 0 && write(fd, "0123456789", 10) == 10, "a download in tmp/HEX.part");
+	close(fd);
 	T_OK(image_dir_init(state, &e) == 0, "again: %s", e.msg);
-	T_STREQ(entries("tmp"), "", "tmp/ is emptied at start-up, read-only directories too");
+	T_STREQ(entries("tmp"), "ffffff", "tmp/ is emptied at start-up, read-only directories too, "
+		"but for the download (the next pull resumes it)");
 
 	T_OK(store_open(&st, state, &e) == 0, "store: %s", e.msg);
+	T_OK(image_prune(st, state, false, NULL, NULL, &e) > 0, "prune: %s", e.msg);
+	T_STREQ(entries("tmp"), "", "frees the download left in tmp/");
 
 	/* blobs: checked, whole */
 	T_EQ(image_blob_write(state, fake_digest('9'), "x", 1, &e), -EBADMSG,
@@ -693,7 +701,7 @@ static int do_import(const char *file, const char *name, struct image_result *r)
 
 	memset(&import_p, 0, sizeof(import_p));
 	snprintf(path, sizeof(path), "%s/%s", fx, file);
-	return image_import(state, path, name, &import_p, r, &e);
+	return image_import(state, path, name, NULL, &import_p, r, &e);
 }
 
 /* A file under the layer diff_id: its type, "" when absent. */
@@ -1018,7 +1026,7 @@ static void test_pull(void)
 		 fx, l3 + 7, fx, fx, l3 + 7);
 	T_OK(system(cmd) == 0, "damage layer 3's blob");
 	T_OK(reg_start(port, "") == 0, "the fake registry runs");
-	rc = image_pull(state, ref, &o, &p, &r, &e);
+	rc = image_pull(state, ref, &o, NULL, &p, &r, &e);
 	T_OK(rc < 0 && strstr(e.msg, l3), "a blob whose bytes are not its digest: %s", e.msg);
 	/* (whole layers that arrived before the failure may stay: a retry uses them) */
 	T_OK(!exists("%s/images/layers/%s", summary(&sum, "diff_ids", 2) + 7),
@@ -1034,7 +1042,7 @@ static void test_pull(void)
 	T_OK(system(cmd) == 0, "repair the blob; 100000 bytes of it in tmp/HEX.part");
 	T_OK(reg_start(port, "") == 0, "the fake registry runs");
 	memset(&p, 0, sizeof(p));
-	rc = image_pull(state, ref, &o, &p, &r, &e);
+	rc = image_pull(state, ref, &o, NULL, &p, &r, &e);
 	T_OK(rc == 0, "pull through an index, resuming the .part: %s", e.msg);
 	T_STREQ(r.n_images ? r.images[0].ref : "", ref, "the image's name");
 	T_EQ(r.layers_shared, 2, "layers 1 and 2 were there");
@@ -1054,6 +1062,37 @@ static void test_pull(void)
 	T_OK(image_lookup(st, state, ref, &got, &e) == 0, "lookup the pulled image: %s", e.msg);
 	T_OK(got.config.cmd && !strcmp(got.config.cmd[0], "arg1"), "its configuration");
 	image_info_free(&got);
+
+	/* a download that is whole already (a pull stopped while it unpacked):
+	 * checked here, not fetched again */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/images/layers/%s && cp %s/good %s/images/tmp/%s.part "
+		 "&& : >%s/reg.log", state, summary(&sum, "diff_ids", 2) + 7, fx, state, l3 + 7, fx);
+	T_OK(system(cmd) == 0, "layer 3 deleted; its whole blob in tmp/HEX.part");
+	memset(&p, 0, sizeof(p));
+	rc = image_pull(state, ref, &o, NULL, &p, &r, &e);
+	T_OK(rc == 0 && r.layers_new == 1, "the pull puts layer 3 back: %s", e.msg);
+	image_result_free(&r);
+	snprintf(cmd, sizeof(cmd), "grep -q 'blobs/%s' %s/reg.log", l3, fx);
+	T_OK(system(cmd) != 0, "without asking the registry for its blob");
+	T_STREQ(entries("tmp"), "", "and the .part is gone");
+
+	/* errors name the image once, then the step */
+	snprintf(ref, sizeof(ref), "127.0.0.1:%d/app:nope", port);
+	T_EQ(image_pull(state, ref, &o, NULL, &p, &r, &e), -ENOENT, "a tag the registry does not have");
+	snprintf(cmd, sizeof(cmd), "127.0.0.1:%d/app:nope: manifest nope: HTTP 404 (manifest unknown)",
+		 port);
+	T_STREQ(e.msg, cmd, "the image, the step, the registry's answer");
+	snprintf(cmd, sizeof(cmd), "mv %s/reg/blobs/sha256/%s %s/gone", fx, l3 + 7, fx);
+	T_OK(system(cmd) == 0, "layer 3's blob gone from the registry");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/images/layers/%s", state, summary(&sum, "diff_ids", 2) + 7);
+	T_OK(system(cmd) == 0, "and from the store");
+	snprintf(ref, sizeof(ref), "127.0.0.1:%d/app:1", port);
+	T_EQ(image_pull(state, ref, &o, NULL, &p, &r, &e), -ENOENT, "a layer the registry lost");
+	snprintf(cmd, sizeof(cmd), "127.0.0.1:%d/app:1: layer %s: download: HTTP 404 (blob unknown)",
+		 port, l3);
+	T_STREQ(e.msg, cmd, "the image, the layer, the step, the registry's answer");
+	snprintf(cmd, sizeof(cmd), "mv %s/gone %s/reg/blobs/sha256/%s", fx, fx, l3 + 7);
+	T_OK(system(cmd) == 0, "(put back)");
 	reg_stop();
 
 	/* an index without this platform */
@@ -1073,7 +1112,7 @@ static void test_pull(void)
 	}
 	T_OK(reg_start(port, "") == 0, "the fake registry runs");
 	snprintf(ref, sizeof(ref), "127.0.0.1:%d/app:other", port);
-	T_EQ(image_pull(state, ref, &o, &p, &r, &e), -ENOENT, "a pull for another platform");
+	T_EQ(image_pull(state, ref, &o, NULL, &p, &r, &e), -ENOENT, "a pull for another platform");
 	snprintf(cmd, sizeof(cmd), "no linux/" ARCH "%s image in 127.0.0.1:%d/app:other: it has "
 		 "linux/" OTHER "%s", !strcmp(ARCH, "arm64") ? "/v8" : "", port,
 		 !strcmp(OTHER, "arm64") ? "/v8" : "");
