@@ -582,7 +582,7 @@ static int blob_body(struct registry *r, int fd, _Atomic uint64_t *done, br_sha2
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k < 0) {
-				ret = err_sys(e, errno, "write the download");
+				ret = err_sys(e, errno, "write");
 				goto out;
 			}
 			w += k;
