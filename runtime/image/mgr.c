@@ -232,7 +232,13 @@ static void job_finish(struct image_job *j)
 	pthread_join(j->thread, NULL);
 	m->running--;
 	j->finished_ms = loop_now_ms();
-	if (j->ret < 0)
+	if (j->ret == -ECANCELED && m->closed) {
+		/* image_mgr_cancel: say why */
+		size_t n = strlen(j->err.msg);
+
+		snprintf(j->err.msg + n, sizeof(j->err.msg) - n, " (the daemon is stopping)");
+		job_fail(j, j->err.msg);
+	} else if (j->ret < 0)
 		job_fail(j, j->err.msg[0] ? j->err.msg : "failed");
 	else
 		job_record(j);

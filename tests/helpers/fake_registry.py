@@ -17,7 +17,9 @@ requests whose path holds SUBSTRING (429 and 503 carry --retry-after);
 after K bytes of its body (no close_notify, as a dying link would); --ignore-range serves whole blobs to
 Range requests; --redirect-blobs BASE answers blob requests with a 307 to
 BASE + the same path; --chunked sends bodies chunked; --stall-blobs sends the
-first blob response's head and then nothing.
+first blob response's head and then nothing; --stall-after K sends the head
+and K bytes of the body, then nothing (for 120 s), to the first --stall-times
+N (1) blob responses whose path holds --stall-match SUBSTRING (any).
 
 --log FILE gets one line per request (peer: the client's port, one per
 connection):
@@ -200,13 +202,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status == 206:
             extra["Content-Range"] = "bytes %d-%d/%d" % (start, len(data) - 1, len(data))
         with lock:
-            stall = args.stall_blobs and not state.get("stalled")
-            state["stalled"] = state.get("stalled") or stall
+            stall = (args.stall_blobs or args.stall_after is not None) and \
+                state.get("stalls", 0) < args.stall_times and args.stall_match in self.path
+            if stall:
+                state["stalls"] = state.get("stalls", 0) + 1
         if stall:
             self.note(status)
             self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            for k, v in extra.items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body[:args.stall_after or 0])
             self.wfile.flush()
             time.sleep(120)
             return
@@ -260,6 +268,9 @@ def main():
     ap.add_argument("--redirect-blobs", metavar="BASE")
     ap.add_argument("--chunked", action="store_true")
     ap.add_argument("--stall-blobs", action="store_true")
+    ap.add_argument("--stall-after", type=int, metavar="BYTES")
+    ap.add_argument("--stall-times", type=int, default=1)
+    ap.add_argument("--stall-match", default="", metavar="SUBSTRING")
     ap.add_argument("--log")
     ap.add_argument("--ready")
     args = ap.parse_args()
