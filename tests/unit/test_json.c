@@ -258,7 +258,7 @@ static void test_limits(void)
 	big[n++] = '0';
 	big[n++] = ']';
 	T_EQ(json_parse(&doc, big, n, &err), -E2BIG, "one more value is refused");
-	T_STREQ(err.msg, "byte 1048576: more than 524288 values", "and says so, where");
+	T_STREQ(err.msg, "byte 1048575: more than 524288 values", "and says so, where");
 
 	memset(big, ' ', JSON_MAX_SIZE + 1);
 	big[0] = '1';
