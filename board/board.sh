@@ -12,6 +12,8 @@
 #     from the target architecture's Debian packages;
 #   - busybox (mk/busybox-rootfs.sh), rootfs/etc/berth, rootfs/etc/init.d/berth,
 #     build/ARCH/berth, a busybox root for the demo containers;
+#   - an image of the board's architecture (tests/helpers/mkimage.py, python3),
+#     /var/lib/berth-images/app.tar, for the scenario to import and run;
 #   - an initramfs written by cpio -H newc (no loop mount, no root needed).
 # QEMU boots it without any host network (user-mode NIC with restrict=on), with
 # KVM when the board is the host's architecture and /dev/kvm really works. The
@@ -57,9 +59,10 @@ conf=$top/board/$board/board.conf
 # rule of table bridge berth, the anti-spoofing, is refused with ENOENT.)
 # inet_diag with tcp_diag and udp_diag answer "which host port is in use" for
 # a published port (net/nat.c); without them berth reads /proc/net instead.
+# overlay is the root of a container from an image (its layers, read-only).
 BERTH_MODULES="veth bridge br_netfilter nf_tables nf_conntrack nf_nat nft_chain_nat nft_nat
 	nft_masq nft_redir nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_log
-	nft_reject_inet nft_meta_bridge inet_diag tcp_diag udp_diag"
+	nft_reject_inet nft_meta_bridge inet_diag tcp_diag udp_diag overlay"
 # Debian packages of the target architecture that the scenario runs on the board.
 BOARD_TOOLS="nftables jq"
 
@@ -89,6 +92,7 @@ fetch() {
 command -v "$BOARD_QEMU" >/dev/null || die "$BOARD_QEMU not found: run mk/deps.sh board"
 command -v cpio >/dev/null || die "cpio not found: run mk/deps.sh board"
 command -v busybox >/dev/null || die "busybox not found (its depmod resolves modules): mk/deps.sh test"
+command -v python3 >/dev/null || die "python3 not found (it writes the board's image): mk/deps.sh board"
 berth=$top/build/$BOARD_ARCH/berth
 [ -x "$berth" ] || die "$berth not built: make ARCH=$BOARD_ARCH"
 
@@ -163,6 +167,28 @@ if [ "$(cat "$tx/.pkgs" 2>/dev/null)" != "$tpkgs" ]; then
 	echo "$tpkgs" >"$tx/.pkgs"
 fi
 
+# ---- the board's image ---------------------------------------------------------
+# tests/helpers/mkimage.py's test image (its header says what the image holds
+# and what its entrypoint prints) for the board's architecture, from a busybox
+# root of that architecture, as an oci-archive with gzip layers (so the
+# board's berth unpacks them with its own zlib). Rewritten when mkimage.py,
+# the busybox root (its binary, its names) or the arguments change. The
+# scenario imports it.
+IMAGE_REF=board/app:1
+ix=$out/image
+mkdir -p "$ix"
+"$top/mk/busybox-rootfs.sh" "$BOARD_ARCH" "$ix/rootfs"
+ikey=$({ cat "$top/tests/helpers/mkimage.py" "$ix/rootfs/bin/busybox"; (cd "$ix/rootfs" && find . | LC_ALL=C sort); } |
+	sha256sum | cut -d' ' -f1)
+ikey="$ikey $BOARD_DEBARCH oci-archive $IMAGE_REF"
+if [ "$(cat "$ix/.key" 2>/dev/null)" != "$ikey" ] || [ ! -f "$ix/app.tar" ]; then
+	rm -f "$ix/.key"
+	python3 "$top/tests/helpers/mkimage.py" --arch "$BOARD_DEBARCH" --rootfs "$ix/rootfs" \
+		--format oci-archive --name "$IMAGE_REF" --out "$ix/app.tar" >"$ix/app.json" ||
+		die "tests/helpers/mkimage.py could not write the board's image"
+	echo "$ikey" >"$ix/.key"
+fi
+
 # ---- the root filesystem -----------------------------------------------------
 stage=$out/root
 rm -rf "$stage"
@@ -218,6 +244,17 @@ echo board >"$stage/etc/hostname"
 croot=$stage/var/lib/berth/rootfs/busybox
 "$top/mk/busybox-rootfs.sh" "$BOARD_ARCH" "$croot"
 echo "berth board $board: hello from web" >"$croot/www/index.html"
+# the image, outside state_dir (a file brought to the device, imported there),
+# and what the scenario expects of it: its name, manifest digest and platform
+mkdir -p "$stage/var/lib/berth-images"
+cp "$ix/app.tar" "$stage/var/lib/berth-images/app.tar"
+{
+	echo "IMAGE_FILE=/var/lib/berth-images/app.tar"
+	echo "IMAGE_REF=$IMAGE_REF"
+	python3 -c 'import json, sys; m = json.load(sys.stdin)["manifests"][0]
+print("IMAGE_DIGEST=" + m["digest"]); print("IMAGE_ARCH=" + m["arch"])' <"$ix/app.json"
+	echo "BOARD_ARCH=$BOARD_ARCH"
+} >"$stage/etc/board/image" || die "the board's image summary ($ix/app.json)"
 [ -z "${BOARD_OVERLAY:-}" ] || cp -a "$BOARD_OVERLAY/." "$stage/"
 
 # ---- initramfs: cpio newc, plus /dev/console written by hand -----------------

@@ -33,7 +33,8 @@ bench_pkgs="containernetworking-plugins dnsperf dnsmasq-base iptables netavark a
 	conmon"
 # busybox-static:arm64 cannot be installed next to the amd64 one that the tests
 # need (they conflict): mk/busybox-rootfs.sh fetches it with apt-get download.
-board_pkgs="qemu-system-x86 qemu-system-arm cpio busybox-static"
+# python3 runs tests/helpers/mkimage.py, which writes the board's image.
+board_pkgs="qemu-system-x86 qemu-system-arm cpio busybox-static python3"
 # make test runs both boards (the other architecture's under TCG)
 host_board_pkgs="qemu-system-x86 qemu-system-arm cpio"
 

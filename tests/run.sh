@@ -90,7 +90,7 @@ can_board() {
 	[ -f "board/$1/board.conf" ] || { echo "no board/$1/board.conf"; return 1; }
 	q=$(sed -n 's/^BOARD_QEMU=\([a-z0-9_-]*\).*/\1/p' "board/$1/board.conf")
 	a=$(sed -n 's/^BOARD_ARCH=\([a-z0-9_]*\).*/\1/p' "board/$1/board.conf")
-	for c in "$q" cpio busybox apt-get; do
+	for c in "$q" cpio busybox apt-get python3; do
 		command -v "$c" >/dev/null || { echo "$c is not installed (mk/deps.sh board)"; return 1; }
 	done
 	[ -x "build/$a/berth" ] || { echo "build/$a/berth is not built (make ARCH=$a)"; return 1; }

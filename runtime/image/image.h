@@ -62,6 +62,8 @@ void image_fd_src_init(struct image_fd_src *s, int fd, uint64_t limit);
 
 /* "sha256:HEX" of a finished context into out (IMAGE_DIGEST_SIZE). */
 void image_digest_format(const uint8_t sha[32], char *out);
+/* "sha256:HEX" of n bytes at p into out (IMAGE_DIGEST_SIZE). */
+void image_digest_of(const void *p, size_t n, char *out);
 /* Is s "sha256:" followed by 64 lower-case hex digits? */
 bool image_digest_valid(const char *s);
 

@@ -313,17 +313,6 @@ static int arc_read(struct archive *a, const char *name, struct buf *out, struct
 	return 0;
 }
 
-static void sha256_text(const void *p, size_t n, char out[IMAGE_DIGEST_SIZE])
-{
-	br_sha256_context c;
-	uint8_t sum[32];
-
-	br_sha256_init(&c);
-	br_sha256_update(&c, p, n);
-	br_sha256_out(&c, sum);
-	image_digest_format(sum, out);
-}
-
 /* An OCI blob, checked against its digest. */
 static int blob_read(struct import *im, const char *digest, struct buf *out, struct err *e)
 {
@@ -332,7 +321,7 @@ static int blob_read(struct import *im, const char *digest, struct buf *out, str
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
 	if (arc_read(&im->a, name, out, e) < 0)
 		return -e->code;
-	sha256_text(out->data, out->len, got);
+	image_digest_of(out->data, out->len, got);
 	if (strcmp(got, digest))
 		return err_set(e, EBADMSG, "%s: blob %s: its content is %s", im->what, digest, got);
 	return 0;
@@ -482,7 +471,7 @@ static int docker_jobs(struct import *im, struct err *e)
 		}
 		if (arc_read(&im->a, name, &j->config, e) < 0)
 			goto fail;
-		sha256_text(j->config.data, j->config.len, j->m.config_digest);
+		image_digest_of(j->config.data, j->config.len, j->m.config_digest);
 		j->m.config_size = j->config.len;
 		if (!layers || layers->type != JSON_ARRAY || layers->n > IMAGE_LAYERS_MAX) {
 			err_set(e, EINVAL, "%s: %s: Layers: expected an array of at most %d names",
@@ -791,7 +780,7 @@ static void docker_manifest(struct import *im, struct job *j)
 			   j->m.layers[k].digest, (unsigned long long)j->m.layers[k].size);
 	}
 	buf_puts(b, "]}");
-	sha256_text(b->data, b->len, j->digest);
+	image_digest_of(b->data, b->len, j->digest);
 }
 
 static int add_result(struct import *im, struct job *j, const char *ref, struct err *e)

@@ -17,7 +17,6 @@
 #include "runtime/image/image.h"
 #include "store/store.h"
 
-#include <bearssl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -285,17 +284,6 @@ int image_blob_path(const char *state_dir, const char *digest, char *path, struc
 	return images_path(state_dir, sub, path, e);
 }
 
-static void sha256_of(const void *p, size_t n, char out[IMAGE_DIGEST_SIZE])
-{
-	br_sha256_context c;
-	uint8_t sum[32];
-
-	br_sha256_init(&c);
-	br_sha256_update(&c, p, n);
-	br_sha256_out(&c, sum);
-	image_digest_format(sum, out);
-}
-
 static int write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
@@ -321,7 +309,7 @@ int image_blob_write(const char *state_dir, const char *digest, const void *p, s
 
 	if (image_blob_path(state_dir, digest, path, e) < 0)
 		return -e->code;
-	sha256_of(p, n, got);
+	image_digest_of(p, n, got);
 	if (strcmp(got, digest))
 		return err_set(e, EBADMSG, "blob %s: its content is %s", digest, got);
 	if (access(path, F_OK) == 0)
@@ -378,7 +366,7 @@ int image_blob_read(const char *state_dir, const char *digest, struct buf *out, 
 	close(fd);
 	if (!out->data)
 		buf_append(out, "", 0);
-	sha256_of(out->data, out->len, got);
+	image_digest_of(out->data, out->len, got);
 	if (strcmp(got, digest))
 		return err_set(e, EBADMSG, "blob %s is damaged: its content is %s", digest, got);
 	return 0;

@@ -2,6 +2,7 @@
  * digests as text. */
 #include "runtime/image/image.h"
 
+#include <bearssl.h>
 #include <unistd.h>
 
 static ssize_t fd_read(void *ctx, void *p, size_t n, struct err *e)
@@ -40,6 +41,17 @@ void image_digest_format(const uint8_t sha[32], char *out)
 		out[8 + 2 * i] = hex[sha[i] & 15];
 	}
 	out[7 + 64] = '\0';
+}
+
+void image_digest_of(const void *p, size_t n, char *out)
+{
+	br_sha256_context c;
+	uint8_t sum[32];
+
+	br_sha256_init(&c);
+	br_sha256_update(&c, p, n);
+	br_sha256_out(&c, sum);
+	image_digest_format(sum, out);
 }
 
 bool image_digest_valid(const char *s)

@@ -89,9 +89,12 @@ def mb(n):
 class Registry:
     """docker-registry through tests/helpers/registry.sh, kept by a shell
     that lives as long as the benchmark (its watchdog ends the registry
-    with that shell)."""
+    with that shell), on 127.0.0.1 of the tool's own network namespace:
+    each tool gets a registry of its own with the same images, as the
+    tools cannot share a loopback."""
 
-    def __init__(self, work, images):
+    def __init__(self, work, netns, images):
+        os.makedirs(work)
         self.env_file = os.path.join(work, "registry.env")
         script = ('. "$BERTH_TOP/tests/helpers/registry.sh"\n'
                   'registry_start "$1/registry" >"$1/registry.out" 2>&1 || exit 1\n'
@@ -104,7 +107,8 @@ class Registry:
         for src, ref in images:
             args += [src, ref]
         env = dict(os.environ, BERTH_TOP=TOP, W=work)
-        self.proc = subprocess.Popen(["sh", "-c", script, "registry", work] + args, env=env)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", os.path.basename(netns), "sh", "-c", script,
+                                      "registry", work] + args, env=env)
         if bench.wait_for(lambda: os.path.exists(self.env_file) or self.proc.poll() is not None,
                           300, 0.1) is None or self.proc.poll() is not None:
             raise RuntimeError("the registry did not start: %s" % open(os.path.join(work, "registry.out")).read())
@@ -123,8 +127,10 @@ class Registry:
 class BerthImage:
     name = "berth"
 
-    def __init__(self, work, reg):
-        self.reg = reg
+    def __init__(self, work, images):
+        netns = bench.netns_add("bh-berth")
+        bench.sh("ip", "-n", "bh-berth", "link", "set", "lo", "up")
+        self.reg = reg = Registry(os.path.join(work, "breg"), netns, images)
         self.work = os.path.join(work, "b")
         state = os.path.join(self.work, "state")
         self.ini = ("[daemon]\nstate_dir = %s\nrun_dir = %s\n"
@@ -132,7 +138,7 @@ class BerthImage:
                     "[dns]\nupstream = 127.0.0.1\n"
                     "[images]\nca = %s\ncredentials = %s\n"
                     % (state, os.path.join(self.work, "run"), reg.env["REGISTRY_CA"], reg.env["REGISTRY_AUTH"]))
-        self.d = bench.Berth(self.work, bench.netns_add("bh-berth"), self.ini)
+        self.d = bench.Berth(self.work, netns, self.ini)
         self.d.start()
         self.store = os.path.join(state, "images")
 
@@ -165,18 +171,20 @@ class BerthImage:
 
     def close(self):
         self.d.stop()
+        self.reg.close()
 
 
 class PodmanImage:
     name = "podman"
 
-    def __init__(self, work, reg):
+    def __init__(self, work, images):
         if not shutil.which("podman"):
             raise RuntimeError("podman is not installed (mk/deps.sh bench)")
-        self.reg = reg
+        self.host = bench.netns_add("bh-podman")
+        bench.sh("ip", "-n", "bh-podman", "link", "set", "lo", "up")
+        self.reg = reg = Registry(os.path.join(work, "preg"), self.host, images)
         self.t = os.path.join(work, "p")
         os.makedirs(os.path.join(self.t, "etc"))
-        self.host = bench.netns_add("bh-podman")
         with open(os.path.join(self.t, "containers.conf"), "w") as f:
             f.write('[containers]\ncgroups = "disabled"\n'
                     'default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n'
@@ -255,11 +263,12 @@ class PodmanImage:
     def close(self):
         self.podman("rm", "-fa", "-t", "0", check=False)
         self.podman("rmi", "-fa", check=False)
+        self.reg.close()
 
 
 def main():
     work = tempfile.mkdtemp(prefix="berth-bench-image.")
-    tools, reg = [], None
+    tools = []
     try:
         root = os.path.join(work, "rootfs")
         if subprocess.run(["sh", os.path.join(TOP, "mk/busybox-rootfs.sh"), os.uname().machine, root],
@@ -274,10 +283,9 @@ def main():
                      "--arch", arch, "--format", "oci-archive", "--kind", kind,
                      "--pad", str(PAD if kind == "full" else 0), "--out", out)
             imgs.append(("oci-archive:" + out, ref))
-        reg = Registry(work, imgs)
-        tools.append(BerthImage(work, reg))
+        tools.append(BerthImage(work, imgs))
         try:
-            tools.append(PodmanImage(work, reg))
+            tools.append(PodmanImage(work, imgs))
         except Exception as ex:
             say("   podman: left out: %s" % ex)
         load0 = bench.load()
@@ -333,8 +341,6 @@ def main():
                 t.close()
             except Exception as ex:
                 say("   %s: close: %s" % (t.name, ex))
-        if reg:
-            reg.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

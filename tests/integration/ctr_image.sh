@@ -225,7 +225,9 @@ wait_for grep -q '^signal' "$S/logs/imgd.log"
 check_out "it runs the new image: its StopSignal is SIGTERM" "signal TERM" grep '^signal' "$S/logs/imgd.log"
 rm "$C/containers.d/imgrw.ini"
 check "reload without imgrw" B reload --wait
-wait_for test ! -e "$S/ctr/imgrw/upper"
-check "a removed container's upper directory is deleted" test ! -e "$S/ctr/imgrw"
+wait_for test ! -e "$S/ctr/imgrw"
+# what is left, if anything, is printed: seen once under load, not reproduced
+check "a removed container's directory, its upper directory with it, is deleted" \
+	sh -c "test ! -e '$S/ctr/imgrw' || { ls -laR '$S/ctr/imgrw'; false; }"
 
 done_testing
