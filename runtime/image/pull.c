@@ -95,7 +95,7 @@ static ssize_t cancel_read(void *ctx, void *p, size_t n, struct err *e)
 	return c->fd.src.read(c->fd.src.ctx, p, n, e);
 }
 
-/* Is fd (size bytes) the whole blob digest? 1, 0 or -errno. */
+/* Is what fd holds the whole blob digest (its sha256)? 1, 0 or -errno. */
 static int part_whole(int fd, const char *digest, struct err *e)
 {
 	char got[IMAGE_DIGEST_SIZE], *chunk = malloc(65536);
