@@ -511,8 +511,9 @@ struct image_job {
 	uint64_t started_ms, finished_ms;
 };
 
-/* The state as `image status` says it: "queued", "resolving", "fetching",
- * "unpacking" (an import: "reading" for fetching), "done", "failed". */
+/* The state as `image status` says it: "queued", "resolving", "fetching"
+ * (a pull's layers are unpacked as they arrive), "unpacking" (an import's
+ * last step; "reading" for fetching), "done", "failed". */
 const char *image_job_state_name(const struct image_job *j);
 /* The bytes fetched (or read) so far, the blob in transfer's included. */
 uint64_t image_job_bytes(const struct image_job *j);
