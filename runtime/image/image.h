@@ -11,12 +11,12 @@
  *                      uncompressed tar), shared by every image and container
  *                      that uses it; whiteouts in overlayfs form (a 0:0
  *                      character device; trusted.overlay.opaque=y)
- *   tmp/               partial downloads and unpacks; emptied at start-up,
- *                      but for HEX.part (a layer's blob as far as it came:
- *                      the next pull of it resumes there; prune deletes them)
- * A layer's compressed blob is downloaded into tmp/ (so that a broken
- * transfer resumes with a Range request), verified, unpacked, verified
- * again (diff_id) and deleted: flash keeps each layer once, unpacked.
+ *   tmp/               unpacks under way; emptied at start-up
+ * A pulled layer's compressed blob is never stored: it is streamed from the
+ * registry into the unpacker (a broken connection resumes in place with a
+ * Range request), and the digest and diff_id are checked as it is read:
+ * flash gets each layer once, unpacked, also while it is pulled. A pull
+ * that ends (cancelled, a daemon restart) refetches the layer it was on.
  * Which names (references) point at which manifest is the store's (SQLite,
  * table images): written by the daemon's thread only, never by a worker.
  *
@@ -129,6 +129,9 @@ void tar_close(struct tar_reader *t);
  * NULL (no devices). Every error names the entry: "layer entry 'etc/x': ...".
  * Memory: about 150 KiB whatever the layer, plus the names of its
  * directories (their mtimes are set at the end).
+ * After an error of the content (not of the input, a full disk or a
+ * cancel) the rest of the input is still read, into r->digest only, so
+ * that the caller can name bytes that are not the blob as the cause.
  * Nothing is synced here; the caller syncs the filesystem once. */
 struct unpack_opts {
 	bool allow_devices;         /* [images] allow_devices: keep character and block devices */
@@ -193,14 +196,30 @@ int registry_open(struct registry **r, const struct image_ref *ref,
  * a digest. At most IMAGE_JSON_MAX bytes. */
 int registry_get_manifest(struct registry *r, const char *reference, struct buf *body,
 			  char *media_type, char *digest, struct err *e);
-/* GET /v2/REPO/blobs/DIGEST, appended to fd from *done bytes on (a resumed
- * transfer asks for Range: bytes=*done-; a server that ignores it makes the
- * fd start over: it is truncated). *done grows as bytes arrive (another
- * thread may read it for progress); *total is set from the response
- * (0: unknown). On success the whole content's sha256 equals digest
- * (verified here: a mismatch is an error and the fd is truncated to 0). */
-int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic uint64_t *done,
-		      _Atomic uint64_t *total, struct err *e);
+/* GET /v2/REPO/blobs/DIGEST as a stream: the bytes go from the network
+ * straight to the reader of registry_blob_src (an unpacker), nothing is
+ * written to disk. The open makes the first request (a 404 is its error);
+ * the reads hide a transfer that breaks (reset, timeout, 5xx, 429): the
+ * rest is asked for with Range: bytes=N- (N: the bytes handed over so far),
+ * and a server that answers with the whole blob has its first N bytes
+ * skipped, so the reader sees one stream; retries and back-off as above,
+ * REGISTRY_TRIES that get no further than before. size is the manifest's
+ * (0: unknown): more bytes, or fewer at the end, is an error. *progress
+ * (may be NULL) follows the bytes handed over, for other threads. The
+ * cancel flag ends the stream at the next read. The sha256 is NOT checked
+ * here: the reader checks what it read (image_layer_install does).
+ * A read's error, "REGISTRY/REPO: blob DIGEST: WHY (gave up after N
+ * tries)", is also kept: registry_blob_error returns it (NULL while the
+ * stream is whole), so that a consumer that wraps its own words around a
+ * read's error can tell the download's failure from its own. */
+struct registry_blob;
+int registry_blob_open(struct registry *r, const char *digest, uint64_t size,
+		       _Atomic uint64_t *progress, struct registry_blob **b, struct err *e);
+struct image_src registry_blob_src(struct registry_blob *b);
+const struct err *registry_blob_error(const struct registry_blob *b);
+/* Bytes handed over so far. */
+uint64_t registry_blob_bytes(const struct registry_blob *b);
+void registry_blob_close(struct registry_blob *b);
 void registry_close(struct registry *r);
 
 /* ---- manifests and configurations (manifest.c) ------------------------------ */
@@ -304,7 +323,7 @@ void image_result_free(struct image_result *r);
 /* Progress of a pull or import, read by other threads while it runs. */
 struct image_progress {
 	_Atomic uint64_t done, total;       /* bytes of the blobs to fetch or read */
-	_Atomic uint64_t part;              /* of the blob in transfer, not yet in done */
+	_Atomic uint64_t part;              /* of the blob being unpacked, not yet in done */
 	_Atomic int step;                   /* enum image_step */
 	atomic_bool cancel;
 };
@@ -315,8 +334,7 @@ static inline uint64_t image_progress_bytes(struct image_progress *p)
 }
 enum image_step { IMAGE_STEP_RESOLVE, IMAGE_STEP_FETCH, IMAGE_STEP_UNPACK, IMAGE_STEP_DONE };
 
-/* STATE_DIR/images and its folders; tmp/ emptied but for the downloads a
- * pull resumes (HEX.part). */
+/* STATE_DIR/images and its folders; tmp/ emptied. */
 int image_dir_init(const char *state_dir, struct err *e);
 
 /* Worker side, for pull.c and import.c: files under images/, each complete
@@ -345,7 +363,8 @@ int image_layer_commit(const char *state_dir, const char *dir, const char *diff_
 int image_work_lock(const char *state_dir, struct err *e);
 /* Unpack the layer in into a new directory under tmp/ with the options uo
  * (NULL: the defaults, no devices), check it (the blob's digest when
- * want_digest is not NULL; the diff_id always: a mismatch is -EBADMSG
+ * want_digest is not NULL, also when the unpack failed: bytes that are not
+ * the blob are named as the cause; the diff_id always: a mismatch is -EBADMSG
  * "WHAT: layer DIGEST: ... is sha256:X, not sha256:Y") and make it
  * layers/HEX of want_diff_id. 1: put there; 0: another got there first.
  * Nothing is left under tmp/ either way. The one way a layer gets into the
@@ -375,7 +394,8 @@ int image_info_fill(struct image_info *i, const char *ref, const char *digest,
  * uo (NULL: the defaults). Every error names the image once, by its
  * canonical reference, and the step: "REF: layer sha256:..: download: ...";
  * a full disk adds "(STATE_DIR/images is full)". pull.c's header says what
- * a failure leaves (a .part to resume; none when the disk is full). */
+ * a failure leaves (whole layers; nothing under tmp/) and what a broken
+ * connection (resumed in place) and a restart (the layer refetched) cost. */
 int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
 	       const struct unpack_opts *uo, struct image_progress *p, struct image_result *out,
 	       struct err *e);
@@ -404,9 +424,8 @@ int image_list(struct store *st, const char *state_dir, image_list_fn *fn, void 
 /* Drop name; then every layer and blob no remaining image uses. */
 int image_remove(struct store *st, const char *state_dir, const char *ref, struct err *e);
 /* Drop every image in_use says no container uses (all: else only those
- * without a name, i.e. replaced), then unused layers and blobs, and the
- * downloads pulls left unfinished (tmp/HEX.part). Returns the number of
- * bytes freed. in_use (may be NULL: none is) sees ref, digests
+ * without a name, i.e. replaced), then unused layers and blobs. Returns
+ * the number of bytes freed. in_use (may be NULL: none is) sees ref, digests
  * and layers, not the configuration. While a pull or import runs (it holds
  * image_work_lock) names go but files stay, for the next remove or prune. */
 typedef bool image_in_use_fn(void *ctx, const struct image_info *i);
@@ -492,8 +511,9 @@ struct image_job {
 	uint64_t started_ms, finished_ms;
 };
 
-/* The state as `image status` says it: "queued", "resolving", "fetching",
- * "unpacking" (an import: "reading" for fetching), "done", "failed". */
+/* The state as `image status` says it: "queued", "resolving", "fetching"
+ * (a pull's layers are unpacked as they arrive), "unpacking" (an import's
+ * last step; "reading" for fetching), "done", "failed". */
 const char *image_job_state_name(const struct image_job *j);
 /* The bytes fetched (or read) so far, the blob in transfer's included. */
 uint64_t image_job_bytes(const struct image_job *j);
@@ -562,8 +582,8 @@ const struct image_info *image_mgr_get(struct image_mgr *m, const char *ref, str
 void image_mgr_forget(struct image_mgr *m, const char *ref);
 /* Daemon stop (SIGTERM, SIGINT, SIGQUIT), at once, while containers may
  * still be stopping: every job is told to stop (a worker at its next read
- * of the registry or the layer; a pull keeps its .part for the next
- * daemon), queued ones never start, and new ones are refused. */
+ * of the registry or the layer; the layer it was on is refetched by the
+ * next pull), queued ones never start, and new ones are refused. */
 void image_mgr_cancel(struct image_mgr *m);
 /* Daemon exit: cancel every job (image_mgr_cancel), join the workers, free
  * everything. */

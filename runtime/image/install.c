@@ -21,7 +21,15 @@ int image_layer_install(const char *state_dir, struct image_src in, const char *
 		image_err_full(e, state_dir);
 		return err_wrap(e, "%s: layer %s: unpack", what, layer);
 	}
-	if (image_layer_unpack(in, dir, uo, r, e) < 0) {
+	if ((ret = image_layer_unpack(in, dir, uo, r, e)) < 0) {
+		/* bytes that are not the blob: that is the cause, not what the
+		 * unpacker made of them */
+		if (want_digest && r->digest[0] && strcmp(r->digest, want_digest)) {
+			err_set(e, EBADMSG, "%s: layer %s: the blob's digest is %s, not %s", what,
+				layer, r->digest, want_digest);
+			ret = -EBADMSG;
+			goto fail;
+		}
 		image_err_full(e, state_dir);
 		ret = err_wrap(e, "%s: layer %s: unpack", what, layer);
 		goto fail;

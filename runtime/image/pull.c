@@ -2,24 +2,19 @@
  *
  * The order makes a failure at any step leave nothing half-written: the
  * manifest and configuration are checked first (in memory), each missing
- * layer is downloaded into tmp/HEX.part, unpacked into tmp/layer-XXXXXX,
- * checked (blob digest and diff_id) and renamed into layers/, and only
- * when every layer is there are the manifest and configuration written
- * under blobs/. A failed pull may leave whole layers under layers/ (the
- * retry uses them; prune collects them if no retry comes) and, on purpose,
- * the .part of the layer it was fetching: a later pull of the same image
- * (in this daemon or the next: start-up keeps tmp/HEX.part) resumes it
- * with a Range request (registry_get_blob verifies the whole blob's
- * sha256, so a damaged .part costs one failed attempt, after which it is
- * truncated, never a bad layer); a .part that is already whole (a pull
- * cancelled while it unpacked) is checked here and not fetched again.
- * Everything else it made under tmp/ is removed.
+ * layer's blob is streamed from the registry straight into the unpacker
+ * (registry_blob_open: no copy of the compressed blob is ever written, so
+ * flash gets each layer once, unpacked), into tmp/layer-XXXXXX, checked
+ * (blob digest and diff_id) and renamed into layers/, and only when every
+ * layer is there are the manifest and configuration written under blobs/.
+ * A failed pull may leave whole layers under layers/ (the retry uses them;
+ * prune collects them if no retry comes); nothing under tmp/.
  *
- * A full disk is the exception: when the download or the unpack runs out
- * of space (ENOSPC, EDQUOT) the .part goes too. Kept, it would hold the
- * space the next attempt needs (the blob and its unpacked layer are on the
- * disk together while it unpacks), so that freeing a little would not be
- * enough for a retry; the download starts over once there is room.
+ * The trade-off: a connection that breaks mid-blob resumes in place (the
+ * stream asks for the rest with a Range request, the unpacker never
+ * notices: the common case on a flaky link), but a layer whose pull ends
+ * (a cancel, a daemon restart, retries used up) starts over at the next
+ * pull: its unpacker's state was in memory. Layers already in place stay.
  *
  * Errors name the image once, as its canonical reference, then the step:
  *   "127.0.0.1:5000/app:1: manifest 1: HTTP 404 (manifest unknown)"
@@ -29,14 +24,11 @@
  * they would name the image, or the layer, a second time). */
 #include "runtime/image/image.h"
 
-#include <bearssl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct pull {
@@ -44,7 +36,6 @@ struct pull {
 	const struct unpack_opts *uo;
 	char name[IMAGE_REF_MAX];           /* canonical: how errors name the image */
 	char repo[600];                     /* "REGISTRY/REPO": how the registry's begin */
-	atomic_bool *cancel;
 	struct registry *reg;
 	struct image_progress *p;
 	struct image_result *out;
@@ -73,203 +64,102 @@ static void reg_strip(const struct pull *pl, struct err *e, const char *blob)
 	}
 }
 
-static bool no_space(int code)
+/* A blob's stream as the pull reads it: e with the download's own failure
+ * (REF: STEP: download: WHY) when the stream ended with one. */
+static int download_err(struct pull *pl, struct registry_blob *b, const char *digest,
+			struct err *e)
 {
-	return code == ENOSPC || code == EDQUOT;
+	const struct err *be = registry_blob_error(b);
+
+	if (!be)
+		return 0;
+	*e = *be;
+	reg_strip(pl, e, digest);
+	return err_wrap(e, "download");
 }
 
-/* A file read up to its end that stops at the pull's cancel flag: the
- * unpack of a big layer ends at once when the daemon stops. */
-struct cancel_src {
+/* A blob small enough for memory (a configuration), checked against its
+ * digest. Errors: "download: WHY", or the digest's. */
+static int get_small_blob(struct pull *pl, const char *digest, uint64_t size, struct buf *body,
+			  struct err *e)
+{
+	struct registry_blob *b;
 	struct image_src src;
-	struct image_fd_src fd;
-	atomic_bool *cancel;
-};
+	char got[IMAGE_DIGEST_SIZE];
+	int ret = 0;
 
-static ssize_t cancel_read(void *ctx, void *p, size_t n, struct err *e)
-{
-	struct cancel_src *c = ctx;
-
-	if (c->cancel && atomic_load(c->cancel))
-		return err_set(e, ECANCELED, "cancelled");
-	return c->fd.src.read(c->fd.src.ctx, p, n, e);
-}
-
-/* Is what fd holds the whole blob digest (its sha256)? 1, 0 or -errno. */
-static int part_whole(int fd, const char *digest, struct err *e)
-{
-	char got[IMAGE_DIGEST_SIZE], *chunk = malloc(65536);
-	br_sha256_context h;
-	uint8_t sha[32];
-	off_t off = 0;
-
-	if (!chunk)
-		return err_set(e, ENOMEM, "out of memory");
-	br_sha256_init(&h);
-	for (;;) {
-		ssize_t r = pread(fd, chunk, 65536, off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(chunk);
-			return err_sys(e, errno, "read the download");
-		}
-		if (r == 0)
-			break;
-		br_sha256_update(&h, chunk, (size_t)r);
-		off += r;
-	}
-	free(chunk);
-	br_sha256_out(&h, sha);
-	image_digest_format(sha, got);
-	return !strcmp(got, digest);
-}
-
-/* A blob small enough for memory (a configuration), fetched through a file
- * under tmp/ (registry_get_blob writes to a descriptor). */
-static int get_small_blob(struct pull *pl, const char *digest, struct buf *body, struct err *e)
-{
-	char path[PATH_MAX];
-	_Atomic uint64_t done = 0, total = 0;
-	struct stat sb;
-	int fd, ret = 0;
-
-	if (image_tmp_dir(pl->state_dir, "blob", path, e) < 0)
-		return -e->code;
-	/* the directory itself is the unique name; the file inside it */
-	strncat(path, "/b", sizeof(path) - strlen(path) - 1);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = err_sys(e, errno, "create %s", path);
-		goto out;
-	}
-	if (registry_get_blob(pl->reg, digest, fd, &done, &total, e) < 0) {
+	if (size > IMAGE_JSON_MAX)
+		return err_set(e, E2BIG, "%llu bytes, more than %u", (unsigned long long)size,
+			       IMAGE_JSON_MAX);
+	if (registry_blob_open(pl->reg, digest, size, NULL, &b, e) < 0) {
 		reg_strip(pl, e, digest);
-		ret = err_wrap(e, "download");
-		goto out;
+		return err_wrap(e, "download");
 	}
-	pl->out->bytes_fetched += done;
-	if (fstat(fd, &sb) < 0) {
-		ret = err_sys(e, errno, "stat %s", path);
-		goto out;
-	}
-	if ((uint64_t)sb.st_size > IMAGE_JSON_MAX) {
-		ret = err_set(e, E2BIG, "blob %s: %lld bytes, more than %u", digest,
-			      (long long)sb.st_size, IMAGE_JSON_MAX);
-		goto out;
-	}
+	src = registry_blob_src(b);
 	buf_reset(body);
 	buf_append(body, "", 0);
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		ret = err_sys(e, errno, "seek %s", path);
-		goto out;
-	}
 	for (;;) {
 		char chunk[16384];
-		ssize_t r = read(fd, chunk, sizeof(chunk));
+		ssize_t r = src.read(src.ctx, chunk, sizeof(chunk), e);
 
-		if (r < 0 && errno == EINTR)
-			continue;
 		if (r < 0) {
-			ret = err_sys(e, errno, "read %s", path);
-			goto out;
+			ret = download_err(pl, b, digest, e);
+			break;
 		}
 		if (r == 0)
 			break;
+		if (body->len + (size_t)r > IMAGE_JSON_MAX) {
+			ret = err_set(e, E2BIG, "more than %u bytes", IMAGE_JSON_MAX);
+			break;
+		}
 		buf_append(body, chunk, (size_t)r);
 	}
-out:
-	if (fd >= 0)
-		close(fd);
-	*strrchr(path, '/') = '\0';
-	{
-		struct err ignore;
-
-		image_tree_delete(path, &ignore);
+	if (ret == 0) {
+		pl->out->bytes_fetched += registry_blob_bytes(b);
+		image_digest_of(body->data, body->len, got);
+		if (strcmp(got, digest))
+			ret = err_set(e, EBADMSG, "the registry sent content whose digest is %s",
+				      got);
 	}
+	registry_blob_close(b);
 	return ret;
 }
 
-/* One layer: fetched into tmp/HEX.part (resumed when it is there), unpacked,
- * checked, put in place; the .part deleted. Errors: "REF: layer D: STEP". */
+/* One layer: its blob streamed from the registry straight into the
+ * unpacker (image_layer_install checks the digests and puts it in place).
+ * Errors: "REF: layer D: STEP: WHY". */
 static int pull_layer(struct pull *pl, const struct image_layer_desc *l, struct err *e)
 {
-	char part[PATH_MAX];
-	_Atomic uint64_t total = 0;
-	struct cancel_src src;
+	struct registry_blob *b;
 	struct unpack_result r;
-	struct stat sb;
-	uint64_t before;
-	int fd, ret;
+	int ret;
 
-	if ((size_t)snprintf(part, sizeof(part), "%s/images/tmp/%s.part", pl->state_dir,
-			     l->digest + 7) >= sizeof(part))
-		return err_set(e, ENAMETOOLONG, "%s: path too long", pl->state_dir);
-	fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = err_sys(e, errno, "create %s", part);
-		goto fail;
-	}
-	if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_END) < 0) {
-		ret = err_sys(e, errno, "%s", part);
-		goto fail;
-	}
-	before = (uint64_t)sb.st_size;
-	atomic_store(&pl->p->part, before);
 	atomic_store(&pl->p->step, IMAGE_STEP_FETCH);
-	/* whole already (a pull stopped while it unpacked): no need to ask */
-	ret = before && before == l->size ? part_whole(fd, l->digest, e) : 0;
-	if (ret < 0)
-		goto fail;
-	if (!ret && registry_get_blob(pl->reg, l->digest, fd, &pl->p->part, &total, e) < 0) {
-		ret = -e->code;
+	if (registry_blob_open(pl->reg, l->digest, l->size, &pl->p->part, &b, e) < 0) {
 		reg_strip(pl, e, l->digest);
-		/* kept for a resume, unless there is nothing to resume or the
-		 * disk is full (the header says why) */
-		if ((fstat(fd, &sb) == 0 && sb.st_size == 0) || no_space(-ret))
-			unlink(part);
 		err_wrap(e, "download");
-		goto fail;
-	}
-	pl->out->bytes_fetched += atomic_load(&pl->p->part) > before ?
-				  atomic_load(&pl->p->part) - before : 0;
-	atomic_store(&pl->p->step, IMAGE_STEP_UNPACK);
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		ret = err_sys(e, errno, "seek %s", part);
-		goto fail;
-	}
-	image_fd_src_init(&src.fd, fd, UINT64_MAX);
-	src.src = (struct image_src){ .read = cancel_read, .ctx = &src };
-	src.cancel = pl->cancel;
-	ret = image_layer_install(pl->state_dir, src.src, pl->name, l->digest, l->diff_id, pl->uo,
-				  &r, e);
-	close(fd);
-	fd = -1;
-	if (ret < 0) {
-		/* a blob that verified and then fails to unpack will fail again:
-		 * no point in keeping it for a resume; but one whose unpack was
-		 * stopped is whole, and the next pull unpacks it */
-		if (ret != -ECANCELED)
-			unlink(part);
 		atomic_store(&pl->p->part, 0);
-		return ret;
+		return err_wrap(e, "%s: layer %s", pl->name, l->digest);
 	}
-	unlink(part);
-	atomic_fetch_add(&pl->p->done, l->size);
+	ret = image_layer_install(pl->state_dir, registry_blob_src(b), pl->name, l->digest,
+				  l->diff_id, pl->uo, &r, e);
+	if (ret < 0 && registry_blob_error(b)) {
+		/* the network's failure, not the unpacker's: said as such */
+		download_err(pl, b, l->digest, e);
+		err_wrap(e, "%s: layer %s", pl->name, l->digest);
+	}
+	pl->out->bytes_fetched += registry_blob_bytes(b);
+	registry_blob_close(b);
 	atomic_store(&pl->p->part, 0);
+	if (ret < 0)
+		return ret;
+	atomic_fetch_add(&pl->p->done, l->size);
 	pl->out->bytes_written += r.bytes_out;
 	if (ret == 1)
 		pl->out->layers_new++;
 	else
 		pl->out->layers_shared++;
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	atomic_store(&pl->p->part, 0);
-	image_err_full(e, pl->state_dir);
-	return err_wrap(e, "%s: layer %s", pl->name, l->digest);
 }
 
 int image_pull(const char *state_dir, const char *ref, const struct registry_opts *o,
@@ -296,7 +186,6 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 	snprintf(pl.repo, sizeof(pl.repo), "%s/%s", iref.registry, iref.repo);
 	if (!ro.cancel)
 		ro.cancel = &p->cancel;
-	pl.cancel = ro.cancel;
 	atomic_store(&p->step, IMAGE_STEP_RESOLVE);
 	if ((lock = image_work_lock(state_dir, e)) < 0)
 		goto fail;
@@ -349,7 +238,7 @@ int image_pull(const char *state_dir, const char *ref, const struct registry_opt
 		err_wrap(e, "%s: %s", pl.name, digest);
 		goto fail;
 	}
-	if (get_small_blob(&pl, m->config_digest, &config, e) < 0) {
+	if (get_small_blob(&pl, m->config_digest, m->config_size, &config, e) < 0) {
 		image_err_full(e, state_dir);
 		err_wrap(e, "%s: configuration %s", pl.name, m->config_digest);
 		goto fail;

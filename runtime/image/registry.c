@@ -1,7 +1,8 @@
 /* registry.c - the OCI distribution API (v2), client side: one repository's
  * manifests and blobs over http.c, with the Bearer token and Basic flows,
- * bounded retries with back-off, blob transfers that resume with a Range
- * request, and every byte checked against its digest. */
+ * bounded retries with back-off, and blobs as streams whose broken
+ * transfers resume with a Range request unseen by their reader (which
+ * checks the digest; a manifest's is checked here). */
 #include "runtime/image/image_int.h"
 
 #include <bearssl.h>
@@ -506,44 +507,32 @@ int registry_get_manifest(struct registry *r, const char *reference, struct buf 
 	return 0;
 }
 
-/* sha256 of fd's first n bytes into h: 0, or -1 when the file is shorter. */
-static int hash_prefix(int fd, uint64_t n, br_sha256_context *h, struct err *e)
-{
-	char *chunk = malloc(REGISTRY_CHUNK);
-	uint64_t off = 0;
+/* ---- a blob as a stream ------------------------------------------------------
+ * One GET whose body is handed to the reader as it arrives; a transfer that
+ * breaks is asked for again from the bytes already handed over (Range), and
+ * a server that answers with the whole blob has that prefix skipped, so the
+ * reader sees one stream. Retries as for the other requests: REGISTRY_TRIES
+ * that get no further than the furthest so far. */
+struct registry_blob {
+	struct registry *r;
+	char path[HTTP_URL_MAX];
+	char what[200];
+	uint64_t size;                  /* the manifest's word; 0: unknown */
+	uint64_t handed;                /* bytes given to the reader */
+	uint64_t best;                  /* handed when the try count last restarted */
+	uint64_t skip;                  /* of the current body, before the bytes we want */
+	_Atomic uint64_t *progress;     /* handed, for other threads; may be NULL */
+	int tries;                      /* of the current run without progress */
+	bool open;                      /* a response's body is being read */
+	bool ended;
+	bool no_range;                  /* the registry refused a range (416): ask for all */
+	int failed;                     /* the error that ended the stream (-errno); 0 */
+	struct err err;                 /* and its message */
+	char *scratch;                  /* where a skipped prefix goes */
+};
 
-	if (!chunk)
-		return err_set(e, ENOMEM, "out of memory");
-	while (off < n) {
-		size_t want = n - off < REGISTRY_CHUNK ? (size_t)(n - off) : REGISTRY_CHUNK;
-		ssize_t k = pread(fd, chunk, want, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			free(chunk);
-			return k < 0 ? err_sys(e, errno, "read the partial download") : -1;
-		}
-		br_sha256_update(h, chunk, (size_t)k);
-		off += (uint64_t)k;
-	}
-	free(chunk);
-	return 0;
-}
-
-/* Back to nothing: an empty file, no bytes done, a fresh hash. */
-static int blob_restart(int fd, _Atomic uint64_t *done, br_sha256_context *h, struct err *e)
-{
-	br_sha256_init(h);
-	atomic_store(done, 0);
-	if (ftruncate(fd, 0) < 0)
-		return err_sys(e, errno, "truncate the download");
-	return 0;
-}
-
-/* "bytes START-END/TOTAL": from START = from to the end; *total gets TOTAL
- * when known. */
-static bool content_range_ok(const char *v, uint64_t from, uint64_t *total)
+/* "bytes START-END/TOTAL" that starts at from. */
+static bool content_range_ok(const char *v, uint64_t from)
 {
 	unsigned long long s, end, t;
 	char tot[32], *x;
@@ -553,138 +542,210 @@ static bool content_range_ok(const char *v, uint64_t from, uint64_t *total)
 	if (!strcmp(tot, "*"))
 		return true;
 	t = strtoull(tot, &x, 10);
-	if (*x || end + 1 != t)
-		return false;
-	*total = t;
-	return true;
+	return !*x && end + 1 == t;
 }
 
-/* One response's body appended to fd at *done, hashed into h. */
-static int blob_body(struct registry *r, int fd, _Atomic uint64_t *done, br_sha256_context *h,
-		     bool *moved, struct err *e)
+/* One request for the rest of the blob: b->open with b->skip set, or
+ * -errno with at filled. */
+static int blob_request(struct registry_blob *b, struct attempt *at, struct err *e)
 {
-	char *chunk = malloc(REGISTRY_CHUNK);
-	int ret = 0;
+	struct registry *r = b->r;
+	uint64_t from = b->no_range ? 0 : b->handed;
+	const struct http_head *hd;
+	int ret;
 
-	if (!chunk)
-		return err_set(e, ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t n = http_read(r->http, chunk, REGISTRY_CHUNK, e);
-		uint64_t at = atomic_load(done);
-
-		if (n <= 0) {
-			ret = (int)n;
-			break;
-		}
-		for (ssize_t w = 0; w < n;) {
-			ssize_t k = pwrite(fd, chunk + w, (size_t)(n - w), (off_t)(at + (uint64_t)w));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				ret = err_sys(e, errno, "write");
-				goto out;
-			}
-			w += k;
-		}
-		br_sha256_update(h, chunk, (size_t)n);
-		atomic_store(done, at + (uint64_t)n);
-		*moved = true;
+	ret = api_get(r, b->path, NULL, from, &hd, at, e);
+	if (ret == -ERANGE && from > 0) {
+		/* the registry will not resume from there: the whole blob, skipped
+		 * up to where we are */
+		b->no_range = true;
+		at->transient = true;
+		at->wait_ms = 0;
+		return ret;
 	}
-out:
-	free(chunk);
+	if (ret < 0)
+		return ret;
+	if (hd->status == 206 && from > 0 &&
+	    content_range_ok(http_header(hd, "Content-Range"), from)) {
+		b->skip = 0;
+	} else if (hd->status == 200) {
+		/* the whole blob (Range ignored, or not asked for) */
+		b->skip = b->handed;
+	} else {
+		ret = err_set(e, EPROTO, hd->status == 206 ? "HTTP 206 with an unexpected "
+			      "Content-Range" : "HTTP %d (unexpected)", hd->status);
+		http_end(r->http);
+		at->transient = false;
+		return ret;
+	}
+	b->open = true;
+	return 0;
+}
+
+/* The end of the stream with an error: kept for registry_blob_error. */
+static ssize_t blob_failed(struct registry_blob *b, int ret, struct err *e)
+{
+	if (b->open) {
+		http_end(b->r->http);
+		b->open = false;
+	}
+	fail(b->r, b->what, b->tries ? b->tries : 1, ret, e);
+	b->failed = ret;
+	if (e)
+		b->err = *e;
+	else
+		err_set(&b->err, -ret, "failed");
 	return ret;
 }
 
-int registry_get_blob(struct registry *r, const char *digest, int fd, _Atomic uint64_t *done,
-		      _Atomic uint64_t *total, struct err *e)
+/* The next bytes of the body into p: a count, 0 at the end, or -errno
+ * (the transfer's own errors, retried, are not seen here). */
+static ssize_t blob_next(struct registry_blob *b, void *p, size_t n, struct err *e)
 {
-	char path[HTTP_URL_MAX], what[200], got[IMAGE_DIGEST_SIZE];
-	br_sha256_context h;
-	uint8_t sha[32];
-	uint64_t best;
-	int tries, ret;
+	ssize_t k;
 
-	snprintf(what, sizeof(what), "blob %s", digest);
-	if (!image_digest_valid(digest))
-		return fail(r, what, 1, err_set(e, EINVAL, "not a sha256 digest"), e);
-	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->ref.repo, digest);
-	atomic_store(total, 0);
-	/* a resumed transfer: what is there already counts towards the hash;
-	 * anything past *done is dropped */
-	br_sha256_init(&h);
-	if (atomic_load(done) > 0) {
-		ret = hash_prefix(fd, atomic_load(done), &h, e);
-		if (ret < 0 && ret != -1)
-			return fail(r, what, 1, ret, e);
-		if (ret == -1 && (ret = blob_restart(fd, done, &h, e)) < 0)
-			return fail(r, what, 1, ret, e);
+	while (b->skip > 0) {
+		size_t want = b->skip < REGISTRY_CHUNK ? (size_t)b->skip : REGISTRY_CHUNK;
+
+		k = http_read(b->r->http, b->scratch, want, e);
+		if (k < 0)
+			return k;
+		if (k == 0)
+			return err_set(e, EPROTO, "the whole blob the registry sent is shorter "
+				       "than the %llu bytes it sent before",
+				       (unsigned long long)b->handed);
+		b->skip -= (uint64_t)k;
 	}
-	if (ftruncate(fd, (off_t)atomic_load(done)) < 0)
-		return fail(r, what, 1, err_sys(e, errno, "truncate the download"), e);
-	best = atomic_load(done);
-	for (tries = 1;; tries++) {
-		const struct http_head *hd;
-		struct attempt at = { 0 };
-		uint64_t from = atomic_load(done), tot = 0;
-		bool moved = false;
+	return http_read(b->r->http, p, n, e);
+}
 
-		ret = api_get(r, path, NULL, from, &hd, &at, e);
-		if (ret == -ERANGE) {
-			/* the registry will not resume from there: start over */
-			if ((ret = blob_restart(fd, done, &h, e)) < 0)
-				return fail(r, what, tries, ret, e);
-			ret = -EAGAIN;
-			at.transient = true;
-			at.wait_ms = 0;
-		} else if (ret == 0) {
-			if (hd->status == 206 && from > 0 &&
-			    content_range_ok(http_header(hd, "Content-Range"), from, &tot)) {
-				if (!tot && http_length(r->http) >= 0)
-					tot = from + (uint64_t)http_length(r->http);
-			} else {
-				/* the whole blob (Range ignored, or a range we did not ask for) */
-				if (hd->status != 200 && hd->status != 206) {
-					ret = err_set(e, EPROTO, "HTTP %d (unexpected)", hd->status);
-					http_end(r->http);
-					return fail(r, what, tries, ret, e);
-				}
-				if (hd->status == 206) {
-					http_end(r->http);
-					ret = err_set(e, EPROTO, "HTTP 206 with an unexpected "
-						      "Content-Range");
-					return fail(r, what, tries, ret, e);
-				}
-				if (from > 0 && (ret = blob_restart(fd, done, &h, e)) < 0) {
-					http_end(r->http);
-					return fail(r, what, tries, ret, e);
-				}
-				tot = http_length(r->http) >= 0 ? (uint64_t)http_length(r->http) : 0;
+static ssize_t blob_read(void *ctx, void *p, size_t n, struct err *e)
+{
+	struct registry_blob *b = ctx;
+	struct registry *r = b->r;
+
+	if (b->failed) {
+		if (e)
+			*e = b->err;
+		return b->failed;
+	}
+	if (b->ended || !n)
+		return 0;
+	if (registry_cancelled(r))
+		return blob_failed(b, err_set(e, ECANCELED, "cancelled"), e);
+	for (;;) {
+		struct attempt at = { .wait_ms = -1 };
+		ssize_t k;
+		int ret = 0;
+
+		if (!b->open)
+			ret = blob_request(b, &at, e);
+		if (ret == 0) {
+			k = blob_next(b, p, n, e);
+			if (k > 0) {
+				b->handed += (uint64_t)k;
+				if (b->size && b->handed > b->size)
+					return blob_failed(b, err_set(e, EPROTO, "the registry sent "
+								      "more than the %llu bytes "
+								      "of the manifest",
+								      (unsigned long long)b->size), e);
+				if (b->progress)
+					atomic_store(b->progress, b->handed);
+				return k;
 			}
-			atomic_store(total, tot);
-			ret = blob_body(r, fd, done, &h, &moved, e);
-			at.transient = ret < 0 && http_transient(ret);
+			if (k == 0) {
+				http_end(r->http);
+				b->open = false;
+				if (b->size && b->handed != b->size)
+					return blob_failed(b, err_set(e, EPROTO, "the registry sent "
+								      "%llu bytes, not the %llu of "
+								      "the manifest",
+								      (unsigned long long)b->handed,
+								      (unsigned long long)b->size), e);
+				b->ended = true;
+				return 0;
+			}
+			ret = (int)k;
+			at.transient = http_transient(ret);
 			http_end(r->http);
+			b->open = false;
 		}
-		if (ret == 0)
-			break;
-		if (moved && atomic_load(done) > best) {
+		if (b->handed > b->best) {
 			/* further than ever: the next failure starts the count again (a
 			 * server that fails at the same place each time still runs out) */
-			best = atomic_load(done);
-			tries = 0;
+			b->best = b->handed;
+			b->tries = 0;
 		}
-		if (!at.transient || tries == REGISTRY_TRIES ||
-		    (ret = backoff(r, tries ? tries : 1, at.wait_ms, e)) < 0)
-			return fail(r, what, tries ? tries : 1, ret, e);
+		if (!at.transient || b->tries == REGISTRY_TRIES)
+			return blob_failed(b, ret, e);
+		if ((ret = backoff(r, b->tries ? b->tries : 1, at.wait_ms, e)) < 0)
+			return blob_failed(b, ret, e);
+		b->tries++;
 	}
-	br_sha256_out(&h, sha);
-	image_digest_format(sha, got);
-	if (strcmp(got, digest)) {
-		/* nothing of it is worth keeping */
-		blob_restart(fd, done, &h, NULL);
-		return fail(r, what, 1, err_set(e, EBADMSG, "the registry sent content whose "
-						"digest is %s", got), e);
+}
+
+int registry_blob_open(struct registry *r, const char *digest, uint64_t size,
+		       _Atomic uint64_t *progress, struct registry_blob **bp, struct err *e)
+{
+	struct registry_blob *b;
+	int ret;
+
+	*bp = NULL;
+	if (!image_digest_valid(digest))
+		return fail(r, "blob", 1, err_set(e, EINVAL, "'%.80s' is not a sha256 digest",
+						  digest), e);
+	if (!(b = calloc(1, sizeof(*b))) || !(b->scratch = malloc(REGISTRY_CHUNK))) {
+		free(b);
+		return err_set(e, ENOMEM, "out of memory");
 	}
+	b->r = r;
+	b->size = size;
+	b->progress = progress;
+	b->tries = 1;
+	snprintf(b->what, sizeof(b->what), "blob %s", digest);
+	snprintf(b->path, sizeof(b->path), "/v2/%s/blobs/%s", r->ref.repo, digest);
+	if (progress)
+		atomic_store(progress, 0);
+	/* the first request now, so that a missing blob is an error of the
+	 * open (nothing is made for it yet) */
+	for (;;) {
+		struct attempt at = { .wait_ms = -1 };
+
+		if ((ret = blob_request(b, &at, e)) == 0)
+			break;
+		if (!at.transient || b->tries == REGISTRY_TRIES ||
+		    (ret = backoff(r, b->tries, at.wait_ms, e)) < 0) {
+			blob_failed(b, ret, e);
+			registry_blob_close(b);
+			return ret;
+		}
+		b->tries++;
+	}
+	*bp = b;
 	return 0;
+}
+
+struct image_src registry_blob_src(struct registry_blob *b)
+{
+	return (struct image_src){ .read = blob_read, .ctx = b };
+}
+
+const struct err *registry_blob_error(const struct registry_blob *b)
+{
+	return b && b->failed ? &b->err : NULL;
+}
+
+uint64_t registry_blob_bytes(const struct registry_blob *b)
+{
+	return b->handed;
+}
+
+void registry_blob_close(struct registry_blob *b)
+{
+	if (!b)
+		return;
+	if (b->open)
+		http_end(b->r->http);
+	free(b->scratch);
+	free(b);
 }

@@ -6,8 +6,8 @@
  * under tmp/ and renamed into place, and it leaves the same way (renamed
  * into tmp/ first, then deleted), so a crash in the middle of a delete
  * never leaves half a layer under its real name. tmp/ is emptied at
- * start-up, but for the downloads pulls resume (HEX.part), which prune
- * deletes.
+ * start-up (a pull writes no download there: layers are streamed from the
+ * registry into their unpack directory, pull.c).
  *
  * Pulls and imports (worker threads) hold a shared flock on images/.lock
  * while they run; the collection takes it exclusively and without waiting,
@@ -214,24 +214,8 @@ void image_err_full(struct err *e, const char *state_dir)
 	snprintf(e->msg + n, sizeof(e->msg) - n, " (%s/images is full)", state_dir);
 }
 
-/* Is name (in the directory dfd) a pull's download, HEX.part, a file? */
-static bool is_part(int dfd, const char *name)
-{
-	char d[IMAGE_DIGEST_SIZE];
-	struct stat sb;
-
-	if (strlen(name) != 64 + 5 || strcmp(name + 64, ".part"))
-		return false;
-	memcpy(d, "sha256:", 7);
-	memcpy(d + 7, name, 64);
-	d[71] = '\0';
-	return image_digest_valid(d) && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(sb.st_mode);
-}
-
-/* Every entry of dir (images/tmp): the downloads (HEX.part) only when
- * parts, else everything but them. Their bytes into *bytes (may be NULL). */
-static int empty_dir(const char *dir, bool parts, uint64_t *bytes, struct err *e)
+/* Every entry of dir (images/tmp). */
+static int empty_dir(const char *dir, struct err *e)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -242,9 +226,7 @@ static int empty_dir(const char *dir, bool parts, uint64_t *bytes, struct err *e
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (is_part(dirfd(d), de->d_name) != parts)
-			continue;
-		if (tree_delete_at(dirfd(d), de->d_name, bytes, e) < 0) {
+		if (tree_delete_at(dirfd(d), de->d_name, NULL, e) < 0) {
 			ret = err_wrap(e, "empty %s", dir);
 			break;
 		}
@@ -263,8 +245,7 @@ int image_dir_init(const char *state_dir, struct err *e)
 		    mkdir_p("image directory", path, 0700, e) < 0)
 			return -e->code;
 	}
-	/* a pull's download stays: the next pull of that layer resumes it */
-	return empty_dir(path, false, NULL, e);
+	return empty_dir(path, e);
 }
 
 /* ---- blobs and layers -------------------------------------------------------------- */
@@ -818,14 +799,12 @@ static int collect_dir(const char *state_dir, const char *sub, char **used, size
 	return ret;
 }
 
-/* Delete every layer and blob no image in the store uses, and (parts) the
- * downloads pulls left unfinished; bytes freed into *bytes. Skipped (0)
- * while a pull or import holds images/.lock. */
-static int collect(struct store *st, const char *state_dir, bool parts, uint64_t *bytes,
-		   struct err *e)
+/* Delete every layer and blob no image in the store uses; bytes freed into
+ * *bytes. Skipped (0) while a pull or import holds images/.lock. */
+static int collect(struct store *st, const char *state_dir, uint64_t *bytes, struct err *e)
 {
 	struct used u = { 0 };
-	char lock[PATH_MAX], tmp[PATH_MAX];
+	char lock[PATH_MAX];
 	int fd, ret;
 
 	if (images_path(state_dir, ".lock", lock, e) < 0)
@@ -844,8 +823,6 @@ static int collect(struct store *st, const char *state_dir, bool parts, uint64_t
 		ret = collect_dir(state_dir, "layers", u.layers.v, u.layers.n, bytes, e);
 	if (ret == 0)
 		ret = collect_dir(state_dir, "blobs/sha256", u.blobs.v, u.blobs.n, bytes, e);
-	if (ret == 0 && parts && (ret = images_path(state_dir, "tmp", tmp, e)) == 0)
-		ret = empty_dir(tmp, true, bytes, e);
 	used_free(&u);
 	close(fd);
 	return ret < 0 ? err_wrap(e, "collect unused layers and blobs") : 0;
@@ -885,7 +862,7 @@ int image_remove(struct store *st, const char *state_dir, const char *ref, struc
 		return err_set(e, ENOENT, "image %s is not here", ref);
 	if (ret < 0)
 		return ret;
-	return collect(st, state_dir, false, &bytes, e);
+	return collect(st, state_dir, &bytes, e);
 }
 
 struct prune_ctx {
@@ -937,7 +914,7 @@ int64_t image_prune(struct store *st, const char *state_dir, bool all, image_in_
 	}
 	array_free(&p.drop);
 	if (ret == 0)
-		ret = collect(st, state_dir, true, &bytes, e);
+		ret = collect(st, state_dir, &bytes, e);
 	if (ret < 0)
 		return ret;
 	return bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes;

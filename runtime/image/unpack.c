@@ -33,6 +33,7 @@ struct layer_in {
 	uint8_t *buf;               /* IO_BUF of raw input */
 	size_t pos, len;            /* unconsumed input: buf[pos..len) */
 	bool eof;
+	bool raw_failed;            /* the source's own read failed */
 	bool gzip, z_ready, z_done;
 	z_stream z;
 };
@@ -45,8 +46,10 @@ static int raw_fill(struct layer_in *l, struct err *e)
 	if (l->pos < l->len || l->eof)
 		return 0;
 	r = l->raw.read(l->raw.ctx, l->buf, IO_BUF, e);
-	if (r < 0)
+	if (r < 0) {
+		l->raw_failed = true;
 		return err_wrap(e, "reading the layer");
+	}
 	l->pos = 0;
 	l->len = (size_t)r;
 	l->eof = r == 0;
@@ -553,6 +556,29 @@ static int set_dir_times(struct unpacker *u, struct err *e)
 	return 0;
 }
 
+/* After a failure of the layer's content: the rest of the raw input read
+ * (not unpacked) into r->digest and r->bytes_in, so that the caller can
+ * tell bytes that are not the blob (a damaged download) from a bad layer.
+ * r->digest stays "" when the input fails too. */
+static void digest_rest(struct layer_in *l, struct unpack_result *r)
+{
+	struct err ignore;
+	uint8_t sha[32];
+
+	while (!l->eof) {
+		ssize_t n = l->raw.read(l->raw.ctx, l->buf, IO_BUF, &ignore);
+
+		if (n < 0)
+			return;
+		l->eof = n == 0;
+		br_sha256_update(&l->digest, l->buf, (size_t)n);
+		l->bytes_in += (uint64_t)n;
+	}
+	br_sha256_out(&l->digest, sha);
+	image_digest_format(sha, r->digest);
+	r->bytes_in = l->bytes_in;
+}
+
 int image_layer_unpack(struct image_src in, const char *dir, const struct unpack_opts *o,
 		       struct unpack_result *r, struct err *e)
 {
@@ -585,6 +611,7 @@ int image_layer_unpack(struct image_src in, const char *dir, const struct unpack
 		ssize_t n = in.read(in.ctx, l.buf + l.len, IO_BUF - l.len, e);
 
 		if (n < 0) {
+			l.raw_failed = true;
 			ret = err_wrap(e, "reading the layer");
 			goto out;
 		}
@@ -637,6 +664,9 @@ int image_layer_unpack(struct image_src in, const char *dir, const struct unpack
 	r->bytes_in = l.bytes_in;
 	ret = 0;
 out:
+	if (ret < 0 && !l.raw_failed && l.buf && ret != -ENOSPC && ret != -EDQUOT &&
+	    ret != -ENOMEM && ret != -ECANCELED)
+		digest_rest(&l, r);
 	tar_close(tr);
 	if (l.z_ready)
 		inflateEnd(&l.z);

@@ -14,7 +14,8 @@ when --user is given, and anonymous requests otherwise).
 Faults: --fail STATUS:COUNT[:SUBSTRING] answers STATUS to the next COUNT
 requests whose path holds SUBSTRING (429 and 503 carry --retry-after);
 --die-after K cuts the first blob response (every one with --die-always)
-after K bytes of its body (no close_notify, as a dying link would); --ignore-range serves whole blobs to
+after K bytes of its body (no close_notify, as a dying link would), of those
+whose path holds --die-match SUBSTRING (any); --ignore-range serves whole blobs to
 Range requests; --redirect-blobs BASE answers blob requests with a 307 to
 BASE + the same path; --chunked sends bodies chunked; --stall-blobs sends the
 first blob response's head and then nothing; --stall-after K sends the head
@@ -219,7 +220,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(120)
             return
         with lock:
-            die = args.die_after is not None and (args.die_always or not state["died"])
+            die = args.die_after is not None and (args.die_always or not state["died"]) \
+                and args.die_match in self.path
             state["died"] = state["died"] or die
         if die:
             self.note(status)
@@ -264,6 +266,7 @@ def main():
     ap.add_argument("--retry-after", type=int, default=1)
     ap.add_argument("--die-after", type=int)
     ap.add_argument("--die-always", action="store_true", help="--die-after on every blob response")
+    ap.add_argument("--die-match", default="", help="--die-after only where the path holds this")
     ap.add_argument("--ignore-range", action="store_true")
     ap.add_argument("--redirect-blobs", metavar="BASE")
     ap.add_argument("--chunked", action="store_true")

@@ -6,18 +6,20 @@
  *   reg_fetch [OPTIONS] REF manifest [REFERENCE]
  *       prints "MEDIA_TYPE DIGEST BYTES" (REFERENCE: REF's digest, else its tag)
  *   reg_fetch [OPTIONS] REF blob DIGEST FILE
- *       appends to FILE from its current size (a resumed download), prints
- *       "done=N total=M"
+ *       reads the blob's stream (registry_blob_open) into FILE, truncated
+ *       first, checks its sha256 as a consumer does (a mismatch empties
+ *       FILE: "the blob's digest is sha256:X"), prints "done=N"
  *
  * On failure: "reg_fetch: MESSAGE" on stderr and exit status 1. */
 #include "runtime/image/image_int.h"
 
+#include <bearssl.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,18 +86,42 @@ int main(int argc, char **argv)
 		}
 		buf_free(&body);
 	} else if (!strcmp(argv[i + 1], "blob") && argc - i == 4) {
-		int fd = open(argv[i + 3], O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		struct stat st;
+		int fd = open(argv[i + 3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		struct registry_blob *b = NULL;
+		char got[IMAGE_DIGEST_SIZE];
+		br_sha256_context h;
+		uint8_t sha[32];
 
-		if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd < 0) {
 			perror(argv[i + 3]);
 			return 1;
 		}
-		atomic_store(&progress.done, (uint64_t)st.st_size);
-		if (registry_get_blob(r, argv[i + 2], fd, &progress.done, &progress.total, &e) == 0) {
-			printf("done=%llu total=%llu\n", (unsigned long long)atomic_load(&progress.done),
-			       (unsigned long long)atomic_load(&progress.total));
-			ret = 0;
+		br_sha256_init(&h);
+		if (registry_blob_open(r, argv[i + 2], 0, &progress.part, &b, &e) == 0) {
+			struct image_src src = registry_blob_src(b);
+			static char chunk[65536];
+			ssize_t n;
+
+			while ((n = src.read(src.ctx, chunk, sizeof(chunk), &e)) > 0) {
+				br_sha256_update(&h, chunk, (size_t)n);
+				if (write(fd, chunk, (size_t)n) != n) {
+					n = err_sys(&e, errno, "write %s", argv[i + 3]);
+					break;
+				}
+			}
+			br_sha256_out(&h, sha);
+			image_digest_format(sha, got);
+			if (n == 0 && strcmp(got, argv[i + 2])) {
+				err_set(&e, EBADMSG, "the blob's digest is %s", got);
+				n = -1;
+			}
+			if (n < 0 && ftruncate(fd, 0) < 0)
+				perror(argv[i + 3]);
+			if (n == 0) {
+				printf("done=%llu\n", (unsigned long long)atomic_load(&progress.part));
+				ret = 0;
+			}
+			registry_blob_close(b);
 		}
 		close(fd);
 	} else {
