@@ -42,7 +42,7 @@
  * renamed into layers/ only once checked (diff_id, and the blob's digest
  * where the archive states it); the manifests and configurations go under
  * blobs/ last, when every layer of every image is there. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <bearssl.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* install.c - one layer from its bytes to layers/HEX: unpacked under tmp/,
  * checked, renamed into place (apart from store.c, which the daemon's
  * side uses without the unpacker). */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -5,7 +5,7 @@
  * Every document comes from a registry or an archive, so none is trusted:
  * strings are bounded, arrays counted, digests checked for form, and every
  * refusal says which field held what. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <ctype.h>
 #include <errno.h>

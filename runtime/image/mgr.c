@@ -3,7 +3,7 @@
  * in the store by the daemon's thread (image.h, "the daemon's image
  * manager"). The loop never waits for a worker but at exit, where each has
  * been told to stop at its next read. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 #include "store/store.h"
 
 #include <errno.h>

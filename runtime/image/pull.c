@@ -22,7 +22,7 @@
  *   "127.0.0.1:5000/app:1: layer sha256:ab..: unpack: layer entry 'x': ..."
  * (the registry's own "REGISTRY/REPO: " and "blob DIGEST: " are dropped:
  * they would name the image, or the layer, a second time). */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,7 +1,7 @@
 /* ref.c - image references, parsed and normalised the way docker does
  * (github.com/distribution/reference: ParseNormalizedNamed), so that a name
  * a user types means here what it means to `docker pull`. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <stdio.h>
 #include <string.h>

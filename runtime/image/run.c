@@ -9,7 +9,7 @@
  * hides the layers below. A symlink on the way is not followed (the image's
  * links point into a root that is not mounted here): the file is taken as
  * absent, which a name then reports. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -14,7 +14,7 @@
  * and skips its file work when it cannot (a layer a running pull has just
  * unpacked is not yet named by any image, and must not go). The names are
  * dropped either way; the next remove or prune collects. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 #include "store/store.h"
 
 #include <dirent.h>

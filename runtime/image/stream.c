@@ -1,6 +1,6 @@
 /* stream.c - runtime/image: bytes in (a file descriptor as a source) and
  * digests as text. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <bearssl.h>
 #include <unistd.h>

@@ -2,7 +2,7 @@
  * It never seeks: headers, extensions and data are read in order from any
  * image_src, and what it keeps is one block, one skip buffer and the pax
  * records of the current entry (and the last global one). */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * one 64 KiB input buffer, one 64 KiB copy buffer, zlib's window, the tar
  * reader's block and the names of the directories (their mtimes are set at
  * the end, since creating their children changes them). */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <bearssl.h>
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * either fails with a message or gives values within their bounds (digests
  * well-formed, counts within IMAGE_LAYERS_MAX and IMAGE_INDEX_MAX, strings
  * NUL-terminated in their fields), and frees what it allocated. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <stdlib.h>
 #include <string.h>

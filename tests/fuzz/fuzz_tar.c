@@ -3,7 +3,7 @@
  * component), its data is exactly the input's bytes at its offset, and a
  * failure always says why. Input starting with gzip's magic is inflated
  * first (at most 1 MiB out), as a layer would be. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * second pull of a reference joining the first, the end reported through
  * the loop, the images recorded with their event, failures remembered,
  * the cache, and an exit that cancels and joins instead of hanging. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 #include "store/store.h"
 #include "t.h"
 

@@ -3,7 +3,7 @@
  * on disk: blobs and layers put in place whole, names, lookup, remove and
  * prune collecting exactly what no image uses; imports of archives built
  * here, good and broken. */
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 #include "store/store.h"
 #include "tests/unit/t.h"
 

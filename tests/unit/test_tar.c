@@ -2,7 +2,7 @@
  * byte (ustar, GNU, pax), and layers unpacked into a temporary directory
  * (whiteouts, links, ownership, digests, gzip, and everything refused). */
 #include "t.h"
-#include "runtime/image/image.h"
+#include "runtime/image/image_int.h"
 
 #include <bearssl.h>
 #include <fcntl.h>
