@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The first look comes soon (a pull of layers already here, or a small
+ * import, takes tens of ms), then each waits twice as long up to POLL_MS. */
+#define POLL_FIRST_MS 10
 #define POLL_MS 200
 #define BAR_WIDTH 20
 
@@ -102,6 +105,7 @@ static int follow(const char *sock, bool json, const char *verb, const char *wha
 	char idbuf[24], *argv[] = { "image", "status", idbuf, NULL };
 	bool tty = isatty(STDERR_FILENO) && !json;
 	char last[32] = "";
+	unsigned wait_ms = POLL_FIRST_MS;
 	struct job_view v;
 
 	snprintf(idbuf, sizeof(idbuf), "%lld", id);
@@ -118,7 +122,9 @@ static int follow(const char *sock, bool json, const char *verb, const char *wha
 		snprintf(last, sizeof(last), "%s", v.state);
 		if (!strcmp(v.state, "done") || !strcmp(v.state, "failed"))
 			break;
-		sleep_ms(POLL_MS);
+		sleep_ms(wait_ms);
+		if (wait_ms < POLL_MS)
+			wait_ms = wait_ms * 2 < POLL_MS ? wait_ms * 2 : POLL_MS;
 	}
 	if (tty)
 		fputc('\n', stderr);

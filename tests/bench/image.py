@@ -101,7 +101,7 @@ class Registry:
                   'shift\n'
                   'while [ $# -gt 0 ]; do registry_push "$1" "$2" >>"$W/registry.out" 2>&1 || exit 1;'
                   ' shift 2; done\n'
-                  'env | grep ^REGISTRY >"$W/registry.env"\n'
+                  'env | grep ^REGISTRY >"$W/registry.env.tmp" && mv "$W/registry.env.tmp" "$W/registry.env"\n'
                   'exec sleep 100000\n')
         args = []
         for src, ref in images:
