@@ -13,7 +13,7 @@ what=${1:-all}
 build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-linux-gnu
 	binutils-aarch64-linux-gnu linux-libc-dev linux-libc-dev-arm64-cross tcl dpkg-dev
 	xz-utils file git ca-certificates"
-test_pkgs="libsqlite3-dev libbearssl-dev libinih-dev zlib1g-dev qemu-user-static iproute2 openssl
+test_pkgs="sqlite3 libsqlite3-dev libbearssl-dev libinih-dev zlib1g-dev qemu-user-static iproute2 openssl
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
 	busybox-static strace clang dnsmasq-base podman containernetworking-plugins
 	skopeo docker-registry apache2-utils umoci"

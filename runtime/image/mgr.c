@@ -7,6 +7,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,25 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
+static const char *job_verb(const struct image_job *j)
+{
+	return j->kind == IMAGE_JOB_PULL ? "pull" : "import";
+}
+
+/* An event of kind "image", object "pull" or "import": the message. */
+static void job_event(struct image_job *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void job_event(struct image_job *j, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX + IMAGE_REF_MAX + 64];  /* an error, a name and words */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	store_event_add(j->m->store, "image", job_verb(j), msg, NULL);
+}
+
 /* The job's last moments on the daemon's thread: say it failed. Its error
  * names what failed once (image_pull's and image_import's always do: else
  * "REF: " goes in front), and everything that shows it shows it whole:
@@ -168,12 +188,7 @@ static void job_fail(struct image_job *j, const char *msg)
 		k->failed_ms = loop_now_ms();
 		snprintf(k->error, sizeof(k->error), "%s", j->error);
 	}
-	buf_init(&ev);
-	buf_printf(&ev, "image %s failed: %s", j->kind == IMAGE_JOB_PULL ? "pull" : "import",
-		   j->error);
-	store_event_add(j->m->store, "image", j->kind == IMAGE_JOB_PULL ? "pull" : "import",
-			ev.data, NULL);
-	buf_free(&ev);
+	job_event(j, "image %s failed: %s", job_verb(j), j->error);
 }
 
 /* Record what a worker brought: each image under its name (which replaces
@@ -183,7 +198,6 @@ static void job_record(struct image_job *j)
 	struct image_mgr *m = j->m;
 	const struct image_result *r = &j->result;
 	struct err e = { 0 };
-	struct buf ev;
 
 	for (size_t i = 0; i < r->n_images; i++) {
 		const struct image_info *inf = &r->images[i];
@@ -213,14 +227,10 @@ static void job_record(struct image_job *j)
 		k->error[0] = '\0';
 		image_mgr_forget(m, j->ref);
 	}
-	buf_init(&ev);
-	buf_printf(&ev, "image %s %s %s (%zu layer%s, %zu new, %.1f MB written)",
-		   j->kind == IMAGE_JOB_PULL ? "pulled" : "imported",
-		   j->kind == IMAGE_JOB_PULL ? j->ref : r->images[0].ref, j->digest, j->n_layers,
-		   j->n_layers == 1 ? "" : "s", j->layers_new, (double)j->bytes_written / 1e6);
-	store_event_add(m->store, "image", j->kind == IMAGE_JOB_PULL ? "pull" : "import", ev.data,
-			NULL);
-	buf_free(&ev);
+	job_event(j, "image %s %s %s (%zu layer%s, %zu new, %.1f MB written)",
+		  j->kind == IMAGE_JOB_PULL ? "pulled" : "imported",
+		  j->kind == IMAGE_JOB_PULL ? j->ref : r->images[0].ref, j->digest, j->n_layers,
+		  j->n_layers == 1 ? "" : "s", j->layers_new, (double)j->bytes_written / 1e6);
 }
 
 static void job_start_queued(struct image_mgr *m);
@@ -308,6 +318,7 @@ static int job_run(struct image_job *j, struct err *e)
 		return err_sys(e, ret, "image %s: start a worker thread", j->ref);
 	}
 	j->m->running++;
+	job_event(j, "image %s started: %s", job_verb(j), j->ref);
 	return 0;
 }
 

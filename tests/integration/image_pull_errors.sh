@@ -12,7 +12,7 @@
 # image once. (503 then success: image_pull.sh; a blob cut mid-way and
 # resumed: image_pull_real.sh; the Bearer flow: image_pull_token.sh.)
 . "$BERTH_TOP/tests/lib.sh"
-need_cmd jq busybox python3 skopeo docker-registry htpasswd openssl
+need_cmd jq busybox python3 skopeo docker-registry htpasswd openssl sqlite3
 . "$BERTH_TOP/tests/helpers/registry.sh"
 . "$BERTH_TOP/tests/daemon.sh"
 busybox_world
@@ -90,12 +90,10 @@ check_out "image status has the error" "failed $err_arch" \
 check "the daemon's log names the image once in each failure" \
 	sh -c "grep -q 'image pull failed: $err_401' '$log' && grep -q 'image pull failed: $err_404' '$log' &&
 		! grep 'image pull failed: ' '$log' | grep -q 'berth/app:late.*berth/app:late'"
-if command -v sqlite3 >/dev/null; then
-	check "the state's events too" sh -c "sqlite3 -readonly '$S/state.db' \"SELECT message FROM events WHERE kind = 'image'\" |
-		grep -qx 'image pull failed: $err_404'"
-else
-	skip "the state's events too" "no sqlite3"
-fi
+check "the state's events too" sh -c "sqlite3 -readonly '$S/state.db' \"SELECT message FROM events WHERE kind = 'image'\" |
+	grep -qx 'image pull failed: $err_404'"
+check "and when each pull started" sh -c "sqlite3 -readonly '$S/state.db' \"SELECT message FROM events WHERE kind = 'image'\" |
+	grep -qx 'image pull started: $REGISTRY/berth/app:late'"
 check_out "nothing of them is in the store" "$REGISTRY/berth/app:1" \
 	sh -c "'$BERTH' -c '$C' -o json image ls | jq -r '.[].ref' | sed 's|^$FAULT_PROXY|$REGISTRY|'"
 
