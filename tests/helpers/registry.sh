@@ -6,6 +6,8 @@
 #                           x86_64 | aarch64, or amd64 | arm64); 1 if it fails
 #   mkimage ARGS...         tests/helpers/mkimage.py (the test image; its
 #                           header says what is in it)
+#   test_certs DIR          a CA and a server certificate for 127.0.0.1 and
+#                           localhost: DIR/ca.crt, srv.crt, srv.key
 #   registry_start DIR [basic|token]
 #                           start docker-registry on 127.0.0.1:$REGISTRY_PORT
 #                           (default 5000) with everything under DIR: a CA
@@ -98,7 +100,7 @@ _reg_token_start() {
 	rm -f "$_reg_dir/token.port"
 	REGISTRY_TOKEN_LOG=$_reg_dir/token.log
 	: >"$REGISTRY_TOKEN_LOG"
-	python3 "$BERTH_TOP/tests/helpers/token_server.py" 127.0.0.1:0 "$_c/server.crt" "$_c/server.key" \
+	python3 "$BERTH_TOP/tests/helpers/token_server.py" 127.0.0.1:0 "$_c/srv.crt" "$_c/srv.key" \
 		"$_c/token.key" "$_c/token.crt" "$REGISTRY_USER:$REGISTRY_PASS" \
 		--port-file "$_reg_dir/token.port" --log "$REGISTRY_TOKEN_LOG" </dev/null >>"$_reg_dir/token.err" 2>&1 &
 	REGISTRY_TOKEN_PID=$!
@@ -113,24 +115,29 @@ _reg_token_start() {
 	export REGISTRY_TOKEN_URL REGISTRY_TOKEN_LOG
 }
 
+# test_certs DIR: a CA (DIR/ca.crt, ca.key) and a server certificate it signed
+# (DIR/srv.crt, srv.key) for IP:127.0.0.1 and DNS:localhost, ECDSA P-256
+# (quick to make, and what BearSSL and Go both speak); 1 if openssl fails.
+test_certs() {
+	mkdir -p "$1" &&
+	printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$1/srv.ext" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" \
+		-out "$1/ca.crt" -subj /CN=berth-test-ca -days 7 -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign >/dev/null 2>&1 &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/srv.key" \
+		-out "$1/srv.csr" -subj /CN=localhost >/dev/null 2>&1 &&
+	openssl x509 -req -in "$1/srv.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" -CAcreateserial \
+		-out "$1/srv.crt" -days 7 -extfile "$1/srv.ext" >/dev/null 2>&1
+}
+
 registry_start() {
 	_reg_dir=$1
 	need_cmd docker-registry skopeo openssl htpasswd curl base64
 	mkdir -p "$_reg_dir/certs" "$_reg_dir/certs.d" "$_reg_dir/data" || return 1
 	_c=$_reg_dir/certs
-	# ECDSA P-256: quick to make, and what BearSSL and Go both speak
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$_c/ca.key" -out "$_c/ca.pem" -days 7 -subj /CN=berth-test-ca \
-		>/dev/null 2>&1 || { echo "registry_start: the CA" >&2; return 1; }
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$_c/server.key" -out "$_c/server.csr" -subj /CN=localhost \
-		>/dev/null 2>&1 || { echo "registry_start: the server key" >&2; return 1; }
-	printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
-		"keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >"$_c/server.ext"
-	openssl x509 -req -in "$_c/server.csr" -CA "$_c/ca.pem" -CAkey "$_c/ca.key" \
-		-CAcreateserial -days 7 -extfile "$_c/server.ext" -out "$_c/server.crt" \
-		>/dev/null 2>&1 || { echo "registry_start: the server certificate" >&2; return 1; }
-	cp "$_c/ca.pem" "$_reg_dir/certs.d/ca.crt"
+	test_certs "$_c" || { echo "registry_start: openssl could not make the certificates" >&2; return 1; }
+	cp "$_c/ca.crt" "$_reg_dir/certs.d/ca.crt"
 	htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASS" >"$_reg_dir/htpasswd" 2>/dev/null ||
 		{ echo "registry_start: htpasswd" >&2; return 1; }
 	cat >"$_reg_dir/config.yml" <<EOF
@@ -150,8 +157,8 @@ http:
   addr: 127.0.0.1:$REGISTRY_PORT
   secret: berth-test-registry
   tls:
-    certificate: $_c/server.crt
-    key: $_c/server.key
+    certificate: $_c/srv.crt
+    key: $_c/srv.key
 EOF
 	case ${2:-basic} in
 	basic)
@@ -165,7 +172,7 @@ EOF
 	echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$_reg_dir/policy.json"
 	: >"$_reg_dir/registries.conf"
 	REGISTRY=127.0.0.1:$REGISTRY_PORT
-	REGISTRY_CA=$_c/ca.pem
+	REGISTRY_CA=$_c/ca.crt
 	REGISTRY_CERT_DIR=$_reg_dir/certs.d
 	REGISTRY_LOG=$_reg_dir/registry.log
 	REGISTRY_AUTH=$_reg_dir/auth.json
@@ -247,7 +254,7 @@ fault_proxy_start() {
 	FAULT_PROXY_LOG=$_reg_dir/fault_proxy.log
 	: >"$FAULT_PROXY_LOG"
 	python3 "$BERTH_TOP/tests/helpers/fault_proxy.py" 127.0.0.1:0 "$REGISTRY" "$@" \
-		--cert "$_reg_dir/certs/server.crt" --key "$_reg_dir/certs/server.key" --ca "$REGISTRY_CA" \
+		--cert "$_reg_dir/certs/srv.crt" --key "$_reg_dir/certs/srv.key" --ca "$REGISTRY_CA" \
 		--port-file "$_reg_dir/fault_proxy.port" --log "$FAULT_PROXY_LOG" </dev/null >>"$_reg_dir/fault_proxy.err" 2>&1 &
 	FAULT_PROXY_PID=$!
 	_reg_watch "$FAULT_PROXY_PID"

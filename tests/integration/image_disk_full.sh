@@ -12,6 +12,7 @@
 # pull does with room for the unpacked layer alone (its blob is never
 # stored beside it).
 . "$BERTH_TOP/tests/lib.sh"
+. "$BERTH_TOP/tests/helpers/registry.sh"
 need_cmd jq busybox python3 openssl dig fallocate
 
 . "$BERTH_TOP/tests/daemon.sh"
@@ -26,21 +27,7 @@ $MK --format docker-archive --pad 4194304 --name reg.test/big:1 --out "$I/big.ta
 $MK --format oci-layout --pad 6000000 --name 127.0.0.1:5000/big:2 --out "$T/layout" >"$I/pull.json"
 
 # ---- the registry --------------------------------------------------------------------
-cat >"$T/ext.cnf" <<'EOF'
-subjectAltName=IP:127.0.0.1,DNS:localhost
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-EOF
-mkdir -p "$T/tls"
-{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls/ca.key" \
-	-out "$T/tls/ca.crt" -subj /CN=test-ca -days 2 -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign &&
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls/srv.key" \
-	-out "$T/tls/srv.csr" -subj /CN=localhost &&
-  openssl x509 -req -in "$T/tls/srv.csr" -CA "$T/tls/ca.crt" -CAkey "$T/tls/ca.key" \
-	-CAcreateserial -out "$T/tls/srv.crt" -days 2 -extfile "$T/ext.cnf"; } >/dev/null 2>&1 ||
-	skip_all "openssl could not make certificates"
+test_certs "$T/tls" || skip_all "openssl could not make certificates"
 mkdir -p "$T/root/blobs/sha256" "$T/root/manifests/big"
 cp "$T/layout/blobs/sha256/"* "$T/root/blobs/sha256/"
 cp "$T/layout/blobs/sha256/$(jq -r '.manifests[0].digest[7:]' "$I/pull.json")" "$T/root/manifests/big/2"

@@ -7,6 +7,7 @@
 # pull = always pulls again for a new definition (the registry sees it),
 # and pull = missing does not.
 . "$BERTH_TOP/tests/lib.sh"
+. "$BERTH_TOP/tests/helpers/registry.sh"
 need_cmd jq busybox python3 openssl
 
 . "$BERTH_TOP/tests/daemon.sh"
@@ -15,21 +16,7 @@ T=$TMPDIR
 FAKE=$BERTH_TOP/tests/helpers/fake_registry.py
 
 # ---- a CA and a certificate for 127.0.0.1 ------------------------------------------
-cat >"$T/ext.cnf" <<'EOF'
-subjectAltName=IP:127.0.0.1,DNS:localhost
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-EOF
-mkdir -p "$T/tls"
-{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls/ca.key" \
-	-out "$T/tls/ca.crt" -subj /CN=test-ca -days 2 -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign &&
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls/srv.key" \
-	-out "$T/tls/srv.csr" -subj /CN=localhost &&
-  openssl x509 -req -in "$T/tls/srv.csr" -CA "$T/tls/ca.crt" -CAkey "$T/tls/ca.key" \
-	-CAcreateserial -out "$T/tls/srv.crt" -days 2 -extfile "$T/ext.cnf"; } >/dev/null 2>&1 ||
-	skip_all "openssl could not make certificates"
+test_certs "$T/tls" || skip_all "openssl could not make certificates"
 
 # ---- the image, as the registry serves it ----------------------------------------
 python3 "$BERTH_TOP/tests/helpers/mkimage.py" --rootfs "$R" --format oci-layout \

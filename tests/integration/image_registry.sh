@@ -7,6 +7,7 @@
 # stream's reader sees, a redirect to another port without the credentials, chunked
 # bodies, certificates that do not fit, and cancellation.
 . "$BERTH_TOP/tests/lib.sh"
+. "$BERTH_TOP/tests/helpers/registry.sh"
 need_cmd openssl python3 sha256sum
 
 T=$TMPDIR
@@ -15,25 +16,9 @@ FAKE=$BERTH_TOP/tests/helpers/fake_registry.py
 [ -x "$FETCH" ] || skip_all "build/test/helpers/reg_fetch is not built (make test-build)"
 cd "$T" || exit 1
 
-# ---- a CA and a server certificate for 127.0.0.1 and localhost ---------------
-cat >ext.cnf <<'EOF'
-subjectAltName=IP:127.0.0.1,DNS:localhost
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-EOF
-mkcert() {  # DIR
-	mkdir -p "$1"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" \
-		-out "$1/ca.crt" -subj /CN=test-ca -days 2 -addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/srv.key" \
-		-out "$1/srv.csr" -subj /CN=localhost 2>/dev/null &&
-	openssl x509 -req -in "$1/srv.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" -CAcreateserial \
-		-out "$1/srv.crt" -days 2 -extfile ext.cnf 2>/dev/null
-}
-mkcert tls || { echo "openssl could not make certificates"; exit 1; }
-mkcert other
+# ---- a CA and a server certificate for 127.0.0.1 and localhost, and another CA's ----
+test_certs tls || { echo "openssl could not make certificates"; exit 1; }
+test_certs other
 
 # ---- content: a manifest and a 300 kB blob; a blob whose bytes do not fit --------
 mkdir -p root/blobs/sha256 root/manifests/app
