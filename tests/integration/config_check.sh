@@ -74,8 +74,8 @@ if command -v jq >/dev/null 2>&1; then
 	check_out "the JSON parses and holds 5 errors" "5" sh -c "\"$BERTH\" -o json config check -c \"$d\" | jq '.errors | length'"
 fi
 
-check_out "a missing directory is an error" "/nonexistent/berth: No such file or directory
-1 error" "$BERTH" config check -c /nonexistent/berth
+check_out "a missing directory is an error" "$TMPDIR/missing/berth: No such file or directory
+1 error" "$BERTH" config check -c "$TMPDIR/missing/berth"
 "$BERTH" config >/dev/null 2>&1; rc=$?
 if [ "$rc" = 2 ]; then ok "berth config without check is a usage error (2)"; else not_ok "berth config without check is a usage error (2)" "rc=$rc"; fi
 
