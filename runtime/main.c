@@ -183,12 +183,21 @@ static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 	return cmd_ctr(path, g->json, argc, argv);
 }
 
-/* image pull|import|ls|inspect|status|rm|prune (runtime/image/cmd_image.c) */
+/* image pull|import (runtime/image/cmd_image.c: they follow the job they
+ * start); ls, inspect, status, rm and prune are requests like any other. */
 static int cmd_image_entry(struct globals *g, int argc, char **argv)
 {
 	struct err e = { 0 };
-	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
+	const char *path;
 
+	if (argc < 2) {
+		fprintf(stderr, "usage: berth image pull REF | import FILE|DIR [--name REF] | ls | "
+			"inspect REF | status REF|JOB | rm REF | prune [--all]\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "pull") && strcmp(argv[1], "import"))
+		return cmd_remote(g, argc, argv);
+	path = g->remote.host ? g->remote.host : socket_path(g, &e);
 	if (!path) {
 		fprintf(stderr, "berth: %s\n", e.msg);
 		return EXIT_FAIL;

@@ -1,7 +1,8 @@
 /* cmd_image.c - the CLI's `berth image ...`: pull and import start a job in
  * the daemon and follow it (`image status`, polled, so it works unchanged
  * over the remote transport) with a progress bar on a terminal, a line per
- * step otherwise; ls, inspect, status, rm and prune are one request each. */
+ * step otherwise; ls, inspect, status, rm and prune are one request each,
+ * sent by main.c as any other command's. */
 #include "runtime/image/image.h"
 #include "runtime/runtime.h"
 
@@ -190,28 +191,7 @@ static int do_import(const char *sock, bool json, int argc, char **argv)
 
 int cmd_image(const char *sock, bool json, int argc, char **argv)
 {
-	struct err e = { 0 };
-	struct buf b;
-	int ret;
-
 	if (argc >= 2 && !strcmp(argv[1], "pull"))
 		return do_pull(sock, json, argc, argv);
-	if (argc >= 2 && !strcmp(argv[1], "import"))
-		return do_import(sock, json, argc, argv);
-	if (argc < 2) {
-		fprintf(stderr, "usage: berth image pull REF | import FILE|DIR [--name REF] | ls | "
-			"inspect REF | status REF|JOB | rm REF | prune [--all]\n");
-		return EXIT_USAGE;
-	}
-	/* ls, inspect, status, rm, prune: the daemon's answer as it is */
-	buf_init(&b);
-	ret = ctl_call(sock, json, argc, argv, &b, &e);
-	if (ret == 0) {
-		fwrite(b.data ? b.data : "", 1, b.len, stdout);
-	} else {
-		fprintf(stderr, "berth: %s\n", e.msg);
-		fwrite(b.data ? b.data : "", 1, b.len, stderr);
-	}
-	buf_free(&b);
-	return ret == 0 ? EXIT_OK : EXIT_FAIL;
+	return do_import(sock, json, argc, argv);
 }

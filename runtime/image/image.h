@@ -312,10 +312,10 @@ void image_mgr_cancel(struct image_mgr *m);
 void image_mgr_close(struct image_mgr *m);
 
 /* ---- the CLI (cmd_image.c) ------------------------------------------------------
- * `berth image pull REF | import FILE|DIR [--name REF] | ls | inspect REF |
- * status REF|JOB | rm REF | prune [--all]` against the daemon at socket;
- * pull and import follow their job to its end (exit 0 printing "REF DIGEST",
- * 1 with the error). Returns an exit code. */
+ * `berth image pull REF` and `berth image import FILE|DIR [--name REF]`
+ * (argv[1]) against the daemon at socket: each follows its job to its end
+ * (exit 0 printing "REF DIGEST", 1 with the error). Returns an exit code.
+ * The other image commands are plain requests (main.c sends them). */
 int cmd_image(const char *socket, bool json, int argc, char **argv);
 
 #endif

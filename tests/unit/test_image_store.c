@@ -28,17 +28,6 @@
 static char top[PATH_MAX - 256];
 static struct err e;
 
-static void digest_of(const void *p, size_t n, char out[IMAGE_DIGEST_SIZE])
-{
-	br_sha256_context c;
-	uint8_t sum[32];
-
-	br_sha256_init(&c);
-	br_sha256_update(&c, p, n);
-	br_sha256_out(&c, sum);
-	image_digest_format(sum, out);
-}
-
 /* A digest that names nothing in particular: "sha256:" and c 64 times. */
 static const char *fake_digest(char c)
 {
@@ -479,8 +468,8 @@ static void make_image(const char *ref, char l1, char l2, char tag, struct image
 		 "\"config\":{\"Cmd\":[\"sh\",\"-%c\"]},\"rootfs\":{\"type\":\"layers\","
 		 "\"diff_ids\":[\"%s\",\"%s\"]}}", tag, d1, d2);
 	snprintf(manifest, sizeof(manifest), "{\"manifest-of\":\"%s %c\"}", ref, tag);
-	digest_of(config, strlen(config), i->config_digest);
-	digest_of(manifest, strlen(manifest), i->digest);
+	image_digest_of(config, strlen(config), i->config_digest);
+	image_digest_of(manifest, strlen(manifest), i->digest);
 	image_blob_write(state, i->config_digest, config, strlen(config), &e);
 	image_blob_write(state, i->digest, manifest, strlen(manifest), &e);
 	snprintf(i->ref, sizeof(i->ref), "%s", ref);
