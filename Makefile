@@ -218,6 +218,10 @@ test:
 	$(MAKE) -j$$(nproc) ARCH=x86_64
 	$(MAKE) -j$$(nproc) ARCH=aarch64
 	$(MAKE) -j$$(nproc) test-build
+	@# the image tests build rootfs of both architectures inside network
+	@# namespaces, where apt-get cannot reach the archive: fetch them now
+	@mk/busybox-rootfs.sh aarch64 $(T)/rootfs-aarch64 >/dev/null
+	@mk/busybox-rootfs.sh x86_64 $(T)/rootfs-x86_64 >/dev/null
 	@tests/run.sh
 
 unit: test-build

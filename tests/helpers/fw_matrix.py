@@ -104,12 +104,23 @@ def probes(ctrs):
     return out
 
 
+# Source ports for the probes, below the kernel's ephemeral range, never one
+# twice in a run: a UDP probe from a port an earlier scenario used would ride
+# that scenario's conntrack entry (established flows pass, policy or not).
+SPORT_FIRST, SPORT_END = 10000, 32000
+next_sport = SPORT_FIRST
+
+
 def run_probes(plist, addr):
+    global next_sport
+    if next_sport + len(plist) > SPORT_END:
+        next_sport = SPORT_FIRST
+    sport, next_sport = next_sport, next_sport + len(plist)
     lines = []
     for s, d, port, proto in plist:
         ns = {"world": WORLD_NS, "host": "-"}.get(s, os.path.join(STATE, "netns", s))
         lines.append("%s %s %d %s" % (ns, addr[d], port, proto))
-    r = subprocess.run([PROBE, "probe", "700"], input="\n".join(lines) + "\n",
+    r = subprocess.run([PROBE, "probe", "700", str(sport)], input="\n".join(lines) + "\n",
                        capture_output=True, text=True, check=True)
     return [x == "open" for x in r.stdout.split()]
 

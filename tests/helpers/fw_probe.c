@@ -6,10 +6,13 @@
  *       in each namespace: a TCP listener and a UDP echo socket on every
  *       PORT (IPv4 and IPv6, any address); prints "ready" and serves until
  *       killed. A TCP peer gets one byte and the close.
- *   fw_probe probe TIMEOUT_MS < lines "NETNS_FILE|- ADDR PORT tcp|udp"
+ *   fw_probe probe TIMEOUT_MS [SPORT] < lines "NETNS_FILE|- ADDR PORT tcp|udp"
  *       each line from inside NETNS_FILE (- : the current namespace);
  *       prints "open" or "closed" per line, in order. TCP is open when a byte
- *       arrives, UDP when the echo comes back within the timeout.
+ *       arrives, UDP when the echo comes back within the timeout. With SPORT,
+ *       line k sends from source port SPORT + k: a caller that never repeats
+ *       a port never meets the conntrack entry of an earlier probe (an
+ *       established flow passes a policy that came in after it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -134,10 +137,31 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* bind_source FD FAMILY PORT: send from PORT, any address */
+static void bind_source(int fd, int family, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+	if (port <= 0 || port > 65535) {
+		fprintf(stderr, "fw_probe: source port %d out of range\n", port);
+		exit(2);
+	}
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET)
+		a4->sin_port = htons((uint16_t)port);
+	else
+		a6->sin6_port = htons((uint16_t)port);
+	if (bind(fd, (struct sockaddr *)&ss, family == AF_INET ? sizeof(*a4) : sizeof(*a6)) < 0)
+		die("bind source port");
+}
+
 static int probe(int argc, char **argv)
 {
 	static struct probe pr[MAX_PROBES];
 	int timeout = argc > 2 ? atoi(argv[2]) : 500, ep = epoll_create1(EPOLL_CLOEXEC);
+	int sport = argc > 3 ? atoi(argv[3]) : 0;
 	char line[512];
 	size_t n = 0, pending = 0;
 	long deadline;
@@ -172,6 +196,8 @@ static int probe(int argc, char **argv)
 		enter("-");
 		if (pr[n].fd < 0)
 			die("socket");
+		if (sport)
+			bind_source(pr[n].fd, ss.ss_family, sport + (int)n);
 		if (connect(pr[n].fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 			pr[n].done = true;          /* refused at once */
 		} else {
@@ -215,6 +241,6 @@ int main(int argc, char **argv)
 		serve(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "probe"))
 		return probe(argc, argv);
-	fprintf(stderr, "usage: fw_probe serve NETNS... -p PORT... | probe TIMEOUT_MS < probes\n");
+	fprintf(stderr, "usage: fw_probe serve NETNS... -p PORT... | probe TIMEOUT_MS [SPORT] < probes\n");
 	return 2;
 }
