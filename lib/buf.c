@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void buf_init(struct buf *b)
@@ -93,4 +94,26 @@ void buf_json_string(struct buf *b, const char *s)
 		}
 	}
 	buf_append(b, "\"", 1);
+}
+
+void buf_json_string_or_null(struct buf *b, const char *s)
+{
+	if (s && *s)
+		buf_json_string(b, s);
+	else
+		buf_puts(b, "null");
+}
+
+void buf_json_time(struct buf *b, int64_t unix_seconds)
+{
+	time_t t = (time_t)unix_seconds;
+	struct tm tm;
+	char s[32];
+
+	if (unix_seconds <= 0 || !gmtime_r(&t, &tm) ||
+	    !strftime(s, sizeof(s), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm)) {
+		buf_puts(b, "null");
+		return;
+	}
+	buf_puts(b, s);
 }

@@ -175,6 +175,11 @@ void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_string(struct buf *b, const char *s);
+/* The same, or null when s is NULL or empty (absent values are null). */
+void buf_json_string_or_null(struct buf *b, const char *s);
+/* A point in time as JSON: an RFC 3339 UTC string with seconds
+ * ("2026-12-07T16:47:37Z"), or null when unix_seconds <= 0 (never). */
+void buf_json_time(struct buf *b, int64_t unix_seconds);
 
 /*
  * Name index: objects found by name in O(1), where a list scanned per lookup

@@ -168,6 +168,12 @@ void table_add(struct table *t, ...);  /* ncols strings (NULL prints "-") */
 void table_render(const struct table *t, bool json, struct buf *out);
 void table_free(struct table *t);
 
+/* A failed command, printed once at the edge: for people "berth: MSG" on
+ * stderr and details (lines) after it; with -o json one object on stdout,
+ * {"error":"MSG","details":["line",...]} (details [] when there are none),
+ * so that a program reading stdout always gets JSON. details may be NULL. */
+void cli_print_error(bool json, const char *msg, const struct buf *details);
+
 /* ---- the daemon's listener (remote.c) ------------------------------------ */
 
 struct remote_server;

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +118,33 @@ void table_free(struct table *t)
 	free(t->cells);
 	t->cells = NULL;
 	t->nrows = 0;
+}
+
+void cli_print_error(bool json, const char *msg, const struct buf *details)
+{
+	const char *p = details && details->len ? details->data : "", *end = p + strlen(p);
+	struct buf out;
+
+	if (!json) {
+		fprintf(stderr, "berth: %s\n%s", msg, p);
+		return;
+	}
+	buf_init(&out);
+	buf_puts(&out, "{\"error\":");
+	buf_json_string(&out, msg);
+	buf_puts(&out, ",\"details\":[");
+	for (bool first = true; p < end; first = false) {
+		size_t n = strcspn(p, "\n");
+		char *line = strndup(p, n);
+
+		if (!line)
+			abort();
+		buf_puts(&out, first ? "" : ",");
+		buf_json_string(&out, line);
+		free(line);
+		p += n + (p[n] == '\n');
+	}
+	buf_puts(&out, "]}\n");
+	fwrite(out.data, 1, out.len, stdout);
+	buf_free(&out);
 }
