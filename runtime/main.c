@@ -1,5 +1,6 @@
 /* main.c - berth's entry point: global options, then one command. */
 #include "runtime/runtime.h"
+#include "runtime/cli.h"
 #include "runtime/cni/cni.h"
 #include "runtime/config/config.h"
 #include "runtime/ctl/ctl.h"
@@ -20,24 +21,16 @@ struct globals {
 	const char *socket;         /* -s SOCKET */
 	bool json;                  /* -o json */
 	struct ctl_remote remote;   /* -r HOST:PORT --cert --key --ca */
-};
-
-struct command {
-	const char *name;
-	const char *args;
-	const char *summary;
-	int (*run)(struct globals *g, int argc, char **argv);
+	const struct cli_command *cmd;  /* the command being run (its usage) */
 };
 
 static int cmd_help(struct globals *g, int argc, char **argv);
+static int cmd_completion(struct globals *g, int argc, char **argv);
+static int cmd_doc(struct globals *g, int argc, char **argv);
 
 static int cmd_version(struct globals *g, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: berth version\n");
-		return EXIT_USAGE;
-	}
+	(void)argc, (void)argv;
 	if (g->json) {
 		printf("{\"version\":\"%s\",\"commit\":\"%s\",\"arch\":\"%s\","
 		       "\"sqlite\":\"%s\",\"bearssl\":\"%s\"}\n",
@@ -71,8 +64,35 @@ static char *read_small_file(const char *path, size_t *len)
 	return text;
 }
 
+/* Blank every line of text outside [daemon] (keeping the line numbers), so
+ * that an error elsewhere in berth.ini does not hide where run_dir is. */
+static void keep_daemon_section(char *text)
+{
+	bool keep = false;
+
+	for (char *line = text; *line; ) {
+		char *end = line + strcspn(line, "\n"), *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '[') {        /* a section: is it [daemon] (or [ daemon ])? */
+			p += 1 + strspn(p + 1, " \t");
+			keep = !strncmp(p, "daemon", 6);
+			p += 6;
+			keep = keep && p[strspn(p, " \t")] == ']';
+		}
+		if (!keep)
+			memset(line, ' ', (size_t)(end - line));
+		line = *end ? end + 1 : end;
+	}
+}
+
 /* Where the daemon listens: -s, then $BERTH_SOCKET, then the run_dir of the
- * config (-c DIR, else /etc/berth when present), else the default. */
+ * config (-c DIR, else /etc/berth when present), else the default. Only
+ * berth.ini's [daemon] says where run_dir is: a broken container, policy or
+ * network must not keep the user from talking to the daemon (to reload).
+ * When [daemon] itself has errors the CLI tries the default socket, and says
+ * so with the first error; an empty berth.ini means the default run_dir. */
 static const char *socket_path(const struct globals *g, struct err *e)
 {
 	static char path[4096];
@@ -82,6 +102,7 @@ static const char *socket_path(const struct globals *g, struct err *e)
 	struct config_file ini;
 	char *text;
 
+	(void)e;
 	if (g->socket)
 		return g->socket;
 	if (env && *env)
@@ -90,17 +111,20 @@ static const char *socket_path(const struct globals *g, struct err *e)
 		dir = config_default_dir();
 	if (!dir)
 		return DEFAULT_SOCKET;
-	/* Only berth.ini says where run_dir is: a broken container or policy
-	 * file must not keep the user from talking to the daemon (to reload). */
 	snprintf(path, sizeof(path), "%s/berth.ini", dir);
 	ini.path = "berth.ini";
 	ini.text = text = read_small_file(path, &ini.len);
+	if (text) {
+		keep_daemon_section(text);
+		ini.len = strlen(text);
+	}
 	if (config_load_files(&ini, text ? 1 : 0, dir, NULL, &cfg, &errs) < 0) {
-		err_set(e, EINVAL, "cannot find the daemon's socket: %s/berth.ini has errors "
-			"(see: berth config check -c %s)", dir, dir);
+		fprintf(stderr, "berth: %s/%s; trying the default socket %s (see: berth config "
+			"check -c %s)\n", dir, errs.n ? errs.v[0].msg : "berth.ini has errors",
+			DEFAULT_SOCKET, dir);
 		config_errors_free(&errs);
 		free(text);
-		return NULL;
+		return DEFAULT_SOCKET;
 	}
 	free(text);
 	snprintf(path, sizeof(path), "%s/berth.sock", cfg->daemon.run_dir);
@@ -125,6 +149,11 @@ static int cmd_remote(struct globals *g, int argc, char **argv)
 	ret = ctl_call(path, g->json, argc, argv, &body, &e);
 	if (ret == 0) {
 		fwrite(body.data ? body.data : "", 1, body.len, stdout);
+	} else if (ret == 1 && !strncmp(e.msg, "usage: ", 7) && g->cmd) {
+		/* the daemon judged the arguments (an older CLI, a form the table
+		 * lets through): a usage error all the same, with its usage */
+		buf_free(&body);
+		return cli_usage_error(g->cmd, g->json, "the daemon refused these arguments");
 	} else {
 		fprintf(stderr, "berth: %s\n", e.msg);
 		fwrite(body.data ? body.data : "", 1, body.len, stderr);
@@ -217,59 +246,232 @@ static int cmd_init(struct globals *g, int argc, char **argv)
 	return ctr_init_main(argc, argv);
 }
 
-static const struct command commands[] = {
-	{ "config", "check [-c DIR] | keys", "validate the configuration without applying it; list its keys", cmd_config },
-	{ "net", "attach|detach NAME ...", "a container network by hand (also bridge-delete BR)",
-	  cmd_net_entry },
-	{ "daemon", "[-c DIR] [--foreground] [--keep-network]", "run the daemon", cmd_daemon },
-	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
-	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
-	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },
-	{ "start", "NAME", "start a stopped container", cmd_ctr_entry },
-	{ "stop", "NAME", "stop a container (SIGTERM, SIGKILL after stop_timeout)", cmd_ctr_entry },
-	{ "restart", "NAME", "stop, then start a container", cmd_ctr_entry },
-	{ "logs", "NAME [-f] [--tail N]", "a container's stdout and stderr", cmd_ctr_entry },
-	{ "exec", "NAME -- CMD [ARG...]", "run a command inside a running container", cmd_ctr_entry },
-	{ "image", "pull REF | import FILE|DIR [--name REF] | ls | inspect REF | rm REF | prune [--all]",
-	  "images: fetch from a registry, import an archive, list, remove", cmd_image_entry },
-	{ "ip", "ls", "address allocations", cmd_remote },
-	{ "ports", "", "published ports", cmd_remote },
-	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
-	{ "policy", "ls | why SRC DST PORT/PROTO", "policies; which rule allows or denies", cmd_remote },
-	{ "reload", "[--dry-run] [--wait]", "apply the configuration again (all or nothing; --wait: "
-	  "until the containers it stops are gone)", cmd_remote },
-	{ "metrics", "", "Prometheus text format", cmd_remote },
-	{ "tls", "init DIR --name N --ip A", "certificates for remote management (also: client, spki)",
-	  cmd_tls_entry },
-	{ "version", "", "print version, commit, architecture and library versions", cmd_version },
-	{ "help", "", "list the commands", cmd_help },
-	{ "monitor", NULL, NULL, cmd_monitor },     /* internal: started by the daemon */
-	{ "init", NULL, NULL, cmd_init },           /* internal: a container's PID 1 */
+/*
+ * The commands: one row each, the single source of `berth help`, the usage
+ * printed on bad input, berth(8) and the bash completion (runtime/cli.h says
+ * how forms are written). Rows whose flags lack CLI_OWN_ARGS have their
+ * arguments checked here, before anything is sent to the daemon.
+ */
+static const struct cli_command commands[] = {
+	{ "status", { "", NULL }, "the daemon's version, pid, uptime, config and socket",
+	  "Asks the running daemon who it is: its version, pid, how long it has been up, the "
+	  "configuration it runs and the socket it answers on.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "ps", { "", NULL }, "containers: state, networks, addresses",
+	  "Lists the configured containers with their state, pid, restarts, networks and "
+	  "addresses.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "inspect", { "NAME", NULL }, "everything about one container, as JSON",
+	  "Prints everything berth knows about one container as one JSON document: its "
+	  "configuration, state, addresses, ports and labels.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "run", { "NAME -- CMD [ARG...]", NULL },
+	  "create a container: write containers.d/NAME.ini and reload",
+	  "Writes containers.d/NAME.ini from the options and reloads, as if the file had been "
+	  "written by hand; a name that exists is refused. An invalid option gets the "
+	  "file:line message config check would give, and leaves no file behind. Remove the "
+	  "container with berth rm.",
+	  { { "--image", NULL, "REF", NULL, "the image to run (pulled when missing)", false },
+	    { "--rootfs", NULL, "DIR", NULL, "a root directory to run instead of an image", false },
+	    { "-p", "--publish", "SPEC", NULL, "publish a port: [HOST_IP:]HOST_PORT:PORT[/PROTO]",
+	      true },
+	    { "-l", "--label", "K=V", NULL, "a label (what policies select)", true },
+	    { "--network", NULL, "NETWORK", NULL, "a network to attach to (default: default)", true },
+	    { "-e", "--env", "K=V", NULL, "an environment variable", true },
+	    { "--restart", NULL, "POLICY", NULL, "always, on-failure or no", false },
+	    { 0 } }, CLI_OWN_ARGS, cmd_ctr_entry },
+	{ "start", { "NAME", NULL }, "start a stopped container",
+	  "Starts a container that is stopped (by berth stop, or after it exited with restart "
+	  "= no).",
+	  { { 0 } }, 0, cmd_ctr_entry },
+	{ "stop", { "NAME", NULL }, "stop a container (SIGTERM, SIGKILL after stop_timeout)",
+	  "Sends the container SIGTERM, then SIGKILL after its stop_timeout, and waits until it "
+	  "is gone. It stays stopped until berth start (or a restart of the daemon). Stopping a "
+	  "container that is already stopped says so and exits with a status of its own.",
+	  { { "-t", "--time", "SECONDS", NULL, "the grace before SIGKILL, instead of stop_timeout",
+	      false },
+	    { 0 } }, 0, cmd_ctr_entry },
+	{ "restart", { "NAME", NULL }, "stop, then start a container",
+	  "Stops the container as berth stop does, then starts it again.",
+	  { { 0 } }, 0, cmd_ctr_entry },
+	{ "kill", { "NAME", NULL }, "send a container's process a signal",
+	  "Sends a signal to the container's main process (SIGKILL unless -s says otherwise). "
+	  "Its restart policy then applies, as for any exit.",
+	  { { "-s", "--signal", "SIGNAL", NULL, "the signal, by name (TERM, SIGHUP) or number",
+	      false },
+	    { 0 } }, 0, cmd_ctr_entry },
+	{ "rm", { "NAME", NULL }, "remove a container: its file, then reload",
+	  "Removes containers.d/NAME.ini and reloads, which stops the container and releases its "
+	  "addresses. A running container is refused unless -f is given.",
+	  { { "-f", "--force", NULL, NULL, "stop it first if it runs", false }, { 0 } },
+	  0, cmd_ctr_entry },
+	{ "logs", { "NAME", NULL }, "a container's stdout and stderr",
+	  "Prints what the container wrote to stdout and stderr, kept in a size-capped log per "
+	  "container. Options may come before or after the name.",
+	  { { "-f", "--follow", NULL, NULL, "keep printing what it writes, until Ctrl-C", false },
+	    { "--tail", "-n", "N", NULL, "only the last N lines", false },
+	    { 0 } }, 0, cmd_ctr_entry },
+	{ "exec", { "NAME -- CMD [ARG...]", NULL }, "run a command inside a running container",
+	  "Runs a command in the container's namespaces and root, as the container's user, and "
+	  "exits with its status. With -it it gets a pseudo-terminal, for a shell.",
+	  { { "-i", "--interactive", NULL, NULL, "pass standard input on", false },
+	    { "-t", "--tty", NULL, NULL, "a pseudo-terminal (with -i: -it)", false },
+	    { 0 } }, CLI_OWN_ARGS | CLI_RAW_ARGS, cmd_ctr_entry },
+	{ "stats", { "", NULL }, "CPU, memory and traffic per container",
+	  "Shows each running container's CPU and memory use (from its cgroup, when it has one) "
+	  "and the packets and bytes it sent and received, refreshed every second until Ctrl-C.",
+	  { { "--no-stream", NULL, NULL, NULL, "print once and exit", false }, { 0 } },
+	  0, cmd_remote },
+	{ "events", { "", NULL }, "what happened: containers, reloads, ports, policies",
+	  "Prints what happened, oldest first: containers created, started, died (with their "
+	  "exit code), restarted and stopped; reloads applied or rejected (with their errors); "
+	  "ports published and withdrawn; policies changed. The daemon keeps the most recent "
+	  "events in its store.",
+	  { { "-f", "--follow", NULL, NULL, "keep printing events as they happen", false },
+	    { "--since", NULL, "TIME", NULL, "only events after TIME (RFC 3339, or an age: 10m)",
+	      false },
+	    { "--type", NULL, "TYPE", NULL, "only this kind: container, reload, port or policy",
+	      false },
+	    { 0 } }, 0, cmd_remote },
+	{ "port", { "NAME", NULL }, "one container's published ports",
+	  "Lists the ports one container publishes on the host, as berth ports does for all.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "ports", { "", NULL }, "published ports",
+	  "Lists every published port: host address and port, container, its port and the "
+	  "protocol.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "network", { "ls", "inspect NETWORK", NULL }, "networks: subnets, gateway, containers",
+	  "ls lists the networks with their bridge, subnets and gateway; inspect shows one "
+	  "with its containers and how many addresses are free.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "ip", { "ls", NULL }, "address allocations",
+	  "Lists every address berth has allocated: network, address and owner.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "dns", { "ls", "query NAME", NULL }, "the names berth answers for",
+	  "ls lists every name berth's DNS server answers for; query shows the records of one "
+	  "name (NAME, NAME.DOMAIN or SERVICE.DOMAIN), as a container would get them.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "policy", { "ls", "why SRC DST PORT[/PROTO]", NULL },
+	  "policies; which rule allows or denies",
+	  "ls lists the policies with the containers each selects. why judges one connection on "
+	  "the rules the kernel was given and says which rule allows or denies it, and why: SRC "
+	  "and DST are container names or addresses (or world, host), PORT/PROTO as in 80/tcp.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "reload", { "", NULL }, "apply the configuration again (all or nothing)",
+	  "Reads the configuration again and applies the differences: all of it, or, on any "
+	  "error, nothing (the running configuration stays, and the errors are printed). "
+	  "SIGHUP does the same.",
+	  { { "--dry-run", NULL, NULL, NULL, "say what would change, change nothing", false },
+	    { "--wait", NULL, NULL, NULL, "return when the containers it stops are gone", false },
+	    { 0 } }, 0, cmd_remote },
+	{ "image", { "pull REF", "import FILE|DIR", "ls", "inspect REF", "status REF|JOB",
+		     "rm REF", "prune", NULL },
+	  "images: fetch from a registry, import an archive, list, remove",
+	  "pull fetches an image from an OCI registry and import reads an OCI or docker save "
+	  "archive (or directory), both following the job until it is done; ls lists the "
+	  "images, inspect shows one, status a pull or import in progress; rm removes an image "
+	  "no container uses and prune every such unused layer.",
+	  { { "--name", NULL, "REF", "import", "the name to give the imported image", false },
+	    { "--all", NULL, NULL, "prune", "also images no container uses", false },
+	    { 0 } }, 0, cmd_image_entry },
+	{ "metrics", { "", NULL }, "Prometheus text format",
+	  "Prints the daemon's metrics in the Prometheus text format.",
+	  { { 0 } }, 0, cmd_remote },
+	{ "config", { "check", "keys", NULL },
+	  "validate the configuration without applying it; list its keys",
+	  "check loads the configuration as a reload would and prints each error with its "
+	  "file:line, or a summary when it is fine; it exits 1 on errors. keys lists every key "
+	  "of every section with its type, default and meaning (berth.ini(5) is made from the "
+	  "same tables).",
+	  { { "-c", NULL, "DIR", "check", "the configuration directory to check", false },
+	    { 0 } }, 0, cmd_config },
+	{ "daemon", { "", NULL }, "run the daemon",
+	  "Runs the daemon: applies the configuration (-c DIR, else /etc/berth, else the "
+	  "embedded default), runs its containers and answers on the control socket until "
+	  "SIGTERM; SIGHUP reloads.",
+	  { { "-c", NULL, "DIR", NULL, "the configuration directory", false },
+	    { "-f", "--foreground", NULL, NULL, "stay in the foreground (for init systems)", false },
+	    { "--keep-network", NULL, NULL, NULL, "leave berth's nf_tables table when stopping",
+	      false },
+	    { 0 } }, CLI_RAW_ARGS, cmd_daemon },
+	{ "net", { "attach NAME", "check NAME", "unplug NAME", "detach NAME", "bridge-delete BR",
+		   NULL }, "a container network by hand (tests, debugging)",
+	  "Attaches, checks and detaches a container's network without the daemon; berth net "
+	  "--help lists the options of each.",
+	  { { 0 } }, CLI_OWN_ARGS, cmd_net_entry },
+	{ "tls", { "init DIR", "client DIR NAME", "spki CERT", NULL },
+	  "certificates for remote management",
+	  "init makes a CA, a server and a client certificate in DIR for [remote]; client makes "
+	  "another client certificate from DIR's CA; spki prints the key hash that [remote] "
+	  "read_only takes.",
+	  { { "--name", NULL, "NAME", "init", "the server's name", false },
+	    { "--ip", NULL, "ADDR", "init", "an address of the server", true },
+	    { "--dns", NULL, "NAME", "init", "a DNS name of the server", true },
+	    { 0 } }, CLI_OWN_ARGS, cmd_tls_entry },
+	{ "version", { "", NULL }, "print version, commit, architecture and library versions",
+	  "Prints berth's version, the commit it was built from, its architecture and the "
+	  "versions of SQLite and BearSSL inside it.",
+	  { { 0 } }, 0, cmd_version },
+	{ "completion", { "bash", NULL }, "the bash completion script",
+	  "Prints the bash completion script: commands, options, container and network names. "
+	  "Load it with: . <(berth completion bash)",
+	  { { 0 } }, 0, cmd_completion },
+	{ "help", { "[COMMAND]", NULL }, "the commands, or one command's usage and options",
+	  "Lists the commands, or shows one command's usage, options and what it does (as "
+	  "berth COMMAND --help does).",
+	  { { 0 } }, 0, cmd_help },
+	/* internal */
+	{ "monitor", { NULL }, NULL, NULL, { { 0 } }, CLI_INTERNAL | CLI_OWN_ARGS | CLI_RAW_ARGS,
+	  cmd_monitor },        /* started by the daemon */
+	{ "init", { NULL }, NULL, NULL, { { 0 } }, CLI_INTERNAL | CLI_OWN_ARGS | CLI_RAW_ARGS,
+	  cmd_init },           /* a container's PID 1 */
+	{ "doc", { "man8", "man5", NULL }, NULL, NULL, { { 0 } }, CLI_INTERNAL, cmd_doc },
+	                        /* the build: berth(8), berth.ini(5) */
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: berth [-c DIR] [-s SOCKET] [-o json] [-r HOST:PORT --cert C --key K --ca CA]\n"
-		"             COMMAND [ARGS...]\n\ncommands:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (commands[i].summary)    /* internal commands have none */
-			fprintf(f, "  %-10s %-26s %s\n", commands[i].name, commands[i].args,
-				commands[i].summary);
-}
 
 static int cmd_help(struct globals *g, int argc, char **argv)
 {
-	(void)g, (void)argc, (void)argv;
-	usage(stdout);
+	const struct cli_command *c;
+
+	(void)g;
+	if (argc < 2) {
+		cli_overview(stdout, commands, ARRAY_SIZE(commands));
+		return EXIT_OK;
+	}
+	c = cli_find(commands, ARRAY_SIZE(commands), argv[1]);
+	if (!c || (c->flags & CLI_INTERNAL)) {
+		fprintf(stderr, "berth help: unknown command '%s'\n", argv[1]);
+		cli_names(stderr, commands, ARRAY_SIZE(commands));
+		return EXIT_USAGE;
+	}
+	cli_help(stdout, c);
 	return EXIT_OK;
 }
 
-/* Strip "-o json" anywhere after the command too, as DESIGN §7 allows. */
+static int cmd_completion(struct globals *g, int argc, char **argv)
+{
+	(void)g, (void)argc, (void)argv;
+	cli_bash_completion(stdout, commands, ARRAY_SIZE(commands));
+	return EXIT_OK;
+}
+
+static int cmd_doc(struct globals *g, int argc, char **argv)
+{
+	(void)g, (void)argc;
+	if (!strcmp(argv[1], "man8"))
+		cli_man_berth(stdout, commands, ARRAY_SIZE(commands), BERTH_VERSION);
+	else
+		cli_man_config(stdout, BERTH_VERSION);
+	return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+}
+
+/* Strip "-o json" anywhere after the command too, as DESIGN §7 allows (up to
+ * "--": what follows is a command's, as in run NAME -- CMD). */
 static int strip_output_option(struct globals *g, int *argc, char **argv)
 {
-	int j = 0;
+	int j = 0, i;
 
-	for (int i = 0; i < *argc; i++) {
+	for (i = 0; i < *argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "-o") && i + 1 < *argc) {
 			if (strcmp(argv[i + 1], "json") != 0) {
 				fprintf(stderr, "berth: -o takes 'json', not '%s'\n", argv[i + 1]);
@@ -281,13 +483,25 @@ static int strip_output_option(struct globals *g, int *argc, char **argv)
 		}
 		argv[j++] = argv[i];
 	}
+	while (i < *argc)
+		argv[j++] = argv[i++];
 	*argc = j;
 	return 0;
 }
 
+/* An unknown command: what there is, not the whole manual. */
+static int unknown_command(const char *name)
+{
+	fprintf(stderr, "berth: unknown command '%s'\n", name);
+	cli_names(stderr, commands, ARRAY_SIZE(commands));
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
+	const struct cli_command *cmd;
 	struct globals g = { 0 };
+	char why[256];
 	int i;
 
 	/* Started by a container runtime as a CNI plugin: nothing else applies. */
@@ -297,7 +511,7 @@ int main(int argc, char **argv)
 		const char *opt = argv[i];
 
 		if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-			usage(stdout);
+			cli_overview(stdout, commands, ARRAY_SIZE(commands));
 			return EXIT_OK;
 		}
 		if (!strcmp(opt, "--version"))
@@ -326,12 +540,14 @@ int main(int argc, char **argv)
 			g.json = true;
 		} else {
 			fprintf(stderr, "berth: unknown option '%s'\n", opt);
-			usage(stderr);
+			fprintf(stderr, "usage: berth [-c DIR] [-s SOCKET] [-o json] [-r HOST:PORT "
+				"--cert C --key K --ca CA] COMMAND [ARGS...]\n"
+				"see: berth help\n");
 			return EXIT_USAGE;
 		}
 	}
 	if (i >= argc) {
-		usage(stderr);
+		cli_overview(stderr, commands, ARRAY_SIZE(commands));
 		return EXIT_USAGE;
 	}
 	if (g.remote.host || g.remote.cert || g.remote.key || g.remote.ca) {
@@ -344,14 +560,17 @@ int main(int argc, char **argv)
 	}
 	argc -= i;
 	argv += i;
-	if (strcmp(argv[0], "daemon") != 0 && strcmp(argv[0], "exec") != 0 &&
-	    strcmp(argv[0], "monitor") != 0 && strcmp(argv[0], "init") != 0 &&
-	    strip_output_option(&g, &argc, argv) < 0)
+	cmd = cli_find(commands, ARRAY_SIZE(commands), argv[0]);
+	if (!cmd)
+		return unknown_command(argv[0]);
+	if (!(cmd->flags & CLI_RAW_ARGS) && strip_output_option(&g, &argc, argv) < 0)
 		return EXIT_USAGE;
-	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
-		if (!strcmp(argv[0], commands[c].name))
-			return commands[c].run(&g, argc, argv);
-	fprintf(stderr, "berth: unknown command '%s'\n", argv[0]);
-	usage(stderr);
-	return EXIT_USAGE;
+	if (!(cmd->flags & CLI_INTERNAL) && cli_help_asked(cmd, argc, argv)) {
+		cli_help(stdout, cmd);
+		return EXIT_OK;
+	}
+	if (!(cmd->flags & CLI_OWN_ARGS) && cli_check_args(cmd, argc, argv, why, sizeof(why)) < 0)
+		return cli_usage_error(cmd, g.json, why);
+	g.cmd = cmd;
+	return cmd->run(&g, argc, argv);
 }
