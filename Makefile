@@ -5,7 +5,9 @@
 #   make test               every test; ends with "N passed, N failed[, N skipped]"
 #   make run                the daemon in a sandbox (own net + mount namespaces)
 #   make board-test BOARD=qemu-x86_64|qemu-aarch64   boot a QEMU board, run its scenario
+#   make install            berth, its man pages and bash completion under DESTDIR/PREFIX
 #   make bench | fuzz | size | clean | distclean
+#   V=1                     show the command lines (the default prints "  CC file")
 #
 # Local overrides go in config.mak (never edit this file for a local need).
 -include config.mak
@@ -20,6 +22,19 @@ DS := $(D)/src
 DA := $(D)/$(ARCH)
 O  := $(B)/$(ARCH)
 T  := $(B)/test
+
+# Quiet by default, one short line per step ("  CC runtime/main.c"); V=1
+# shows the whole command lines. A recipe line is "@$(call msg,WHAT,FILE)"
+# (prints nothing with V=1) followed by "$(Q)command".
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg = :
+else
+Q := @
+msg = printf '  %-6s %s\n' '$(1)' '$(2)'
+MAKEFLAGS += --no-print-directory
+endif
 
 ifeq ($(filter $(ARCH),x86_64 aarch64),)
 $(error ARCH must be x86_64 or aarch64, not '$(ARCH)')
@@ -73,19 +88,28 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(T)/bench/%)
 DEP_LIBS  := $(DA)/lib/libsqlite3.a $(DA)/lib/libbearssl.a $(DA)/lib/libz.a $(DA)/lib/libinih.a
 DEP_READY := $(DA)/.ready
 
-.PHONY: all deps test unit test-build run bench fuzz size board-test clean distclean FORCE
-all: $(O)/berth
+.PHONY: all deps test unit test-build run bench fuzz size board-test clean distclean install docs FORCE
+# The man pages and the completion script come from the command and key
+# tables through the binary of this machine (berth doc, berth completion):
+# built with it here, or through the native build when cross-compiling.
+DOC_BIN := $(B)/$(HOST_ARCH)/berth
+DOCS    := $(B)/man/berth.8 $(B)/man/berth.ini.5 $(B)/completion/berth
+all: $(O)/berth $(if $(filter $(ARCH),$(HOST_ARCH)),$(DOCS))
+docs: $(DOCS)
 
 # ---- product ---------------------------------------------------------------
 
 $(O)/berth: $(PROD_OBJ) $(DEP_LIBS)
-	$(CC) $(PROD_CFLAGS) $(PROD_LDFLAGS) -o $@.unstripped $(PROD_OBJ) $(DEP_LIBS)
-	$(STRIP) -o $@ $@.unstripped
+	@$(call msg,LD,$@)
+	$(Q)$(CC) $(PROD_CFLAGS) $(PROD_LDFLAGS) -o $@.unstripped $(PROD_OBJ) $(DEP_LIBS)
+	@$(call msg,STRIP,$@)
+	$(Q)$(STRIP) -o $@ $@.unstripped
 	@echo "built $@ ($$(stat -c %s $@) bytes)"
 
 $(O)/obj/%.o: %.c $(O)/.flags | $(DEP_READY) $(O)/gen/version.h
 	@mkdir -p $(@D)
-	$(CC) $(PROD_CPPFLAGS) $(PROD_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(call msg,CC,$<)
+	$(Q)$(CC) $(PROD_CPPFLAGS) $(PROD_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Rebuild everything when the compiler or the flags change (STYLE H15).
 $(O)/.flags: FORCE
@@ -116,17 +140,21 @@ $(DEP_READY): $(DEP_LIBS) $(DA)/kinclude/.stamp
 
 $(DS)/sqlite/.stamp:
 	@command -v $(ARCH)-linux-gnu-gcc >/dev/null || { echo "missing $(ARCH)-linux-gnu-gcc: run mk/deps.sh build" >&2; exit 1; }
-	mk/thirdparty.sh sqlite $(DS)
+	@$(call msg,FETCH,sqlite)
+	$(Q)mk/thirdparty.sh sqlite $(DS)
 	@touch $@
 $(DS)/bearssl/.stamp:
-	mk/thirdparty.sh bearssl $(DS)
+	@$(call msg,FETCH,bearssl)
+	$(Q)mk/thirdparty.sh bearssl $(DS)
 	@touch $@
 
 $(DA)/lib/libsqlite3.a: $(DS)/sqlite/.stamp
 	@test -f $(MUSL_SPECS) || { echo "missing $(MUSL_SPECS): run mk/deps.sh build (musl-tools, musl-dev:arm64)" >&2; exit 1; }
 	@mkdir -p $(DA)/obj $(@D)
-	$(CC) $(DEP_CFLAGS) $(SQLITE_DEFS) -c -o $(DA)/obj/sqlite3.o $(DS)/sqlite/sqlite3.c
-	rm -f $@; $(AR) rcs $@ $(DA)/obj/sqlite3.o
+	@$(call msg,CC,$(DS)/sqlite/sqlite3.c)
+	$(Q)$(CC) $(DEP_CFLAGS) $(SQLITE_DEFS) -c -o $(DA)/obj/sqlite3.o $(DS)/sqlite/sqlite3.c
+	@$(call msg,AR,$@)
+	$(Q)rm -f $@; $(AR) rcs $@ $(DA)/obj/sqlite3.o
 
 $(DA)/lib/libbearssl.a: $(DS)/bearssl/.stamp
 	@mkdir -p $(DA)/obj/bearssl $(@D)
@@ -134,7 +162,8 @@ $(DA)/lib/libbearssl.a: $(DS)/bearssl/.stamp
 	@cd $(DS)/bearssl/src && find . -name '*.c' | sed 's|^\./||' | \
 		xargs -P $$(nproc) -I{} sh -c 'o=$(CURDIR)/$(DA)/obj/bearssl/$$(echo {} | tr / _).o; \
 		$(CC) $(DEP_CFLAGS) -I../inc -I. -c -o $$o {}' || { echo "compiling BearSSL failed" >&2; exit 1; }
-	rm -f $@; $(AR) rcs $@ $(DA)/obj/bearssl/*.o
+	@$(call msg,AR,$@)
+	$(Q)rm -f $@; $(AR) rcs $@ $(DA)/obj/bearssl/*.o
 
 # zlib (issue 21): image layers arrive as gzip, which is what registries
 # serve and `docker save` writes; zstd layers are rare and its decoder would
@@ -143,20 +172,24 @@ $(DA)/lib/libbearssl.a: $(DS)/bearssl/.stamp
 # zutil, from Debian's source package like SQLite and BearSSL.
 ZLIB_OBJ = adler32 crc32 inffast inflate inftrees zutil
 $(DS)/zlib/.stamp:
-	mk/thirdparty.sh zlib $(DS)
+	@$(call msg,FETCH,zlib)
+	$(Q)mk/thirdparty.sh zlib $(DS)
 	@touch $@
 
 $(DA)/lib/libz.a: $(DS)/zlib/.stamp
 	@mkdir -p $(DA)/obj/zlib $(@D)
+	@$(call msg,CC,zlib ($(ZLIB_OBJ)))
 	@for f in $(ZLIB_OBJ); do \
 		$(CC) $(DEP_CFLAGS) -DHAVE_UNISTD_H -DHAVE_STDARG_H -I$(DS)/zlib -c -o $(DA)/obj/zlib/$$f.o \
 			$(DS)/zlib/$$f.c || { echo "compiling zlib's $$f.c failed" >&2; exit 1; }; done
-	rm -f $@; $(AR) rcs $@ $(ZLIB_OBJ:%=$(DA)/obj/zlib/%.o)
+	@$(call msg,AR,$@)
+	$(Q)rm -f $@; $(AR) rcs $@ $(ZLIB_OBJ:%=$(DA)/obj/zlib/%.o)
 
 $(DA)/lib/libinih.a:
 	@mkdir -p $(DA)/include $(@D)
-	mk/thirdparty.sh inih $(ARCH) $(DA)/inih
-	cp $(DA)/inih/libinih.a $@; cp $(DA)/inih/ini.h $(DA)/include/ini.h
+	@$(call msg,FETCH,inih)
+	$(Q)mk/thirdparty.sh inih $(ARCH) $(DA)/inih
+	$(Q)cp $(DA)/inih/libinih.a $@; cp $(DA)/inih/ini.h $(DA)/include/ini.h
 
 # musl-gcc does not search the kernel's UAPI headers: link them from
 # linux-libc-dev (native) or linux-libc-dev-arm64-cross.
@@ -172,34 +205,44 @@ $(DA)/kinclude/.stamp:
 
 $(T)/obj/%.o: %.c $(T)/.flags | $(T)/gen/version.h
 	@mkdir -p $(@D)
-	$(TEST_CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(call msg,CC,$< (test))
+	$(Q)$(TEST_CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(T)/libberth.a: $(TEST_OBJ)
-	@mkdir -p $(@D); rm -f $@; ar rcs $@ $(TEST_OBJ)
+	@mkdir -p $(@D); rm -f $@
+	@$(call msg,AR,$@)
+	$(Q)ar rcs $@ $(TEST_OBJ)
 
 $(T)/berth: $(T)/obj/runtime/main.o $(T)/libberth.a
-	$(TEST_CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+	@$(call msg,LD,$@)
+	$(Q)$(TEST_CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(T)/unit/%: tests/unit/%.c tests/unit/t.h $(T)/libberth.a $(T)/.flags
 	@mkdir -p $(@D)
-	$(TEST_CC) $(TEST_CFLAGS) -o $@ $< $(T)/libberth.a $(TEST_LIBS)
+	@$(call msg,CCLD,$@)
+	$(Q)$(TEST_CC) $(TEST_CFLAGS) -o $@ $< $(T)/libberth.a $(TEST_LIBS)
 
 # benchmarks: optimised, not sanitized, against the same -dev libraries.
 BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I. -I$(T)/gen
 BENCH_OBJ := $(LIB_SRC:%.c=$(B)/bench/obj/%.o)
 $(B)/bench/obj/%.o: %.c $(T)/.flags | $(T)/gen/version.h
 	@mkdir -p $(@D)
-	$(TEST_CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(call msg,CC,$< (bench))
+	$(Q)$(TEST_CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
 $(B)/bench/libberth.a: $(BENCH_OBJ)
-	@mkdir -p $(@D); rm -f $@; ar rcs $@ $(BENCH_OBJ)
+	@mkdir -p $(@D); rm -f $@
+	@$(call msg,AR,$@)
+	$(Q)ar rcs $@ $(BENCH_OBJ)
 $(T)/bench/%: tests/bench/%.c $(B)/bench/libberth.a
 	@mkdir -p $(@D)
-	$(TEST_CC) $(BENCH_CFLAGS) -o $@ $< $(B)/bench/libberth.a $(TEST_LIBS)
+	@$(call msg,CCLD,$@)
+	$(Q)$(TEST_CC) $(BENCH_CFLAGS) -o $@ $< $(B)/bench/libberth.a $(TEST_LIBS)
 
 # small programs the integration tests drive (fake peers, load generators)
 $(T)/helpers/%: tests/helpers/%.c $(T)/libberth.a $(T)/.flags
 	@mkdir -p $(@D)
-	$(TEST_CC) $(TEST_CFLAGS) -o $@ $< $(T)/libberth.a $(TEST_LIBS)
+	@$(call msg,CCLD,$@)
+	$(Q)$(TEST_CC) $(TEST_CFLAGS) -o $@ $< $(T)/libberth.a $(TEST_LIBS)
 
 test-build: $(T)/berth $(UNIT_BIN) $(HELPER_BIN)
 
@@ -209,7 +252,8 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined 
 FUZZ_SECONDS ?= 30
 $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(T)/gen/version.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(TEST_LIBS)
+	@$(call msg,CCLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(TEST_LIBS)
 
 # make test: install what is missing, build both products and the test
 # flavour, then run every test layer (tests/run.sh prints the closing line).
@@ -245,11 +289,39 @@ board-test:
 	$(MAKE) -j$$(nproc) ARCH=$$(sed -n 's/^BOARD_ARCH=\([a-z0-9_]*\).*/\1/p' board/$(BOARD)/board.conf)
 	@board/board.sh $(BOARD)
 
+# ---- documentation, install -----------------------------------------------
+
+ifneq ($(ARCH),$(HOST_ARCH))
+$(DOC_BIN): FORCE
+	$(Q)$(MAKE) ARCH=$(HOST_ARCH) $@
+endif
+$(B)/man/berth.8: $(DOC_BIN)
+	@mkdir -p $(@D)
+	@$(call msg,GEN,$@)
+	$(Q)$(DOC_BIN) doc man8 >$@.tmp && mv $@.tmp $@
+$(B)/man/berth.ini.5: $(DOC_BIN)
+	@mkdir -p $(@D)
+	@$(call msg,GEN,$@)
+	$(Q)$(DOC_BIN) doc man5 >$@.tmp && mv $@.tmp $@
+$(B)/completion/berth: $(DOC_BIN)
+	@mkdir -p $(@D)
+	@$(call msg,GEN,$@)
+	$(Q)$(DOC_BIN) completion bash >$@.tmp && mv $@.tmp $@
+
+# Where the init scripts look (rootfs/: /usr/sbin/berth). DESTDIR for packages.
+PREFIX ?= /usr
+install: $(O)/berth $(DOCS)
+	install -D -m 755 $(O)/berth $(DESTDIR)$(PREFIX)/sbin/berth
+	install -D -m 644 $(B)/man/berth.8 $(DESTDIR)$(PREFIX)/share/man/man8/berth.8
+	install -D -m 644 $(B)/man/berth.ini.5 $(DESTDIR)$(PREFIX)/share/man/man5/berth.ini.5
+	install -D -m 644 $(B)/completion/berth \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/berth
+
 # ---- run, size, clean ------------------------------------------------------
 
 run:
 	@mk/deps.sh build
-	$(MAKE) all
+	$(Q)$(MAKE) all
 	@mk/run.sh $(O)/berth
 
 size:
@@ -257,7 +329,7 @@ size:
 	@mk/size.sh build/x86_64 build/aarch64
 
 clean:
-	rm -rf $(B)/x86_64 $(B)/aarch64 $(T)
+	rm -rf $(B)/x86_64 $(B)/aarch64 $(T) $(B)/man $(B)/completion
 
 distclean:
 	rm -rf $(B)

@@ -29,25 +29,23 @@ enum {
 				     * belong to it, not to the CLI (exec, daemon) */
 };
 
-#define CLI_FORMS_MAX 8
-#define CLI_OPTS_MAX 10
-
 /*
- * A command. forms[] says what may follow its name, one form per entry ("" for
- * nothing), NULL-terminated; the words of a form are:
+ * A command. forms says what may follow its name, one form per entry ("" for
+ * nothing); the words of a form are:
  *   ls          a lower-case word: that word (a subcommand)
  *   NAME        a placeholder: one argument. NAME is a container and NETWORK a
  *               network (completion offers their names); anything else is text
  *   [NAME]      an optional one;  NAME...  one or more;  [NAME...]  any number
  *   -- CMD...   everything after "--" is the command's (exec, run)
- * Options may come anywhere before "--"; opts[] ends at the first without flag.
+ * Options may come anywhere before "--".
  */
 struct cli_command {
 	const char *name;
-	const char *forms[CLI_FORMS_MAX];
+	const char *const *forms;   /* FORMS("ls", "inspect NETWORK"): NULL-terminated */
 	const char *summary;        /* one line for the list: lower case, no full stop */
 	const char *help;           /* a paragraph: sentences, for help and the man page */
-	struct cli_opt opts[CLI_OPTS_MAX];
+	const struct cli_opt *opts; /* OPTS({...}, ...): ends at the first without flag;
+				     * NULL: none */
 	unsigned flags;             /* CLI_* */
 	int (*run)(struct globals *g, int argc, char **argv);
 };

@@ -84,8 +84,12 @@ static int form_match(const char *form, char **pos, size_t npos, char *why, size
 	for (size_t k = 0; k < t.n; k++) {
 		const char *tok = t.v[k];
 
-		if (!strcmp(tok, "--"))
-			return 0;       /* the rest is the command's */
+		if (!strcmp(tok, "--")) {
+			if (j < npos && !strcmp(pos[j], "--"))
+				return 0;       /* the rest is the command's */
+			snprintf(why, size, "missing '--'");
+			return 1;
+		}
 		if (is_literal(tok)) {
 			if (j >= npos || strcmp(pos[j], tok)) {
 				snprintf(why, size, j >= npos ? "missing '%s'" :
@@ -115,7 +119,7 @@ static int form_match(const char *form, char **pos, size_t npos, char *why, size
 
 static const struct cli_opt *find_opt(const struct cli_command *c, const char *a, size_t n)
 {
-	for (const struct cli_opt *o = c->opts; o->flag; o++)
+	for (const struct cli_opt *o = c->opts; o && o->flag; o++)
 		if ((strlen(o->flag) == n && !strncmp(o->flag, a, n)) ||
 		    (o->alias && strlen(o->alias) == n && !strncmp(o->alias, a, n)))
 			return o;
@@ -147,8 +151,8 @@ int cli_check_args(const struct cli_command *c, int argc, char **argv, char *why
 		size_t n;
 
 		if (!strcmp(a, "--")) {
-			/* a form with "--" takes the rest; elsewhere they are arguments */
-			while (++i < argc && npos < ARRAY_SIZE(pos))
+			/* "--" and the rest: a form with "--" takes them whole */
+			for (; i < argc && npos < ARRAY_SIZE(pos); i++)
 				pos[npos++] = argv[i];
 			break;
 		}
@@ -175,7 +179,7 @@ int cli_check_args(const struct cli_command *c, int argc, char **argv, char *why
 			return -1;
 		}
 	}
-	for (size_t f = 0; c->forms[f]; f++) {
+	for (size_t f = 0; c->forms && c->forms[f]; f++) {
 		char w[160];
 
 		if (!form_match(c->forms[f], pos, npos, w, sizeof(w)))
@@ -300,14 +304,14 @@ static void form_line(struct buf *b, const struct cli_command *c, const char *fo
 		buf_puts(b, " ");
 		put_word(b, sub, true, roff);
 	}
-	for (const struct cli_opt *o = c->opts; o->flag; o++)
+	for (const struct cli_opt *o = c->opts; o && o->flag; o++)
 		nopt += !o->sub || (sub && !strcmp(o->sub, sub));
 	if (nopt > 4) {
 		buf_puts(b, " [");
 		put_word(b, "OPTIONS", false, roff);
 		buf_puts(b, "]");
 	} else {
-		for (const struct cli_opt *o = c->opts; o->flag; o++) {
+		for (const struct cli_opt *o = c->opts; o && o->flag; o++) {
 			if (o->sub && (!sub || strcmp(o->sub, sub)))
 				continue;
 			buf_puts(b, " ");
@@ -325,7 +329,7 @@ void cli_usage(FILE *f, const struct cli_command *c)
 	struct buf b;
 
 	buf_init(&b);
-	for (size_t i = 0; c->forms[i]; i++) {
+	for (size_t i = 0; c->forms && c->forms[i]; i++) {
 		buf_puts(&b, i ? "       " : "usage: ");
 		form_line(&b, c, c->forms[i], false);
 		buf_puts(&b, "\n");
@@ -342,12 +346,12 @@ static void opt_lines(FILE *f, const struct cli_opt *opts)
 	int w = 0;
 
 	buf_init(&line);
-	for (const struct cli_opt *o = opts; o->flag; o++) {
+	for (const struct cli_opt *o = opts; o && o->flag; o++) {
 		int n = snprintf(left, sizeof(left), "%s%s%s%s%s", o->flag, o->alias ? ", " : "",
 				 o->alias ? o->alias : "", o->arg ? " " : "", o->arg ? o->arg : "");
 		w = n > w ? n : w;
 	}
-	for (const struct cli_opt *o = opts; o->flag; o++) {
+	for (const struct cli_opt *o = opts; o && o->flag; o++) {
 		snprintf(left, sizeof(left), "%s%s%s%s%s", o->flag, o->alias ? ", " : "",
 			 o->alias ? o->alias : "", o->arg ? " " : "", o->arg ? o->arg : "");
 		buf_reset(&line);
@@ -364,7 +368,7 @@ void cli_help(FILE *f, const struct cli_command *c)
 	cli_usage(f, c);
 	fputc('\n', f);
 	wrap(f, c->help ? c->help : c->summary);
-	if (c->opts[0].flag) {
+	if (c->opts && c->opts[0].flag) {
 		fprintf(f, "\noptions:\n");
 		opt_lines(f, c->opts);
 	}
@@ -444,7 +448,7 @@ static void roff_text(FILE *f, const char *s)
 
 static void roff_opts(FILE *f, const struct cli_opt *opts)
 {
-	for (const struct cli_opt *o = opts; o->flag; o++) {
+	for (const struct cli_opt *o = opts; o && o->flag; o++) {
 		struct buf b;
 
 		buf_init(&b);
@@ -462,7 +466,7 @@ static void roff_opts(FILE *f, const struct cli_opt *opts)
 			fprintf(f, "(%s) ", o->sub);
 		roff_text(f, o->help);
 		if (o->many)
-			fprintf(f, "May be given more than once.\n");
+			fprintf(f, "(may repeat)\n");
 		buf_free(&b);
 	}
 }
@@ -510,7 +514,7 @@ void cli_man_berth(FILE *f, const struct cli_command *cmds, size_t n, const char
 		}
 		fprintf(f, ".fi\n.PP\n");
 		roff_text(f, c->help ? c->help : c->summary);
-		if (c->opts[0].flag) {
+		if (c->opts && c->opts[0].flag) {
 			fprintf(f, ".RS\n");
 			roff_opts(f, c->opts);
 			fprintf(f, ".RE\n");
@@ -569,7 +573,7 @@ void cli_man_config(FILE *f, const char *version)
 		"says otherwise: \\fIberth.ini\\fR for the daemon, its networks, DNS and remote "
 		"management; one file per container in \\fIcontainers.d\\fR and one per policy in "
 		"\\fIpolicies.d\\fR, each named after its file. An empty or missing berth.ini "
-		"means the defaults below, with the embedded network \\fIdefault\\fR.\n"
+		"means the defaults below.\n"
 		".PP\n"
 		"A line is \\fIkey\\fR = \\fIvalue\\fR inside a [\\fIsection\\fR]; comments start "
 		"with ; or #. Unknown keys and sections are errors. Every error names the "
@@ -604,11 +608,10 @@ void cli_man_config(FILE *f, const char *version)
 			buf_free(&b);
 		}
 		roff_text(f, d.help);
-		fprintf(f, ".br\n%s; %s%s%s%s\n", d.type, d.required ? "required" : d.def ?
+		fprintf(f, ".br\n%s; %s%s%s%s%s\n", d.type, d.required ? "required" : d.def ?
 			"default " : "no default", d.def && !d.required ? "\\fB" : "",
-			d.def && !d.required ? d.def : "", d.def && !d.required ? "\\fR" : "");
-		if (d.repeat)
-			fprintf(f, "; may repeat\n");
+			d.def && !d.required ? d.def : "", d.def && !d.required ? "\\fR" : "",
+			d.repeat ? "; may repeat" : "");
 	}
 	fprintf(f, ".SH FILES\n"
 		".TP\n.I /etc/berth/berth.ini\n"
@@ -627,7 +630,7 @@ static void bash_words(FILE *f, const struct cli_opt *opts, bool with_arg)
 {
 	const char *sep = "";
 
-	for (const struct cli_opt *o = opts; o->flag; o++) {
+	for (const struct cli_opt *o = opts; o && o->flag; o++) {
 		if (with_arg && !o->arg)
 			continue;
 		fprintf(f, "%s%s", sep, o->flag);
