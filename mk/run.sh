@@ -39,20 +39,60 @@ for f in web client; do
 	echo "stop_timeout = 2" >>"$etc/containers.d/$f.ini"
 done
 
+# One policy, so that `berth policy why` has something to tell: web accepts
+# port 80 from the client (and its published ports from the world), nothing
+# else (rootfs/etc/berth/policies.d/web.ini).
+cp "$top/rootfs/etc/berth/policies.d/web.ini" "$etc/policies.d/web.ini"
+
 if [ "$(id -u)" = 0 ]; then
 	sandbox="unshare --net --mount --propagation private"
 else
 	# without root, a user namespace makes us root inside the sandbox
 	sandbox="unshare --user --map-root-user --net --mount --propagation private"
 fi
+b="$bin -c $etc"
 cat <<MSG
 berth: starting the daemon in a sandbox (own network + mount namespaces) with
-       the demo configuration in $etc: two busybox containers, web (httpd)
-       and client (polls web by its DNS name). Stop it with Ctrl-C.
-       Meanwhile, in another terminal, try:
-         $bin -c $etc ps
-         $bin -c $etc exec client -- wget -qO- http://web/
-         $bin -c $etc logs web
+       the demo configuration in $etc:
+       two busybox containers, web (httpd) and client (fetches http://web/ by
+       its DNS name every 10 s), and one policy, web (policies.d/web.ini): web
+       accepts port 80 from the client and nothing else. Stop it with Ctrl-C.
 MSG
+# Once the daemon answers: the policy at work, then what to try next.
+tutor() {
+	i=0
+	while ! $b status >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt 100 ] || return 0; sleep 0.1
+	done
+	sleep 1     # the containers' start
+	{
+		echo
+		echo "berth: up. The policy allows, and denies:"
+		echo "  \$ berth policy why client web 80/tcp"
+		$b policy why client web 80/tcp 2>&1 | sed 's/^/    /'
+		echo "  \$ berth policy why client web 22/tcp"
+		$b policy why client web 22/tcp 2>&1 | sed 's/^/    /'
+		cat <<NEXT
+
+Try next, in another terminal:
+  alias berth='$b'
+  berth ps                       the containers, their state and addresses
+  berth exec client -- wget -qO- http://web/
+                                 the client reaches web by its DNS name
+  berth logs -f web              httpd logs each request (Ctrl-C ends it)
+  berth events -f                what happens, as it happens
+  berth policy why host web 80/tcp
+                                 denied: no rule of policy web lets the host in
+  Then edit $etc/policies.d/web.ini, add
+      [ingress from-host]
+      from  = host
+      ports = 80/tcp
+  and run: berth reload (all or nothing: a typo is named by file:line and the
+  running configuration stays), then ask policy why again.
+  More: berth help, berth help COMMAND, man -l build/man/berth.8
+NEXT
+	} >&2
+}
+tutor &
 exec $sandbox sh -c 'ip link set lo up 2>/dev/null; c="$1"; shift; exec "$0" daemon -c "$c" --foreground "$@"' \
 	"$bin" "$etc" "$@"
