@@ -16,7 +16,9 @@ build_pkgs="make gcc libc6-dev binutils musl-tools musl-dev:arm64 gcc-aarch64-li
 test_pkgs="sqlite3 libsqlite3-dev libbearssl-dev libinih-dev zlib1g-dev qemu-user-static iproute2 openssl
 	nftables bind9-dnsutils netcat-openbsd curl util-linux procps jq python3
 	busybox-static strace clang dnsmasq-base podman containernetworking-plugins
-	skopeo docker-registry apache2-utils umoci"
+	skopeo docker-registry apache2-utils umoci man-db groff-base"
+# man-db and groff-base: tests/integration/cli_help.sh renders berth(8) and
+# berth.ini(5) with man -l and groff -ww, as a user's man would.
 # podman: the real CNI client of tests/integration/cni_podman.sh (4.3 in
 # bookworm, with a CNI backend). It pulls conmon, crun (first of crun | runc)
 # and golang-github-containers-common, whose container-network-stack is
