@@ -719,9 +719,13 @@ void cli_bash_completion(FILE *f, const struct cli_command *cmds, size_t n)
 		"\twhile [ \"$i\" -lt \"$COMP_CWORD\" ]; do\n"
 		"\t\tw=${COMP_WORDS[i]}\n"
 		"\t\tif [ \"$w\" = -- ]; then\n"
-		"\t\t\treturn 0     # the rest is a command inside the container\n"
+		"\t\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))  # a command's arguments\n"
+		"\t\t\treturn 0\n"
 		"\t\telif [[ \" $_berth_argopts \" == *\" $w \"* ]]; then\n"
-		"\t\t\t[ $((i + 1)) -eq \"$COMP_CWORD\" ] && return 0\n"
+		"\t\t\tif [ $((i + 1)) -eq \"$COMP_CWORD\" ]; then\n"
+		"\t\t\t\tcase $w in *dir|-c) COMPREPLY=($(compgen -d -- \"$cur\")) ;; esac\n"
+		"\t\t\t\treturn 0\n"
+		"\t\t\tfi\n"
 		"\t\t\ti=$((i + 1))\n"
 		"\t\telif [[ $w != -* ]]; then\n"
 		"\t\t\tpos+=(\"$w\")\n"
@@ -751,10 +755,11 @@ void cli_bash_completion(FILE *f, const struct cli_command *cmds, size_t n)
 		"\t\tNAME) words=\"$words $(_berth_names ps)\" ;;\n"
 		"\t\tNETWORK) words=\"$words $(_berth_names network ls)\" ;;\n"
 		"\t\tCOMMAND) words=\"$words $_berth_commands\" ;;\n"
+		"\t\tFILE*|DIR|CERT) COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n"
 		"\t\t--|[a-z]*) words=\"$words $t\" ;;\n"
 		"\t\tesac\n"
 		"\tdone\n"
 		"\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
 		"}\n"
-		"complete -o default -F _berth berth\n");
+		"complete -F _berth berth\n");
 }

@@ -399,9 +399,25 @@ static const struct cli_command commands[] = {
 	{ "net", FORMS("attach NAME", "check NAME", "unplug NAME", "detach NAME",
 		       "bridge-delete BR"),
 	  "a container network by hand (tests, debugging)",
-	  "Attaches, checks and detaches a container's network without the daemon; berth net "
-	  "--help lists the options of each.",
-	  NULL, CLI_OWN_ARGS, cmd_net_entry },
+	  "Sets up, checks and removes a container's network without the daemon. attach creates "
+	  "the netns (under --state-dir DIR, or joins --netns PATH, a namespace someone else "
+	  "owns), a veth pair with its host end on --bridge BR (created with the --gateway "
+	  "addresses when missing) and the container end as --ifname with the --ip addresses; "
+	  "check prints nothing and exits 0 when all of that is in place, else the first "
+	  "problem; unplug removes the host end of an attachment made with --netns; detach "
+	  "removes the netns; bridge-delete removes a bridge.",
+	  OPTS({ "--state-dir", NULL, "DIR", NULL, "where the netns files live", false },
+	       { "--netns", NULL, "PATH", NULL, "a namespace someone else owns", false },
+	       { "--bridge", NULL, "BR", NULL, "the bridge", false },
+	       { "--gateway", NULL, "A/LEN", NULL, "the bridge's address (one per family)", true },
+	       { "--ip", NULL, "A/LEN", NULL, "the container's address (one per family)", true },
+	       { "--ifname", NULL, "NAME", NULL, "the container's interface (default eth0)",
+		 false },
+	       { "--mtu", NULL, "N", NULL, "the MTU (default 1500)", false },
+	       { "--mac", NULL, "MAC", NULL, "the container interface's MAC address", false },
+	       { "--show", NULL, NULL, "attach", "print 'mac MAC host HOSTIF HOSTMAC bridge BRMAC'",
+		 false }),
+	  CLI_OWN_ARGS, cmd_net_entry },
 	{ "tls", FORMS("init DIR", "client DIR NAME", "spki CERT"),
 	  "certificates for remote management",
 	  "init makes a CA, a server and a client certificate in DIR for [remote]; client makes "

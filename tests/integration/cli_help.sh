@@ -61,6 +61,26 @@ check_out "... not the whole list of what each command does" "0" \
 out=$("$BERTH" help frobnicate 2>&1); rc=$?
 check_out "help for an unknown command: exit 2" "2" echo "$rc"
 
+# A daemon that judges the arguments itself (one the CLI's table lets through,
+# or a newer daemon): its "usage: ..." answer is a usage error too.
+python3 - "$TMPDIR/fake.sock" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(1); s.settimeout(20)
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"error usage: berth ip ls\n")
+c.close()
+PY
+fake=$!
+wait_for test -S "$TMPDIR/fake.sock"
+out=$("$BERTH" -s "$TMPDIR/fake.sock" ip ls 2>&1); rc=$?
+wait "$fake"
+check_out "the daemon's own usage answer: exit 2 and the command's usage" \
+	"2 berth: ip: the daemon refused these arguments
+usage: berth ip ls
+see: berth help ip" echo "$rc $out"
+
 # ---- man pages ----------------------------------------------------------------------
 man8=$TMPDIR/berth.8 man5=$TMPDIR/berth.ini.5
 "$BERTH" doc man8 >"$man8" && "$BERTH" doc man5 >"$man5"
