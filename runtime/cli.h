@@ -33,8 +33,9 @@ enum {
  * A command. forms says what may follow its name, one form per entry ("" for
  * nothing); the words of a form are:
  *   ls          a lower-case word: that word (a subcommand)
- *   NAME        a placeholder: one argument. NAME is a container and NETWORK a
- *               network (completion offers their names); anything else is text
+ *   NAME        a placeholder: one argument. Completion offers container names
+ *               for NAME, network names for NETWORK, command names for COMMAND,
+ *               files for FILE.., DIR and CERT; anything else is free text
  *   [NAME]      an optional one;  NAME...  one or more;  [NAME...]  any number
  *   -- CMD...   everything after "--" is the command's (exec, run)
  * Options may come anywhere before "--".
@@ -49,6 +50,11 @@ struct cli_command {
 	unsigned flags;             /* CLI_* */
 	int (*run)(struct globals *g, int argc, char **argv);
 };
+
+/* A row's forms and options, inline: FORMS("ls", "query NAME"),
+ * OPTS({ "-f", "--follow", NULL, NULL, "keep printing", false }, ...). */
+#define FORMS(...) (const char *const[]){ __VA_ARGS__, NULL }
+#define OPTS(...) (const struct cli_opt[]){ __VA_ARGS__, { 0 } }
 
 /* The CLI's own options, before the command (DESIGN §7). */
 extern const struct cli_opt cli_global_opts[];

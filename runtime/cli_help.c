@@ -126,6 +126,14 @@ static const struct cli_opt *find_opt(const struct cli_command *c, const char *a
 	return NULL;
 }
 
+/* Is word the first word of form? */
+static bool starts_with_word(const char *form, const char *word)
+{
+	size_t n = strlen(word);
+
+	return !strncmp(form, word, n) && (form[n] == ' ' || !form[n]);
+}
+
 bool cli_help_asked(const struct cli_command *c, int argc, char **argv)
 {
 	int last = c->flags & CLI_RAW_ARGS ? (argc > 1 ? 2 : 1) : argc;
@@ -186,9 +194,8 @@ int cli_check_args(const struct cli_command *c, int argc, char **argv, char *why
 			return 0;
 		if (is_literal(c->forms[f]))
 			subs = true;
-		/* the reason of the first form whose subcommand is right */
-		if (!first[0] || (npos && !strncmp(c->forms[f], pos[0], strlen(pos[0])) &&
-				  (c->forms[f][strlen(pos[0])] == ' ' || !c->forms[f][strlen(pos[0])])))
+		/* say what is wrong with the form of the subcommand given, if any */
+		if (!first[0] || (npos && starts_with_word(c->forms[f], pos[0])))
 			snprintf(first, sizeof(first), "%s", w);
 	}
 	if (subs && !npos)

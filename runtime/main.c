@@ -252,8 +252,6 @@ static int cmd_init(struct globals *g, int argc, char **argv)
  * how forms are written). Rows whose flags lack CLI_OWN_ARGS have their
  * arguments checked here, before anything is sent to the daemon.
  */
-#define FORMS(...) (const char *const[]){ __VA_ARGS__, NULL }
-#define OPTS(...) (const struct cli_opt[]){ __VA_ARGS__, { 0 } }
 static const struct cli_command commands[] = {
 	{ "status", FORMS(""), "the daemon's version, pid, uptime, config and socket",
 	  "Asks the running daemon who it is: its version, pid, how long it has been up, the "

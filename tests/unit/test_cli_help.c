@@ -5,8 +5,6 @@
 #include "lib/lib.h"
 #include "t.h"
 
-#define FORMS(...) (const char *const[]){ __VA_ARGS__, NULL }
-#define OPTS(...) (const struct cli_opt[]){ __VA_ARGS__, { 0 } }
 
 static const struct cli_command cmds[] = {
 	{ "logs", FORMS("NAME"), "a container's output", "Prints it.",
