@@ -370,9 +370,9 @@ static const struct cli_command commands[] = {
 	  "pull fetches an image from an OCI registry and import reads an OCI or docker save "
 	  "archive (or directory), both following the job until it is done; ls lists the "
 	  "images, inspect shows one, status a pull or import in progress; rm removes an image "
-	  "no container uses and prune every such unused layer.",
+	  "(refused while a container uses it) and prune the images newer pulls replaced.",
 	  OPTS({ "--name", NULL, "REF", "import", "the name to give the imported image", false },
-	       { "--all", NULL, NULL, "prune", "also images no container uses", false }),
+	       { "--all", NULL, NULL, "prune", "every image no container uses", false }),
 	  0, cmd_image_entry },
 	{ "metrics", FORMS(""), "Prometheus text format",
 	  "Prints the daemon's metrics in the Prometheus text format.",
