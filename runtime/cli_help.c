@@ -243,13 +243,35 @@ struct style {
 	bool roff;
 };
 
+/* One character of s at *i as roff: a backslash as \e, a hyphen as \- when
+ * hyphens are options (minus), anything beyond ASCII as \[uXXXX] (groff
+ * reads its input as Latin-1 unless told otherwise). */
+static void roff_char(struct buf *b, const char *s, size_t n, size_t *i, bool minus)
+{
+	unsigned char c = (unsigned char)s[*i];
+	unsigned cp = 0;
+	size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+	if (c == '\\') {
+		buf_puts(b, "\\e");
+	} else if (c == '-' && minus) {
+		buf_puts(b, "\\-");
+	} else if (c < 0x80 || *i + len > n) {
+		buf_append(b, &s[*i], 1);
+	} else {
+		cp = c & (0x7f >> len);
+		for (size_t k = 1; k < len; k++)
+			cp = cp << 6 | ((unsigned char)s[*i + k] & 0x3f);
+		buf_printf(b, "\\[u%04X]", cp);
+		*i += len - 1;
+	}
+}
+
 static void put_esc(struct buf *b, const char *s, size_t n, bool roff)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (roff && s[i] == '-')
-			buf_puts(b, "\\-");
-		else if (roff && s[i] == '\\')
-			buf_puts(b, "\\e");
+		if (roff)
+			roff_char(b, s, n, &i, true);
 		else
 			buf_append(b, &s[i], 1);
 	}
@@ -443,12 +465,8 @@ static void roff_text(FILE *f, const char *s)
 	buf_init(&b);
 	if (*s == '.' || *s == '\'')
 		buf_puts(&b, "\\&");
-	for (; *s; s++) {
-		if (*s == '\\')
-			buf_puts(&b, "\\e");
-		else
-			buf_append(&b, s, 1);
-	}
+	for (size_t i = 0, n = strlen(s); i < n; i++)
+		roff_char(&b, s, n, &i, false);
 	fprintf(f, "%s\n", b.data ? b.data : "");
 	buf_free(&b);
 }

@@ -14,7 +14,8 @@ static const struct cli_command cmds[] = {
 	{ "image", FORMS("import FILE|DIR", "prune", "ls"), "images", NULL,
 	  OPTS({ "--name", NULL, "REF", "import", "its name", false },
 	       { "--all", NULL, NULL, "prune", "all", false }), 0, NULL },
-	{ "stats", FORMS("[NAME...]"), "stats", NULL, NULL, 0, NULL },
+	{ "stats", FORMS("[NAME...]"), "stats", ".Starts with a dot, has a \\ and caf\u00e9.", NULL,
+	  0, NULL },
 	{ "exec", FORMS("NAME -- CMD [ARG...]"), "exec", NULL, NULL, CLI_RAW_ARGS, NULL },
 	{ "secret", FORMS(""), NULL, NULL, NULL, CLI_INTERNAL, NULL },
 };
@@ -120,11 +121,30 @@ static void test_lists(void)
 	free(text);
 }
 
+static void test_man(void)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	cli_man_berth(f, cmds, ARRAY_SIZE(cmds), "9.9");
+	fclose(f);
+	T_OK(strstr(text, ".TH BERTH 8 \"\" \"berth 9.9\""), "the version in the title line");
+	T_OK(strstr(text, "\n.SS logs\n.nf\n\\fBberth\\fR \\fBlogs\\fR [\\fB\\-f\\fR] "
+		     "[\\fB\\-\\-tail\\fR \\fIN\\fR] \\fINAME\\fR\n.fi\n"),
+	     "a synopsis: words to type in bold, placeholders in italics, options' hyphens as \\-");
+	T_OK(strstr(text, "\n\\&.Starts with a dot, has a \\e and caf\\[u00E9].\n"),
+	     "prose: a leading dot, a backslash and UTF-8 cannot upset roff");
+	T_OK(!strstr(text, "secret"), "an internal command is not in the manual");
+	free(text);
+}
+
 int main(void)
 {
 	test_usage();
 	test_check();
 	test_help_asked();
 	test_lists();
+	test_man();
 	return t_done();
 }
