@@ -552,6 +552,8 @@ void cli_man_berth(FILE *f, const struct cli_command *cmds, size_t n, const char
 		"output)\n"
 		".TP\n2\na usage error: an unknown command or option, or missing or extra "
 		"arguments; the command's usage follows the reason\n"
+		".TP\n3\nnothing to do: \\fBstart\\fR of a running container, \\fBstop\\fR of a "
+		"stopped one\n"
 		".PP\n"
 		"\\fBberth exec\\fR exits with the status of the command it ran.\n"
 		".SH ENVIRONMENT\n"

@@ -268,26 +268,29 @@ static const struct cli_command commands[] = {
 	{ "run", FORMS("NAME -- CMD [ARG...]"),
 	  "create a container: write containers.d/NAME.ini and reload",
 	  "Writes containers.d/NAME.ini from the options and reloads, as if the file had been "
-	  "written by hand; a name that exists is refused. An invalid option gets the "
-	  "file:line message config check would give, and leaves no file behind. Remove the "
-	  "container with berth rm.",
+	  "written by hand, then waits until the container runs; a name that exists is "
+	  "refused. An invalid option gets the file:line message config check would give, and "
+	  "leaves no file behind. Remove the container with berth rm.",
 	  OPTS({ "--image", NULL, "REF", NULL, "the image to run (pulled when missing)", false },
 	       { "--rootfs", NULL, "DIR", NULL, "a root directory to run instead of an image", false },
 	       { "-p", "--publish", "SPEC", NULL, "publish a port: [HOST_IP:]HOST_PORT:PORT[/PROTO]",
 		 true },
 	       { "-l", "--label", "K=V", NULL, "a label (what policies select)", true },
-	       { "--network", NULL, "NETWORK", NULL, "a network to attach to (default: default)", true },
+	       { "--network", "--net", "NETWORK", NULL, "a network to attach to (default: default)",
+		 true },
 	       { "-e", "--env", "K=V", NULL, "an environment variable", true },
-	       { "--restart", NULL, "POLICY", NULL, "always, on-failure or no", false }),
+	       { "--restart", NULL, "POLICY", NULL, "always, on-failure or no", false },
+	       { "-d", "--detach", NULL, NULL, "return once the file is applied, without waiting "
+		 "for the container to run", false }),
 	  CLI_OWN_ARGS, cmd_ctr_entry },
 	{ "start", FORMS("NAME"), "start a stopped container",
 	  "Starts a container that is stopped (by berth stop, or after it exited with restart "
-	  "= no).",
+	  "= no). Starting one that runs says so and exits 3.",
 	  NULL, 0, cmd_ctr_entry },
 	{ "stop", FORMS("NAME"), "stop a container (SIGTERM, SIGKILL after stop_timeout)",
 	  "Sends the container SIGTERM, then SIGKILL after its stop_timeout, and waits until it "
 	  "is gone. It stays stopped until berth start (or a restart of the daemon). Stopping a "
-	  "container that is already stopped says so and exits with a status of its own.",
+	  "container that is already stopped says so and exits 3.",
 	  OPTS({ "-t", "--time", "SECONDS", NULL, "the grace before SIGKILL, instead of stop_timeout",
 		 false }),
 	  0, cmd_ctr_entry },
@@ -302,8 +305,9 @@ static const struct cli_command commands[] = {
 	  0, cmd_ctr_entry },
 	{ "rm", FORMS("NAME"), "remove a container: its file, then reload",
 	  "Removes containers.d/NAME.ini and reloads, which stops the container and releases its "
-	  "addresses. A running container is refused unless -f is given.",
-	  OPTS({ "-f", "--force", NULL, NULL, "stop it first if it runs", false }),
+	  "addresses; if the reload fails the file is put back. A running container is refused "
+	  "unless -f is given.",
+	  OPTS({ "-f", "--force", NULL, NULL, "a running one too (killed with SIGKILL)", false }),
 	  0, cmd_ctr_entry },
 	{ "logs", FORMS("NAME"), "a container's stdout and stderr",
 	  "Prints what the container wrote to stdout and stderr, kept in a size-capped log per "
@@ -311,10 +315,12 @@ static const struct cli_command commands[] = {
 	  OPTS({ "-f", "--follow", NULL, NULL, "keep printing what it writes, until Ctrl-C", false },
 	       { "--tail", "-n", "N", NULL, "only the last N lines", false }),
 	  0, cmd_ctr_entry },
-	{ "exec", FORMS("NAME -- CMD [ARG...]"), "run a command inside a running container",
-	  "Runs a command in the container's namespaces and root, as the container's user, and "
-	  "exits with its status. With -it it gets a pseudo-terminal, for a shell.",
-	  OPTS({ "-i", "--interactive", NULL, NULL, "pass standard input on", false },
+	{ "exec", FORMS("NAME [--] CMD [ARG...]"), "run a command inside a running container",
+	  "Runs a command in the container's namespaces and root and exits with its status. "
+	  "Its options come before NAME; what follows NAME is the command. With -it it gets a "
+	  "pseudo-terminal, for a shell: berth exec -it web sh.",
+	  OPTS({ "-i", "--interactive", NULL, NULL, "pass standard input on (else /dev/null)",
+		 false },
 	       { "-t", "--tty", NULL, NULL, "a pseudo-terminal (with -i: -it)", false }),
 	  CLI_OWN_ARGS | CLI_RAW_ARGS, cmd_ctr_entry },
 	{ "stats", FORMS(""), "CPU, memory and traffic per container",
