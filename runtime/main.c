@@ -279,7 +279,8 @@ static const struct cli_command commands[] = {
 	       { "--network", "--net", "NETWORK", NULL, "a network to attach to (default: default)",
 		 true },
 	       { "-e", "--env", "K=V", NULL, "an environment variable", true },
-	       { "--restart", NULL, "POLICY", NULL, "always, on-failure or no", false },
+	       { "--restart", NULL, "always|on-failure|no", NULL, "the restart policy (default no)",
+		 false },
 	       { "-d", "--detach", NULL, NULL, "return once the file is applied, without waiting "
 		 "for the container to run", false }),
 	  CLI_OWN_ARGS, cmd_ctr_entry },

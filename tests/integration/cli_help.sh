@@ -149,6 +149,9 @@ check_out "a container name after an option and its value" "worker " \
 check_out "nothing after the container's name where one is all" "" \
 	complete_words berth -c "$C" inspect web ""
 check_out "the command names for help" "policy port ports ps " complete_words berth help p
+check_out "an option's values" "on-failure " complete_words berth run web --restart o
+check_out "a global option's value" "json " complete_words berth -o ""
+check_out "a directory for -c" "$C/containers.d " complete_words berth -c "$C/con"
 if B network ls >/dev/null 2>&1; then
 	check_out "a network name" "default " complete_words berth -c "$C" network inspect ""
 else
