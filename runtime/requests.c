@@ -52,21 +52,6 @@ static void ctr_addrs(const struct ctr *c, int family, char *buf, size_t size)
 	}
 }
 
-/* A duration for people: "5s", "12m 5s", "3h 12m 5s", "2d 3h 12m 5s". */
-static void fmt_duration(char *buf, size_t size, uint64_t s)
-{
-	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
-
-	if (d)
-		snprintf(buf, size, "%llud %lluh %llum %llus", d, h, m, sec);
-	else if (h)
-		snprintf(buf, size, "%lluh %llum %llus", h, m, sec);
-	else if (m)
-		snprintf(buf, size, "%llum %llus", m, sec);
-	else
-		snprintf(buf, size, "%llus", sec);
-}
-
 static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		      struct err *e)
 {
@@ -78,7 +63,7 @@ static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf
 
 	(void)e;
 	snprintf(v[0], sizeof(v[0]), "%d", (int)getpid());
-	fmt_duration(v[1], sizeof(v[1]), up);
+	cli_duration(v[1], sizeof(v[1]), up);
 	config_summary(d->cfg, v[2], sizeof(v[2]));
 	if (rq->json) {
 		buf_printf(out, "{\"version\":\"%s\",\"commit\":\"%s\",\"pid\":%s,\"started_at\":",

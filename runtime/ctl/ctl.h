@@ -173,6 +173,10 @@ void table_add(struct table *t, ...);  /* ncols strings; NULL or "": absent */
 void table_render(const struct table *t, bool json, struct buf *out);
 void table_free(struct table *t);
 
+/* A duration for people, largest unit first: "5s", "12m 5s", "3h 0m 5s",
+ * "2d 3h 12m 5s" (JSON gives seconds: *_seconds). Returns buf. */
+char *cli_duration(char *buf, size_t size, uint64_t seconds);
+
 /* A failed command, printed once at the edge: for people "berth: MSG" on
  * stderr and details (lines) after it; with -o json one object on stdout,
  * {"error":"MSG","details":["line",...]} (details [] when there are none),

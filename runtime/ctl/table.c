@@ -183,6 +183,21 @@ void table_free(struct table *t)
 	t->nrows = 0;
 }
 
+char *cli_duration(char *buf, size_t size, uint64_t seconds)
+{
+	unsigned long long s = seconds, d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+	if (d)
+		snprintf(buf, size, "%llud %lluh %llum %llus", d, h, m, s % 60);
+	else if (h)
+		snprintf(buf, size, "%lluh %llum %llus", h, m, s % 60);
+	else if (m)
+		snprintf(buf, size, "%llum %llus", m, s % 60);
+	else
+		snprintf(buf, size, "%llus", s);
+	return buf;
+}
+
 void cli_print_error(bool json, const char *msg, const struct buf *details)
 {
 	const char *p = details && details->len ? details->data : "", *end = p + strlen(p);

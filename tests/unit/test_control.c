@@ -117,6 +117,13 @@ static void test_table(void)
 	T_STREQ(out.data, "[]\n", "JSON: no rows is an empty array");
 	table_free(&t);
 
+	char d[32];
+	T_STREQ(cli_duration(d, sizeof(d), 0), "0s", "a duration: seconds alone");
+	T_STREQ(cli_duration(d, sizeof(d), 725), "12m 5s", "minutes and seconds");
+	T_STREQ(cli_duration(d, sizeof(d), 3 * 3600 + 5), "3h 0m 5s", "hours keep the minutes between");
+	T_STREQ(cli_duration(d, sizeof(d), 2 * 86400 + 3 * 3600 + 12 * 60 + 5), "2d 3h 12m 5s",
+		"days first");
+
 	/* the one error printer: for people on stderr; -o json on stdout */
 	buf_reset(&out);
 	buf_puts(&out, "a.ini:1: bad\nb.ini:2: worse\n");
