@@ -10,7 +10,8 @@
  *             ask for JSON.
  *   response: "ok\n" BODY  |  "error MESSAGE\n" [DETAILS]; then the server
  *             closes. DETAILS (e.g. every error of a rejected config) go to
- *             the user's stderr after the message.
+ *             the user's stderr after the message (cli_print_error; with
+ *             -o json both go to stdout as one object).
  */
 #ifndef BERTH_CTL_H
 #define BERTH_CTL_H
