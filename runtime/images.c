@@ -573,13 +573,12 @@ static int ls_row(void *ctx, const struct image_info *i)
 		json_str_or_null(out, i->ref);
 		buf_puts(out, ",\"digest\":");
 		buf_json_string(out, i->digest);
-		buf_printf(out, ",\"size\":%llu,\"created\":", (unsigned long long)i->size);
-		if (i->created)
-			buf_printf(out, "%lld", (long long)i->created);
-		else
-			buf_puts(out, "null");
-		buf_printf(out, ",\"stored\":%lld,\"layers\":%zu,\"state\":\"stored\",\"percent\":null,"
-			   "\"containers\":[", (long long)i->stored, i->n_layers);
+		buf_printf(out, ",\"size\":%llu,\"created_at\":", (unsigned long long)i->size);
+		buf_json_time(out, i->created);
+		buf_puts(out, ",\"stored_at\":");
+		buf_json_time(out, i->stored);
+		buf_printf(out, ",\"layers\":%zu,\"state\":\"stored\",\"percent\":null,"
+			   "\"containers\":[", i->n_layers);
 		users_of(lc->d, i->ref, i->digest, json_user, out);
 		buf_puts(out, "]}");
 	} else {
@@ -620,7 +619,7 @@ static int req_ls(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 		if (rq->json) {
 			buf_puts(out, out->len > start + 1 ? ",{\"ref\":" : "{\"ref\":");
 			buf_json_string(out, j->ref);
-			buf_printf(out, ",\"digest\":null,\"size\":null,\"created\":null,\"stored\":null,"
+			buf_printf(out, ",\"digest\":null,\"size\":null,\"created_at\":null,\"stored_at\":null,"
 				   "\"layers\":null,\"state\":\"%s\",\"percent\":%d,\"containers\":[]}",
 				   j->kind == IMAGE_JOB_PULL ? "pulling" : "importing",
 				   image_job_percent(j));
@@ -659,12 +658,11 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_json_string(out, i.digest);
 	buf_puts(out, ",\"config_digest\":");
 	buf_json_string(out, i.config_digest);
-	buf_printf(out, ",\"size\":%llu,\"created\":", (unsigned long long)i.size);
-	if (i.created)
-		buf_printf(out, "%lld", (long long)i.created);
-	else
-		buf_puts(out, "null");
-	buf_printf(out, ",\"stored\":%lld,\"layers\":[", (long long)i.stored);
+	buf_printf(out, ",\"size\":%llu,\"created_at\":", (unsigned long long)i.size);
+	buf_json_time(out, i.created);
+	buf_puts(out, ",\"stored_at\":");
+	buf_json_time(out, i.stored);
+	buf_puts(out, ",\"layers\":[");
 	for (size_t k = 0; k < i.n_layers; k++) {
 		buf_puts(out, k ? ",{\"digest\":" : "{\"digest\":");
 		buf_json_string(out, i.layers[k].digest);

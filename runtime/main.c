@@ -142,7 +142,7 @@ static int cmd_remote(struct globals *g, int argc, char **argv)
 	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
 
 	if (!path) {
-		fprintf(stderr, "berth: %s\n", e.msg);
+		cli_print_error(g->json, e.msg, NULL);
 		return EXIT_FAIL;
 	}
 	buf_init(&body);
@@ -155,8 +155,7 @@ static int cmd_remote(struct globals *g, int argc, char **argv)
 		buf_free(&body);
 		return cli_usage_error(g->cmd, g->json, "the daemon refused these arguments");
 	} else {
-		fprintf(stderr, "berth: %s\n", e.msg);
-		fwrite(body.data ? body.data : "", 1, body.len, stderr);
+		cli_print_error(g->json, e.msg, &body);
 	}
 	buf_free(&body);
 	return ret == 0 ? EXIT_OK : EXIT_FAIL;
@@ -206,7 +205,7 @@ static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 	const char *path = socket_path(g, &e);
 
 	if (!path) {
-		fprintf(stderr, "berth: %s\n", e.msg);
+		cli_print_error(g->json, e.msg, NULL);
 		return EXIT_FAIL;
 	}
 	return cmd_ctr(path, g->json, argc, argv);
@@ -228,7 +227,7 @@ static int cmd_image_entry(struct globals *g, int argc, char **argv)
 		return cmd_remote(g, argc, argv);
 	path = g->remote.host ? g->remote.host : socket_path(g, &e);
 	if (!path) {
-		fprintf(stderr, "berth: %s\n", e.msg);
+		cli_print_error(g->json, e.msg, NULL);
 		return EXIT_FAIL;
 	}
 	return cmd_image(path, g->json, argc, argv);

@@ -172,7 +172,13 @@ int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	if (rq->json) {
 		const char *line = why.data;
 
-		buf_printf(out, "{\"verdict\":\"%s\",\"why\":[", allow ? "allow" : "deny");
+		buf_printf(out, "{\"verdict\":\"%s\",\"allowed\":%s,\"source\":", allow ? "allow" : "deny",
+			   allow ? "true" : "false");
+		buf_json_string(out, rq->argv[2]);
+		buf_puts(out, ",\"destination\":");
+		buf_json_string(out, rq->argv[3]);
+		buf_printf(out, ",\"port\":%u,\"proto\":\"%s\",\"why\":[", pm.first,
+			   ip_proto_name(pm.proto));
 		for (int n = 0; line && *line; n++) {
 			const char *nl = strchr(line, '\n');
 			size_t len = nl ? (size_t)(nl - line) : strlen(line);

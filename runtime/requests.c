@@ -36,7 +36,7 @@ static int req_ctr(struct daemon *d, const struct ctl_request *rq, struct buf *o
 	return ctr_request(&d->sup, rq, out, e);
 }
 
-/* The container's addresses of one family, comma-separated. */
+/* The container's addresses of one family, comma-separated ("": none). */
 static void ctr_addrs(const struct ctr *c, int family, char *buf, size_t size)
 {
 	char a[IP_STRLEN];
@@ -50,27 +50,29 @@ static void ctr_addrs(const struct ctr *c, int family, char *buf, size_t size)
 			n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", n ? "," : "",
 					      ip_format(ip, a));
 	}
-	if (!buf[0])
-		snprintf(buf, size, "-");
 }
 
 static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		      struct err *e)
 {
 	static const char *const cols[] = { "KEY", "VALUE" };
+	uint64_t up = (loop_now_ms() - d->started_ms) / 1000;
+	int64_t started = (int64_t)time(NULL) - (int64_t)up;
 	char v[6][128];
 	struct table t;
 
 	(void)e;
 	snprintf(v[0], sizeof(v[0]), "%d", (int)getpid());
-	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)((loop_now_ms() - d->started_ms) / 1000));
+	cli_duration(v[1], sizeof(v[1]), up);
 	config_summary(d->cfg, v[2], sizeof(v[2]));
-	snprintf(v[3], sizeof(v[3]), "%zu", d->n_ctrs);
 	if (rq->json) {
-		buf_printf(out, "{\"version\":\"%s\",\"commit\":\"%s\",\"pid\":%s,\"uptime_seconds\":%s,"
-			   "\"containers\":%s,\"config\":", BERTH_VERSION, BERTH_COMMIT, v[0], v[1], v[3]);
+		buf_printf(out, "{\"version\":\"%s\",\"commit\":\"%s\",\"pid\":%s,\"started_at\":",
+			   BERTH_VERSION, BERTH_COMMIT, v[0]);
+		buf_json_time(out, started);
+		buf_printf(out, ",\"uptime_seconds\":%llu,\"config\":", (unsigned long long)up);
 		buf_json_string(out, d->cfg->source);
-		buf_puts(out, ",\"socket\":");
+		buf_printf(out, ",\"networks\":%zu,\"containers\":%zu,\"policies\":%zu,\"socket\":",
+			   d->cfg->n_networks, d->n_ctrs, d->cfg->n_policies);
 		buf_json_string(out, d->ctl.path);
 		buf_puts(out, ",\"state_dir\":");
 		buf_json_string(out, d->cfg->daemon.state_dir);
@@ -91,9 +93,96 @@ static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf
 	return 0;
 }
 
+/* "addresses":[{network, interface, family, address, prefix_length}, ...]:
+ * one object per address, as ps, inspect and network inspect give them. */
+static void json_addresses(const struct daemon *d, const struct ctr *c, struct buf *out)
+{
+	char a[IP_STRLEN];
+	bool first = true;
+
+	buf_puts(out, "\"addresses\":[");
+	for (size_t i = 0; i < c->n_ifs; i++) {
+		const struct cfg_network *n = config_network(d->cfg, c->ifs[i].network);
+
+		for (int v6 = 0; v6 < 2; v6++) {
+			const struct ip_addr *ip = v6 ? &c->ifs[i].ip6 : &c->ifs[i].ip4;
+			const struct ip_prefix *pfx = n ? (v6 ? &n->subnet6 : &n->subnet) : NULL;
+
+			if (!ip->family)
+				continue;
+			buf_puts(out, first ? "{\"network\":" : ",{\"network\":");
+			first = false;
+			buf_json_string(out, c->ifs[i].network);
+			buf_puts(out, ",\"interface\":");
+			buf_json_string_or_null(out, c->ifs[i].ifname);
+			buf_printf(out, ",\"family\":\"%s\",\"address\":\"%s\",\"prefix_length\":",
+				   v6 ? "ipv6" : "ipv4", ip_format(ip, a));
+			if (pfx && pfx->addr.family == ip->family)
+				buf_printf(out, "%u}", pfx->len);
+			else
+				buf_puts(out, "null}");
+		}
+	}
+	buf_puts(out, "]");
+}
+
+/* "networks":["a","b"] */
+static void json_networks(const struct cfg_container *c, struct buf *out)
+{
+	buf_puts(out, "\"networks\":[");
+	for (size_t k = 0; k < c->n_networks; k++) {
+		buf_puts(out, k ? "," : "");
+		buf_json_string(out, c->networks[k]);
+	}
+	buf_puts(out, "]");
+}
+
+/* One container of ps as JSON: what the table says, structured. c is NULL
+ * for one no longer configured whose process is still stopping. */
+static void ps_json(const struct daemon *d, const char *name, const struct ctr *c,
+		    const struct ctr_status *st, struct buf *out)
+{
+	bool cni = c && c->cfg->cni;
+
+	buf_puts(out, out->data[out->len - 1] == '[' ? "{\"name\":" : ",{\"name\":");
+	buf_json_string(out, name);
+	buf_puts(out, ",\"state\":");
+	buf_json_string(out, st->state);
+	buf_puts(out, ",\"pid\":");
+	if (st->pid)
+		buf_printf(out, "%d", st->pid);
+	else
+		buf_puts(out, "null");
+	buf_printf(out, ",\"restarts\":%u,\"started_at\":", st->restarts);
+	buf_json_time(out, st->started_at);
+	buf_puts(out, ",\"exit_code\":");
+	if (st->exit_code >= 0)
+		buf_printf(out, "%d", st->exit_code);
+	else
+		buf_puts(out, "null");
+	buf_puts(out, ",\"status\":");
+	buf_json_string_or_null(out, st->status);
+	buf_puts(out, ",");
+	if (c)
+		json_networks(c->cfg, out);
+	else
+		buf_puts(out, "\"networks\":[]");
+	buf_puts(out, ",");
+	if (c)
+		json_addresses(d, c, out);
+	else
+		buf_puts(out, "\"addresses\":[]");
+	buf_puts(out, ",\"error\":");
+	buf_json_string_or_null(out, st->error);
+	buf_printf(out, ",\"origin\":\"%s\",\"runtime_id\":", cni ? "cni" : "file");
+	buf_json_string_or_null(out, cni ? c->cfg->cni->id : NULL);
+	buf_puts(out, "}");
+}
+
 struct ps_ctx {
 	struct daemon *d;
 	struct table *t;
+	struct buf *json;           /* -o json: the array being written */
 };
 
 /* A container no longer configured whose process is still stopping. */
@@ -106,60 +195,91 @@ static void ps_removed_row(void *ctx, const char *name)
 	if (daemon_ctr(pc->d, name))
 		return;
 	ctr_status(&pc->d->sup, name, &st);
+	if (pc->json) {
+		ps_json(pc->d, name, NULL, &st, pc->json);
+		return;
+	}
 	snprintf(pid, sizeof(pid), "%d", st.pid);
 	snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 	table_add(pc->t, name, st.state, st.pid ? pid : NULL, restarts, st.status, NULL, NULL, NULL,
 		  NULL, "file", NULL);
 }
 
+/* A CNI attachment's status: its process is the runtime's, berth knows its
+ * network only. */
+static struct ctr_status att_status(const struct ctr *c)
+{
+	struct ctr_status st = { .state = att_state(c), .exit_code = -1,
+				 .error = c->error ? c->error : "", .warning = "" };
+
+	snprintf(st.status, sizeof(st.status), "%s", c->cfg->cni->netns);
+	return st;
+}
+
 static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	static const char *const cols[] = { "NAME", "STATE", "PID#", "RESTARTS#", "STATUS",
-					    "NETWORKS", "IPV4", "IPV6", "ERROR", "ORIGIN",
+					    "NETWORKS[]", "IPV4", "IPV6", "ERROR", "ORIGIN",
 					    "RUNTIME ID" };
 	struct table t;
 
 	(void)e;
 	table_init(&t, 11, cols);
+	if (rq->json)
+		buf_puts(out, "[");
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		const struct ctr *c = &d->ctrs[i];
 		char nets[256] = "", v4[256], v6[512], pid[16], restarts[16];
 		struct ctr_status st;
 		size_t n = 0;
 
+		if (c->cfg->cni)
+			st = att_status(c);
+		else
+			ctr_status(&d->sup, c->cfg->name, &st);
+		if (rq->json) {
+			ps_json(d, c->cfg->name, c, &st, out);
+			continue;
+		}
 		for (size_t k = 0; k < c->cfg->n_networks; k++)
 			n += (size_t)snprintf(nets + n, n < sizeof(nets) ? sizeof(nets) - n : 0, "%s%s",
 					      k ? "," : "", c->cfg->networks[k]);
 		ctr_addrs(c, AF_INET, v4, sizeof(v4));
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
-		if (c->cfg->cni) {
-			/* its process is the runtime's: berth knows its network only */
-			table_add(&t, c->cfg->name, att_state(c),
-				  NULL, "0", c->cfg->cni->netns, nets, v4, v6, c->error, "cni",
-				  c->cfg->cni->id);
-			continue;
-		}
-		ctr_status(&d->sup, c->cfg->name, &st);
 		snprintf(pid, sizeof(pid), "%d", st.pid);
 		snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status, nets,
-			  v4, v6, st.error[0] ? st.error : NULL, "file", NULL);
+			  v4, v6, st.error, c->cfg->cni ? "cni" : "file",
+			  c->cfg->cni ? c->cfg->cni->id : NULL);
 	}
-	ctr_each_stopping(&d->sup, ps_removed_row, &(struct ps_ctx){ d, &t });
-	table_render(&t, rq->json, out);
+	ctr_each_stopping(&d->sup, ps_removed_row, &(struct ps_ctx){ d, &t, rq->json ? out : NULL });
+	if (rq->json)
+		buf_puts(out, "]\n");
+	else
+		table_render(&t, false, out);
 	table_free(&t);
 	return 0;
+}
+
+/* A published port as JSON, the same object in inspect and ports. */
+static void json_port(struct buf *out, const struct store_port *p)
+{
+	char a[IP_STRLEN];
+
+	buf_puts(out, "{\"host_ip\":");
+	buf_json_string_or_null(out, p->host_ip.family ? ip_format(&p->host_ip, a) : NULL);
+	buf_printf(out, ",\"host_port\":%u,\"container\":", p->host_port);
+	buf_json_string(out, p->container);
+	buf_printf(out, ",\"container_port\":%u,\"proto\":\"%s\"}", p->container_port,
+		   ip_proto_name(p->proto));
 }
 
 static int inspect_port(void *ctx, const struct store_port *p)
 {
 	struct buf *out = ctx;
-	char a[IP_STRLEN];
 
-	buf_printf(out, "%s{\"host_ip\":\"%s\",\"host_port\":%u,\"container_port\":%u,\"proto\":\"%s\"}",
-		   out->data[out->len - 1] == '[' ? "" : ",",
-		   p->host_ip.family ? ip_format(&p->host_ip, a) : "", p->host_port,
-		   p->container_port, ip_proto_name(p->proto));
+	buf_puts(out, out->data[out->len - 1] == '[' ? "" : ",");
+	json_port(out, p);
 	return 0;
 }
 
@@ -167,7 +287,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		       struct err *e)
 {
 	const struct ctr *c;
-	char a[IP_STRLEN], path[512];
+	char path[512];
 	size_t start = out->len;
 	struct ctr_status st;
 
@@ -181,13 +301,10 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_json_string(out, c->cfg->name);
 	buf_puts(out, ",\"file\":");
 	buf_json_string(out, c->cfg->file);
-	ctr_status(&d->sup, c->cfg->name, &st);
-	if (c->cfg->cni) {
-		/* its process is the runtime's: the state is its network's */
-		st = (struct ctr_status){ .state = att_state(c),
-					  .exit_code = -1, .error = c->error ? c->error : "",
-					  .warning = "" };
-	}
+	if (c->cfg->cni)
+		st = att_status(c);
+	else
+		ctr_status(&d->sup, c->cfg->name, &st);
 	buf_puts(out, ",\"origin\":");
 	buf_puts(out, c->cfg->cni ? "\"cni\",\"runtime_id\":" : "\"file\",\"runtime_id\":null");
 	if (c->cfg->cni)
@@ -195,23 +312,37 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_puts(out, ",\"state\":");
 	buf_json_string(out, st.state);
 	buf_puts(out, ",\"status\":");
-	buf_json_string(out, st.status);
+	buf_json_string_or_null(out, st.status);
 	buf_puts(out, ",\"error\":");
-	buf_json_string(out, st.error);
+	buf_json_string_or_null(out, st.error);
 	buf_puts(out, ",\"warning\":");
-	buf_json_string(out, st.warning);
-	buf_printf(out, ",\"pid\":%d,\"restarts\":%u,\"started_at\":%lld,\"exit_code\":",
-		   st.pid, st.restarts, (long long)st.started_at);
+	buf_json_string_or_null(out, st.warning);
+	buf_puts(out, ",\"pid\":");
+	if (st.pid)
+		buf_printf(out, "%d", st.pid);
+	else
+		buf_puts(out, "null");
+	buf_printf(out, ",\"restarts\":%u,\"started_at\":", st.restarts);
+	buf_json_time(out, st.started_at);
+	buf_puts(out, ",\"exit_code\":");
 	if (st.exit_code >= 0)
 		buf_printf(out, "%d", st.exit_code);
 	else
 		buf_puts(out, "null");
-	buf_printf(out, ",\"restart\":\"%s\",\"init\":%s,\"stop_timeout\":%u,\"memory\":%llu,"
-		   "\"cpus\":%u.%03u,\"log\":", c->cfg->restart == RESTART_ALWAYS ? "always" :
+	buf_printf(out, ",\"restart\":\"%s\",\"init\":%s,\"stop_timeout_seconds\":%u,\"memory\":",
+		   c->cfg->restart == RESTART_ALWAYS ? "always" :
 		   c->cfg->restart == RESTART_ON_FAILURE ? "on-failure" : "no",
-		   c->cfg->init ? "true" : "false", c->cfg->stop_timeout,
-		   (unsigned long long)c->cfg->memory, c->cfg->cpus_milli / 1000,
-		   c->cfg->cpus_milli % 1000);
+		   c->cfg->init ? "true" : "false", c->cfg->stop_timeout);
+	if (c->cfg->memory)
+		buf_printf(out, "%llu", (unsigned long long)c->cfg->memory);
+	else
+		buf_puts(out, "null");
+	buf_puts(out, ",\"cpus\":");
+	if (c->cfg->cpus_milli)
+		buf_printf(out, "%u.%03u", c->cfg->cpus_milli / 1000, c->cfg->cpus_milli % 1000);
+	else
+		buf_puts(out, "null");
+	buf_puts(out, ",\"log\":");
 	snprintf(path, sizeof(path), "%s/logs/%s.log", d->cfg->daemon.state_dir, c->cfg->name);
 	buf_json_string(out, path);
 	buf_puts(out, ",\"env\":[");
@@ -221,10 +352,7 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	}
 	buf_puts(out, "]");
 	buf_puts(out, ",\"rootfs\":");
-	if (c->cfg->rootfs)
-		buf_json_string(out, c->cfg->rootfs);
-	else
-		buf_puts(out, "null");
+	buf_json_string_or_null(out, c->cfg->rootfs);
 	buf_puts(out, ",\"image\":");
 	images_inspect(d, c->cfg, out);
 	buf_puts(out, ",\"command\":[");
@@ -240,30 +368,15 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 		buf_json_string(out, c->cfg->labels[i].value);
 	}
 	buf_puts(out, "},\"service\":");
-	if (c->cfg->service)
-		buf_json_string(out, c->cfg->service);
-	else
-		buf_puts(out, "null");
+	buf_json_string_or_null(out, c->cfg->service);
 	daemon_netns_path(d, c->cfg, path, sizeof(path));
 	buf_puts(out, ",\"netns\":");
 	buf_json_string(out, path);
-	buf_puts(out, ",\"interfaces\":[");
-	for (size_t i = 0; i < c->n_ifs; i++) {
-		buf_printf(out, "%s{\"network\":", i ? "," : "");
-		buf_json_string(out, c->ifs[i].network);
-		buf_printf(out, ",\"ifname\":\"%s\",\"ipv4\":", c->ifs[i].ifname);
-		if (c->ifs[i].ip4.family)
-			buf_printf(out, "\"%s\"", ip_format(&c->ifs[i].ip4, a));
-		else
-			buf_puts(out, "null");
-		buf_puts(out, ",\"ipv6\":");
-		if (c->ifs[i].ip6.family)
-			buf_printf(out, "\"%s\"", ip_format(&c->ifs[i].ip6, a));
-		else
-			buf_puts(out, "null");
-		buf_puts(out, "}");
-	}
-	buf_puts(out, "],\"ports\":[");
+	buf_puts(out, ",");
+	json_networks(c->cfg, out);
+	buf_puts(out, ",");
+	json_addresses(d, c, out);
+	buf_puts(out, ",\"ports\":[");
 	if (store_port_list(d->store, c->cfg->name, inspect_port, out, e) < 0) {
 		out->len = start;
 		return -1;
@@ -282,7 +395,7 @@ static int ip_row(void *ctx, const struct ipam_alloc *a)
 
 static int req_ip(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
-	static const char *const cols[] = { "NETWORK", "ADDRESS", "OWNER" };
+	static const char *const cols[] = { "NETWORK", "ADDRESS", "OWNER=container" };
 	struct table t;
 	int ret;
 
@@ -322,7 +435,7 @@ static int port_row(void *ctx, const struct store_port *p)
 	snprintf(cp, sizeof(cp), "%u", p->container_port);
 	snprintf(pk, sizeof(pk), "%llu", (unsigned long long)st.packets);
 	snprintf(by, sizeof(by), "%llu", (unsigned long long)st.bytes);
-	table_add(pc->t, p->host_ip.family ? ip_format(&p->host_ip, a) : "*", hp, p->container, cp,
+	table_add(pc->t, p->host_ip.family ? ip_format(&p->host_ip, a) : NULL, hp, p->container, cp,
 		  ip_proto_name(p->proto), pk, by);
 	return 0;
 }
@@ -330,8 +443,8 @@ static int port_row(void *ctx, const struct store_port *p)
 static int req_ports(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		     struct err *e)
 {
-	static const char *const cols[] = { "HOST IP", "HOST PORT#", "CONTAINER", "PORT#", "PROTO",
-					    "PACKETS#", "BYTES#" };
+	static const char *const cols[] = { "HOST IP?*", "HOST PORT#", "CONTAINER",
+					    "PORT#=container_port", "PROTO", "PACKETS#", "BYTES#" };
 	struct table t;
 	struct port_row_ctx pc = { d, &t };
 	struct err ce = { 0 };
@@ -414,7 +527,7 @@ static int req_dns(struct daemon *d, const struct ctl_request *rq, struct buf *o
 static int req_policy(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		      struct err *e)
 {
-	static const char *const cols[] = { "NAME", "TYPES", "RULES#", "SELECTED#", "FILE" };
+	static const char *const cols[] = { "NAME", "TYPES[]", "RULES#", "SELECTED#", "FILE" };
 	struct table t;
 
 	if (rq->argc >= 2 && !strcmp(rq->argv[1], "why"))
@@ -434,7 +547,7 @@ static int req_policy(struct daemon *d, const struct ctl_request *rq, struct buf
 		snprintf(nsel, sizeof(nsel), "%zu", sel);
 		table_add(&t, p->name,
 			  types == (POLICY_INGRESS | POLICY_EGRESS) ? "ingress,egress"
-			  : types == POLICY_INGRESS ? "ingress" : types == POLICY_EGRESS ? "egress" : "-",
+			  : types == POLICY_INGRESS ? "ingress" : types == POLICY_EGRESS ? "egress" : NULL,
 			  nrules, nsel, p->file);
 	}
 	table_render(&t, rq->json, out);
@@ -448,8 +561,9 @@ struct reload_wait {
 	struct reload_wait *next;
 	struct daemon *d;
 	struct ctl_reply *reply;
-	struct buf body;            /* the reload's own reply, sent first */
+	struct buf body;            /* the reload's own reply (text), sent first */
 	struct buf names;           /* "a,b": the containers waited for */
+	bool json;                  /* -o json: the reply converted (reload_json) */
 };
 
 static void reload_wait_free(struct daemon *d, struct reload_wait *w)
@@ -489,6 +603,125 @@ static bool reload_wait_done(const struct reload_wait *w)
 	return true;
 }
 
+/* Append line's comma-separated words as JSON strings ("a,b" or "a, b"). */
+static void json_words(struct buf *out, const char *p, size_t len)
+{
+	const char *end = p + len;
+	bool first = true;
+
+	while (p < end) {
+		const char *c = memchr(p, ',', (size_t)(end - p));
+		const char *stop = c ? c : end;
+		char w[256];
+
+		while (p < stop && *p == ' ')
+			p++;
+		if (stop > p) {
+			snprintf(w, sizeof(w), "%.*s", (int)(stop - p), p);
+			buf_puts(out, first ? "" : ",");
+			buf_json_string(out, w);
+			first = false;
+		}
+		p = c ? c + 1 : end;
+	}
+}
+
+/* A change line of reconcile_diff ("+ container web", "~ container ab: cmd,
+ * ports", "~ dns: upstream", "- remote listener") as
+ * {"action":"add|remove|change","kind":..,"name":..|null,"keys":[..]}. */
+static void json_change(struct buf *out, const char *line, size_t len)
+{
+	static const char *const actions[] = { ['+'] = "add", ['-'] = "remove", ['~'] = "change" };
+	const char *p = line + 2, *end = line + len, *colon, *sp;
+	char word[256];
+
+	buf_printf(out, "{\"action\":\"%s\",\"kind\":", actions[(unsigned char)line[0]]);
+	if (!strncmp(p, "remote listener", 15)) {
+		/* "+ remote listener on ADDR" */
+		buf_puts(out, "\"remote listener\",\"name\":");
+		p += 15;
+		if (end - p > 4 && !strncmp(p, " on ", 4)) {
+			snprintf(word, sizeof(word), "%.*s", (int)(end - p - 4), p + 4);
+			buf_json_string(out, word);
+		} else {
+			buf_puts(out, "null");
+		}
+		buf_puts(out, ",\"keys\":[]}");
+		return;
+	}
+	colon = memchr(p, ':', (size_t)(end - p));
+	sp = memchr(p, ' ', (size_t)((colon ? colon : end) - p));
+	snprintf(word, sizeof(word), "%.*s", (int)((sp ? sp : colon ? colon : end) - p), p);
+	buf_json_string(out, word);
+	buf_puts(out, ",\"name\":");
+	if (sp) {
+		snprintf(word, sizeof(word), "%.*s", (int)((colon ? colon : end) - sp - 1), sp + 1);
+		buf_json_string(out, word);
+	} else {
+		buf_puts(out, "null");
+	}
+	buf_puts(out, ",\"keys\":[");
+	if (colon)
+		json_words(out, colon + 1, (size_t)(end - colon - 1));
+	buf_puts(out, "]}");
+}
+
+/* The text reply of a reload (daemon_request_reload, then reload --wait's
+ * "stopped:" line) as one JSON object:
+ * {"applied","dry_run","changes":[..],"warnings":[..],"stopping":[..],
+ *  "stopped":[..],"errors":[..]} (errors: problems while applying). */
+static void reload_json(const char *text, bool dry_run, struct buf *out)
+{
+	static const char *const lists[] = { "changes", "warnings", "stopping", "stopped", "errors" };
+	size_t stop_len = strlen(RELOAD_STOPPING);
+
+	buf_printf(out, "{\"applied\":%s,\"dry_run\":%s", dry_run ? "false" : "true",
+		   dry_run ? "true" : "false");
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+		bool problems = false, first = true;
+
+		buf_printf(out, ",\"%s\":[", lists[k]);
+		for (const char *p = text ? text : ""; *p;) {
+			size_t len = strcspn(p, "\n");
+			const char *line = p;
+			char msg[1024];
+
+			p += len + (p[len] == '\n');
+			if (!strncmp(line, "problems while applying:", 24)) {
+				problems = true;
+				continue;
+			}
+			snprintf(msg, sizeof(msg), "%.*s", (int)len, line);
+			if (k == 4 && problems) {
+				buf_puts(out, first ? "" : ",");
+				buf_json_string(out, msg);
+			} else if (problems || !len) {
+				continue;
+			} else if (k == 0 && len > 2 && strchr("+-~", line[0]) && line[1] == ' ') {
+				buf_puts(out, first ? "" : ",");
+				json_change(out, line, len);
+			} else if (k == 1 && !strncmp(line, "warning: ", 9)) {
+				buf_puts(out, first ? "" : ",");
+				buf_json_string(out, msg + 9);
+			} else if ((k == 2 && !strncmp(line, RELOAD_STOPPING, stop_len)) ||
+				   (k == 3 && !strncmp(line, "stopped: ", 9))) {
+				/* "stopping: a,b (each gets ...)" */
+				const char *names = line + (k == 2 ? stop_len : 9);
+				size_t n = strcspn(names, " \n");
+
+				json_words(out, names, n);
+				first = !n;
+				continue;
+			} else {
+				continue;
+			}
+			first = false;
+		}
+		buf_puts(out, "]");
+	}
+	buf_puts(out, "}\n");
+}
+
 void requests_on_ctr_change(struct daemon *d)
 {
 	struct reload_wait *w = d->reload_waits, *next;
@@ -498,7 +731,16 @@ void requests_on_ctr_change(struct daemon *d)
 		if (!reload_wait_done(w))
 			continue;
 		buf_printf(&w->body, "stopped: %s\n", w->names.data);
-		ctl_reply_finish(w->reply, 0, &w->body, NULL);
+		if (w->json) {
+			struct buf j;
+
+			buf_init(&j);
+			reload_json(w->body.data, false, &j);
+			ctl_reply_finish(w->reply, 0, &j, NULL);
+			buf_free(&j);
+		} else {
+			ctl_reply_finish(w->reply, 0, &w->body, NULL);
+		}
 		reload_wait_free(d, w);
 	}
 }
@@ -545,6 +787,7 @@ static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf
 {
 	bool dry = false, wait = false;
 	struct reload_wait *w;
+	struct buf text;
 	int ret;
 
 	for (int i = 1; i < rq->argc; i++) {
@@ -555,13 +798,18 @@ static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf
 		else
 			return err_set(e, EINVAL, "usage: berth reload [--dry-run] [--wait]");
 	}
-	ret = daemon_request_reload(d, dry, out, e);
+	/* the text reply is the record; JSON is made from it */
+	buf_init(&text);
+	ret = daemon_request_reload(d, dry, &text, e);
 	if (ret < 0 || dry || !wait)
-		return ret;
+		goto reply;
 	w = calloc(1, sizeof(*w));
-	if (!w)
+	if (!w) {
+		buf_free(&text);
 		return err_set(e, ENOMEM, "reload --wait");
+	}
 	w->d = d;
+	w->json = rq->json;
 	buf_init(&w->body);
 	buf_init(&w->names);
 	ctr_each_stopping(&d->sup, name_list_add, &w->names);
@@ -569,12 +817,22 @@ static int req_reload(struct daemon *d, const struct ctl_request *rq, struct buf
 	if (!w->names.len || !(w->reply = ctl_defer(rq, reload_wait_cancel, w))) {
 		buf_free(&w->names);
 		free(w);
-		return ret;
+		goto reply;
 	}
-	buf_append(&w->body, out->data ? out->data : "", out->len);
+	buf_append(&w->body, text.data ? text.data : "", text.len);
+	buf_free(&text);
 	w->next = d->reload_waits;
 	d->reload_waits = w;
 	return CTL_PENDING;
+reply:
+	/* a rejected reload's details (its errors, one per line) stay lines:
+	 * the CLI prints them as the error's details */
+	if (rq->json && ret >= 0)
+		reload_json(text.data, dry, out);
+	else
+		buf_append(out, text.data ? text.data : "", text.len);
+	buf_free(&text);
+	return ret;
 }
 
 struct metric_ctx {
@@ -618,6 +876,53 @@ static void metrics_nat(struct daemon *d, struct buf *out)
 	buf_printf(out, "berth_nat_restores_total %llu\n", (unsigned long long)nat_restores(d->nat));
 }
 
+static int metric_port_json(void *ctx, const struct store_port *p)
+{
+	struct metric_ctx *mc = ctx;
+	struct nat_stats st = port_stats(mc->d, p);
+	size_t len = mc->out->len;
+
+	buf_puts(mc->out, mc->out->data[len - 1] == '[' ? "" : ",");
+	json_port(mc->out, p);
+	/* json_port's object, with the counters inside it */
+	mc->out->len--;
+	buf_printf(mc->out, ",\"packets_total\":%llu,\"bytes_total\":%llu}",
+		   (unsigned long long)st.packets, (unsigned long long)st.bytes);
+	return 0;
+}
+
+/* `metrics -o json`: the same numbers as the Prometheus text, one object;
+ * a series' labels become keys ("containers":{"running":2,...}). */
+static void metrics_json(struct daemon *d, const char *const *states, const size_t *count,
+			 size_t n_states, const size_t *atts, unsigned long long restarts,
+			 const struct dns_stats *st, struct buf *out)
+{
+	struct metric_ctx mc = { d, out, false };
+	struct err e = { 0 };
+
+	buf_puts(out, "{\"containers\":{");
+	for (size_t k = 0; k < n_states; k++)
+		buf_printf(out, "%s\"%s\":%zu", k ? "," : "", states[k], count[k]);
+	buf_printf(out, "},\"cni_attachments\":{\"attached\":%zu,\"error\":%zu},"
+		   "\"container_restarts_total\":%llu,", atts[0], atts[1], restarts);
+	buf_printf(out, "\"dns_queries_total\":{\"noerror\":%llu,\"nxdomain\":%llu,"
+		   "\"servfail\":%llu,\"formerr\":%llu,\"notimp\":%llu},"
+		   "\"dns_cache_hits_total\":%llu,\"dns_forwarded_total\":%llu,",
+		   (unsigned long long)st->noerror, (unsigned long long)st->nxdomain,
+		   (unsigned long long)st->servfail, (unsigned long long)st->formerr,
+		   (unsigned long long)st->notimp, (unsigned long long)st->cache_hits,
+		   (unsigned long long)st->forwarded);
+	buf_printf(out, "\"reconcile_duration_seconds\":%.6f,"
+		   "\"reloads_total\":{\"applied\":%llu,\"rejected\":%llu},"
+		   "\"nat_restores_total\":%llu,\"nat_ports\":[",
+		   (double)d->last_reconcile_us / 1e6, (unsigned long long)d->reloads,
+		   (unsigned long long)d->reload_failures, (unsigned long long)nat_restores(d->nat));
+	if (nat_counters_read(d->nat, &e) < 0)
+		daemon_log(d, LOG_WARN, "metrics: %s", e.msg);
+	store_port_list(d->store, NULL, metric_port_json, &mc, &e);
+	buf_puts(out, "]}\n");
+}
+
 static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		       struct err *e)
 {
@@ -627,7 +932,7 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 	unsigned long long restarts = 0;
 	struct dns_stats st;
 
-	(void)rq, (void)e;
+	(void)e;
 	for (size_t i = 0; i < d->n_ctrs; i++) {
 		struct ctr_status cs;
 
@@ -641,6 +946,10 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 			count[k] += !strcmp(cs.state, states[k]);
 	}
 	dns_server_stats(d->dns, &st);
+	if (rq->json) {
+		metrics_json(d, states, count, ARRAY_SIZE(states), atts, restarts, &st, out);
+		return 0;
+	}
 	buf_puts(out, "# HELP berth_containers Configured containers by state.\n"
 		      "# TYPE berth_containers gauge\n");
 	for (size_t k = 0; k < ARRAY_SIZE(states); k++)

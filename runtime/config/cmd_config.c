@@ -20,16 +20,45 @@ static void json_str(FILE *f, const char *s)
 	buf_free(&b);
 }
 
-/* "errors":[{file, line, column, message}, ...] */
+/* The message of a config error without the "FILE:LINE[:COL]: " it starts
+ * with (file, line and column have their own fields in JSON). */
+static const char *bare_message(const struct config_error *ce)
+{
+	char prefix[600];
+	int n;
+
+	if (!ce->file || !*ce->file || !ce->line)
+		return ce->msg;
+	n = ce->col ? snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", ce->file, ce->line, ce->col)
+		    : snprintf(prefix, sizeof(prefix), "%s:%d: ", ce->file, ce->line);
+	if (n > 0 && (size_t)n < sizeof(prefix) && !strncmp(ce->msg, prefix, (size_t)n))
+		return ce->msg + n;
+	return ce->msg;
+}
+
+/* "errors":[{file, line, column, message}, ...]; absent file, line or
+ * column null. */
 static void json_errors(const char *name, const struct config_errors *errs)
 {
 	printf(",\"%s\":[", name);
 	for (size_t i = 0; i < errs->n; i++) {
+		const struct config_error *ce = &errs->v[i];
+
 		printf("%s{\"file\":", i ? "," : "");
-		json_str(stdout, errs->v[i].file);
-		printf(",\"line\":%d,\"column\":%d,\"message\":", errs->v[i].line,
-		       errs->v[i].col);
-		json_str(stdout, errs->v[i].msg);
+		if (ce->file && *ce->file)
+			json_str(stdout, ce->file);
+		else
+			printf("null");
+		if (ce->line)
+			printf(",\"line\":%d", ce->line);
+		else
+			printf(",\"line\":null");
+		if (ce->col)
+			printf(",\"column\":%d", ce->col);
+		else
+			printf(",\"column\":null");
+		printf(",\"message\":");
+		json_str(stdout, bare_message(ce));
 		printf("}");
 	}
 	printf("]");
@@ -104,17 +133,17 @@ static int config_check(const char *dir, bool json)
 	}
 	/* errors and warnings go to stdout: they are the command's answer */
 	if (json) {
-		printf("{\"ok\":%s", errs.n ? "false" : "true");
+		/* the same keys whatever the outcome: null what is not known */
+		printf("{\"valid\":%s,\"source\":", errs.n ? "false" : "true");
 		if (cfg) {
-			printf(",\"source\":");
 			json_str(stdout, cfg->source);
 			printf(",\"networks\":%zu,\"containers\":%zu,\"policies\":%zu",
 			       cfg->n_networks, cfg->n_containers, cfg->n_policies);
+		} else {
+			printf("null,\"networks\":null,\"containers\":null,\"policies\":null");
 		}
-		if (errs.n)
-			json_errors("errors", &errs);
-		if (warnings.n)
-			json_errors("warnings", &warnings);
+		json_errors("errors", &errs);
+		json_errors("warnings", &warnings);
 		printf("}\n");
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

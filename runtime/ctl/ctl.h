@@ -10,7 +10,8 @@
  *             ask for JSON.
  *   response: "ok\n" BODY  |  "error MESSAGE\n" [DETAILS]; then the server
  *             closes. DETAILS (e.g. every error of a rejected config) go to
- *             the user's stderr after the message.
+ *             the user's stderr after the message (cli_print_error; with
+ *             -o json both go to stdout as one object).
  */
 #ifndef BERTH_CTL_H
 #define BERTH_CTL_H
@@ -153,20 +154,29 @@ int ctl_parse_reply(struct buf *reply, const char *where, struct buf *body, stru
 int ctl_call(const char *path, bool json, int argc, char *const *argv, struct buf *body,
 	     struct err *e);
 
-/* Tables: column names in upper case ("NAME", "HOST PORT"); a trailing '#'
- * marks a numeric column ("RESTARTS#"), printed bare in JSON. Text output is
- * aligned columns; JSON is an array of objects keyed by the lower-case names
- * with '_' for spaces. */
+/* Tables: one spec per column, TITLE[#|[]][=key][?null]:
+ *   TITLE   the heading, upper case ("NAME", "HOST PORT");
+ *   #       a number, printed bare in JSON ("RESTARTS#");
+ *   []      a list: the cell is comma-separated, JSON gets an array of
+ *           strings ("NETWORKS[]" -> "networks":["a","b"]; absent: []);
+ *   =key    the JSON name when it is not the title's ("PORT#=container_port");
+ *   ?null   the text people see for an absent cell ("HOST IP?*"), "-" if not given.
+ * Text output is aligned columns; JSON is an array of objects keyed by the
+ * lower-case titles with '_' for spaces, absent cells (NULL or "") null. */
 struct table {
 	size_t ncols, nrows;
 	const char *cols[16];
-	char **cells;               /* nrows * ncols, owned */
+	char **cells;               /* nrows * ncols, owned; NULL: absent */
 };
 
 void table_init(struct table *t, size_t ncols, const char *const *cols);
-void table_add(struct table *t, ...);  /* ncols strings (NULL prints "-") */
+void table_add(struct table *t, ...);  /* ncols strings; NULL or "": absent */
 void table_render(const struct table *t, bool json, struct buf *out);
 void table_free(struct table *t);
+
+/* A duration for people, largest unit first: "5s", "12m 5s", "3h 0m 5s",
+ * "2d 3h 12m 5s" (JSON gives seconds: *_seconds). Returns buf. */
+char *cli_duration(char *buf, size_t size, uint64_t seconds);
 
 /* A failed command, printed once at the edge: for people "berth: MSG" on
  * stderr and details (lines) after it; with -o json one object on stdout,

@@ -66,8 +66,9 @@ out:
 	return ret;
 }
 
-/* One request as JSON, parsed; prints the error. */
-static int ask(const char *sock, int argc, char **argv, struct job_view *v)
+/* One request as JSON, parsed; prints the error (cli_print_error: as JSON
+ * on stdout with -o json). */
+static int ask(const char *sock, bool json, int argc, char **argv, struct job_view *v)
 {
 	struct err e = { 0 };
 	struct buf b;
@@ -78,7 +79,7 @@ static int ask(const char *sock, int argc, char **argv, struct job_view *v)
 	if (ret == 0 && job_parse(&b, v, &e) < 0)
 		ret = -1;
 	if (ret != 0)
-		fprintf(stderr, "berth: %s\n", e.msg);
+		cli_print_error(json, e.msg, ret == 1 ? &b : NULL);
 	buf_free(&b);
 	return ret == 0 ? 0 : -1;
 }
@@ -111,7 +112,7 @@ static int follow(const char *sock, bool json, const char *verb, const char *wha
 
 	snprintf(idbuf, sizeof(idbuf), "%lld", id);
 	for (;;) {
-		if (ask(sock, 3, argv, &v) < 0)
+		if (ask(sock, json, 3, argv, &v) < 0)
 			return EXIT_FAIL;
 		if (tty) {
 			draw_bar(verb, &v);
@@ -158,7 +159,7 @@ static int do_pull(const char *sock, bool json, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	req[2] = argv[2];
-	if (ask(sock, 3, req, &v) < 0)
+	if (ask(sock, json, 3, req, &v) < 0)
 		return EXIT_FAIL;
 	return follow(sock, json, "pulling", "pull", v.id);
 }
@@ -180,11 +181,14 @@ static int do_import(const char *sock, bool json, int argc, char **argv)
 	}
 	/* the daemon reads it: a path of ours means nothing in its cwd */
 	if (!realpath(argv[2], path)) {
-		fprintf(stderr, "berth: image import %s: %s\n", argv[2], strerror(errno));
+		char msg[PATH_MAX + 128];
+
+		snprintf(msg, sizeof(msg), "image import %s: %s", argv[2], strerror(errno));
+		cli_print_error(json, msg, NULL);
 		return EXIT_FAIL;
 	}
 	req[2] = path;
-	if (ask(sock, n, req, &v) < 0)
+	if (ask(sock, json, n, req, &v) < 0)
 		return EXIT_FAIL;
 	return follow(sock, json, "importing", "import", v.id);
 }

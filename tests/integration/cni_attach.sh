@@ -84,11 +84,11 @@ a_ip=$(ipv4 "$out")
 add_a=$out
 check_out "berth ps lists it: attached, origin cni, the runtime's id, its address" \
 	"attached cni $A $a_ip default" \
-	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \(.ipv4) \(.networks)\""; }; ps_json "$@"' \
+	sh -c 'ps_json() { "$1" -c "$2" -o json ps | jq -r --arg n "$3" ".[] | select(.name == \$n) | \"\(.state) \(.origin) \(.runtime_id) \([.addresses[] | select(.family==\"ipv4\") | .address] | join(\",\")) \(.networks | join(\",\"))\""; }; ps_json "$@"' \
 	_ "$BERTH" "$C" aaaaaaaaaaaa
 check_out "berth inspect shows it: origin, runtime id, netns, labels, address" \
 	"cni $A /run/netns/$A db alpha $a_ip" \
-	sh -c "'$BERTH' -c '$C' inspect aaaaaaaaaaaa | jq -r '\"\\(.origin) \\(.runtime_id) \\(.netns) \\(.labels.app) \\(.labels.pod) \\(.interfaces[0].ipv4)\"'"
+	sh -c "'$BERTH' -c '$C' inspect aaaaaaaaaaaa | jq -r '\"\\(.origin) \\(.runtime_id) \\(.netns) \\(.labels.app) \\(.labels.pod) \\(.addresses[0].address)\"'"
 check_out "its DNS name (K8S_POD_NAME) answers its address" "$a_ip" resolve alpha
 check_out "... and so does its alias (runtimeConfig.aliases)" "$a_ip" resolve db-main
 check_out "berth dns query knows the alias" "$a_ip" \
@@ -173,13 +173,13 @@ check "policy why names the attachment's policy" sh -c \
 rm "$C/policies.d/db.ini"
 check "the policy goes again" B reload
 check_out "a reload keeps the attachment and its address" "attached $a_ip" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \(.ipv4)\"'"
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \([.addresses[] | select(.family==\"ipv4\") | .address] | join(\",\"))\"'"
 
 # a daemon restart: the attachment comes back from the store, same address
 kill -TERM "$pid"; wait "$pid" 2>/dev/null
 start_daemon || not_ok "the daemon starts again" "$(tail -5 "$log")"
 check_out "after a restart it is listed again with the same address" "attached $a_ip" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \(.ipv4)\"'"
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name == \"aaaaaaaaaaaa\") | \"\(.state) \([.addresses[] | select(.family==\"ipv4\") | .address] | join(\",\"))\"'"
 check_out "... its name answers" "$a_ip" resolve alpha
 check_out "... and its port answers from the world" "hi" fetch 192.0.2.1 8080 world
 grep -q "1 CNI attachment\|2 CNI attachments" "$log" && ok "the daemon says it restored them" ||

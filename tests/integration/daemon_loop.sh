@@ -205,7 +205,7 @@ write() {
 for n in q1 q2 s1 s2; do write "$n"; done
 start_daemon || { tail "$log"; skip_all "the daemon did not restart"; }
 wait_for sh -c "[ \"\$('$BERTH' -c '$C' -o json ps | jq '[.[] | select(.state==\"running\")] | length')\" = 4 ]"
-addrs() { B -o json ps | jq -r '.[] | select(.name | test("^[qs][12]$")) | "\(.name) \(.ipv4) \(.ipv6)"' | sort; }
+addrs() { B -o json ps | jq -r '.[] | select(.name | test("^[qs][12]$")) | "\(.name) \([.addresses[] | select(.family=="ipv4") | .address] | join(",")) \([.addresses[] | select(.family=="ipv6") | .address] | join(","))"' | sort; }
 addrs >"$TMPDIR/addr.before"
 for i in $(seq 1 30); do
 	n=$(printf 'q1\nq2\ns1\ns2\n' | shuf -n 1)

@@ -93,7 +93,7 @@ check "config check -o json lists the warning" sh -c \
 	'ulimit -n 256 && "$1" -o json config check -c "$2" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
-assert d[\"ok\"] and len(d[\"warnings\"]) == 1 and \"RLIMIT_NOFILE\" in d[\"warnings\"][0][\"message\"]"' \
+assert d[\"valid\"] and len(d[\"warnings\"]) == 1 and \"RLIMIT_NOFILE\" in d[\"warnings\"][0][\"message\"]"' \
 	_ "$BERTH" "$fds"
 
 for i in 1 2 3; do

@@ -54,9 +54,9 @@ INI
 start_daemon; check_out "the daemon starts from a config directory and answers" 0 echo $?
 check_out "ps lists both containers as running" "client running
 web running" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | \"\(.name) \(.state)\"'"
-web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv4')
-web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv6')
-cli4=$(B -o json ps | jq -r '.[] | select(.name=="client") | .ipv4')
+web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
+web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | [.addresses[] | select(.family=="ipv6") | .address] | join(",")')
+cli4=$(B -o json ps | jq -r '.[] | select(.name=="client") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
 case $web4 in 10.88.*) ok "web got an IPv4 address in the subnet ($web4)" ;; *) not_ok "web got an IPv4 address" "$web4" ;; esac
 case $web6 in fd88::*) ok "web got an IPv6 address in subnet6 ($web6)" ;; *) not_ok "web got an IPv6 address" "$web6" ;; esac
 check "the bridge holds the gateway 10.88.0.1/16" sh -c "ip -j addr show berth0 | jq -e '.[0].addr_info[] | select(.local==\"10.88.0.1\" and .prefixlen==16)'"
@@ -65,7 +65,7 @@ check_out "inside web's netns, eth0 has its address" "$web4/16" \
 	inns web "ip -j addr show eth0 | jq -r '.[0].addr_info[] | select(.family==\"inet\") | \"\(.local)/\(.prefixlen)\"'"
 check_out "inside web's netns, the default route is via the gateway" "10.88.0.1" \
 	inns web "ip -j route show default | jq -r '.[0].gateway'"
-client4=$(B -o json ps | jq -r '.[] | select(.name == "client") | .ipv4')
+client4=$(B -o json ps | jq -r '.[] | select(.name == "client") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
 check "web reaches client over IPv4" inns web "busybox ping -c1 -W2 $client4"
 # policy web admits only 80/tcp from app=client: its ping is dropped
 check_out "policy web drops client's ping to web" 1 sh -c "nsenter --net='$S/netns/client' busybox ping -c1 -W1 $web4 >/dev/null 2>&1; echo \$?"
@@ -84,12 +84,12 @@ check_out "berth dns query web" "web.berth.internal A $web4" \
 out=$(B dns query nosuch 2>&1); rc=$?
 check_out "berth dns query of an unknown name fails with NXDOMAIN" "1 berth: nosuch: no such name (NXDOMAIN)" echo "$rc $out"
 check_out "inspect web names its netns and eth0" "$S/netns/web eth0 $web4" \
-	sh -c "'$BERTH' -c '$C' inspect web | jq -r '\"\(.netns) \(.interfaces[0].ifname) \(.interfaces[0].ipv4)\"'"
+	sh -c "'$BERTH' -c '$C' inspect web | jq -r '\"\(.netns) \(.addresses[0].interface) \(.addresses[0].address)\"'"
 out=$(B inspect nosuch 2>&1); rc=$?
 check_out "inspect of an unknown container" "1 berth: no container named 'nosuch'" echo "$rc $out"
 check_out "ip ls lists both IPv4 and IPv6 allocations" 4 sh -c "'$BERTH' -c '$C' -o json ip ls | jq length"
 check_out "ports lists web's published port" "8080 web 80 tcp" \
-	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | \"\(.host_port) \(.container) \(.port) \(.proto)\"'"
+	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | \"\(.host_port) \(.container) \(.container_port) \(.proto)\"'"
 check_out "policy ls: the web policy selects one container" "web 1 1" \
 	sh -c "'$BERTH' -c '$C' -o json policy ls | jq -r '.[] | \"\(.name) \(.rules) \(.selected)\"'"
 check "metrics are Prometheus text" sh -c "'$BERTH' -c '$C' metrics | grep -q '^berth_containers{state=\"running\"} 2$'"
@@ -111,7 +111,7 @@ INI
 check_out "reload --dry-run prints the difference" "+ container api" B reload --dry-run
 check_out "and applies nothing" "" sh -c "'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"api\") | .name'"
 check_out "reload applies it" "+ container api" B reload
-api4=$(B -o json ps | jq -r '.[] | select(.name=="api") | .ipv4')
+api4=$(B -o json ps | jq -r '.[] | select(.name=="api") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
 check_out "the new container's name resolves" "$api4" dig +short +time=2 +tries=1 @10.88.0.1 api.berth.internal A
 check_out "its port is recorded as published" "9000 api udp" \
 	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"api\") | \"\(.host_port) \(.container) \(.proto)\"'"
@@ -144,7 +144,7 @@ rm "$C/containers.d/api.ini"
 check_out "reload removes api (--wait: until its process is gone)" "~ container client: labels
 - container api" sh -c "'$BERTH' -c '$C' reload --wait | grep -v '^stopp'"
 check "api's netns file is gone" test ! -e "$S/netns/api"
-check_out "api's address is released" "" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -r '.[] | select(.owner==\"api\") | .address'"
+check_out "api's address is released" "" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -r '.[] | select(.container==\"api\") | .address'"
 
 # --- kill -9 and restart: same addresses, established connection survives
 # an echo server inside web's netns, and a client in client's netns that sends a
@@ -174,10 +174,10 @@ s.sendall(b"after\n"); out.write(s.recv(100).decode()); out.flush()
 PY
 cli=$!
 sleep 0.3
-before=$(B -o json ip ls | jq -c 'sort_by(.owner, .address)')
+before=$(B -o json ip ls | jq -c 'sort_by(.container, .address)')
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 start_daemon; rc=$?; [ $rc = 0 ] || tail -5 "$log" | sed "s/^/# /"; check_out "after kill -9 the daemon starts again" 0 echo $rc
-check_out "every address is unchanged" "$before" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -c 'sort_by(.owner, .address)'"
+check_out "every address is unchanged" "$before" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -c 'sort_by(.container, .address)'"
 touch "$TMPDIR/go"
 wait "$cli" 2>/dev/null
 check_out "a TCP connection into web established before kill -9 still works" "before
@@ -187,6 +187,6 @@ kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
 kill -TERM "$pid"; wait "$pid"; rc=$?
 check_out "SIGTERM stops the daemon with status 0" 0 echo "$rc"
 start_daemon; check_out "start again after a clean stop" 0 echo $?
-check_out "addresses are kept across a clean stop" "$before" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -c 'sort_by(.owner, .address)'"
+check_out "addresses are kept across a clean stop" "$before" sh -c "'$BERTH' -c '$C' -o json ip ls | jq -c 'sort_by(.container, .address)'"
 kill -TERM "$pid"; wait "$pid"
 done_testing

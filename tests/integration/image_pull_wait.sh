@@ -33,7 +33,7 @@ t1=$(date +%s)
 check "without waiting for the pull ($((t1 - t0)) s)" test $((t1 - t0)) -le 2
 check_out "ps: the container is pulling" "pulling" field late .state
 check "ps: its status is 'pulling N%'" sh -c "'$BERTH' -c '$C' ps | grep '^late ' | grep -Eq 'pulling [0-9]+%'"
-check "inspect says so too" sh -c "'$BERTH' -c '$C' inspect late | jq -e '.state == \"pulling\" and (.status | startswith(\"pulling\")) and .error == \"\"'"
+check "inspect says so too" sh -c "'$BERTH' -c '$C' inspect late | jq -e '.state == \"pulling\" and (.status | startswith(\"pulling\")) and .error == null'"
 check "image ls shows the pull under way" \
 	sh -c "'$BERTH' -c '$C' image ls | grep '^127.0.0.1:9/late:1 ' | grep -Eq 'pulling [0-9]+%'"
 check "image ls -o json: its state and percent" \

@@ -83,9 +83,9 @@ serve() {
 }
 
 start_daemon; check_out "the daemon starts with published ports" 0 echo $?
-web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv4')
-web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | .ipv6')
-api4=$(B -o json ps | jq -r '.[] | select(.name=="api") | .ipv4')
+web4=$(B -o json ps | jq -r '.[] | select(.name=="web") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
+web6=$(B -o json ps | jq -r '.[] | select(.name=="web") | [.addresses[] | select(.family=="ipv6") | .address] | join(",")')
+api4=$(B -o json ps | jq -r '.[] | select(.name=="api") | [.addresses[] | select(.family=="ipv4") | .address] | join(",")')
 serve inns web $PEER serve web tcp:80 udp:53 tcp:9000 echo:443
 serve inns api $PEER serve api tcp:80
 serve world $PEER serve world tcp:7000

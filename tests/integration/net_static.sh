@@ -38,7 +38,7 @@ check_out "config check accepts a static address inside the dynamic range" 0 \
 	sh -c "'$BERTH' config check -c '$C' >/dev/null; echo \$?"
 
 # NAME: "STATE IPV4 IPV6", and the ERROR when there is one
-row() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | \"\(.state) \(.ipv4) \(.ipv6)\" + (if .error != null and .error != \"-\" then \" \(.error)\" else \"\" end)"; }
+row() { B -o json ps | jq -r ".[] | select(.name==\"$1\") | \"\(.state) \([.addresses[] | select(.family==\"ipv4\") | .address] | join(\",\") | if . == \"\" then \"-\" else . end) \([.addresses[] | select(.family==\"ipv6\") | .address] | join(\",\") | if . == \"\" then \"-\" else . end)\" + (if .error != null then \" \(.error)\" else \"\" end)"; }
 running() { wait_for sh -c "'$BERTH' -c '$C' -o json ps | jq -e '.[] | select(.name==\"$1\" and .state==\"running\")'"; }
 inside() { nsenter --net="$S/netns/$1" ip -j addr show eth0 | jq -r '[.[0].addr_info[] | select(.scope=="global") | .local] | join(" ")'; }
 
@@ -112,7 +112,7 @@ b stopped 10.88.1.15 fd88::13
 w running 10.88.1.11 fd88::14
 y running 10.88.1.12 fd88::12
 z running 10.88.1.10 fd88::10" \
-	sh -c "'$BERTH' -c '$C' -o json ps | jq -r 'sort_by(.name) | .[] | \"\(.name) \(.state) \(.ipv4) \(.ipv6)\"'"
+	sh -c "'$BERTH' -c '$C' -o json ps | jq -r 'sort_by(.name) | .[] | \"\(.name) \(.state) \([.addresses[] | select(.family==\"ipv4\") | .address] | join(\",\") | if . == \"\" then \"-\" else . end) \([.addresses[] | select(.family==\"ipv6\") | .address] | join(\",\") | if . == \"\" then \"-\" else . end)\"'"
 
 # a clean stop, then a start-up where a removed container's address is asked
 # for statically: the removed one's allocation goes first

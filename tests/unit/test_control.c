@@ -85,9 +85,70 @@ static void test_table(void)
 	table_render(&t, true, &out);
 	T_STREQ(out.data,
 		"[{\"name\":\"web\",\"state\":\"running\",\"restarts\":0,\"host_port\":\"8080\"},"
-		"{\"name\":\"client-long\",\"state\":\"exited\",\"restarts\":12,\"host_port\":\"-\"}]\n",
-		"JSON: lower-case keys, numbers bare, spaces as _");
+		"{\"name\":\"client-long\",\"state\":\"exited\",\"restarts\":12,\"host_port\":null}]\n",
+		"JSON: lower-case keys, numbers bare, spaces as _, absent null");
 	table_free(&t);
+
+	/* typed columns: lists, JSON names of their own, the text of absence */
+	static const char *const typed[] = { "HOST IP?*", "PORT#=container_port", "PID#",
+					     "NETWORKS[]", "OWNER=container" };
+	buf_reset(&out);
+	table_init(&t, 5, typed);
+	table_add(&t, NULL, "80", NULL, "default,backend", "web");
+	table_add(&t, "10.0.0.1", "53", "", "", NULL);
+	table_render(&t, false, &out);
+	T_STREQ(out.data,
+		"HOST IP   PORT  PID  NETWORKS         OWNER\n"
+		"*         80    -    default,backend  web\n"
+		"10.0.0.1  53    -    -                -\n",
+		"text: the marks are not shown, absent cells as their column says");
+	buf_reset(&out);
+	table_render(&t, true, &out);
+	T_STREQ(out.data,
+		"[{\"host_ip\":null,\"container_port\":80,\"pid\":null,"
+		"\"networks\":[\"default\",\"backend\"],\"container\":\"web\"},"
+		"{\"host_ip\":\"10.0.0.1\",\"container_port\":53,\"pid\":null,"
+		"\"networks\":[],\"container\":null}]\n",
+		"JSON: lists are arrays (empty: []), =key names the field, \"\" is absent");
+	table_free(&t);
+	buf_reset(&out);
+	table_init(&t, 2, cols);
+	table_render(&t, true, &out);
+	T_STREQ(out.data, "[]\n", "JSON: no rows is an empty array");
+	table_free(&t);
+
+	char d[32];
+	T_STREQ(cli_duration(d, sizeof(d), 0), "0s", "a duration: seconds alone");
+	T_STREQ(cli_duration(d, sizeof(d), 725), "12m 5s", "minutes and seconds");
+	T_STREQ(cli_duration(d, sizeof(d), 3 * 3600 + 5), "3h 0m 5s", "hours keep the minutes between");
+	T_STREQ(cli_duration(d, sizeof(d), 2 * 86400 + 3 * 3600 + 12 * 60 + 5), "2d 3h 12m 5s",
+		"days first");
+
+	/* the one error printer: for people on stderr; -o json on stdout */
+	buf_reset(&out);
+	buf_puts(&out, "a.ini:1: bad\nb.ini:2: worse\n");
+	fflush(stdout);
+	{
+		FILE *f = tmpfile();
+		char got[512] = "";
+		int fd = f ? fileno(f) : -1, saved = dup(STDOUT_FILENO);
+		ssize_t n;
+
+		T_OK(fd >= 0 && saved >= 0, "a file for stdout");
+		dup2(fd, STDOUT_FILENO);
+		cli_print_error(true, "reload \"rejected\"", &out);
+		cli_print_error(true, "no details", NULL);
+		fflush(stdout);
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+		n = pread(fd, got, sizeof(got) - 1, 0);
+		got[n > 0 ? n : 0] = '\0';
+		fclose(f);
+		T_STREQ(got,
+			"{\"error\":\"reload \\\"rejected\\\"\",\"details\":[\"a.ini:1: bad\",\"b.ini:2: worse\"]}\n"
+			"{\"error\":\"no details\",\"details\":[]}\n",
+			"cli_print_error -o json: one object per error, details one string per line");
+	}
 	buf_reset(&out);
 	buf_json_string(&out, "a\"b\\c\n\x01");
 	T_STREQ(out.data, "\"a\\\"b\\\\c\\n\\u0001\"", "JSON strings are escaped");
