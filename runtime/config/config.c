@@ -1856,8 +1856,8 @@ int config_load_cached(const char *dir, const struct config_opts *opts,
 					    strlen(config_default_ini) };
 		return config_load_files(&emb, 1, NULL, opts, out, errs);
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		ret = errno && !S_ISDIR(st.st_mode) ? -errno : -ENOTDIR;
+	ret = stat(dir, &st) < 0 ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR : 0;
+	if (ret < 0) {
 		read_error(errs, dir, -ret);
 		return ret;
 	}
