@@ -170,7 +170,7 @@ static int cmd_config(struct globals *g, int argc, char **argv)
 	return config_cmd(g->config_dir, g->json, argc, argv);
 }
 
-/* start, stop, restart, logs, exec (runtime/ctr/cmd_ctr.c) */
+/* run, rm, start, stop, restart, kill, logs, exec (runtime/ctr/cmd_ctr.c) */
 static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 {
 	struct err e = { 0 };
@@ -225,11 +225,20 @@ static const struct command commands[] = {
 	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
 	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
 	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },
-	{ "start", "NAME", "start a stopped container", cmd_ctr_entry },
-	{ "stop", "NAME", "stop a container (SIGTERM, SIGKILL after stop_timeout)", cmd_ctr_entry },
+	{ "run", "NAME [--image REF | --rootfs DIR] [-p SPEC]... [-l K=V]... [--network N]... "
+	  "[-e K=V]... [--restart P] [-d] -- CMD...",
+	  "write containers.d/NAME.ini and reload; wait until it runs (-d: do not)", cmd_ctr_entry },
+	{ "rm", "[-f] NAME", "remove a container's file and reload (-f: a running one too, SIGKILL)",
+	  cmd_ctr_entry },
+	{ "start", "NAME", "start a stopped container (exit 3: it was running)", cmd_ctr_entry },
+	{ "stop", "[-t SECONDS] NAME", "stop a container (SIGTERM, SIGKILL after stop_timeout or -t; "
+	  "exit 3: it was not running)", cmd_ctr_entry },
 	{ "restart", "NAME", "stop, then start a container", cmd_ctr_entry },
-	{ "logs", "NAME [-f] [--tail N]", "a container's stdout and stderr", cmd_ctr_entry },
-	{ "exec", "NAME -- CMD [ARG...]", "run a command inside a running container", cmd_ctr_entry },
+	{ "kill", "[-s SIGNAL] NAME", "send a signal to a container's process (default SIGKILL)",
+	  cmd_ctr_entry },
+	{ "logs", "[-f] [--tail N] NAME", "a container's stdout and stderr", cmd_ctr_entry },
+	{ "exec", "[-i] [-t] NAME [--] CMD [ARG...]", "run a command inside a running container "
+	  "(-i: with stdin, -t: a terminal)", cmd_ctr_entry },
 	{ "image", "pull REF | import FILE|DIR [--name REF] | ls | inspect REF | rm REF | prune [--all]",
 	  "images: fetch from a registry, import an archive, list, remove", cmd_image_entry },
 	{ "ip", "ls", "address allocations", cmd_remote },
@@ -270,6 +279,11 @@ static int strip_output_option(struct globals *g, int *argc, char **argv)
 	int j = 0;
 
 	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {       /* the rest is a command's (run) */
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
 		if (!strcmp(argv[i], "-o") && i + 1 < *argc) {
 			if (strcmp(argv[i + 1], "json") != 0) {
 				fprintf(stderr, "berth: -o takes 'json', not '%s'\n", argv[i + 1]);
