@@ -425,9 +425,8 @@ static int put_command(struct buf *ini, char *const *cmd, size_t n, struct err *
 
 struct run_args {
 	const char *name, *image, *rootfs, *restart;
-	ARRAY(char *) ports, labels, networks, env;
-	char **cmd;
-	size_t n_cmd;
+	ARRAY(char *) ports, labels, networks, env, cmd;
+	char *copies[5];            /* the split values (see run_args_parse) */
 };
 
 static void run_args_free(struct run_args *a)
@@ -436,51 +435,69 @@ static void run_args_free(struct run_args *a)
 	array_free(&a->labels);
 	array_free(&a->networks);
 	array_free(&a->env);
+	array_free(&a->cmd);
+	for (size_t i = 0; i < ARRAY_SIZE(a->copies); i++)
+		free(a->copies[i]);
 }
 
-/* The request's words: run NAME [--image REF] [--rootfs DIR] [-p SPEC]...
- * [-l K=V]... [--network N]... [-e K=V]... [--restart P] [-- CMD...] (the
- * CLI has made DIR absolute and the flags' other spellings these). */
+/* v's lines into list (a copy of v, kept in *copy). */
+static int split_lines(const char *v, char **copy, void *list_)
+{
+	ARRAY(char *) *list = list_;
+	char *p;
+
+	free(*copy);
+	if (!(*copy = strdup(v)))
+		return -ENOMEM;
+	for (p = *copy;; ) {
+		char **slot = array_push(list), *nl = strchr(p, '\n');
+
+		if (!slot)
+			return -ENOMEM;
+		*slot = p;
+		if (!nl)
+			return 0;
+		*nl = '\0';
+		p = nl + 1;
+	}
+}
+
+/* The request's words: run NAME [--image REF] [--rootfs DIR] [-p SPECS]
+ * [-l K=V...] [--network NS] [-e K=V...] [--restart P] [--command WORDS]:
+ * each list one word, its items on lines (a request has at most
+ * CTL_MAX_ARGS words; no item can hold a line break, a container file could
+ * not). The CLI has made DIR absolute and the flags' other spellings these. */
 static int run_args_parse(const struct ctl_request *rq, struct run_args *a, struct err *e)
 {
-	int i;
-
-	if (rq->argc < 2 || rq->argv[1][0] == '-')
+	if (rq->argc < 2 || rq->argv[1][0] == '-' || rq->argc % 2)
 		return err_set(e, EINVAL, RUN_USAGE);
 	a->name = rq->argv[1];
-	for (i = 2; i < rq->argc; i++) {
-		const char *o = rq->argv[i];
-		char *v, **slot = NULL;
+	for (int i = 2; i + 1 < rq->argc; i += 2) {
+		const char *o = rq->argv[i], *v = rq->argv[i + 1];
+		static const char *const lists[] = { "-p", "-l", "--network", "-e", "--command" };
+		void *const targets[] = { &a->ports, &a->labels, &a->networks, &a->env, &a->cmd };
+		size_t k;
 
-		if (!strcmp(o, "--")) {
-			i++;
-			break;
-		}
-		if (i + 1 >= rq->argc)
-			return err_set(e, EINVAL, "%s: %s", o[0] == '-' ? "missing value" :
-				       "unexpected argument", o);
-		v = rq->argv[++i];
-		if (!strcmp(o, "--image") && !a->image)
+		if (!strcmp(o, "--image") && !a->image) {
 			a->image = v;
-		else if (!strcmp(o, "--rootfs") && !a->rootfs)
+			continue;
+		}
+		if (!strcmp(o, "--rootfs") && !a->rootfs) {
 			a->rootfs = v;
-		else if (!strcmp(o, "--restart") && !a->restart)
+			continue;
+		}
+		if (!strcmp(o, "--restart") && !a->restart) {
 			a->restart = v;
-		else if (!strcmp(o, "-p"))
-			slot = array_push(&a->ports);
-		else if (!strcmp(o, "-l"))
-			slot = array_push(&a->labels);
-		else if (!strcmp(o, "--network"))
-			slot = array_push(&a->networks);
-		else if (!strcmp(o, "-e"))
-			slot = array_push(&a->env);
-		else
+			continue;
+		}
+		for (k = 0; k < ARRAY_SIZE(lists); k++)
+			if (!strcmp(o, lists[k]) && !a->copies[k])
+				break;
+		if (k == ARRAY_SIZE(lists))
 			return err_set(e, EINVAL, "unknown or repeated option '%s' (%s)", o, RUN_USAGE);
-		if (slot)
-			*slot = v;
+		if (split_lines(v, &a->copies[k], targets[k]) < 0)
+			return err_set(e, ENOMEM, "run");
 	}
-	a->cmd = rq->argv + i;
-	a->n_cmd = i < rq->argc ? (size_t)(rq->argc - i) : 0;
 	return 0;
 }
 
@@ -493,7 +510,7 @@ static int run_ini(const struct run_args *a, struct buf *ini, struct err *e)
 		return -1;
 	if (a->rootfs && put_value(ini, "rootfs", a->rootfs, e) < 0)
 		return -1;
-	if (put_command(ini, a->cmd, a->n_cmd, e) < 0)
+	if (put_command(ini, a->cmd.v, a->cmd.n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < a->env.n; i++)
 		if (put_value(ini, "env", a->env.v[i], e) < 0)

@@ -213,6 +213,10 @@ static int do_stop(const char *sock, bool json, int argc, char **argv)
 		say(json, name, "stopped", NULL, true, line);
 		return EXIT_OK;
 	}
+	if (!json) {            /* "stopping web (SIGTERM, SIGKILL after 10 s)": while it waits */
+		printf("%s\n", line);
+		fflush(stdout);
+	}
 	if (wait_state(sock, json, name, "running stopping starting", STOP_POLL_FIRST_MS,
 		       POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
 		return EXIT_FAIL;
@@ -333,8 +337,18 @@ static int do_kill(const char *sock, bool json, int argc, char **argv)
 	signal_name(sig, sname, sizeof(sname));
 	p = strstr(line, "(pid ");
 	if (json) {
-		printf("{\"name\":\"%s\",\"signal\":\"%s\",\"signal_number\":%d,\"pid\":%d}\n", name,
-		       sname, sig, p ? atoi(p + 5) : 0);
+		buf_init(&b);
+		buf_puts(&b, "{\"name\":");
+		buf_json_string(&b, name);
+		buf_puts(&b, ",\"signal\":");
+		buf_json_string(&b, sname);
+		buf_printf(&b, ",\"signal_number\":%d,\"pid\":", sig);
+		if (p && atoi(p + 5) > 0)
+			buf_printf(&b, "%d}\n", atoi(p + 5));
+		else
+			buf_puts(&b, "null}\n");
+		fwrite(b.data, 1, b.len, stdout);
+		buf_free(&b);
 	} else {
 		printf("sent %s to %s%s%s\n", sname, name, p ? " " : "", p ? p : "");
 	}
@@ -347,27 +361,27 @@ static int do_kill(const char *sock, bool json, int argc, char **argv)
 	"[--network N]... [-e K=V]... [--restart P] [-d] -- CMD..."
 
 /* run: the options as the daemon takes them (a relative --rootfs made
- * absolute: the daemon's directory is not the user's), then wait, unless
- * -d, until the container runs. */
+ * absolute: the daemon's directory is not the user's; each repeated option
+ * and the command as one word of lines, for a request's CTL_MAX_ARGS), then
+ * wait, unless -d, until the container runs. */
 static int do_run(const char *sock, bool json, int argc, char **argv)
 {
-	static const struct { const char *opt, *alias, *word; } opts[] = {
-		{ "--image", NULL, "--image" }, { "--rootfs", NULL, "--rootfs" },
-		{ "-p", "--publish", "-p" }, { "-l", "--label", "-l" },
-		{ "--network", "--net", "--network" }, { "-e", "--env", "-e" },
-		{ "--restart", NULL, "--restart" },
+	static const struct { const char *opt, *alias, *word; bool list; } opts[] = {
+		{ "--image", NULL, "--image", false }, { "--rootfs", NULL, "--rootfs", false },
+		{ "--restart", NULL, "--restart", false },
+		{ "-p", "--publish", "-p", true }, { "-l", "--label", "-l", true },
+		{ "--network", "--net", "--network", true }, { "-e", "--env", "-e", true },
 	};
-	ARRAY(char *) req = { 0 };
-	ARRAY(char *) owned = { 0 };
-	const char *name = NULL;
-	char st[32], pid[ERR_MSG_MAX], file[512] = "";
-	bool detach = false;
-	struct buf b;
-	int i, ret = EXIT_FAIL;
+	struct buf lists[ARRAY_SIZE(opts)], cmd, b;
+	const char *name = NULL, *single[ARRAY_SIZE(opts)] = { NULL };
+	char *req[2 + 2 * (ARRAY_SIZE(opts) + 1)], st[32], pid[ERR_MSG_MAX], file[512] = "";
+	char abs[8192];
+	bool detach = false, has_cmd = false;
+	int i, n = 0, ret = EXIT_FAIL;
 
-#define PUSH(w) do { char **slot_ = array_push(&req); if (!slot_) goto out; *slot_ = (w); } while (0)
-	PUSH("run");
-	PUSH(NULL);                 /* NAME */
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		buf_init(&lists[k]);
+	buf_init(&cmd);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		size_t k;
@@ -380,66 +394,85 @@ static int do_run(const char *sock, bool json, int argc, char **argv)
 		}
 		if (a[0] != '-') {
 			if (name)
-				break;  /* docker's order: IMAGE-less, so the command starts */
+				break;  /* the command, without -- */
 			name = a;
 			continue;
 		}
 		for (k = 0; k < ARRAY_SIZE(opts); k++) {
-			size_t n = strlen(opts[k].opt), m = opts[k].alias ? strlen(opts[k].alias) : 0;
+			size_t n1 = strlen(opts[k].opt), n2 = opts[k].alias ? strlen(opts[k].alias) : 0;
 
-			if (!strcmp(a, opts[k].opt) || (m && !strcmp(a, opts[k].alias))) {
-				if (i + 1 >= argc) {
-					ret = usage(RUN_USAGE);
-					goto out;
-				}
-				v = argv[++i];
+			if (!strcmp(a, opts[k].opt) || (n2 && !strcmp(a, opts[k].alias))) {
+				if (i + 1 >= argc)
+					k = ARRAY_SIZE(opts);
+				else
+					v = argv[++i];
 				break;
 			}
-			if (!strncmp(a, opts[k].opt, n) && a[n] == '=') {
-				v = a + n + 1;
+			if (!strncmp(a, opts[k].opt, n1) && a[n1] == '=') {
+				v = a + n1 + 1;
 				break;
 			}
-			if (m && !strncmp(a, opts[k].alias, m) && a[m] == '=') {
-				v = a + m + 1;
+			if (n2 && !strncmp(a, opts[k].alias, n2) && a[n2] == '=') {
+				v = a + n2 + 1;
 				break;
 			}
 		}
-		if (k == ARRAY_SIZE(opts)) {
-			fprintf(stderr, "berth run: unknown option '%s'\n", a);
+		if (k == ARRAY_SIZE(opts) || (!opts[k].list && single[k])) {
+			fprintf(stderr, "berth run: %s option '%s'\n", k == ARRAY_SIZE(opts) ?
+				"unknown or incomplete" : "repeated", a);
 			ret = usage(RUN_USAGE);
 			goto out;
 		}
-		if (!strcmp(opts[k].word, "--rootfs") && v[0] != '/') {
-			char cwd[4096], *abs, **slot;
-
-			if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, v) < 0) {
-				fail(json, "--rootfs %s: cannot make it absolute: %s", v, strerror(errno));
-				goto out;
-			}
-			if (!(slot = array_push(&owned))) {
-				free(abs);
-				goto out;
-			}
-			*slot = abs;
-			v = abs;
+		if (strpbrk(v, "\n\r")) {
+			fail(json, "%s: a value with a line break cannot go into a container file", a);
+			goto out;
 		}
-		PUSH((char *)opts[k].word);
-		PUSH((char *)v);
+		if (!opts[k].list) {
+			single[k] = v;
+			if (!strcmp(opts[k].word, "--rootfs") && v[0] != '/') {
+				char cwd[4096];
+
+				if (!getcwd(cwd, sizeof(cwd))) {
+					fail(json, "--rootfs %s: cannot make it absolute: %s", v,
+					     strerror(errno));
+					goto out;
+				}
+				snprintf(abs, sizeof(abs), "%s/%s", cwd, v);
+				single[k] = abs;
+			}
+			continue;
+		}
+		buf_printf(&lists[k], "%s%s", lists[k].len ? "\n" : "", v);
 	}
 	if (!name) {
 		ret = usage(RUN_USAGE);
 		goto out;
 	}
-	req.v[1] = (char *)name;
 	if (i < argc && !strcmp(argv[i], "--"))
 		i++;
-	if (i < argc)
-		PUSH("--");
-	for (; i < argc; i++)
-		PUSH(argv[i]);
-#undef PUSH
+	for (; i < argc; i++) {
+		if (strpbrk(argv[i], "\n\r")) {
+			fail(json, "the command's argument '%s' holds a line break, which a container "
+			     "file cannot", argv[i]);
+			goto out;
+		}
+		buf_printf(&cmd, "%s%s", has_cmd ? "\n" : "", argv[i]);
+		has_cmd = true;
+	}
+	req[n++] = "run";
+	req[n++] = (char *)name;
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++) {
+		if (opts[k].list ? !lists[k].len : !single[k])
+			continue;
+		req[n++] = (char *)opts[k].word;
+		req[n++] = opts[k].list ? lists[k].data : (char *)single[k];
+	}
+	if (has_cmd) {
+		req[n++] = "--command";
+		req[n++] = cmd.data ? cmd.data : "";
+	}
 	buf_init(&b);
-	if (call(sock, json, &b, (int)req.n, req.v) < 0) {
+	if (call(sock, json, &b, n, req) < 0) {
 		buf_free(&b);
 		goto out;
 	}
@@ -467,7 +500,7 @@ static int do_run(const char *sock, bool json, int argc, char **argv)
 			pid[0] = '\0';
 	}
 	if (json) {
-		b = (struct buf){ 0 };
+		buf_init(&b);
 		buf_puts(&b, "{\"name\":");
 		buf_json_string(&b, name);
 		buf_puts(&b, ",\"file\":");
@@ -482,10 +515,9 @@ static int do_run(const char *sock, bool json, int argc, char **argv)
 	}
 	ret = EXIT_OK;
 out:
-	for (size_t k = 0; k < owned.n; k++)
-		free(owned.v[k]);
-	array_free(&owned);
-	array_free(&req);
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		buf_free(&lists[k]);
+	buf_free(&cmd);
 	return ret;
 }
 
@@ -817,14 +849,15 @@ static bool write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
-/* -t: relay between the caller's terminal (raw, when it is one) and the
- * master until the command has ended and its output is read; window size
+/* -t: relay between the caller's terminal (raw, with -i, when it is one)
+ * and the master until the command has ended and its output is read; window size
  * changes follow (SIGWINCH). Returns once child (the CLI's own child, whose
  * status is the command's) has exited; *st gets its status. */
 static void exec_relay(int master, pid_t child, bool interactive, int *st)
 {
 	struct termios saved, raw;
-	bool is_tty = isatty(STDIN_FILENO), in_open = interactive, out_open = true, done = false;
+	bool is_tty = interactive && isatty(STDIN_FILENO), in_open = interactive, out_open = true,
+	     done = false;
 	char buf[8192];
 	sigset_t mask;
 	int sfd;
@@ -832,6 +865,11 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGWINCH);
 	sigaddset(&mask, SIGCHLD);
+	/* without -i the terminal stays cooked: its Ctrl-C and Ctrl-\ come
+	 * to us as signals, and go on as the characters the pty turns into
+	 * the same signals for the command */
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (is_tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
@@ -873,7 +911,9 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 			struct signalfd_siginfo si;
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				if (si.ssi_signo == SIGWINCH) {
+				if (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT) {
+					write_all(master, si.ssi_signo == SIGINT ? "\x03" : "\x1c", 1);
+				} else if (si.ssi_signo == SIGWINCH) {
 					struct winsize ws;
 
 					if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 ||

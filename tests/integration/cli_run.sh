@@ -46,6 +46,17 @@ check_out "run without -o json prints the name" "plain" \
 check_out "a command word with quotes and blanks survives the file" "it's a b;c" \
 	sh -c "'$BERTH' -c '$C' run quoted --rootfs '$R' -- echo \"it's a b;c\" >/dev/null &&
 		sleep 0.3 && cat '$S/logs/quoted.log'"
+words=$(for i in $(seq 40); do printf 'env=%s ' "$i"; done)
+labels=$(for i in $(seq 30); do printf -- '-l key%s=value%s ' "$i" "$i"; done)
+# shellcheck disable=SC2086
+B run long --rootfs "$R" $labels -- echo $words >/dev/null
+check "a command and a label list longer than a line go on continuation lines" \
+	sh -c "[ \$(grep -c '^	' '$C/containers.d/long.ini') -ge 2 ]"
+check_out "and come back whole: 30 labels" "30" \
+	sh -c "'$BERTH' -c '$C' -o json inspect long | jq '.labels | length'"
+check_out "and 41 words of command ('env=N' starting a line is not a key)" "41" \
+	sh -c "'$BERTH' -c '$C' -o json inspect long | jq '.command | length'"
+B rm long >/dev/null
 
 # ---- run refused ---------------------------------------------------------------------
 check_out "run with a name that exists is refused" "1" \
