@@ -16,6 +16,17 @@ cat >"$C/containers.d/fixed.ini" <<INI
 rootfs  = $R
 command = sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
 INI
+# remote management on loopback: run and rm work over TLS too
+"$BERTH" tls init "$TMPDIR/tls" --name localhost --ip 127.0.0.1 >/dev/null 2>&1
+cat >>"$C/berth.ini" <<INI
+[remote]
+listen    = 127.0.0.1:7443
+cert      = $TMPDIR/tls/server.crt
+key       = $TMPDIR/tls/server.key
+client_ca = $TMPDIR/tls/ca.crt
+INI
+RB() { "$BERTH" -r 127.0.0.1:7443 --cert "$TMPDIR/tls/client.crt" --key "$TMPDIR/tls/client.key" \
+	--ca "$TMPDIR/tls/ca.crt" "$@"; }
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
 cd "$TMPDIR" || exit 1
 ln -s "$R" rootfs-rel
@@ -57,6 +68,11 @@ check_out "and come back whole: 30 labels" "30" \
 check_out "and 41 words of command ('env=N' starting a line is not a key)" "41" \
 	sh -c "'$BERTH' -c '$C' -o json inspect long | jq '.command | length'"
 B rm long >/dev/null
+check_out "run over remote TLS: the file is the daemon's, the container runs" "far running" \
+	sh -c "'$BERTH' -r 127.0.0.1:7443 --cert '$TMPDIR/tls/client.crt' --key '$TMPDIR/tls/client.key' --ca '$TMPDIR/tls/ca.crt' -o json run far --rootfs '$R' -- sleep 1000 | jq -r '\"\\(.name) \\(.state)\"'"
+check "its file is in the daemon's containers.d" test -f "$C/containers.d/far.ini"
+check_out "rm -f over remote TLS" "removed far (containers.d/far.ini)" RB rm -f far
+check "and the file is gone" test ! -e "$C/containers.d/far.ini"
 
 # ---- run refused ---------------------------------------------------------------------
 check_out "run with a name that exists is refused" "1" \
@@ -119,6 +135,20 @@ if [ "$ms" -ge 800 ] && [ "$ms" -lt 4000 ]; then
 else
 	not_ok "stop -t 1 of a process that ignores TERM takes about 1 s" "took $ms ms"
 fi
+B start web >/dev/null
+B stop web >/dev/null 2>&1 &
+first=$!
+sleep 0.3
+t0=$(date +%s%N)
+B stop -t 1 web >/dev/null
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+if [ "$ms" -lt 4000 ]; then
+	ok "stop -t 1 during a stop under way (stop_timeout 10 s) brings the SIGKILL nearer ($ms ms)"
+else
+	not_ok "stop -t 1 during a stop under way brings the SIGKILL nearer" "took $ms ms"
+fi
+wait "$first"
 check_out "stop again: says so once, exit 3" "web is not running
 3" sh -c "'$BERTH' -c '$C' stop web; echo \$?"
 check_out "-o json: changed false, exit 3" "3 false" \
