@@ -487,7 +487,16 @@ static int do_run(const char *sock, bool json, int argc, char **argv)
 	buf_free(&b);
 	snprintf(st, sizeof(st), "created");
 	pid[0] = '\0';
-	if (!detach) {
+	if (detach) {           /* one look: what it is doing now */
+		char *q[] = { "state", (char *)name, NULL };
+
+		buf_init(&b);
+		if (ctl_call(sock, false, 2, q, &b, &(struct err){ 0 }) == 0) {
+			field(b.data ? b.data : "", "state", st, sizeof(st));
+			field(b.data ? b.data : "", "pid", pid, sizeof(pid));
+		}
+		buf_free(&b);
+	} else {
 		if (wait_state(sock, json, name, "stopping created starting pulling", START_POLL_MS,
 			       POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
 			goto out;

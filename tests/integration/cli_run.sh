@@ -87,6 +87,8 @@ check "a bad label: file:line, no file" \
 	sh -c "'$BERTH' -c '$C' run bad --rootfs '$R' -l '-x=1' -- true 2>&1 | grep -q '^containers.d/bad.ini:[0-9]*: \[container\] labels' && test ! -e '$C/containers.d/bad.ini'"
 check "an unknown network: file:line, no file" \
 	sh -c "'$BERTH' -c '$C' run bad --rootfs '$R' --network nosuch -- true 2>&1 | grep -q '^containers.d/bad.ini:[0-9]*: \[container\] networks.*nosuch' && test ! -e '$C/containers.d/bad.ini'"
+check "a rootfs that does not exist: preflight's file:line, no file" \
+	sh -c "'$BERTH' -c '$C' run bad --rootfs /nonexistent -- true 2>&1 | grep -q '^containers.d/bad.ini:[0-9]*: .*/nonexistent' && test ! -e '$C/containers.d/bad.ini'"
 check_out "-o json: the error and its details as one object" "true containers.d/bad.ini" \
 	sh -c "'$BERTH' -c '$C' -o json run bad --rootfs '$R' -p 80x:80 -- true | jq -r '\"\(.error | test(\"rejected\")) \(.details[0] | split(\":\")[0])\"'"
 check "nothing left in containers.d (no temporary file either)" \
