@@ -225,9 +225,10 @@ static const struct command commands[] = {
 	{ "status", "", "the daemon's version, pid, uptime, config and socket", cmd_remote },
 	{ "ps", "", "containers: state, networks, addresses", cmd_remote },
 	{ "inspect", "NAME", "everything about one container, as JSON", cmd_remote },
-	{ "run", "NAME [--image REF | --rootfs DIR] [-p SPEC]... [-l K=V]... [--network N]... "
-	  "[-e K=V]... [--restart P] [-d] -- CMD...",
-	  "write containers.d/NAME.ini and reload; wait until it runs (-d: do not)", cmd_ctr_entry },
+	/* run's options (--image, --rootfs, -p, -l, --network, -e, --restart,
+	 * -d): its usage, runtime/ctr/cmd_ctr.c RUN_USAGE */
+	{ "run", "NAME [OPTIONS] -- CMD...", "write containers.d/NAME.ini and reload; wait until "
+	  "it runs (-d: do not)", cmd_ctr_entry },
 	{ "rm", "[-f] NAME", "remove a container's file and reload (-f: a running one too, SIGKILL)",
 	  cmd_ctr_entry },
 	{ "start", "NAME", "start a stopped container (exit 3: it was running)", cmd_ctr_entry },
@@ -237,7 +238,7 @@ static const struct command commands[] = {
 	{ "kill", "[-s SIGNAL] NAME", "send a signal to a container's process (default SIGKILL)",
 	  cmd_ctr_entry },
 	{ "logs", "[-f] [--tail N] NAME", "a container's stdout and stderr", cmd_ctr_entry },
-	{ "exec", "[-i] [-t] NAME [--] CMD [ARG...]", "run a command inside a running container "
+	{ "exec", "[-it] NAME [--] CMD...", "run a command inside a running container "
 	  "(-i: with stdin, -t: a terminal)", cmd_ctr_entry },
 	{ "image", "pull REF | import FILE|DIR [--name REF] | ls | inspect REF | rm REF | prune [--all]",
 	  "images: fetch from a registry, import an archive, list, remove", cmd_image_entry },
