@@ -204,4 +204,18 @@ check_out "exec -t: the terminal's size reaches the command" "33 101" \
 check_out "exec -it: input typed reaches the command through the pty" "typed" \
 	sh -c "printf 'typed\n' | script -qec \"'$BERTH' -c '$C' exec -it web head -n1\" /dev/null | tr -d '\r' | tail -n1"
 
+# ---- run --image ----------------------------------------------------------------------------
+mkdir -p "$TMPDIR/images"
+if python3 "$BERTH_TOP/tests/helpers/mkimage.py" --rootfs "$R" --format docker-archive \
+	--name reg.test/app:1 --out "$TMPDIR/images/app.tar" >/dev/null 2>&1 &&
+	B image import "$TMPDIR/images/app.tar" >/dev/null 2>&1; then
+	check_out "run --image: from an image in the store, its command replacing Cmd" "img running" \
+		sh -c "'$BERTH' -c '$C' -o json run img --image reg.test/app:1 -- hold | jq -r '\"\\(.name) \\(.state)\"'"
+	check "the file names the image" grep -qx "image   = reg.test/app:1" "$C/containers.d/img.ini"
+	check_out "exec runs as the image's user" "1000" B exec img -- id -u
+	check_out "rm -f" "removed img (containers.d/img.ini)" B rm -f img
+else
+	skip "run --image" "mkimage.py could not write the test image, or the import failed"
+fi
+
 done_testing
