@@ -196,7 +196,11 @@ int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out
 /* ---- the monitor (monitor.c) ----------------------------------------- */
 
 /* `berth monitor STATE_DIR NAME`, started by the daemon with the write end
- * of its start-report pipe as fd 3: "ok PID\n" or "error MESSAGE\n". */
+ * of its start-report pipe as fd 3: "ok PID\n" or "error MESSAGE\n". A
+ * SIGTERM stops the container: its stop signal, then SIGKILL after the
+ * spec's stop_timeout, or after N - 1 seconds when the SIGTERM came by
+ * sigqueue() with the value N (the daemon's, for `berth stop -t`; a later
+ * one may only bring the SIGKILL nearer). */
 int ctr_monitor_main(int argc, char **argv);
 /* Docker's default capability set: drop every other capability from the
  * bounding set and set it as effective/permitted/inheritable; also sets
