@@ -281,6 +281,12 @@ int req_image(struct daemon *d, const struct ctl_request *rq, struct buf *out, s
  * stop signal. */
 void images_inspect(struct daemon *d, const struct cfg_container *c, struct buf *out);
 
+/* `berth run` and `berth rm` (req_run.c): containers.d/NAME.ini written,
+ * or a container's file removed, then a reload; nothing changes when the
+ * configuration would have errors (their file:line lines are the details). */
+int req_run(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+int req_remove(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+
 /* The control requests (requests.c; `policy why` in policy_why.c). */
 int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out,
 		   struct err *e);

@@ -198,7 +198,7 @@ static int cmd_config(struct globals *g, int argc, char **argv)
 	return config_cmd(g->config_dir, g->json, argc, argv);
 }
 
-/* start, stop, restart, logs, exec (runtime/ctr/cmd_ctr.c) */
+/* run, rm, start, stop, restart, kill, logs, exec (runtime/ctr/cmd_ctr.c) */
 static int cmd_ctr_entry(struct globals *g, int argc, char **argv)
 {
 	struct err e = { 0 };

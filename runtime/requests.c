@@ -1007,6 +1007,9 @@ static const struct ctl_command daemon_commands[] = {
 	{ "start",       req_ctr,            true },
 	{ "stop",        req_ctr,            true },
 	{ "restart",     req_ctr,            true },
+	{ "kill",        req_ctr,            true },
+	{ "run",         req_run,            true },      /* req_run.c */
+	{ "rm",          req_remove,         true },
 	/* behind `berth start`, `stop` and `restart` (waiting) and `exec`,
 	 * which a read-only client may not run either */
 	{ "state",       req_ctr,            true },

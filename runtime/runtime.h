@@ -5,11 +5,15 @@
 
 #include <stdbool.h>
 
-/* Exit codes of the CLI (s6 style): 0 ok, 1 the operation failed, 2 usage. */
+/* Exit codes of the CLI (s6 style): 0 ok, 1 the operation failed, 2 usage,
+ * 3 nothing to do: the container already was as asked (`stop` of a stopped
+ * container, `start` of a running one), said once, so that a script can
+ * tell "done now" from "was already so" and neither from a failure. */
 enum {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
 	EXIT_USAGE = 2,
+	EXIT_NOOP = 3,
 };
 
 struct daemon_opts {

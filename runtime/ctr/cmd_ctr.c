@@ -1,7 +1,9 @@
-/* cmd_ctr.c - the CLI's container commands: start, stop, restart, logs [-f]
- * (polling, so it works unchanged over the remote transport) and exec (which
- * joins the container's namespaces itself: the caller's terminal, signals
- * and exit status pass through without the daemon in the middle). */
+/* cmd_ctr.c - the CLI's container commands: run, rm, start, stop, restart,
+ * kill, logs [-f] (polling, so it works unchanged over the remote transport)
+ * and exec (which joins the container's namespaces itself: the caller's
+ * terminal, signals and exit status pass through without the daemon in the
+ * middle; -t relays a pty of the container's own). Errors go through
+ * cli_print_error: with -o json, one object on stdout. */
 #include "runtime/ctr/ctr.h"
 #include "runtime/runtime.h"
 
@@ -9,12 +11,19 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,19 +43,38 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* One request; prints the error (and details) on failure. */
+/* One request; prints the error (and details) once, as cli_print_error
+ * does: for people on stderr, with -o json as an object on stdout. The
+ * request itself never asks the daemon for JSON: the CLI reads its
+ * "key=value" and human lines and writes the JSON its user asked for. */
 static int call(const char *sock, bool json, struct buf *body, int argc, char **argv)
 {
 	struct err e = { 0 };
-	int ret = ctl_call(sock, json, argc, argv, body, &e);
+	int ret = ctl_call(sock, false, argc, argv, body, &e);
 
 	if (ret != 0) {
-		fprintf(stderr, "berth: %s\n", e.msg);
-		if (ret > 0 && body->len)
-			fwrite(body->data, 1, body->len, stderr);
+		cli_print_error(json, e.msg, ret > 0 ? body : NULL);
 		return -1;
 	}
 	return 0;
+}
+
+/* An error of the CLI's own, printed like the daemon's. */
+static void __attribute__((format(printf, 2, 3))) fail(bool json, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_print_error(json, msg, NULL);
+}
+
+static int usage(const char *text)
+{
+	fprintf(stderr, "usage: berth %s\n", text);
+	return EXIT_USAGE;
 }
 
 static const char *field(const char *body, const char *key, char *out, size_t size)
@@ -64,14 +92,16 @@ static const char *field(const char *body, const char *key, char *out, size_t si
 
 /* Poll NAME's state until it is none of the states in passing (a
  * space-separated list), at most about an hour; the last state and pid go to
- * st and pid. A name the daemon no longer knows counts as gone ("").
- * The polls come every poll_ms, growing by half each time up to max_ms.
- * Returns 0, or -1 when the daemon cannot be asked (the error is printed). */
-static int wait_state(const char *sock, const char *name, const char *passing, unsigned poll_ms,
-		      unsigned max_ms, char *st, size_t size, char *pid, size_t pid_size)
+ * st and pid (for a failed one, pid gets its error). A name the daemon no
+ * longer knows counts as gone (""). The polls come every poll_ms, growing by
+ * half each time up to max_ms. Returns 0, or -1 when the daemon cannot be
+ * asked (the error is printed). */
+static int wait_state(const char *sock, bool json, const char *name, const char *passing,
+		      unsigned poll_ms, unsigned max_ms, char *st, size_t size, char *pid,
+		      size_t pid_size)
 {
 	char *argv[] = { "state", (char *)name, NULL };
-	char list[64];
+	char list[128];
 
 	for (unsigned waited = 0; waited < (3600 + 30) * 1000u; waited += poll_ms,
 	     poll_ms = poll_ms + poll_ms / 2 < max_ms ? poll_ms + poll_ms / 2 : max_ms) {
@@ -82,7 +112,7 @@ static int wait_state(const char *sock, const char *name, const char *passing, u
 		buf_init(&b);
 		ret = ctl_call(sock, false, 2, argv, &b, &e);
 		if (ret < 0) {
-			fprintf(stderr, "berth: %s\n", e.msg);
+			cli_print_error(json, e.msg, NULL);
 			buf_free(&b);
 			return -1;
 		}
@@ -106,83 +136,482 @@ static int wait_state(const char *sock, const char *name, const char *passing, u
 		}
 		sleep_ms(poll_ms);
 	}
-	fprintf(stderr, "berth: %s is still %s\n", name, st);
+	fail(json, "%s is still %s", name, st);
 	return -1;
 }
 
-static int do_stop(const char *sock, bool json, const char *name)
+/* What an action did, for people (text) or as one JSON object:
+ * {"name":N,"state":S,"changed":bool} and, when known, "pid". */
+static void say(bool json, const char *name, const char *state, const char *pid, bool changed,
+		const char *text)
 {
-	char *argv[] = { "stop", (char *)name, NULL };
-	char st[32], pid[ERR_MSG_MAX];
 	struct buf b;
-	int ret;
 
+	if (!json) {
+		printf("%s\n", text);
+		return;
+	}
 	buf_init(&b);
-	ret = call(sock, json, &b, 2, argv);
-	if (!ret && b.len)
-		fwrite(b.data, 1, b.len, stdout);
-	fflush(stdout);
+	buf_puts(&b, "{\"name\":");
+	buf_json_string(&b, name);
+	buf_puts(&b, ",\"state\":");
+	buf_json_string_or_null(&b, state);
+	buf_printf(&b, ",\"pid\":%s,\"changed\":%s}\n", pid && atoi(pid) > 0 ? pid : "null",
+		   changed ? "true" : "false");
+	fwrite(b.data, 1, b.len, stdout);
 	buf_free(&b);
-	if (ret < 0 || wait_state(sock, name, "running stopping starting", STOP_POLL_FIRST_MS,
-				  POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
-		return EXIT_FAIL;
-	printf("stopped %s\n", name);
-	return EXIT_OK;
 }
 
-/* start and restart: the daemon begins; the CLI waits for the outcome. */
-static int do_start(const char *sock, bool json, const char *cmd, const char *name)
+/* The daemon's "NAME is ..." line, without its newline. */
+static void first_line(const struct buf *b, char *out, size_t size)
 {
-	char *argv[] = { (char *)cmd, (char *)name, NULL };
-	char st[32], pid[ERR_MSG_MAX];
+	const char *p = b->data ? b->data : "";
+
+	snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+/* stop [-t SECONDS] NAME; a stopped one: said once, EXIT_NOOP. */
+static int do_stop(const char *sock, bool json, int argc, char **argv)
+{
+	char *req[] = { "stop", NULL, "--time", NULL, NULL };
+	char st[32], pid[ERR_MSG_MAX], line[ERR_MSG_MAX], text[ERR_MSG_MAX + 32];
+	const char *name = NULL, *secs = NULL;
 	struct buf b;
 	int ret;
 
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) && i + 1 < argc && !secs)
+			secs = argv[++i];
+		else if (!strncmp(argv[i], "--time=", 7) && !secs)
+			secs = argv[i] + 7;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return usage("stop [-t SECONDS] NAME");
+	}
+	if (!name)
+		return usage("stop [-t SECONDS] NAME");
+	req[1] = (char *)name;
+	req[3] = (char *)secs;
 	buf_init(&b);
-	ret = call(sock, json, &b, 2, argv);
-	if (!ret && strstr(b.data ? b.data : "", "already running"))
-		fwrite(b.data, 1, b.len, stdout);
+	ret = call(sock, json, &b, secs ? 4 : 2, req);
+	first_line(&b, line, sizeof(line));
 	buf_free(&b);
 	if (ret < 0)
 		return EXIT_FAIL;
-	if (wait_state(sock, name, "stopping created starting", START_POLL_MS, START_POLL_MS, st,
-		       sizeof(st), pid, sizeof(pid)) < 0)
-		return EXIT_FAIL;
-	if (!strcmp(st, "running")) {
-		printf("started %s (pid %s)\n", name, pid);
+	if (strstr(line, " " CTR_NOT_RUNNING)) {
+		char *q[] = { "state", (char *)name, NULL };
+
+		buf_init(&b);
+		ctl_call(sock, false, 2, q, &b, &(struct err){ 0 });
+		field(b.data ? b.data : "", "state", st, sizeof(st));
+		buf_free(&b);
+		say(json, name, st, NULL, false, line);
+		return EXIT_NOOP;
+	}
+	if (!strncmp(line, "stopped ", 8)) {      /* it was waiting to restart */
+		say(json, name, "stopped", NULL, true, line);
 		return EXIT_OK;
 	}
-	fprintf(stderr, "berth: container %s cannot start: %s\n", name, *st ? pid : "it was removed");
+	if (!json) {            /* "stopping web (SIGTERM, SIGKILL after 10 s)": while it waits */
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+	if (wait_state(sock, json, name, "running stopping starting", STOP_POLL_FIRST_MS,
+		       POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
+		return EXIT_FAIL;
+	snprintf(text, sizeof(text), "stopped %s", name);
+	say(json, name, *st ? st : "stopped", NULL, true, text);
+	return EXIT_OK;
+}
+
+/* start and restart: the daemon begins; the CLI waits for the outcome. A
+ * start of a running one: said once, EXIT_NOOP. */
+static int do_start(const char *sock, bool json, const char *cmd, const char *name)
+{
+	char *argv[] = { (char *)cmd, (char *)name, NULL };
+	char st[32], pid[ERR_MSG_MAX], line[ERR_MSG_MAX], text[ERR_MSG_MAX + 64];
+	struct buf b;
+	int ret;
+
+	buf_init(&b);
+	ret = call(sock, json, &b, 2, argv);
+	first_line(&b, line, sizeof(line));
+	buf_free(&b);
+	if (ret < 0)
+		return EXIT_FAIL;
+	if (strstr(line, " " CTR_ALREADY_RUNNING)) {
+		const char *p = strstr(line, "(pid ");
+
+		snprintf(pid, sizeof(pid), "%d", p ? atoi(p + 5) : 0);
+		say(json, name, "running", pid, false, line);
+		return EXIT_NOOP;
+	}
+	if (wait_state(sock, json, name, "stopping created starting pulling", START_POLL_MS,
+		       POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
+		return EXIT_FAIL;
+	if (!strcmp(st, "running")) {
+		snprintf(text, sizeof(text), "started %s (pid %s)", name, pid);
+		say(json, name, st, pid, true, text);
+		return EXIT_OK;
+	}
+	fail(json, "container %s cannot start: %s", name, *st ? pid : "it was removed");
 	return EXIT_FAIL;
 }
 
-static int do_logs(const char *sock, int argc, char **argv)
+/* ---- kill ------------------------------------------------------------------------ */
+
+static const struct { const char *name; int num; } signals[] = {
+	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+	{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
+	{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+	{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
+	{ "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+	{ "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+	{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+	{ "PWR", SIGPWR }, { "SYS", SIGSYS },
+};
+
+/* TERM, SIGTERM, term or 15; -1 when it is none. */
+static int signal_parse(const char *s)
+{
+	char *end;
+	long n;
+
+	if (!strncasecmp(s, "SIG", 3))
+		s += 3;
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		if (!strcasecmp(s, signals[i].name))
+			return signals[i].num;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	return errno || *end || end == s || n < 1 || n >= _NSIG ? -1 : (int)n;
+}
+
+static void signal_name(int sig, char *buf, size_t size)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		if (signals[i].num == sig) {
+			snprintf(buf, size, "SIG%s", signals[i].name);
+			return;
+		}
+	snprintf(buf, size, "signal %d", sig);
+}
+
+/* kill [-s SIGNAL] NAME: SIGKILL unless told, as docker kill. */
+static int do_kill(const char *sock, bool json, int argc, char **argv)
+{
+	const char *name = NULL, *sigarg = NULL;
+	char num[16], sname[32], line[ERR_MSG_MAX], *p;
+	char *req[] = { "kill", NULL, num, NULL };
+	int sig = SIGKILL;
+	struct buf b;
+
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--signal")) && i + 1 < argc &&
+		    !sigarg)
+			sigarg = argv[++i];
+		else if (!strncmp(argv[i], "--signal=", 9) && !sigarg)
+			sigarg = argv[i] + 9;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return usage("kill [-s SIGNAL] NAME");
+	}
+	if (!name)
+		return usage("kill [-s SIGNAL] NAME");
+	if (sigarg && (sig = signal_parse(sigarg)) < 0) {
+		fail(json, "'%s' is not a signal (a name such as TERM or SIGHUP, or a number)",
+		     sigarg);
+		return EXIT_USAGE;
+	}
+	snprintf(num, sizeof(num), "%d", sig);
+	req[1] = (char *)name;
+	buf_init(&b);
+	if (call(sock, json, &b, 3, req) < 0) {
+		buf_free(&b);
+		return EXIT_FAIL;
+	}
+	first_line(&b, line, sizeof(line));
+	buf_free(&b);
+	signal_name(sig, sname, sizeof(sname));
+	p = strstr(line, "(pid ");
+	if (json) {
+		buf_init(&b);
+		buf_puts(&b, "{\"name\":");
+		buf_json_string(&b, name);
+		buf_puts(&b, ",\"signal\":");
+		buf_json_string(&b, sname);
+		buf_printf(&b, ",\"signal_number\":%d,\"pid\":", sig);
+		if (p && atoi(p + 5) > 0)
+			buf_printf(&b, "%d}\n", atoi(p + 5));
+		else
+			buf_puts(&b, "null}\n");
+		fwrite(b.data, 1, b.len, stdout);
+		buf_free(&b);
+	} else {
+		printf("sent %s to %s%s%s\n", sname, name, p ? " " : "", p ? p : "");
+	}
+	return EXIT_OK;
+}
+
+/* ---- run and rm ------------------------------------------------------------------------ */
+
+#define RUN_USAGE "run NAME [--image REF | --rootfs DIR] [-p SPEC]... [-l K=V]... " \
+	"[--network N]... [-e K=V]... [--restart P] [-d] -- CMD..."
+
+/* run: the options as the daemon takes them (a relative --rootfs made
+ * absolute: the daemon's directory is not the user's; each repeated option
+ * and the command as one word of lines, for a request's CTL_MAX_ARGS), then
+ * wait, unless -d, until the container runs. */
+static int do_run(const char *sock, bool json, int argc, char **argv)
+{
+	static const struct { const char *opt, *alias, *word; bool list; } opts[] = {
+		{ "--image", NULL, "--image", false }, { "--rootfs", NULL, "--rootfs", false },
+		{ "--restart", NULL, "--restart", false },
+		{ "-p", "--publish", "-p", true }, { "-l", "--label", "-l", true },
+		{ "--network", "--net", "--network", true }, { "-e", "--env", "-e", true },
+	};
+	struct buf lists[ARRAY_SIZE(opts)], cmd, b;
+	const char *name = NULL, *single[ARRAY_SIZE(opts)] = { NULL };
+	char *req[2 + 2 * (ARRAY_SIZE(opts) + 1)], st[32], pid[ERR_MSG_MAX], file[512] = "";
+	char abs[8192];
+	bool detach = false, has_cmd = false;
+	int i, n = 0, ret = EXIT_FAIL;
+
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		buf_init(&lists[k]);
+	buf_init(&cmd);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		size_t k;
+
+		if (!strcmp(a, "--"))
+			break;
+		if (!strcmp(a, "-d") || !strcmp(a, "--detach")) {
+			detach = true;
+			continue;
+		}
+		if (a[0] != '-') {
+			if (name)
+				break;  /* the command, without -- */
+			name = a;
+			continue;
+		}
+		for (k = 0; k < ARRAY_SIZE(opts); k++) {
+			size_t n1 = strlen(opts[k].opt), n2 = opts[k].alias ? strlen(opts[k].alias) : 0;
+
+			if (!strcmp(a, opts[k].opt) || (n2 && !strcmp(a, opts[k].alias))) {
+				if (i + 1 >= argc)
+					k = ARRAY_SIZE(opts);
+				else
+					v = argv[++i];
+				break;
+			}
+			if (!strncmp(a, opts[k].opt, n1) && a[n1] == '=') {
+				v = a + n1 + 1;
+				break;
+			}
+			if (n2 && !strncmp(a, opts[k].alias, n2) && a[n2] == '=') {
+				v = a + n2 + 1;
+				break;
+			}
+		}
+		if (k == ARRAY_SIZE(opts) || (!opts[k].list && single[k])) {
+			fprintf(stderr, "berth run: %s option '%s'\n", k == ARRAY_SIZE(opts) ?
+				"unknown or incomplete" : "repeated", a);
+			ret = usage(RUN_USAGE);
+			goto out;
+		}
+		if (strpbrk(v, "\n\r")) {
+			fail(json, "%s: a value with a line break cannot go into a container file", a);
+			goto out;
+		}
+		if (!opts[k].list) {
+			single[k] = v;
+			if (!strcmp(opts[k].word, "--rootfs") && v[0] != '/') {
+				char cwd[4096];
+
+				if (!getcwd(cwd, sizeof(cwd))) {
+					fail(json, "--rootfs %s: cannot make it absolute: %s", v,
+					     strerror(errno));
+					goto out;
+				}
+				snprintf(abs, sizeof(abs), "%s/%s", cwd, v);
+				single[k] = abs;
+			}
+			continue;
+		}
+		buf_printf(&lists[k], "%s%s", lists[k].len ? "\n" : "", v);
+	}
+	if (!name) {
+		ret = usage(RUN_USAGE);
+		goto out;
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	for (; i < argc; i++) {
+		if (strpbrk(argv[i], "\n\r")) {
+			fail(json, "the command's argument '%s' holds a line break, which a container "
+			     "file cannot", argv[i]);
+			goto out;
+		}
+		buf_printf(&cmd, "%s%s", has_cmd ? "\n" : "", argv[i]);
+		has_cmd = true;
+	}
+	req[n++] = "run";
+	req[n++] = (char *)name;
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++) {
+		if (opts[k].list ? !lists[k].len : !single[k])
+			continue;
+		req[n++] = (char *)opts[k].word;
+		req[n++] = opts[k].list ? lists[k].data : (char *)single[k];
+	}
+	if (has_cmd) {
+		req[n++] = "--command";
+		req[n++] = cmd.data ? cmd.data : "";
+	}
+	buf_init(&b);
+	if (call(sock, json, &b, n, req) < 0) {
+		buf_free(&b);
+		goto out;
+	}
+	field(b.data ? b.data : "", "file", file, sizeof(file));
+	{
+		/* what the reload could not do (its apply's problems) */
+		const char *p = strstr(b.data ? b.data : "", "problems while applying:");
+
+		if (p && !json)
+			fputs(p, stderr);
+	}
+	buf_free(&b);
+	snprintf(st, sizeof(st), "created");
+	pid[0] = '\0';
+	if (detach) {           /* one look: what it is doing now */
+		char *q[] = { "state", (char *)name, NULL };
+
+		buf_init(&b);
+		if (ctl_call(sock, false, 2, q, &b, &(struct err){ 0 }) == 0) {
+			field(b.data ? b.data : "", "state", st, sizeof(st));
+			field(b.data ? b.data : "", "pid", pid, sizeof(pid));
+		}
+		buf_free(&b);
+	} else {
+		if (wait_state(sock, json, name, "stopping created starting pulling", START_POLL_MS,
+			       POLL_MS, st, sizeof(st), pid, sizeof(pid)) < 0)
+			goto out;
+		if (strcmp(st, "running") && strcmp(st, "exited")) {
+			fail(json, "container %s was created (%s) but cannot start: %s", name, file,
+			     *st ? pid : "it was removed");
+			goto out;
+		}
+		if (strcmp(st, "running"))
+			pid[0] = '\0';
+	}
+	if (json) {
+		buf_init(&b);
+		buf_puts(&b, "{\"name\":");
+		buf_json_string(&b, name);
+		buf_puts(&b, ",\"file\":");
+		buf_json_string_or_null(&b, file);
+		buf_puts(&b, ",\"state\":");
+		buf_json_string(&b, st);
+		buf_printf(&b, ",\"pid\":%s}\n", atoi(pid) > 0 ? pid : "null");
+		fwrite(b.data, 1, b.len, stdout);
+		buf_free(&b);
+	} else {
+		printf("%s\n", name);
+	}
+	ret = EXIT_OK;
+out:
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		buf_free(&lists[k]);
+	buf_free(&cmd);
+	return ret;
+}
+
+/* rm [-f] NAME: the daemon removes its file and reloads; with -f the CLI
+ * waits until its process is gone. */
+static int do_rm(const char *sock, bool json, int argc, char **argv)
+{
+	char *req[] = { "rm", NULL, "-f", NULL };
+	char file[512] = "", was[32] = "", st[32], pid[ERR_MSG_MAX];
+	const char *name = NULL;
+	bool force = false;
+	struct buf b;
+
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) && !force)
+			force = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return usage("rm [-f] NAME");
+	}
+	if (!name)
+		return usage("rm [-f] NAME");
+	req[1] = (char *)name;
+	buf_init(&b);
+	if (call(sock, json, &b, force ? 3 : 2, req) < 0) {
+		buf_free(&b);
+		return EXIT_FAIL;
+	}
+	field(b.data ? b.data : "", "file", file, sizeof(file));
+	field(b.data ? b.data : "", "was", was, sizeof(was));
+	buf_free(&b);
+	if (!strcmp(was, "running") &&
+	    wait_state(sock, json, name, "created starting running stopping backoff exited stopped "
+		       "error pulling", STOP_POLL_FIRST_MS, POLL_MS, st, sizeof(st), pid,
+		       sizeof(pid)) < 0)
+		return EXIT_FAIL;
+	if (json) {
+		b = (struct buf){ 0 };
+		buf_puts(&b, "{\"name\":");
+		buf_json_string(&b, name);
+		buf_puts(&b, ",\"file\":");
+		buf_json_string(&b, file);
+		buf_puts(&b, ",\"removed\":true}\n");
+		fwrite(b.data, 1, b.len, stdout);
+		buf_free(&b);
+	} else {
+		printf("removed %s (%s)\n", name, file);
+	}
+	return EXIT_OK;
+}
+
+/* logs [-f] [--tail N] NAME, flags before or after NAME. */
+static int do_logs(const char *sock, bool json, int argc, char **argv)
 {
 	char *req[8] = { "logs", NULL };
-	char cursor[64] = "", *tail = NULL;
+	char cursor[64] = "";
+	const char *tail = NULL, *name = NULL;
 	bool follow = false;
 	int n = 2;
 	struct buf b;
 
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow")) {
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
 			follow = true;
-		} else if ((!strcmp(argv[i], "--tail") || !strcmp(argv[i], "-n")) && i + 1 < argc) {
+		else if ((!strcmp(argv[i], "--tail") || !strcmp(argv[i], "-n")) && i + 1 < argc)
 			tail = argv[++i];
-		} else {
-			fprintf(stderr, "usage: berth logs NAME [-f] [--tail N]\n");
-			return EXIT_USAGE;
-		}
+		else if (!strncmp(argv[i], "--tail=", 7))
+			tail = argv[i] + 7;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return usage("logs [-f] [--tail N] NAME");
 	}
-	req[1] = argv[1];
+	if (!name)
+		return usage("logs [-f] [--tail N] NAME");
+	req[1] = (char *)name;
 	if (tail) {
 		req[n++] = "--tail";
-		req[n++] = tail;
+		req[n++] = (char *)tail;
 	}
 	if (follow)
 		req[n++] = "--cursor";
 	buf_init(&b);
-	if (call(sock, false, &b, n, req) < 0) {
+	if (call(sock, json, &b, n, req) < 0) {
 		buf_free(&b);
 		return EXIT_FAIL;
 	}
@@ -195,7 +624,7 @@ static int do_logs(const char *sock, int argc, char **argv)
 			const char *nl = memchr(data, '\n', len);
 
 			if (strncmp(data, "cursor ", 7) || !nl) {
-				fprintf(stderr, "berth: unexpected reply to logs\n");
+				fail(json, "unexpected reply to logs");
 				buf_free(&b);
 				return EXIT_FAIL;
 			}
@@ -211,9 +640,9 @@ static int do_logs(const char *sock, int argc, char **argv)
 		sleep_ms(POLL_MS);
 		buf_reset(&b);
 		{
-			char *from[] = { "logs", argv[1], "--from", cursor, NULL };
+			char *from[] = { "logs", (char *)name, "--from", cursor, NULL };
 
-			if (call(sock, false, &b, 4, from) < 0) {
+			if (call(sock, json, &b, 4, from) < 0) {
 				buf_free(&b);
 				return EXIT_FAIL;
 			}
@@ -253,20 +682,106 @@ static void exec_user(const char *name, const char *info)
 	}
 }
 
+/* What `exec` asks for: -i keeps stdin (else /dev/null, as docker), -t a
+ * pseudo-terminal of the container's own devpts. */
+struct exec_opts {
+	bool interactive, tty;
+	int tty_sock;               /* -t: the master goes back to the CLI on it */
+	bool have_ws;
+	struct winsize ws;          /* the CLI's terminal's size */
+};
+
+/* fd over the unix socket sock (SCM_RIGHTS). */
+static int fd_send(int sock, int fd)
+{
+	char c = 'm';
+	struct iovec iov = { &c, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* The fd fd_send sent, or -1 (the sender went away first). */
+static int fd_recv(int sock)
+{
+	char c;
+	struct iovec iov = { &c, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* In the command's process, inside the container's root: a pty of the
+ * container's own devpts (/dev/ptmx there), so that the command's tty is a
+ * /dev/pts/N it can see; its slave becomes the command's controlling
+ * terminal and stdin/out/err, its master goes to the CLI. */
+static void exec_pty(const char *name, const struct exec_opts *o)
+{
+	char path[64];
+	int m, sl;
+
+	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, path, sizeof(path))) {
+		fprintf(stderr, "berth exec: a pseudo-terminal in %s: %s\n", name, strerror(errno));
+		_exit(126);
+	}
+	setsid();
+	sl = open(path, O_RDWR);
+	if (sl < 0 || ioctl(sl, TIOCSCTTY, 0) < 0) {
+		fprintf(stderr, "berth exec: open %s in %s: %s\n", path, name, strerror(errno));
+		_exit(126);
+	}
+	if (o->have_ws)
+		ioctl(sl, TIOCSWINSZ, &o->ws);
+	if (fd_send(o->tty_sock, m) < 0)
+		_exit(126);
+	close(m);
+	close(o->tty_sock);
+	dup2(sl, 0);
+	dup2(sl, 1);
+	dup2(sl, 2);
+	if (sl > 2)
+		close(sl);
+}
+
 static void __attribute__((noreturn)) exec_child(const char *name, const char *info, int fds[4],
-						 int rootfd, char **cmd)
+						 int rootfd, char **cmd, const struct exec_opts *o)
 {
 	static const int types[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWNS };
 	static const char *const names[] = { "ipc", "uts", "net", "mnt" };
 	char cg[512], cwd[512], path[600];
 	ARRAY(char *) env = { 0 };
 	struct err e = { 0 };
+	sigset_t none;
 	const char *p;
 	char **slot;
 	int fd;
 
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* the container's cgroup (limits) while the host's /sys is still visible */
 	if (field(info, "cgroup", cg, sizeof(cg))) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
@@ -291,6 +806,13 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	}
 	if (chdir(field(info, "cwd", cwd, sizeof(cwd)) ? cwd : "/") < 0 && chdir("/") < 0)
 		_exit(126);
+	if (o->tty) {
+		exec_pty(name, o);
+	} else if (!o->interactive && (fd = open("/dev/null", O_RDONLY)) >= 0) {
+		dup2(fd, 0);    /* without -i nothing reads the caller's stdin */
+		if (fd)
+			close(fd);
+	}
 	if (ctr_caps_apply(&e) < 0) {
 		fprintf(stderr, "berth exec: %s\n", e.msg);
 		_exit(126);
@@ -304,10 +826,10 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 		if (!(slot = array_push(&env)) || !(*slot = strndup(p + 4, len - 4)))
 			_exit(126);
 	}
-	if (isatty(STDIN_FILENO) && getenv("TERM")) {
+	if (isatty(STDIN_FILENO)) {
 		static char term[128];
 
-		snprintf(term, sizeof(term), "TERM=%s", getenv("TERM"));
+		snprintf(term, sizeof(term), "TERM=%s", getenv("TERM") ? getenv("TERM") : "xterm");
 		if (!(slot = array_push(&env)))
 			_exit(126);
 		*slot = term;
@@ -321,27 +843,163 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-static int do_exec(const char *sock, int argc, char **argv)
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* -t: relay between the caller's terminal (raw, with -i, when it is one)
+ * and the master until the command has ended and its output is read; window size
+ * changes follow (SIGWINCH). Returns once child (the CLI's own child, whose
+ * status is the command's) has exited; *st gets its status. */
+static void exec_relay(int master, pid_t child, bool interactive, int *st)
+{
+	struct termios saved, raw;
+	bool is_tty = interactive && isatty(STDIN_FILENO), in_open = interactive, out_open = true,
+	     done = false;
+	char buf[8192];
+	sigset_t mask;
+	int sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGWINCH);
+	sigaddset(&mask, SIGCHLD);
+	/* without -i the terminal stays cooked: its Ctrl-C and Ctrl-\ come
+	 * to us as signals, and go on as the characters the pty turns into
+	 * the same signals for the command */
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (is_tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	} else {
+		is_tty = false;
+	}
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	while (!done) {
+		struct pollfd pf[3] = { { in_open ? STDIN_FILENO : -1, POLLIN, 0 },
+					{ out_open ? master : -1, POLLIN, 0 },
+					{ sfd, POLLIN, 0 } };
+
+		/* a missed SIGCHLD (before the mask) costs at most 200 ms */
+		if (poll(pf, 3, 200) < 0 && errno != EINTR)
+			break;
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+			if (n > 0) {
+				write_all(master, buf, (size_t)n);
+			} else if (n == 0 || errno != EINTR) {
+				in_open = false;
+				if (!is_tty)
+					write_all(master, "\x04", 1);   /* EOF for the reader */
+			}
+		}
+		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(master, buf, sizeof(buf));
+
+			if (n > 0)
+				write_all(STDOUT_FILENO, buf, (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				out_open = false;       /* EIO: no slave open any more */
+		}
+		if (pf[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				if (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT) {
+					write_all(master, si.ssi_signo == SIGINT ? "\x03" : "\x1c", 1);
+				} else if (si.ssi_signo == SIGWINCH) {
+					struct winsize ws;
+
+					if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 ||
+					    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+						ioctl(master, TIOCSWINSZ, &ws);
+				}
+		}
+		if (waitpid(child, st, WNOHANG) == child) {
+			ssize_t n;
+
+			/* what it wrote last, still in the pty */
+			while ((n = read(master, buf, sizeof(buf))) > 0)
+				write_all(STDOUT_FILENO, buf, (size_t)n);
+			done = true;
+		}
+	}
+	if (!done)
+		while (waitpid(child, st, 0) < 0 && errno == EINTR)
+			;
+	if (is_tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	if (sfd >= 0)
+		close(sfd);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+}
+
+#define EXEC_USAGE "exec [-i] [-t] NAME [--] CMD [ARG...]"
+
+/* -i, -t, -it, -ti, --interactive, --tty into o; false when arg is none. */
+static bool exec_flag(const char *arg, struct exec_opts *o)
+{
+	if (!strcmp(arg, "--interactive")) {
+		o->interactive = true;
+		return true;
+	}
+	if (!strcmp(arg, "--tty")) {
+		o->tty = true;
+		return true;
+	}
+	if (arg[0] != '-' || !arg[1] || arg[1] == '-' || strspn(arg + 1, "it") != strlen(arg + 1))
+		return false;
+	o->interactive |= strchr(arg, 'i') != NULL;
+	o->tty |= strchr(arg, 't') != NULL;
+	return true;
+}
+
+static int do_exec(const char *sock, bool json, int argc, char **argv)
 {
 	static const char *const ns[] = { "ns/ipc", "ns/uts", "ns/net", "ns/mnt" };
-	char *req[] = { "exec-info", argv[1], NULL };
+	struct exec_opts o = { .tty_sock = -1 };
+	char *req[] = { "exec-info", NULL, NULL };
 	char v[64];
-	int fds[4] = { -1, -1, -1, -1 }, rootfd, pidfd, cmd_at = 2, st, ret = EXIT_FAIL;
+	int fds[4] = { -1, -1, -1, -1 }, sp[2] = { -1, -1 }, rootfd, pidfd, at = 1, st,
+	    ret = EXIT_FAIL;
+	const char *name;
 	struct buf info;
 	pid_t pid, child;
 
-	if (argc > 2 && !strcmp(argv[2], "--"))
-		cmd_at = 3;
-	if (cmd_at >= argc) {
-		fprintf(stderr, "usage: berth exec NAME -- CMD [ARG...]\n");
-		return EXIT_USAGE;
-	}
+	/* options before NAME, and right after it (docker takes only the first) */
+	while (at < argc && exec_flag(argv[at], &o))
+		at++;
+	if (at >= argc || argv[at][0] == '-')
+		return usage(EXEC_USAGE);
+	name = argv[at++];
+	while (at < argc && exec_flag(argv[at], &o))
+		at++;
+	if (at < argc && !strcmp(argv[at], "--"))
+		at++;
+	if (at >= argc)
+		return usage(EXEC_USAGE);
 	if (geteuid() != 0) {
-		fprintf(stderr, "berth exec: needs root (it joins the container's namespaces)\n");
+		fail(json, "exec needs root (it joins the container's namespaces)");
 		return EXIT_FAIL;
 	}
+	req[1] = (char *)name;
 	buf_init(&info);
-	if (call(sock, false, &info, 2, req) < 0) {
+	if (call(sock, json, &info, 2, req) < 0) {
 		buf_free(&info);
 		return EXIT_FAIL;
 	}
@@ -351,7 +1009,7 @@ static int do_exec(const char *sock, int argc, char **argv)
 	 * tick; the namespace fds are taken after the check, so they are its */
 	pidfd = ns_open(pid, "ns/pid");
 	if (pid <= 0 || pidfd < 0 || ctr_proc_start(pid) != strtoull(v, NULL, 10)) {
-		fprintf(stderr, "berth exec: %s is not running any more\n", argv[1]);
+		fail(json, "%s is not running any more", name);
 		if (pidfd >= 0)
 			close(pidfd);
 		buf_free(&info);
@@ -362,13 +1020,21 @@ static int do_exec(const char *sock, int argc, char **argv)
 	rootfd = ns_open(pid, "root");
 	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
 		if (fds[i] < 0) {
-			fprintf(stderr, "berth exec: open /proc/%d/%s: %s\n", (int)pid, ns[i],
-				strerror(errno));
+			fail(json, "open /proc/%d/%s: %s", (int)pid, ns[i], strerror(errno));
 			goto out;
 		}
 	if (rootfd < 0) {
-		fprintf(stderr, "berth exec: open /proc/%d/root: %s\n", (int)pid, strerror(errno));
+		fail(json, "open /proc/%d/root: %s", (int)pid, strerror(errno));
 		goto out;
+	}
+	if (o.tty) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+			fail(json, "socketpair: %s", strerror(errno));
+			goto out;
+		}
+		o.tty_sock = sp[1];
+		o.have_ws = ioctl(STDIN_FILENO, TIOCGWINSZ, &o.ws) == 0 ||
+			    ioctl(STDOUT_FILENO, TIOCGWINSZ, &o.ws) == 0;
 	}
 	fflush(NULL);
 	/* setns(pid) only moves the caller's future children, and whatever
@@ -376,14 +1042,14 @@ static int do_exec(const char *sock, int argc, char **argv)
 	 * intermediate child joins, forks the command, passes its end on */
 	child = fork();
 	if (child < 0) {
-		fprintf(stderr, "berth exec: fork: %s\n", strerror(errno));
+		fail(json, "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (child == 0) {
 		pid_t cmd;
 
 		if (setns(pidfd, CLONE_NEWPID) < 0) {
-			fprintf(stderr, "berth exec: join the pid namespace of %s: %s\n", argv[1],
+			fprintf(stderr, "berth exec: join the pid namespace of %s: %s\n", name,
 				strerror(errno));
 			_exit(126);
 		}
@@ -391,7 +1057,9 @@ static int do_exec(const char *sock, int argc, char **argv)
 		if (cmd < 0)
 			_exit(126);
 		if (cmd == 0)
-			exec_child(argv[1], info.data, fds, rootfd, argv + cmd_at);
+			exec_child(name, info.data, fds, rootfd, argv + at, &o);
+		if (sp[1] >= 0)
+			close(sp[1]);   /* the CLI sees the end if the command never sends */
 		signal(SIGINT, SIG_IGN);
 		signal(SIGQUIT, SIG_IGN);
 		while (waitpid(cmd, &st, 0) < 0)
@@ -401,18 +1069,34 @@ static int do_exec(const char *sock, int argc, char **argv)
 			_exit(128 + WTERMSIG(st));
 		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 126);
 	}
-	/* the terminal's Ctrl-C reaches the command (same process group); we
-	 * only pass its end on */
+	/* the terminal's Ctrl-C reaches the command (same process group; with
+	 * -t, as a byte through the pty); we only pass its end on */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
+	if (o.tty) {
+		int master;
+
+		close(sp[1]);
+		sp[1] = -1;
+		master = fd_recv(sp[0]);
+		if (master >= 0) {
+			exec_relay(master, child, o.interactive, &st);
+			close(master);
+			goto status;
+		}
+	}
 	while (waitpid(child, &st, 0) < 0)
 		if (errno != EINTR)
 			goto out;
+status:
 	ret = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_FAIL;
 out:
 	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (size_t i = 0; i < 2; i++)
+		if (sp[i] >= 0)
+			close(sp[i]);
 	if (rootfd >= 0)
 		close(rootfd);
 	close(pidfd);
@@ -424,23 +1108,25 @@ int cmd_ctr(const char *sock, bool json, int argc, char **argv)
 {
 	const char *cmd = argv[0];
 
-	if (argc < 2 || (argc != 2 && strcmp(cmd, "logs") && strcmp(cmd, "exec"))) {
-		if (!strcmp(cmd, "exec"))
-			fprintf(stderr, "usage: berth exec NAME -- CMD [ARG...]\n");
-		else if (!strcmp(cmd, "logs"))
-			fprintf(stderr, "usage: berth logs NAME [-f] [--tail N]\n");
-		else
+	if (!strcmp(cmd, "start") || !strcmp(cmd, "restart")) {
+		if (argc != 2 || argv[1][0] == '-') {
 			fprintf(stderr, "usage: berth %s NAME\n", cmd);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "start") || !strcmp(cmd, "restart"))
+			return EXIT_USAGE;
+		}
 		return do_start(sock, json, cmd, argv[1]);
+	}
 	if (!strcmp(cmd, "stop"))
-		return do_stop(sock, json, argv[1]);
+		return do_stop(sock, json, argc, argv);
+	if (!strcmp(cmd, "kill"))
+		return do_kill(sock, json, argc, argv);
+	if (!strcmp(cmd, "run"))
+		return do_run(sock, json, argc, argv);
+	if (!strcmp(cmd, "rm"))
+		return do_rm(sock, json, argc, argv);
 	if (!strcmp(cmd, "logs"))
-		return do_logs(sock, argc, argv);
+		return do_logs(sock, json, argc, argv);
 	if (!strcmp(cmd, "exec"))
-		return do_exec(sock, argc, argv);
+		return do_exec(sock, json, argc, argv);
 	fprintf(stderr, "berth: unknown command '%s'\n", cmd);
 	return EXIT_USAGE;
 }

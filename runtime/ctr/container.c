@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1005,14 +1006,18 @@ void ctr_on_sigchld(struct ctr_sup *s)
 
 /* ---- stop ----------------------------------------------------------------------- */
 
-/* SIGTERM to the monitor (it forwards to the container), the SIGKILL timer. */
-static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why)
+/* SIGTERM to the monitor (it forwards to the container), the SIGKILL timer.
+ * timeout: this stop's seconds before SIGKILL (the container's stop_timeout,
+ * or `berth stop -t`'s). */
+static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why, unsigned timeout)
 {
 	struct ctr_sup *s = r->s;
-	uint64_t grace = (uint64_t)r->stop_timeout * 1000 + STOP_GRACE_EXTRA_MS;
+	uint64_t grace = (uint64_t)timeout * 1000 + STOP_GRACE_EXTRA_MS;
 
 	r->stopping = why;
-	kill(r->monitor, SIGTERM);
+	/* the timeout travels with the signal: the monitor's spec has the
+	 * stop_timeout of its start, which a reload may have changed since */
+	sigqueue(r->monitor, SIGTERM, (union sigval){ .sival_int = (int)timeout + 1 });
 	r->state = RS_STOPPING;
 	r->next_try_ms = loop_now_ms() + grace;
 	loop_timer_set(s->loop, &r->timer, r->pidfd.fd < 0 ? 200 : grace);
@@ -1020,10 +1025,10 @@ static void run_signal_stop(struct ctr_run *r, enum ctr_stop_why why)
 	changed(r);
 	if (r->stop_signal && r->stop_signal != SIGTERM)
 		LOG(s, LOG_INFO, "container %s: stopping (signal %d, its image's StopSignal; "
-		    "SIGKILL after %u s)", r->name, (int)r->stop_signal, r->stop_timeout);
+		    "SIGKILL after %u s)", r->name, (int)r->stop_signal, timeout);
 	else
 		LOG(s, LOG_INFO, "container %s: stopping (SIGTERM, SIGKILL after %u s)", r->name,
-		    r->stop_timeout);
+		    timeout);
 }
 
 /* Where a stop of why leaves a run that has no process. */
@@ -1032,12 +1037,12 @@ static enum run_state stopped_state(enum ctr_stop_why why)
 	return why == CTR_STOP_USER ? RS_STOPPED : why == CTR_STOP_SHUTDOWN ? RS_EXITED : RS_CREATED;
 }
 
-bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
+/* ctr_stop with this stop's own timeout (seconds before SIGKILL). A stop
+ * already under way takes a shorter one: its SIGKILL comes sooner. */
+static bool run_stop(struct ctr_run *r, enum ctr_stop_why why, unsigned timeout)
 {
-	struct ctr_run *r = run_find(s, name);
+	struct ctr_sup *s = r->s;
 
-	if (!r)
-		return false;
 	if (why == CTR_STOP_USER)
 		r->want = false;
 	else if (why == CTR_STOP_RESTART)
@@ -1048,6 +1053,13 @@ bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
 		if (r->stopping < CTR_STOP_OWNER || why > r->stopping)
 			r->stopping = why;
 		run_record(r);
+		if (timeout != r->stop_timeout && r->next_try_ms &&
+		    loop_now_ms() + (uint64_t)timeout * 1000 + STOP_GRACE_EXTRA_MS < r->next_try_ms) {
+			sigqueue(r->monitor, SIGTERM, (union sigval){ .sival_int = (int)timeout + 1 });
+			r->next_try_ms = loop_now_ms() + (uint64_t)timeout * 1000 + STOP_GRACE_EXTRA_MS;
+			loop_timer_set(s->loop, &r->timer, r->pidfd.fd < 0 ? 200 :
+				       (uint64_t)timeout * 1000 + STOP_GRACE_EXTRA_MS);
+		}
 		return true;
 	}
 	if (!r->monitor) {
@@ -1057,8 +1069,15 @@ bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
 			run_set_state(r, stopped_state(why));
 		return false;
 	}
-	run_signal_stop(r, why);
+	run_signal_stop(r, why, timeout);
 	return true;
+}
+
+bool ctr_stop(struct ctr_sup *s, const char *name, enum ctr_stop_why why)
+{
+	struct ctr_run *r = run_find(s, name);
+
+	return r && run_stop(r, why, r->stop_timeout);
 }
 
 bool ctr_busy(const struct ctr_sup *s, const char *name)
@@ -1112,7 +1131,7 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e)
 			return err_wrap(e, "%s", r->warning);
 		}
 		LOG(s, LOG_INFO, "container %s: its configuration changed: restarting it", name);
-		run_signal_stop(r, CTR_STOP_RESTART);
+		run_signal_stop(r, CTR_STOP_RESTART, r->stop_timeout);
 		return 0;
 	}
 	if (!r->monitor && !run_hash_is(r, h) &&
@@ -1251,7 +1270,7 @@ size_t ctr_shutdown(struct ctr_sup *s, bool stop)
 			if (r->state == RS_STOPPING)
 				r->stopping = CTR_STOP_SHUTDOWN;
 			else
-				run_signal_stop(r, CTR_STOP_SHUTDOWN);
+				run_signal_stop(r, CTR_STOP_SHUTDOWN, r->stop_timeout);
 			left++;
 		} else {
 			/* a clean stop: the next daemon starts every container
@@ -1373,7 +1392,8 @@ static void adopt_one(struct ctr_sup *s, const char *name, const char *boot)
 		/* a stop the previous daemon had begun goes on */
 		if (restarting || stopping) {
 			r->stop_timeout = 10;
-			run_signal_stop(r, restarting ? CTR_STOP_RESTART : CTR_STOP_USER);
+			run_signal_stop(r, restarting ? CTR_STOP_RESTART : CTR_STOP_USER,
+					r->stop_timeout);
 		}
 		return;
 	}
@@ -1527,7 +1547,7 @@ static int req_start(struct ctr_run *r, const struct ctr_spec *sp, struct buf *o
 		return err_set(e, EINVAL, "container %s cannot start: %s", r->name, sp->blocked);
 	r->want = true;
 	if (r->state == RS_RUNNING || r->state == RS_STARTING) {
-		buf_printf(out, "%s is already running (pid %d)\n", r->name, (int)r->init);
+		buf_printf(out, "%s " CTR_ALREADY_RUNNING " (pid %d)\n", r->name, (int)r->init);
 		return 0;
 	}
 	if (r->state == RS_STOPPING)
@@ -1541,11 +1561,16 @@ static int req_start(struct ctr_run *r, const struct ctr_spec *sp, struct buf *o
 	return 0;
 }
 
-static int req_stop(struct ctr_run *r, bool restart, struct buf *out)
+static int req_stop(struct ctr_run *r, bool restart, unsigned timeout, struct buf *out)
 {
-	if (ctr_stop(r->s, r->name, restart ? CTR_STOP_RESTART : CTR_STOP_USER)) {
-		buf_printf(out, "stopping %s (SIGTERM, SIGKILL after %u s)\n", r->name,
-			   r->stop_timeout);
+	bool waiting = r->state == RS_BACKOFF;
+
+	if (run_stop(r, restart ? CTR_STOP_RESTART : CTR_STOP_USER, timeout)) {
+		buf_printf(out, "stopping %s (SIGTERM, SIGKILL after %u s)\n", r->name, timeout);
+		return 0;
+	}
+	if (waiting && !restart) {
+		buf_printf(out, "stopped %s (it was waiting to restart)\n", r->name);
 		return 0;
 	}
 	if (restart) {
@@ -1555,7 +1580,85 @@ static int req_stop(struct ctr_run *r, bool restart, struct buf *out)
 		buf_printf(out, "starting %s\n", r->name);
 		return 0;
 	}
-	buf_printf(out, "%s is not running\n", r->name);
+	buf_printf(out, "%s " CTR_NOT_RUNNING "\n", r->name);
+	return 0;
+}
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/* The parent pid of pid (field 4 of /proc/PID/stat), or 0. */
+static pid_t proc_ppid(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/* sig to r's init (its command with init = no; berth's init forwards it to
+ * the command). The pid is the one the monitor cloned: it is taken as a
+ * pidfd only while it is still the monitor's child, so a pid the kernel
+ * handed out again is never signalled. */
+static int run_kill(struct ctr_run *r, int sig, struct err *e)
+{
+	int fd, ret;
+
+	if (!r->monitor || !r->init || (r->state != RS_RUNNING && r->state != RS_STOPPING))
+		return err_set(e, ESRCH, "container %s " CTR_NOT_RUNNING, r->name);
+	fd = (int)syscall(SYS_pidfd_open, r->init, 0);
+	if (fd < 0 && errno != ENOSYS)
+		return err_set(e, ESRCH, "container %s " CTR_NOT_RUNNING, r->name);
+	if (proc_ppid(r->init) != r->monitor) {
+		if (fd >= 0)
+			close(fd);
+		return err_set(e, ESRCH, "container %s " CTR_NOT_RUNNING, r->name);
+	}
+	if (fd >= 0) {
+		ret = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+		close(fd);
+	} else {
+		ret = kill(r->init, sig);   /* before 5.3: the check above, then kill */
+	}
+	if (ret < 0)
+		return err_sys(e, errno, "signal %d to container %s (pid %d)", sig, r->name,
+			       (int)r->init);
+	LOG(r->s, LOG_INFO, "container %s: signal %d (berth kill)", r->name, sig);
+	return 0;
+}
+
+int ctr_kill(struct ctr_sup *s, const char *name, int sig, struct err *e)
+{
+	struct ctr_run *r = run_find(s, name);
+
+	if (!r)
+		return err_set(e, ESRCH, "container %s " CTR_NOT_RUNNING, name);
+	return run_kill(r, sig, e);
+}
+
+static int req_kill(struct ctr_run *r, const char *arg, struct buf *out, struct err *e)
+{
+	char *end;
+	long sig;
+
+	errno = 0;
+	sig = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || sig < 1 || sig >= _NSIG)
+		return err_set(e, EINVAL, "kill takes a signal number (1..%d), not '%s'", _NSIG - 1,
+			       arg);
+	if (run_kill(r, (int)sig, e) < 0)
+		return -1;
+	buf_printf(out, "sent signal %ld to %s (pid %d)\n", sig, r->name, (int)r->init);
 	return 0;
 }
 
@@ -1659,9 +1762,24 @@ int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out
 	const struct ctr_spec *sp;
 	struct ctr_run *r;
 
-	if (rq->argc < 2 || (strcmp(cmd, "logs") && rq->argc != 2))
+	bool stop = !strcmp(cmd, "stop") || !strcmp(cmd, "restart");
+	unsigned long timeout = ULONG_MAX;
+
+	if (rq->argc < 2 || (strcmp(cmd, "logs") && rq->argc != 2 &&
+			     !(!strcmp(cmd, "kill") && rq->argc == 3) &&
+			     !(stop && rq->argc == 4 && !strcmp(rq->argv[2], "--time"))) ||
+	    (!strcmp(cmd, "kill") && rq->argc != 3))
 		return err_set(e, EINVAL, "usage: berth %s NAME%s", cmd,
-			       !strcmp(cmd, "logs") ? " [-f] [--tail N]" : "");
+			       !strcmp(cmd, "logs") ? " [-f] [--tail N]" :
+			       !strcmp(cmd, "kill") ? " SIGNUM" : stop ? " [--time SECONDS]" : "");
+	if (stop && rq->argc == 4) {
+		char *end;
+
+		errno = 0;
+		timeout = strtoul(rq->argv[3], &end, 10);
+		if (errno || *end || end == rq->argv[3] || rq->argv[3][0] == '-' || timeout > 3600)
+			return err_set(e, EINVAL, "-t takes seconds (0..3600), not '%s'", rq->argv[3]);
+	}
 	sp = s->lookup(s->ctx, rq->argv[1]);
 	r = run_find(s, sp ? sp->cfg->name : rq->argv[1]);
 	if (!strcmp(cmd, "state") && !sp && r) {
@@ -1680,8 +1798,11 @@ int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out
 		r = run_new(s, sp->cfg->name);
 	if (!strcmp(cmd, "start"))
 		return req_start(r, sp, out, e);
-	if (!strcmp(cmd, "stop") || !strcmp(cmd, "restart"))
-		return req_stop(r, !strcmp(cmd, "restart"), out);
+	if (stop)
+		return req_stop(r, !strcmp(cmd, "restart"),
+				timeout == ULONG_MAX ? r->stop_timeout : (unsigned)timeout, out);
+	if (!strcmp(cmd, "kill"))
+		return req_kill(r, rq->argv[2], out, e);
 	if (!strcmp(cmd, "exec-info"))
 		return req_exec_info(r, sp, out, e);
 	if (!strcmp(cmd, "state")) {

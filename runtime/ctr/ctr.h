@@ -147,6 +147,10 @@ int ctr_sync(struct ctr_sup *s, const char *name, struct err *e);
 void ctr_forget(struct ctr_sup *s, const char *name);
 /* Forget every container that is not configured and has no process. */
 void ctr_prune(struct ctr_sup *s);
+/* Send sig to name's process now (`berth kill`, `rm -f`): its init, which
+ * is its command with init = no, else berth's init, which forwards it.
+ * Returns 0, or -ESRCH when it is not running (e says so). */
+int ctr_kill(struct ctr_sup *s, const char *name, int sig, struct err *e);
 /* Does any container have a process? */
 bool ctr_any_busy(const struct ctr_sup *s);
 /* Call fn for each container whose process is stopping; returns how many. */
@@ -175,16 +179,28 @@ struct ctr_status {
 };
 void ctr_status(const struct ctr_sup *s, const char *name, struct ctr_status *st);
 
-/* Control requests: start NAME, stop NAME, restart NAME, state NAME,
+/* Control requests: start NAME, stop|restart NAME [--time SECONDS] (this
+ * stop's timeout before SIGKILL instead of stop_timeout), kill NAME SIGNUM
+ * (to the container's init: its command, or berth's init, which forwards
+ * it; the restart policy then applies as to any exit), state NAME,
  * logs NAME [--tail N] [--cursor | --from CURSOR], exec-info NAME. start and
  * restart return 0 with the start under way: the caller waits for
- * ctr_status to leave "starting"/"stopping"/"created" (on_change). */
+ * ctr_status to leave "starting"/"stopping"/"created" (on_change). A start
+ * of a running container answers "NAME " CTR_ALREADY_RUNNING " (pid N)", a
+ * stop of a stopped one "NAME " CTR_NOT_RUNNING: nothing was done (the CLI
+ * exits EXIT_NOOP). */
 int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out, struct err *e);
+#define CTR_ALREADY_RUNNING "is already running"
+#define CTR_NOT_RUNNING "is not running"
 
 /* ---- the monitor (monitor.c) ----------------------------------------- */
 
 /* `berth monitor STATE_DIR NAME`, started by the daemon with the write end
- * of its start-report pipe as fd 3: "ok PID\n" or "error MESSAGE\n". */
+ * of its start-report pipe as fd 3: "ok PID\n" or "error MESSAGE\n". A
+ * SIGTERM stops the container: its stop signal, then SIGKILL after the
+ * spec's stop_timeout, or after N - 1 seconds when the SIGTERM came by
+ * sigqueue() with the value N (the daemon's, for `berth stop -t`; a later
+ * one may only bring the SIGKILL nearer). */
 int ctr_monitor_main(int argc, char **argv);
 /* Docker's default capability set: drop every other capability from the
  * bounding set and set it as effective/permitted/inheritable; also sets

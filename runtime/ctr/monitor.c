@@ -1022,13 +1022,26 @@ static int __attribute__((noinline)) mon_run(struct monitor *m, int out, int sfd
 			struct signalfd_siginfo si;
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD || kill_at || exited)
+				unsigned t = m->spec.stop_timeout;
+				uint64_t at;
+
+				if (si.ssi_signo == SIGCHLD || kill_at == UINT64_MAX || exited)
 					continue;
+				/* `berth stop -t S`: the daemon's sigqueue carries
+				 * this stop's own timeout, S + 1; a later one may
+				 * only bring the SIGKILL nearer */
+				if (si.ssi_code == SI_QUEUE && si.ssi_int > 0)
+					t = (unsigned)si.ssi_int - 1;
+				at = now_ms() + (uint64_t)t * 1000;
+				if (kill_at) {
+					kill_at = at < kill_at ? at : kill_at;
+					continue;
+				}
 				/* pid 1 of a pid ns gets only the signals it handles:
 				 * with init = no, a command without a SIGTERM
 				 * handler waits for SIGKILL (berth's init forwards it) */
 				kill(m->child, m->spec.stop_signal);
-				kill_at = now_ms() + (uint64_t)m->spec.stop_timeout * 1000;
+				kill_at = at;
 			}
 		}
 		if (!exited && kill_at && kill_at != UINT64_MAX && now_ms() >= kill_at) {

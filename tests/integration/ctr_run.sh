@@ -65,7 +65,7 @@ check_out "exec passes the exit status through" "3" sh -c "'$BERTH' -c '$C' exec
 check_out "exec: a command absent from the rootfs is 127" "127" sh -c "'$BERTH' -c '$C' exec client -- no-such-cmd 2>/dev/null; echo \$?"
 check_out "exec gets the container's environment" "hello, world" B exec client -- sh -c 'echo $GREETING'
 check_out "exec: the working directory is /" "/" B exec client -- pwd
-check_out "exec: stdin passes through" "piped" sh -c "echo piped | '$BERTH' -c '$C' exec client -- cat"
+check_out "exec -i: stdin passes through" "piped" sh -c "echo piped | '$BERTH' -c '$C' exec -i client -- cat"
 check_out "the rootfs is read-only" "ro" \
 	sh -c "'$BERTH' -c '$C' exec client -- sh -c 'touch /newfile 2>/dev/null && echo rw || echo ro'"
 check_out "/tmp is writable" "ok" B exec client -- sh -c 'echo x >/tmp/x && echo ok'
