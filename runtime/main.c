@@ -205,6 +205,21 @@ static int cmd_image_entry(struct globals *g, int argc, char **argv)
 	return cmd_image(path, g->json, argc, argv);
 }
 
+/* events, stats (runtime/cmd_events.c, cmd_stats.c): they follow */
+static int cmd_follow_entry(struct globals *g, int argc, char **argv)
+{
+	struct err e = { 0 };
+	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
+
+	if (!path) {
+		fprintf(stderr, "berth: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	if (!strcmp(argv[0], "stats"))
+		return cmd_stats(path, g->json, argc, argv);
+	return cmd_events(path, g->json, argc, argv);
+}
+
 static int cmd_monitor(struct globals *g, int argc, char **argv)
 {
 	(void)g;
@@ -234,6 +249,12 @@ static const struct command commands[] = {
 	  "images: fetch from a registry, import an archive, list, remove", cmd_image_entry },
 	{ "ip", "ls", "address allocations", cmd_remote },
 	{ "ports", "", "published ports", cmd_remote },
+	{ "port", "NAME", "a container's published ports (80/tcp -> 0.0.0.0:8080)", cmd_remote },
+	{ "network", "ls | inspect NAME", "networks: subnets, gateway, bridge, containers, free addresses",
+	  cmd_remote },
+	{ "events", "[-f] [--since T] [--type T]", "what happened (containers, reloads, ports, ...)",
+	  cmd_follow_entry },
+	{ "stats", "[--no-stream] [NAME...]", "containers' CPU, memory and traffic", cmd_follow_entry },
 	{ "dns", "ls | query NAME", "the names berth answers for", cmd_remote },
 	{ "policy", "ls | why SRC DST PORT/PROTO", "policies; which rule allows or denies", cmd_remote },
 	{ "reload", "[--dry-run] [--wait]", "apply the configuration again (all or nothing; --wait: "

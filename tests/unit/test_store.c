@@ -791,7 +791,7 @@ static void test_containers_ports(void)
 struct evs {
 	int n;
 	int64_t first_id, last_id;
-	char last[400];
+	char last[1100];
 };
 
 static int collect_ev(void *ctx, const struct store_event *ev)
@@ -801,7 +801,7 @@ static int collect_ev(void *ctx, const struct store_event *ev)
 	if (!v->n++)
 		v->first_id = ev->id;
 	v->last_id = ev->id;
-	snprintf(v->last, sizeof(v->last), "%s %s %s", ev->kind, ev->object, ev->message);
+	snprintf(v->last, sizeof(v->last), "%s %s %s", ev->type, ev->object, ev->message);
 	return 0;
 }
 
