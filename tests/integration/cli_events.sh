@@ -115,6 +115,26 @@ check "--since yesterday: a usage error (exit 2) that says what is expected" \
 check "--since 10m with -f shows the recent past, then follows" sh -c \
 	"timeout 2 '$BERTH' -c '$C' events -f --since 10m --type daemon | grep -q 'daemon started'"
 
+# ---- over the remote TLS transport -------------------------------------------------
+tls=$TMPDIR/tls
+"$BERTH" tls init "$tls" --name localhost --ip 127.0.0.1 >/dev/null 2>&1
+printf '[remote]\nlisten = 127.0.0.1:7443\ncert = %s\nkey = %s\nclient_ca = %s\n' \
+	"$tls/server.crt" "$tls/server.key" "$tls/ca.crt" >>"$C/berth.ini"
+check "reload opens the remote listener" B reload
+"$BERTH" -r 127.0.0.1:7443 --cert "$tls/client.crt" --key "$tls/client.key" --ca "$tls/ca.crt" \
+	events -f --type container >"$TMPDIR/remote.txt" 2>&1 &
+tpid=$!
+sleep 1
+check "stop web" B stop web
+check "events -f over TLS sees web stop" wait_for grep -q ' container web stopped exit_code=' "$TMPDIR/remote.txt"
+# a wait ends after ~25 s without an event; the follower asks again
+sleep 27
+check "start web" B start web
+check "and, after a long poll came back empty, web start again" \
+	wait_for grep -q ' container web started$' "$TMPDIR/remote.txt"
+check "the follower is still there" kill -0 "$tpid"
+kill -INT "$tpid"; wait "$tpid"
+
 # ---- the ring ---------------------------------------------------------------------
 # 1,500 rows from another writer, then one event from the daemon: its insert
 # trims the ring to its bound in the same transaction
