@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define EVENTS_RETRY_MS 1000        /* an empty answer that came at once */
 #define EVENTS_CLI_USAGE "usage: berth events [-f] [--since TIME] [--type TYPE[,TYPE...]]...\n" \
 	"  TIME: RFC 3339 (2026-12-07T16:47:37Z), unix seconds, or a duration ago (30s, 10m, 1h30m, 2d)\n" \
 	"  TYPE: container network reload port policy image cni daemon\n"
@@ -204,6 +205,10 @@ int cmd_events(const char *sock, bool json, int argc, char **argv)
 		ret = print_after_cursor(&body, cursor, sizeof(cursor));
 	/* then the next ones, as they come: each request waits up to ~25 s */
 	while (ret == 0) {
+		uint64_t asked = loop_now_ms();
+		char was[32];
+
+		snprintf(was, sizeof(was), "%s", cursor);
 		n = nfilter;
 		req[n++] = "--after";
 		req[n++] = cursor;
@@ -213,6 +218,10 @@ int cmd_events(const char *sock, bool json, int argc, char **argv)
 		ret = call(sock, json, n, req, &body);
 		if (ret == 0)
 			ret = print_after_cursor(&body, cursor, sizeof(cursor));
+		/* nothing, at once: the daemon has all the followers it takes
+		 * waiting; ask again in a moment rather than in a tight loop */
+		if (ret == 0 && !strcmp(was, cursor) && loop_now_ms() - asked < EVENTS_RETRY_MS)
+			usleep(EVENTS_RETRY_MS * 1000);
 	}
 	buf_free(&body);
 	return ret;

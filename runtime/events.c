@@ -346,13 +346,10 @@ void events_init(struct daemon *d)
 
 void events_close(struct daemon *d)
 {
-	struct err e = { 0 };
-
-	err_set(&e, ESHUTDOWN, "the daemon is stopping");
-	while (d->event_waits) {
-		ctl_reply_finish(d->event_waits->reply, -1, NULL, &e);
-		wait_free(d->event_waits);
-	}
+	/* the followers get what there is (the daemon's stop, say); their
+	 * next request finds no daemon */
+	while (d->event_waits)
+		wait_answer(d->event_waits);
 	loop_timer_cancel(&d->loop, &d->events_wake);
 	if (d->store)
 		store_event_hook(d->store, NULL, NULL);

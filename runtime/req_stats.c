@@ -96,9 +96,13 @@ static bool sample_cgroup(struct ctr_sample *s)
 		s->limit = strtoull(line, NULL, 10);
 		s->have_limit = true;
 	}
-	snprintf(path, sizeof(path), "%s/%s/pids.current", CTR_CGROUP_ROOT, s->c->cfg->name);
-	if (read_line(path, line, sizeof(line)))
-		s->pids = (unsigned)strtoul(line, NULL, 10);
+	/* its processes: one line each (pids.current needs the pids controller) */
+	snprintf(path, sizeof(path), "%s/%s/cgroup.procs", CTR_CGROUP_ROOT, s->c->cfg->name);
+	if ((f = fopen(path, "re"))) {
+		while (fgets(line, sizeof(line), f))
+			s->pids++;
+		fclose(f);
+	}
 	return true;
 }
 

@@ -57,6 +57,36 @@ check "events -f sees it die with its exit code" \
 check "events -f sees the reload applied, with what changed" \
 	wait_for grep -q ' reload config applied source=request changes=1 problems=0: + container dier$' \
 	"$TMPDIR/follow.txt"
+cat >"$C/containers.d/flaky.ini" <<INI
+[container]
+rootfs  = $R
+command = sh -c 'sleep 0.3; exit 1'
+restart = on-failure
+INI
+mkdir -p "$C/policies.d"
+printf '[policy]\nselect = all\n[ingress any]\nfrom = all\n' >"$C/policies.d/open.ini"
+printf '[network second]\nbridge = berth1\nsubnet = 10.89.0.0/16\n' >>"$C/berth.ini"
+check "reload: a container that fails, a policy, a network" B reload
+check "events -f: the policy added" wait_for grep -q ' policy open added$' "$TMPDIR/follow.txt"
+check "events -f: the network created" wait_for grep -q ' network second created$' "$TMPDIR/follow.txt"
+check "events -f: flaky died with 1" wait_for grep -q ' container flaky died exit_code=1$' "$TMPDIR/follow.txt"
+check "events -f: and its restart policy restarted it" \
+	wait_for grep -q ' container flaky restarted$' "$TMPDIR/follow.txt"
+rm "$C/containers.d/flaky.ini"
+printf '[policy]\nselect = all\ntypes = ingress, egress\n[ingress any]\nfrom = all\n' >"$C/policies.d/open.ini"
+check "reload: the policy changed, flaky removed" B reload
+check "events -f: the policy changed, and which key" \
+	wait_for grep -q ' policy open changed: types$' "$TMPDIR/follow.txt"
+check "events -f: flaky removed" wait_for grep -q ' container flaky removed$' "$TMPDIR/follow.txt"
+rm "$C/policies.d/open.ini"
+sed -i '/^\[network second\]/,$d' "$C/berth.ini"
+check "reload: policy and network gone" B reload
+check "events -f: the policy removed" wait_for grep -q ' policy open removed$' "$TMPDIR/follow.txt"
+check "events -f: the network removed" wait_for grep -q ' network second removed$' "$TMPDIR/follow.txt"
+check "restart web" B restart web
+check "events -f: web stopped by the restart, with its exit code" \
+	wait_for grep -q ' container web stopped exit_code=' "$TMPDIR/follow.txt"
+check "events -f: web restarted" wait_for grep -q ' container web restarted$' "$TMPDIR/follow.txt"
 printf '[container]\nrootfs = %s\ncommand = true\nports = 9090:90/tpc\n' "$R" >"$C/containers.d/bad.ini"
 out=$(B reload 2>&1); rc=$?
 check_out "a broken file: reload is rejected (exit 1)" 1 echo "$rc"
@@ -76,7 +106,7 @@ check "the log has every reload with its outcome" sh -c \
 
 # --type while following: only reloads
 wait_for grep -q 'source=signal' "$TMPDIR/follow-reload.txt"
-check_out "events -f --type reload: the three reloads and nothing else" "3 3" sh -c \
+check_out "events -f --type reload: the six reloads and nothing else" "6 6" sh -c \
 	"printf '%s %s\n' \"\$(wc -l <'$TMPDIR/follow-reload.txt')\" \"\$(grep -c ' reload config ' '$TMPDIR/follow-reload.txt')\""
 
 # JSON Lines
@@ -84,7 +114,7 @@ wait_for grep -q 'source=signal' "$TMPDIR/follow.json" || wait_for grep -q '"sou
 check "events -o json -f: one JSON object per line" sh -c \
 	"jq -c . '$TMPDIR/follow.json' >/dev/null && [ \$(jq -s length '$TMPDIR/follow.json') = \$(wc -l <'$TMPDIR/follow.json') ]"
 check_out "the death as JSON: container, action and the exit code as a number" '"dier" "died" 3' sh -c \
-	"jq -r 'select(.type == \"container\" and .action == \"died\") | \"\\(.container|tojson) \\(.action|tojson) \\(.attributes.exit_code)\"' '$TMPDIR/follow.json'"
+	"jq -r 'select(.type == \"container\" and .action == \"died\" and .container == \"dier\") | \"\\(.container|tojson) \\(.action|tojson) \\(.attributes.exit_code)\"' '$TMPDIR/follow.json'"
 rejected=$(jq -c 'select(.type == "reload" and .action == "rejected")' "$TMPDIR/follow.json")
 check "the rejected reload as JSON: its error in the message, the count a number" sh -c \
 	'printf "%s" "$1" | jq -e ".attributes.errors == 1 and (.message | test(\"bad.ini:4\")) and (.time | test(\"^[0-9-]{10}T[0-9:]{8}Z$\"))"' _ "$rejected"
@@ -145,8 +175,14 @@ check_out "the ring keeps 1000 events" 1000 sh -c "'$BERTH' -c '$C' -o json even
 check_out "the newest among them" "applied" sh -c "'$BERTH' -c '$C' -o json events | jq -r '.[-1].action'"
 
 # ---- the pid file at exit ------------------------------------------------------------
+"$BERTH" -c "$C" events -f --type daemon >"$TMPDIR/last.txt" 2>&1 &
+lpid=$!
+sleep 0.5
 kill -TERM "$pid"; wait "$pid"
 pid=
+wait "$lpid"; rc=$?
+check "a follower hears the daemon stop" grep -q ' daemon stopped: clean exit$' "$TMPDIR/last.txt"
+check_out "then ends (exit 1: no daemon to follow)" 1 echo "$rc"
 check "a clean exit removes the pid file" test ! -e "$pidfile"
 check_out "and records the daemon's stop" "daemon stopped" \
 	sqlite3 "$S/state.db" "SELECT kind || ' ' || action FROM events ORDER BY id DESC LIMIT 1"
