@@ -397,36 +397,28 @@ int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void
 		     struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	ARRAY(struct store_event) r = { 0 };
+	struct store_event ev;
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
 	if (!(st = store_stmt(s, ST_EV_LIST, e)))
 		return -e->code;
 	sqlite3_bind_int64(st, 1, after_id);
-	/* Collect first: fn may call back into the store. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_event *ev = array_push(&r);
-		if (!ev) {
-			err_set(e, ENOMEM, "out of memory");
-			break;
-		}
-		ev->id = sqlite3_column_int64(st, 0);
-		ev->time = sqlite3_column_int64(st, 1);
-		store_copy_text(ev->type, sizeof(ev->type), st, 2);
-		store_copy_text(ev->action, sizeof(ev->action), st, 3);
-		store_copy_text(ev->object, sizeof(ev->object), st, 4);
-		store_copy_text(ev->message, sizeof(ev->message), st, 5);
-		store_copy_text(ev->attrs, sizeof(ev->attrs), st, 6);
+	/* One row at a time, not collected first: a thousand events would be
+	 * a megabyte at once (fn must not use the store, see store.h). */
+	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ev.id = sqlite3_column_int64(st, 0);
+		ev.time = sqlite3_column_int64(st, 1);
+		store_copy_text(ev.type, sizeof(ev.type), st, 2);
+		store_copy_text(ev.action, sizeof(ev.action), st, 3);
+		store_copy_text(ev.object, sizeof(ev.object), st, 4);
+		store_copy_text(ev.message, sizeof(ev.message), st, 5);
+		store_copy_text(ev.attrs, sizeof(ev.attrs), st, 6);
+		ret = fn(ctx, &ev);
 	}
 	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		ret = -e->code;
-	else if (rc != SQLITE_DONE)
+	if (ret == 0 && rc != SQLITE_DONE)
 		ret = store_sqlerr(s, rc, "list events", e);
-	for (size_t i = 0; i < r.n && ret == 0; i++)
-		ret = fn(ctx, &r.v[i]);
-	array_free(&r);
 	return ret;
 }
 

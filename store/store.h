@@ -210,7 +210,9 @@ int64_t store_event_put(struct store *s, const struct store_event *ev, struct er
 /* store_event_put of type kind, no action or attributes. */
 int store_event_add(struct store *s, const char *kind, const char *object,
 		    const char *message, struct err *e);
-/* Events with id > after_id, oldest first. */
+/* Events with id > after_id, oldest first; a non-zero return from fn stops
+ * the walk and is returned. fn is called while the rows are read: it must
+ * not call into the store. */
 typedef int store_event_fn(void *ctx, const struct store_event *ev);
 int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void *ctx,
 		     struct err *e);

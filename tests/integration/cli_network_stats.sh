@@ -101,6 +101,13 @@ check "memory: the processes' resident memory, a number of bytes" sh -c \
 out=$(timeout 3.5 "$BERTH" -c "$C" stats burner)
 check "stats streams a table every second (not a tty: no screen clearing)" sh -c \
 	'[ "$(printf "%s\n" "$1" | grep -c "^NAME ")" -ge 2 ] && ! printf "%s" "$1" | grep -q "$(printf "\033")"' _ "$out"
+if command -v script >/dev/null; then
+	out=$(script -qc "timeout 2.5 '$BERTH' -c '$C' stats burner" /dev/null)
+	check "on a terminal, stats clears the screen before each table" sh -c \
+		'printf "%s" "$1" | grep -q "$(printf "\033\\[H\033\\[2J")NAME "' _ "$out"
+else
+	skip "on a terminal, stats clears the screen before each table" "script(1) is not installed"
+fi
 out=$(timeout 3.5 "$BERTH" -c "$C" -o json stats burner a)
 check "stats -o json streams JSON Lines: one object per container per second" sh -c \
 	'printf "%s\n" "$1" | jq -e -s "length >= 4 and (map(.name) | unique) == [\"a\", \"burner\"]" >/dev/null' _ "$out"
