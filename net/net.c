@@ -1624,3 +1624,56 @@ int net_check(struct net *n, const struct net_attach *a, struct err *e)
 	close(fd);
 	return ret;
 }
+
+/* ---- counters ------------------------------------------------------------- */
+
+struct stats_ctx {
+	struct net_link_stats *out;
+	bool found;
+};
+
+static int stats_parse(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct stats_ctx *sc = ctx;
+	const struct nlattr *tb[IFLA_MAX + 1];
+	struct rtnl_link_stats64 st;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK ||
+	    nl_msg_parse(nlh, sizeof(struct ifinfomsg), tb, IFLA_MAX) < 0)
+		return -EBADMSG;
+	if (!tb[IFLA_STATS64] || nl_attr_len(tb[IFLA_STATS64]) < sizeof(st))
+		return 0;
+	memcpy(&st, nl_attr_data(tb[IFLA_STATS64]), sizeof(st));   /* may be unaligned */
+	sc->out->rx_packets = st.rx_packets;
+	sc->out->rx_bytes = st.rx_bytes;
+	sc->out->tx_packets = st.tx_packets;
+	sc->out->tx_bytes = st.tx_bytes;
+	sc->found = true;
+	return 0;
+}
+
+int net_host_stats(struct net *n, const char *container, const char *ifname,
+		   struct net_link_stats *out, struct err *e)
+{
+	char host[16], buf[256] __attribute__((aligned(8)));
+	struct stats_ctx sc = { .out = out };
+	struct nl_handlers h = { .on_data = stats_parse, .ctx = &sc };
+	struct nl_msg m;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (net_ifname_host(container, ifname ? ifname : "eth0", host, e) < 0)
+		return -e->code;
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK);
+	nl_msg_put_header(&m, sizeof(struct ifinfomsg));
+	nl_put_str(&m, IFLA_IFNAME, host);
+	ret = nl_talk(&n->rt, &m, &h, e);
+	if (ret == -ENODEV) {
+		err_clear(e);
+		return 0;
+	}
+	if (ret < 0)
+		return err_wrap(e, "counters of %s", host);
+	return sc.found ? 1 : 0;
+}

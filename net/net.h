@@ -173,6 +173,20 @@ int net_unplug_down(struct net *n, const char *container, const char *ifname, st
  */
 int net_check(struct net *n, const struct net_attach *a, struct err *e);
 
+/*
+ * The kernel's counters of the host end of container/ifname (NULL: "eth0"),
+ * seen from the host end: rx is what the container sent, tx what it
+ * received. A veth counts every frame that crosses it, to the bridge's other
+ * ports (containers on the same bridge) as to the host and the world, at no
+ * per-packet cost beyond the kernel's own. Returns 1, 0 when there is no
+ * such host end (zeroes), or -errno.
+ */
+struct net_link_stats {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+int net_host_stats(struct net *n, const char *container, const char *ifname,
+		   struct net_link_stats *out, struct err *e);
+
 /* Validation, with the messages the CLI and config errors show:
  * "container name 'a/b': only letters, digits, '_', '.', '-' are allowed". */
 int net_name_check(const char *container, struct err *e);

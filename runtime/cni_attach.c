@@ -252,7 +252,7 @@ static void att_remove(struct daemon *d, struct cni_att *a)
 		memmove(&d->atts.v[k], &d->atts.v[k + 1], (d->atts.n - k - 1) * sizeof(a));
 		d->atts.n--;
 	}
-	store_event_add(d->store, "cni", a->c.name, "detached", NULL);
+	daemon_event(d, "cni", "detached", a->c.name, NULL, "%s", a->network ? a->network : "");
 	att_free(a);
 }
 
@@ -406,7 +406,8 @@ static int cni_add(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		att_remove(d, a);
 		return fail(out, code, -EIO);
 	}
-	store_event_add(d->store, "cni", a->c.name, "attached", NULL);
+	daemon_event(d, "cni", "attached", a->c.name, NULL, "network %s (container %s)", a->network,
+		     a->o.id);
 	att_result(d, a, daemon_ctr(d, a->c.name), out);
 	return 0;
 }

@@ -276,17 +276,65 @@ static void daemon_follow_resolv(struct daemon *d)
 	daemon_on_resolv_change(&d->resolv);
 }
 
-static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struct buf *errors)
+/* The lines of text that start with one of the prefixes (NULL: every
+ * line), the first max joined by "; " into sum (with "(and N more)"). */
+static size_t lines_summary(const char *text, const char *const *prefixes, size_t max,
+			    char *sum, size_t size)
 {
+	size_t n = 0, off = 0;
+
+	if (size)
+		sum[0] = '\0';
+	for (const char *p = text ? text : ""; *p;) {
+		size_t len = strcspn(p, "\n");
+		bool want = !prefixes;
+
+		for (size_t i = 0; prefixes && prefixes[i]; i++)
+			want |= !strncmp(p, prefixes[i], strlen(prefixes[i]));
+		if (want && len) {
+			if (n < max && off < size)
+				off += (size_t)snprintf(sum + off, size - off, "%s%.*s", n ? "; " : "",
+							(int)len, p);
+			n++;
+		}
+		p += len;
+		p += *p == '\n';
+	}
+	if (n > max && off < size)
+		snprintf(sum + off, size - off, " (and %zu more)", n - max);
+	return n;
+}
+
+#define RELOAD_EVENT_ITEMS 3        /* errors or changes an event names; the log has all */
+
+/*
+ * Every reload, whatever asked for it (SIGHUP, `berth reload`, local or
+ * remote), comes through here: it is logged with its outcome, and its
+ * errors or changes, and recorded as an event (a dry run changes nothing:
+ * it is neither). source says who asked ("signal", "request").
+ */
+static void daemon_reload(struct daemon *d, bool dry_run, const char *source, struct buf *out,
+			  struct buf *errors)
+{
+	static const char *const change[] = { "+ ", "- ", "~ ", NULL };
 	struct config *cfg = NULL;
+	char sum[480], attrs[96];
+	size_t n, problems;
 
 	if (daemon_load_config(d, true, &cfg, errors, out) < 0) {
 		d->reload_failures++;
+		n = lines_summary(errors->data, NULL, RELOAD_EVENT_ITEMS, sum, sizeof(sum));
+		daemon_log(d, LOG_ERROR, "reload (%s) rejected, the running configuration stays: "
+			   "%zu error%s:\n%s", source, n, n == 1 ? "" : "s",
+			   errors->data ? errors->data : "");
+		snprintf(attrs, sizeof(attrs), "source=%s\nerrors=%zu", source, n);
+		daemon_event(d, "reload", "rejected", "config", attrs, "%s", sum);
 		return;
 	}
 	if (dry_run) {
 		reconcile_diff(d->cfg, cfg, out);
 		config_free(cfg);
+		daemon_log(d, LOG_DEBUG, "reload --dry-run (%s): nothing applied", source);
 		return;
 	}
 	reconcile_diff(d->cfg, cfg, out);
@@ -294,6 +342,22 @@ static void daemon_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	reconcile_apply(d, cfg, errors);
 	daemon_follow_resolv(d);
 	daemon_remote_apply(d, out, errors);
+	n = lines_summary(out->data, change, RELOAD_EVENT_ITEMS, sum, sizeof(sum));
+	problems = lines_summary(errors->data, NULL, 0, NULL, 0);
+	daemon_log(d, LOG_INFO, "reload (%s) applied: %s", source, n ? sum : "no changes");
+	if (problems)
+		daemon_log(d, LOG_ERROR, "reload (%s): %zu problem%s while applying:\n%s", source,
+			   problems, problems == 1 ? "" : "s", errors->data);
+	snprintf(attrs, sizeof(attrs), "source=%s\nchanges=%zu\nproblems=%zu", source, n, problems);
+	if (problems) {
+		char first[480];
+
+		lines_summary(errors->data, NULL, RELOAD_EVENT_ITEMS, first, sizeof(first));
+		daemon_event(d, "reload", "applied", "config", attrs, "%s; problems: %s",
+			     n ? sum : "no changes", first);
+	} else {
+		daemon_event(d, "reload", "applied", "config", attrs, "%s", n ? sum : "no changes");
+	}
 	reload_say_stopping(d, out);
 }
 
@@ -306,11 +370,7 @@ static void daemon_on_sighup(struct daemon *d)
 	buf_init(&errors);
 	daemon_notify("RELOADING=1");
 	daemon_log(d, LOG_INFO, "SIGHUP: reloading the configuration");
-	daemon_reload(d, false, &out, &errors);
-	if (errors.len)
-		daemon_log(d, LOG_ERROR, "reload: %s", errors.data);
-	if (out.len)
-		daemon_log(d, LOG_INFO, "reload applied:\n%s", out.data);
+	daemon_reload(d, false, "signal", &out, &errors);
 	daemon_notify("READY=1");
 	buf_free(&out);
 	buf_free(&errors);
@@ -326,7 +386,7 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	if (d->exiting)
 		return err_set(e, EAGAIN, "the daemon is stopping");
 	buf_init(&errors);
-	daemon_reload(d, dry_run, out, &errors);
+	daemon_reload(d, dry_run, "request", out, &errors);
 	if (d->reload_failures != before) {
 		size_t n = 0;
 
@@ -342,6 +402,47 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
 	}
 	buf_free(&errors);
 	return ret;
+}
+
+/* run_dir/berth.pid, once the control socket listens (what init scripts
+ * and the example config expect): written whole (a temporary file renamed
+ * over it), removed at a clean exit. Not the lock: state_dir/berth.lock is. */
+static void daemon_pid_file(struct daemon *d, const char *run_dir)
+{
+	char path[4096], tmp[4200], line[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/berth.pid", run_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+		daemon_log(d, LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+		return;
+	}
+	d->pid_file = strdup(path);
+}
+
+/* Remove the pid file if it still names this process. */
+static void daemon_pid_file_remove(struct daemon *d)
+{
+	char line[32] = "";
+	FILE *f;
+
+	if (!d->pid_file)
+		return;
+	f = fopen(d->pid_file, "re");
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+		if (atoi(line) == (int)getpid())
+			unlink(d->pid_file);
+	}
+	free(d->pid_file);
+	d->pid_file = NULL;
 }
 
 /* The longest a SIGTERM may take: every container gets its stop_timeout,
@@ -476,6 +577,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 	snprintf(sock, sizeof(sock), "%s/berth.sock", cd->run_dir);
 	if (ctl_server_open(&d->ctl, &d->loop, sock, daemon_on_request, d, daemon_log_ctx, e) < 0)
 		return -1;
+	daemon_pid_file(d, cd->run_dir);
 	if (d->cfg->remote.enabled) {
 		d->remote = remote_server_open(&d->loop, &d->cfg->remote, daemon_on_request, d,
 					       daemon_log_ctx, e);
@@ -489,6 +591,7 @@ static int daemon_open(struct daemon *d, struct err *e)
 static void daemon_close(struct daemon *d)
 {
 	requests_close(d);          /* replies owed go out before their connections */
+	events_close(d);
 	images_close(d);            /* workers cancelled and joined, before the store goes */
 	remote_server_close(d->remote);
 	remote_server_close_retired();
@@ -513,6 +616,7 @@ static void daemon_close(struct daemon *d)
 		close(d->sig.fd);
 	}
 	loop_free(&d->loop);
+	daemon_pid_file_remove(d);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);          /* releases the flock */
 }
@@ -548,6 +652,7 @@ int daemon_main(const struct daemon_opts *o)
 		return EXIT_FAIL;
 	}
 	reconcile_sup_init(&d);
+	events_init(&d);
 	if (images_init(&d, &e) < 0) {
 		/* containers from a rootfs run all the same */
 		daemon_log(&d, LOG_ERROR, "images: %s", e.msg);
@@ -562,10 +667,14 @@ int daemon_main(const struct daemon_opts *o)
 	daemon_follow_resolv(&d);
 	daemon_log(&d, LOG_INFO, "daemon started: %s (%s)%s", config_summary(d.cfg, sum, sizeof(sum)),
 		   d.cfg->source, problems ? ", with problems (see above)" : "");
+	daemon_event(&d, "daemon", "started", NULL, NULL, "pid %d, %s (%s)%s", (int)getpid(), sum,
+		     d.cfg->source, problems ? ", with problems" : "");
 	buf_free(&errors);
 	daemon_notify("READY=1");      /* the control socket answers from here on */
 	if (loop_run(&d.loop) < 0)
 		daemon_log(&d, LOG_ERROR, "event loop: %s", strerror(errno));
+	daemon_event(&d, "daemon", "stopped", NULL, NULL, "%s", d.leave_containers ?
+		     "SIGQUIT: containers keep running" : "clean exit");
 	daemon_close(&d);
 	fprintf(stderr, "berth: stopped\n");
 	return EXIT_OK;

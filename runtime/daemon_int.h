@@ -184,6 +184,9 @@ struct daemon {
 	bool image_reload;          /* this converge is a reload's: failed pulls retry now */
 	char image_blocked[ERR_MSG_MAX + 64];       /* the spec's blocked, when an image's */
 	char image_status[32];
+	struct event_wait *event_waits;     /* `events --wait` replies owed (events.c) */
+	struct loop_timer events_wake;      /* new events: the followers look */
+	char *pid_file;             /* run_dir/berth.pid, ours to remove at exit; NULL */
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
@@ -286,6 +289,28 @@ void images_inspect(struct daemon *d, const struct cfg_container *c, struct buf 
  * configuration would have errors (their file:line lines are the details). */
 int req_run(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 int req_remove(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+
+/* Events (events.c): daemon_event records one (type: container network
+ * reload port policy image cni daemon; attrs "KEY=VALUE" lines or NULL; fmt
+ * the message or NULL) and wakes the followers; events_on_ctr is the
+ * supervisor's on_event; events_format prints one for people or as a JSON
+ * object; req_events answers `events [--since UNIX] [--type T,...] [--after
+ * ID|last] [--wait] [--cursor]`; events_init hooks the store (once it is
+ * open), events_close answers the followers at exit. */
+void daemon_event(struct daemon *d, const char *type, const char *action, const char *object,
+		  const char *attrs, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void events_on_ctr(void *ctx, const char *name, const char *action, int code, const char *msg);
+void events_format(const struct store_event *ev, bool json, struct buf *out);
+int req_events(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+size_t events_waiting(const struct daemon *d);
+void events_init(struct daemon *d);
+void events_close(struct daemon *d);
+
+/* `network ls|inspect NAME` and `port NAME` (req_network.c), `stats
+ * [NAME...]` (req_stats.c). */
+int req_network(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+int req_port(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+int req_stats(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 
 /* The control requests (requests.c; `policy why` in policy_why.c). */
 int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out,

@@ -741,7 +741,7 @@ static int req_rm(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 	image_mgr_forget(&d->images, NULL);
 	buf_init(&ev);
 	buf_printf(&ev, "image removed %s", ref);
-	store_event_add(d->store, "image", "rm", ev.data, NULL);
+	daemon_event(d, "image", "removed", ref, NULL, "%s", ev.data);
 	buf_free(&ev);
 	if (rq->json) {
 		buf_puts(out, "{\"removed\":");
@@ -795,7 +795,7 @@ static int req_prune(struct daemon *d, const struct ctl_request *rq, struct buf 
 	image_mgr_forget(&d->images, NULL);
 	fmt_size(size, sizeof(size), (uint64_t)freed);
 	snprintf(msg, sizeof(msg), "image prune%s freed %s", all ? " --all" : "", size);
-	store_event_add(d->store, "image", "prune", msg, NULL);
+	daemon_event(d, "image", "pruned", NULL, NULL, "%s", msg);
 	if (rq->json)
 		buf_printf(out, "{\"freed\":%lld}\n", (long long)freed);
 	else

@@ -233,6 +233,21 @@ static int cmd_image_entry(struct globals *g, int argc, char **argv)
 	return cmd_image(path, g->json, argc, argv);
 }
 
+/* events, stats (runtime/cmd_events.c, cmd_stats.c): they follow */
+static int cmd_follow_entry(struct globals *g, int argc, char **argv)
+{
+	struct err e = { 0 };
+	const char *path = g->remote.host ? g->remote.host : socket_path(g, &e);
+
+	if (!path) {
+		cli_print_error(g->json, e.msg, NULL);
+		return EXIT_FAIL;
+	}
+	if (!strcmp(argv[0], "stats"))
+		return cmd_stats(path, g->json, argc, argv);
+	return cmd_events(path, g->json, argc, argv);
+}
+
 static int cmd_monitor(struct globals *g, int argc, char **argv)
 {
 	(void)g;
@@ -323,11 +338,11 @@ static const struct cli_command commands[] = {
 		 false },
 	       { "-t", "--tty", NULL, NULL, "a pseudo-terminal (with -i: -it)", false }),
 	  CLI_OWN_ARGS | CLI_RAW_ARGS, cmd_ctr_entry },
-	{ "stats", FORMS(""), "CPU, memory and traffic per container",
+	{ "stats", FORMS("[NAME...]"), "CPU, memory and traffic per container",
 	  "Shows each running container's CPU and memory use (from its cgroup, when it has one) "
 	  "and the packets and bytes it sent and received, refreshed every second until Ctrl-C.",
 	  OPTS({ "--no-stream", NULL, NULL, NULL, "print once and exit", false }),
-	  0, cmd_remote },
+	  0, cmd_follow_entry },
 	{ "events", FORMS(""), "what happened: containers, reloads, ports, policies",
 	  "Prints what happened, oldest first: containers created, started, died (with their "
 	  "exit code), restarted and stopped; reloads applied or rejected (with their errors); "
@@ -336,10 +351,10 @@ static const struct cli_command commands[] = {
 	  OPTS({ "-f", "--follow", NULL, NULL, "keep printing events as they happen", false },
 	       { "--since", NULL, "TIME", NULL, "only events after TIME (RFC 3339, or an age: 10m)",
 		 false },
-	       { "--type", NULL, "TYPE", NULL, "only this kind: container, reload, port or policy",
-		 false }),
-	  0, cmd_remote },
-	{ "port", FORMS("NAME"), "one container's published ports",
+	       { "--type", NULL, "TYPE", NULL, "only these kinds (a comma list): container, "
+		 "network, reload, port, policy, image, cni, daemon", true }),
+	  0, cmd_follow_entry },
+	{ "port", FORMS("NAME [PORT[/PROTO]]"), "one container's published ports",
 	  "Lists the ports one container publishes on the host, as berth ports does for all.",
 	  NULL, 0, cmd_remote },
 	{ "ports", FORMS(""), "published ports",

@@ -352,6 +352,43 @@ static int unpublish_one(void *ctx, const struct store_port *sp)
 	return 0;
 }
 
+/* "80/tcp -> 0.0.0.0:8080", as `docker port` says it, appended to b
+ * (", " between). */
+static void port_words(struct buf *b, const struct store_port *p)
+{
+	char a[IP_STRLEN];
+
+	buf_printf(b, "%s%u/%s -> ", b->len ? ", " : "", p->container_port, ip_proto_name(p->proto));
+	if (!p->host_ip.family)
+		buf_printf(b, "0.0.0.0:%u", p->host_port);
+	else if (p->host_ip.family == AF_INET6)
+		buf_printf(b, "[%s]:%u", ip_format(&p->host_ip, a), p->host_port);
+	else
+		buf_printf(b, "%s:%u", ip_format(&p->host_ip, a), p->host_port);
+}
+
+/* One event for the ports of a container published or withdrawn at once
+ * (a range of a thousand ports is one row, not a thousand). */
+static void port_event(struct daemon *d, const char *name, const char *action, size_t n,
+		       const struct buf *words)
+{
+	char attrs[32];
+
+	if (!n)
+		return;
+	snprintf(attrs, sizeof(attrs), "ports=%zu", n);
+	daemon_event(d, "port", action, name, attrs, "%.400s%s", words->data,
+		     words->len > 400 ? "..." : "");
+}
+
+static int port_word_one(void *ctx, const struct store_port *p)
+{
+	struct buf *b = ctx;
+
+	port_words(b, p);
+	return 0;
+}
+
 static struct pending_down *pending_find(const struct daemon *d, const char *name)
 {
 	for (struct pending_down *p = d->downs; p; p = p->next)
@@ -384,10 +421,22 @@ static void container_down(struct daemon *d, const struct pending_down *pd, stru
 		if (ipam_release(d->store, pd->release[i], pd->name, &e) < 0)
 			problem(d, report, n, "container %s: %s", pd->name, e.msg);
 	if (pd->forget) {
-		if (store_port_delete(d->store, pd->name, NULL, &e) < 0)
+		struct buf words;
+		int np;
+
+		buf_init(&words);
+		store_port_list(d->store, pd->name, port_word_one, &words, NULL);
+		if ((np = store_port_delete(d->store, pd->name, NULL, &e)) < 0)
 			problem(d, report, n, "container %s: %s", pd->name, e.msg);
-		if (store_container_delete(d->store, pd->name, &e) < 0 && e.code != ENOENT)
-			problem(d, report, n, "container %s: %s", pd->name, e.msg);
+		else
+			port_event(d, pd->name, "withdrawn", (size_t)np, &words);
+		buf_free(&words);
+		if (store_container_delete(d->store, pd->name, &e) < 0) {
+			if (e.code != ENOENT)
+				problem(d, report, n, "container %s: %s", pd->name, e.msg);
+		} else if (!c || !c->cfg->cni) {
+			daemon_event(d, "container", "removed", pd->name, NULL, "%s", "");
+		}
 		ctr_forget(&d->sup, pd->name);
 	}
 }
@@ -837,8 +886,12 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, const st
 	struct port_rows old = { 0 }, want = { 0 };
 	struct nat_busy *busy = NULL;
 	struct nat_port np;
+	struct buf added, gone;
+	size_t n_added = 0, n_gone = 0;
 	int ret;
 
+	buf_init(&added);
+	buf_init(&gone);
 	ret = store_port_list(d->store, c->name, collect_port, &old, e);
 	for (size_t i = 0; ret >= 0 && i < c->n_ports; i++) {
 		const struct cfg_port *p = &c->ports[i];
@@ -886,6 +939,8 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, const st
 		if ((ret = nat_port_del(d->nat, &np, e)) < 0 ||
 		    (ret = store_port_delete(d->store, c->name, &old.v[j], e)) < 0)
 			goto out;
+		port_words(&gone, &old.v[j]);
+		n_gone++;
 	}
 	/* new or changed: publish, then record (a port nat refuses is never
 	 * listed; one the store refuses, held by another container, is taken
@@ -903,9 +958,19 @@ static int apply_ports(struct daemon *d, const struct cfg_container *c, const st
 			nat_port_del(d->nat, &np, NULL);
 			goto out;
 		}
+		if (j == old.n) {
+			port_words(&added, &want.v[i]);
+			n_added++;
+		}
 	}
 	ret = 0;
 out:
+	if (!c->cni) {
+		port_event(d, c->name, "withdrawn", n_gone, &gone);
+		port_event(d, c->name, "published", n_added, &added);
+	}
+	buf_free(&added);
+	buf_free(&gone);
 	nat_busy_free(busy);
 	free(old.v);
 	free(want.v);
@@ -980,7 +1045,9 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	snprintf(sc.config_hash, sizeof(sc.config_hash), "fnv1a64:%016llx",
 		 (unsigned long long)c->hash);
 	snprintf(sc.state, sizeof(sc.state), "created");
+	bool created = true;
 	if (store_container_get(d->store, c->name, &old, NULL) == 0) {
+		created = false;
 		/* the process side of the row belongs to container.c */
 		memcpy(sc.state, old.state, sizeof(sc.state));
 		sc.pid = old.pid;
@@ -991,6 +1058,9 @@ static int apply_container(struct daemon *d, const struct config *cfg,
 	daemon_netns_path(d, c, sc.netns, sizeof(sc.netns));
 	if (store_container_put(d->store, &sc, e) < 0)
 		return -1;
+	if (created && !o)
+		daemon_event(d, "container", "created", c->name, NULL, "%s %s",
+			     c->image ? "image" : "rootfs", c->image ? c->image : c->rootfs);
 	return apply_ports(d, c, ctr, e);   /* a port row needs its container row */
 }
 
@@ -1400,6 +1470,36 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	return n;
 }
 
+/* An event per network and policy a reload added, removed or changed
+ * (from the same diff `reload --dry-run` shows). */
+static void config_events(struct daemon *d, const struct config *old, const struct config *cfg)
+{
+	struct buf diff;
+
+	buf_init(&diff);
+	diff_objects("network", old->networks, old->n_networks, cfg->networks, cfg->n_networks,
+		     sizeof(struct cfg_network), offsetof(struct cfg_network, name), d_net, &diff);
+	diff_objects("policy", old->policies, old->n_policies, cfg->policies, cfg->n_policies,
+		     sizeof(struct policy), offsetof(struct policy, name), d_pol, &diff);
+	for (char *line = diff.data, *next; line && *line; line = next) {
+		char type[16], name[STORE_NAME_MAX + 1];
+		const char *keys;
+		bool net;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (sscanf(line + 2, "%15s %64[^:]", type, name) != 2)
+			continue;
+		net = !strcmp(type, "network");
+		keys = strstr(line, ": ");
+		daemon_event(d, type, line[0] == '+' ? (net ? "created" : "added") :
+			     line[0] == '-' ? "removed" : "changed", name, NULL,
+			     "%s", keys ? keys + 2 : "");
+	}
+	buf_free(&diff);
+}
+
 int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 {
 	uint64_t t0 = now_us();
@@ -1414,9 +1514,10 @@ int reconcile_apply(struct daemon *d, struct config *cfg, struct buf *report)
 	d->image_reload = true;     /* a failed pull is tried again now */
 	n = converge(d, report, n);
 	d->image_reload = false;
+	if (old)
+		config_events(d, old, cfg);
 	config_free(old);
 	d->last_reconcile_us = now_us() - t0;
-	store_event_add(d->store, "reconcile", "config", n ? "applied with problems" : "applied", NULL);
 	return n;
 }
 
@@ -1585,6 +1686,7 @@ void reconcile_sup_init(struct daemon *d)
 	d->sup.on_gone = on_ctr_gone;
 	d->sup.on_change = on_ctr_change;
 	d->sup.log = daemon_log_ctx;
+	d->sup.on_event = events_on_ctr;
 	d->sup.ctx = d;
 	d->converge.cb = on_converge_timer;
 }

@@ -1002,6 +1002,10 @@ static const struct ctl_command daemon_commands[] = {
 	{ "dns",         req_dns,            false },
 	{ "policy",      req_policy,         false },      /* ls, why */
 	{ "metrics",     req_metrics,        false },
+	{ "events",      req_events,         false },
+	{ "network",     req_network,        false },      /* ls, inspect */
+	{ "port",        req_port,           false },
+	{ "stats",       req_stats,          false },
 	{ "logs",        req_ctr,            false },
 	{ "reload",      req_reload,         true },
 	{ "start",       req_ctr,            true },

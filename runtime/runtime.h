@@ -4,6 +4,9 @@
 #define BERTH_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+struct err;
 
 /* Exit codes of the CLI (s6 style): 0 ok, 1 the operation failed, 2 usage,
  * 3 nothing to do: the container already was as asked (`stop` of a stopped
@@ -28,5 +31,16 @@ int daemon_main(const struct daemon_opts *o);
 /* `berth net attach|detach|bridge-delete ...` (runtime/cmd_net.c). argv[0] is
  * "net". Returns an exit code. */
 int cmd_net(int argc, char **argv);
+
+/* `berth events [-f] [--since T] [--type T]...` (cmd_events.c) and `berth
+ * stats [--no-stream] [NAME...]` (cmd_stats.c) against the daemon at socket
+ * (ignored with a remote target). argv[0] is the command. Return an exit
+ * code. */
+int cmd_events(const char *socket, bool json, int argc, char **argv);
+int cmd_stats(const char *socket, bool json, int argc, char **argv);
+/* --since T: RFC 3339 ("2026-12-07T16:47:37Z", an offset, a fraction),
+ * unix seconds, or a duration before now ("10m", "1h30m", "2d") into unix
+ * seconds. Returns 0 or -EINVAL with the reason. */
+int events_parse_since(const char *s, int64_t now, int64_t *out, struct err *e);
 
 #endif

@@ -105,6 +105,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  stored INTEGER NOT NULL DEFAULT 0"
 	") WITHOUT ROWID;"
 	"CREATE INDEX images_digest ON images (digest);",
+
+	/* 4 -> 5: events get an action and attributes (`berth events`); kind
+	 * is their type. Earlier rows are moved into the new shape: an image
+	 * event's object was its verb, a reconcile was a reload applied, a
+	 * CNI event's message its action. */
+	"ALTER TABLE events ADD COLUMN action TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE events ADD COLUMN attrs TEXT NOT NULL DEFAULT '';"
+	"UPDATE events SET action = object, object = '' WHERE kind = 'image';"
+	"UPDATE events SET kind = 'reload', action = 'applied', object = '' WHERE kind = 'reconcile';"
+	"UPDATE events SET action = message, message = '' WHERE kind = 'cni';",
 };
 
 static const char *const stmt_sql[ST__MAX] = {
@@ -184,12 +194,14 @@ static const char *const stmt_sql[ST__MAX] = {
 	[ST_PORT_LIST_CT] = "SELECT container, network, family, host_ip, host_port, container_port,"
 		" proto FROM ports WHERE container = ?1 ORDER BY host_port, proto, host_ip",
 
-	[ST_EV_ADD] = "INSERT INTO events (time, kind, object, message) VALUES (?1, ?2, ?3, ?4)",
+	[ST_EV_ADD] = "INSERT INTO events (time, kind, action, object, message, attrs)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/* The ring: rowids only grow (the newest row is never deleted), so
 	 * everything STORE_EVENTS_MAX behind the new one is the overflow. */
 	[ST_EV_TRIM] = "DELETE FROM events WHERE id <= ?1",
-	[ST_EV_LIST] = "SELECT id, time, kind, object, message FROM events WHERE id > ?1"
-		" ORDER BY id",
+	[ST_EV_LIST] = "SELECT id, time, kind, action, object, message, attrs FROM events"
+		" WHERE id > ?1 ORDER BY id",
+	[ST_EV_LAST] = "SELECT max(id) FROM events",
 
 	[ST_CNI_PUT] = "INSERT INTO cni (name, spec) VALUES (?1, ?2)"
 		" ON CONFLICT (name) DO UPDATE SET spec = ?2",

@@ -21,7 +21,7 @@ enum store_stmt {
 	ST_CT_PUT, ST_CT_GET, ST_CT_LIST, ST_CT_DEL, ST_CT_STATE, ST_CT_RUNNING,
 	ST_PORT_CONFLICT, ST_PORT_ADD, ST_PORT_DEL, ST_PORT_DEL_CT, ST_PORT_LIST,
 	ST_PORT_LIST_CT,
-	ST_EV_ADD, ST_EV_TRIM, ST_EV_LIST,
+	ST_EV_ADD, ST_EV_TRIM, ST_EV_LIST, ST_EV_LAST,
 	ST_CNI_PUT, ST_CNI_DEL, ST_CNI_LIST,
 	ST_IMG_GET, ST_IMG_LIST, ST_IMG_KEEP, ST_IMG_UNNAMED_DEL, ST_IMG_PUT, ST_IMG_DEL,
 	ST__MAX
@@ -33,6 +33,8 @@ struct store {
 	bool ipam_fsync;            /* FULL for IPAM commits (default) */
 	bool sync_full;             /* what the connection is set to now */
 	sqlite3_stmt *st[ST__MAX];
+	store_event_hook_fn *on_event;      /* store_event_hook */
+	void *on_event_ctx;
 };
 
 /* Public entry points accept e == NULL; inside, e always points somewhere. */

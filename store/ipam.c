@@ -964,3 +964,35 @@ out:
 	array_free(&gone);
 	return ret;
 }
+
+int ipam_usage(struct store *s, const char *net, int family, uint64_t *usable, uint64_t *used,
+	       struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	struct pool p;
+
+	*usable = *used = 0;
+	if (load_pool(s, net, family, &p, e) < 0)
+		return -e->code;
+	for (size_t i = 0; i < p.nranges; i++) {
+		sqlite3_stmt *st = store_stmt(s, ST_ALLOC_COUNT, e);
+		uint64_t u = range_usable(&p, &p.ranges[i]);
+		int rc;
+
+		if (!st)
+			return -e->code;
+		bind_text(st, 1, net);
+		store_bind_ip(st, 2, &p.ranges[i].first);
+		store_bind_ip(st, 3, &p.ranges[i].last);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*used += (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			return store_sqlerr(s, rc, "count allocations", e);
+		*usable = *usable > UINT64_MAX - u ? UINT64_MAX : *usable + u;
+	}
+	if (*used > *usable)
+		*used = *usable;
+	return 0;
+}

@@ -337,23 +337,28 @@ int store_port_list(struct store *s, const char *container, store_port_fn *fn, v
 
 /* ---- events ------------------------------------------------------------- */
 
-int store_event_add(struct store *s, const char *kind, const char *object,
-		    const char *message, struct err *e)
+int64_t store_event_put(struct store *s, const struct store_event *ev, struct err *e)
 {
 	STORE_ERR_LOCAL(e);
+	struct store_event added;
 	sqlite3_stmt *st;
 	int64_t id;
 
-	if (!kind || !*kind)
-		return err_set(e, EINVAL, "event without a kind");
+	if (!ev->type[0])
+		return err_set(e, EINVAL, "event without a type");
 	if (store_begin(s, false, e) < 0)
 		return -e->code;
 	if (!(st = store_stmt(s, ST_EV_ADD, e)))
 		goto fail;
-	sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
-	bind_text(st, 2, kind);
-	bind_text(st, 3, object);
-	bind_text(st, 4, message);
+	added = *ev;
+	if (!added.time)
+		added.time = (int64_t)time(NULL);
+	sqlite3_bind_int64(st, 1, added.time);
+	bind_text(st, 2, added.type);
+	bind_text(st, 3, added.action);
+	bind_text(st, 4, added.object);
+	bind_text(st, 5, added.message);
+	bind_text(st, 6, added.attrs);
 	if (store_exec_stmt(s, st, "add event", e) < 0)
 		goto fail;
 	id = sqlite3_last_insert_rowid(s->db);
@@ -362,45 +367,83 @@ int store_event_add(struct store *s, const char *kind, const char *object,
 	sqlite3_bind_int64(st, 1, id - STORE_EVENTS_MAX);
 	if (store_exec_stmt(s, st, "trim events", e) < 0)
 		goto fail;
-	return store_commit(s, e);
+	if (store_commit(s, e) < 0)
+		return -e->code;
+	added.id = id;
+	if (s->on_event)
+		s->on_event(s->on_event_ctx, &added);
+	return id;
 fail:
 	store_rollback(s);
 	return -e->code;
+}
+
+int store_event_add(struct store *s, const char *kind, const char *object,
+		    const char *message, struct err *e)
+{
+	struct store_event ev = { 0 };
+	int64_t id;
+
+	if (!kind || !*kind)
+		return err_set(e, EINVAL, "event without a kind");
+	snprintf(ev.type, sizeof(ev.type), "%s", kind);
+	snprintf(ev.object, sizeof(ev.object), "%s", object ? object : "");
+	snprintf(ev.message, sizeof(ev.message), "%s", message ? message : "");
+	id = store_event_put(s, &ev, e);
+	return id < 0 ? (int)id : 0;
 }
 
 int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void *ctx,
 		     struct err *e)
 {
 	STORE_ERR_LOCAL(e);
-	ARRAY(struct store_event) r = { 0 };
+	struct store_event ev;
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
 	if (!(st = store_stmt(s, ST_EV_LIST, e)))
 		return -e->code;
 	sqlite3_bind_int64(st, 1, after_id);
-	/* Collect first: fn may call back into the store. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_event *ev = array_push(&r);
-		if (!ev) {
-			err_set(e, ENOMEM, "out of memory");
-			break;
-		}
-		ev->id = sqlite3_column_int64(st, 0);
-		ev->time = sqlite3_column_int64(st, 1);
-		store_copy_text(ev->kind, sizeof(ev->kind), st, 2);
-		store_copy_text(ev->object, sizeof(ev->object), st, 3);
-		store_copy_text(ev->message, sizeof(ev->message), st, 4);
+	/* One row at a time, not collected first: a thousand events would be
+	 * a megabyte at once (fn must not use the store, see store.h). */
+	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ev.id = sqlite3_column_int64(st, 0);
+		ev.time = sqlite3_column_int64(st, 1);
+		store_copy_text(ev.type, sizeof(ev.type), st, 2);
+		store_copy_text(ev.action, sizeof(ev.action), st, 3);
+		store_copy_text(ev.object, sizeof(ev.object), st, 4);
+		store_copy_text(ev.message, sizeof(ev.message), st, 5);
+		store_copy_text(ev.attrs, sizeof(ev.attrs), st, 6);
+		ret = fn(ctx, &ev);
 	}
 	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		ret = -e->code;
-	else if (rc != SQLITE_DONE)
+	if (ret == 0 && rc != SQLITE_DONE)
 		ret = store_sqlerr(s, rc, "list events", e);
-	for (size_t i = 0; i < r.n && ret == 0; i++)
-		ret = fn(ctx, &r.v[i]);
-	array_free(&r);
 	return ret;
+}
+
+int64_t store_event_last(struct store *s, struct err *e)
+{
+	STORE_ERR_LOCAL(e);
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	int rc;
+
+	if (!(st = store_stmt(s, ST_EV_LAST, e)))
+		return -e->code;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(s, rc, "last event", e);
+	return id;
+}
+
+void store_event_hook(struct store *s, store_event_hook_fn *fn, void *ctx)
+{
+	s->on_event = fn;
+	s->on_event_ctx = ctx;
 }
 
 /* ---- CNI attachments ---------------------------------------------------- */

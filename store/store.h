@@ -20,7 +20,7 @@
  */
 #define STORE_NAME_MAX 64
 #define STORE_MAX_RANGES 16         /* per network and family */
-#define STORE_SCHEMA_VERSION 4      /* PRAGMA user_version written by this berth */
+#define STORE_SCHEMA_VERSION 5      /* PRAGMA user_version written by this berth */
 #define STORE_EVENTS_MAX 1000       /* the event ring keeps the newest rows */
 
 struct store;
@@ -127,6 +127,12 @@ int ipam_request(struct store *s, struct ipam_req *r, struct ip_addr *out, struc
 /* Who holds ip in network: 1 with its name in owner, 0 when it is free. */
 int ipam_holder(struct store *s, const char *network, const struct ip_addr *ip,
 		char owner[STORE_NAME_MAX], struct err *e);
+/* How many addresses of network's family (AF_INET, AF_INET6) its ranges
+ * may hand out (network, broadcast and gateway addresses excluded;
+ * saturated at UINT64_MAX) and how many of those are allocated. -ENOENT:
+ * no such network, -EAFNOSUPPORT: it has no subnet of that family. */
+int ipam_usage(struct store *s, const char *network, int family, uint64_t *usable,
+	       uint64_t *used, struct err *e);
 /* Release every address owner holds in network (both families); returns the
  * number released (0 when it held none). The sticky memory is kept. */
 int ipam_release(struct store *s, const char *network, const char *owner, struct err *e);
@@ -187,21 +193,35 @@ int store_port_list(struct store *s, const char *container, store_port_fn *fn, v
 		    struct err *e);
 
 /* Events: a ring of the newest STORE_EVENTS_MAX rows; adding one drops the
- * oldest in the same transaction. */
+ * oldest in the same transaction (one row per event: flash wear). */
 struct store_event {
 	int64_t id;                 /* increasing */
-	int64_t time;               /* unix seconds */
-	char kind[32];
-	char object[STORE_NAME_MAX];
-	char message[256];
+	int64_t time;               /* unix seconds; 0 on add: now */
+	char type[16];              /* container network reload port policy image cni daemon */
+	char action[24];            /* "started", "died", "applied", ...; "" */
+	char object[256];           /* what it happened to (a name, an image's reference); "" */
+	char message[512];          /* in words; "" */
+	char attrs[256];            /* "KEY=VALUE" lines, '\n' between: "exit_code=1"; "" */
 };
 
+/* Add ev (its id is the store's; longer strings are cut). Returns the new
+ * event's id (> 0) or -errno. */
+int64_t store_event_put(struct store *s, const struct store_event *ev, struct err *e);
+/* store_event_put of type kind, no action or attributes. */
 int store_event_add(struct store *s, const char *kind, const char *object,
 		    const char *message, struct err *e);
-/* Events with id > after_id, oldest first. */
+/* Events with id > after_id, oldest first; a non-zero return from fn stops
+ * the walk and is returned. fn is called while the rows are read: it must
+ * not call into the store. */
 typedef int store_event_fn(void *ctx, const struct store_event *ev);
 int store_event_list(struct store *s, int64_t after_id, store_event_fn *fn, void *ctx,
 		     struct err *e);
+/* The newest event's id, 0 when there is none. */
+int64_t store_event_last(struct store *s, struct err *e);
+/* Called after each event committed through this handle (the daemon wakes
+ * its followers with it); NULL: nobody. */
+typedef void store_event_hook_fn(void *ctx, const struct store_event *ev);
+void store_event_hook(struct store *s, store_event_hook_fn *fn, void *ctx);
 
 /* CNI attachments (runtime/cni_attach.c): the request each was made from,
  * so that a restarted daemon sets them up again. A delete of one that is

@@ -96,6 +96,7 @@ struct ctr_run {
 	bool exit_pending : 1;      /* ended while no daemon ran: policy not yet applied */
 	bool queued : 1;            /* waits for a free start slot (CTR_STARTS_MAX) */
 	bool counted : 1;           /* holds a start slot: its report is due */
+	bool again : 1;             /* the next start is a restart (its event says so) */
 	char name[];
 };
 
@@ -129,6 +130,12 @@ static int run_start(struct ctr_run *r);
 static bool run_adopt_files(struct ctr_run *r, const char *boot, pid_t *seen);
 
 #define LOG(s, lvl, ...) ((s)->log((s)->ctx, (lvl), __VA_ARGS__))
+
+static void run_event(struct ctr_run *r, const char *action, int code, const char *msg)
+{
+	if (r->s->on_event)
+		r->s->on_event(r->s->ctx, r->name, action, code, msg);
+}
 
 static void changed(struct ctr_run *r)
 {
@@ -773,6 +780,8 @@ static void run_report_cb(struct loop_fd *f, uint32_t events)
 		r->init = (pid_t)atoi(rep->line + 3);
 		free(rep);
 		LOG(r->s, LOG_INFO, "container %s: started (pid %d)", r->name, (int)r->init);
+		run_event(r, r->again ? "restarted" : "started", -1, NULL);
+		r->again = false;
 		if (r->state == RS_STOPPING) {
 			run_record(r);      /* a stop came meanwhile: its timer runs */
 			return;
@@ -847,6 +856,8 @@ static void run_exited(struct ctr_run *r, int code, const char *error)
 		LOG(s, LOG_ERROR, "container %s: %s", r->name, r->error);
 	else
 		LOG(s, LOG_INFO, "container %s: exited with code %d", r->name, code);
+	run_event(r, why ? "stopped" : "died", code, r->error);
+	r->again = why == CTR_STOP_RESTART;
 	switch (why) {
 	case CTR_STOP_USER:
 		run_set_state(r, RS_STOPPED);
@@ -975,6 +986,7 @@ static void run_timer_cb(struct loop_timer *t)
 		if (!r->want)
 			return;
 		r->restarts++;
+		r->again = true;
 		run_start(r);
 		return;
 	case RS_CREATED:

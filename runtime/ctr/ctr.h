@@ -101,6 +101,14 @@ typedef void ctr_gone_fn(void *ctx, const char *name);
 typedef void ctr_change_fn(void *ctx, const char *name);
 typedef void ctr_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A transition of name's process worth an event (the owner records it):
+ * "started" or "restarted" (by its restart policy or a restart) once its
+ * init runs; "died" when it ended on its own (or could not start: code -1,
+ * why in msg), "stopped" when a stop ended it; code is its exit code
+ * (128 + N for signal N), -1 when it has none. One call per transition.
+ * May be NULL. */
+typedef void ctr_event_fn(void *ctx, const char *name, const char *action, int code,
+			  const char *msg);
 
 struct ctr_run;
 
@@ -112,6 +120,7 @@ struct ctr_sup {
 	ctr_gone_fn *on_gone;
 	ctr_change_fn *on_change;
 	ctr_log_fn *log;
+	ctr_event_fn *on_event;
 	void *ctx;
 	struct ctr_run *runs;           /* one per container the room knows */
 	struct name_index by_name;      /* the same runs, by name */

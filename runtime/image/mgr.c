@@ -158,13 +158,15 @@ static void job_event(struct image_job *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void job_event(struct image_job *j, const char *fmt, ...)
 {
-	char msg[ERR_MSG_MAX + IMAGE_REF_MAX + 64];  /* an error, a name and words */
+	struct store_event ev = { .type = "image" };
 	va_list ap;
 
+	snprintf(ev.action, sizeof(ev.action), "%s", job_verb(j));
+	snprintf(ev.object, sizeof(ev.object), "%.*s", (int)sizeof(ev.object) - 1, j->ref);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(ev.message, sizeof(ev.message), fmt, ap);
 	va_end(ap);
-	store_event_add(j->m->store, "image", job_verb(j), msg, NULL);
+	store_event_put(j->m->store, &ev, NULL);
 }
 
 /* The job's last moments on the daemon's thread: say it failed. Its error

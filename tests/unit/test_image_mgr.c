@@ -175,12 +175,11 @@ void image_ref_format(const struct image_ref *r, char *buf, size_t size)
 	snprintf(buf, size, "%s/%s:%s", r->registry, r->repo, r->tag);
 }
 
-int store_event_add(struct store *s, const char *kind, const char *object, const char *message,
-		    struct err *e)
+int64_t store_event_put(struct store *s, const struct store_event *ev, struct err *e)
 {
 	(void)s, (void)e;
-	buf_printf(&events, "%s %s %s\n", kind, object, message);
-	return 0;
+	buf_printf(&events, "%s %s %s\n", ev->type, ev->action, ev->message);
+	return 1;
 }
 
 /* ---- the tests ---------------------------------------------------------------- */

@@ -791,7 +791,7 @@ static void test_containers_ports(void)
 struct evs {
 	int n;
 	int64_t first_id, last_id;
-	char last[400];
+	char last[1100];
 };
 
 static int collect_ev(void *ctx, const struct store_event *ev)
@@ -801,7 +801,7 @@ static int collect_ev(void *ctx, const struct store_event *ev)
 	if (!v->n++)
 		v->first_id = ev->id;
 	v->last_id = ev->id;
-	snprintf(v->last, sizeof(v->last), "%s %s %s", ev->kind, ev->object, ev->message);
+	snprintf(v->last, sizeof(v->last), "%s %s %s", ev->type, ev->object, ev->message);
 	return 0;
 }
 
@@ -825,6 +825,104 @@ static void test_events(void)
 	memset(&v, 0, sizeof(v));
 	store_event_list(s, 1000, collect_ev, &v, &e);
 	T_EQ(v.n, 5, "events after an id (for followers)");
+	store_close(s);
+	s = NULL;
+}
+
+struct ev_all {
+	struct buf b;
+	int64_t hooked_id;
+	int hooks;
+};
+
+static int ev_line(void *ctx, const struct store_event *ev)
+{
+	struct ev_all *a = ctx;
+
+	buf_printf(&a->b, "%s|%s|%s|%s|%s;", ev->type, ev->action, ev->object, ev->message,
+		   ev->attrs);
+	return 0;
+}
+
+static void ev_hook(void *ctx, const struct store_event *ev)
+{
+	struct ev_all *a = ctx;
+
+	a->hooks++;
+	a->hooked_id = ev->id;
+}
+
+/* Schema 4 -> 5: events get an action and attributes; the rows written by
+ * an older berth move into the new shape. A new event carries them all,
+ * and the hook hears of it once committed. */
+static void test_events_v5(void)
+{
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	struct store_event ev = { .type = "container", .action = "died", .object = "web",
+				  .attrs = "exit_code=3" };
+	struct ev_all a = { 0 };
+	int64_t id;
+
+	snprintf(dir, sizeof(dir), "%s/events5", top);
+	T_OK(store_open(&s, dir, &e) == 0, "fresh database");
+	store_close(s);
+	s = NULL;
+	snprintf(db, sizeof(db), "%s/state.db", dir);
+	raw_sql(db, "DROP TABLE events");
+	raw_sql(db, "CREATE TABLE events (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+		" kind TEXT NOT NULL, object TEXT NOT NULL, message TEXT NOT NULL)");
+	raw_sql(db, "INSERT INTO events (time, kind, object, message) VALUES"
+		" (1, 'image', 'pull', 'image pull started: x'), (2, 'reconcile', 'config', 'applied'),"
+		" (3, 'cni', 'abc', 'attached')");
+	raw_sql(db, "PRAGMA user_version=4");
+	T_OK(store_open(&s, dir, &e) == 0, "a version-4 database opens: %s", e.msg);
+	T_EQ(raw_sql(db, "PRAGMA user_version"), 5, "and is at version 5");
+	buf_init(&a.b);
+	store_event_list(s, 0, ev_line, &a, &e);
+	T_STREQ(a.b.data, "image|pull||image pull started: x|;reload|applied||applied|;cni|attached|abc||;",
+		"its events in the new shape: an image's verb is its action, a reconcile a reload");
+	buf_reset(&a.b);
+	store_event_hook(s, ev_hook, &a);
+	id = store_event_put(s, &ev, &e);
+	T_EQ(id, 4, "a new event gets the next id");
+	T_EQ(a.hooks, 1, "the hook hears of it once");
+	T_EQ(a.hooked_id, 4, "with its id");
+	T_EQ(store_event_last(s, &e), 4, "the newest id");
+	store_event_list(s, 3, ev_line, &a, &e);
+	T_STREQ(a.b.data, "container|died|web||exit_code=3;", "type, action, object and attributes");
+	ev.type[0] = '\0';
+	T_OK(store_event_put(s, &ev, &e) == -EINVAL, "an event without a type is refused");
+	T_EQ(a.hooks, 1, "and nobody hears of it");
+	buf_free(&a.b);
+	store_close(s);
+	s = NULL;
+}
+
+/* What `network ls` shows as free: the ranges' addresses less the
+ * reserved ones and those allocated. */
+static void test_usage(void)
+{
+	char dir[PATH_MAX];
+	uint64_t usable, used;
+
+	snprintf(dir, sizeof(dir), "%s/usage", top);
+	T_OK(store_open(&s, dir, &e) == 0, "fresh database");
+	T_STREQ(net_put("small", "10.9.0.0/29", NULL, NULL, "fd09::/124", NULL), "", "a /29 network");
+	T_OK(ipam_usage(s, "small", AF_INET, &usable, &used, &e) == 0, "usage: %s", e.msg);
+	T_OK(usable == 5 && used == 0, "a /29: 5 usable (not the network, gateway, broadcast), "
+	     "none used (%llu, %llu)", (unsigned long long)usable, (unsigned long long)used);
+	A4("a");
+	alloc("small", AF_INET, "a", NULL);
+	alloc("small", AF_INET, "b", NULL);
+	alloc("small", AF_INET6, "b", NULL);
+	ipam_usage(s, "small", AF_INET, &usable, &used, &e);
+	T_OK(usable == 5 && used == 2, "two allocated: 3 free (%llu, %llu)",
+	     (unsigned long long)usable, (unsigned long long)used);
+	ipam_usage(s, "small", AF_INET6, &usable, &used, &e);
+	T_OK(usable == 14 && used == 1, "IPv6 /124: 14 usable, one used (%llu, %llu)",
+	     (unsigned long long)usable, (unsigned long long)used);
+	T_OK(ipam_usage(s, "nope", AF_INET, &usable, &used, &e) == -ENOENT, "an unknown network: %s",
+	     e.msg);
 	store_close(s);
 	s = NULL;
 }
@@ -864,6 +962,8 @@ int main(void)
 	test_containers_ports();
 	test_cni();
 	test_events();
+	test_events_v5();
+	test_usage();
 	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
 }
