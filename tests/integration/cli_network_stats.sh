@@ -25,7 +25,7 @@ printf '[container]\nrootfs = %s\ncommand = sh -c "while :; do :; done"\nstop_ti
 	>"$C/containers.d/burner.ini"
 
 start_daemon || { tail "$log"; skip_all "the daemon did not start"; }
-ip4() { B -o json ps | jq -r ".[] | select(.name == \"$1\") | .ipv4"; }
+ip4() { B -o json ps | jq -r ".[] | select(.name == \"$1\") | .addresses[] | select(.family == \"ipv4\") | .address"; }
 
 # ---- network ls | inspect ------------------------------------------------------
 check "network ls: a header for people" sh -c \
@@ -58,7 +58,10 @@ out=$(B network inspect nope 2>&1); rc=$?
 check_out "network inspect of an unknown network: named, exit 1" "1 berth: no such network: nope" \
 	echo "$rc $out"
 out=$(B network 2>&1); rc=$?
-check_out "network without ls/inspect: its usage" "1 berth: usage: berth network ls | berth network inspect NAME" \
+check_out "network without ls/inspect: its usage, exit 2" "2 berth: network: missing a subcommand
+usage: berth network ls
+       berth network inspect NETWORK
+see: berth help network" \
 	echo "$rc $out"
 
 # ---- port NAME ---------------------------------------------------------------------
@@ -114,6 +117,7 @@ check "stats -o json streams JSON Lines: one object per container per second" sh
 out=$(B stats --no-stream nope 2>&1); rc=$?
 check_out "stats of an unknown container: named, exit 1" "1 berth: no such container: nope" echo "$rc $out"
 out=$(B stats --bogus 2>&1); rc=$?
-check_out "stats --bogus: usage, exit 2" "2 berth stats: unknown option '--bogus'
-usage: berth stats [--no-stream] [NAME...]" echo "$rc $out"
+check_out "stats --bogus: usage, exit 2" "2 berth: stats: unknown option '--bogus'
+usage: berth stats [--no-stream] [NAME...]
+see: berth help stats" echo "$rc $out"
 done_testing

@@ -44,14 +44,14 @@ check "its rootfs is absolute (the CLI's directory made it so)" \
 	grep -qx "rootfs  = $TMPDIR/rootfs-rel" "$C/containers.d/web.ini"
 check_out "config check agrees with the file" "" sh -c "'$BERTH' config check -c '$C' >/dev/null"
 check_out "ps: web runs" "running" jstate web state
-ip=$(B -o json inspect web | jq -r '.interfaces[0].ipv4')
+ip=$(B -o json inspect web | jq -r '.addresses[] | select(.family=="ipv4") | .address')
 case $ip in 10.88.*) ok "web got an address ($ip)" ;; *) not_ok "web got an address" "$ip" ;; esac
 check_out "its command runs: fixed fetches its page by name" "hello from web" \
 	B exec fixed -- wget -qO- http://web/
 check_out "its label and environment are the ones given" "web hi" \
 	sh -c "'$BERTH' -c '$C' -o json inspect web | jq -r '\"\(.labels.app) \(.env[0])\"' | sed 's/GREETING=//'"
 check_out "its port is published" "8080 80 tcp" \
-	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"web\") | \"\(.host_port) \(.port) \(.proto)\"'"
+	sh -c "'$BERTH' -c '$C' -o json ports | jq -r '.[] | select(.container==\"web\") | \"\(.host_port) \(.container_port) \(.proto)\"'"
 check_out "run without -o json prints the name" "plain" \
 	B run plain --rootfs "$R" -- sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
 check_out "a command word with quotes and blanks survives the file" "it's a b;c" \
