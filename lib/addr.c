@@ -270,28 +270,6 @@ const char *ip_proto_name(int proto)
 	       proto == IPPROTO_SCTP ? "sctp" : "?";
 }
 
-int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return err_set(e, ENAMETOOLONG, "%s '%s': bad path", what, path);
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "create %s %s", what, tmp);
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 static unsigned hexdigit(char c)
 {
 	return isdigit((unsigned char)c) ? (unsigned)(c - '0') :

@@ -104,16 +104,22 @@ void buf_json_string_or_null(struct buf *b, const char *s)
 		buf_puts(b, "null");
 }
 
-void buf_json_time(struct buf *b, int64_t unix_seconds)
+char *time_rfc3339(int64_t unix_seconds, char *s, size_t size)
 {
 	time_t t = (time_t)unix_seconds;
 	struct tm tm;
+
+	if (unix_seconds <= 0 || !gmtime_r(&t, &tm) || !strftime(s, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(s, size, "-");
+	return s;
+}
+
+void buf_json_time(struct buf *b, int64_t unix_seconds)
+{
 	char s[32];
 
-	if (unix_seconds <= 0 || !gmtime_r(&t, &tm) ||
-	    !strftime(s, sizeof(s), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm)) {
+	if (unix_seconds <= 0)
 		buf_puts(b, "null");
-		return;
-	}
-	buf_puts(b, s);
+	else
+		buf_printf(b, "\"%s\"", time_rfc3339(unix_seconds, s, sizeof(s)));
 }

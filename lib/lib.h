@@ -100,6 +100,17 @@ const char *ip_proto_name(int proto);
  * left as they are). Returns 0 or -errno with "create WHAT X: ..." in e,
  * what naming the directory's role ("state directory"). */
 int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e);
+/* Write all of data to fd (a short write is retried). 0 or -errno. */
+int write_all(int fd, const void *data, size_t len);
+/* fsync a directory, so that a rename or unlink in it survives a power cut. */
+int fsync_dir(const char *path, struct err *e);
+/* Replace path with data: written to path.tmp (mode), renamed over it, so a
+ * reader sees the old file or the new one, whole. durable: also flushed to
+ * the disk, file and directory (the configuration, on flash that may lose
+ * power); without, a crash of berth is survived but not a power cut
+ * (runtime state under /run). 0 or -errno with the reason in e. */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+		      bool durable, struct err *e);
 
 /* Parse a literal "10.0.0.1" or "fd00::1" (no brackets, no scope, no port).
  * Returns 0 or -EINVAL with the reason in e. */
@@ -180,6 +191,8 @@ void buf_json_string_or_null(struct buf *b, const char *s);
 /* A point in time as JSON: an RFC 3339 UTC string with seconds
  * ("2026-12-07T16:47:37Z"), or null when unix_seconds <= 0 (never). */
 void buf_json_time(struct buf *b, int64_t unix_seconds);
+/* The same text without quotes into s (at least 21 bytes); "-" for never. */
+char *time_rfc3339(int64_t unix_seconds, char *s, size_t size);
 
 /*
  * Name index: objects found by name in O(1), where a list scanned per lookup

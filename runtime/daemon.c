@@ -409,17 +409,14 @@ int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struc
  * over it), removed at a clean exit. Not the lock: state_dir/berth.lock is. */
 static void daemon_pid_file(struct daemon *d, const char *run_dir)
 {
-	char path[4096], tmp[4200], line[32];
-	int fd, n;
+	char path[4096], line[32];
+	struct err e = { 0 };
+	int n;
 
 	snprintf(path, sizeof(path), "%s/berth.pid", run_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
-		daemon_log(d, LOG_WARN, "cannot write %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			unlink(tmp);
+	if (file_write_atomic(path, line, (size_t)n, 0644, false, &e) < 0) {
+		daemon_log(d, LOG_WARN, "pid file: %s", e.msg);
 		return;
 	}
 	d->pid_file = strdup(path);

@@ -310,6 +310,9 @@ void events_close(struct daemon *d);
  * [NAME...]` (req_stats.c). */
 int req_network(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 int req_port(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+/* A published port's host side as people read it: "0.0.0.0:8080",
+ * "127.0.0.1:9000", "[::1]:8080". */
+void port_host_side(struct buf *b, const struct store_port *p);
 int req_stats(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 
 /* The control requests (requests.c; `policy why` in policy_why.c). */

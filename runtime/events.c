@@ -97,10 +97,7 @@ void events_on_ctr(void *ctx, const char *name, const char *action, int code, co
 
 	if (code >= 0)
 		snprintf(attrs, sizeof(attrs), "exit_code=%d", code);
-	if (msg && *msg)
-		daemon_event(ctx, "container", action, name, attrs, "%s", msg);
-	else
-		daemon_event(ctx, "container", action, name, attrs, "%s", "");
+	daemon_event(ctx, "container", action, name, attrs, "%s", msg ? msg : "");
 }
 
 /* ---- formatting ---------------------------------------------------------- */
@@ -147,17 +144,6 @@ static void attrs_json(struct buf *out, const char *attrs)
 		p += *p == '\n';
 	}
 	buf_puts(out, "}");
-}
-
-static void time_rfc3339(int64_t t, char *buf, size_t size)
-{
-	struct buf b;
-
-	buf_init(&b);
-	buf_json_time(&b, t);
-	/* "\"2026-12-07T16:47:37Z\"" without its quotes */
-	snprintf(buf, size, "%.*s", b.len >= 2 ? (int)b.len - 2 : 0, b.len >= 2 ? b.data + 1 : "");
-	buf_free(&b);
 }
 
 /* One event: a line for people ("2026-12-07T16:47:37Z container web died

@@ -356,15 +356,8 @@ static int unpublish_one(void *ctx, const struct store_port *sp)
  * (", " between). */
 static void port_words(struct buf *b, const struct store_port *p)
 {
-	char a[IP_STRLEN];
-
 	buf_printf(b, "%s%u/%s -> ", b->len ? ", " : "", p->container_port, ip_proto_name(p->proto));
-	if (!p->host_ip.family)
-		buf_printf(b, "0.0.0.0:%u", p->host_port);
-	else if (p->host_ip.family == AF_INET6)
-		buf_printf(b, "[%s]:%u", ip_format(&p->host_ip, a), p->host_port);
-	else
-		buf_printf(b, "%s:%u", ip_format(&p->host_ip, a), p->host_port);
+	port_host_side(b, p);
 }
 
 /* One event for the ports of a container published or withdrawn at once

@@ -280,8 +280,7 @@ struct port_ctx {
 	size_t n;
 };
 
-/* The host side: "0.0.0.0:8080", "127.0.0.1:9000", "[::1]:8080". */
-static void host_side(struct buf *b, const struct store_port *p)
+void port_host_side(struct buf *b, const struct store_port *p)
 {
 	char a[IP_STRLEN];
 
@@ -312,11 +311,11 @@ static int port_one(void *ctx, const struct store_port *p)
 		buf_printf(pc->out, ",\"container_port\":%u,\"proto\":\"%s\"}", p->container_port,
 			   ip_proto_name(p->proto));
 	} else if (pc->only_port) {
-		host_side(pc->out, p);      /* `docker port web 80`: the host side only */
+		port_host_side(pc->out, p);      /* `docker port web 80`: the host side only */
 		buf_puts(pc->out, "\n");
 	} else {
 		buf_printf(pc->out, "%u/%s -> ", p->container_port, ip_proto_name(p->proto));
-		host_side(pc->out, p);
+		port_host_side(pc->out, p);
 		buf_puts(pc->out, "\n");
 	}
 	pc->n++;

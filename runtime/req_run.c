@@ -7,7 +7,6 @@
  * Done in the daemon, not the CLI, so that it works over remote TLS too. */
 #include "runtime/daemon_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,31 +30,6 @@ static const char *config_dir(const struct daemon *d)
 
 /* ---- the configuration as it would be ------------------------------------ */
 
-struct file_set {
-	ARRAY(struct config_file) v;
-	ARRAY(char *) owned;        /* the texts and paths of v */
-};
-
-static void file_set_free(struct file_set *fs)
-{
-	for (size_t i = 0; i < fs->owned.n; i++)
-		free(fs->owned.v[i]);
-	array_free(&fs->owned);
-	array_free(&fs->v);
-}
-
-static int own(struct file_set *fs, char *p)
-{
-	char **slot = p ? array_push(&fs->owned) : NULL;
-
-	if (!slot) {
-		free(p);
-		return -ENOMEM;
-	}
-	*slot = p;
-	return 0;
-}
-
 /* The text of dir/rel (at most CONFIG_FILE_MAX + 1 bytes: the loader says
  * when it is too long), NUL-terminated. 0, -EISDIR, or -errno. */
 static int read_text(const char *dir, const char *rel, char **text, size_t *len)
@@ -64,15 +38,15 @@ static int read_text(const char *dir, const char *rel, char **text, size_t *len)
 	struct stat st;
 	size_t n = 0;
 	char *buf;
-	int fd;
+	int fd, ret;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >= sizeof(path))
+		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-		int ret = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
-
+	ret = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (ret < 0) {
 		close(fd);
 		return ret;
 	}
@@ -87,8 +61,7 @@ static int read_text(const char *dir, const char *rel, char **text, size_t *len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			int ret = -errno;
-
+			ret = -errno;
 			close(fd);
 			free(buf);
 			return ret;
@@ -104,63 +77,6 @@ static int read_text(const char *dir, const char *rel, char **text, size_t *len)
 	return 0;
 }
 
-static int add_file(struct file_set *fs, const char *dir, const char *rel, struct buf *errors)
-{
-	struct config_file *f;
-	char *text, *path;
-	size_t len;
-	int ret = read_text(dir, rel, &text, &len);
-
-	if (ret == -EISDIR || (ret == -ENOENT && !strcmp(rel, "berth.ini")))
-		return 0;
-	if (ret < 0) {
-		buf_printf(errors, "%s/%s: %s\n", dir, rel, strerror(-ret));
-		return ret;
-	}
-	if (own(fs, text) < 0 || own(fs, path = strdup(rel)) < 0 || !(f = array_push(&fs->v)))
-		return -ENOMEM;
-	*f = (struct config_file){ path, text, len };
-	return 0;
-}
-
-/* Every file the loader reads in dir (berth.ini, containers.d/ *.ini,
- * policies.d/ *.ini; hidden and other names skipped, as config.c does)
- * but skip (a relative path; may be NULL). */
-static int read_config_files(const char *dir, const char *skip, struct file_set *fs,
-			     struct buf *errors)
-{
-	static const char *const subs[] = { "containers.d", "policies.d" };
-	int ret = add_file(fs, dir, "berth.ini", errors);
-
-	for (size_t k = 0; k < ARRAY_SIZE(subs) && !ret; k++) {
-		char path[4096];
-		struct dirent *de;
-		DIR *dh;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, subs[k]);
-		dh = opendir(path);
-		if (!dh) {
-			if (errno == ENOENT)
-				continue;
-			buf_printf(errors, "%s: %s\n", path, strerror(errno));
-			return -errno;
-		}
-		while (!ret && (de = readdir(dh))) {
-			size_t l = strlen(de->d_name);
-			char rel[300];
-
-			if (de->d_name[0] == '.' || l <= 4 || strcmp(de->d_name + l - 4, ".ini") ||
-			    l >= 256)
-				continue;
-			snprintf(rel, sizeof(rel), "%s/%s", subs[k], de->d_name);
-			if (!skip || strcmp(rel, skip))
-				ret = add_file(fs, dir, rel, errors);
-		}
-		closedir(dh);
-	}
-	return ret;
-}
-
 /* Would the configuration in dir, without skip and with extra (each may be
  * NULL), load and pass preflight as a reload checks it? 0, or -EINVAL with
  * every error line (file:line: ...) in errors, or -errno. */
@@ -168,34 +84,23 @@ static int check_config(const struct daemon *d, const char *dir, const char *ski
 			const struct config_file *extra, struct buf *errors)
 {
 	struct config_errors errs = { 0 }, warnings = { 0 };
-	struct file_set fs = { 0 };
+	struct config_opts opts = { .skip = skip, .extra = extra };
 	struct config *cfg = NULL;
-	struct config_file *f;
 	int ret;
 
-	ret = read_config_files(dir, skip, &fs, errors);
-	if (!ret && extra) {
-		if ((f = array_push(&fs.v)))
-			*f = *extra;
-		else
-			ret = -ENOMEM;
-	}
+	ret = config_load(dir, &opts, &cfg, &errs);
 	if (!ret) {
-		ret = config_load_files(fs.v.v, fs.v.n, dir, NULL, &cfg, &errs);
-		if (!ret) {
-			config_preflight(cfg, d->cfg, &errs, &warnings);
-			if (errs.n)
-				ret = -EINVAL;
-		}
-		for (size_t i = 0; i < errs.n; i++)
-			buf_printf(errors, "%s\n", errs.v[i].msg);
-		if (ret < 0 && !errs.n && !errors->len)
-			buf_printf(errors, "cannot load the configuration from %s\n", dir);
+		config_preflight(cfg, d->cfg, &errs, &warnings);
+		if (errs.n)
+			ret = -EINVAL;
 	}
+	for (size_t i = 0; i < errs.n; i++)
+		buf_printf(errors, "%s\n", errs.v[i].msg);
+	if (ret < 0 && !errs.n)
+		buf_printf(errors, "cannot load the configuration from %s: %s\n", dir, strerror(-ret));
 	config_free(cfg);
 	config_errors_free(&errs);
 	config_errors_free(&warnings);
-	file_set_free(&fs);
 	return ret;
 }
 
@@ -210,60 +115,21 @@ static size_t count_lines(const struct buf *b)
 
 /* ---- files that survive a power cut ------------------------------------- */
 
-static int fsync_dir(const char *path, struct err *e)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return err_sys(e, errno, "open %s", path);
-	if (fsync(fd) < 0 && errno != EINVAL)
-		ret = err_sys(e, errno, "fsync %s", path);
-	close(fd);
-	return ret;
-}
-
-/* dir/containers.d/NAME.ini with text: a hidden temporary file (the loader
- * skips it), written and flushed, renamed into place, and the directory
- * flushed, so that after a power cut the file is there whole or not at all. */
+/* dir/containers.d/NAME.ini with text, flushed to the disk: after a power
+ * cut the file is there whole or not at all (its temporary NAME.ini.tmp is
+ * not a name the loader reads). */
 static int write_ctr_file(const char *dir, const char *name, const char *text, size_t len,
 			  struct err *e)
 {
-	char sub[4096], tmp[4400], path[4400];
-	size_t off = 0;
-	int fd, ret = 0;
+	char sub[4096], path[4400];
 
 	snprintf(sub, sizeof(sub), "%s/containers.d", dir);
 	if (access(sub, F_OK) < 0) {
 		if (mkdir_p("directory", sub, 0755, e) < 0 || fsync_dir(dir, e) < 0)
 			return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.%s.ini.tmp", sub, name);
 	snprintf(path, sizeof(path), "%s/%s.ini", sub, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_sys(e, errno, "create %s", tmp);
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = err_sys(e, errno, "write %s", tmp);
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!ret && fsync(fd) < 0)
-		ret = err_sys(e, errno, "fsync %s", tmp);
-	if (close(fd) < 0 && !ret)
-		ret = err_sys(e, errno, "write %s", tmp);
-	if (!ret && rename(tmp, path) < 0)
-		ret = err_sys(e, errno, "rename %s to %s", tmp, path);
-	if (ret) {
-		unlink(tmp);
-		return ret;
-	}
-	return fsync_dir(sub, e);
+	return file_write_atomic(path, text, len, 0644, true, e);
 }
 
 static int remove_file(const char *dir, const char *rel, struct err *e)

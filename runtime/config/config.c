@@ -1797,9 +1797,10 @@ fail:
 	return ret;
 }
 
-/* Read DIR/sub/ *.ini (sorted later); hidden and other names skipped. */
-static int read_dir(int dirfd, const char *dir, const char *sub, struct cfg_alloc *m,
-		    struct config_cache *cache, struct src_list *list,
+/* Read DIR/sub/ *.ini (sorted later); hidden and other names skipped, and
+ * the file skip (relative to DIR; may be NULL). */
+static int read_dir(int dirfd, const char *dir, const char *sub, const char *skip,
+		    struct cfg_alloc *m, struct config_cache *cache, struct src_list *list,
 		    struct config_errors *errs)
 {
 	char path[4096];
@@ -1824,6 +1825,8 @@ static int read_dir(int dirfd, const char *dir, const char *sub, struct cfg_allo
 		    l >= 256)
 			continue;
 		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
+		if (skip && !strcmp(rel, skip))
+			continue;
 		ret = read_src(dirfd, dir, rel, de->d_type, m, cache, list, errs);
 		if (ret < 0 && ret != -EISDIR)
 			break;
@@ -1877,9 +1880,19 @@ int config_load_cached(const char *dir, const struct config_opts *opts,
 		watch_update(cache, dir);
 	ret = read_src(dirfd, dir, "berth.ini", DT_UNKNOWN, m, NULL, &list, errs);
 	if (!ret)
-		ret = read_dir(dirfd, dir, "containers.d", m, cache, &list, errs);
+		ret = read_dir(dirfd, dir, "containers.d", opts ? opts->skip : NULL, m, cache,
+			       &list, errs);
 	if (!ret)
-		ret = read_dir(dirfd, dir, "policies.d", m, cache, &list, errs);
+		ret = read_dir(dirfd, dir, "policies.d", opts ? opts->skip : NULL, m, cache,
+			       &list, errs);
+	if (!ret && opts && opts->extra) {
+		struct cfg_src *src = array_push(&list);
+
+		if (src)
+			*src = (struct cfg_src){ .f = *opts->extra };
+		else
+			ret = -ENOMEM;
+	}
 	if (!ret)
 		ret = load_srcs(list.v, list.n, dir, opts, cache, out, errs);
 	if (cache)

@@ -320,6 +320,11 @@ void config_errors_add(struct config_errors *errs, const char *file, int line, c
 
 struct config_opts {
 	const char *resolv_conf;    /* NULL: /etc/resolv.conf; [dns] resolv_conf wins */
+	/* config_load of a directory as it would be after one change (berth
+	 * run, rm): without the file skip ("containers.d/web.ini"), and with
+	 * extra, a file in memory read as if it were on disk. NULL: none. */
+	const char *skip;
+	const struct config_file *extra;
 };
 
 /* One file's text: what config_load reads from disk, or a test/fuzzer gives. */

@@ -843,21 +843,6 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* -t: relay between the caller's terminal (raw, with -i, when it is one)
  * and the master until the command has ended and its output is read; window size
  * changes follow (SIGWINCH). Returns once child (the CLI's own child, whose
@@ -901,18 +886,18 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 
 			if (n > 0) {
-				write_all(master, buf, (size_t)n);
+				(void)write_all(master, buf, (size_t)n);
 			} else if (n == 0 || errno != EINTR) {
 				in_open = false;
 				if (!is_tty)
-					write_all(master, "\x04", 1);   /* EOF for the reader */
+					(void)write_all(master, "\x04", 1);   /* EOF for the reader */
 			}
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = read(master, buf, sizeof(buf));
 
 			if (n > 0)
-				write_all(STDOUT_FILENO, buf, (size_t)n);
+				(void)write_all(STDOUT_FILENO, buf, (size_t)n);
 			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 				out_open = false;       /* EIO: no slave open any more */
 		}
@@ -921,7 +906,7 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 				if (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT) {
-					write_all(master, si.ssi_signo == SIGINT ? "\x03" : "\x1c", 1);
+					(void)write_all(master, si.ssi_signo == SIGINT ? "\x03" : "\x1c", 1);
 				} else if (si.ssi_signo == SIGWINCH) {
 					struct winsize ws;
 
@@ -935,7 +920,7 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 
 			/* what it wrote last, still in the pty */
 			while ((n = read(master, buf, sizeof(buf))) > 0)
-				write_all(STDOUT_FILENO, buf, (size_t)n);
+				(void)write_all(STDOUT_FILENO, buf, (size_t)n);
 			done = true;
 		}
 	}

@@ -497,7 +497,7 @@ static int write_one(const struct ctr_run *r, const char *file, const struct buf
 	char path[4096];
 
 	ctr_path(r, file, path, sizeof(path));
-	return ctr_file_write(path, b->data ? b->data : "", b->len, e);
+	return file_write_atomic(path, b->data ? b->data : "", b->len, 0644, false, e);
 }
 
 static int write_files(const struct ctr_run *r, const struct ctr_spec *sp, struct err *e)

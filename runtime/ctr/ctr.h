@@ -217,8 +217,6 @@ int ctr_monitor_main(int argc, char **argv);
 int ctr_caps_apply(struct err *e);
 /* Is /sys/fs/cgroup a cgroup v2 (unified) mount? */
 bool ctr_cgroup2(void);
-/* Write path atomically (a temporary file renamed over it), mode 0644. */
-int ctr_file_write(const char *path, const void *data, size_t len, struct err *e);
 /* The start time of pid (field 22 of /proc/PID/stat, clock ticks since
  * boot), or 0 if there is no such process. */
 uint64_t ctr_proc_start(pid_t pid);

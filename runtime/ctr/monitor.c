@@ -79,37 +79,6 @@ extern char **environ;
 
 /* ---- small helpers shared with the daemon and the CLI ------------------- */
 
-int ctr_file_write(const char *path, const void *data, size_t len, struct err *e)
-{
-	char tmp[strlen(path) + sizeof(".tmp")];   /* sized: the monitor's stack stays small */
-	const char *p = data;
-	int fd, ret = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_sys(e, errno, "create %s", tmp);
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = err_sys(e, errno, "write %s", tmp);
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	if (close(fd) < 0 && !ret)
-		ret = err_sys(e, errno, "write %s", tmp);
-	if (!ret && rename(tmp, path) < 0)
-		ret = err_sys(e, errno, "rename %s", tmp);
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 uint64_t ctr_proc_start(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -906,7 +875,7 @@ static void mon_write_exit(struct monitor *m, int status, const char *error)
 	n = snprintf(text, sizeof(text), "status=%d\nfinished=%lld\nerror=%s\n", status,
 		     (long long)time(NULL), error ? error : "");
 	snprintf(path, sizeof(path), "%s/exit", m->dir);
-	ctr_file_write(path, text, (size_t)n, NULL);
+	file_write_atomic(path, text, (size_t)n, 0644, false, NULL);
 }
 
 static void mon_cgroup_remove(struct monitor *m)
@@ -1145,7 +1114,7 @@ int ctr_monitor_main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/exit", m.dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/monitor", m.dir);
-	if (ctr_file_write(path, text, (size_t)n, &e) < 0)
+	if (file_write_atomic(path, text, (size_t)n, 0644, false, &e) < 0)
 		mon_say(&m, "%s", e.msg);
 	dprintf(sync, "ok %d\n", (int)pid);
 	close(sync);

@@ -42,22 +42,6 @@ static int images_path(const char *state_dir, const char *sub, char *path, struc
 	return 0;
 }
 
-static int fsync_dir(const char *path, struct err *e)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return err_sys(e, errno, "open %s", path);
-	if (fsync(fd) < 0) {
-		int err = errno;
-
-		close(fd);
-		return err_sys(e, err, "fsync %s", path);
-	}
-	close(fd);
-	return 0;
-}
-
 /* ---- deleting trees ------------------------------------------------------------
  * A layer holds read-only directories (a 0555 /usr) and may be deeper than
  * the file descriptors a process has: walk down and up again with one
@@ -263,23 +247,6 @@ int image_blob_path(const char *state_dir, const char *digest, char *path, struc
 		return err_set(e, EINVAL, "'%.80s' is not a sha256 digest", digest);
 	snprintf(sub, sizeof(sub), "blobs/sha256/%s", hex_of(digest));
 	return images_path(state_dir, sub, path, e);
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 int image_blob_write(const char *state_dir, const char *digest, const void *p, size_t n,

@@ -325,22 +325,6 @@ static int set_meta(struct unpacker *u, const struct tar_entry *t, int fd, int d
 
 /* ---- entries ------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int make_file(struct unpacker *u, struct tar_reader *tr, const struct tar_entry *t,
 		     int dirfd, const char *leaf, struct err *e)
 {
