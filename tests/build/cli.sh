@@ -48,7 +48,7 @@ done
 "$bin" frobnicate >"${TMPDIR:-/tmp}/out" 2>"${TMPDIR:-/tmp}/err"; rc=$?
 check_out "an unknown command exits 2" 2 echo "$rc"
 check "an unknown command names itself on stderr" grep -q "unknown command 'frobnicate'" "${TMPDIR:-/tmp}/err"
-check "an unknown command prints usage on stderr" grep -q '^usage: berth' "${TMPDIR:-/tmp}/err"
+check "an unknown command lists the command names and points to berth help" sh -c "grep -q '^see: berth help' '${TMPDIR:-/tmp}/err' && grep -qw reload '${TMPDIR:-/tmp}/err'"
 check_out "an unknown command prints nothing on stdout" "" cat "${TMPDIR:-/tmp}/out"
 "$bin" -o yaml version >/dev/null 2>&1; rc=$?
 check_out "-o with anything but json is a usage error" 2 echo "$rc"
