@@ -289,9 +289,14 @@ static int put_command(struct buf *ini, char *const *cmd, size_t n, struct err *
 	return 0;
 }
 
+/* One named type for the lists: split_lines writes them through a pointer,
+ * and two anonymous ARRAY(char *) are distinct types to the optimiser (with
+ * strict aliasing, -Os read a->cmd.n as the 0 it was before the split). */
+typedef ARRAY(char *) word_list;
+
 struct run_args {
 	const char *name, *image, *rootfs, *restart;
-	ARRAY(char *) ports, labels, networks, env, cmd;
+	word_list ports, labels, networks, env, cmd;
 	char *copies[5];            /* the split values (see run_args_parse) */
 };
 
@@ -307,9 +312,8 @@ static void run_args_free(struct run_args *a)
 }
 
 /* v's lines into list (a copy of v, kept in *copy). */
-static int split_lines(const char *v, char **copy, void *list_)
+static int split_lines(const char *v, char **copy, word_list *list)
 {
-	ARRAY(char *) *list = list_;
 	char *p;
 
 	free(*copy);
@@ -341,7 +345,8 @@ static int run_args_parse(const struct ctl_request *rq, struct run_args *a, stru
 	for (int i = 2; i + 1 < rq->argc; i += 2) {
 		const char *o = rq->argv[i], *v = rq->argv[i + 1];
 		static const char *const lists[] = { "-p", "-l", "--network", "-e", "--command" };
-		void *const targets[] = { &a->ports, &a->labels, &a->networks, &a->env, &a->cmd };
+		word_list *const targets[] = { &a->ports, &a->labels, &a->networks, &a->env,
+					       &a->cmd };
 		size_t k;
 
 		if (!strcmp(o, "--image") && !a->image) {
