@@ -111,6 +111,14 @@ static const struct cfg_health *check_of(const struct daemon *d, const char *nam
 	return c && !c->cfg->cni && c->cfg->health.kind != HEALTH_NONE ? &c->cfg->health : NULL;
 }
 
+static bool running(const struct daemon *d, const char *name)
+{
+	struct ctr_status st;
+
+	ctr_status(&d->sup, name, &st);
+	return !strcmp(st.state, "running");
+}
+
 /* ---- one probe ------------------------------------------------------------- */
 
 static void io_close(struct health *h)
@@ -168,9 +176,13 @@ static void transition(struct health *h, enum health_status to)
 		     to == HS_UNHEALTHY ? ": " : "", to == HS_UNHEALTHY ? h->last_out : "");
 	reconcile_dns_one(d, h->name);      /* in or out of its service */
 	if (to == HS_UNHEALTHY && ch && ch->on_unhealthy == ON_UNHEALTHY_RESTART &&
-	    ctr_restart(&d->sup, h->name))
+	    ctr_restart(&d->sup, h->name)) {
 		daemon_log(d, LOG_WARN, "container %s: unhealthy: restarting it (on_unhealthy = "
 			   "restart)", h->name);
+		/* no probes while it stops: "restarted" begins them again */
+		h->active = false;
+		loop_timer_cancel(&d->loop, &h->timer);
+	}
 }
 
 /* The probe ended: ok or not, msg what it said (appended to its output). */
@@ -530,6 +542,13 @@ static void timer_cb(struct loop_timer *t)
 	if (!h->active)
 		return;
 	if (h->phase == PH_IDLE) {
+		/* a stop under way (its "stopped" ends the probes): no probe of
+		 * a process on its way out; look again an interval later */
+		if (!running(h->d, h->name)) {
+			if (ch)
+				loop_timer_set(&h->d->loop, &h->timer, ch->interval_ms);
+			return;
+		}
 		probe_begin(h);
 		return;
 	}
@@ -585,14 +604,6 @@ static struct health *health_new(struct daemon *d, const char *name)
 	h->next = d->health;
 	d->health = h;
 	return h;
-}
-
-static bool running(const struct daemon *d, const char *name)
-{
-	struct ctr_status st;
-
-	ctr_status(&d->sup, name, &st);
-	return !strcmp(st.state, "running");
 }
 
 void health_on_ctr(struct daemon *d, const char *name, const char *action)
