@@ -114,6 +114,16 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 	buf_printf(b, "restart=%d\nmemory=%llu\ncpus=%u\nstop_timeout=%u\n", (int)c->restart,
 		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
 	buf_printf(b, "log_size=%llu\ninit=%d\n", (unsigned long long)c->log_size, c->init);
+	if (c->health.kind == HEALTH_NONE)
+		return;
+	buf_printf(b, "health=%d:%u:%s", (int)c->health.kind, (unsigned)c->health.port,
+		   c->health.path ? c->health.path : "");
+	for (size_t i = 0; i < c->health.argc; i++)
+		buf_printf(b, " %s", c->health.argv[i]);
+	buf_printf(b, "\nhealth_interval=%u\nhealth_timeout=%u\nhealth_retries=%u\n"
+		   "health_start_period=%u\non_unhealthy=%d\n", c->health.interval_ms,
+		   c->health.timeout_ms, c->health.retries, c->health.start_period_ms,
+		   (int)c->health.on_unhealthy);
 }
 
 static void describe_policy(const struct policy *p, struct buf *b)

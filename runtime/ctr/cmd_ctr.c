@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -842,6 +843,35 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
+/* Close every fd from 3 up but those in keep[0..n) (-1 entries ignored). */
+static void close_others(int *keep, int n)
+{
+	unsigned lo = 3;
+
+	for (int i = 1; i < n; i++)         /* sort: n is tiny */
+		for (int k = i; k > 0 && keep[k] < keep[k - 1]; k--) {
+			int t = keep[k];
+
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	for (int i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+
+		if (i < n && (keep[i] < 0 || (unsigned)keep[i] < lo))
+			continue;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0) {
+			/* before Linux 5.9: one by one, up to the limit */
+			long max = sysconf(_SC_OPEN_MAX);
+
+			for (unsigned fd = lo; fd < hi && (long)fd < (max > 0 ? max : 1024); fd++)
+				close((int)fd);
+		}
+		if (i < n)
+			lo = (unsigned)keep[i] + 1;
+	}
+}
+
 int ctr_join_open(struct ctr_join *j, const char *name, const char *info, struct err *e)
 {
 	static const char *const ns[] = { "ns/ipc", "ns/uts", "ns/net", "ns/mnt" };
@@ -897,6 +927,9 @@ pid_t ctr_join_spawn(const char *name, const char *info, const struct ctr_join *
 	pid_t child;
 	int st;
 
+	pid_t parent = getpid(), c;
+	int keep[8], n = 0;
+
 	fflush(NULL);
 	/* setns(pid) only moves the caller's future children, and whatever
 	 * joined stays there (a sanitizer's helper thread at exit, too): an
@@ -904,11 +937,25 @@ pid_t ctr_join_spawn(const char *name, const char *info, const struct ctr_join *
 	child = fork();
 	if (child != 0)
 		return child;
-	pid_t c;
-
+	if (o->die_with_parent) {
+		/* the daemon's probe: it goes with the daemon (and the command
+		 * with it), it does not outlive it waiting for a command */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(126);
+	}
 	if (o->out_fd >= 0 && (dup2(o->out_fd, STDOUT_FILENO) < 0 ||
 			       dup2(o->out_fd, STDERR_FILENO) < 0))
 		_exit(126);
+	/* nothing of the caller's but what joining takes: a daemon's fds
+	 * (its state directory's lock, its sockets) must not live on in a
+	 * process it does not wait for, nor reach the container */
+	keep[n++] = j->pidns;
+	keep[n++] = j->root;
+	for (size_t i = 0; i < ARRAY_SIZE(j->ns); i++)
+		keep[n++] = j->ns[i];
+	keep[n++] = o->tty_sock;
+	close_others(keep, n);
 	if (setns(j->pidns, CLONE_NEWPID) < 0) {
 		fprintf(stderr, "berth exec: join the pid namespace of %s: %s\n", name,
 			strerror(errno));

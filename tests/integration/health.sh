@@ -64,6 +64,16 @@ health_timeout  = 500ms
 health_retries  = 1
 stop_timeout = 1
 INI
+cat >"$C/containers.d/slowexec.ini" <<INI
+[container]
+rootfs  = $R
+command = sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
+health  = exec:sleep 100
+health_interval = 300ms
+health_timeout  = 500ms
+health_retries  = 1
+stop_timeout = 1
+INI
 cat >"$C/containers.d/plain.ini" <<INI
 [container]
 rootfs  = $R
@@ -176,9 +186,44 @@ check "the probe's output is kept with its exit code" sh -c \
 check "hang: a probe that never gets an answer is timed out: unhealthy" wait_for is_health hang unhealthy
 check "inspect says it timed out" wait_for sh -c \
 	"'$BERTH' -c '$C' inspect hang | jq -r .health.last.output | grep -q 'timed out after 500 ms'"
+check "exec: a command that outlives the timeout: unhealthy" wait_for is_health slowexec unhealthy
+check "inspect says it timed out" wait_for sh -c \
+	"'$BERTH' -c '$C' inspect slowexec | jq -r .health.last.output | grep -q 'timed out after 500 ms'"
+check "after several probes" wait_for sh -c "[ \"\$('$BERTH' -c '$C' inspect slowexec | jq .health.failures)\" -ge 4 ]"
+check "the timed-out commands were killed: at most the current probe's sleep runs" sh -c \
+	"[ \"\$('$BERTH' -c '$C' exec slowexec -- ps -o comm,args | grep -c '^sleep *sleep 100')\" -le 1 ]"
+
+# a reload changes a check in place: no restart
+tpid=$(B -o json ps | jq -r '.[] | select(.name=="tcpc") | .pid')
+sed -i 's/^health_interval = 300ms/health_interval = 200ms/' "$C/containers.d/tcpc.ini"
+check "reload --dry-run names the changed key" sh -c "'$BERTH' -c '$C' reload --dry-run | grep -q 'container tcpc: health_interval'"
+B reload >/dev/null
+check_out "inspect: the new interval" "200" sh -c "'$BERTH' -c '$C' inspect tcpc | jq .health.check.interval_ms"
+check_out "the container was not restarted" "$tpid healthy" sh -c \
+	"'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"tcpc\") | \"\(.pid) \(.health)\"'"
+
+# a check removed by a reload: the container is back in its service whatever it serves
+B exec web1 -- rm /tmp/www/health
+check "web1 unhealthy again" wait_for is_health web1 unhealthy
+check "and out of the service" wait_tenths 12 web_is "$ip2"
+sed -i '/^health/d' "$C/containers.d/web1.ini"
+B reload >/dev/null
+check_out "its check removed: health null" "null" health web1
+check "and back in its service at once" wait_tenths 5 web_is "$both"
+
+# the daemon killed and started again adopts the containers and probes them again
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+start_daemon || not_ok "the daemon started again" "$(tail -5 "$log")"
+check_out "after a daemon restart: tcpc runs on (the same process)" "$tpid" sh -c \
+	"'$BERTH' -c '$C' -o json ps | jq -r '.[] | select(.name==\"tcpc\") | .pid'"
+check "and is probed again: healthy" wait_for is_health tcpc healthy
+check "web2 healthy again, and the only one of its service with a check" wait_for is_health web2 healthy
+check "the service has both again" wait_tenths 20 web_is "$both"
 
 # the daemon's loop never waited for any of it
 check "the daemon answers promptly throughout" sh -c "timeout 2 '$BERTH' -c '$C' status >/dev/null"
-check "no probe left a zombie or a process behind" sh -c \
-	"! ps -eo stat,comm | awk '\$1 ~ /^Z/' | grep -q ."
+check "no probe is left a zombie of the daemon" wait_for sh -c \
+	"! ps --ppid $pid -o stat= | grep -q Z"
+[ "$_t_failed" = 0 ] || tail -40 "$log" | sed 's/^/# daemon: /'
 done_testing
