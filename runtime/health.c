@@ -229,21 +229,17 @@ static void probe_end(struct health *h, bool ok, const char *msg)
 /* Enter the netns at path just for socket(): the socket stays there. */
 static int socket_in(const struct daemon *d, const char *path, struct err *e)
 {
-	int self, ns, fd, er;
+	static int self = -1;       /* the daemon's own namespace, opened once */
+	int ns, fd, er;
 
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
+	if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
 		return err_set(e, errno, "open /proc/thread-self/ns/net");
 	ns = open(path, O_RDONLY | O_CLOEXEC);
-	if (ns < 0) {
-		er = errno;
-		close(self);
-		return err_set(e, er, "open %s", path);
-	}
+	if (ns < 0)
+		return err_set(e, errno, "open %s", path);
 	if (setns(ns, CLONE_NEWNET) < 0) {
 		er = errno;
 		close(ns);
-		close(self);
 		return err_set(e, er, "setns %s", path);
 	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -256,7 +252,6 @@ static int socket_in(const struct daemon *d, const char *path, struct err *e)
 		abort();
 	}
 	close(ns);
-	close(self);
 	if (fd < 0)
 		return err_set(e, er, "socket");
 	return fd;
