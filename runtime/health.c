@@ -192,6 +192,8 @@ static void probe_end(struct health *h, bool ok, const char *msg)
 
 	io_close(h);
 	proc_close(h);
+	if (h->pid > 0)
+		kill(h->pid, SIGKILL);  /* still running (timed out, or the check changed) */
 	h->pid = 0;
 	h->phase = PH_IDLE;
 	if (msg && *msg) {
@@ -317,8 +319,10 @@ static void io_cb(struct loop_fd *f, uint32_t events)
 	ssize_t n;
 	int er = 0, r;
 
-	if (!ch) {
-		probe_end(h, false, "the check was removed");
+	if (!ch || (h->phase != PH_EXEC && ch->kind == HEALTH_EXEC) ||
+	    (h->phase == PH_EXEC && ch->kind != HEALTH_EXEC)) {
+		/* a reload changed the check under this probe */
+		probe_end(h, false, ch ? "the check changed" : "the check was removed");
 		return;
 	}
 	switch (h->phase) {
@@ -548,10 +552,8 @@ static void timer_cb(struct loop_timer *t)
 		return;
 	}
 	snprintf(msg, sizeof(msg), "timed out after %u ms", ch ? (unsigned)ch->timeout_ms : 0);
-	if (h->pid > 0)
-		kill(h->pid, SIGKILL);  /* the command follows (parent-death signal) */
-	h->pid = 0;
-	probe_end(h, false, msg);
+	probe_end(h, false, msg);       /* kills an exec's process: the command follows
+					 * (its parent-death signal) */
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
