@@ -136,6 +136,11 @@ static inline const char *ctr_dns_name(const struct cfg_container *c)
 	return c->cni ? c->cni->dns_name : c->name;
 }
 
+/* A container's health (health.c): starting, healthy, unhealthy. */
+enum health_status { HS_STARTING, HS_HEALTHY, HS_UNHEALTHY };
+#define HEALTH_OUT_MAX 256          /* bytes of a probe's output kept (docker: 4096) */
+struct health;
+
 /* The daemon's context: every piece of mutable state the process has. */
 struct daemon {
 	struct loop loop;
@@ -187,6 +192,8 @@ struct daemon {
 	struct event_wait *event_waits;     /* `events --wait` replies owed (events.c) */
 	struct loop_timer events_wake;      /* new events: the followers look */
 	char *pid_file;             /* run_dir/berth.pid, ours to remove at exit; NULL */
+	struct health *health;      /* one per container with a check (health.c) */
+	struct name_index health_by_name;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 	uint64_t last_reconcile_us;
@@ -305,6 +312,31 @@ int req_events(struct daemon *d, const struct ctl_request *rq, struct buf *out, 
 size_t events_waiting(const struct daemon *d);
 void events_init(struct daemon *d);
 void events_close(struct daemon *d);
+
+/*
+ * Health checks (health.c). health_on_ctr follows the supervisor's events
+ * (probes begin at "started"/"restarted", stop at "died"/"stopped");
+ * health_sync, after each converge, brings the checks in line with the
+ * config (and picks up containers adopted running); health_on_reap is the
+ * supervisor's on_reap (an exec probe's process); health_free at exit.
+ * health_in_service: may c be among its service's DNS answers (no check:
+ * yes; else only while running and healthy). health_status_of: false when
+ * no check or not running. health_inspect: inspect's "health" value (null
+ * or an object). A transition records a container health_status event,
+ * changes DNS (reconcile_dns_one) and, with on_unhealthy = restart,
+ * restarts the container.
+ */
+void health_on_ctr(struct daemon *d, const char *name, const char *action);
+void health_sync(struct daemon *d);
+void health_on_reap(void *ctx, pid_t pid, int status);
+void health_free(struct daemon *d);
+bool health_in_service(const struct daemon *d, const struct cfg_container *c);
+bool health_status_of(const struct daemon *d, const char *name, enum health_status *out);
+const char *health_status_word(enum health_status s);
+void health_inspect(const struct daemon *d, const char *name, struct buf *out);
+/* Outside a converge: container name's DNS records as they should be now
+ * (its service membership follows its health). */
+void reconcile_dns_one(struct daemon *d, const char *name);
 
 /* `network ls|inspect NAME` and `port NAME` (req_network.c), `stats
  * [NAME...]` (req_stats.c). */

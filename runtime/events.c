@@ -98,6 +98,7 @@ void events_on_ctr(void *ctx, const char *name, const char *action, int code, co
 	if (code >= 0)
 		snprintf(attrs, sizeof(attrs), "exit_code=%d", code);
 	daemon_event(ctx, "container", action, name, attrs, "%s", msg ? msg : "");
+	health_on_ctr(ctx, name, action);  /* probes follow the process */
 }
 
 /* ---- formatting ---------------------------------------------------------- */

@@ -114,6 +114,16 @@ static void describe_container(const struct cfg_container *c, struct buf *b)
 	buf_printf(b, "restart=%d\nmemory=%llu\ncpus=%u\nstop_timeout=%u\n", (int)c->restart,
 		   (unsigned long long)c->memory, c->cpus_milli, c->stop_timeout);
 	buf_printf(b, "log_size=%llu\ninit=%d\n", (unsigned long long)c->log_size, c->init);
+	if (c->health.kind == HEALTH_NONE)
+		return;
+	buf_printf(b, "health=%d:%u:%s", (int)c->health.kind, (unsigned)c->health.port,
+		   c->health.path ? c->health.path : "");
+	for (size_t i = 0; i < c->health.argc; i++)
+		buf_printf(b, " %s", c->health.argv[i]);
+	buf_printf(b, "\nhealth_interval=%u\nhealth_timeout=%u\nhealth_retries=%u\n"
+		   "health_start_period=%u\non_unhealthy=%d\n", c->health.interval_ms,
+		   c->health.timeout_ms, c->health.retries, c->health.start_period_ms,
+		   (int)c->health.on_unhealthy);
 }
 
 static void describe_policy(const struct policy *p, struct buf *b)
@@ -1079,9 +1089,10 @@ static uint64_t dns_base_hash(const struct config *cfg)
 
 /* What DNS has of container c: its name, service, addresses per network and
  * ports, hashed (never 0 or DNS_PUB_FAILED); 0 when it has no names. */
-static uint64_t dns_pub_hash(const struct ctr *c)
+static uint64_t dns_pub_hash(const struct daemon *d, const struct ctr *c)
 {
 	const struct cfg_container *cc = c->cfg;
+	bool member = cc->service && health_in_service(d, cc);
 	uint64_t h;
 
 	if (c->state != CTR_NET_READY || !ctr_dns_name(cc))
@@ -1089,7 +1100,7 @@ static uint64_t dns_pub_hash(const struct ctr *c)
 	h = hash64(HASH64_INIT, ctr_dns_name(cc), strlen(ctr_dns_name(cc)) + 1);
 	for (size_t k = 0; cc->cni && k < cc->cni->n_aliases; k++)
 		h = hash64(h, cc->cni->aliases[k], strlen(cc->cni->aliases[k]) + 1);
-	if (cc->service)
+	if (member)
 		h = hash64(h, cc->service, strlen(cc->service) + 1);
 	for (size_t i = 0; i < c->n_ifs; i++) {
 		h = hash64(h, c->ifs[i].network, strlen(c->ifs[i].network) + 1);
@@ -1113,7 +1124,9 @@ static uint64_t dns_publish(struct daemon *d, struct dns_records *r, const struc
 	const struct cfg_container *cc = c->cfg;
 	struct dns_ctr_net nets[CONFIG_NET_PER_CONTAINER];
 	struct dns_ctr_ports few[16], *ports = few;
-	struct dns_ctr dc = { .name = ctr_dns_name(cc), .service = cc->service, .nets = nets };
+	/* a container with a health check is in its service while healthy */
+	struct dns_ctr dc = { .name = ctr_dns_name(cc), .nets = nets,
+			      .service = health_in_service(d, cc) ? cc->service : NULL };
 	struct err e = { 0 };
 	int ret;
 
@@ -1165,6 +1178,26 @@ static void dns_unpublish(struct dns_records *r, const struct cfg_container *c)
 		dns_records_remove_container(r, c->cni->aliases[k]);
 }
 
+void reconcile_dns_one(struct daemon *d, const char *name)
+{
+	struct dns_records *r = d->dns ? dns_server_records(d->dns) : NULL;
+	struct ctr *c = daemon_ctr(d, name);
+	struct buf report;
+	uint64_t now;
+	int n = 0;
+
+	if (!r || !c)
+		return;
+	now = dns_pub_hash(d, c);
+	if (now == c->dns_pub)
+		return;
+	buf_init(&report);
+	if (!now)
+		dns_unpublish(r, c->cfg);
+	c->dns_pub = now ? dns_publish(d, r, c, now, &report, &n) : 0;
+	buf_free(&report);
+}
+
 /*
  * Step 7: the names DNS answers, its upstreams and its listeners. The
  * server's records are changed in place for the containers whose names
@@ -1213,7 +1246,7 @@ static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ct
 		if (prev)
 			prev->dns_seen = true;
 		/* unchanged: the same file, networks and addresses, so the same names */
-		now = c->unchanged && had > DNS_PUB_FAILED ? had : dns_pub_hash(c);
+		now = c->unchanged && had > DNS_PUB_FAILED ? had : dns_pub_hash(d, c);
 		if (now == was && was != DNS_PUB_FAILED)
 			c->dns_pub = now;
 		else if (!now && was)
@@ -1460,6 +1493,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 			problem(d, report, &n, "container %s: %s", d->ctrs[i].cfg->name, e.msg);
 	}
 	ctr_prune(&d->sup);
+	health_sync(d);             /* checks added, removed, or of adopted containers */
 	return n;
 }
 
@@ -1561,7 +1595,7 @@ int reconcile_add_one(struct daemon *d, const struct cfg_container *c, struct er
 	buf_init(&report);
 	apply_policies(d, cfg, d->ctrs, d->n_ctrs, &report, &n);
 	if ((r = dns_server_records(d->dns)) && d->dns_base)
-		ctr->dns_pub = dns_publish(d, r, ctr, dns_pub_hash(ctr), &report, &n);
+		ctr->dns_pub = dns_publish(d, r, ctr, dns_pub_hash(d, ctr), &report, &n);
 	buf_free(&report);     /* problem() logged each */
 	return 0;
 }
@@ -1680,12 +1714,14 @@ void reconcile_sup_init(struct daemon *d)
 	d->sup.on_change = on_ctr_change;
 	d->sup.log = daemon_log_ctx;
 	d->sup.on_event = events_on_ctr;
+	d->sup.on_reap = health_on_reap;
 	d->sup.ctx = d;
 	d->converge.cb = on_converge_timer;
 }
 
 void reconcile_shutdown(struct daemon *d)
 {
+	health_free(d);             /* probes end before what they look at */
 	if (d->dns)
 		dns_server_free(d->dns);
 	d->dns = NULL;

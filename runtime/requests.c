@@ -139,6 +139,14 @@ static void json_networks(const struct cfg_container *c, struct buf *out)
 
 /* One container of ps as JSON: what the table says, structured. c is NULL
  * for one no longer configured whose process is still stopping. */
+/* ps's HEALTH: NULL without a check or while the process does not run. */
+static const char *ps_health(const struct daemon *d, const char *name)
+{
+	enum health_status hs;
+
+	return health_status_of(d, name, &hs) ? health_status_word(hs) : NULL;
+}
+
 static void ps_json(const struct daemon *d, const char *name, const struct ctr *c,
 		    const struct ctr_status *st, struct buf *out)
 {
@@ -162,6 +170,8 @@ static void ps_json(const struct daemon *d, const char *name, const struct ctr *
 		buf_puts(out, "null");
 	buf_puts(out, ",\"status\":");
 	buf_json_string_or_null(out, st->status);
+	buf_puts(out, ",\"health\":");
+	buf_json_string_or_null(out, ps_health(d, name));
 	buf_puts(out, ",");
 	if (c)
 		json_networks(c->cfg, out);
@@ -202,7 +212,7 @@ static void ps_removed_row(void *ctx, const char *name)
 	snprintf(pid, sizeof(pid), "%d", st.pid);
 	snprintf(restarts, sizeof(restarts), "%u", st.restarts);
 	table_add(pc->t, name, st.state, st.pid ? pid : NULL, restarts, st.status, NULL, NULL, NULL,
-		  NULL, "file", NULL);
+		  NULL, NULL, "file", NULL);
 }
 
 /* A CNI attachment's status: its process is the runtime's, berth knows its
@@ -219,12 +229,12 @@ static struct ctr_status att_status(const struct ctr *c)
 static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	static const char *const cols[] = { "NAME", "STATE", "PID#", "RESTARTS#", "STATUS",
-					    "NETWORKS[]", "IPV4", "IPV6", "ERROR", "ORIGIN",
-					    "RUNTIME ID" };
+					    "HEALTH", "NETWORKS[]", "IPV4", "IPV6", "ERROR",
+					    "ORIGIN", "RUNTIME ID" };
 	struct table t;
 
 	(void)e;
-	table_init(&t, 11, cols);
+	table_init(&t, 12, cols);
 	if (rq->json)
 		buf_puts(out, "[");
 	for (size_t i = 0; i < d->n_ctrs; i++) {
@@ -248,8 +258,8 @@ static int req_ps(struct daemon *d, const struct ctl_request *rq, struct buf *ou
 		ctr_addrs(c, AF_INET6, v6, sizeof(v6));
 		snprintf(pid, sizeof(pid), "%d", st.pid);
 		snprintf(restarts, sizeof(restarts), "%u", st.restarts);
-		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status, nets,
-			  v4, v6, st.error, c->cfg->cni ? "cni" : "file",
+		table_add(&t, c->cfg->name, st.state, st.pid ? pid : NULL, restarts, st.status,
+			  ps_health(d, c->cfg->name), nets, v4, v6, st.error, c->cfg->cni ? "cni" : "file",
 			  c->cfg->cni ? c->cfg->cni->id : NULL);
 	}
 	ctr_each_stopping(&d->sup, ps_removed_row, &(struct ps_ctx){ d, &t, rq->json ? out : NULL });
@@ -317,6 +327,8 @@ static int req_inspect(struct daemon *d, const struct ctl_request *rq, struct bu
 	buf_json_string_or_null(out, st.error);
 	buf_puts(out, ",\"warning\":");
 	buf_json_string_or_null(out, st.warning);
+	buf_puts(out, ",\"health\":");
+	health_inspect(d, c->cfg->name, out);
 	buf_puts(out, ",\"pid\":");
 	if (st.pid)
 		buf_printf(out, "%d", st.pid);
@@ -893,6 +905,35 @@ static int metric_port_json(void *ctx, const struct store_port *p)
 
 /* `metrics -o json`: the same numbers as the Prometheus text, one object;
  * a series' labels become keys ("containers":{"running":2,...}). */
+/* A gauge per container with a check and state: Prometheus lines, or
+ * JSON members "NAME":"healthy"|...|null. */
+static void metrics_health(const struct daemon *d, bool json, struct buf *out)
+{
+	bool first = true;
+
+	for (size_t i = 0; i < d->n_ctrs; i++) {
+		const struct cfg_container *c = d->ctrs[i].cfg;
+		enum health_status hs;
+		bool on;
+
+		if (c->cni || c->health.kind == HEALTH_NONE)
+			continue;
+		on = health_status_of(d, c->name, &hs);
+		if (json) {
+			buf_puts(out, first ? "" : ",");
+			buf_json_string(out, c->name);
+			buf_puts(out, ":");
+			buf_json_string_or_null(out, on ? health_status_word(hs) : NULL);
+			first = false;
+			continue;
+		}
+		for (int k = HS_STARTING; k <= HS_UNHEALTHY; k++)
+			buf_printf(out, "berth_container_health{container=\"%s\",state=\"%s\"} %d\n",
+				   c->name, health_status_word((enum health_status)k),
+				   on && (int)hs == k);
+	}
+}
+
 static void metrics_json(struct daemon *d, const char *const *states, const size_t *count,
 			 size_t n_states, const size_t *atts, unsigned long long restarts,
 			 const struct dns_stats *st, struct buf *out)
@@ -903,6 +944,8 @@ static void metrics_json(struct daemon *d, const char *const *states, const size
 	buf_puts(out, "{\"containers\":{");
 	for (size_t k = 0; k < n_states; k++)
 		buf_printf(out, "%s\"%s\":%zu", k ? "," : "", states[k], count[k]);
+	buf_puts(out, "},\"container_health\":{");
+	metrics_health(d, true, out);
 	buf_printf(out, "},\"cni_attachments\":{\"attached\":%zu,\"error\":%zu},"
 		   "\"container_restarts_total\":%llu,", atts[0], atts[1], restarts);
 	buf_printf(out, "\"dns_queries_total\":{\"noerror\":%llu,\"nxdomain\":%llu,"
@@ -954,6 +997,9 @@ static int req_metrics(struct daemon *d, const struct ctl_request *rq, struct bu
 		      "# TYPE berth_containers gauge\n");
 	for (size_t k = 0; k < ARRAY_SIZE(states); k++)
 		buf_printf(out, "berth_containers{state=\"%s\"} %zu\n", states[k], count[k]);
+	buf_puts(out, "# HELP berth_container_health Containers with a health check, by state "
+		      "(1: in it; all 0 while not running).\n# TYPE berth_container_health gauge\n");
+	metrics_health(d, false, out);
 	buf_puts(out, "# HELP berth_cni_attachments Runtimes' containers on berth's networks (CNI).\n"
 		      "# TYPE berth_cni_attachments gauge\n");
 	buf_printf(out, "berth_cni_attachments{state=\"attached\"} %zu\n"

@@ -144,6 +144,23 @@ enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
  * (at every start: a tag may have moved), never (it must be imported). */
 enum image_pull { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
 
+/* health = tcp:PORT | http:PORT[/PATH] | exec:CMD... (runtime/health.c runs it). */
+enum health_kind { HEALTH_NONE, HEALTH_TCP, HEALTH_HTTP, HEALTH_EXEC };
+enum on_unhealthy { ON_UNHEALTHY_NONE, ON_UNHEALTHY_RESTART };
+#define HEALTH_PATH_MAX 1024        /* bytes of an http check's path */
+struct cfg_health {
+	enum health_kind kind;      /* HEALTH_NONE: no check (the other fields unused) */
+	uint16_t port;              /* tcp, http: on 127.0.0.1 in the container's netns */
+	const char *path;           /* http: "/..." ("/" when not given) */
+	char **argv;                /* exec: split like command; argv[argc] == NULL */
+	size_t argc;
+	uint32_t interval_ms;       /* between the end of a probe and the next, 10 s */
+	uint32_t timeout_ms;        /* a probe that takes longer fails, 5 s */
+	uint32_t start_period_ms;   /* failures right after a start do not count, 0 */
+	unsigned retries;           /* failures in a row that make it unhealthy, 3 */
+	enum on_unhealthy on_unhealthy;     /* none */
+};
+
 /* ports = [HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO]; ranges of equal length. */
 struct cfg_port {
 	bool has_host_ip;           /* false: every address of the host */
@@ -183,9 +200,10 @@ struct cfg_container {
 	unsigned cpus_milli;        /* 1000 = one CPU; 0: no limit */
 	unsigned stop_timeout;      /* seconds, 10 */
 	uint64_t log_size;          /* bytes of stdout/stderr kept before one rotation, 1M */
+	struct cfg_health health;   /* kind HEALTH_NONE: no check */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, image, command, networks, default_network, ports, ip,
-			ip6;
+			ip6, health;
 	} lines;
 	/* Of its file's path and text: equal hashes, the same container (a
 	 * container is its file alone). Reconcile skips what did not change. */

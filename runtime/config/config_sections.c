@@ -12,7 +12,8 @@
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) &&
 	       sizeof(enum restart_policy) == sizeof(int) &&
-	       sizeof(enum image_pull) == sizeof(int), "CFG_ENUM stores an int");
+	       sizeof(enum image_pull) == sizeof(int) &&
+	       sizeof(enum on_unhealthy) == sizeof(int), "CFG_ENUM stores an int");
 
 /* ---- [daemon] ----------------------------------------------------------- */
 
@@ -1059,6 +1060,149 @@ static void parse_cpus(struct cfg_ctx *c, const struct ini_sect *s, const struct
 			    "(e.g. 0.5)", v);
 }
 
+/* ---- health checks ------------------------------------------------------ */
+
+/*
+ * A duration: a whole number with a unit, ms, s, m or h; a bare number is
+ * seconds (as stop_timeout). Into *ms when it lies in [min, max] ms.
+ */
+static bool parse_duration(const char *v, uint64_t min, uint64_t max, uint32_t *ms)
+{
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	size_t n = strspn(v, "0123456789");
+	unsigned long long x;
+	char num[16];
+
+	if (!n || n >= sizeof(num))
+		return false;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (!cfg_parse_uint(num, 1000000000ULL, &x))
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(v + n, units[i].unit))
+			continue;
+		if (x * units[i].ms < min || x * units[i].ms > max)
+			return false;
+		*ms = (uint32_t)(x * units[i].ms);
+		return true;
+	}
+	return false;
+}
+
+static void duration_key(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			 uint32_t *out, uint64_t min, const char *least, uint64_t max,
+			 const char *most)
+{
+	if (!parse_duration(e->val, min, max, out))
+		cfg_err_key(c, s, e, -1, "'%s': expected a duration from %s to %s (e.g. 500ms, "
+			    "10s, 2m; a bare number is seconds)", e->val, least, most);
+}
+
+static void parse_health_interval(struct cfg_ctx *c, const struct ini_sect *s,
+				  const struct ini_ent *e, void *obj)
+{
+	struct cfg_container *ct = obj;
+
+	duration_key(c, s, e, &ct->health.interval_ms, 100, "100ms", 86400000, "24h");
+}
+
+static void parse_health_timeout(struct cfg_ctx *c, const struct ini_sect *s,
+				 const struct ini_ent *e, void *obj)
+{
+	struct cfg_container *ct = obj;
+
+	duration_key(c, s, e, &ct->health.timeout_ms, 100, "100ms", 3600000, "1h");
+}
+
+static void parse_health_start_period(struct cfg_ctx *c, const struct ini_sect *s,
+				      const struct ini_ent *e, void *obj)
+{
+	struct cfg_container *ct = obj;
+
+	duration_key(c, s, e, &ct->health.start_period_ms, 0, "0s", 86400000, "24h");
+}
+
+/* A port, 1..65535, the whole of the n bytes at v. */
+static bool health_port(const char *v, size_t n, uint16_t *port)
+{
+	unsigned long long x;
+	char num[8];
+
+	if (!n || n >= sizeof(num) || strspn(v, "0123456789") < n)
+		return false;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (!cfg_parse_uint(num, 65535, &x) || !x)
+		return false;
+	*port = (uint16_t)x;
+	return true;
+}
+
+static void parse_health(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			 void *obj)
+{
+	struct cfg_health *h = &((struct cfg_container *)obj)->health;
+	const char *v = e->val;
+
+	if (!strncasecmp(v, "tcp:", 4)) {
+		h->kind = HEALTH_TCP;
+		if (!health_port(v + 4, strlen(v + 4), &h->port))
+			cfg_err_key(c, s, e, -1, "'%s': expected tcp:PORT with a PORT from 1 to "
+				    "65535", v);
+	} else if (!strncasecmp(v, "http:", 5)) {
+		const char *slash = strchr(v + 5, '/');
+		size_t pl = slash ? (size_t)(slash - (v + 5)) : strlen(v + 5);
+
+		h->kind = HEALTH_HTTP;
+		h->path = cfg_strdup(c->mem, slash ? slash : "/");
+		if (!health_port(v + 5, pl, &h->port)) {
+			cfg_err_key(c, s, e, -1, "'%s': expected http:PORT/PATH with a PORT from 1 "
+				    "to 65535", v);
+			return;
+		}
+		for (const char *p = h->path; *p; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+				cfg_err_key(c, s, e, -1, "'%s': the path may not hold spaces or "
+					    "control characters (write them %%-encoded)", v);
+				return;
+			}
+		if (strlen(h->path) > HEALTH_PATH_MAX)
+			cfg_err_key(c, s, e, -1, "the path is longer than %d bytes",
+				    HEALTH_PATH_MAX);
+	} else if (!strncasecmp(v, "exec:", 5)) {
+		long bad = split_command(c->mem, v + 5, &h->argv, &h->argc);
+
+		h->kind = HEALTH_EXEC;
+		if (bad >= 0)
+			cfg_err_key(c, s, e, -1, "'%s': unterminated %c quote", v, v[5 + bad]);
+		else if (!h->argc)
+			cfg_err_key(c, s, e, -1, "'%s': expected exec:COMMAND [ARG...]", v);
+	} else {
+		cfg_err_key(c, s, e, -1, "'%s': expected tcp:PORT, http:PORT/PATH or "
+			    "exec:COMMAND [ARG...]", v);
+	}
+}
+
+static const struct cfg_word on_unhealthy_words[] = { { "none", ON_UNHEALTHY_NONE },
+	{ "restart", ON_UNHEALTHY_RESTART }, { NULL, 0 } };
+
+/* The health_* keys and on_unhealthy only mean something with a check. */
+static void container_health(struct cfg_ctx *c, const struct ini_sect *s, struct cfg_container *ct)
+{
+	static const char *const keys[] = { "health_interval", "health_timeout",
+		"health_retries", "health_start_period", "on_unhealthy" };
+	const struct ini_ent *e;
+
+	if (ct->lines.health)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if ((e = cfg_get(s, keys[i])))
+			cfg_err_key(c, s, e, -1, "only with health (what to check: health = "
+				    "tcp:PORT, http:PORT/PATH or exec:COMMAND)");
+}
+
 static const struct cfg_word pulls[] = { { "missing", PULL_MISSING },
 	{ "always", PULL_ALWAYS }, { "never", PULL_NEVER }, { NULL, 0 } };
 
@@ -1114,6 +1258,23 @@ static const struct cfg_key container_keys[] = {
 	  .help = "berth's init is PID 1: forwards signals to the command, reaps orphans" },
 	{ "log_size", CFG_SIZE, .min = 16ULL << 10, .off = offsetof(struct cfg_container, log_size),
 	  .def = "1M", .help = "stdout and stderr kept before one rotation to NAME.log.1" },
+	{ "health", CFG_TEXT, .syntax = "tcp:PORT | http:PORT/PATH | exec:COMMAND [ARG...]",
+	  .parse = parse_health, CT_LINE(health),
+	  .help = "a health check: a connect, an HTTP GET (2xx/3xx) on 127.0.0.1 inside the "
+	  "container, or a command run in it (exit 0)" },
+	{ "health_interval", CFG_TEXT, .syntax = "DURATION", .parse = parse_health_interval,
+	  .def = "10s", .help = "with health: the time from the end of one probe to the next" },
+	{ "health_timeout", CFG_TEXT, .syntax = "DURATION", .parse = parse_health_timeout,
+	  .def = "5s", .help = "with health: a probe that takes longer fails" },
+	{ "health_retries", CFG_UINT, .min = 1, .max = 1000, .unit = "probes",
+	  .off = offsetof(struct cfg_container, health.retries), .def = "3",
+	  .help = "with health: failures in a row that make the container unhealthy" },
+	{ "health_start_period", CFG_TEXT, .syntax = "DURATION",
+	  .parse = parse_health_start_period, .def = "0s",
+	  .help = "with health: failures this soon after a start do not count" },
+	{ "on_unhealthy", CFG_ENUM, .words = on_unhealthy_words,
+	  .off = offsetof(struct cfg_container, health.on_unhealthy), .def = "none",
+	  .help = "with health: restart restarts the container when it becomes unhealthy" },
 };
 const struct cfg_section cfg_container_section = { "containers.d/NAME.ini", "container",
 	container_keys, ARRAY_SIZE(container_keys) };
@@ -1180,6 +1341,7 @@ void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f)
 		cfg_check_keys(c, s, &cfg_container_section);
 		cfg_parse_keys(c, s, &cfg_container_section, ct);
 		container_root(c, s, ct);
+		container_health(c, s, ct);
 		if (!ct->name) {
 			ct->name = cfg_file_stem(c->mem, f->path);
 			if (!cfg_dns_label(ct->name))

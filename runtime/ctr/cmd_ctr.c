@@ -20,8 +20,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -682,14 +684,6 @@ static void exec_user(const char *name, const char *info)
 	}
 }
 
-/* What `exec` asks for: -i keeps stdin (else /dev/null, as docker), -t a
- * pseudo-terminal of the container's own devpts. */
-struct exec_opts {
-	bool interactive, tty;
-	int tty_sock;               /* -t: the master goes back to the CLI on it */
-	bool have_ws;
-	struct winsize ws;          /* the CLI's terminal's size */
-};
 
 /* fd over the unix socket sock (SCM_RIGHTS). */
 static int fd_send(int sock, int fd)
@@ -736,7 +730,7 @@ static int fd_recv(int sock)
  * container's own devpts (/dev/ptmx there), so that the command's tty is a
  * /dev/pts/N it can see; its slave becomes the command's controlling
  * terminal and stdin/out/err, its master goes to the CLI. */
-static void exec_pty(const char *name, const struct exec_opts *o)
+static void exec_pty(const char *name, const struct ctr_exec_opts *o)
 {
 	char path[64];
 	int m, sl;
@@ -765,8 +759,9 @@ static void exec_pty(const char *name, const struct exec_opts *o)
 		close(sl);
 }
 
-static void __attribute__((noreturn)) exec_child(const char *name, const char *info, int fds[4],
-						 int rootfd, char **cmd, const struct exec_opts *o)
+static void __attribute__((noreturn)) exec_child(const char *name, const char *info,
+						 const int fds[4], int rootfd, char **cmd,
+						 const struct ctr_exec_opts *o)
 {
 	static const int types[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWNS };
 	static const char *const names[] = { "ipc", "uts", "net", "mnt" };
@@ -778,8 +773,13 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	char **slot;
 	int fd;
 
+	/* a health probe's: it goes when the process the daemon kills at the
+	 * probe's timeout goes */
+	if (o->die_with_parent)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* the container's cgroup (limits) while the host's /sys is still visible */
@@ -841,6 +841,141 @@ static void __attribute__((noreturn)) exec_child(const char *name, const char *i
 	fprintf(stderr, "berth exec: %s: %s\n", cmd[0], errno == ENOENT ? "command not found" :
 		strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Close every fd from 3 up but those in keep[0..n) (-1 entries ignored). */
+static void close_others(int *keep, int n)
+{
+	unsigned lo = 3;
+
+	for (int i = 1; i < n; i++)         /* sort: n is tiny */
+		for (int k = i; k > 0 && keep[k] < keep[k - 1]; k--) {
+			int t = keep[k];
+
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	for (int i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+
+		if (i < n && (keep[i] < 0 || (unsigned)keep[i] < lo))
+			continue;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0) {
+			/* before Linux 5.9: one by one, up to the limit */
+			long max = sysconf(_SC_OPEN_MAX);
+
+			for (unsigned fd = lo; fd < hi && (long)fd < (max > 0 ? max : 1024); fd++)
+				close((int)fd);
+		}
+		if (i < n)
+			lo = (unsigned)keep[i] + 1;
+	}
+}
+
+int ctr_join_open(struct ctr_join *j, const char *name, const char *info, struct err *e)
+{
+	static const char *const ns[] = { "ns/ipc", "ns/uts", "ns/net", "ns/mnt" };
+	char v[64];
+	pid_t pid;
+
+	j->pidns = j->root = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(j->ns); i++)
+		j->ns[i] = -1;
+	pid = (pid_t)atoi(field(info ? info : "", "pid", v, sizeof(v)) ? v : "0");
+	if (!field(info ? info : "", "start", v, sizeof(v)))
+		v[0] = '\0';
+	/* the pid is the init the daemon knows only if it started at the same
+	 * tick; the namespace fds are taken after the check, so they are its */
+	j->pidns = pid > 0 ? ns_open(pid, "ns/pid") : -1;
+	if (pid <= 0 || j->pidns < 0 || ctr_proc_start(pid) != strtoull(v, NULL, 10)) {
+		ctr_join_close(j);
+		return err_set(e, ESRCH, "%s is not running any more", name);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
+		if ((j->ns[i] = ns_open(pid, ns[i])) < 0) {
+			int er = errno;
+
+			ctr_join_close(j);
+			return err_set(e, er, "open /proc/%d/%s", (int)pid, ns[i]);
+		}
+	if ((j->root = ns_open(pid, "root")) < 0) {
+		int er = errno;
+
+		ctr_join_close(j);
+		return err_set(e, er, "open /proc/%d/root", (int)pid);
+	}
+	return 0;
+}
+
+void ctr_join_close(struct ctr_join *j)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(j->ns); i++)
+		if (j->ns[i] >= 0) {
+			close(j->ns[i]);
+			j->ns[i] = -1;
+		}
+	if (j->root >= 0)
+		close(j->root);
+	if (j->pidns >= 0)
+		close(j->pidns);
+	j->root = j->pidns = -1;
+}
+
+pid_t ctr_join_spawn(const char *name, const char *info, const struct ctr_join *j, char **cmd,
+		     const struct ctr_exec_opts *o)
+{
+	pid_t child;
+	int st;
+
+	pid_t parent = getpid(), c;
+	int keep[8], n = 0;
+
+	fflush(NULL);
+	/* setns(pid) only moves the caller's future children, and whatever
+	 * joined stays there (a sanitizer's helper thread at exit, too): an
+	 * intermediate child joins, forks the command, passes its end on */
+	child = fork();
+	if (child != 0)
+		return child;
+	if (o->die_with_parent) {
+		/* the daemon's probe: it goes with the daemon (and the command
+		 * with it), it does not outlive it waiting for a command */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(126);
+	}
+	if (o->out_fd >= 0 && (dup2(o->out_fd, STDOUT_FILENO) < 0 ||
+			       dup2(o->out_fd, STDERR_FILENO) < 0))
+		_exit(126);
+	/* nothing of the caller's but what joining takes: a daemon's fds
+	 * (its state directory's lock, its sockets) must not live on in a
+	 * process it does not wait for, nor reach the container */
+	keep[n++] = j->pidns;
+	keep[n++] = j->root;
+	for (size_t i = 0; i < ARRAY_SIZE(j->ns); i++)
+		keep[n++] = j->ns[i];
+	keep[n++] = o->tty_sock;
+	close_others(keep, n);
+	if (setns(j->pidns, CLONE_NEWPID) < 0) {
+		fprintf(stderr, "berth exec: join the pid namespace of %s: %s\n", name,
+			strerror(errno));
+		_exit(126);
+	}
+	c = fork();
+	if (c < 0)
+		_exit(126);
+	if (c == 0)
+		exec_child(name, info, j->ns, j->root, cmd, o);
+	if (o->tty_sock >= 0)
+		close(o->tty_sock);     /* the CLI sees the end if the command never sends */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	while (waitpid(c, &st, 0) < 0)
+		if (errno != EINTR)
+			_exit(126);
+	if (WIFSIGNALED(st))
+		_exit(128 + WTERMSIG(st));
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 126);
 }
 
 /* -t: relay between the caller's terminal (raw, with -i, when it is one)
@@ -937,7 +1072,7 @@ static void exec_relay(int master, pid_t child, bool interactive, int *st)
 #define EXEC_USAGE "exec [-i] [-t] NAME [--] CMD [ARG...]"
 
 /* -i, -t, -it, -ti, --interactive, --tty into o; false when arg is none. */
-static bool exec_flag(const char *arg, struct exec_opts *o)
+static bool exec_flag(const char *arg, struct ctr_exec_opts *o)
 {
 	if (!strcmp(arg, "--interactive")) {
 		o->interactive = true;
@@ -956,15 +1091,14 @@ static bool exec_flag(const char *arg, struct exec_opts *o)
 
 static int do_exec(const char *sock, bool json, int argc, char **argv)
 {
-	static const char *const ns[] = { "ns/ipc", "ns/uts", "ns/net", "ns/mnt" };
-	struct exec_opts o = { .tty_sock = -1 };
+	struct ctr_exec_opts o = { .tty_sock = -1, .out_fd = -1 };
 	char *req[] = { "exec-info", NULL, NULL };
-	char v[64];
-	int fds[4] = { -1, -1, -1, -1 }, sp[2] = { -1, -1 }, rootfd, pidfd, at = 1, st,
-	    ret = EXIT_FAIL;
+	int sp[2] = { -1, -1 }, at = 1, st, ret = EXIT_FAIL;
+	struct ctr_join j = { .pidns = -1, .ns = { -1, -1, -1, -1 }, .root = -1 };
+	struct err e = { 0 };
 	const char *name;
 	struct buf info;
-	pid_t pid, child;
+	pid_t child;
 
 	/* options before NAME, and right after it (docker takes only the first) */
 	while (at < argc && exec_flag(argv[at], &o))
@@ -988,28 +1122,8 @@ static int do_exec(const char *sock, bool json, int argc, char **argv)
 		buf_free(&info);
 		return EXIT_FAIL;
 	}
-	pid = (pid_t)atoi(field(info.data ? info.data : "", "pid", v, sizeof(v)) ? v : "0");
-	field(info.data, "start", v, sizeof(v));
-	/* the pid is the init the daemon knows only if it started at the same
-	 * tick; the namespace fds are taken after the check, so they are its */
-	pidfd = ns_open(pid, "ns/pid");
-	if (pid <= 0 || pidfd < 0 || ctr_proc_start(pid) != strtoull(v, NULL, 10)) {
-		fail(json, "%s is not running any more", name);
-		if (pidfd >= 0)
-			close(pidfd);
-		buf_free(&info);
-		return EXIT_FAIL;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
-		fds[i] = ns_open(pid, ns[i]);
-	rootfd = ns_open(pid, "root");
-	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
-		if (fds[i] < 0) {
-			fail(json, "open /proc/%d/%s: %s", (int)pid, ns[i], strerror(errno));
-			goto out;
-		}
-	if (rootfd < 0) {
-		fail(json, "open /proc/%d/root: %s", (int)pid, strerror(errno));
+	if (ctr_join_open(&j, name, info.data, &e) < 0) {
+		fail(json, "%s", e.msg);
 		goto out;
 	}
 	if (o.tty) {
@@ -1021,38 +1135,10 @@ static int do_exec(const char *sock, bool json, int argc, char **argv)
 		o.have_ws = ioctl(STDIN_FILENO, TIOCGWINSZ, &o.ws) == 0 ||
 			    ioctl(STDOUT_FILENO, TIOCGWINSZ, &o.ws) == 0;
 	}
-	fflush(NULL);
-	/* setns(pid) only moves the caller's future children, and whatever
-	 * joined stays there (a sanitizer's helper thread at exit, too): an
-	 * intermediate child joins, forks the command, passes its end on */
-	child = fork();
+	child = ctr_join_spawn(name, info.data, &j, argv + at, &o);
 	if (child < 0) {
 		fail(json, "fork: %s", strerror(errno));
 		goto out;
-	}
-	if (child == 0) {
-		pid_t cmd;
-
-		if (setns(pidfd, CLONE_NEWPID) < 0) {
-			fprintf(stderr, "berth exec: join the pid namespace of %s: %s\n", name,
-				strerror(errno));
-			_exit(126);
-		}
-		cmd = fork();
-		if (cmd < 0)
-			_exit(126);
-		if (cmd == 0)
-			exec_child(name, info.data, fds, rootfd, argv + at, &o);
-		if (sp[1] >= 0)
-			close(sp[1]);   /* the CLI sees the end if the command never sends */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGQUIT, SIG_IGN);
-		while (waitpid(cmd, &st, 0) < 0)
-			if (errno != EINTR)
-				_exit(126);
-		if (WIFSIGNALED(st))
-			_exit(128 + WTERMSIG(st));
-		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 126);
 	}
 	/* the terminal's Ctrl-C reaches the command (same process group; with
 	 * -t, as a byte through the pty); we only pass its end on */
@@ -1076,15 +1162,10 @@ static int do_exec(const char *sock, bool json, int argc, char **argv)
 status:
 	ret = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_FAIL;
 out:
-	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
 	for (size_t i = 0; i < 2; i++)
 		if (sp[i] >= 0)
 			close(sp[i]);
-	if (rootfd >= 0)
-		close(rootfd);
-	close(pidfd);
+	ctr_join_close(&j);
 	buf_free(&info);
 	return ret;
 }

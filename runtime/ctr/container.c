@@ -1006,13 +1006,18 @@ void ctr_on_sigchld(struct ctr_sup *s)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		bool monitor = false;
+
 		for (struct ctr_run *r = s->runs; r; r = r->next) {
 			if (r->monitor == pid && r->child) {
 				r->child = false;       /* reaped */
+				monitor = true;
 				run_monitor_gone(r);
 				break;
 			}
 		}
+		if (!monitor && s->on_reap)
+			s->on_reap(s->ctx, pid, st);    /* the owner's own child */
 	}
 }
 
@@ -1766,6 +1771,26 @@ static int req_exec_info(const struct ctr_run *r, const struct ctr_spec *sp, str
 		buf_printf(out, "env=%s\n", cc->env[i]);
 	}
 	return 0;
+}
+
+int ctr_exec_info(struct ctr_sup *s, const char *name, struct buf *out, struct err *e)
+{
+	const struct ctr_spec *sp = s->lookup(s->ctx, name);
+	struct ctr_run *r = sp ? run_find(s, sp->cfg->name) : NULL;
+
+	if (!r)
+		return err_set(e, ENOENT, "no container %s", name);
+	return req_exec_info(r, sp, out, e);
+}
+
+bool ctr_restart(struct ctr_sup *s, const char *name)
+{
+	struct ctr_run *r = run_find(s, name);
+
+	if (!r || r->state != RS_RUNNING)
+		return false;
+	r->restarts++;
+	return run_stop(r, CTR_STOP_RESTART, r->stop_timeout);
 }
 
 int ctr_request(struct ctr_sup *s, const struct ctl_request *rq, struct buf *out, struct err *e)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 /*
@@ -110,6 +111,10 @@ typedef void ctr_log_fn(void *ctx, enum log_level lvl, const char *fmt, ...)
 typedef void ctr_event_fn(void *ctx, const char *name, const char *action, int code,
 			  const char *msg);
 
+/* A child of the daemon that is not a monitor was reaped (SIGCHLD):
+ * status as waitpid gives it. May be NULL. */
+typedef void ctr_reap_fn(void *ctx, pid_t pid, int status);
+
 struct ctr_run;
 
 struct ctr_sup {
@@ -121,6 +126,7 @@ struct ctr_sup {
 	ctr_change_fn *on_change;
 	ctr_log_fn *log;
 	ctr_event_fn *on_event;
+	ctr_reap_fn *on_reap;
 	void *ctx;
 	struct ctr_run *runs;           /* one per container the room knows */
 	struct name_index by_name;      /* the same runs, by name */
@@ -160,6 +166,13 @@ void ctr_prune(struct ctr_sup *s);
  * is its command with init = no, else berth's init, which forwards it.
  * Returns 0, or -ESRCH when it is not running (e says so). */
 int ctr_kill(struct ctr_sup *s, const char *name, int sig, struct err *e);
+/* Restart name's running process as its restart policy would (counted
+ * in restarts; `restarted` follows): a health check's on_unhealthy =
+ * restart. False when it is not running. */
+bool ctr_restart(struct ctr_sup *s, const char *name);
+/* The exec-info reply of name (pid=, start=, cgroup=, cwd=, env=...) that
+ * ctr_join_open and ctr_join_spawn take; -ESRCH when it is not running. */
+int ctr_exec_info(struct ctr_sup *s, const char *name, struct buf *out, struct err *e);
 /* Does any container have a process? */
 bool ctr_any_busy(const struct ctr_sup *s);
 /* Call fn for each container whose process is stopping; returns how many. */
@@ -283,5 +296,38 @@ int cmd_ctr(const char *socket, bool json, int argc, char **argv);
  * RELOAD_STOPPING "a,b (...)\n"; with --wait the reply comes once they are
  * gone (and the restarted ones run), ending "stopped: a,b\n". */
 #define RELOAD_STOPPING "stopping: "
+
+/* ---- joining a running container (cmd_ctr.c): `berth exec`, exec health probes ---- */
+
+/* What joining a container's init takes, opened from the host. */
+struct ctr_join {
+	int pidns;                  /* -1: not open */
+	int ns[4];                  /* ipc, uts, net, mnt */
+	int root;                   /* its init's root (after pivot_root) */
+};
+/* Open the namespaces of the init that info (an exec-info reply: pid=,
+ * start=) names; a pid that did not start at that tick is refused (ESRCH:
+ * "NAME is not running any more"). On an error nothing stays open. */
+int ctr_join_open(struct ctr_join *j, const char *name, const char *info, struct err *e);
+void ctr_join_close(struct ctr_join *j);
+/* How the command runs: interactive keeps stdin (else /dev/null, as
+ * docker); tty: a pseudo-terminal of the container's own devpts whose
+ * master goes back on tty_sock; out_fd >= 0: stdout and stderr go there;
+ * die_with_parent: the command gets SIGKILL when the spawned process ends. */
+struct ctr_exec_opts {
+	bool interactive, tty;
+	int tty_sock;               /* -1: none */
+	bool have_ws;
+	struct winsize ws;          /* the CLI's terminal's size */
+	int out_fd;                 /* -1: the caller's stdout and stderr */
+	bool die_with_parent;
+};
+/* Fork a process that joins j's pid namespace and forks cmd there, inside
+ * the container's cgroup, namespaces and root, with its capabilities, user,
+ * working directory and environment (info's lines); it exits with cmd's
+ * status (128 + N for signal N; 126: could not run it, 127: not found).
+ * Returns its pid (the caller's child), or -1 (errno) when fork failed. */
+pid_t ctr_join_spawn(const char *name, const char *info, const struct ctr_join *j, char **cmd,
+		     const struct ctr_exec_opts *o);
 
 #endif

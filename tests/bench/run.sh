@@ -29,7 +29,7 @@ export PORTMAP_MAX="${PORTMAP_MAX:-300}" HOSTLOCAL_MAX="${HOSTLOCAL_MAX:-300}"
 mkdir -p "$out"
 
 headline="netadd.py ports.py dns.sh mem.py start.py image.py"
-alone="reload.sh ctr.sh remote.sh config.sh"
+alone="reload.sh ctr.sh remote.sh config.sh health.sh"
 micro="attach.sh nat.sh ipam.sh fw.sh"
 
 wanted() {

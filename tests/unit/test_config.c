@@ -254,6 +254,31 @@ static const struct {
 	{ "an empty [policy]",
 	  F("policies.d/db.ini", "[policy]\n[ingress a]\nfrom = all\n"),
 	  "policies.d/db.ini:1: [policy] select: missing (which containers the policy applies to; select = all for every one)" },
+	{ "health checks: bad kinds, ports, paths, durations, retries",
+	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = udp:53\n",
+	    "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = tcp:0\n"
+	    "health_interval = 50ms\nhealth_timeout = 2d\nhealth_retries = 0\n"
+	    "health_start_period = -1\non_unhealthy = kill\n",
+	    "containers.d/c.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = http:80x/\n",
+	    "containers.d/d.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = exec: \n",
+	    "containers.d/e.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = exec:test 'x\n",
+	    "containers.d/f.ini", "[container]\nrootfs = /r\ncommand = x\nhealth_retries = 2\n"
+	    "on_unhealthy = restart\n",
+	    "containers.d/g.ini", "[container]\nrootfs = /r\ncommand = x\nhealth = http:8080\n"
+	    "health_interval = 25h\n"),
+	  "containers.d/a.ini:4: [container] health: 'udp:53': expected tcp:PORT, http:PORT/PATH or exec:COMMAND [ARG...]\n"
+	  "containers.d/b.ini:4: [container] health: 'tcp:0': expected tcp:PORT with a PORT from 1 to 65535\n"
+	  "containers.d/b.ini:5: [container] health_interval: '50ms': expected a duration from 100ms to 24h (e.g. 500ms, 10s, 2m; a bare number is seconds)\n"
+	  "containers.d/b.ini:6: [container] health_timeout: '2d': expected a duration from 100ms to 1h (e.g. 500ms, 10s, 2m; a bare number is seconds)\n"
+	  "containers.d/b.ini:7: [container] health_retries: '0': expected a number of probes from 1 to 1000\n"
+	  "containers.d/b.ini:8: [container] health_start_period: '-1': expected a duration from 0s to 24h (e.g. 500ms, 10s, 2m; a bare number is seconds)\n"
+	  "containers.d/b.ini:9: [container] on_unhealthy: 'kill': expected none or restart\n"
+	  "containers.d/c.ini:4: [container] health: 'http:80x/': expected http:PORT/PATH with a PORT from 1 to 65535\n"
+	  "containers.d/d.ini:4: [container] health: 'exec:': expected exec:COMMAND [ARG...]\n"
+	  "containers.d/e.ini:4: [container] health: 'exec:test 'x': unterminated ' quote\n"
+	  "containers.d/f.ini:4: [container] health_retries: only with health (what to check: health = tcp:PORT, http:PORT/PATH or exec:COMMAND)\n"
+	  "containers.d/f.ini:5: [container] on_unhealthy: only with health (what to check: health = tcp:PORT, http:PORT/PATH or exec:COMMAND)\n"
+	  "containers.d/g.ini:5: [container] health_interval: '25h': expected a duration from 100ms to 24h (e.g. 500ms, 10s, 2m; a bare number is seconds)" },
 	{ "memory, cpus, restart, stop_timeout",
 	  F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\nmemory = 64X\ncpus = 0\n"
 	    "restart = sometimes\nstop_timeout = 1h\n"),
@@ -569,6 +594,58 @@ static void test_image(void)
 	config_free(c);
 }
 
+/* Health checks: each kind, the defaults, durations in every unit. */
+static void test_health(void)
+{
+	struct config *c = NULL;
+	const struct cfg_container *a, *b, *x, *n;
+	const char *dir;
+
+	dir = mkconf(F("containers.d/a.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "health = tcp:8080\n",
+		       "containers.d/b.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "health = http:80/healthz?full=1\nhealth_interval = 500ms\n"
+		       "health_timeout = 2\nhealth_retries = 5\nhealth_start_period = 1m\n"
+		       "on_unhealthy = restart\n",
+		       "containers.d/x.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "health = exec:sh -c 'test -f /tmp/ok'\nhealth_interval = 1h\n",
+		       "containers.d/n.ini", "[container]\nrootfs = /r\ncommand = x\n"));
+	T_STREQ(load(dir, &c), "ok", "a tcp, an http and an exec check, and none");
+	if (!c)
+		return;
+	a = config_container(c, "a");
+	b = config_container(c, "b");
+	x = config_container(c, "x");
+	n = config_container(c, "n");
+	T_OK(a && a->health.kind == HEALTH_TCP && a->health.port == 8080, "tcp:8080");
+	T_OK(a && a->health.interval_ms == 10000 && a->health.timeout_ms == 5000 &&
+	     a->health.retries == 3 && a->health.start_period_ms == 0 &&
+	     a->health.on_unhealthy == ON_UNHEALTHY_NONE,
+	     "defaults: interval 10s, timeout 5s, retries 3, start_period 0, on_unhealthy none");
+	T_OK(b && b->health.kind == HEALTH_HTTP && b->health.port == 80 &&
+	     !strcmp(b->health.path, "/healthz?full=1"), "http:80/healthz?full=1");
+	T_OK(b && b->health.interval_ms == 500 && b->health.timeout_ms == 2000 &&
+	     b->health.retries == 5 && b->health.start_period_ms == 60000 &&
+	     b->health.on_unhealthy == ON_UNHEALTHY_RESTART,
+	     "500ms, a bare 2 (seconds), retries 5, 1m, on_unhealthy restart");
+	T_OK(x && x->health.kind == HEALTH_EXEC && x->health.argc == 3 &&
+	     !strcmp(x->health.argv[0], "sh") && !strcmp(x->health.argv[2], "test -f /tmp/ok") &&
+	     !x->health.argv[3] && x->health.interval_ms == 3600000,
+	     "exec: split like command (quotes), 1h");
+	T_OK(n && n->health.kind == HEALTH_NONE, "no health key: no check");
+	config_free(c);
+	c = NULL;
+	dir = mkconf(F("containers.d/h.ini", "[container]\nrootfs = /r\ncommand = x\n"
+		       "health = HTTP:8080\n"));
+	T_STREQ(load(dir, &c), "ok", "http:PORT without a path");
+	if (!c)
+		return;
+	a = config_container(c, "h");
+	T_OK(a && a->health.kind == HEALTH_HTTP && !strcmp(a->health.path, "/"),
+	     "the path defaults to /, the kind is case-insensitive");
+	config_free(c);
+}
+
 static void test_syntax(void)
 {
 	struct config *c = NULL;
@@ -742,7 +819,8 @@ static const struct {
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
 	{ "images", "ca credentials allow_devices", "berth.ini", "[images]\n" },
 	{ "container", "name rootfs image pull read_only command env labels networks default_network ports service ip ip6 restart "
-	  "memory cpus stop_timeout init log_size", "containers.d/a.ini", "[container]\n" },
+	  "memory cpus stop_timeout init log_size health health_interval health_timeout "
+	  "health_retries health_start_period on_unhealthy", "containers.d/a.ini", "[container]\n" },
 	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
 	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
 	  "[policy]\nselect = all\n[ingress r]\n" },
@@ -858,8 +936,9 @@ static void test_doc(void)
 		}
 		if (!strcmp(doc_sections[i].section, "ingress|egress NAME"))
 			strncat(text, "from = all\n", sizeof(text) - strlen(text) - 1);
-		if (!strcmp(doc_sections[i].section, "container"))   /* one of rootfs and image */
-			strncat(text, "image = busybox\n", sizeof(text) - strlen(text) - 1);
+		if (!strcmp(doc_sections[i].section, "container"))   /* one of rootfs and image;
+								       * health_* need a check */
+			strncat(text, "image = busybox\nhealth = tcp:80\n", sizeof(text) - strlen(text) - 1);
 		T_STREQ(load_text(doc_sections[i].path, text), "ok",
 			"[%s]: its %d defaults, written out, load", doc_sections[i].section, given);
 	}
@@ -1094,6 +1173,7 @@ int main(void)
 	test_default();
 	test_default_network();
 	test_image();
+	test_health();
 	test_syntax();
 	test_selectors();
 	test_ports();
