@@ -44,11 +44,36 @@ def sandbox(script):
     if os.getuid() != 0:
         say("   %s: skipped (needs root for network namespaces)" % script)
         sys.exit(0)
-    env = dict(os.environ, BERTH_BENCH_SANDBOX=script, PYTHONDONTWRITEBYTECODE="1")
+    # the namespaces this process leaves: sandboxed() checks they are not
+    # the ones the benchmark runs in
+    env = dict(os.environ, BERTH_BENCH_SANDBOX=script, PYTHONDONTWRITEBYTECODE="1",
+               BERTH_BENCH_OUTSIDE=" ".join(os.readlink("/proc/self/ns/" + n) for n in ("net", "mnt")))
     argv = ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
-            'mount -t tmpfs -o mode=755 none /run && ip link set lo up && exec "$0" "$@"',
+            'mount -t tmpfs -o mode=755 berth-bench-run /run && ip link set lo up && exec "$0" "$@"',
             sys.executable, os.path.abspath(sys.argv[0])] + sys.argv[1:]
     os.execvpe("unshare", argv, env)
+
+
+def sandboxed():
+    """Raise unless this process runs in the sandbox sandbox() made: a
+    network and a mount namespace other than those it was started in (and
+    than pid 1's, when they can be read), with its own tmpfs on /run.
+    For a peer that changes networking or mounts on its own (podman)."""
+    outside = os.environ.get("BERTH_BENCH_OUTSIDE", "").split()
+    if not os.environ.get("BERTH_BENCH_SANDBOX") or len(outside) != 2:
+        raise RuntimeError("not in the bench sandbox (bench.sandbox)")
+    for n, out in zip(("net", "mnt"), outside):
+        here = os.readlink("/proc/self/ns/" + n)
+        try:
+            init = os.readlink("/proc/1/ns/" + n)
+        except OSError:
+            init = None
+        if here in (out, init):
+            raise RuntimeError("the %s namespace %s is the machine's, not the sandbox's" % (n, here))
+    with open("/proc/self/mountinfo") as f:
+        run = [ln.split(" - ")[1].split()[:2] for ln in f if ln.split()[4] == "/run"]
+    if not run or run[-1] != ["tmpfs", "berth-bench-run"]:
+        raise RuntimeError("/run is not the sandbox's own tmpfs")
 
 
 def sh(*cmd, check=True, quiet=True, **kw):
