@@ -172,6 +172,27 @@ static void first_line(const struct buf *b, char *out, size_t size)
 	snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
 }
 
+/* Is argv[*i] the option SHORT or LONG with its value ("-t 5", "--time 5",
+ * "--time=5"), given once? Then *val is the value and *i moves past it. */
+static bool opt_value(int argc, char **argv, int *i, const char *short_opt, const char *long_opt,
+		      const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(long_opt);
+
+	if (*val)
+		return false;
+	if ((!strcmp(a, short_opt) || !strcmp(a, long_opt)) && *i + 1 < argc) {
+		*val = argv[++*i];
+		return true;
+	}
+	if (!strncmp(a, long_opt, n) && a[n] == '=') {
+		*val = a + n + 1;
+		return true;
+	}
+	return false;
+}
+
 /* stop [-t SECONDS] NAME; a stopped one: said once, EXIT_NOOP. */
 static int do_stop(const char *sock, bool json, int argc, char **argv)
 {
@@ -182,11 +203,9 @@ static int do_stop(const char *sock, bool json, int argc, char **argv)
 	int ret;
 
 	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) && i + 1 < argc && !secs)
-			secs = argv[++i];
-		else if (!strncmp(argv[i], "--time=", 7) && !secs)
-			secs = argv[i] + 7;
-		else if (argv[i][0] != '-' && !name)
+		if (opt_value(argc, argv, &i, "-t", "--time", &secs))
+			continue;
+		if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
 			return usage("stop [-t SECONDS] NAME");
@@ -310,12 +329,9 @@ static int do_kill(const char *sock, bool json, int argc, char **argv)
 	struct buf b;
 
 	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--signal")) && i + 1 < argc &&
-		    !sigarg)
-			sigarg = argv[++i];
-		else if (!strncmp(argv[i], "--signal=", 9) && !sigarg)
-			sigarg = argv[i] + 9;
-		else if (argv[i][0] != '-' && !name)
+		if (opt_value(argc, argv, &i, "-s", "--signal", &sigarg))
+			continue;
+		if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
 			return usage("kill [-s SIGNAL] NAME");
@@ -592,12 +608,10 @@ static int do_logs(const char *sock, bool json, int argc, char **argv)
 	struct buf b;
 
 	for (int i = 1; i < argc; i++) {
+		if (opt_value(argc, argv, &i, "-n", "--tail", &tail))
+			continue;
 		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
 			follow = true;
-		else if ((!strcmp(argv[i], "--tail") || !strcmp(argv[i], "-n")) && i + 1 < argc)
-			tail = argv[++i];
-		else if (!strncmp(argv[i], "--tail=", 7))
-			tail = argv[i] + 7;
 		else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
