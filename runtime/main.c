@@ -295,6 +295,16 @@ static const struct cli_command commands[] = {
 	       { "-e", "--env", "K=V", NULL, "an environment variable", true },
 	       { "--restart", NULL, "always|on-failure|no", NULL, "the restart policy (default no)",
 		 false },
+	       { "--health", NULL, "SPEC", NULL, "a health check: tcp:PORT, http:PORT/PATH or "
+		 "exec:CMD", false },
+	       { "--health-interval", NULL, "DURATION", NULL, "between probes (default 10s)", false },
+	       { "--health-timeout", NULL, "DURATION", NULL, "a probe's limit (default 5s)", false },
+	       { "--health-retries", NULL, "N", NULL, "failures in a row that make it unhealthy "
+		 "(default 3)", false },
+	       { "--health-start-period", NULL, "DURATION", NULL, "failures that do not count "
+		 "after a start (default 0)", false },
+	       { "--on-unhealthy", NULL, "none|restart", NULL, "what an unhealthy container gets",
+		 false },
 	       { "-d", "--detach", NULL, NULL, "return once the file is applied, without waiting "
 		 "for the container to run", false }),
 	  CLI_OWN_ARGS, cmd_ctr_entry },

@@ -19,7 +19,7 @@
 int daemon_request_reload(struct daemon *d, bool dry_run, struct buf *out, struct err *e);
 
 #define RUN_USAGE "usage: berth run NAME [--image REF | --rootfs DIR] [-p SPEC]... [-l K=V]... " \
-	"[--network N]... [-e K=V]... [--restart P] [-- CMD...]"
+	"[--network N]... [-e K=V]... [--restart P] [--health SPEC [--health-* V]...] [-- CMD...]"
 
 /* The directory the daemon reads (as daemon_load_config), or NULL: the
  * embedded default, which has no directory to write into. */
@@ -294,8 +294,20 @@ static int put_command(struct buf *ini, char *const *cmd, size_t n, struct err *
  * strict aliasing, -Os read a->cmd.n as the 0 it was before the split). */
 typedef ARRAY(char *) word_list;
 
+/* The options that give one key one value: the request's word, the key.
+ * image and rootfs go before the command in the file, the others after. */
+static const struct { const char *word, *key; } run_values[] = {
+	{ "--image", "image" }, { "--rootfs", "rootfs" }, { "--restart", "restart" },
+	{ "--health", "health" }, { "--health-interval", "health_interval" },
+	{ "--health-timeout", "health_timeout" }, { "--health-retries", "health_retries" },
+	{ "--health-start-period", "health_start_period" },
+	{ "--on-unhealthy", "on_unhealthy" },
+};
+#define RUN_VALUES_BEFORE_COMMAND 2
+
 struct run_args {
-	const char *name, *image, *rootfs, *restart;
+	const char *name;
+	const char *values[ARRAY_SIZE(run_values)];
 	word_list ports, labels, networks, env, cmd;
 	char *copies[5];            /* the split values (see run_args_parse) */
 };
@@ -349,16 +361,11 @@ static int run_args_parse(const struct ctl_request *rq, struct run_args *a, stru
 					       &a->cmd };
 		size_t k;
 
-		if (!strcmp(o, "--image") && !a->image) {
-			a->image = v;
-			continue;
-		}
-		if (!strcmp(o, "--rootfs") && !a->rootfs) {
-			a->rootfs = v;
-			continue;
-		}
-		if (!strcmp(o, "--restart") && !a->restart) {
-			a->restart = v;
+		for (k = 0; k < ARRAY_SIZE(run_values); k++)
+			if (!strcmp(o, run_values[k].word) && !a->values[k])
+				break;
+		if (k < ARRAY_SIZE(run_values)) {
+			a->values[k] = v;
 			continue;
 		}
 		for (k = 0; k < ARRAY_SIZE(lists); k++)
@@ -377,10 +384,9 @@ static int run_ini(const struct run_args *a, struct buf *ini, struct err *e)
 {
 	buf_puts(ini, "; written by `berth run`: edit it and `berth reload`, or `berth rm`\n"
 		      "[container]\n");
-	if (a->image && put_value(ini, "image", a->image, e) < 0)
-		return -1;
-	if (a->rootfs && put_value(ini, "rootfs", a->rootfs, e) < 0)
-		return -1;
+	for (size_t k = 0; k < RUN_VALUES_BEFORE_COMMAND; k++)
+		if (a->values[k] && put_value(ini, run_values[k].key, a->values[k], e) < 0)
+			return -1;
 	if (put_command(ini, a->cmd.v, a->cmd.n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < a->env.n; i++)
@@ -390,8 +396,9 @@ static int run_ini(const struct run_args *a, struct buf *ini, struct err *e)
 	    put_list(ini, "networks", a->networks.v, a->networks.n, e) < 0 ||
 	    put_list(ini, "ports", a->ports.v, a->ports.n, e) < 0)
 		return -1;
-	if (a->restart && put_value(ini, "restart", a->restart, e) < 0)
-		return -1;
+	for (size_t k = RUN_VALUES_BEFORE_COMMAND; k < ARRAY_SIZE(run_values); k++)
+		if (a->values[k] && put_value(ini, run_values[k].key, a->values[k], e) < 0)
+			return -1;
 	return 0;
 }
 

@@ -376,7 +376,9 @@ static int do_kill(const char *sock, bool json, int argc, char **argv)
 /* ---- run and rm ------------------------------------------------------------------------ */
 
 #define RUN_USAGE "run NAME [--image REF | --rootfs DIR] [-p SPEC]... [-l K=V]... " \
-	"[--network N]... [-e K=V]... [--restart P] [-d] -- CMD..."
+	"[--network N]... [-e K=V]... [--restart P] [--health SPEC] [--health-interval D] " \
+	"[--health-timeout D] [--health-retries N] [--health-start-period D] " \
+	"[--on-unhealthy none|restart] [-d] -- CMD..."
 
 /* run: the options as the daemon takes them (a relative --rootfs made
  * absolute: the daemon's directory is not the user's; each repeated option
@@ -387,6 +389,12 @@ static int do_run(const char *sock, bool json, int argc, char **argv)
 	static const struct { const char *opt, *alias, *word; bool list; } opts[] = {
 		{ "--image", NULL, "--image", false }, { "--rootfs", NULL, "--rootfs", false },
 		{ "--restart", NULL, "--restart", false },
+		{ "--health", NULL, "--health", false },
+		{ "--health-interval", NULL, "--health-interval", false },
+		{ "--health-timeout", NULL, "--health-timeout", false },
+		{ "--health-retries", NULL, "--health-retries", false },
+		{ "--health-start-period", NULL, "--health-start-period", false },
+		{ "--on-unhealthy", NULL, "--on-unhealthy", false },
 		{ "-p", "--publish", "-p", true }, { "-l", "--label", "-l", true },
 		{ "--network", "--net", "--network", true }, { "-e", "--env", "-e", true },
 	};

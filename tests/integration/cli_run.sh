@@ -204,6 +204,18 @@ check_out "exec -t: the terminal's size reaches the command" "33 101" \
 check_out "exec -it: input typed reaches the command through the pty" "typed" \
 	sh -c "printf 'typed\n' | script -qec \"'$BERTH' -c '$C' exec -it web head -n1\" /dev/null | tr -d '\r' | tail -n1"
 
+# ---- run --health ---------------------------------------------------------------------------
+check "run --health: the check's keys go into the file" sh -c "'$BERTH' -c '$C' run hc --rootfs '$R' \
+	--health http:80/ --health-interval 200ms --health-retries 2 --on-unhealthy none \
+	-- httpd -f -p 80 -h /www >/dev/null &&
+	grep -qx 'health  = http:80/' '$C/containers.d/hc.ini' &&
+	grep -qx 'health_interval = 200ms' '$C/containers.d/hc.ini'"
+hc_healthy() { [ "$(B -o json ps | jq -r '.[] | select(.name == "hc") | .health')" = healthy ]; }
+check "and its health check runs: healthy" wait_for hc_healthy
+check "a bad --health: file:line, no file" \
+	sh -c "'$BERTH' -c '$C' run bad --rootfs '$R' --health ftp:21 -- true 2>&1 | grep -q '^containers.d/bad.ini:[0-9]*: \[container\] health' && test ! -e '$C/containers.d/bad.ini'"
+B rm -f hc >/dev/null 2>&1
+
 # ---- run --image ----------------------------------------------------------------------------
 mkdir -p "$TMPDIR/images"
 if python3 "$BERTH_TOP/tests/helpers/mkimage.py" --rootfs "$R" --format docker-archive \
