@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e)
@@ -27,6 +28,14 @@ int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e)
 		if (!c)
 			return 0;
 	}
+}
+
+void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 int write_all(int fd, const void *data, size_t len)

@@ -100,6 +100,8 @@ const char *ip_proto_name(int proto);
  * left as they are). Returns 0 or -errno with "create WHAT X: ..." in e,
  * what naming the directory's role ("state directory"). */
 int mkdir_p(const char *what, const char *path, unsigned mode, struct err *e);
+/* Sleep ms milliseconds, through signals that interrupt it. */
+void sleep_ms(unsigned ms);
 /* Write all of data to fd (a short write is retried). 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 /* fsync a directory, so that a rename or unlink in it survives a power cut. */

@@ -221,7 +221,7 @@ int cmd_events(const char *sock, bool json, int argc, char **argv)
 		/* nothing, at once: the daemon has all the followers it takes
 		 * waiting; ask again in a moment rather than in a tight loop */
 		if (ret == 0 && !strcmp(was, cursor) && loop_now_ms() - asked < EVENTS_RETRY_MS)
-			usleep(EVENTS_RETRY_MS * 1000);
+			sleep_ms(EVENTS_RETRY_MS);
 	}
 	buf_free(&body);
 	return ret;

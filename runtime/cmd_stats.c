@@ -219,14 +219,6 @@ static int take(const char *sock, bool json, int argc, char **req, struct sample
 	return -1;
 }
 
-static void nap_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int cmd_stats(const char *sock, bool json, int argc, char **argv)
 {
 	char *req[CTL_MAX_ARGS + 1];
@@ -262,7 +254,7 @@ int cmd_stats(const char *sock, bool json, int argc, char **argv)
 		goto done;
 	}
 	for (;;) {
-		nap_ms(stream ? STATS_INTERVAL_MS : STATS_NO_STREAM_MS);
+		sleep_ms(stream ? STATS_INTERVAL_MS : STATS_NO_STREAM_MS);
 		if (take(sock, json, n, req, cur, &body) < 0) {
 			ret = EXIT_FAIL;
 			break;

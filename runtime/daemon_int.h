@@ -342,6 +342,11 @@ void reconcile_dns_one(struct daemon *d, const char *name);
  * [NAME...]` (req_stats.c). */
 int req_network(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
 int req_port(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+/* One address as JSON: {"network","interface","family","address",
+ * "prefix_length"} (prefix_len < 0: null), the same in ps, inspect and
+ * network inspect (requests.c). */
+void json_address(struct buf *out, const char *network, const char *ifname,
+		  const struct ip_addr *ip, int prefix_len);
 /* A published port's host side as people read it: "0.0.0.0:8080",
  * "127.0.0.1:9000", "[::1]:8080". */
 void port_host_side(struct buf *b, const struct store_port *p);

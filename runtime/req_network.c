@@ -69,19 +69,6 @@ static size_t n_on(const struct daemon *d, const char *network)
 	return n;
 }
 
-static void json_address(struct buf *out, const char *network, const char *ifname,
-			 const struct ip_addr *a, unsigned plen)
-{
-	char s[IP_STRLEN];
-
-	buf_puts(out, "{\"network\":");
-	buf_json_string(out, network);
-	buf_puts(out, ",\"interface\":");
-	buf_json_string_or_null(out, ifname);
-	buf_printf(out, ",\"family\":\"%s\",\"address\":\"%s\",\"prefix_length\":%u}",
-		   a->family == AF_INET6 ? "ipv6" : "ipv4", ip_format(a, s), plen);
-}
-
 static void json_network(struct daemon *d, const struct cfg_network *n, struct buf *out)
 {
 	struct net_family f[2];

@@ -93,11 +93,26 @@ static int req_status(struct daemon *d, const struct ctl_request *rq, struct buf
 	return 0;
 }
 
-/* "addresses":[{network, interface, family, address, prefix_length}, ...]:
- * one object per address, as ps, inspect and network inspect give them. */
-static void json_addresses(const struct daemon *d, const struct ctr *c, struct buf *out)
+void json_address(struct buf *out, const char *network, const char *ifname,
+		  const struct ip_addr *ip, int prefix_len)
 {
 	char a[IP_STRLEN];
+
+	buf_puts(out, "{\"network\":");
+	buf_json_string(out, network);
+	buf_puts(out, ",\"interface\":");
+	buf_json_string_or_null(out, ifname);
+	buf_printf(out, ",\"family\":\"%s\",\"address\":\"%s\",\"prefix_length\":",
+		   ip->family == AF_INET6 ? "ipv6" : "ipv4", ip_format(ip, a));
+	if (prefix_len >= 0)
+		buf_printf(out, "%d}", prefix_len);
+	else
+		buf_puts(out, "null}");
+}
+
+/* "addresses":[...]: one object per address, as ps and inspect give them. */
+static void json_addresses(const struct daemon *d, const struct ctr *c, struct buf *out)
+{
 	bool first = true;
 
 	buf_puts(out, "\"addresses\":[");
@@ -110,17 +125,10 @@ static void json_addresses(const struct daemon *d, const struct ctr *c, struct b
 
 			if (!ip->family)
 				continue;
-			buf_puts(out, first ? "{\"network\":" : ",{\"network\":");
+			buf_puts(out, first ? "" : ",");
 			first = false;
-			buf_json_string(out, c->ifs[i].network);
-			buf_puts(out, ",\"interface\":");
-			buf_json_string_or_null(out, c->ifs[i].ifname);
-			buf_printf(out, ",\"family\":\"%s\",\"address\":\"%s\",\"prefix_length\":",
-				   v6 ? "ipv6" : "ipv4", ip_format(ip, a));
-			if (pfx && pfx->addr.family == ip->family)
-				buf_printf(out, "%u}", pfx->len);
-			else
-				buf_puts(out, "null}");
+			json_address(out, c->ifs[i].network, c->ifs[i].ifname, ip,
+				     pfx && pfx->addr.family == ip->family ? (int)pfx->len : -1);
 		}
 	}
 	buf_puts(out, "]");

@@ -37,14 +37,6 @@
  * a handshake every 10 ms for seconds). */
 #define STOP_POLL_FIRST_MS 10
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* One request; prints the error (and details) once, as cli_print_error
  * does: for people on stderr, with -o json as an object on stdout. The
  * request itself never asks the daemon for JSON: the CLI reads its

@@ -20,14 +20,6 @@
 #define POLL_MS 200
 #define BAR_WIDTH 20
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* The job as `image status -o json` says it. */
 struct job_view {
 	long long id, percent, done, total;
