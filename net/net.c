@@ -1114,11 +1114,59 @@ static void port_wait(struct attach_ctx *x, struct link *host)
 	}
 }
 
-/* on_error of the announcement's neighbour messages: none matters. */
+/* on_error of the announcement's messages: none matters. */
 static int accept_any(unsigned index, int code, const char *ext, void *ctx)
 {
 	(void)index, (void)code, (void)ext, (void)ctx;
 	return 0;
+}
+
+/* on_data of mcast_route_wait's route query: is it the multicast route? */
+static int route_is_multicast(const struct nlmsghdr *nlh, void *ctx)
+{
+	const struct rtmsg *rt = NLMSG_DATA(nlh);
+
+	if (nlh->nlmsg_type == RTM_NEWROUTE && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*rt)))
+		*(bool *)ctx = rt->rtm_type == RTN_MULTICAST;
+	return 0;
+}
+
+/*
+ * Wait, briefly, until the container's interface routes IPv6 multicast.
+ * Its ff00::/8 route comes when IPv6 finds the link ready, which it learns
+ * from the same link watch worker as the bridge (port_wait), and the worker
+ * may run later than we get here: the interface was brought up just now,
+ * its operstate still says down. Until then a packet to ff02::1 follows the
+ * default route: the NA went to the gateway as a unicast (after an NS for
+ * it) and never reached the other containers, whose caches kept the old
+ * MAC (net_announce.sh, about one run in forty on a loaded 2-core VM). The
+ * ARP needs no route. Give up after 200 looks (~20 ms): a link that is not
+ * ready by then is not one an announcement can help.
+ */
+static void mcast_route_wait(struct attach_ctx *x)
+{
+	char buf[128] __attribute__((aligned(8)));
+	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 1 };
+	bool multicast = false;
+	struct nl_handlers h = { .on_data = route_is_multicast, .on_error = accept_any,
+				 .ctx = &multicast };
+	struct nl_msg m;
+	struct rtmsg *rt;
+
+	for (int i = 0; i < 200; i++) {
+		nl_msg_init(&m, buf, sizeof(buf));
+		nl_msg_start(&m, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK);
+		rt = nl_msg_put_header(&m, sizeof(*rt));
+		if (rt) {
+			rt->rtm_family = AF_INET6;
+			rt->rtm_dst_len = 128;
+		}
+		nl_put(&m, RTA_DST, all_nodes, sizeof(all_nodes));
+		nl_put_u32(&m, RTA_OIF, (uint32_t)x->peer);
+		if (nl_talk(&x->ns, &m, &h, NULL) < 0 || multicast)
+			return;
+		usleep(100);
+	}
 }
 
 /*
@@ -1194,7 +1242,10 @@ static void announce(struct attach_ctx *x, struct link *host)
 	}
 	if (v4)
 		(void)nl_talk(&x->ns, &m, &h, NULL);
-	if (!v6 || setns(x->nsfd, CLONE_NEWNET) < 0)
+	if (!v6)
+		return;
+	mcast_route_wait(x);
+	if (setns(x->nsfd, CLONE_NEWNET) < 0)
 		return;
 	fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
 	if (setns(x->n->host_ns, CLONE_NEWNET) < 0)
@@ -1242,7 +1293,7 @@ static void announce(struct attach_ctx *x, struct link *host)
 		cm.h.cmsg_type = IPV6_PKTINFO;
 		cm.h.cmsg_len = CMSG_LEN(sizeof(pi));
 		memcpy(CMSG_DATA(&cm.h), &pi, sizeof(pi));
-		(void)sendmsg(fd, &msg, 0);
+		(void)sendmsg(fd, &msg, 0); usleep(1000); (void)sendmsg(fd, &msg, 0);
 	}
 	close(fd);
 }
