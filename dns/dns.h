@@ -102,6 +102,26 @@ int dns_records_set_container(struct dns_records *r, const struct dns_ctr *c, st
 /* The container name no longer has names, addresses or SRV ports of its
  * own (its name may still be a service of others). 0, or -ENOENT. */
 int dns_records_remove_container(struct dns_records *r, const char *name);
+/*
+ * A service with virtual IPs (issue 23): NAME and NAME.DOMAIN answer A/AAAA
+ * with its VIPs (not its members), _PORT._PROTO.NAME.DOMAIN answers SRV
+ * 0 0 PORT NAME.DOMAIN for each of its ports, and the PTR of each VIP is
+ * NAME.DOMAIN. Scoped like a container on network: clients that see the
+ * network see it. Setting it again replaces what it had. A name that is a
+ * container or a `service =` group is refused (-EEXIST): the config keeps
+ * them apart, this is the guard.
+ */
+struct dns_service {
+	const char *name;
+	const char *network;        /* declared with dns_records_add_network */
+	struct ip_addr vips[2];     /* its IPv4 and/or IPv6 VIP */
+	size_t nvips;
+	const struct dns_ctr_ports *ports;  /* SRV; first == last for a service's port */
+	size_t nports;
+};
+int dns_records_set_service(struct dns_records *r, const struct dns_service *s, struct err *e);
+/* The service name no longer has names, VIPs or SRV. 0, or -ENOENT. */
+int dns_records_remove_service(struct dns_records *r, const char *name);
 /* Bytes held by the set (for metrics and the memory budget). */
 size_t dns_records_memory(const struct dns_records *r);
 

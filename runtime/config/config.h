@@ -99,6 +99,11 @@ struct cfg_network {
 	bool masquerade;            /* yes */
 	bool isolate;               /* no */
 	unsigned mtu;               /* 1500, 576..9000 */
+	/* service_range = CIDR, service_range6 = CIDR: where `vip = auto`
+	 * takes its services' virtual IPs (family 0: none). Outside every
+	 * network's subnet and every other service range: a VIP is reached
+	 * through the gateway, never on the bridge (issue 23). */
+	struct ip_prefix service_range, service_range6;
 	const char *file;           /* where it was defined, for messages */
 	int line;
 };
@@ -292,6 +297,54 @@ struct policy {
 	uint64_t hash;              /* of its file's path and text, as a container's */
 };
 
+/*
+ * Services with virtual IPs (issue 23): [service NAME] in berth.ini, or a
+ * [service] section in services.d/NAME.ini. The service's VIPs lead to the
+ * ready containers its selector picks on its network (running, and healthy
+ * when they have a health check), through nf_tables (net/svc.h).
+ *
+ *   network = NAME              default: "default"
+ *   select = SELECTOR           required; the policy grammar (`app=web, tier in (a,b)`)
+ *   ports = PORT[:TARGET][/PROTO], ...   required; TARGET defaults to PORT, PROTO to tcp
+ *   vip = auto | ADDRESS[, ADDRESS]      default auto: one VIP per family the
+ *                               network has a service range of; given: at most
+ *                               one IPv4 and one IPv6, inside the service ranges
+ *   balance = random | round-robin       default random
+ *   affinity = none | client-ip [TIMEOUT]  default none; TIMEOUT a duration, 3h
+ *   publish = [HOST_IP:]HOST_PORT[:PORT][/PROTO], ...  on the host like a published
+ *                               port; PORT (a port of `ports`) may be left out when
+ *                               the service has one port of that protocol
+ */
+enum svc_balance { SVC_BALANCE_RANDOM, SVC_BALANCE_ROUND_ROBIN };
+struct cfg_service_port {
+	uint16_t port;              /* on the VIP */
+	uint16_t target;            /* on the backends */
+	uint8_t proto;              /* IPPROTO_TCP, _UDP or _SCTP */
+};
+struct cfg_service_publish {
+	bool has_host_ip;           /* false: every address of the host */
+	struct ip_addr host_ip;
+	uint16_t host_port;
+	uint16_t port;              /* the service port (cfg_service_port.port) it leads to */
+	uint8_t proto;
+};
+struct cfg_service {
+	const char *name;           /* a DNS label; no container and no `service =` has it */
+	const char *file;           /* "berth.ini" or "services.d/web.ini" */
+	int line;                   /* of its section */
+	const char *network;
+	struct selector select;
+	struct cfg_service_port *ports;
+	size_t n_ports;
+	bool vip_auto;
+	struct ip_addr vip4, vip6;  /* given (vip_auto false); family 0: not given */
+	enum svc_balance balance;
+	uint32_t affinity_s;        /* client-ip affinity timeout in seconds; 0: none */
+	struct cfg_service_publish *publish;
+	size_t n_publish;
+	uint64_t hash;              /* of its definition: equal hashes, the same service */
+};
+
 struct config {
 	struct cfg_daemon daemon;
 	struct cfg_network *networks;
@@ -305,6 +358,8 @@ struct config {
 	size_t n_containers;
 	struct policy *policies;            /* sorted by file name */
 	size_t n_policies;
+	struct cfg_service *services;       /* sorted by name */
+	size_t n_services;
 	const char *source;         /* the directory, or "(embedded default)" */
 	struct cfg_alloc *mem;      /* owns every pointer above, but for: */
 	/* the arenas of containers and policies a config_cache kept from an
