@@ -2,6 +2,7 @@
  * directory, open store/net/dns and the control socket, reconcile, then run
  * the event loop until SIGTERM/SIGINT (SIGHUP reloads). */
 #include "runtime/daemon_int.h"
+#include "net/svc.h"
 #include "runtime/ctl/ctl.h"
 #include "runtime/ctr/ctr.h"
 #include "dns/dns.h"
@@ -565,6 +566,8 @@ static int daemon_open(struct daemon *d, struct err *e)
 	if (nat_open(&d->nat, &d->loop, daemon_nat_log, d, e) < 0)
 		return -1;
 	fw_attach(d->nat, &d->fw_part, &d->fw);
+	if (svc_open(&d->svc, d->nat, e) < 0)
+		return -1;
 	d->dns = dns_server_new(&d->loop, &(struct dns_config){ .cache_entries = d->cfg->dns.cache,
 				.log = daemon_dns_log, .log_ctx = d }, e);
 	if (!d->dns)

@@ -141,6 +141,24 @@ enum health_status { HS_STARTING, HS_HEALTHY, HS_UNHEALTHY };
 #define HEALTH_OUT_MAX 256          /* bytes of a probe's output kept (docker: 4096) */
 struct health;
 
+/* A service as applied (services.c). */
+struct svc_run {
+	char *name;
+	char *network;              /* the pool its VIPs came from */
+	struct ip_addr vip4, vip6;  /* family 0: none */
+	uint64_t vips_for;          /* the definition (cfg_service.hash) the VIPs were
+				     * taken for; 0: none yet */
+	size_t n_backends4, n_backends6;
+	uint64_t dns;               /* hash of what DNS has of it; 0: nothing */
+	bool seen;                  /* still configured (services_apply) */
+};
+/* A network's service ranges as written to the store ("~NETWORK"). */
+struct svc_pool {
+	char *name;
+	uint64_t hash;
+};
+struct svc;
+
 /* The daemon's context: every piece of mutable state the process has. */
 struct daemon {
 	struct loop loop;
@@ -158,6 +176,9 @@ struct daemon {
 	struct ctr *ctrs;           /* one per container: config order, then attachments */
 	struct fw_model fw;         /* the policies as compiled for the kernel */
 	struct nat_part fw_part;    /* the firewall's share of the table */
+	struct svc *svc;            /* services' VIPs in the table (net/svc.h) */
+	ARRAY(struct svc_run) svc_runs;     /* the services as applied (services.c) */
+	ARRAY(struct svc_pool) svc_pools;   /* service range pools as written to the store */
 	size_t n_ctrs;
 	struct name_index ctrs_by_name;     /* over ctrs: daemon_ctr in O(1) */
 	ARRAY(struct cni_att *) atts;       /* CNI attachments, oldest first */
@@ -268,6 +289,30 @@ void net_worker_unplug(struct daemon *d, const char *name, const char *ifname);
 bool net_worker_announce(struct daemon *d, const struct net_attach *a);
 void net_worker_wait(struct daemon *d, const char *name);
 void net_worker_stop(struct daemon *d);
+
+/* Services with virtual IPs (services.c). services_apply: every service of
+ * d->cfg into the kernel (VIPs from the store, ready backends) and DNS
+ * (dns_fresh: the record set is new, so every service's names are put
+ * again), services gone removed; problems go to report (may be NULL) and
+ * count in *n. services_refresh: the same, for the services that
+ * select container name, after its readiness changed (it started, ended,
+ * turned healthy or unhealthy). services_names:
+ * the configured services' names (the owners of VIPs in the store).
+ * req_service answers `service ls`. */
+void services_apply(struct daemon *d, bool dns_fresh, struct buf *report, int *n);
+void services_refresh(struct daemon *d, const char *name);
+void services_free(struct daemon *d);
+size_t services_names(const struct config *cfg, const char **out, size_t max);
+uint64_t services_pool_hash(const struct daemon *d, const char *pool);
+void services_pool_record(struct daemon *d, const char *pool, uint64_t hash);
+int req_service(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e);
+/* The service named word (case-insensitive) or whose VIP is addr (either
+ * may be NULL), with the VIP in vip (a name: its IPv4 one if it has one);
+ * NULL when none. services_backends: the names of its ready backends. */
+const struct cfg_service *services_find(const struct daemon *d, const char *word,
+					 const struct ip_addr *addr, struct ip_addr *vip);
+size_t services_backends(const struct daemon *d, const struct cfg_service *s,
+			 const char **names, size_t max);
 
 /* The firewall model of cfg for the containers as attached (policy_compile.c).
  * Borrows strings from cfg: rebuild it whenever cfg changes. */

@@ -32,7 +32,7 @@
 
 /* The types an event may have (`--type` is checked against them). */
 static const char *const event_types[] = {
-	"container", "network", "reload", "port", "policy", "image", "cni", "daemon",
+	"container", "network", "reload", "port", "policy", "image", "cni", "daemon", "service",
 };
 
 /* What a request wants: a bit per type (0: all), and a time. */

@@ -175,6 +175,7 @@ static void transition(struct health *h, enum health_status to)
 	daemon_event(d, "container", "health_status", h->name, attrs, "%s%s%s", status_names[to],
 		     to == HS_UNHEALTHY ? ": " : "", to == HS_UNHEALTHY ? h->last_out : "");
 	reconcile_dns_one(d, h->name);      /* in or out of its service */
+	services_refresh(d, h->name);       /* and of its services' VIPs */
 	if (to == HS_UNHEALTHY && ch && ch->on_unhealthy == ON_UNHEALTHY_RESTART &&
 	    ctr_restart(&d->sup, h->name)) {
 		daemon_log(d, LOG_WARN, "container %s: unhealthy: restarting it (on_unhealthy = "
@@ -579,8 +580,10 @@ static void deactivate(struct health *h)
 	probe_abort(h);
 	h->active = false;
 	loop_timer_cancel(&h->d->loop, &h->timer);
-	if (was)
+	if (was) {
 		reconcile_dns_one(h->d, h->name);   /* out of its service */
+		services_refresh(h->d, h->name);
+	}
 }
 
 static struct health *health_new(struct daemon *d, const char *name)
@@ -648,6 +651,7 @@ void health_sync(struct daemon *d)
 		loop_timer_cancel(&d->loop, &h->timer);
 		name_index_del(&d->health_by_name, h->name);
 		reconcile_dns_one(d, h->name);      /* no check: back in its service */
+		services_refresh(d, h->name);
 		free(h);
 	}
 }

@@ -362,7 +362,7 @@ static const struct cli_command commands[] = {
 	       { "--since", NULL, "TIME", NULL, "only events after TIME (RFC 3339, or an age: 10m)",
 		 false },
 	       { "--type", NULL, "TYPE", NULL, "only these kinds (a comma list): container, "
-		 "network, reload, port, policy, image, cni, daemon", true }),
+		 "network, reload, port, policy, image, cni, daemon, service", true }),
 	  0, cmd_follow_entry },
 	{ "port", FORMS("NAME [PORT[/PROTO]]"), "one container's published ports",
 	  "Lists the ports one container publishes on the host, as berth ports does for all.",
@@ -374,6 +374,11 @@ static const struct cli_command commands[] = {
 	{ "network", FORMS("ls", "inspect NETWORK"), "networks: subnets, gateway, containers",
 	  "ls lists the networks with their bridge, subnets and gateway; inspect shows one "
 	  "with its containers and how many addresses are free.",
+	  NULL, 0, cmd_remote },
+	{ "service", FORMS("ls"), "services: virtual IPs, ports, ready backends",
+	  "ls lists the services with their virtual IPs, ports (PORT:TARGET/PROTO when the "
+	  "backends listen on another port), how many ready backends each has and how it "
+	  "balances between them.",
 	  NULL, 0, cmd_remote },
 	{ "ip", FORMS("ls"), "address allocations",
 	  "Lists every address berth has allocated: network, address and owner.",

@@ -144,31 +144,113 @@ static void follow_published(const struct daemon *d, const struct fw_model *m,
 	}
 }
 
+/*
+ * Traffic to a service's VIP is DNATed to one of its ready backends before
+ * the firewall sees it: judge it against each backend, as the kernel
+ * would for whichever it picks. The verdict is allow only when every
+ * backend allows (a client cannot choose its backend).
+ */
+static int why_service(struct daemon *d, const struct cfg_service *s, const struct ip_addr *vip,
+		       struct fw_packet *p, bool *allow, struct buf *why, struct err *e)
+{
+	const struct cfg_service_port *sp = NULL;
+	const char *names[256];
+	size_t n;
+	char a[IP_STRLEN];
+
+	for (size_t i = 0; i < s->n_ports && !sp; i++)
+		if (s->ports[i].proto == p->proto && s->ports[i].port == p->dport)
+			sp = &s->ports[i];
+	*allow = false;
+	if (!sp) {
+		buf_printf(why, "service %s (%s) has no port %u/%s: nothing leads it to a backend\n",
+			   s->name, ip_format(vip, a), p->dport, ip_proto_name(p->proto));
+		return 0;
+	}
+	n = services_backends(d, s, names, ARRAY_SIZE(names));
+	if (!n) {
+		buf_printf(why, "service %s (%s:%u/%s) has no ready backend: rejected at once\n",
+			   s->name, ip_format(vip, a), p->dport, ip_proto_name(p->proto));
+		return 0;
+	}
+	buf_printf(why, "service %s (%s:%u/%s) -> %zu ready backend%s on port %u\n", s->name,
+		   ip_format(vip, a), p->dport, ip_proto_name(p->proto), n, n == 1 ? "" : "s",
+		   sp->target);
+	*allow = true;
+	for (size_t i = 0; i < n; i++) {
+		const struct fw_container *fc = fw_container_find(&d->fw, names[i]);
+		const struct ip_addr *ba = fc ? ctr_addr(fc, vip->family) : NULL;
+		struct fw_packet q = *p;
+		struct buf sub;
+		bool ok;
+
+		if (!ba)
+			continue;
+		/* the backend's address of the VIP's family, and the port it
+		 * listens on: what the firewall sees after DNAT */
+		q.dst = (struct fw_end){ .kind = FW_END_CONTAINER, .ctr = fc, .addr = *ba };
+		q.dport = sp->target;
+		q.dnat = true;
+		if (pick_family(&d->fw, &q.src, &q.dst, e) < 0)
+			return -e->code;
+		buf_init(&sub);
+		ok = fw_eval(&d->fw, &q, &sub);
+		*allow &= ok;
+		buf_printf(why, "backend %s: %s\n", names[i], ok ? "allow" : "deny");
+		for (const char *line = sub.data; line && *line;) {
+			const char *nl = strchr(line, '\n');
+			size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+			buf_printf(why, "  %.*s\n", (int)len, line);
+			line = nl ? nl + 1 : NULL;
+		}
+		buf_free(&sub);
+	}
+	return 0;
+}
+
 int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *out, struct err *e)
 {
 	struct fw_packet p = { 0 };
+	const struct cfg_service *svc;
+	struct ip_addr vip;
 	struct port_match pm;
 	struct buf why;
 	bool allow;
 
 	if (rq->argc != 5)
 		return err_set(e, EINVAL, "usage: berth policy why SRC DST PORT[/PROTO]"
-			       " (SRC, DST: a container, an address, host or world)");
-	if (parse_end(&d->fw, rq->argv[2], &p.src, e) < 0 || parse_end(&d->fw, rq->argv[3], &p.dst, e) < 0)
-		return -e->code;
+			       " (SRC, DST: a container, an address, a service, host or world)");
 	if (port_match_parse(rq->argv[4], &pm, e) < 0)
 		return -e->code;
 	if (pm.any_port || pm.first != pm.last)
 		return err_set(e, EINVAL, "'%s': give one port, as in 80/tcp", rq->argv[4]);
 	p.proto = pm.proto;
 	p.dport = pm.first;
-	buf_init(&why);
-	follow_published(d, &d->fw, &p, &why);
-	if (pick_family(&d->fw, &p.src, &p.dst, e) < 0) {
-		buf_free(&why);
+	if (parse_end(&d->fw, rq->argv[2], &p.src, e) < 0)
 		return -e->code;
+	buf_init(&why);
+	/* a service (by name or VIP) before a container of that name: a
+	 * service's name is never a container's */
+	svc = services_find(d, rq->argv[3], ip_parse(rq->argv[3], &vip, NULL) == 0 ? &vip : NULL,
+			    &vip);
+	if (svc) {
+		if (why_service(d, svc, &vip, &p, &allow, &why, e) < 0) {
+			buf_free(&why);
+			return -e->code;
+		}
+	} else {
+		if (parse_end(&d->fw, rq->argv[3], &p.dst, e) < 0) {
+			buf_free(&why);
+			return -e->code;
+		}
+		follow_published(d, &d->fw, &p, &why);
+		if (pick_family(&d->fw, &p.src, &p.dst, e) < 0) {
+			buf_free(&why);
+			return -e->code;
+		}
+		allow = fw_eval(&d->fw, &p, &why);
 	}
-	allow = fw_eval(&d->fw, &p, &why);
 	if (rq->json) {
 		const char *line = why.data;
 

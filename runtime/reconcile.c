@@ -247,8 +247,50 @@ static void diff_objects(const char *kind, const void *olds, size_t n_old, const
 #undef OBJ
 }
 
-static void d_net(const void *o, struct buf *b) { describe_network(o, b); }
+/* A network as `reload --dry-run` compares it: with its service ranges,
+ * which its containers' attachments do not depend on (network_hashes). */
+static void d_net(const void *o, struct buf *b)
+{
+	const struct cfg_network *n = o;
+	char p[IP_PREFIX_STRLEN];
+
+	describe_network(n, b);
+	if (n->service_range.addr.family)
+		buf_printf(b, "service_range=%s\n", ip_prefix_format(&n->service_range, p));
+	if (n->service_range6.addr.family)
+		buf_printf(b, "service_range6=%s\n", ip_prefix_format(&n->service_range6, p));
+}
+
 static void d_pol(const void *o, struct buf *b) { describe_policy(o, b); }
+
+static void d_svc(const void *o, struct buf *b)
+{
+	const struct cfg_service *s = o;
+	char a[IP_STRLEN];
+
+	buf_printf(b, "network=%s\nselect=", s->network);
+	selector_format(&s->select, b);
+	buf_puts(b, "\nports=");
+	for (size_t i = 0; i < s->n_ports; i++)
+		buf_printf(b, "%s%u:%u/%s", i ? "," : "", s->ports[i].port, s->ports[i].target,
+			   ip_proto_name(s->ports[i].proto));
+	buf_puts(b, "\nvip=");
+	if (s->vip_auto)
+		buf_puts(b, "auto");
+	if (s->vip4.family)
+		buf_printf(b, "%s ", ip_format(&s->vip4, a));
+	if (s->vip6.family)
+		buf_printf(b, "%s", ip_format(&s->vip6, a));
+	buf_printf(b, "\nbalance=%d\naffinity=%u\npublish=", (int)s->balance, s->affinity_s);
+	for (size_t i = 0; i < s->n_publish; i++) {
+		const struct cfg_service_publish *p = &s->publish[i];
+
+		buf_printf(b, "%s%s:%u:%u/%s", i ? "," : "",
+			   p->has_host_ip ? ip_format(&p->host_ip, a) : "*", p->host_port, p->port,
+			   ip_proto_name(p->proto));
+	}
+	buf_puts(b, "\n");
+}
 
 /* Containers by key (the configs' name indexes), and only those whose file
  * changed are described: a reload of one new container among hundreds
@@ -291,6 +333,8 @@ void reconcile_diff(const struct config *old, const struct config *cfg, struct b
 	diff_containers(old, cfg, out);
 	diff_objects("policy", old->policies, old->n_policies, cfg->policies, cfg->n_policies,
 		     sizeof(struct policy), offsetof(struct policy, name), d_pol, out);
+	diff_objects("service", old->services, old->n_services, cfg->services, cfg->n_services,
+		     sizeof(struct cfg_service), offsetof(struct cfg_service, name), d_svc, out);
 	buf_init(&a), buf_init(&b), buf_init(&keys);
 	describe_dns(&old->dns, &a);
 	describe_dns(&cfg->dns, &b);
@@ -1204,7 +1248,7 @@ void reconcile_dns_one(struct daemon *d, const char *name)
  * changed (dns_pub against the previous converge's), so that a reload costs
  * what changed; a change of domain, TTL or networks builds them anew.
  */
-static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ctrs,
+static bool apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ctrs,
 		      size_t n_ctrs, struct buf *report, int *n)
 {
 	struct ip_addr want[DAEMON_MAX_LISTENERS];
@@ -1220,7 +1264,7 @@ static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ct
 		if (!r) {
 			problem(d, report, n, "dns: %s", e.msg);
 			d->dns_base = 0;
-			return;
+			return false;
 		}
 		d->dns_base = base;
 	}
@@ -1293,6 +1337,7 @@ static void apply_dns(struct daemon *d, const struct config *cfg, struct ctr *ct
 		else
 			d->listeners[d->n_listeners++] = want[k];
 	}
+	return fresh;
 }
 
 /* Step 6: the policies, compiled for the containers as attached, into the
@@ -1374,7 +1419,7 @@ static void ctrs_free(struct ctr *v, size_t n)
 static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 {
 	const struct config *cfg = d->cfg;
-	size_t n_live = n_all(d, cfg), cap = n_live + 1;
+	size_t n_live = n_all(d, cfg), cap = n_live + cfg->n_services + 1;
 	const char **live;
 	struct err e = { 0 };
 
@@ -1385,6 +1430,8 @@ static void sweep_addresses(struct daemon *d, struct buf *report, int *n)
 		abort();
 	for (size_t i = 0; i < n_all(d, cfg); i++)
 		live[i] = nth(d, cfg, i)->name;
+	/* services own their VIPs */
+	n_live += services_names(cfg, live + n_live, cfg->n_services);
 	/* an address stays with its owner while the owner's process may use it */
 	for (struct pending_down *p = d->downs; p; p = p->next)
 		live[n_live++] = p->name;
@@ -1417,6 +1464,7 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	struct name_index by_name = { .name_of = ctr_name };
 	uint64_t *net_hash = network_hashes(cfg);
 	struct err e = { 0 };
+	bool dns_fresh;
 
 	if (!ctrs)
 		abort();
@@ -1473,12 +1521,14 @@ static int converge(struct daemon *d, struct buf *report, int n)
 	if (!d->store_swept)
 		sweep_addresses(d, report, &n);
 	apply_policies(d, cfg, ctrs, n_ctrs, report, &n);
-	apply_dns(d, cfg, ctrs, n_ctrs, report, &n);
+	dns_fresh = apply_dns(d, cfg, ctrs, n_ctrs, report, &n);
 	ctrs_free(d->ctrs, d->n_ctrs);
 	name_index_free(&d->ctrs_by_name);
 	d->ctrs = ctrs;
 	d->n_ctrs = n_ctrs;
 	d->ctrs_by_name = by_name;
+	/* after the firewall (a VIP leads to backends it already filters) */
+	services_apply(d, dns_fresh, report, &n);
 	/* the images containers need: pulls start (nothing waits for them; a
 	 * container waiting for one starts when it ends) */
 	for (size_t i = 0; i < d->n_ctrs; i++)
@@ -1508,6 +1558,8 @@ static void config_events(struct daemon *d, const struct config *old, const stru
 		     sizeof(struct cfg_network), offsetof(struct cfg_network, name), d_net, &diff);
 	diff_objects("policy", old->policies, old->n_policies, cfg->policies, cfg->n_policies,
 		     sizeof(struct policy), offsetof(struct policy, name), d_pol, &diff);
+	diff_objects("service", old->services, old->n_services, cfg->services, cfg->n_services,
+		     sizeof(struct cfg_service), offsetof(struct cfg_service, name), d_svc, &diff);
 	for (char *line = diff.data, *next; line && *line; line = next) {
 		char type[16], name[STORE_NAME_MAX + 1];
 		const char *keys;
@@ -1699,7 +1751,7 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 
 static void on_ctr_change(void *ctx, const char *name)
 {
-	(void)name;
+	services_refresh(ctx, name); /* started or ended: in or out of its services */
 	requests_on_ctr_change(ctx);
 }
 
@@ -1721,6 +1773,7 @@ void reconcile_sup_init(struct daemon *d)
 
 void reconcile_shutdown(struct daemon *d)
 {
+	services_free(d);           /* first: health_free's verdicts need not reach them */
 	health_free(d);             /* probes end before what they look at */
 	if (d->dns)
 		dns_server_free(d->dns);

@@ -1058,6 +1058,7 @@ static const struct ctl_command daemon_commands[] = {
 	{ "metrics",     req_metrics,        false },
 	{ "events",      req_events,         false },
 	{ "network",     req_network,        false },      /* ls, inspect */
+	{ "service",     req_service,        false },      /* ls (services.c) */
 	{ "port",        req_port,           false },
 	{ "stats",       req_stats,          false },
 	{ "logs",        req_ctr,            false },
