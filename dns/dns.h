@@ -119,6 +119,17 @@ struct dns_service {
 	const struct dns_ctr_ports *ports;  /* SRV; first == last for a service's port */
 	size_t nports;
 };
+/* At least one VIP, at most one per family; the order of vips does not
+ * matter (IPv4 is listed first). Like a container it is part of the set's
+ * in-place rules: any sequence of set/remove answers as a set built from
+ * scratch with the same services and containers. Errors: EINVAL (a bad
+ * name, VIP or port), ENOENT (an unknown network), EEXIST (the guard; the
+ * mirror guard refuses a container, or a container's `service =`, that is
+ * a VIP service's name), the set and any earlier definition of the service
+ * then as they were; ENOSPC (65535 names) or ENOMEM, the service then has
+ * no names at all. The PTR of a VIP outside every subnet: berth answers
+ * the VIP's exact reverse name only (to clients that see the service),
+ * other names of the service range are forwarded. */
 int dns_records_set_service(struct dns_records *r, const struct dns_service *s, struct err *e);
 /* The service name no longer has names, VIPs or SRV. 0, or -ENOENT. */
 int dns_records_remove_service(struct dns_records *r, const char *name);
