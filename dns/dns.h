@@ -23,6 +23,8 @@
  *                                service or container X (dns_records_add_srv)
  *   PTR in in-addr.arpa/ip6.arpa for container addresses; the reverse zone of
  *                                each subnet is authoritative (NXDOMAIN + SOA)
+ *   VSVC, VSVC.DOMAIN, _PORT._PROTO.VSVC.DOMAIN, the PTR of each VIP: a
+ *                                service with virtual IPs (dns_records_set_service)
  *   DOMAIN                       SOA, NS ns.DOMAIN (whose A/AAAA is the
  *                                address the query arrived on)
  * Everything else is forwarded to the upstreams.
@@ -203,7 +205,7 @@ void dns_server_free(struct dns_server *s);
 void dns_server_set_records(struct dns_server *s, struct dns_records *r);
 /* The set the server answers from (NULL: none), to change in place with
  * dns_records_set_container and dns_records_remove_container between two
- * loop callbacks. */
+ * loop callbacks (dns_records_set_service and _remove_service too). */
 struct dns_records *dns_server_records(struct dns_server *s);
 /* Replace the upstream list (tried in order; queries in flight keep going).
  * At most DNS_MAX_UPSTREAMS; an upstream that stays in the list keeps its
