@@ -486,6 +486,45 @@ static bool reverse_addr(const uint8_t *ln, const size_t *off, int nl, bool v6, 
 	return true;
 }
 
+/* The PTR record of address entry e at the question's name. */
+static void answer_ptr(struct ans *a, const struct dns_addr_ent *e)
+{
+	const uint8_t *key = dns_node_key(a->r, &a->r->nodes.v[e->ctr]);
+	uint8_t target[DNS_NAME_MAX];
+	size_t tl = join_name(target, key + 1, key[0], a->r), at;
+
+	if (!tl)
+		return;
+	at = dns_rr_begin(&a->w, a->q->name, a->q->name_len, DNS_T_PTR, a->r->ttl);
+	dns_wput_name(&a->w, target, tl);
+	dns_rr_end(&a->w, at);
+	answer_done(a, &a->an);
+}
+
+/*
+ * The reverse name of a service's VIP outside every subnet (issue 23). A
+ * VIP lies in a service range, outside the networks' subnets, and berth
+ * owns no reverse zone there: it is authoritative for the VIP's exact PTR
+ * name and nothing else. That name (as a client that sees the service's
+ * network asks it) answers PTR NAME.DOMAIN, AA, and any other type NOERROR
+ * without data and without SOA (as a bare NAME does: there is no zone to
+ * give one of); every other name of the service range (a free address, a
+ * partial name like 96.10.in-addr.arpa) and the VIP of a service the client
+ * does not see are forwarded as before. So a removed service's VIP goes
+ * back to the upstreams at once. Returns false to forward.
+ */
+static bool answer_vip_reverse(struct ans *a, const struct ip_addr *ip)
+{
+	const struct dns_addr_ent *e = dns_records_find_addr(a->r, ip);
+
+	if (!e || !visible_ent(a, e) || !(a->r->nodes.v[e->ctr].flags & DNS_NODE_SVC))
+		return false;
+	a->flags |= DNS_F_AA;
+	if (a->q->qtype == DNS_T_PTR || a->q->qtype == DNS_T_ANY)
+		answer_ptr(a, e);
+	return true;
+}
+
 /* in-addr.arpa / ip6.arpa: true if answered, false to forward. */
 static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 			   const struct ip_addr *local)
@@ -516,7 +555,7 @@ static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 		}
 	}
 	if (!zone)
-		return false;
+		return full && answer_vip_reverse(a, &ip);
 	a->flags |= DNS_F_AA;
 	if (!full) {
 		if (zoff == 0)
@@ -530,18 +569,8 @@ static bool answer_reverse(struct ans *a, const size_t *off, int nl, bool v6,
 		negative(a, DNS_R_NXDOMAIN, zone->apex, zone->apex_len);
 		return true;
 	}
-	if (a->q->qtype == DNS_T_PTR || a->q->qtype == DNS_T_ANY) {
-		const uint8_t *key = dns_node_key(a->r, &a->r->nodes.v[e->ctr]);
-		uint8_t target[DNS_NAME_MAX];
-		size_t tl = join_name(target, key + 1, key[0], a->r), at;
-
-		if (tl) {
-			at = dns_rr_begin(&a->w, a->q->name, a->q->name_len, DNS_T_PTR, a->r->ttl);
-			dns_wput_name(&a->w, target, tl);
-			dns_rr_end(&a->w, at);
-			answer_done(a, &a->an);
-		}
-	}
+	if (a->q->qtype == DNS_T_PTR || a->q->qtype == DNS_T_ANY)
+		answer_ptr(a, e);
 	if (!a->an && !(a->flags & DNS_F_TC))
 		negative(a, DNS_R_NOERROR, zone->apex, zone->apex_len);
 	return true;

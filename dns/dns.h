@@ -23,6 +23,8 @@
  *                                service or container X (dns_records_add_srv)
  *   PTR in in-addr.arpa/ip6.arpa for container addresses; the reverse zone of
  *                                each subnet is authoritative (NXDOMAIN + SOA)
+ *   VSVC, VSVC.DOMAIN, _PORT._PROTO.VSVC.DOMAIN, the PTR of each VIP: a
+ *                                service with virtual IPs (dns_records_set_service)
  *   DOMAIN                       SOA, NS ns.DOMAIN (whose A/AAAA is the
  *                                address the query arrived on)
  * Everything else is forwarded to the upstreams.
@@ -119,6 +121,17 @@ struct dns_service {
 	const struct dns_ctr_ports *ports;  /* SRV; first == last for a service's port */
 	size_t nports;
 };
+/* At least one VIP, at most one per family; the order of vips does not
+ * matter (IPv4 is listed first). Like a container it is part of the set's
+ * in-place rules: any sequence of set/remove answers as a set built from
+ * scratch with the same services and containers. Errors: EINVAL (a bad
+ * name, VIP or port), ENOENT (an unknown network), EEXIST (the guard; the
+ * mirror guard refuses a container, or a container's `service =`, that is
+ * a VIP service's name), the set and any earlier definition of the service
+ * then as they were; ENOSPC (65535 names) or ENOMEM, the service then has
+ * no names at all. The PTR of a VIP outside every subnet: berth answers
+ * the VIP's exact reverse name only (to clients that see the service),
+ * other names of the service range are forwarded. */
 int dns_records_set_service(struct dns_records *r, const struct dns_service *s, struct err *e);
 /* The service name no longer has names, VIPs or SRV. 0, or -ENOENT. */
 int dns_records_remove_service(struct dns_records *r, const char *name);
@@ -192,7 +205,7 @@ void dns_server_free(struct dns_server *s);
 void dns_server_set_records(struct dns_server *s, struct dns_records *r);
 /* The set the server answers from (NULL: none), to change in place with
  * dns_records_set_container and dns_records_remove_container between two
- * loop callbacks. */
+ * loop callbacks (dns_records_set_service and _remove_service too). */
 struct dns_records *dns_server_records(struct dns_server *s);
 /* Replace the upstream list (tried in order; queries in flight keep going).
  * At most DNS_MAX_UPSTREAMS; an upstream that stays in the list keeps its

@@ -142,9 +142,13 @@ struct dns_srvs {
 
 #define DNS_NODE_USED 1
 #define DNS_NODE_CTR 2              /* a container of this name is set */
+#define DNS_NODE_SVC 4              /* a service with virtual IPs: its entries are
+				       its VIPs (owner: the node itself), never a
+				       container's or a `service =` group's */
 
 /*
- * One label under DOMAIN: a container and/or a service. Its address entries
+ * One label under DOMAIN: a container and/or a service (a `service =` group
+ * of containers), or a service with virtual IPs (alone). Its address entries
  * are sorted by owner (the owners' names), each owner's in the order it gave
  * them, so that a set built in any order answers the same bytes; a node with
  * one entry keeps it inline. Kept small: one per container.
@@ -157,7 +161,8 @@ struct dns_node {
 	uint16_t svc;               /* a container's service node: index + 1; 0 none */
 	uint16_t naddrs;
 	uint16_t members;           /* containers whose service this is */
-	dns_netmask nets;           /* a container's networks (0: none) */
+	dns_netmask nets;           /* a container's networks, a VIP service's
+				       network (0: none) */
 	struct dns_srvs *srvs;      /* NULL: none */
 	union {
 		struct dns_addr_ent one;
@@ -208,7 +213,8 @@ static inline const uint8_t *dns_node_key(const struct dns_records *r, const str
 /* The node for a label (lower-cased, without length byte), or NULL. */
 const struct dns_node *dns_records_find(const struct dns_records *r, const uint8_t *label,
 					size_t len);
-/* The container entry owning addr, or NULL. */
+/* The entry owning addr (a container's address or a service's VIP: the
+ * owner's node has DNS_NODE_CTR or DNS_NODE_SVC), or NULL. */
 const struct dns_addr_ent *dns_records_find_addr(const struct dns_records *r,
 						 const struct ip_addr *a);
 /* The networks a client at src sees (the scoping rule in dns.h). */

@@ -291,14 +291,15 @@ static long node_get(struct dns_records *r, const uint8_t *label, size_t len)
 tab_done_:;									\
 } while (0)
 
-/* Free node i if nothing holds it any more: no container, no address, no SRV. */
+/* Free node i if nothing holds it any more: no container, no service, no
+ * address, no SRV. */
 static void node_put(struct dns_records *r, uint32_t i)
 {
 	struct dns_node *n = &r->nodes.v[i];
 	long s;
 
-	if (!(n->flags & DNS_NODE_USED) || (n->flags & DNS_NODE_CTR) || n->naddrs || n->srvs ||
-	    n->members)
+	if (!(n->flags & DNS_NODE_USED) || (n->flags & (DNS_NODE_CTR | DNS_NODE_SVC)) ||
+	    n->naddrs || n->srvs || n->members)
 		return;
 	s = node_slot(r, r->keys + n->key + 1, r->keys[n->key], n->hash);
 	if (s >= 0) {
@@ -536,9 +537,9 @@ static int addr_add(struct dns_records *r, const struct ip_addr *a, uint32_t ctr
 	return 0;
 }
 
-/* Container ctr no longer holds a. When it answered the PTR and others hold
- * a too (two containers given one address: rare, so a scan), the first of
- * them by name takes over. */
+/* Container (or VIP service) ctr no longer holds a. When it answered the
+ * PTR and others hold a too (two containers given one address: rare, so a
+ * scan), the first of them by name takes over. */
 static void addr_del(struct dns_records *r, const struct ip_addr *a, uint32_t ctr)
 {
 	struct dns_addr_slot *sl;
@@ -554,7 +555,7 @@ static void addr_del(struct dns_records *r, const struct ip_addr *a, uint32_t ct
 			const struct dns_addr_ent *v = dns_node_addrs(n);
 			uint32_t k = 0;
 
-			if (i == ctr || !(n->flags & DNS_NODE_CTR))
+			if (i == ctr || !(n->flags & (DNS_NODE_CTR | DNS_NODE_SVC)))
 				continue;
 			for (uint32_t j = 0; j < n->naddrs; j++) {
 				if (v[j].ctr != i)
@@ -891,6 +892,23 @@ static long ctr_begin(struct dns_records *r, const char *name, const char *servi
 	return ci;
 }
 
+/* Is name (any case) a service with virtual IPs? */
+static bool is_vip_service(const struct dns_records *r, const char *name)
+{
+	uint8_t label[DNS_LABEL_MAX];
+	size_t len = strlen(name);
+	const struct dns_node *n;
+
+	if (len > DNS_LABEL_MAX)
+		return false;
+	dns_name_lower(label, (const uint8_t *)name, len);
+	n = dns_records_find(r, label, len);
+	return n && (n->flags & DNS_NODE_SVC);
+}
+
+/* A container's name and its service are never a VIP service's (the
+ * mirror of the guard in dns_records_set_service): a node is one or the
+ * other, whatever order the calls come in. */
 static int check_ctr(const struct dns_records *r, const struct dns_ctr *c, struct err *e)
 {
 	size_t n = 0;
@@ -901,6 +919,12 @@ static int check_ctr(const struct dns_records *r, const struct dns_ctr *c, struc
 	if (c->service && !valid_label(c->service))
 		return err_set(e, EINVAL, "DNS: service name '%s' of container '%s' is not a DNS "
 			       "label (1-63 letters, digits, '-' or '_')", c->service, c->name);
+	if (is_vip_service(r, c->name))
+		return err_set(e, EEXIST, "DNS: container '%s': a service with virtual IPs has "
+			       "that name", c->name);
+	if (c->service && is_vip_service(r, c->service))
+		return err_set(e, EEXIST, "DNS: container '%s': its service '%s' is a service "
+			       "with virtual IPs, not a group of containers", c->name, c->service);
 	for (size_t i = 0; i < c->nnets; i++) {
 		if (!c->nets[i].network || net_index(r, c->nets[i].network) < 0)
 			return err_set(e, ENOENT, "DNS: container '%s': unknown network '%s'", c->name,
@@ -1036,5 +1060,162 @@ int dns_records_add_srv(struct dns_records *r, const char *name, uint16_t port,
 		node_put(r, (uint32_t)ni);
 		return err_sys(e, ENOMEM, "DNS: SRV for '%s'", name);
 	}
+	return 0;
+}
+
+/* ---- services with virtual IPs ------------------------------------------------------ */
+
+/*
+ * A VIP service is a node of its own (DNS_NODE_SVC): its VIPs are entries it
+ * owns itself, on its network, so that A/AAAA, scoping and the address
+ * table (PTR) treat them as a container's addresses, and its SRV answers
+ * name the service itself with the VIPs as glue; its ports are its own SRV
+ * ranges. A node is never both this and a container or a `service =`
+ * group (the guards here and in check_ctr).
+ */
+
+static int check_svc(const struct dns_records *r, const struct dns_service *s, struct err *e)
+{
+	const struct dns_node *n;
+	bool v4 = false, v6 = false;
+	uint8_t label[DNS_LABEL_MAX];
+	size_t len;
+
+	if (!s->name || !valid_label(s->name))
+		return err_set(e, EINVAL, "DNS: service name '%s' is not a DNS label "
+			       "(1-63 letters, digits, '-' or '_')", s->name ? s->name : "");
+	if (!s->network || net_index(r, s->network) < 0)
+		return err_set(e, ENOENT, "DNS: service '%s': unknown network '%s'", s->name,
+			       s->network ? s->network : "");
+	if (s->nvips == 0 || s->nvips > ARRAY_SIZE(s->vips))
+		return err_set(e, EINVAL, "DNS: service '%s': %zu virtual IPs (one IPv4 and/or one "
+			       "IPv6)", s->name, s->nvips);
+	for (size_t i = 0; i < s->nvips; i++) {
+		bool *seen = s->vips[i].family == AF_INET ? &v4 :
+			     s->vips[i].family == AF_INET6 ? &v6 : NULL;
+
+		if (!seen)
+			return err_set(e, EINVAL, "DNS: service '%s': virtual IP of unknown family",
+				       s->name);
+		if (*seen)
+			return err_set(e, EINVAL, "DNS: service '%s': two IPv%c virtual IPs", s->name,
+				       seen == &v4 ? '4' : '6');
+		*seen = true;
+	}
+	for (size_t i = 0; i < s->nports; i++) {
+		const struct dns_ctr_ports *p = &s->ports[i];
+
+		if (srv_proto(p->proto) < 0)
+			return err_set(e, EINVAL, "DNS: SRV for '%s': protocol '%s' must be tcp, udp "
+				       "or sctp", s->name, p->proto ? p->proto : "");
+		if (p->first == 0 || p->last < p->first)
+			return err_set(e, EINVAL, "DNS: SRV for '%s': port %u-%u", s->name, p->first,
+				       p->last);
+	}
+	len = strlen(s->name);
+	dns_name_lower(label, (const uint8_t *)s->name, len);
+	n = dns_records_find(r, label, len);
+	if (n && (n->flags & DNS_NODE_CTR))
+		return err_set(e, EEXIST, "DNS: service '%s': a container has that name", s->name);
+	if (n && n->members)
+		return err_set(e, EEXIST, "DNS: service '%s': containers have it as their "
+			       "`service =` group", s->name);
+	return 0;
+}
+
+/* Take away everything service si had; its node stays for the caller. */
+static void svc_unset(struct dns_records *r, uint32_t si)
+{
+	struct dns_node *n = &r->nodes.v[si];
+	const struct dns_addr_ent *v = dns_node_addrs(n);
+
+	for (uint32_t i = 0; i < n->naddrs; i++)
+		addr_del(r, &v[i].addr, si);
+	addrs_remove(r, si, si);
+	for (uint32_t i = 0; n->srvs && i < n->srvs->n;) {
+		struct dns_srv_ent s = n->srvs->v[i];
+		uint32_t before = n->srvs->n;
+
+		if (!s.own) {
+			i++;
+			continue;
+		}
+		srv_del(r, si, &s, true);
+		/* an entry that went was replaced by the last one: look at i again */
+		if (n->srvs && n->srvs->n == before)
+			i++;
+	}
+	n->flags &= (uint8_t)~DNS_NODE_SVC;
+	n->nets = 0;
+}
+
+/* Service si (checked, empty) gets s's VIPs and ports. */
+static int svc_fill(struct dns_records *r, uint32_t si, const struct dns_service *s)
+{
+	uint8_t net = (uint8_t)net_index(r, s->network);
+	struct dns_addr_ent ents[ARRAY_SIZE(s->vips)];
+	uint32_t k = 0;
+	int ret;
+
+	/* IPv4 first: ANY lists the VIPs in one order whichever way they came */
+	for (int v6 = 0; v6 < 2; v6++)
+		for (size_t i = 0; i < s->nvips; i++)
+			if ((s->vips[i].family == AF_INET6) == v6)
+				ents[k++] = (struct dns_addr_ent){ .addr = s->vips[i], .net = net,
+								   .ctr = (uint16_t)si };
+	r->nodes.v[si].flags |= DNS_NODE_SVC;
+	r->nodes.v[si].nets = (dns_netmask)1 << net;
+	ret = addrs_insert(r, si, si, ents, k);
+	for (uint32_t j = 0; ret == 0 && j < k; j++)
+		ret = addr_add(r, &ents[j].addr, si, j);
+	for (size_t i = 0; ret == 0 && i < s->nports; i++) {
+		const struct dns_ctr_ports *p = &s->ports[i];
+		uint8_t proto = (uint8_t)srv_proto(p->proto);
+		const struct dns_srv_ent *have = srv_find(&r->nodes.v[si], p->first, p->last, proto);
+
+		if (have && have->own)
+			continue;   /* given twice: once */
+		ret = srv_add(r, si, p->first, p->last, proto, true);
+	}
+	return ret;
+}
+
+int dns_records_set_service(struct dns_records *r, const struct dns_service *s, struct err *e)
+{
+	long si;
+	int ret = check_svc(r, s, e);
+
+	if (ret < 0)
+		return ret;     /* refused: the set (and the service) as it was */
+	si = name_node(r, s->name, false);
+	if (si >= 0 && (r->nodes.v[si].flags & DNS_NODE_SVC))
+		svc_unset(r, (uint32_t)si);
+	else
+		si = name_node(r, s->name, true);
+	changed(r);
+	if (si >= 0) {
+		ret = svc_fill(r, (uint32_t)si, s);
+		if (ret == 0)
+			return 0;
+		svc_unset(r, (uint32_t)si);
+		node_put(r, (uint32_t)si);
+	} else {
+		ret = (int)si;
+	}
+	if (ret == -ENOSPC)
+		return err_set(e, ENOSPC, "DNS: service '%s': no room for its names (the set "
+			       "holds as many names as it can)", s->name);
+	return err_sys(e, ENOMEM, "DNS: service '%s'", s->name);
+}
+
+int dns_records_remove_service(struct dns_records *r, const char *name)
+{
+	long si = name ? name_node(r, name, false) : -ENOENT;
+
+	if (si < 0 || !(r->nodes.v[si].flags & DNS_NODE_SVC))
+		return -ENOENT;
+	svc_unset(r, (uint32_t)si);
+	node_put(r, (uint32_t)si);
+	changed(r);
 	return 0;
 }

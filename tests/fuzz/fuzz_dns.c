@@ -40,6 +40,30 @@ static void setup(void)
 	}
 	dns_records_add_srv(rec, "web", 80, "tcp", NULL);
 	dns_records_add_srv(rec, "c1", 53, "udp", NULL);
+	/* services with virtual IPs: two VIPs outside the subnets (their PTR is
+	 * answered outside every reverse zone), one VIP inside back's subnet,
+	 * and one set twice and removed, so that the set was changed in place */
+	{
+		static const struct dns_ctr_ports ports[] = { { 80, 80, "tcp" }, { 53, 53, "udp" },
+							      { 9000, 9002, "sctp" } };
+		struct dns_service s = { .name = "websvc", .network = "default", .nvips = 2,
+					 .ports = ports, .nports = ARRAY_SIZE(ports) };
+
+		ip_parse("10.96.0.10", &s.vips[0], NULL);
+		ip_parse("fd96::10", &s.vips[1], NULL);
+		dns_records_set_service(rec, &s, NULL);
+		s.name = "dbsvc";
+		s.network = "back";
+		s.nvips = 1;
+		s.nports = 1;
+		ip_parse("10.89.15.1", &s.vips[0], NULL);
+		dns_records_set_service(rec, &s, NULL);
+		s.name = "gone";
+		dns_records_set_service(rec, &s, NULL);
+		ip_parse("10.96.0.99", &s.vips[0], NULL);
+		dns_records_set_service(rec, &s, NULL);
+		dns_records_remove_service(rec, "gone");
+	}
 	cache = dns_cache_new(64);
 }
 

@@ -198,7 +198,8 @@ static int fast_matches_general(struct dns_records *r, int *fast, int *total)
 		"web", "web2.berth.internal", "db.berth.internal", "db", "api.berth.internal",
 		"api", "many.berth.internal", "MANY", "m7.berth.internal", "nope.berth.internal",
 		"nope", "berth.internal", "ns.berth.internal", "internal", "web1.berth.internal.x",
-		"web1.other.internal", "_80._tcp.web.berth.internal",
+		"web1.other.internal", "_80._tcp.web.berth.internal", "websvc.berth.internal",
+		"WEBSVC", "dbsvc.berth.internal", "dbsvc",
 	};
 	static const uint16_t types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_ANY, DNS_T_MX };
 	static const int edns[] = { 0, 100, 512, 1232, 4096 };
@@ -241,6 +242,195 @@ static int fast_matches_general(struct dns_records *r, int *fast, int *total)
 			(*fast)++;
 	}
 	return diff;
+}
+
+
+/* Reverse name of a dotted address, for the PTR questions. */
+static const char *rev(const char *addr, char *buf, size_t n)
+{
+	struct ip_addr a;
+	size_t o = 0;
+
+	ip_parse(addr, &a, NULL);
+	if (a.family == AF_INET) {
+		snprintf(buf, n, "%u.%u.%u.%u.in-addr.arpa", a.b[3], a.b[2], a.b[1], a.b[0]);
+		return buf;
+	}
+	for (int k = 31; k >= 0; k--)
+		o += (size_t)snprintf(buf + o, n - o, "%x.", k % 2 ? a.b[k / 2] & 0xf : a.b[k / 2] >> 4);
+	snprintf(buf + o, n - o, "ip6.arpa");
+	return buf;
+}
+
+static int set_svc(struct dns_records *r, const char *name, const char *net, const char *vip4,
+		   const char *vip6, const struct dns_ctr_ports *ports, size_t nports,
+		   struct err *e)
+{
+	struct dns_service s = { .name = name, .network = net, .ports = ports, .nports = nports };
+
+	if (vip6)   /* given before the IPv4 one: the order must not matter */
+		ip_parse(vip6, &s.vips[s.nvips++], NULL);
+	if (vip4)
+		ip_parse(vip4, &s.vips[s.nvips++], NULL);
+	return dns_records_set_service(r, &s, e);
+}
+
+/* Services with virtual IPs (issue 23): their names answer their VIPs, SRV
+ * per port, PTR of the VIPs; scoped by network; replaced, removed, guarded. */
+static void vip_services(struct dns_records *r)
+{
+	static const struct dns_ctr_ports webp[] = { { 80, 80, "tcp" }, { 53, 53, "udp" },
+						     { 80, 80, "tcp" } };
+	static const struct dns_ctr_ports dbp[] = { { 5432, 5432, "tcp" } };
+	static const struct dns_ctr_ports altp[] = { { 8080, 8080, "tcp" } };
+	struct err e = { 0 };
+	struct reply rep;
+	char rb[128];
+	size_t mem0 = dns_records_memory(r);
+
+	T_EQ(set_svc(r, "websvc", "default", "10.96.0.10", "fd96::10", webp, ARRAY_SIZE(webp), &e),
+	     0, "a service with two VIPs and ports 80/tcp, 53/udp is set");
+	T_EQ(set_svc(r, "dbsvc", "back", "10.97.0.5", NULL, dbp, 1, &e), 0,
+	     "a service with an IPv4 VIP only, on network back");
+	T_OK(dns_records_memory(r) > mem0, "the record set's memory counts them (%zu -> %zu bytes)",
+	     mem0, dns_records_memory(r));
+
+	T_EQ(ask(r, "127.0.0.1", "websvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL),
+	     DNS_REPLY, "NAME.DOMAIN of a service is answered locally");
+	T_OK(rep.rcode == DNS_R_NOERROR && (rep.flags & DNS_F_AA) && rep.an == 1,
+	     "NOERROR, AA, one A record");
+	T_STREQ(rep.ans[0], "A 10.96.0.10", "its IPv4 VIP");
+	ask(r, "127.0.0.1", "websvc.berth.internal", DNS_T_AAAA, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && !strcmp(rep.ans[0], "AAAA fd96::10"), "AAAA: its IPv6 VIP");
+	ask(r, "127.0.0.1", "WebSvc", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && !strcmp(rep.ans[0], "A 10.96.0.10"), "the bare NAME too, any case");
+	ask(r, "127.0.0.1", "websvc.berth.internal", DNS_T_ANY, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 2 && !strcmp(rep.ans[0], "A 10.96.0.10") &&
+	     !strcmp(rep.ans[1], "AAAA fd96::10"), "ANY: IPv4 VIP first though given second");
+	ask(r, "127.0.0.1", "dbsvc.berth.internal", DNS_T_AAAA, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && rep.an == 0 && rep.ns == 1 && !strcmp(rep.auth_type, "6"),
+	     "AAAA of a service with an IPv4 VIP only: NODATA with SOA, as a container");
+
+	ask(r, "127.0.0.1", "_80._tcp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && rep.an == 1, "SRV of its port: one record");
+	T_STREQ(rep.ans[0], "SRV 80 websvc.berth.internal.", "0 0 PORT NAME.DOMAIN");
+	T_EQ(rep.ar, 2, "with the VIPs (A and AAAA) as glue");
+	ask(r, "127.0.0.1", "_53._udp.websvc.berth.internal", DNS_T_ANY, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "SRV 53 websvc.berth.internal.", "its second port (ANY)");
+	ask(r, "127.0.0.1", "_81._tcp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "SRV of a port it does not have: NXDOMAIN");
+	ask(r, "127.0.0.1", "_53._tcp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "nor of its port with the other protocol");
+	ask(r, "127.0.0.1", "_udp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && rep.an == 0, "_udp.NAME: an empty non-terminal");
+
+	T_EQ(ask(r, "127.0.0.1", rev("10.96.0.10", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_REPLY, "the PTR of a VIP outside every subnet is answered locally");
+	T_OK(rep.rcode == DNS_R_NOERROR && (rep.flags & DNS_F_AA) && rep.an == 1, "NOERROR, AA");
+	T_STREQ(rep.ans[0], "PTR websvc.berth.internal.", "by the service's NAME.DOMAIN");
+	ask(r, "127.0.0.1", rev("fd96::10", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "PTR websvc.berth.internal.", "the IPv6 VIP's too");
+	ask(r, "127.0.0.1", rev("10.96.0.10", rb, sizeof(rb)), DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && (rep.flags & DNS_F_AA) && rep.an == 0 && rep.ns == 0,
+	     "another type at a VIP's reverse name: NODATA, no SOA (no zone of ours)");
+	T_EQ(ask(r, "127.0.0.1", rev("10.96.0.11", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_FORWARD, "a free address of the service range is forwarded as before");
+	T_EQ(ask(r, "127.0.0.1", "0.96.10.in-addr.arpa", DNS_T_PTR, 0, false, 0, &rep, NULL),
+	     DNS_FORWARD, "and so is a partial reverse name there");
+
+	/* scoping: the service is seen by whoever sees its network */
+	ask(r, "10.88.1.1", "websvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.96.0.10", "web1 (default) sees websvc (default)");
+	ask(r, "10.88.1.1", "dbsvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "web1 does not see dbsvc (back)");
+	ask(r, "10.88.1.1", "_5432._tcp.dbsvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "nor its SRV");
+	T_EQ(ask(r, "10.88.1.1", rev("10.97.0.5", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_FORWARD, "and its VIP's PTR is forwarded like any other");
+	T_EQ(ask(r, "10.89.1.5", "websvc", DNS_T_A, 0, false, 0, &rep, NULL), DNS_FORWARD,
+	     "db (back) asking the bare name websvc: not ours, forwarded");
+	ask(r, "10.89.1.5", "dbsvc", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.97.0.5", "db sees dbsvc");
+	ask(r, "10.89.1.5", rev("10.97.0.5", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "PTR dbsvc.berth.internal.", "and its VIP's PTR");
+	ask(r, "10.88.1.9", "dbsvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.97.0.5", "api (on both) sees dbsvc from its default address");
+	ask(r, "10.89.7.7", "websvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "an unknown address in back's subnet does not see websvc");
+
+	/* the guard: a service name is never a container or a `service =` group */
+	T_EQ(set_svc(r, "WEB1", "default", "10.96.0.20", NULL, NULL, 0, &e), -EEXIST,
+	     "a service named as a container: EEXIST");
+	T_STREQ(e.msg, "DNS: service 'WEB1': a container has that name", "saying so");
+	T_EQ(set_svc(r, "web", "default", "10.96.0.20", NULL, NULL, 0, &e), -EEXIST,
+	     "a service named as a `service =` group: EEXIST");
+	T_STREQ(e.msg, "DNS: service 'web': containers have it as their `service =` group",
+		"saying so");
+	ask(r, "127.0.0.1", "web.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.an, 2, "the group still lists its members");
+	{
+		struct dns_ctr_net cn = { .network = "default", .naddrs = 1 };
+		struct dns_ctr c = { .name = "websvc", .nets = &cn, .nnets = 1 };
+
+		ip_parse("10.88.3.3", &cn.addrs[0], NULL);
+		T_EQ(dns_records_set_container(r, &c, &e), -EEXIST,
+		     "a container named as a service: EEXIST");
+		T_STREQ(e.msg, "DNS: container 'websvc': a service with virtual IPs has that name",
+			"saying so");
+		c.name = "web9";
+		c.service = "DBSVC";
+		T_EQ(dns_records_set_container(r, &c, &e), -EEXIST,
+		     "a container whose `service =` is a service: EEXIST");
+		T_EQ(dns_records_add_container(r, "websvc", "default", cn.addrs, 1, NULL, &e), -EEXIST,
+		     "through dns_records_add_container too");
+		ask(r, "127.0.0.1", "web9.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+		T_EQ(rep.rcode, DNS_R_NXDOMAIN, "the refused container has no name");
+	}
+	T_EQ(set_svc(r, "dbsvc", "default", "10.97.0.5", "10.97.0.6", NULL, 0, &e), -EINVAL,
+	     "two IPv4 VIPs: EINVAL");
+	T_STREQ(e.msg, "DNS: service 'dbsvc': two IPv4 virtual IPs", "saying so");
+	T_EQ(set_svc(r, "dbsvc", "default", NULL, NULL, NULL, 0, &e), -EINVAL, "no VIP: EINVAL");
+	T_EQ(set_svc(r, "dbsvc", "nonet", "10.97.0.5", NULL, NULL, 0, &e), -ENOENT,
+	     "an unknown network: ENOENT");
+	T_STREQ(e.msg, "DNS: service 'dbsvc': unknown network 'nonet'", "naming both");
+	T_EQ(set_svc(r, "db.svc", "back", "10.97.0.5", NULL, NULL, 0, &e), -EINVAL,
+	     "a dotted name: EINVAL");
+	ask(r, "127.0.0.1", "dbsvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.97.0.5", "a refused definition leaves the service as it was");
+
+	/* setting it again replaces its VIPs and ports */
+	T_EQ(set_svc(r, "websvc", "default", "10.96.0.11", NULL, altp, 1, &e), 0,
+	     "websvc set again: another IPv4 VIP, no IPv6 one, port 8080");
+	ask(r, "127.0.0.1", "websvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && !strcmp(rep.ans[0], "A 10.96.0.11"), "A: the new VIP only");
+	ask(r, "127.0.0.1", "websvc.berth.internal", DNS_T_AAAA, 0, false, 0, &rep, NULL);
+	T_OK(rep.rcode == DNS_R_NOERROR && rep.an == 0, "AAAA: NODATA now");
+	ask(r, "127.0.0.1", "_80._tcp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "the old port's SRV is NXDOMAIN");
+	ask(r, "127.0.0.1", "_8080._tcp.websvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_OK(rep.an == 1 && rep.ar == 1, "the new port's SRV, the one VIP as glue");
+	T_EQ(ask(r, "127.0.0.1", rev("10.96.0.10", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_FORWARD, "the old VIP's PTR is no longer ours");
+	T_EQ(ask(r, "127.0.0.1", rev("fd96::10", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_FORWARD, "nor the old IPv6 VIP's");
+	ask(r, "127.0.0.1", rev("10.96.0.11", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "PTR websvc.berth.internal.", "the new VIP's is");
+
+	/* removing it: NXDOMAIN at once */
+	T_EQ(dns_records_remove_service(r, "DBsvc"), 0, "dbsvc removed (any case)");
+	ask(r, "127.0.0.1", "dbsvc.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "its name is NXDOMAIN at once");
+	ask(r, "127.0.0.1", "_5432._tcp.dbsvc.berth.internal", DNS_T_SRV, 0, false, 0, &rep, NULL);
+	T_EQ(rep.rcode, DNS_R_NXDOMAIN, "its SRV too");
+	T_EQ(ask(r, "127.0.0.1", rev("10.97.0.5", rb, sizeof(rb)), DNS_T_PTR, 0, false, 0, &rep,
+		 NULL), DNS_FORWARD, "its VIP's PTR goes back to the upstreams");
+	T_EQ(ask(r, "127.0.0.1", "dbsvc", DNS_T_A, 0, false, 0, &rep, NULL), DNS_FORWARD,
+	     "its bare name too");
+	T_EQ(dns_records_remove_service(r, "dbsvc"), -ENOENT, "removing it again: ENOENT");
+	T_EQ(dns_records_remove_service(r, "web1"), -ENOENT, "a container is not a service: ENOENT");
+	ask(r, "127.0.0.1", "web1.berth.internal", DNS_T_A, 0, false, 0, &rep, NULL);
+	T_STREQ(rep.ans[0], "A 10.88.1.1", "and stays");
+	T_EQ(set_svc(r, "dbsvc", "back", "10.97.0.5", NULL, dbp, 1, &e), 0, "dbsvc set back");
 }
 
 int main(void)
@@ -451,6 +641,11 @@ int main(void)
 
 		T_EQ(fast_matches_general(r, &fast, &total), 0,
 		     "the fast path's replies are byte for byte the general builder's");
+		T_OK(fast > 100 && fast < total, "... over %d queries, %d of them A/AAAA answers", total,
+		     fast);
+		vip_services(r);
+		T_EQ(fast_matches_general(r, &fast, &total), 0,
+		     "with services with VIPs too, the fast path's replies are the general builder's");
 		T_OK(fast > 100 && fast < total, "... over %d queries, %d of them A/AAAA answers", total,
 		     fast);
 	}

@@ -1,8 +1,8 @@
-/* test_dns_records.c - dns/ records changed in place, container by container:
- * after any sequence of set and remove, every query is answered byte for byte
- * as by a set built from scratch with the same containers (in any order,
- * through either way of building); a removed name, address or service stops
- * answering at once. */
+/* test_dns_records.c - dns/ records changed in place, container by container
+ * and service by service: after any sequence of set and remove, every query
+ * is answered byte for byte as by a set built from scratch with the same
+ * containers and services with VIPs (in any order, through either way of
+ * building); a removed name, address or service stops answering at once. */
 #include "dns/dns_int.h"
 #include "t.h"
 
@@ -61,6 +61,23 @@ struct mctr {
 };
 static struct mctr model[NNAMES];
 
+/* Services with virtual IPs: their VIPs come from a small pool too (two
+ * services, or a service and a container, sometimes share one: the PTR then
+ * goes by name), one of them inside n0's subnet. */
+#define NSVCS 3
+static const char *const svcnames[NSVCS] = { "vs0", "vs1", "Vs2" };
+static const char *const vips4[] = { "10.96.0.1", "10.96.0.2", "10.96.0.3", "10.90.0.2" };
+static const char *const vips6[] = { "fd96::1", "fd96::2", "fd90::1" };
+struct msvc {
+	bool present;
+	const char *network;
+	struct ip_addr vips[2];
+	size_t nvips;
+	struct dns_ctr_ports ports[3];
+	size_t nports;
+};
+static struct msvc smodel[NSVCS];
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(uint32_t n)
 {
@@ -109,6 +126,39 @@ static void random_ctr(struct mctr *m)
 	}
 }
 
+static void random_svc(struct msvc *m)
+{
+	bool v4 = rnd(5) != 0, v6 = !v4 || rnd(2);
+	bool v6_first = rnd(2);
+
+	memset(m, 0, sizeof(*m));
+	m->present = true;
+	m->network = netnames[rnd(NNETS)];
+	if (v6 && v6_first)
+		ip_parse(vips6[rnd(ARRAY_SIZE(vips6))], &m->vips[m->nvips++], NULL);
+	if (v4)
+		ip_parse(vips4[rnd(ARRAY_SIZE(vips4))], &m->vips[m->nvips++], NULL);
+	if (v6 && !v6_first)
+		ip_parse(vips6[rnd(ARRAY_SIZE(vips6))], &m->vips[m->nvips++], NULL);
+	m->nports = rnd(4);
+	for (size_t i = 0; i < m->nports; i++) {
+		unsigned p = rnd(ARRAY_SIZE(portpool));
+
+		m->ports[i] = (struct dns_ctr_ports){ portpool[p].first, portpool[p].last,
+						      portpool[p].proto };
+	}
+}
+
+static struct dns_service describe_svc(unsigned i)
+{
+	struct dns_service s = { .name = svcnames[i], .network = smodel[i].network,
+				 .nvips = smodel[i].nvips, .ports = smodel[i].ports,
+				 .nports = smodel[i].nports };
+
+	memcpy(s.vips, smodel[i].vips, sizeof(s.vips));
+	return s;
+}
+
 static struct dns_ctr describe(unsigned i)
 {
 	return (struct dns_ctr){ .name = names[i], .service = model[i].service,
@@ -132,25 +182,34 @@ static struct dns_records *empty_set(void)
 	return r;
 }
 
-/* The model's containers from scratch, in a random order; old: the first
- * way of building (a call per network, SRV per port and name). */
+/* The model's containers and services from scratch, in a random order; old:
+ * the first way of building containers (a call per network, SRV per port
+ * and name). */
 static struct dns_records *from_scratch(bool old)
 {
 	struct dns_records *r = empty_set();
-	unsigned order[NNAMES];
+	unsigned order[NNAMES + NSVCS];
 
-	for (unsigned i = 0; i < NNAMES; i++)
+	for (unsigned i = 0; i < NNAMES + NSVCS; i++)
 		order[i] = i;
-	for (unsigned i = NNAMES - 1; i > 0; i--) {
+	for (unsigned i = NNAMES + NSVCS - 1; i > 0; i--) {
 		unsigned j = rnd(i + 1), t = order[i];
 
 		order[i] = order[j];
 		order[j] = t;
 	}
-	for (unsigned k = 0; k < NNAMES; k++) {
+	for (unsigned k = 0; k < NNAMES + NSVCS; k++) {
 		unsigned i = order[k];
-		const struct mctr *m = &model[i];
+		const struct mctr *m;
 
+		if (i >= NNAMES) {
+			struct dns_service sv = describe_svc(i - NNAMES);
+
+			if (smodel[i - NNAMES].present && dns_records_set_service(r, &sv, NULL) < 0)
+				printf("#   from scratch: %s refused\n", svcnames[i - NNAMES]);
+			continue;
+		}
+		m = &model[i];
 		if (!m->present)
 			continue;
 		if (!old) {
@@ -184,7 +243,7 @@ struct question {
 static struct question qs[2048];
 static size_t nqs;
 static const char *const srcs[] = { "127.0.0.1", "10.90.0.1", "10.91.0.3", "10.92.0.200",
-				    "fd92::2", "10.91.0.7" };
+				    "fd92::2", "10.91.0.7", "10.96.0.1" };
 
 static void add_q(const char *name, uint16_t type)
 {
@@ -197,7 +256,8 @@ static void add_q(const char *name, uint16_t type)
 static void make_questions(void)
 {
 	static const char *const labels[] = { "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8",
-		"c9", "c10", "c11", "web", "db-1", "db", "x_y", "WEB", "nope" };
+		"c9", "c10", "c11", "web", "db-1", "db", "x_y", "WEB", "nope", "vs0", "vs1", "vs2",
+		"VS1" };
 	static const uint16_t types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_ANY, DNS_T_SRV };
 	char s[96];
 
@@ -237,6 +297,17 @@ static void make_questions(void)
 			add_q(s, DNS_T_PTR);
 		}
 	}
+	for (unsigned i = 0; i < 5; i++) {   /* the VIP pool and a free address of the range */
+		snprintf(s, sizeof(s), "%u.0.96.10.in-addr.arpa", i);
+		add_q(s, i % 2 ? DNS_T_PTR : DNS_T_ANY);
+	}
+	add_q("2.0.90.10.in-addr.arpa", DNS_T_ANY);
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "%u.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.d.f."
+			 "ip6.arpa", i);
+		add_q(s, DNS_T_PTR);
+	}
+	add_q("0.96.10.in-addr.arpa", DNS_T_PTR);
 	add_q("berth.internal", DNS_T_SOA);
 	add_q("berth.internal", DNS_T_NS);
 }
@@ -380,6 +451,85 @@ static void user_visible(void)
 	dns_records_free(r);
 }
 
+/* A set holds at most 65535 names, services counted: past that a service is
+ * refused with ENOSPC, the names already there keep answering, and room
+ * made by a removal is room again. */
+static void service_limits(void)
+{
+	struct dns_records *r = empty_set();
+	struct dns_service sv = { .network = "n1", .nvips = 1 };
+	struct dns_ctr_ports p = { 80, 80, "tcp" };
+	struct err e = { 0 };
+	char name[32], got[300];
+	unsigned n = 0;
+	size_t mem0 = dns_records_memory(r);
+	int rc;
+
+	sv.name = name;
+	sv.ports = &p;
+	sv.nports = 1;
+	for (;;) {
+		snprintf(name, sizeof(name), "s%u", n);
+		ip_from_v4(&sv.vips[0], 0x0b000000u + n);
+		rc = dns_records_set_service(r, &sv, &e);
+		if (rc < 0 || n > 70000)
+			break;
+		n++;
+	}
+	T_EQ(rc, -ENOSPC, "services are set until the set is full, then ENOSPC");
+	T_OK(n >= 65534 && n <= 65535, "after %u names", n);
+	T_STREQ(e.msg, "DNS: service 's65534': no room for its names (the set holds as many names "
+		"as it can)", "saying so");
+	T_OK(dns_records_memory(r) > mem0 + (size_t)n * 40, "their memory is counted (%zu bytes)",
+	     dns_records_memory(r));
+	T_EQ(ask(r, "s65534.berth.internal", DNS_T_A, got, sizeof(got)), DNS_R_NXDOMAIN,
+	     "the refused one has no name");
+	ask(r, "s65533.berth.internal", DNS_T_A, got, sizeof(got));
+	T_STREQ(got, "11.0.255.253", "the last one set resolves");
+	ask(r, "_80._tcp.s0.berth.internal", DNS_T_SRV, got, sizeof(got));
+	T_STREQ(got, "s0.berth.internal.", "the first one's SRV is still there");
+	T_EQ(dns_records_remove_service(r, "s7"), 0, "one removed");
+	T_EQ(dns_records_set_service(r, &sv, &e), 0, "and the refused one fits now");
+	ask(r, "254.255.0.11.in-addr.arpa", DNS_T_PTR, got, sizeof(got));
+	T_STREQ(got, "s65534.berth.internal.", "its VIP has its PTR");
+	dns_records_free(r);
+}
+
+/* The guard holds whichever comes first: a container's name (or its
+ * `service =`) and a VIP service's name never meet in one node. */
+static void service_guard(void)
+{
+	struct dns_records *r = empty_set();
+	struct dns_ctr_net net = { .network = "n0", .naddrs = 1 };
+	struct dns_ctr c = { .name = "web1", .service = "grp", .nets = &net, .nnets = 1 };
+	struct dns_service sv = { .name = "web1", .network = "n0", .nvips = 1 };
+	struct err e = { 0 };
+	char got[300];
+
+	ip_parse("10.90.0.5", &net.addrs[0], NULL);
+	ip_parse("10.96.0.9", &sv.vips[0], NULL);
+	dns_records_set_container(r, &c, NULL);
+	T_EQ(dns_records_set_service(r, &sv, &e), -EEXIST, "container first, then a service of its "
+	     "name: EEXIST");
+	sv.name = "GRP";
+	T_EQ(dns_records_set_service(r, &sv, &e), -EEXIST, "nor of its group's name");
+	dns_records_remove_container(r, "web1");
+	T_EQ(dns_records_set_service(r, &sv, &e), 0, "the group gone, the name is free");
+	T_EQ(dns_records_set_container(r, &c, &e), -EEXIST, "service first: the container whose "
+	     "group it would be is refused");
+	T_EQ(ask(r, "web1.berth.internal", DNS_T_A, got, sizeof(got)), DNS_R_NXDOMAIN,
+	     "and has no name");
+	ask(r, "grp.berth.internal", DNS_T_A, got, sizeof(got));
+	T_STREQ(got, "10.96.0.9", "the service answers its VIP, not the container's address");
+	dns_records_add_srv(r, "grp", 443, "tcp", NULL);
+	T_EQ(dns_records_remove_service(r, "grp"), 0, "removed");
+	T_EQ(ask(r, "grp.berth.internal", DNS_T_A, got, sizeof(got)), DNS_R_NXDOMAIN,
+	     "NXDOMAIN at once, though a static SRV of the name stays");
+	T_EQ(ask(r, "9.0.96.10.in-addr.arpa", DNS_T_PTR, got, sizeof(got)), -1,
+	     "its VIP's PTR is forwarded again");
+	dns_records_free(r);
+}
+
 /* The cost of one change does not depend on how many containers the set has:
  * set and remove one container among 300, then among 3,000 (CPU time, so
  * that other processes on the machine do not count). */
@@ -415,15 +565,35 @@ int main(void)
 {
 	struct dns_records *live = empty_set();
 	int diff_some = 0, diff_full = 0, refused = 0, fulls = 0;
-	unsigned ops = 1500, sets = 0, removes = 0;
+	unsigned ops = 1500, sets = 0, removes = 0, svc_sets = 0, svc_removes = 0;
 
 	user_visible();
+	service_guard();
+	service_limits();
 	make_questions();
 	for (unsigned op = 0; op < ops; op++) {
 		unsigned i = rnd(NNAMES), what = rnd(10);
 		struct dns_records *fresh;
 
-		if (what < 6 || (what < 8 && !model[i].present)) {
+		if (rnd(4) == 0) {          /* a service instead */
+			unsigned k = rnd(NSVCS);
+			struct dns_service sv;
+
+			if (what < 5 || !smodel[k].present) {
+				random_svc(&smodel[k]);
+				sv = describe_svc(k);
+				refused += dns_records_set_service(live, &sv, NULL) < 0;
+				svc_sets++;
+			} else if (what < 8) {
+				refused += dns_records_remove_service(live, svcnames[k]) != 0;
+				smodel[k].present = false;
+				svc_removes++;
+			} else {
+				sv = describe_svc(k);   /* the same again */
+				refused += dns_records_set_service(live, &sv, NULL) < 0;
+				svc_sets++;
+			}
+		} else if (what < 6 || (what < 8 && !model[i].present)) {
 			struct dns_ctr c;
 
 			random_ctr(&model[i]);
@@ -451,8 +621,8 @@ int main(void)
 		}
 		dns_records_free(fresh);
 	}
-	T_EQ(refused, 0, "%u sets and %u removes (of present and absent containers) all as expected",
-	     sets, removes);
+	T_EQ(refused, 0, "%u sets and %u removes (of present and absent containers), %u sets and %u "
+	     "removes of services with VIPs, all as expected", sets, removes, svc_sets, svc_removes);
 	T_EQ(diff_some, 0, "after each of %u changes, 200 random queries answered byte for byte as "
 	     "by a set built from scratch", ops);
 	T_EQ(diff_full, 0, "and every one of %zu queries x %zu sources x 2, %d times", nqs,
@@ -460,7 +630,10 @@ int main(void)
 	for (unsigned i = 0; i < NNAMES; i++)
 		if (model[i].present)
 			dns_records_remove_container(live, names[i]);
-	T_EQ(live->nodes_live, 0, "every container removed: no name left");
+	for (unsigned i = 0; i < NSVCS; i++)
+		if (smodel[i].present)
+			dns_records_remove_service(live, svcnames[i]);
+	T_EQ(live->nodes_live, 0, "every container and service removed: no name left");
 	T_EQ(live->naddr_tab, 0, "no address left");
 	T_EQ(live->keys_len - live->keys_dead, 0, "no label left");
 	dns_records_free(live);
