@@ -12,7 +12,8 @@
 /*
  * Where the files are. With a directory: DIR/berth.ini (optional: missing
  * means every default), DIR/containers.d/ *.ini (one container each) and
- * DIR/policies.d/ *.ini (one policy each); other names (README, x.ini.bak,
+ * DIR/policies.d/ *.ini (one policy each), DIR/services.d/ *.ini (one
+ * service each, or [service NAME] in berth.ini); other names (README, x.ini.bak,
  * hidden files) are ignored. Without one: the embedded default below.
  *
  * Decisions where DESIGN §3 is silent (also in README's config reference):
@@ -208,7 +209,7 @@ struct cfg_container {
 	struct cfg_health health;   /* kind HEALTH_NONE: no check */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, image, command, networks, default_network, ports, ip,
-			ip6, health;
+			ip6, health, service;
 	} lines;
 	/* Of its file's path and text: equal hashes, the same container (a
 	 * container is its file alone). Reconcile skips what did not change. */
@@ -343,6 +344,9 @@ struct cfg_service {
 	struct cfg_service_publish *publish;
 	size_t n_publish;
 	uint64_t hash;              /* of its definition: equal hashes, the same service */
+	struct {                    /* where keys were (0: not given), for messages */
+		int network, vip, publish;
+	} lines;
 };
 
 struct config {
