@@ -962,7 +962,8 @@ static bool prefixes_overlap(const struct ip_prefix *a, const struct ip_prefix *
 }
 
 /* Network n's service_range (v6: service_range6) against o's subnets and
- * service range: a VIP must be routed to the gateway, and be one service's. */
+ * (o before n: reported once) service range: a VIP must be routed to the
+ * gateway, and be one service's. */
 static void check_service_range(struct cfg_ctx *c, const struct cfg_network *n,
 				const struct cfg_network *o, bool v6)
 {
@@ -977,7 +978,7 @@ static void check_service_range(struct cfg_ctx *c, const struct cfg_network *n,
 		cfg_error(c, n->file, 0, n->line, 0, "[network %s] %s: %s overlaps the %s of "
 			  "network '%s' (line %d)", n->name, key, ip_prefix_format(r, pb),
 			  v6 ? "subnet6" : "subnet", o->name, o->line);
-	else if (n != o && prefixes_overlap(r, v6 ? &o->service_range6 : &o->service_range))
+	else if (o < n && prefixes_overlap(r, v6 ? &o->service_range6 : &o->service_range))
 		cfg_error(c, n->file, 0, n->line, 0, "[network %s] %s: %s overlaps the %s of "
 			  "network '%s' (line %d)", n->name, key, ip_prefix_format(r, pb), key,
 			  o->name, o->line);

@@ -59,6 +59,12 @@
  *   rootfs (always bound read-only; nothing to pull). REF is checked here
  *   lightly (characters, tag, digest); image_ref_parse has the last word.
  * - [images] ca defaults to Debian's bundle /etc/ssl/certs/ca-certificates.crt.
+ * - A service's name (compared case-insensitively) is no container's name
+ *   and no container's `service =`: a DNS name means one thing. vip = auto
+ *   on a network without service_range and service_range6 is an error (the
+ *   embedded default network has neither). An affinity timeout is whole
+ *   seconds from 1s to 24h (Kubernetes' bounds). A publish HOST_IP:PORT is
+ *   told from HOST_PORT:PORT by the dots of the address.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */

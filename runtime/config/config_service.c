@@ -62,8 +62,7 @@ static void parse_network(struct cfg_ctx *c, const struct ini_sect *s, const str
 
 	/* whether it exists is cfg_service_checks's: berth.ini may change
 	 * while a cached services.d file does not */
-	if (!cfg_dns_label(e->val))
-		cfg_err_key(c, s, e, -1, "'%s': expected a network's name", e->val);
+	(void)s;
 	svc->network = cfg_strdup(c->mem, e->val);
 }
 
@@ -528,12 +527,19 @@ void cfg_service_checks(struct cfg_ctx *c, const struct config_file *files, size
 				  svc->network, svc->lines.network ? "" :
 				  " (the default when network is not given)");
 		} else if (svc->vip_auto) {
+			char where[CONFIG_NAME_MAX + 64];
+
+			/* the embedded default has no lines a person wrote */
+			if (n->file[0] == '(')
+				snprintf(where, sizeof(where), "the embedded default: define it in "
+					 "berth.ini with one");
+			else
+				snprintf(where, sizeof(where), "%s:%d", n->file, n->line);
 			if (!n->service_range.addr.family && !n->service_range6.addr.family)
 				cfg_error(c, svc->file, fidx[i], svc->lines.vip ? svc->lines.vip :
 					  svc->line, 0, "[%s] vip: auto%s needs a service_range or "
-					  "service_range6 on network '%s' (%s:%d)", sect,
-					  svc->lines.vip ? "" : " (the default)", n->name, n->file,
-					  n->line);
+					  "service_range6 on network '%s' (%s)", sect,
+					  svc->lines.vip ? "" : " (the default)", n->name, where);
 		} else {
 			check_vip(c, svc, fidx[i], sect, n, false);
 			check_vip(c, svc, fidx[i], sect, n, true);
