@@ -183,6 +183,16 @@ static void parse_affinity(struct cfg_ctx *c, const struct ini_sect *s, const st
 			    "24h (e.g. 30m, 3h; a bare number is seconds)", v);
 }
 
+/* Do two host addresses (has: given; else every address) meet? */
+static bool hosts_meet(bool has_a, const struct ip_addr *a, bool has_b, const struct ip_addr *b)
+{
+	if (!has_a || !has_b)
+		return true;
+	if (a->family != b->family)
+		return false;
+	return ip_is_zero(a) || ip_is_zero(b) || ip_equal(a, b);
+}
+
 /* [HOST_IP:]HOST_PORT[:PORT][/PROTO], IPv6 HOST_IP in brackets. After ports
  * (the table's order): PORT is one of them, or the only one of PROTO. */
 static void publish_item(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
@@ -277,7 +287,7 @@ static void publish_item(struct cfg_ctx *c, const struct ini_sect *s, const stru
 		const struct cfg_service_publish *o = &svc->publish[j];
 
 		if (o->host_port == pb.host_port && o->proto == pb.proto &&
-		    (!o->has_host_ip || !pb.has_host_ip || ip_equal(&o->host_ip, &pb.host_ip))) {
+		    hosts_meet(o->has_host_ip, &o->host_ip, pb.has_host_ip, &pb.host_ip)) {
 			cfg_err_key(c, s, e, -1, "'%s': host port %u/%s is published twice", v,
 				    pb.host_port, ip_proto_name(pb.proto));
 			return;
@@ -488,6 +498,59 @@ static void check_vip(struct cfg_ctx *c, const struct cfg_service *svc, int fidx
 			  ip_prefix_format(r, pb));
 }
 
+/*
+ * A service's published host ports against the containers' and the earlier
+ * services': the host would send one port two ways. Services that publish
+ * are few: each is compared with every published port, with no sort.
+ */
+static void check_publish(struct cfg_ctx *c, size_t i, int fidx, const char *sect)
+{
+	const struct config *cfg = c->cfg;
+	const struct cfg_service *svc = &cfg->services[i];
+
+	for (size_t p = 0; p < svc->n_publish; p++) {
+		const struct cfg_service_publish *pb = &svc->publish[p];
+		const char *proto = ip_proto_name(pb->proto);
+		bool clash = false;
+
+		for (size_t k = 0; k < cfg->n_containers && !clash; k++) {
+			const struct cfg_container *ct = cfg->containers[k];
+
+			for (size_t j = 0; j < ct->n_ports && !clash; j++) {
+				const struct cfg_port *cp = &ct->ports[j];
+
+				if (cp->proto != pb->proto || pb->host_port < cp->host_first ||
+				    pb->host_port > cp->host_last ||
+				    !hosts_meet(pb->has_host_ip, &pb->host_ip, cp->has_host_ip,
+						&cp->host_ip))
+					continue;
+				clash = true;
+				cfg_error(c, svc->file, fidx, svc->lines.publish, 0, "[%s] publish: "
+					  "host port %u/%s is also published by container '%s' "
+					  "(%s:%d)", sect, pb->host_port, proto, ct->name, ct->file,
+					  cp->line);
+			}
+		}
+		for (size_t k = 0; k < i && !clash; k++) {
+			const struct cfg_service *o = &cfg->services[k];
+
+			for (size_t j = 0; j < o->n_publish && !clash; j++) {
+				const struct cfg_service_publish *op = &o->publish[j];
+
+				if (op->proto != pb->proto || op->host_port != pb->host_port ||
+				    !hosts_meet(pb->has_host_ip, &pb->host_ip, op->has_host_ip,
+						&op->host_ip))
+					continue;
+				clash = true;
+				cfg_error(c, svc->file, fidx, svc->lines.publish, 0, "[%s] publish: "
+					  "host port %u/%s is also published by service '%s' (%s:%d)",
+					  sect, pb->host_port, proto, o->name, o->file,
+					  o->lines.publish);
+			}
+		}
+	}
+}
+
 void cfg_service_checks(struct cfg_ctx *c, const struct config_file *files, size_t nf)
 {
 	struct config *cfg = c->cfg;
@@ -544,6 +607,7 @@ void cfg_service_checks(struct cfg_ctx *c, const struct config_file *files, size
 			check_vip(c, svc, fidx[i], sect, n, false);
 			check_vip(c, svc, fidx[i], sect, n, true);
 		}
+		check_publish(c, i, fidx[i], sect);
 		if (svc->vip4.family)
 			vips[n_vips++] = (struct vip_ref){ &svc->vip4, i };
 		if (svc->vip6.family)

@@ -354,6 +354,13 @@ static const struct {
 	{ "publish does not judge against ports that were refused",
 	  NET "[service a]\nselect = all\nports = 80/icmp\npublish = 8080\n", NULL, NULL,
 	  "berth.ini:8: [service a] ports: '80/icmp': protocol must be tcp, udp or sctp" },
+	{ "publish: a host port of a container, of another service",
+	  NET "[service a]\nselect = all\nports = 80\npublish = 8080, 9000\n"
+	  "[service b]\nselect = all\nports = 80, 53/udp\npublish = 0.0.0.0:9000:80, 9001:80, "
+	  "[::1]:8050:80, 127.0.0.3:8060:80, 5353/udp\n", "containers.d/web.ini",
+	  "[container]\nimage = busybox\nports = 127.0.0.2:8000-8100:8000-8100\n",
+	  "berth.ini:9: [service a] publish: host port 8080/tcp is also published by container 'web' (containers.d/web.ini:3)\n"
+	  "berth.ini:13: [service b] publish: host port 9000/tcp is also published by service 'a' (berth.ini:9)" },
 	/* ---- names ---- */
 	{ "one name twice in berth.ini, and in services.d",
 	  NET "[service web]\nselect = all\nports = 80\n[service Web]\nselect = all\nports = 81\n",
