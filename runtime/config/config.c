@@ -466,6 +466,7 @@ static int value_col(const char *raw, const char *from)
 static const struct cfg_section *const sections[] = {
 	&cfg_daemon_section, &cfg_network_section, &cfg_dns_section, &cfg_remote_section,
 	&cfg_images_section, &cfg_container_section, &cfg_policy_section, &cfg_rule_section,
+	&cfg_service_section,
 };
 
 static const struct cfg_key *find_key(const struct cfg_section *sect, const char *k, size_t n)
@@ -954,6 +955,35 @@ static bool ports_overlap(const struct cfg_port *a, const struct cfg_port *b)
 	       ip_equal(&a->host_ip, &b->host_ip);
 }
 
+static bool prefixes_overlap(const struct ip_prefix *a, const struct ip_prefix *b)
+{
+	return a->addr.family && a->addr.family == b->addr.family &&
+	       (ip_prefix_contains_prefix(a, b) || ip_prefix_contains_prefix(b, a));
+}
+
+/* Network n's service_range (v6: service_range6) against o's subnets and
+ * (o before n: reported once) service range: a VIP must be routed to the
+ * gateway, and be one service's. */
+static void check_service_range(struct cfg_ctx *c, const struct cfg_network *n,
+				const struct cfg_network *o, bool v6)
+{
+	const struct ip_prefix *r = v6 ? &n->service_range6 : &n->service_range;
+	const char *key = v6 ? "service_range6" : "service_range";
+	char pb[IP_PREFIX_STRLEN];
+
+	if (!r->addr.family)
+		return;
+	if (n != o && prefixes_overlap(r, v6 ? &o->subnet6 : &o->subnet) &&
+	    (!v6 || o->has_v6))
+		cfg_error(c, n->file, 0, n->line, 0, "[network %s] %s: %s overlaps the %s of "
+			  "network '%s' (line %d)", n->name, key, ip_prefix_format(r, pb),
+			  v6 ? "subnet6" : "subnet", o->name, o->line);
+	else if (o < n && prefixes_overlap(r, v6 ? &o->service_range6 : &o->service_range))
+		cfg_error(c, n->file, 0, n->line, 0, "[network %s] %s: %s overlaps the %s of "
+			  "network '%s' (line %d)", n->name, key, ip_prefix_format(r, pb), key,
+			  o->name, o->line);
+}
+
 static void check_networks(struct cfg_ctx *c)
 {
 	struct config *cfg = c->cfg;
@@ -981,6 +1011,11 @@ static void check_networks(struct cfg_ctx *c)
 				cfg_error(c, n->file, 0, n->line, 0, "[network %s] subnet6: %s "
 					  "overlaps the subnet6 of network '%s' (line %d)", n->name,
 					  ip_prefix_format(&n->subnet6, pb), o->name, o->line);
+		}
+		/* both ways round: either network may hold the range */
+		for (size_t j = 0; j < cfg->n_networks; j++) {
+			check_service_range(c, n, &cfg->networks[j], false);
+			check_service_range(c, n, &cfg->networks[j], true);
 		}
 	}
 }
@@ -1195,11 +1230,12 @@ static void cross_checks(struct cfg_ctx *c, const struct config_file *files, siz
 	}
 	check_ports(c, fidx);
 	check_bridge_ports(c);
+	cfg_service_checks(c, files, nf);
 }
 
 /* ---- loading ------------------------------------------------------------ */
 
-static int file_rank(const char *path)
+int cfg_file_rank(const char *path)
 {
 	if (!strcmp(path, "berth.ini"))
 		return 0;
@@ -1207,7 +1243,9 @@ static int file_rank(const char *path)
 		return 1;
 	if (!strncmp(path, "policies.d/", 11) && !strchr(path + 11, '/'))
 		return 2;
-	return 3;
+	if (!strncmp(path, "services.d/", 11) && !strchr(path + 11, '/'))
+		return 3;
+	return 4;
 }
 
 /* What makes a file "the same" without reading it (config_cache). */
@@ -1218,7 +1256,7 @@ struct file_sig {
 	struct timespec mtime, ctime;
 };
 
-/* One container or policy file as last parsed. */
+/* One container, policy or service file as last parsed. */
 struct cfg_cached {
 	struct file_sig sig;
 	time_t read_at;             /* wall clock when it was read */
@@ -1226,7 +1264,7 @@ struct cfg_cached {
 	struct cfg_alloc *mem;      /* what obj points into */
 	bool seen;                  /* listed by the load under way */
 	bool touched;               /* inotify named it since it was read */
-	void *obj;                  /* in mem: its struct cfg_container or policy */
+	void *obj;                  /* in mem: its struct cfg_container, policy or cfg_service */
 	char path[];                /* "containers.d/web.ini" */
 };
 
@@ -1238,8 +1276,8 @@ struct cfg_cached {
  * could not be watched, a queue overflow, a symlink whose target is
  * elsewhere) a file is known by its signature, as above.
  */
-enum { WATCH_CONTAINERS, WATCH_POLICIES, WATCHES };
-static const char *const watch_sub[WATCHES] = { "containers.d", "policies.d" };
+enum { WATCH_CONTAINERS, WATCH_POLICIES, WATCH_SERVICES, WATCHES };
+static const char *const watch_sub[WATCHES] = { "containers.d", "policies.d", "services.d" };
 
 struct config_cache {
 	struct name_index by_path;
@@ -1308,7 +1346,7 @@ struct cfg_src {
 	struct config_file f;
 	struct cfg_cached *hit;
 	struct file_sig sig;        /* when read from a directory */
-	int rank;                   /* file_rank, the first sort key */
+	int rank;                   /* cfg_file_rank, the first sort key */
 };
 
 static int cmp_srcs(const void *a, const void *b)
@@ -1334,39 +1372,56 @@ static uint64_t file_hash(const struct config_file *f)
 	return hash64(hash64(HASH64_INIT, f->path, strlen(f->path) + 1), f->text, f->len);
 }
 
-/* Parse a container or policy file (rank 1 or 2) into the config, with c->mem
- * as the arena of what it points to. Returns how many objects it added. */
+static size_t *objects_n(struct config *cfg, int rank)
+{
+	return rank == 1 ? &cfg->n_containers : rank == 2 ? &cfg->n_policies : &cfg->n_services;
+}
+
+static size_t objects(struct config *cfg, int rank)
+{
+	return *objects_n(cfg, rank);
+}
+
+/* Parse a container, policy or service file (rank 1, 2 or 3) into the
+ * config, with c->mem as the arena of what it points to. Returns how many
+ * objects it added. */
 static size_t parse_object(struct cfg_ctx *c, const struct ini_file *ini, int rank)
 {
-	size_t before = rank == 1 ? c->cfg->n_containers : c->cfg->n_policies;
+	size_t before = objects(c->cfg, rank);
 
 	if (rank == 1)
 		cfg_container_file(c, ini);
-	else
+	else if (rank == 2)
 		cfg_policy_file(c, ini, cfg_file_stem(c->mem, ini->path));
-	return (rank == 1 ? c->cfg->n_containers : c->cfg->n_policies) - before;
+	else
+		cfg_service_file(c, ini);
+	return objects(c->cfg, rank) - before;
 }
 
 static void *object_at(struct config *cfg, int rank, size_t k)
 {
-	return rank == 1 ? (void *)cfg->containers[k] : (void *)&cfg->policies[k];
+	return rank == 1 ? (void *)cfg->containers[k] : rank == 2 ? (void *)&cfg->policies[k] :
+	       (void *)&cfg->services[k];
 }
 
-static size_t objects(const struct config *cfg, int rank)
+static size_t object_size(int rank)
 {
-	return rank == 1 ? cfg->n_containers : cfg->n_policies;
+	return rank == 1 ? sizeof(struct cfg_container) : rank == 2 ? sizeof(struct policy) :
+	       sizeof(struct cfg_service);
 }
 
 static void set_hash(void *obj, int rank, uint64_t h)
 {
 	if (rank == 1)
 		((struct cfg_container *)obj)->hash = h;
-	else
+	else if (rank == 2)
 		((struct policy *)obj)->hash = h;
+	else
+		((struct cfg_service *)obj)->hash = h;
 }
 
 /*
- * One container or policy file. Without a cache it is parsed into the
+ * One container, policy or service file. Without a cache it is parsed into the
  * config's arena. With one, an unchanged file is the cached object; a changed
  * one is parsed into an arena of its own, which, when the file has no
  * errors, is kept in the cache: parsed twice, the second time into one block
@@ -1376,7 +1431,7 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 			const struct ini_file *ini, int rank)
 {
 	struct config *cfg = c->cfg;
-	size_t size = rank == 1 ? sizeof(struct cfg_container) : sizeof(struct policy);
+	size_t size = object_size(rank);
 	size_t errs_before = c->errs->n, k = objects(cfg, rank);
 	struct config_errors *errs = c->errs, scratch = { 0 };
 	struct cfg_alloc *first, *exact;
@@ -1387,7 +1442,7 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 		if (rank == 1)
 			cfg->containers[cfg->n_containers++] = src->hit->obj;
 		else
-			memcpy(&cfg->policies[cfg->n_policies++], src->hit->obj, size);
+			memcpy(object_at(cfg, rank, (*objects_n(cfg, rank))++), src->hit->obj, size);
 		cfg->shared[cfg->n_shared++] = cfg_alloc_ref(src->hit->mem);
 		src->hit->seen = true;
 		if (src->f.text)
@@ -1424,7 +1479,7 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 	set_hash(object_at(cfg, rank, k), rank, h);
 	/* again, into one block: the same calls ask for the same sizes (and a
 	 * policy's struct, which the config keeps in its array, is copied in) */
-	exact = cfg_alloc_exact(first->used + (rank == 2 ? CFG_ROUND(size) : 0));
+	exact = cfg_alloc_exact(first->used + (rank != 1 ? CFG_ROUND(size) : 0));
 	ce = calloc(1, sizeof(*ce) + strlen(src->f.path) + 1);
 	if (!exact || !ce) {
 		cfg_alloc_free(exact);
@@ -1433,8 +1488,8 @@ static void load_object(struct cfg_ctx *c, struct config_cache *cache, struct cf
 		cache->scratch = NULL;
 		goto out;
 	}
-	*(rank == 1 ? &cfg->n_containers : &cfg->n_policies) -= 1;
-	if (rank == 2)
+	*objects_n(cfg, rank) -= 1;
+	if (rank != 1)
 		memset(object_at(cfg, rank, k), 0, size);       /* parsers start from zero */
 	c->mem = exact;
 	c->errs = &scratch;
@@ -1498,7 +1553,7 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 	struct config_file *files;
 	struct ini_file *ini;
 	struct config *cfg;
-	size_t n_ctr = 0, n_pol = 0;
+	size_t n_ctr = 0, n_pol = 0, n_svc = 0;
 
 	*out = NULL;
 	c.tmp = cfg_alloc_new();
@@ -1517,15 +1572,17 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 	defaults(&c, &cfg_images_section, &cfg->images);
 
 	for (size_t i = 0; i < n; i++)
-		src[i].rank = file_rank(src[i].f.path);
+		src[i].rank = cfg_file_rank(src[i].f.path);
 	qsort(src, n, sizeof(*src), cmp_srcs);
 	files = cfg_new(c.tmp, (n + 1) * sizeof(*files));
 	ini = cfg_new(c.tmp, (n + 1) * sizeof(*ini));
-	/* a file gives at most one container or policy: the arrays never move */
+	/* a file gives at most one container, policy or service (berth.ini one
+	 * service per section, counted after phase 1): the arrays never move */
 	for (size_t i = 0; i < n; i++) {
 		files[i] = src[i].f;
 		n_ctr += src[i].rank == 1;
 		n_pol += src[i].rank == 2;
+		n_svc += src[i].rank == 3;
 	}
 	cfg->containers = cfg_new(c.mem, (n_ctr + 1) * sizeof(*cfg->containers));
 	cfg->policies = cfg_new(c.mem, (n_pol + 1) * sizeof(*cfg->policies));
@@ -1539,16 +1596,21 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 		ini[i].idx = (int)i;
 		if (src[i].hit)
 			continue;
-		if (src[i].rank == 3)
+		if (src[i].rank == 4)
 			cfg_error(&c, files[i].path, (int)i, 0, 0, "not a berth config file "
-				  "(expected berth.ini, containers.d/NAME.ini or policies.d/NAME.ini)");
+				  "(expected berth.ini, containers.d/NAME.ini, policies.d/NAME.ini "
+				  "or services.d/NAME.ini)");
 		else if (files[i].len > CONFIG_FILE_MAX)
 			cfg_error(&c, files[i].path, (int)i, 0, 0, "larger than %d bytes",
 				  CONFIG_FILE_MAX);
 		else
 			ini_read(&c, &ini[i], files[i].text, files[i].len);
 	}
-	/* phase 2: berth.ini (networks) first, then containers, then policies */
+	for (size_t i = 0; i < n; i++)
+		if (src[i].rank == 0)
+			n_svc += ini[i].n;
+	cfg->services = cfg_new(c.mem, (n_svc + 1) * sizeof(*cfg->services));
+	/* phase 2: berth.ini (networks) first, then containers, policies, services */
 	for (size_t i = 0; i < n; i++) {
 		int rank = src[i].rank;
 
@@ -1556,7 +1618,7 @@ static int load_srcs(struct cfg_src *src, size_t n, const char *source,
 		c.file_idx = (int)i;
 		if (rank == 0)
 			cfg_berth_ini(&c, &ini[i]);
-		else if (rank == 1 || rank == 2)
+		else if (rank >= 1 && rank <= 3)
 			load_object(&c, cache, &src[i], &ini[i], rank);
 	}
 	if (cache)
@@ -1885,6 +1947,9 @@ int config_load_cached(const char *dir, const struct config_opts *opts,
 	if (!ret)
 		ret = read_dir(dirfd, dir, "policies.d", opts ? opts->skip : NULL, m, cache,
 			       &list, errs);
+	if (!ret)
+		ret = read_dir(dirfd, dir, "services.d", opts ? opts->skip : NULL, m, cache,
+			       &list, errs);
 	if (!ret && opts && opts->extra) {
 		struct cfg_src *src = array_push(&list);
 
@@ -1934,8 +1999,14 @@ const struct cfg_container *config_container(const struct config *c, const char 
 
 const char *config_summary(const struct config *c, char *buf, size_t size)
 {
-	snprintf(buf, size, "%zu network%s, %zu container%s, %zu polic%s", c->n_networks,
-		 c->n_networks == 1 ? "" : "s", c->n_containers, c->n_containers == 1 ? "" : "s",
-		 c->n_policies, c->n_policies == 1 ? "y" : "ies");
+	int n = snprintf(buf, size, "%zu network%s, %zu container%s, %zu polic%s", c->n_networks,
+			 c->n_networks == 1 ? "" : "s", c->n_containers,
+			 c->n_containers == 1 ? "" : "s", c->n_policies,
+			 c->n_policies == 1 ? "y" : "ies");
+
+	/* services only when there are some: the line stays as it was without */
+	if (c->n_services && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, ", %zu service%s", c->n_services,
+			 c->n_services == 1 ? "" : "s");
 	return buf;
 }

@@ -12,7 +12,8 @@
 /*
  * Where the files are. With a directory: DIR/berth.ini (optional: missing
  * means every default), DIR/containers.d/ *.ini (one container each) and
- * DIR/policies.d/ *.ini (one policy each); other names (README, x.ini.bak,
+ * DIR/policies.d/ *.ini (one policy each), DIR/services.d/ *.ini (one
+ * service each, or [service NAME] in berth.ini); other names (README, x.ini.bak,
  * hidden files) are ignored. Without one: the embedded default below.
  *
  * Decisions where DESIGN §3 is silent (also in README's config reference):
@@ -58,6 +59,12 @@
  *   rootfs (always bound read-only; nothing to pull). REF is checked here
  *   lightly (characters, tag, digest); image_ref_parse has the last word.
  * - [images] ca defaults to Debian's bundle /etc/ssl/certs/ca-certificates.crt.
+ * - A service's name (compared case-insensitively) is no container's name
+ *   and no container's `service =`: a DNS name means one thing. vip = auto
+ *   on a network without service_range and service_range6 is an error (the
+ *   embedded default network has neither). An affinity timeout is whole
+ *   seconds from 1s to 24h (Kubernetes' bounds). A publish HOST_IP:PORT is
+ *   told from HOST_PORT:PORT by the dots of the address.
  */
 #define CONFIG_DIR_DEFAULT "/etc/berth"
 #define CONFIG_LINE_MAX 197         /* inih INI_MAX_LINE 200 minus \r \n \0 */
@@ -208,7 +215,7 @@ struct cfg_container {
 	struct cfg_health health;   /* kind HEALTH_NONE: no check */
 	struct {                    /* where keys were (0: not given), for messages */
 		int section, name, rootfs, image, command, networks, default_network, ports, ip,
-			ip6, health;
+			ip6, health, service;
 	} lines;
 	/* Of its file's path and text: equal hashes, the same container (a
 	 * container is its file alone). Reconcile skips what did not change. */
@@ -343,6 +350,9 @@ struct cfg_service {
 	struct cfg_service_publish *publish;
 	size_t n_publish;
 	uint64_t hash;              /* of its definition: equal hashes, the same service */
+	struct {                    /* where keys were (0: not given), for messages */
+		int network, vip, publish;
+	} lines;
 };
 
 struct config {

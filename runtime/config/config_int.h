@@ -163,6 +163,9 @@ void cfg_parse_keys(struct cfg_ctx *c, const struct ini_sect *s, const struct cf
 		    void *obj);
 
 const char *cfg_file_stem(struct cfg_alloc *m, const char *path);
+/* 0 berth.ini, 1 containers.d/, 2 policies.d/, 3 services.d/, 4 anything
+ * else (not a config file): the first key of the load order. */
+int cfg_file_rank(const char *path);
 
 /* config_sections.c */
 extern const struct cfg_section cfg_daemon_section, cfg_network_section, cfg_dns_section,
@@ -174,8 +177,21 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f);
 void cfg_network(struct cfg_ctx *c, const struct ini_sect *s, const char *name);
 void cfg_container_file(struct cfg_ctx *c, const struct ini_file *f);
 
+/* A duration: a whole number with a unit ms, s, m or h (a bare number is
+ * seconds), into *ms when it lies in [min, max] ms. */
+bool cfg_parse_duration(const char *v, uint64_t min, uint64_t max, uint32_t *ms);
+
 /* config_policy.c */
 extern const struct cfg_section cfg_policy_section, cfg_rule_section;
 void cfg_policy_file(struct cfg_ctx *c, const struct ini_file *f, const char *name);
+
+/* config_service.c: [service NAME] of berth.ini, services.d/NAME.ini; each
+ * adds one cfg_service at c->cfg->services[n_services] (room made by
+ * load_srcs). cfg_service_checks: what needs the whole config (networks,
+ * containers, other services), then the sort by name. */
+extern const struct cfg_section cfg_service_section;
+void cfg_service_sect(struct cfg_ctx *c, const struct ini_sect *s, const char *name);
+void cfg_service_file(struct cfg_ctx *c, const struct ini_file *f);
+void cfg_service_checks(struct cfg_ctx *c, const struct config_file *files, size_t nf);
 
 #endif

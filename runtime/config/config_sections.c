@@ -227,6 +227,49 @@ static void range_item(struct cfg_ctx *c, const struct ini_sect *s, const struct
 		*CFG_PUSH(c->mem, n->ranges, n->n_ranges) = r;
 }
 
+/* service_range, service_range6: where vip = auto takes VIPs. Off the
+ * network's own subnets (a VIP is routed through the gateway, never on the
+ * bridge); the other networks are cfg_check_networks's. */
+static void service_range(struct cfg_ctx *c, const struct ini_sect *s, const struct ini_ent *e,
+			  struct net_parse *p, bool v6)
+{
+	struct cfg_network *n = &p->n;
+	struct ip_prefix r, *sub = v6 ? &n->subnet6 : &n->subnet;
+	char pb[IP_PREFIX_STRLEN];
+	struct err er = { 0 };
+
+	if (ip_prefix_parse(e->val, &r, &er) < 0) {
+		cfg_err_key(c, s, e, -1, "%s", er.msg);
+	} else if (r.addr.family != (v6 ? AF_INET6 : AF_INET)) {
+		cfg_err_key(c, s, e, -1, "'%s' is IPv%d: put it in service_range%s", e->val,
+			    v6 ? 4 : 6, v6 ? "" : "6");
+	} else if (r.len > (v6 ? 126 : 30)) {
+		cfg_err_key(c, s, e, -1, "'%s': the prefix must be /%d or shorter", e->val,
+			    v6 ? 126 : 30);
+	} else if ((v6 ? n->has_v6 : p->has_v4) &&
+		   (ip_prefix_contains_prefix(sub, &r) || ip_prefix_contains_prefix(&r, sub))) {
+		cfg_err_key(c, s, e, -1, "'%s' overlaps the network's %s %s (VIPs are reached "
+			    "through the gateway, not on the bridge)", e->val,
+			    v6 ? "subnet6" : "subnet", ip_prefix_format(sub, pb));
+	} else if (v6) {
+		n->service_range6 = r;
+	} else {
+		n->service_range = r;
+	}
+}
+
+static void parse_service_range(struct cfg_ctx *c, const struct ini_sect *s,
+				const struct ini_ent *e, void *obj)
+{
+	service_range(c, s, e, obj, false);
+}
+
+static void parse_service_range6(struct cfg_ctx *c, const struct ini_sect *s,
+				 const struct ini_ent *e, void *obj)
+{
+	service_range(c, s, e, obj, true);
+}
+
 /* obj: struct net_parse. The order is the parsing's: range needs subnet6. */
 static const struct cfg_key network_keys[] = {
 	{ "bridge", CFG_TEXT, CFG_COMPUTED, "NAME", .parse = parse_bridge,
@@ -242,6 +285,12 @@ static const struct cfg_key network_keys[] = {
 	  .help = "the bridge's IPv6 address (default: the first host of subnet6)" },
 	{ "range", CFG_LIST, .syntax = "FIRST-LAST, ...", .item = range_item,
 	  .help = "where IPAM allocates, IPv4 and IPv6 (default: every host of the subnets)" },
+	{ "service_range", CFG_PREFIX, .syntax = "IPV4/LENGTH", .parse = parse_service_range,
+	  .help = "where vip = auto takes services' IPv4 VIPs, outside every subnet, /30 or "
+	  "shorter (default: none)" },
+	{ "service_range6", CFG_PREFIX, .syntax = "IPV6/LENGTH", .parse = parse_service_range6,
+	  .help = "where vip = auto takes services' IPv6 VIPs, outside every subnet6, /126 or "
+	  "shorter (default: none)" },
 	{ "masquerade", CFG_BOOL, .off = offsetof(struct cfg_network, masquerade), .def = "yes",
 	  .help = "SNAT the traffic that leaves the host" },
 	{ "isolate", CFG_BOOL, .off = offsetof(struct cfg_network, isolate), .def = "no",
@@ -520,10 +569,10 @@ const struct cfg_section cfg_images_section = { "berth.ini", "images", images_ke
 void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 {
 	static const char *const kinds[] = { "daemon", "network", "dns", "remote", "images",
-		NULL };
+		"service", NULL };
 	static const struct cfg_section *const tables[] = { &cfg_daemon_section, NULL,
-		&cfg_dns_section, &cfg_remote_section, &cfg_images_section };
-	const struct ini_sect *seen[5] = { 0 };
+		&cfg_dns_section, &cfg_remote_section, &cfg_images_section, NULL };
+	const struct ini_sect *seen[6] = { 0 };
 	struct config *cfg = c->cfg;
 	void *objs[] = { &cfg->daemon, NULL, &cfg->dns, &cfg->remote, &cfg->images };
 
@@ -532,13 +581,17 @@ void cfg_berth_ini(struct cfg_ctx *c, const struct ini_file *f)
 		const char *kind, *name;
 		int k;
 
-		k = cfg_sect_lookup(c, s, kinds, (const char *const[]){ "network", NULL },
-				    "[daemon], [network NAME], [dns], [remote] or [images]", &kind,
-				    &name);
+		k = cfg_sect_lookup(c, s, kinds, (const char *const[]){ "network", "service", NULL },
+				    "[daemon], [network NAME], [dns], [remote], [images] or "
+				    "[service NAME]", &kind, &name);
 		if (k < 0)
 			continue;
 		if (k == 1) {
 			cfg_network(c, s, name);
+			continue;
+		}
+		if (k == 5) {
+			cfg_service_sect(c, s, name);
 			continue;
 		}
 		if (*name) {
@@ -1066,7 +1119,7 @@ static void parse_cpus(struct cfg_ctx *c, const struct ini_sect *s, const struct
  * A duration: a whole number with a unit, ms, s, m or h; a bare number is
  * seconds (as stop_timeout). Into *ms when it lies in [min, max] ms.
  */
-static bool parse_duration(const char *v, uint64_t min, uint64_t max, uint32_t *ms)
+bool cfg_parse_duration(const char *v, uint64_t min, uint64_t max, uint32_t *ms)
 {
 	static const struct { const char *unit; uint64_t ms; } units[] = {
 		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
@@ -1095,7 +1148,7 @@ static void duration_key(struct cfg_ctx *c, const struct ini_sect *s, const stru
 			 uint32_t *out, uint64_t min, const char *least, uint64_t max,
 			 const char *most)
 {
-	if (!parse_duration(e->val, min, max, out))
+	if (!cfg_parse_duration(e->val, min, max, out))
 		cfg_err_key(c, s, e, -1, "'%s': expected a duration from %s to %s (e.g. 500ms, "
 			    "10s, 2m; a bare number is seconds)", e->val, least, most);
 }
@@ -1239,7 +1292,7 @@ static const struct cfg_key container_keys[] = {
 	{ "ports", CFG_LIST, .syntax = "[HOST_IP:]HOST_PORT[-END]:PORT[-END][/PROTO], ...",
 	  .item = port_item, CT_LINE(ports),
 	  .help = "published ports: tcp (the default), udp or sctp; IPv6 HOST_IP in []" },
-	{ "service", CFG_TEXT, .syntax = "NAME", .parse = parse_service,
+	{ "service", CFG_TEXT, .syntax = "NAME", .parse = parse_service, CT_LINE(service),
 	  .help = "a DNS name shared by every container with this service" },
 	{ "ip", CFG_ADDRESS, .syntax = "IPV4", .parse = parse_ip, CT_LINE(ip),
 	  .help = "a static address, in the range of one of its networks" },

@@ -97,7 +97,7 @@ static const struct {
 	  "berth.ini:1: unknown section [dsn] (did you mean [dns]?)" },
 	{ "unknown section without a close one",
 	  F("berth.ini", "[firewall]\nx = 1\n"),
-	  "berth.ini:1: unknown section [firewall] (expected [daemon], [network NAME], [dns], [remote] or [images])" },
+	  "berth.ini:1: unknown section [firewall] (expected [daemon], [network NAME], [dns], [remote], [images] or [service NAME])" },
 	{ "images: relative paths, allow_devices not a boolean, a name",
 	  F("berth.ini", "[images]\nca = certs.pem\ncredentials = auth.json\nallow_devices = sometimes\n"
 	    "[images x]\n"),
@@ -813,7 +813,8 @@ static const struct {
 	const char *path, *head;    /* a file that holds the section, up to the key */
 } doc_sections[] = {
 	{ "daemon", "state_dir run_dir log_level", "berth.ini", "[daemon]\n" },
-	{ "network NAME", "bridge subnet gateway subnet6 gateway6 range masquerade isolate mtu",
+	{ "network NAME", "bridge subnet gateway subnet6 gateway6 range service_range service_range6 "
+	  "masquerade isolate mtu",
 	  "berth.ini", "[network n]\n" },
 	{ "dns", "domain upstream resolv_conf ttl cache host", "berth.ini", "[dns]\n" },
 	{ "remote", "listen cert key client_ca read_only clients", "berth.ini", "[remote]\n" },
@@ -824,6 +825,9 @@ static const struct {
 	{ "policy", "select types", "policies.d/p.ini", "[policy]\n" },
 	{ "ingress|egress NAME", "from to ports", "policies.d/p.ini",
 	  "[policy]\nselect = all\n[ingress r]\n" },
+	/* in berth.ini, after a network whose service range vip = auto needs */
+	{ "service", "network select ports vip balance affinity publish", "berth.ini",
+	  "[network default]\nsubnet = 10.88.0.0/16\nservice_range = 10.96.0.0/16\n[service s]\n" },
 };
 
 /* One file in memory through config_load_files: every message, or "ok". */
@@ -916,7 +920,7 @@ static void test_doc(void)
 	for (size_t i = 0; i < ARRAY_SIZE(doc_sections); i++) {
 		static const char *const required[] = { "subnet = 10.1.0.0/24",
 			"listen = 127.0.0.1:7443", "cert = /c", "key = /k", "client_ca = /ca",
-			"select = all" };
+			"select = all", "ports = 80" };
 		char text[1024], line[128];
 		int given = 0;
 
