@@ -479,6 +479,20 @@ static int cmp_vip_refs(const void *a, const void *b)
 	return d ? d : x->svc < y->svc ? -1 : x->svc > y->svc;
 }
 
+/* Not the range's network address, first host or (IPv4) broadcast: the
+ * store keeps the first as the pool's gateway and hands none of them out. */
+static bool vip_usable(const struct ip_prefix *r, const struct ip_addr *a)
+{
+	struct ip_addr first, last;
+
+	ip_prefix_first(r, &first);
+	ip_prefix_last(r, &last);
+	if (ip_equal(a, &first) || (a->family == AF_INET && ip_equal(a, &last)))
+		return false;
+	(void)ip_add(&first, 1);
+	return !ip_equal(a, &first);
+}
+
 static void check_vip(struct cfg_ctx *c, const struct cfg_service *svc, int fidx,
 		      const char *sect, const struct cfg_network *n, bool v6)
 {
@@ -495,6 +509,11 @@ static void check_vip(struct cfg_ctx *c, const struct cfg_service *svc, int fidx
 	else if (!ip_prefix_contains(r, a))
 		cfg_error(c, svc->file, fidx, svc->lines.vip, 0, "[%s] vip: %s is outside the %s "
 			  "of network '%s' (%s)", sect, ip_format(a, ab), key, n->name,
+			  ip_prefix_format(r, pb));
+	else if (!vip_usable(r, a))
+		cfg_error(c, svc->file, fidx, svc->lines.vip, 0, "[%s] vip: %s is the network "
+			  "address, the first address or (IPv4) the broadcast address of the %s "
+			  "%s: the store never hands those out", sect, ip_format(a, ab), key,
 			  ip_prefix_format(r, pb));
 }
 

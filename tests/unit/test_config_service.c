@@ -318,10 +318,16 @@ static const struct {
 	  "[service a]\nselect = all\nports = 80\n", NULL, NULL,
 	  "berth.ini:1: [service a] vip: auto (the default) needs a service_range or service_range6 on network 'default' (the embedded default: define it in berth.ini with one)" },
 	{ "the same VIP twice (IPv4 and IPv6)",
-	  NET "[service a]\nselect = all\nports = 80\nvip = 10.96.0.1, fd96::1\n", "services.d/b.ini",
-	  "[service]\nselect = all\nports = 80\nvip = fd96::1, 10.96.0.1\n",
-	  "services.d/b.ini:4: [service] vip: 10.96.0.1 is also the VIP of service 'a' (berth.ini:9)\n"
-	  "services.d/b.ini:4: [service] vip: fd96::1 is also the VIP of service 'a' (berth.ini:9)" },
+	  NET "[service a]\nselect = all\nports = 80\nvip = 10.96.0.5, fd96::5\n", "services.d/b.ini",
+	  "[service]\nselect = all\nports = 80\nvip = fd96::5, 10.96.0.5\n",
+	  "services.d/b.ini:4: [service] vip: 10.96.0.5 is also the VIP of service 'a' (berth.ini:9)\n"
+	  "services.d/b.ini:4: [service] vip: fd96::5 is also the VIP of service 'a' (berth.ini:9)" },
+	{ "a VIP on the range's network, first or broadcast address",
+	  NET "[service a]\nselect = all\nports = 80\nvip = 10.96.255.255, fd96::1\n"
+	  "[service b]\nselect = all\nports = 80\nvip = 10.96.0.0\n", NULL, NULL,
+	  "berth.ini:9: [service a] vip: 10.96.255.255 is the network address, the first address or (IPv4) the broadcast address of the service_range 10.96.0.0/16: the store never hands those out\n"
+	  "berth.ini:9: [service a] vip: fd96::1 is the network address, the first address or (IPv4) the broadcast address of the service_range6 fd96::/112: the store never hands those out\n"
+	  "berth.ini:13: [service b] vip: 10.96.0.0 is the network address, the first address or (IPv4) the broadcast address of the service_range 10.96.0.0/16: the store never hands those out" },
 	{ "an unknown network (given, and the default)",
 	  "[network lan]\nsubnet = 10.1.0.0/24\nservice_range = 10.97.0.0/24\n"
 	  "[service a]\nselect = all\nports = 80\nnetwork = wan\n"
