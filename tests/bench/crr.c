@@ -8,18 +8,23 @@
  *                         request; one process, no fork per connection. The
  *                         responder closes first, so TIME_WAIT stays on its
  *                         side and the client's ports never run out.
- *   crr client [-u] ADDR PORT N
- *                         N round trips to ADDR:PORT one after another;
- *                         prints "RESULT ok=K fail=F p50_us=.. p99_us=..
- *                         per_s=.. ids=C0,C1,...": the latency of each round
- *                         trip (socket to close), round trips per second over
- *                         the whole run, how many answers came from each ID.
+ *   crr client [-u] N [NETNS,]ADDR,PORT...
+ *                         N round trips to each target (up to 8), one to each
+ *                         in turn, each from a socket made in the target's
+ *                         network namespace (a path: /run/netns/NAME) when
+ *                         one is given; per target, prints "RESULT target=I
+ *                         ok=K fail=F p50_us=.. p99_us=.. per_s=..
+ *                         ids=C0,C1,...": the latency of each round trip
+ *                         (socket to close), round trips per second of its
+ *                         own time, how many answers came from each ID.
  *
  * Static (the Makefile's own rule): the responder runs inside busybox
  * containers. Nothing of libberth: the client's own cost stays small and
  * the same for every tool it measures. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -137,52 +142,96 @@ static int cmp_ll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct target {
+	int netns;                  /* an fd of its network namespace; -1: this one */
+	struct sockaddr_in to;
+	long long *lat;
+	int ok, fail, ids[IDS_MAX];
+	long long busy;             /* ns spent in its round trips */
+};
+
+/* NETNS,ADDR,PORT or ADDR,PORT */
+static int target_parse(struct target *t, char *spec)
+{
+	char *f[3];
+	int n = 0;
+
+	for (char *p = strtok(spec, ","); p && n < 3; p = strtok(NULL, ","))
+		f[n++] = p;
+	memset(t, 0, sizeof(*t));
+	t->netns = -1;
+	t->to.sin_family = AF_INET;
+	if (n == 3 && (t->netns = open(f[0], O_RDONLY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "crr client: %s: %s\n", f[0], strerror(errno));
+		return -1;
+	}
+	if (n < 2 || inet_pton(AF_INET, f[n - 2], &t->to.sin_addr) != 1)
+		return -1;
+	t->to.sin_port = htons((uint16_t)atoi(f[n - 1]));
+	return 0;
+}
+
 static int client(int argc, char **argv)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET };
-	long long *lat, t0, t1, total;
-	int udp = 0, n, ok = 0, fail = 0, ids[IDS_MAX] = { 0 };
+	struct target t[8];
+	int udp = 0, n, nt = 0, rc = 0;
 
 	if (argc > 0 && !strcmp(argv[0], "-u")) {
 		udp = 1;
 		argc--, argv++;
 	}
-	if (argc != 3 || inet_pton(AF_INET, argv[0], &to.sin_addr) != 1 ||
-	    (n = atoi(argv[2])) < 1 || n > 10000000) {
-		fprintf(stderr, "usage: crr client [-u] IPV4 PORT N\n");
-		return 2;
-	}
-	to.sin_port = htons((uint16_t)atoi(argv[1]));
-	lat = calloc((size_t)n, sizeof(*lat));
-	if (!lat)
-		return 1;
-	total = now_ns();
+	if (argc < 2 || argc - 1 > 8 || (n = atoi(argv[0])) < 1 || n > 10000000)
+		goto usage;
+	for (int i = 1; i < argc; i++, nt++)
+		if (target_parse(&t[nt], argv[i]) || !(t[nt].lat = calloc((size_t)n, sizeof(long long))))
+			goto usage;
+	/* one round trip to each target in turn: whatever the machine does
+	 * meanwhile (other work on a shared machine) hits all of them alike */
 	for (int i = 0; i < n; i++) {
-		int id;
+		for (int k = 0; k < nt; k++) {
+			struct target *x = &t[k];
+			long long t0;
+			int id;
 
-		t0 = now_ns();
-		id = round_trip(&to, udp);
-		t1 = now_ns();
-		if (id < 0) {
-			/* a run that mostly fails measures timeouts, not round trips */
-			if (++fail > n / 10 + 10)
-				break;
-			continue;
+			if (x->netns >= 0 && setns(x->netns, CLONE_NEWNET)) {
+				perror("crr client: setns");
+				return 1;
+			}
+			t0 = now_ns();
+			id = round_trip(&x->to, udp);
+			t0 = now_ns() - t0;
+			x->busy += t0;
+			if (id < 0) {
+				/* a run that mostly fails measures timeouts, not round trips */
+				if (++x->fail > n / 10 + 10) {
+					fprintf(stderr, "crr client: target %d: %d round trips failed\n", k, x->fail);
+					return 1;
+				}
+				continue;
+			}
+			x->lat[x->ok++] = t0;
+			x->ids[id]++;
 		}
-		lat[ok++] = t1 - t0;
-		ids[id]++;
 	}
-	total = now_ns() - total;
-	qsort(lat, (size_t)ok, sizeof(*lat), cmp_ll);
-	printf("RESULT ok=%d fail=%d p50_us=%.1f p99_us=%.1f per_s=%.0f ids=", ok, fail,
-	       ok ? (double)lat[(ok - 1) / 2] / 1e3 : 0.0,
-	       ok ? (double)lat[(ok * 99 + 99) / 100 - 1] / 1e3 : 0.0,
-	       total > 0 ? (double)ok * 1e9 / (double)total : 0.0);
-	for (int i = 0; i < IDS_MAX; i++)
-		printf("%s%d", i ? "," : "", ids[i]);
-	printf("\n");
-	free(lat);
-	return ok ? 0 : 1;
+	for (int k = 0; k < nt; k++) {
+		struct target *x = &t[k];
+		int ok = x->ok;
+
+		qsort(x->lat, (size_t)ok, sizeof(*x->lat), cmp_ll);
+		printf("RESULT target=%d ok=%d fail=%d p50_us=%.1f p99_us=%.1f per_s=%.0f ids=", k, ok,
+		       x->fail, ok ? (double)x->lat[(ok - 1) / 2] / 1e3 : 0.0,
+		       ok ? (double)x->lat[(ok * 99 + 99) / 100 - 1] / 1e3 : 0.0,
+		       x->busy > 0 ? (double)ok * 1e9 / (double)x->busy : 0.0);
+		for (int i = 0; i < IDS_MAX; i++)
+			printf("%s%d", i ? "," : "", x->ids[i]);
+		printf("\n");
+		if (!ok)
+			rc = 1;
+	}
+	return rc;
+usage:
+	fprintf(stderr, "usage: crr client [-u] N [NETNS,]IPV4,PORT...\n");
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -191,6 +240,6 @@ int main(int argc, char **argv)
 		return serve(atoi(argv[2]), argv[3]);
 	if (argc >= 2 && !strcmp(argv[1], "client"))
 		return client(argc - 2, argv + 2);
-	fprintf(stderr, "usage: crr serve PORT ID | crr client [-u] IPV4 PORT N\n");
+	fprintf(stderr, "usage: crr serve PORT ID | crr client [-u] N [NETNS,]IPV4,PORT...\n");
 	return 2;
 }

@@ -12,8 +12,8 @@ tables (conntrack carries the rest), so each round trip pays the lookup
 once: "CRR", as netperf calls it. The backends are three `crr serve 8080 ID`
 behind a bridge (10.88.0.0/16, gateway 10.88.0.1); the port is translated
 80 -> 8080. p50 and p99 latency (socket to close) and round trips per
-second over each run (a mean: a stall of the shared machine weighs on it,
-not on the p50). SVC_PROTO=udp: an 18-byte datagram and its answer from a
+second (a mean: a stall of the shared machine weighs on it, not on the
+p50). SVC_PROTO=udp: an 18-byte datagram and its answer from a
 fresh socket (a fresh source port: a new conntrack entry) each instead.
 
 N = 1: the service "web" alone (select app=web, the three backends).
@@ -54,11 +54,17 @@ destination, and with the default range a run reuses ports the backend
 still holds in TIME_WAIT; the peer then showed 1 s stalls and failed round
 trips (retransmits), a cost of the test's port reuse, not of the NAT.
 
-Interleaved: each of SVC_REPS (10) rounds runs berth N=1, berth N=1000,
-peer N=1, peer N=1000 (every tool and N set up beforehand, side by side),
-the order rotating; after a warm-up run of each, each figure is the median
-over the rounds. Flatness: N=1000's figure over N=1's, for each tool (the
-goal: berth within 5 %). Benchmarks print; they never fail on speed.
+Interleaved round trip by round trip: every tool and N is set up
+beforehand, side by side, and one crr process makes one round trip to
+berth N=1, berth N=1000, peer N=1, peer N=1000 in turn (the first of the
+turn rotating each round), each from a socket it makes in that world's
+client namespace (setns before the clock starts): whatever the shared
+machine does meanwhile hits the four alike. SVC_REPS (10) rounds of SVC_RT
+round trips each; after a warm-up round, each figure is the median of the
+rounds'. Flatness: N=1000's p50 over N=1's for each tool, within each round,
+the median of the rounds with its quartiles (their spread: the noise left;
+the goal: berth within 5 %). Round trips/s are of each world's own time
+(1 / the mean round trip), not of the run's. Benchmarks print; they never fail on speed.
 """
 import base64
 import hashlib
@@ -141,19 +147,28 @@ def host_sysctls(host, bridge_nf):
         sysctl(host, "net.bridge.bridge-nf-call-iptables", bridge_nf)
 
 
-def crr(cl, n, udp=PROTO == "udp"):
-    """n round trips from the client namespace cl: {ok, fail, p50_us, ...}."""
-    bench.setns("/run/netns/" + cl)
-    r = subprocess.run([CRR, "client"] + (["-u"] if udp else []) + [VIP, str(PORT), str(n)],
+def crr_all(cls, n, udp=PROTO == "udp"):
+    """n round trips from each client namespace of cls, one to each in turn
+    (one crr process: it makes each connection's socket in its client's
+    namespace): [{ok, fail, p50_us, ...}] in the order of cls."""
+    r = subprocess.run([CRR, "client"] + (["-u"] if udp else []) + [str(n)] +
+                       ["/run/netns/%s,%s,%d" % (cl, VIP, PORT) for cl in cls],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = r.stdout.decode(errors="replace")
+    res = []
     for line in out.splitlines():
         if line.startswith("RESULT "):
             got = dict(kv.split("=", 1) for kv in line.split()[1:])
-            res = {k: float(got[k]) for k in ("ok", "fail", "p50_us", "p99_us", "per_s")}
-            res["ids"] = [int(x) for x in got["ids"].split(",")]
-            return res
-    raise RuntimeError("crr client: %s" % out.strip())
+            one = {k: float(got[k]) for k in ("ok", "fail", "p50_us", "p99_us", "per_s")}
+            one["ids"] = [int(x) for x in got["ids"].split(",")]
+            res.append(one)
+    if len(res) != len(cls):
+        raise RuntimeError("crr client: %s" % out.strip())
+    return res
+
+
+def crr(cl, n):
+    return crr_all([cl], n)[0]
 
 
 def until_answers(cl, timeout=60):
@@ -404,14 +419,14 @@ def main():
             say("   berth: the shipped binary's daemon, services.d; daemon start to READY with N=1 %.0f ms,"
                 " N=%d %.0f ms" % (tools[0].start_ms, BIG, tools[1].start_ms))
         say("   bridge-nf-call-iptables: %s" % (bridge_nf if bridge_nf is not None else "1 (peer)"))
-        for t in tools:
-            crr(t.cl, 200)      # warm: caches, the neighbours, conntrack's hash
+        # warm: caches, the neighbours, conntrack's hash
+        crr_all([t.cl for t in tools], 200)
         load0 = bench.load()
         res = {}
         for k in range(REPS):
+            # one round trip to each in turn; the first of each turn rotates
             order = tools[k % len(tools):] + tools[:k % len(tools)]
-            for t in order:
-                r = crr(t.cl, RT)
+            for t, r in zip(order, crr_all([t.cl for t in order], RT)):
                 res.setdefault((t.name, t.n), []).append(r)
         load1 = bench.load()
 
@@ -435,11 +450,15 @@ def main():
                     " ".join("%.0f%%" % (100.0 * x / max(1, sum(ids))) for x in ids)))
         flat = {}
         for name in ("berth", "peer"):
-            flat[name] = (pct_change(fig((name, BIG), "p50_us"), fig((name, 1), "p50_us")),
-                          pct_change(fig((name, BIG), "per_s"), fig((name, 1), "per_s")))
-            say("   %s flatness, N=%d against N=1: p50 %s, round trips/s %s%s" % (
-                name, BIG, signed(flat[name][0]), signed(flat[name][1]),
-                "  (goal: within 5 %)" if name == "berth" else ""))
+            # per round: its N=1 and N=1000 runs were next to each other
+            rounds = list(zip(res.get((name, 1), []), res.get((name, BIG), [])))
+            f50 = [pct_change(big["p50_us"], small["p50_us"]) for small, big in rounds]
+            fps = [pct_change(big["per_s"], small["per_s"]) for small, big in rounds]
+            flat[name] = (med(f50), med(fps))
+            say("   %s flatness, N=%d against N=1, median of the rounds (quartiles): p50 %s (%s, %s),"
+                " round trips/s %s%s" % (
+                    name, BIG, signed(flat[name][0]), signed(bench.pct(f50, 25)), signed(bench.pct(f50, 75)),
+                    signed(flat[name][1]), "  (goal: within 5 %)" if name == "berth" else ""))
         for n in (1, BIG):
             b, p = fig(("berth", n), "p50_us"), fig(("peer", n), "p50_us")
             say("   N=%d p50, peer / berth: %s" % (n, bench.ratio(p, b)))
