@@ -186,9 +186,13 @@ static int client(int argc, char **argv)
 		if (target_parse(&t[nt], argv[i]) || !(t[nt].lat = calloc((size_t)n, sizeof(long long))))
 			goto usage;
 	/* one round trip to each target in turn: whatever the machine does
-	 * meanwhile (other work on a shared machine) hits all of them alike */
+	 * meanwhile (other work on a shared machine) hits all of them alike.
+	 * Each turn starts one target further: what a round trip leaves behind
+	 * (deferred frees, softirq work) lands on the next one, and a target
+	 * always second would pay it for the first. */
 	for (int i = 0; i < n; i++) {
-		for (int k = 0; k < nt; k++) {
+		for (int j = 0; j < nt; j++) {
+			int k = (i + j) % nt;
 			struct target *x = &t[k];
 			long long t0;
 			int id;

@@ -13,8 +13,9 @@ once: "CRR", as netperf calls it. The backends are three `crr serve 8080 ID`
 behind a bridge (10.88.0.0/16, gateway 10.88.0.1); the port is translated
 80 -> 8080. p50 and p99 latency (socket to close) and round trips per
 second (a mean: a stall of the shared machine weighs on it, not on the
-p50). SVC_PROTO=udp: an 18-byte datagram and its answer from a
-fresh socket (a fresh source port: a new conntrack entry) each instead.
+p50). Then the same again over UDP (SVC_PROTO, "tcp udp": each its own
+pass, with worlds of its own): an 18-byte datagram and its answer from a
+fresh socket (a fresh source port: a new conntrack entry) each.
 
 N = 1: the service "web" alone (select app=web, the three backends).
 N = 1,000 (SVC_N): "web" and 999 more services selecting the same three
@@ -54,6 +55,11 @@ destination, and with the default range a run reuses ports the backend
 still holds in TIME_WAIT; the peer then showed 1 s stalls and failed round
 trips (retransmits), a cost of the test's port reuse, not of the NAT.
 
+The client and every responder run on one CPU (the last): a round trip's
+work, both ends and the softirqs on the way, is done in series there, so
+its latency is its CPU cost; spread over two CPUs it swung with where the
+scheduler put each end (UDP p50 40 or 120 µs from one run to the next).
+
 Interleaved round trip by round trip: every tool and N is set up
 beforehand, side by side, and one crr process makes one round trip to
 berth N=1, berth N=1000, peer N=1, peer N=1000 in turn (the first of the
@@ -84,10 +90,20 @@ bench.sandbox("svc")
 REPS = int(os.environ.get("SVC_REPS", "10"))
 RT = int(os.environ.get("SVC_RT", "2500"))
 BIG = int(os.environ.get("SVC_N", "1000"))
-PROTO = os.environ.get("SVC_PROTO", "tcp")
+PROTOS = os.environ.get("SVC_PROTO", "tcp udp").split()
+PROTO = PROTOS[0]                  # the pass running: tcp or udp
 CRR = os.path.join(os.environ.get("BENCH_BIN") or os.path.join(bench.TOP, "build", "test", "bench"), "crr")
 VIP, PORT, TARGET = "10.96.0.10", 80, 8080
 BACKENDS = ["10.88.0.2", "10.88.0.3", "10.88.0.4"]
+# the client and every responder run on one CPU: a round trip's work
+# (both ends, the softirqs their packets raise on the way) is then done in
+# series there, and its latency is its CPU cost; spread over CPUs, it
+# swung with where the scheduler put each end (UDP p50 40 or 120 µs)
+CPU = {max(os.sched_getaffinity(0))}
+
+
+def pin():
+    os.sched_setaffinity(0, CPU)
 
 
 def other_vip(i):
@@ -147,13 +163,13 @@ def host_sysctls(host, bridge_nf):
         sysctl(host, "net.bridge.bridge-nf-call-iptables", bridge_nf)
 
 
-def crr_all(cls, n, udp=PROTO == "udp"):
+def crr_all(cls, n):
     """n round trips from each client namespace of cls, one to each in turn
     (one crr process: it makes each connection's socket in its client's
     namespace): [{ok, fail, p50_us, ...}] in the order of cls."""
-    r = subprocess.run([CRR, "client"] + (["-u"] if udp else []) + [str(n)] +
+    r = subprocess.run([CRR, "client"] + (["-u"] if PROTO == "udp" else []) + [str(n)] +
                        ["/run/netns/%s,%s,%d" % (cl, VIP, PORT) for cl in cls],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=pin)
     out = r.stdout.decode(errors="replace")
     res = []
     for line in out.splitlines():
@@ -251,8 +267,10 @@ def kube_rules(n):
 
 def iptables_flavour(ns):
     """iptables-legacy when the kernel has ip_tables (tried in the namespace
-    ns), else iptables-nft: (command prefix, version line)."""
-    for flavour in ("iptables-legacy", "iptables-nft"):
+    ns), else iptables-nft (SVC_IPTABLES=legacy|nft chooses): (command
+    prefix, version line)."""
+    want = os.environ.get("SVC_IPTABLES")     # legacy or nft: that one only
+    for flavour in ["iptables-" + want] if want else ("iptables-legacy", "iptables-nft"):
         r = subprocess.run(["ip", "netns", "exec", ns, flavour, "-t", "nat", "-S"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if r.returncode == 0:
@@ -269,7 +287,7 @@ class Peer:
     def __init__(self, n, flavour, bridge_nf):
         self.name = "peer"
         self.n = n
-        self.tag = "kp%d" % n
+        self.tag = "kp%d%s" % (n, PROTO[0])
         self.host = self.tag
         self.procs = []
         bench.netns_add(self.host)
@@ -288,7 +306,7 @@ class Peer:
             ip("-n", ns, "link", "set", "lo", "up")
             ip("-n", ns, "route", "add", "default", "via", "10.88.0.1")
             bench.setns("/run/netns/" + ns)
-            self.procs.append(subprocess.Popen([CRR, "serve", str(TARGET), str(i)]))
+            self.procs.append(subprocess.Popen([CRR, "serve", str(TARGET), str(i)], preexec_fn=pin))
         self.cl = client_ns(h, self.tag)
         host_sysctls(h, bridge_nf)
         self.rules = kube_rules(n)
@@ -304,6 +322,8 @@ class Peer:
         for p in self.procs:
             p.kill()
             p.wait()
+        for ns in [self.host, self.cl] + ["%s-b%d" % (self.tag, i) for i in range(1, len(BACKENDS) + 1)]:
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
 # ---- berth ------------------------------------------------------------------
@@ -334,7 +354,7 @@ class BerthSvc:
     def __init__(self, work, root, n):
         self.name = "berth"
         self.n = n
-        self.tag = "bs%d" % n
+        self.tag = "bs%d%s" % (n, PROTO[0])
         self.d = bench.Berth(os.path.join(work, self.tag), bench.netns_add(self.tag))
         berth_config(self.d, root, n)
         r = subprocess.run([bench.BIN, "-c", self.d.etc, "config", "check"], stdout=subprocess.PIPE,
@@ -345,14 +365,40 @@ class BerthSvc:
         self.start_ms = ms(self.d.start())
         if bench.wait_for(lambda: self.d.cli("ps").count(" running ") >= len(BACKENDS), 60, 0.05) is None:
             raise RuntimeError("berth N=%d: the backends did not start: %s" % (n, self.d.cli("ps")))
+        self.pin_backends()
         self.cl = client_ns(self.tag, self.tag)
         host_sysctls(self.tag, None)
         self.bridge_nf = read_sysctl(self.tag, "net.bridge.bridge-nf-call-iptables")
         if not until_answers(self.cl, 30):
             raise RuntimeError("berth N=%d: the VIP does not answer" % n)
 
+    def pin_backends(self):
+        """The containers' responders (processes below their monitors) on CPU."""
+        mons = set(self.d.monitors())
+        found = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if not f.read().startswith(b"/bin/crr\0serve\0"):
+                        continue
+                p = int(pid)
+                while p > 1 and p not in mons:
+                    with open("/proc/%d/status" % p) as f:
+                        p = int(next(ln for ln in f if ln.startswith("PPid:")).split()[1])
+                if p in mons:
+                    os.sched_setaffinity(int(pid), CPU)
+                    found += 1
+            except (OSError, ValueError, StopIteration):
+                pass
+        if found != len(BACKENDS):
+            raise RuntimeError("berth N=%d: %d responders found, not %d" % (self.n, found, len(BACKENDS)))
+
     def close(self):
         self.d.stop()
+        for ns in (self.tag, self.tag + "-cl"):
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
 # ---- the run ----------------------------------------------------------------
@@ -372,23 +418,33 @@ def signed(v):
 
 
 def main():
+    global PROTO
     if not os.access(CRR, os.X_OK):
         say("   svc: %s is missing (make bench builds it)" % CRR)
         return
     work = tempfile.mkdtemp(prefix="berth-bench-svc.")
-    tools = []
     try:
-        probe = bench.netns_add("svc-probe")
+        bench.netns_add("svc-probe")
         flavour, version = iptables_flavour("svc-probe")
         bench.sh("ip", "netns", "del", "svc-probe")
-        del probe
-        berth_note = None
         root = bench.rootfs(work)
+        if root:
+            shutil.copy(CRR, os.path.join(root, "bin", "crr"))
+        for PROTO in PROTOS:
+            one_pass(work, root, flavour, version)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def one_pass(work, root, flavour, version):
+    """Both tools at N=1 and N=BIG for PROTO, measured side by side."""
+    tools = []
+    try:
+        berth_note = None
         bridge_nf = None
         if not root:
             berth_note = "no busybox root (busybox-static)"
         else:
-            shutil.copy(CRR, os.path.join(root, "bin", "crr"))
             for n in (1, BIG):
                 try:
                     t = BerthSvc(work, root, n)
@@ -401,10 +457,10 @@ def main():
         for n in (1, BIG):
             tools.append(Peer(n, flavour, bridge_nf if bridge_nf is not None else "1"))
         peers = [t for t in tools if t.name == "peer"]
-        say("services: new-connection round trips through a VIP (%s), %d per run, %d runs of each,"
-            " interleaved (load %s)"
+        say("services: new-connection round trips through a VIP (%s), %d rounds of %d to each world,"
+            " interleaved one by one (load %s)"
             % ("TCP connect, 18-byte request, 2-byte answer, close" if PROTO == "tcp" else
-               "UDP: an 18-byte request and its 2-byte answer from a fresh socket each", RT, REPS, bench.load()))
+               "UDP: an 18-byte request and its 2-byte answer from a fresh socket each", REPS, RT, bench.load()))
         say("   client: crr (C, one process) in a network namespace behind a veth; VIP %s:%d -> %d/%s,"
             % (VIP, PORT, TARGET, PROTO))
         say("   3 backends (crr serve) on a bridge, 10.88.0.0/16. N=%d: web and %d more services selecting"
@@ -418,7 +474,8 @@ def main():
         else:
             say("   berth: the shipped binary's daemon, services.d; daemon start to READY with N=1 %.0f ms,"
                 " N=%d %.0f ms" % (tools[0].start_ms, BIG, tools[1].start_ms))
-        say("   bridge-nf-call-iptables: %s" % (bridge_nf if bridge_nf is not None else "1 (peer)"))
+        say("   bridge-nf-call-iptables: %s; the client and the responders on CPU %d"
+            % (bridge_nf if bridge_nf is not None else "1 (peer)", min(CPU)))
         # warm: caches, the neighbours, conntrack's hash
         crr_all([t.cl for t in tools], 200)
         load0 = bench.load()
@@ -454,10 +511,12 @@ def main():
             rounds = list(zip(res.get((name, 1), []), res.get((name, BIG), [])))
             f50 = [pct_change(big["p50_us"], small["p50_us"]) for small, big in rounds]
             fps = [pct_change(big["per_s"], small["per_s"]) for small, big in rounds]
+            d50 = med([big["p50_us"] - small["p50_us"] for small, big in rounds])
             flat[name] = (med(f50), med(fps))
             say("   %s flatness, N=%d against N=1, median of the rounds (quartiles): p50 %s (%s, %s),"
-                " round trips/s %s%s" % (
+                " %s µs; round trips/s %s%s" % (
                     name, BIG, signed(flat[name][0]), signed(bench.pct(f50, 25)), signed(bench.pct(f50, 75)),
+                    "-" if d50 is None else "%+.1f" % d50,
                     signed(flat[name][1]), "  (goal: within 5 %)" if name == "berth" else ""))
         for n in (1, BIG):
             b, p = fig(("berth", n), "p50_us"), fig(("peer", n), "p50_us")
@@ -477,7 +536,6 @@ def main():
                 t.close()
             except Exception as ex:
                 say("   %s N=%d: close: %s" % (t.name, t.n, ex))
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
