@@ -362,6 +362,15 @@ class BerthSvc:
         if r.returncode:
             first = (r.stdout.decode(errors="replace").strip().splitlines() or ["?"])[0]
             raise NotBuilt("berth config check: %s" % first)
+        self.cl = None
+        try:
+            self.up()
+        except Exception:
+            self.close()
+            raise
+
+    def up(self):
+        n = self.n
         self.start_ms = ms(self.d.start())
         if bench.wait_for(lambda: self.d.cli("ps").count(" running ") >= len(BACKENDS), 60, 0.05) is None:
             raise RuntimeError("berth N=%d: the backends did not start: %s" % (n, self.d.cli("ps")))
@@ -398,6 +407,8 @@ class BerthSvc:
     def close(self):
         self.d.stop()
         for ns in (self.tag, self.tag + "-cl"):
+            if ns.endswith("-cl") and not self.cl:
+                continue
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
@@ -452,6 +463,10 @@ def one_pass(work, root, flavour, version):
                     bridge_nf = t.bridge_nf
                 except NotBuilt as ex:
                     berth_note = "services not built yet (%s)" % ex
+                    break
+                except Exception as ex:
+                    # the peer's half still runs
+                    berth_note = "left out after a failure: %s" % ex
                     break
         # kube-proxy wants br_netfilter on; berth's own setting when it ran
         for n in (1, BIG):
@@ -525,7 +540,8 @@ def one_pass(work, root, flavour, version):
         b, p = fig(("berth", BIG), "p50_us"), fig(("peer", BIG), "p50_us")
         what = "new TCP connection" if PROTO == "tcp" else "UDP, fresh source port"
         bench.row("VIP round trip (%s) p50 at N=%d services (µs)" % (what, BIG),
-                  bench.fmt(b) if b else "- (services not built yet)", "kube-proxy iptables %s" % bench.fmt(p),
+                  bench.fmt(b) if b else "- (%s)" % (berth_note or "?").split(" (")[0].split(":")[0],
+                  "kube-proxy iptables %s" % bench.fmt(p),
                   bench.ratio(p, b), "-", ld)
         bench.row("VIP round trip (%s) p50, N=%d over N=1" % (what, BIG),
                   signed(flat["berth"][0]), "kube-proxy iptables %s" % signed(flat["peer"][0]), "-",
