@@ -237,6 +237,12 @@ $(T)/bench/%: tests/bench/%.c $(B)/bench/libberth.a
 	@mkdir -p $(@D)
 	@$(call msg,CCLD,$@)
 	$(Q)$(TEST_CC) $(BENCH_CFLAGS) -o $@ $< $(B)/bench/libberth.a $(TEST_LIBS)
+# crr, the services benchmark's client and responder: static and without
+# libberth, for the responder runs inside busybox containers too
+$(T)/bench/crr: tests/bench/crr.c
+	@mkdir -p $(@D)
+	@$(call msg,CCLD,$@ (static))
+	$(Q)$(TEST_CC) $(BENCH_CFLAGS) -static -o $@ $<
 
 # small programs the integration tests drive (fake peers, load generators)
 $(T)/helpers/%: tests/helpers/%.c $(T)/libberth.a $(T)/.flags

@@ -4,11 +4,12 @@
 #
 # 1. Headline: the shipped binary (build/ARCH/berth: static, musl, -Os) end to
 #    end, through its daemon and CLI as a user runs it, beside a peer doing the
-#    same work in the same run, interleaved (netadd ports dns mem start). Each
-#    prints berth, the peer, the ratio, the goal and the machine's load; the
-#    summary table at the top of results.md gathers those rows, and netadd.svg
-#    draws ADD latency against N for berth and the peers.
-# 2. berth alone, end to end (reload ctr remote config): no peer does the same.
+#    same work in the same run, interleaved (netadd ports dns mem start image
+#    svc). Each prints berth, the peer, the ratio, the goal and the machine's
+#    load; the summary table at the top of results.md gathers those rows, and
+#    netadd.svg draws ADD latency against N for berth and the peers.
+# 2. berth alone, end to end (reload ctr remote config health): no peer does
+#    the same.
 # 3. Micro-benchmarks (attach nat ipam fw): library calls in an -O2 glibc build,
 #    in-process, against peers that pay a process start per operation: their
 #    ratios are "daemon-resident vs exec-per-call", not berth vs the peer.
@@ -28,7 +29,7 @@ export BENCH_BIN="$top/build/test/bench" BENCH_OUT="$out"
 export PORTMAP_MAX="${PORTMAP_MAX:-300}" HOSTLOCAL_MAX="${HOSTLOCAL_MAX:-300}"
 mkdir -p "$out"
 
-headline="netadd.py ports.py dns.sh mem.py start.py image.py"
+headline="netadd.py ports.py dns.sh mem.py start.py image.py svc.py"
 alone="reload.sh ctr.sh remote.sh config.sh health.sh"
 micro="attach.sh nat.sh ipam.sh fw.sh"
 
