@@ -362,6 +362,11 @@ static void svc_build(struct nft_batch *b, void *ctx)
 		put_svc(b, s);
 }
 
+void svc_put_all(struct svc *s, struct nft_batch *b)
+{
+	svc_build(b, s);
+}
+
 /* ---- changes -------------------------------------------------------------- */
 
 struct stale {
