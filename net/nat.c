@@ -481,6 +481,11 @@ static int send_or_restore(struct nat *t, struct nft_batch *b, const char *what,
 	return ret < 0 ? err_wrap(e, "%s", what) : 0;
 }
 
+bool nat_live(const struct nat *t)
+{
+	return t->live;
+}
+
 int nat_batch_send(struct nat *t, struct nft_batch *b, struct err *e)
 {
 	return send_or_restore(t, b, "nf_tables", e);
@@ -834,6 +839,41 @@ int nat_counters_read(struct nat *t, struct err *e)
 		if (nl_talk(&t->sock, &m, &h, e) < 0)
 			return err_wrap(e, "read the counters of set %s", sets[i].set);
 	}
+	return 0;
+}
+
+struct dump_ctx {
+	nft_elem_fn *fn;
+	void *ctx;
+};
+
+static int dump_msg(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct dump_ctx *d = ctx;
+
+	return nft_parse_elems(nlh, d->fn, d->ctx);
+}
+
+static int dump_missing_ok(unsigned index, int code, const char *ext, void *ctx)
+{
+	(void)index, (void)ext, (void)ctx;
+	return code == ENOENT ? 0 : -code;
+}
+
+int nat_elems_dump(struct nat *t, uint8_t family, const char *set,
+		   int (*fn)(void *ctx, const struct nft_elem *el), void *ctx, struct err *e)
+{
+	uint8_t buf[512] __attribute__((aligned(8)));
+	struct dump_ctx d = { fn, ctx };
+	struct nl_handlers h = { .on_data = dump_msg, .on_error = dump_missing_ok, .ctx = &d };
+	struct nl_msg m;
+
+	if (!t->live)
+		return 0;
+	nl_msg_init(&m, buf, sizeof(buf));
+	nft_put_get_elems(&m, family, NAT_TABLE, set);
+	if (nl_talk(&t->sock, &m, &h, e) < 0)
+		return err_wrap(e, "read the elements of set %s", set);
 	return 0;
 }
 

@@ -152,6 +152,9 @@ void nat_add_part(struct nat *t, struct nat_part *p);
  * the first nat_sync the functions below change only nat's memory, so that a
  * starting daemon replaces the previous table with the complete new one. */
 int nat_sync(struct nat *t, struct err *e);
+/* True once nat_sync created the table: before it, parts change only their
+ * memory (build() puts everything at the first nat_sync). */
+bool nat_live(const struct nat *t);
 /* Send a batch of table NAT_TABLE through nat's socket (for parts changing
  * their elements later); a missing table is restored first. */
 int nat_batch_send(struct nat *t, struct nft_batch *b, struct err *e);
@@ -193,6 +196,12 @@ int nat_port_check(struct nat *t, const struct nat_port *p, struct err *e);
  * such element (or set, or table), -errno. */
 int nat_elem_get(struct nat *t, uint8_t family, const char *set, const struct nft_elem *key,
 		 struct nft_elem *out, struct err *e);
+
+/* Dump the elements of set (table NAT_TABLE, family) from the kernel: fn
+ * (net/nft.h's nft_elem_fn) for each; a set or table that is missing is
+ * an empty set. For parts that keep dynamic sets (svc's affinity maps). */
+int nat_elems_dump(struct nat *t, uint8_t family, const char *set,
+		   int (*fn)(void *ctx, const struct nft_elem *el), void *ctx, struct err *e);
 
 /* Read every port's counters from the kernel (one dump per counter set). */
 int nat_counters_read(struct nat *t, struct err *e);

@@ -72,6 +72,7 @@ static void describe_msg(const struct nft_batch *b, unsigned index, char *buf, s
 		[NFT_MSG_NEWRULE] = "NEWRULE", [NFT_MSG_DELRULE] = "DELRULE",
 		[NFT_MSG_NEWSET] = "NEWSET", [NFT_MSG_DELSET] = "DELSET",
 		[NFT_MSG_NEWSETELEM] = "NEWSETELEM", [NFT_MSG_DELSETELEM] = "DELSETELEM",
+		[NFT_MSG_DESTROYSETELEM_] = "DESTROYSETELEM",
 	};
 	size_t off = 0;
 	struct nft_head h;
@@ -267,6 +268,7 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 		[NFT_X_IMMEDIATE] = "immediate", [NFT_X_VERDICT] = "immediate", [NFT_X_CT] = "ct",
 		[NFT_X_NAT] = "nat", [NFT_X_MASQ] = "masq", [NFT_X_COUNTER] = "counter",
 		[NFT_X_FIB] = "fib", [NFT_X_VMAP] = "lookup", [NFT_X_NOTRACK] = "notrack",
+		[NFT_X_NUMGEN] = "numgen", [NFT_X_REJECT] = "reject", [NFT_X_DYNSET] = "dynset",
 	};
 	struct nlattr *el, *data;
 
@@ -344,6 +346,8 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 			put_reg(m, NFTA_NAT_REG_ADDR_MIN, x->sreg);
 		if (x->sreg2)
 			put_reg(m, NFTA_NAT_REG_PROTO_MIN, x->sreg2);
+		if (x->flags)
+			nl_put_be32(m, NFTA_NAT_FLAGS, x->flags);
 		break;
 	case NFT_X_MASQ:
 		break;
@@ -351,6 +355,27 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 		put_reg(m, NFTA_FIB_DREG, x->dreg);
 		nl_put_be32(m, NFTA_FIB_RESULT, x->key);
 		nl_put_be32(m, NFTA_FIB_FLAGS, x->flags);
+		break;
+	case NFT_X_NUMGEN:
+		put_reg(m, NFTA_NG_DREG, x->dreg);
+		nl_put_be32(m, NFTA_NG_MODULUS, x->modulus);
+		nl_put_be32(m, NFTA_NG_TYPE, x->key);
+		nl_put_be32(m, NFTA_NG_OFFSET, x->off);
+		break;
+	case NFT_X_REJECT:
+		nl_put_be32(m, NFTA_REJECT_TYPE, x->key);
+		nl_put_u8(m, NFTA_REJECT_ICMP_CODE, x->op);
+		break;
+	case NFT_X_DYNSET:
+		nl_put_str(m, NFTA_DYNSET_SET_NAME, x->name);
+		nl_put_be32(m, NFTA_DYNSET_OP, x->op);
+		put_reg(m, NFTA_DYNSET_SREG_KEY, x->sreg);
+		if (x->sreg2)
+			put_reg(m, NFTA_DYNSET_SREG_DATA, x->sreg2);
+		if (x->timeout_ms)
+			put_be64(m, NFTA_DYNSET_TIMEOUT, x->timeout_ms);
+		if (x->flags)
+			nl_put_be32(m, NFTA_DYNSET_FLAGS, x->flags);
 		break;
 	}
 	nl_nest_end(m, data);
@@ -372,9 +397,9 @@ void nft_put_rule(struct nft_batch *b, uint8_t family, const char *table, const 
 }
 
 static struct nlattr *elems_start(struct nl_msg *m, uint8_t family, const char *table,
-				  const char *set, bool del)
+				  const char *set, bool del, bool destroy)
 {
-	start(m, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+	start(m, del ? (destroy ? NFT_MSG_DESTROYSETELEM_ : NFT_MSG_DELSETELEM) : NFT_MSG_NEWSETELEM,
 	      del ? ACK : ACK | NLM_F_CREATE, family);
 	nl_put_str(m, NFTA_SET_ELEM_LIST_TABLE, table);
 	nl_put_str(m, NFTA_SET_ELEM_LIST_SET, set);
@@ -396,7 +421,7 @@ void nft_elems_add(struct nft_elems_writer *w, const struct nft_elem *x)
 	if (!w->list || m->len - w->msg_start > ELEMS_MSG_BYTES) {
 		nl_nest_end(m, w->list);
 		w->msg_start = m->len;
-		w->list = elems_start(m, w->family, w->table, w->set, w->del);
+		w->list = elems_start(m, w->family, w->table, w->set, w->del, w->destroy);
 	}
 	one = nl_nest_start(m, NFTA_LIST_ELEM);
 	put_data(m, NFTA_SET_ELEM_KEY, x->key, x->key_len);
@@ -423,6 +448,18 @@ void nft_put_elems(struct nft_batch *b, uint8_t family, const char *table, const
 	struct nft_elems_writer w;
 
 	nft_elems_begin(&w, b, family, table, set, del);
+	for (size_t i = 0; i < n; i++)
+		nft_elems_add(&w, &el[i]);
+	nft_elems_end(&w);
+}
+
+void nft_put_destroy_elems(struct nft_batch *b, uint8_t family, const char *table,
+			   const char *set, const struct nft_elem *el, size_t n)
+{
+	struct nft_elems_writer w;
+
+	nft_elems_begin(&w, b, family, table, set, true);
+	w.destroy = true;
 	for (size_t i = 0; i < n; i++)
 		nft_elems_add(&w, &el[i]);
 	nft_elems_end(&w);
@@ -557,6 +594,7 @@ int nft_parse_head(const struct nlmsghdr *nlh, struct nft_head *h)
 	case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE:
 	case NFT_MSG_NEWSET: case NFT_MSG_DELSET:
 	case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: case NFT_MSG_GETSETELEM:
+	case NFT_MSG_DESTROYSETELEM_:
 		if (tb[2] && get_str(tb[2], h->name, sizeof(h->name)) < 0)
 			return -EBADMSG;
 		break;
@@ -743,6 +781,27 @@ static int parse_expr(const struct nlattr *el, struct nft_expr *x)
 		x->kind = NFT_X_COUNTER;
 		if (parse_counter(et[NFTA_EXPR_DATA], &x->packets, &x->bytes) < 0)
 			return -EBADMSG;
+	} else if (!strcmp(name, "numgen")) {
+		x->kind = NFT_X_NUMGEN;
+		if (get_be32(tb[NFTA_NG_DREG], &x->dreg) < 0 || get_be32(tb[NFTA_NG_TYPE], &x->key) < 0 ||
+		    get_be32(tb[NFTA_NG_MODULUS], &x->modulus) < 0 ||
+		    opt_be32(tb[NFTA_NG_OFFSET], &x->off) < 0)
+			return -EBADMSG;
+	} else if (!strcmp(name, "reject")) {
+		x->kind = NFT_X_REJECT;
+		if (get_be32(tb[NFTA_REJECT_TYPE], &x->key) < 0 ||
+		    (tb[NFTA_REJECT_ICMP_CODE] && nl_attr_u8(tb[NFTA_REJECT_ICMP_CODE], &x->op) < 0))
+			return -EBADMSG;
+	} else if (!strcmp(name, "dynset")) {
+		x->kind = NFT_X_DYNSET;
+		if (get_str(tb[NFTA_DYNSET_SET_NAME], x->name, sizeof(x->name)) < 0 ||
+		    get_be32(tb[NFTA_DYNSET_OP], &v) < 0 ||
+		    get_be32(tb[NFTA_DYNSET_SREG_KEY], &x->sreg) < 0 ||
+		    opt_be32(tb[NFTA_DYNSET_SREG_DATA], &x->sreg2) < 0 ||
+		    opt_be32(tb[NFTA_DYNSET_FLAGS], &x->flags) < 0 ||
+		    (tb[NFTA_DYNSET_TIMEOUT] && get_be64(tb[NFTA_DYNSET_TIMEOUT], &x->timeout_ms) < 0))
+			return -EBADMSG;
+		x->op = (uint8_t)v;
 	} else if (!strcmp(name, "fib")) {
 		x->kind = NFT_X_FIB;
 		if (get_be32(tb[NFTA_FIB_DREG], &x->dreg) < 0 || get_be32(tb[NFTA_FIB_RESULT], &x->key) < 0 ||

@@ -40,7 +40,7 @@ enum {
 	NFT_TYPE_IP6ADDR = 8,
 	NFT_TYPE_INET_PROTO = 12,
 	NFT_TYPE_INET_SERVICE = 13,
-	NFT_TYPE_MARK = 19,
+	NFT_TYPE_MARK = 19,         /* a host-order u32 (numgen's result) */
 	NFT_TYPE_IFNAME = 41,
 };
 uint32_t nft_type_concat(const uint32_t *types, unsigned n);
@@ -71,6 +71,12 @@ enum nft_expr_kind {
 	NFT_X_FIB,          /* key = NFT_FIB_RESULT_*, flags = NFTA_FIB_F_*, dreg */
 	NFT_X_VMAP,         /* set, sreg: the verdict map's verdict [ lookup reg set S dreg 0 ] */
 	NFT_X_NOTRACK,      /* (no arguments): the packet skips conntrack (raw priority) */
+	NFT_X_NUMGEN,       /* key = NFT_NG_RANDOM/_INCREMENTAL, modulus, off = offset, dreg
+			     *                                    [ numgen reg = inc mod N offset O ] */
+	NFT_X_REJECT,       /* key = NFT_REJECT_TCP_RST/_ICMPX_UNREACH/..., op = icmp code */
+	NFT_X_DYNSET,       /* op = NFT_DYNSET_OP_ADD/_UPDATE/_DELETE, name = set, sreg = key,
+			     * sreg2 = data (0: none), timeout_ms (0: the set's), flags
+			     *                                    [ dynset OP reg_key R set S sreg_data D ] */
 };
 
 #define NFT_CT_DIR_NONE 0xff
@@ -88,7 +94,9 @@ struct nft_expr {
 	uint8_t data[NFT_VALUE_MAX];
 	uint8_t xor[NFT_VALUE_MAX];
 	uint64_t packets, bytes;    /* counter */
-	char name[NFT_NAME_MAX];    /* lookup: set; verdict: chain */
+	uint32_t modulus;           /* numgen */
+	uint64_t timeout_ms;        /* dynset */
+	char name[NFT_NAME_MAX];    /* lookup, dynset: set; verdict: chain */
 };
 
 /* Shorthands for building rules as arrays: struct nft_expr r[] = { ... }. */
@@ -104,6 +112,16 @@ struct nft_expr {
 #define NFT_MASQ() { .kind = NFT_X_MASQ }
 #define NFT_COUNTER() { .kind = NFT_X_COUNTER }
 #define NFT_NOTRACK() { .kind = NFT_X_NOTRACK }
+#define NFT_NUMGEN(t, mod, o, r) { .kind = NFT_X_NUMGEN, .key = (t), .modulus = (mod), .off = (o), .dreg = (r) }
+/* "reject with tcp reset": NFT_REJECT(NFT_REJECT_TCP_RST, 0); "reject with
+ * icmpx port-unreachable" (inet, bridge: ICMP or ICMPv6 as the packet):
+ * NFT_REJECT(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH) */
+#define NFT_REJECT(t, code) { .kind = NFT_X_REJECT, .key = (t), .op = (code) }
+/* Add or update the element keyed by sreg (with data from sreg2, for a
+ * map) in set s from the packet path: the set needs NFT_SET_EVAL, and
+ * NFT_SET_TIMEOUT for a timeout. */
+#define NFT_DYNSET(o, s, rk, rd, tmo) { .kind = NFT_X_DYNSET, .op = (o), .name = s, .sreg = (rk), \
+					.sreg2 = (rd), .timeout_ms = (tmo) }
 /* (sreg & data) ^ xor -> dreg; fill .data (mask) and .xor afterwards, e.g. for
  * "ct status dnat": bitwise with mask IPS_DST_NAT, then cmp neq 0. */
 #define NFT_BITWISE(s, d, l) { .kind = NFT_X_BITWISE, .sreg = (s), .dreg = (d), .len = (l) }
@@ -181,11 +199,18 @@ void nft_put_rule(struct nft_batch *b, uint8_t family, const char *table, const 
  * at most ~32 KiB each. */
 void nft_put_elems(struct nft_batch *b, uint8_t family, const char *table, const char *set,
 		   bool del, const struct nft_elem *el, size_t n);
+/* DESTROYSETELEM (Linux 6.3): delete the elements that exist, and no error
+ * for those that do not (a dynamic set's element may time out between the
+ * dump that found it and the batch). */
+#define NFT_MSG_DESTROYSETELEM_ 30  /* NFT_MSG_DESTROYSETELEM, missing from older UAPI headers */
+void nft_put_destroy_elems(struct nft_batch *b, uint8_t family, const char *table,
+			   const char *set, const struct nft_elem *el, size_t n);
 /* The same, streamed: begin, add one element at a time, end. */
 struct nft_elems_writer {
 	struct nft_batch *b;
 	uint8_t family;
 	bool del;
+	bool destroy;               /* with del: DESTROYSETELEM */
 	const char *table, *set;
 	struct nlattr *list;        /* the current message's element list */
 	size_t msg_start;

@@ -92,4 +92,11 @@ int svc_set(struct svc *s, const struct svc_def *d, struct err *e);
 int svc_del(struct svc *s, const char *name, struct err *e);
 size_t svc_count(const struct svc *s);
 
+/* Everything of the part into b, as nat_sync has it put (the part's build:
+ * the fixed chains, sets and rules, then every service); for tests that
+ * read the batch back. The part stays registered with its nat: close the
+ * nat before svc_close. */
+struct nft_batch;
+void svc_put_all(struct svc *s, struct nft_batch *b);
+
 #endif

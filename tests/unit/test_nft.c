@@ -136,7 +136,54 @@ static bool expr_eq(const struct nft_expr *a, const struct nft_expr *b)
 	       a->key == b->key && a->off == b->off && a->flags == b->flags &&
 	       a->sreg == b->sreg && a->dreg == b->dreg && a->sreg2 == b->sreg2 &&
 	       a->verdict == b->verdict && !memcmp(a->data, b->data, sizeof(a->data)) &&
-	       !memcmp(a->xor, b->xor, sizeof(a->xor)) && !strcmp(a->name, b->name);
+	       !memcmp(a->xor, b->xor, sizeof(a->xor)) && !strcmp(a->name, b->name) &&
+	       a->modulus == b->modulus && a->timeout_ms == b->timeout_ms;
+}
+
+/* The services' expressions (net/svc): numgen, reject, dynset, nat with flags. */
+static void test_rules_svc(void)
+{
+	struct nft_expr in[] = {
+		NFT_NUMGEN(NFT_NG_RANDOM, 3, 0, NFT_REG_1),
+		NFT_NUMGEN(NFT_NG_INCREMENTAL, 1024, 7, NFT_REG32_12),
+		NFT_REJECT(NFT_REJECT_TCP_RST, 0),
+		NFT_REJECT(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH),
+		NFT_DYNSET(NFT_DYNSET_OP_UPDATE, "svca-1-4", NFT_REG_3, NFT_REG_1, 10800000),
+		NFT_DYNSET(NFT_DYNSET_OP_ADD, "svca-1-6", NFT_REG_3, NFT_REG_1, 0),
+		NFT_DYNSET(NFT_DYNSET_OP_ADD, "a_set", NFT_REG_1, 0, 60000),
+		NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV4, NFT_REG_1, NFT_REG_2),
+	};
+	struct nft_expr out[NFT_RULE_MAX];
+	struct nft_batch b;
+	size_t n = 0;
+	bool all = true;
+
+	in[7].flags = 2;                    /* NF_NAT_RANGE_PROTO_SPECIFIED */
+	nft_batch_init(&b, 8192);
+	nft_put_rule(&b, NFPROTO_INET, "berth", "svc-1-0-4", in, ARRAY_SIZE(in));
+	T_OK(nft_parse_rule(msg_at(&b, 1), out, ARRAY_SIZE(out), &n) == 0 && n == ARRAY_SIZE(in),
+	     "a rule with numgen, reject, dynset and nat flags parses back whole");
+	for (size_t i = 0; i < n && i < ARRAY_SIZE(in); i++)
+		if (!expr_eq(&in[i], &out[i])) {
+			printf("#   expression %zu (kind %u) differs\n", i, in[i].kind);
+			all = false;
+		}
+	T_OK(all, "numgen (type, modulus, offset), reject (type, code), dynset (op, set, key and "
+	     "data registers, timeout) and nat flags equal what was built");
+	nft_batch_free(&b);
+
+	/* DESTROYSETELEM: the message type and its elements */
+	{
+		struct nft_elem el = { .key = { 10, 88, 0, 2 }, .key_len = 4 };
+		struct nft_head h;
+
+		nft_batch_init(&b, 4096);
+		nft_put_destroy_elems(&b, NFPROTO_INET, "berth", "svca-1-4", &el, 1);
+		T_OK(nft_parse_head(msg_at(&b, 1), &h) == 0 && h.msg == NFT_MSG_DESTROYSETELEM_ &&
+		     !strcmp(h.name, "svca-1-4") && (msg_at(&b, 1)->nlmsg_flags & NLM_F_ACK),
+		     "nft_put_destroy_elems writes a DESTROYSETELEM of the set, with its ACK");
+		nft_batch_free(&b);
+	}
 }
 
 static void test_rules(void)
@@ -532,6 +579,7 @@ int main(void)
 	test_chains();
 	test_sets();
 	test_rules();
+	test_rules_svc();
 	test_elems();
 	test_get_elem();
 	test_overflow();
