@@ -276,10 +276,12 @@ static void m_established(struct rule_buf *r)
 		  NF_CT_STATE_BIT(IP_CT_RELATED), true);
 }
 
-/* ct status dnat (via_port) or not */
+/* Through a published port (via_port) or not: the mark nat.c's published
+ * chain gives such connections. Not "ct status dnat": a connection to a
+ * service's VIP is DNATed too, and its peer is its client (svc.h). */
 static void m_dnat(struct rule_buf *r, bool via_port)
 {
-	m_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT, via_port);
+	m_ct_bits(r, NFT_CT_MARK, NAT_CT_PUBLISHED, via_port);
 }
 
 /* fib saddr|daddr type local (or not) */

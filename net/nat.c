@@ -340,20 +340,29 @@ static void put_rules(struct nft_batch *b)
 	RULE("dnat_pre", fib, is_local, NFT_VERDICT(NFT_JUMP, "published"));
 	RULE("dnat_out", fib, is_local, NFT_VERDICT(NFT_JUMP, "published"));
 
-	/* published: address-specific ports first, then every-address ones */
+	/* published: address-specific ports first, then every-address ones;
+	 * each marks its connection (ct mark |= NAT_CT_PUBLISHED, in a
+	 * register the DNAT does not use) before the DNAT */
+	struct nft_expr mark_get = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, R(8));
+	struct nft_expr mark_or = NFT_BITWISE(R(8), R(8), 4);
+	struct nft_expr mark_set = NFT_CT_SET(NFT_CT_MARK, R(8));
+	uint32_t keep = ~NAT_CT_PUBLISHED, bit = NAT_CT_PUBLISHED;
+
+	memcpy(mark_or.data, &keep, 4);    /* (mark & ~bit) ^ bit: mark | bit */
+	memcpy(mark_or.xor, &bit, 4);
 	RULE("published", NFPROTO(NFPROTO_IPV4),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
-	     NFT_LOOKUP("ports4_ip", R(0), NFT_REG_1, 0),
+	     NFT_LOOKUP("ports4_ip", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV4, R(0), R(1)));
 	RULE("published", NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)), TH_DPORT(R(1)),
-	     NFT_LOOKUP("ports4", R(0), NFT_REG_1, 0),
+	     NFT_LOOKUP("ports4", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV4, R(0), R(1)));
 	RULE("published", NFPROTO(NFPROTO_IPV6),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
-	     NFT_LOOKUP("ports6_ip", R(0), NFT_REG_1, 0),
+	     NFT_LOOKUP("ports6_ip", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV6, R(0), R(4)));
 	RULE("published", NFPROTO(NFPROTO_IPV6), L4PROTO(R(0)), TH_DPORT(R(1)),
-	     NFT_LOOKUP("ports6", R(0), NFT_REG_1, 0),
+	     NFT_LOOKUP("ports6", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV6, R(0), R(4)));
 
 	/* snat_post: hairpin, loopback sources, then outbound masquerade */

@@ -92,6 +92,12 @@
  */
 
 #define NAT_TABLE "berth"
+/* The conntrack mark bit of a connection that came through a published
+ * port: the firewall judges its ingress as from `world` (fw.h), whereas a
+ * connection DNATed to a service's backend (net/svc.h) keeps its client as
+ * the peer. A bit, not the whole mark: the rest is left to others (mwan3
+ * and the like use the low bits). */
+#define NAT_CT_PUBLISHED 0x10000000u
 #define NAT_OWNER_MAX 64
 
 struct nat;

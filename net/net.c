@@ -421,6 +421,84 @@ static void put_bridge_querier(struct nl_msg *m, int ifindex)
 	nl_nest_end(m, li);
 }
 
+/* Routes of ours on one link, from an RTM_GETROUTE dump of the main table. */
+struct own_routes {
+	uint32_t ifindex;
+	unsigned n;
+	struct ip_prefix p[16];
+};
+
+static int own_route_collect(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct own_routes *l = ctx;
+	const struct rtmsg *rt = NLMSG_DATA(nlh);
+	const struct nlattr *tb[RTA_MAX + 1];
+	uint32_t oif = 0;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nl_msg_parse(nlh, sizeof(*rt), tb, RTA_MAX) < 0)
+		return -EBADMSG;
+	if (rt->rtm_protocol != NET_RTPROT_BERTH || !tb[RTA_DST] || !tb[RTA_OIF] ||
+	    nl_attr_u32(tb[RTA_OIF], &oif) < 0 || oif != l->ifindex ||
+	    nl_attr_len(tb[RTA_DST]) != (rt->rtm_family == AF_INET6 ? 16u : 4u) ||
+	    l->n >= ARRAY_SIZE(l->p))
+		return 0;
+	ip_from_bytes(&l->p[l->n].addr, rt->rtm_family, nl_attr_data(tb[RTA_DST]));
+	l->p[l->n++].len = rt->rtm_dst_len;
+	return 0;
+}
+
+static void put_route(struct nl_msg *m, bool del, int ifindex, const struct ip_prefix *p)
+{
+	struct rtmsg *rt;
+
+	nl_msg_start(m, del ? RTM_DELROUTE : RTM_NEWROUTE,
+		     NLM_F_REQUEST | NLM_F_ACK | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE));
+	rt = nl_msg_put_header(m, sizeof(*rt));
+	if (rt) {
+		rt->rtm_family = p->addr.family;
+		rt->rtm_dst_len = p->len;
+		rt->rtm_table = RT_TABLE_MAIN;
+		rt->rtm_protocol = NET_RTPROT_BERTH;
+		rt->rtm_scope = RT_SCOPE_LINK;
+		rt->rtm_type = RTN_UNICAST;
+	}
+	nl_put(m, RTA_DST, p->addr.b, p->addr.family == AF_INET6 ? 16 : 4);
+	nl_put_u32(m, RTA_OIF, (uint32_t)ifindex);
+}
+
+/* b->routes on the bridge, and none of ours besides. */
+static int bridge_routes(struct net *n, const struct net_bridge *b, int ifindex, struct err *e)
+{
+	char buf[REQ_BUF] __attribute__((aligned(8)));
+	struct own_routes have = { .ifindex = (uint32_t)ifindex };
+	struct nl_handlers h = { .on_data = own_route_collect, .ctx = &have };
+	struct nl_msg m;
+	int ret;
+
+	nl_msg_init(&m, buf, sizeof(buf));
+	nl_msg_start(&m, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
+	nl_msg_put_header(&m, sizeof(struct rtmsg));
+	if ((ret = nl_talk(&n->rt, &m, &h, e)) < 0)
+		return err_wrap(e, "list routes of bridge %s", b->name);
+	nl_msg_init(&m, buf, sizeof(buf));
+	for (unsigned i = 0; i < have.n; i++) {
+		bool wanted = false;
+
+		for (unsigned k = 0; k < b->n_routes; k++)
+			wanted |= have.p[i].len == b->routes[k].len &&
+				  ip_equal(&have.p[i].addr, &b->routes[k].addr);
+		if (!wanted)
+			put_route(&m, true, ifindex, &have.p[i]);
+	}
+	for (unsigned k = 0; k < b->n_routes && k < NET_ADDRS_MAX; k++)
+		put_route(&m, false, ifindex, &b->routes[k]);
+	if (!m.count)
+		return 0;
+	if ((ret = nl_talk(&n->rt, &m, NULL, e)) < 0)
+		return err_wrap(e, "route service ranges onto bridge %s", b->name);
+	return 0;
+}
+
 int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 {
 	char buf[REQ_BUF] __attribute__((aligned(8)));
@@ -492,6 +570,8 @@ int net_bridge_ensure(struct net *n, const struct net_bridge *b, struct err *e)
 	ret = nl_talk(&n->rt, &m, &h, e);
 	if (ret < 0)
 		return err_wrap(e, "configure bridge %s", b->name);
+	if ((ret = bridge_routes(n, b, l.ifindex, e)) < 0)
+		return ret;
 	if ((ret = write_sysctl("/proc/sys/net/ipv4/ip_forward", e)) < 0)
 		return ret;
 	if (v6 && (ret = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", e)) < 0)

@@ -64,7 +64,15 @@ struct net_bridge {
 	struct net_ifaddr gw[NET_ADDRS_MAX];    /* gateway address(es) on the bridge */
 	unsigned n_gw;
 	unsigned mtu;               /* 0: the kernel's default */
+	/* Prefixes routed onto the bridge besides its subnets (the services'
+	 * VIP ranges): the host's own connections to a VIP need a route
+	 * before the NAT output hook can DNAT them, even on a device without
+	 * a default route. Marked proto NET_RTPROT_BERTH; one of ours that is
+	 * no longer given is removed. */
+	struct ip_prefix routes[NET_ADDRS_MAX];
+	unsigned n_routes;
 };
+#define NET_RTPROT_BERTH 200        /* `ip route` shows it as "proto 200" */
 
 /* What a CNI result reports about an attachment. */
 struct net_attach_out {

@@ -337,7 +337,10 @@ static void put_expr(struct nl_msg *m, const struct nft_expr *x)
 		nl_put_be32(m, NFTA_CT_KEY, x->key);
 		if (x->dir != NFT_CT_DIR_NONE)
 			nl_put_u8(m, NFTA_CT_DIRECTION, x->dir);
-		put_reg(m, NFTA_CT_DREG, x->dreg);
+		if (x->sreg)
+			put_reg(m, NFTA_CT_SREG, x->sreg);
+		else
+			put_reg(m, NFTA_CT_DREG, x->dreg);
 		break;
 	case NFT_X_NAT:
 		nl_put_be32(m, NFTA_NAT_TYPE, x->key);
@@ -762,7 +765,9 @@ static int parse_expr(const struct nlattr *el, struct nft_expr *x)
 	} else if (!strcmp(name, "ct")) {
 		x->kind = NFT_X_CT;
 		x->dir = NFT_CT_DIR_NONE;
-		if (get_be32(tb[NFTA_CT_KEY], &x->key) < 0 || get_be32(tb[NFTA_CT_DREG], &x->dreg) < 0 ||
+		if (get_be32(tb[NFTA_CT_KEY], &x->key) < 0 ||
+		    (tb[NFTA_CT_SREG] ? get_be32(tb[NFTA_CT_SREG], &x->sreg) :
+		     get_be32(tb[NFTA_CT_DREG], &x->dreg)) < 0 ||
 		    (tb[NFTA_CT_DIRECTION] && nl_attr_u8(tb[NFTA_CT_DIRECTION], &x->dir) < 0))
 			return -EBADMSG;
 	} else if (!strcmp(name, "nat")) {

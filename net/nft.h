@@ -64,7 +64,7 @@ enum nft_expr_kind {
 	NFT_X_LOOKUP,       /* set, sreg, dreg (0: none), flags   [ lookup reg set S [dreg] ] */
 	NFT_X_IMMEDIATE,    /* dreg, data[len]                    [ immediate reg data ] */
 	NFT_X_VERDICT,      /* verdict (NF_ACCEPT, NFT_JUMP...), chain for jump/goto */
-	NFT_X_CT,           /* key, dir (0 orig, 1 reply, 0xff none), dreg */
+	NFT_X_CT,           /* key, dir (0 orig, 1 reply, 0xff none), dreg; or sreg: set the key */
 	NFT_X_NAT,          /* key = NFT_NAT_DNAT/SNAT, op = NFPROTO_*, sreg = addr, sreg2 = proto */
 	NFT_X_MASQ,         /* (no arguments) */
 	NFT_X_COUNTER,      /* packets, bytes (on parse) */
@@ -105,6 +105,7 @@ struct nft_expr {
 #define NFT_CMP(o, r, l, ...) { .kind = NFT_X_CMP, .op = (o), .sreg = (r), .len = (l), .data = __VA_ARGS__ }
 #define NFT_LOOKUP(s, r, d, f) { .kind = NFT_X_LOOKUP, .name = s, .sreg = (r), .dreg = (d), .flags = (f) }
 #define NFT_CT(k, d, r) { .kind = NFT_X_CT, .key = (k), .dir = (d), .dreg = (r) }
+#define NFT_CT_SET(k, r) { .kind = NFT_X_CT, .key = (k), .dir = NFT_CT_DIR_NONE, .sreg = (r) }
 #define NFT_VERDICT(v, c) { .kind = NFT_X_VERDICT, .verdict = (v), .name = c }
 #define NFT_VMAP(s, r) { .kind = NFT_X_VMAP, .name = s, .sreg = (r) }
 #define NFT_FIB(res, f, r) { .kind = NFT_X_FIB, .key = (res), .flags = (f), .dreg = (r) }

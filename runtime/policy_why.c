@@ -190,7 +190,7 @@ static int why_service(struct daemon *d, const struct cfg_service *s, const stru
 		 * listens on: what the firewall sees after DNAT */
 		q.dst = (struct fw_end){ .kind = FW_END_CONTAINER, .ctr = fc, .addr = *ba };
 		q.dport = sp->target;
-		q.dnat = true;
+		q.dnat = false;     /* not a published port: the client is the peer */
 		if (pick_family(&d->fw, &q.src, &q.dst, e) < 0)
 			return -e->code;
 		buf_init(&sub);

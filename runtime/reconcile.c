@@ -726,6 +726,12 @@ static void apply_network(struct daemon *d, const struct cfg_network *cn, uint64
 		pool_from(&sn.v6, &cn->subnet6, &cn->gateway6, cn->ranges6, cn->n_ranges6);
 		br.gw[br.n_gw++] = (struct net_ifaddr){ cn->gateway6, cn->subnet6.len };
 	}
+	/* the host's own connections to a VIP go onto the bridge, where the
+	 * NAT output hook DNATs them (services.c) */
+	if (cn->service_range.addr.family)
+		br.routes[br.n_routes++] = cn->service_range;
+	if (cn->service_range6.addr.family)
+		br.routes[br.n_routes++] = cn->service_range6;
 	if (!was || was->hash != hash) {
 		if (store_network_put(d->store, &sn, &e) < 0)
 			problem(d, report, n, "network %s: %s", cn->name, e.msg);
