@@ -165,6 +165,8 @@ w1) check_out "affinity: a client whose backend stays keeps it ($other)" "$other
 	ip netns exec world $PEER tcp 10.96.0.10 80 10 ;;
 *) skip "affinity: a client whose backend stays keeps it" "all three clients had $mine" ;;
 esac
+check "nft list ruleset prints the table, the affinity's record chain included" \
+	sh -c "nft list ruleset | grep -q 'update @svca-1-4 { ip saddr timeout 1m : ip daddr }'"
 check "affinity: the removed backend's entries are gone from the map" \
 	sh -c "! nft list map inet berth svca-1-4 | grep -q '10.88.0.1${mine#b}'"
 

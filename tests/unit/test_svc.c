@@ -150,7 +150,7 @@ int main(void)
 	T_EQ(s.numgen, 4, "a numgen in each chain");
 	T_OK(s.n_modulus == 4 && ((s.modulus[0] == 3 && s.modulus[2] == 1) || (s.modulus[0] == 1 && s.modulus[2] == 3)),
 	     "numgen mod 3 for IPv4, mod 1 for IPv6");
-	T_EQ(s.dynset, 8, "affinity: an update and an add per chain");
+	T_EQ(s.dynset, 2, "affinity: one update of the map per family, in its record chain (svcr-1-4, svcr-1-6)");
 	T_OK(s.aff_map_dynamic, "the affinity map is dynamic, with timeouts");
 	T_EQ(s.dnat_8080, 4, "the TCP chains DNAT to the target port 8080 (affinity hit and pick, per family)");
 	nft_batch_free(&b);
