@@ -290,7 +290,9 @@ static void put_svc_chain(struct nft_batch *b, const struct svc_ent *s, size_t p
 	aff_map(s, v6, known.name);
 	if (has_aff(s, v6)) {
 		/* the client's backend, recorded by svcr-ID-F (svc_aff_*) */
-		const struct nft_expr r1[] = { l4, is_l4, src, known, port, dnat };
+		struct nft_expr fam = NFT_META(NFT_META_NFPROTO, NFT_REG_1);
+		struct nft_expr is_fam = NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { nfp });
+		const struct nft_expr r1[] = { l4, is_l4, fam, is_fam, src, known, port, dnat };
 
 		nft_put_rule(b, FAM, NAT_TABLE, chain, r1, ARRAY_SIZE(r1));
 	}
