@@ -369,6 +369,12 @@ static void shared_elems(const struct svc_ent *s, shared_fn *fn, void *ctx)
 			chain_name(s, (size_t)p, v6, el.chain);
 			fn(ctx, pb->host_ip.family ? (v6 ? "svcp6_ip" : "svcp4_ip") : (v6 ? "svcp6" : "svcp4"),
 			   &el);
+			/* on one host address, its connections record affinity too
+			 * (on every address: no key for svcaff, see svc_aff_fwd) */
+			if (pb->host_ip.family && has_aff(s, v6)) {
+				rec_chain(s, v6, el.chain);
+				fn(ctx, v6 ? "svcaff6" : "svcaff4", &el);
+			}
 		}
 	}
 }
@@ -447,6 +453,38 @@ static int stale_elem(void *ctx, const struct nft_elem *el)
 	return 0;
 }
 
+/* Clients of a backend n no longer has choose again (their elements in
+ * the affinity map go); the others keep theirs. */
+static int put_stale(struct svc *sv, struct nft_batch *b, const struct svc_ent *n, int v6,
+		     struct err *e)
+{
+	struct stale st = { .n = n, .v6 = v6 };
+	char name[NFT_NAME_MAX];
+	int ret;
+
+	aff_map(n, v6, name);
+	ret = nat_elems_dump(sv->nat, FAM, name, stale_elem, &st, e);
+	if (ret == 0 && st.del.n)
+		nft_put_destroy_elems(b, FAM, NAT_TABLE, name, st.del.v, st.del.n);
+	free(st.del.v);
+	return ret < 0 ? ret : (int)(st.del.n > 0);
+}
+
+/* After the change: a connection DNATed to a removed backend between the
+ * dump and the commit may have recorded it again; one more sweep. */
+static void sweep_stale(struct svc *sv, const struct svc_ent *o, const struct svc_ent *n)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct nft_batch b;
+
+		if (!has_aff(o, v6) || !has_aff(n, v6) || nft_batch_init(&b, SMALL_BATCH) < 0)
+			continue;
+		if (put_stale(sv, &b, n, v6, NULL) > 0 && !b.m.overflow)
+			(void)nat_batch_send(sv->nat, &b, NULL);
+		nft_batch_free(&b);
+	}
+}
+
 /* The batch turning o (NULL: none) into n (NULL: none), same ID. */
 static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent *o,
 		      const struct svc_ent *n, struct err *e)
@@ -479,16 +517,8 @@ static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent 
 			aff_map(o, v6, name);
 			nft_put_del_set(b, FAM, NAT_TABLE, name);
 		} else if (has_aff(o, v6)) {
-			/* clients of a removed backend choose again; the others
-			 * keep theirs */
-			struct stale st = { .n = n, .v6 = v6 };
-			int ret;
+			int ret = put_stale(sv, b, n, v6, e);
 
-			aff_map(o, v6, name);
-			ret = nat_elems_dump(sv->nat, FAM, name, stale_elem, &st, e);
-			if (ret == 0 && st.del.n)
-				nft_put_destroy_elems(b, FAM, NAT_TABLE, name, st.del.v, st.del.n);
-			free(st.del.v);
 			if (ret < 0)
 				return ret;
 		}
@@ -527,6 +557,8 @@ static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc
 		nft_batch_free(&b);
 		cap *= 2;
 	}
+	if (ret == 0)
+		sweep_stale(sv, o, n);
 	return ret;
 }
 
