@@ -52,6 +52,7 @@ struct svc {
 	struct svc_ent *list;
 	size_t n;
 	uint32_t next_id;
+	bool no_destroy;            /* the kernel lacks DESTROYSETELEM (before 6.3) */
 };
 
 static const int fams[2] = { AF_INET, AF_INET6 };
@@ -464,10 +465,23 @@ static int put_stale(struct svc *sv, struct nft_batch *b, const struct svc_ent *
 
 	aff_map(n, v6, name);
 	ret = nat_elems_dump(sv->nat, FAM, name, stale_elem, &st, e);
-	if (ret == 0 && st.del.n)
+	if (ret == 0 && st.del.n && !sv->no_destroy) {
 		nft_put_destroy_elems(b, FAM, NAT_TABLE, name, st.del.v, st.del.n);
+	} else if (ret == 0 && st.del.n) {
+		/* an older kernel: one DELSETELEM batch per element, after the
+		 * change, where one that timed out meanwhile fails alone */
+		for (size_t i = 0; i < st.del.n; i++) {
+			struct nft_batch one;
+
+			if (nft_batch_init(&one, 1024) < 0)
+				break;
+			nft_put_elems(&one, FAM, NAT_TABLE, name, true, &st.del.v[i], 1);
+			(void)nat_batch_try(sv->nat, &one, NULL);
+			nft_batch_free(&one);
+		}
+	}
 	free(st.del.v);
-	return ret < 0 ? ret : (int)(st.del.n > 0);
+	return ret < 0 ? ret : (int)(st.del.n > 0 && !sv->no_destroy);
 }
 
 /* After the change: a connection DNATed to a removed backend between the
@@ -534,6 +548,17 @@ static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent 
 	return 0;
 }
 
+static bool has_destroy(const struct nft_batch *b)
+{
+	for (unsigned i = 1; i < b->m.count; i++) {
+		struct nft_head h;
+
+		if (nft_parse_head(nl_msg_at(&b->m, i), &h) == 0 && h.msg == NFT_MSG_DESTROYSETELEM_)
+			return true;
+	}
+	return false;
+}
+
 static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc_ent *n,
 		       struct err *e)
 {
@@ -550,6 +575,13 @@ static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc
 		ret = put_change(sv, &b, o, n, e);
 		if (ret == 0)
 			ret = nat_batch_send(sv->nat, &b, e);
+		if (ret == -EINVAL && !sv->no_destroy && has_destroy(&b)) {
+			/* DESTROYSETELEM is Linux 6.3: before it, the batch is
+			 * refused whole; again without, deleting one by one */
+			sv->no_destroy = true;
+			nft_batch_free(&b);
+			continue;
+		}
 		if (ret != -EMSGSIZE || !b.m.overflow) {
 			nft_batch_free(&b);
 			break;
