@@ -484,6 +484,15 @@ static int put_stale(struct svc *sv, struct nft_batch *b, const struct svc_ent *
 	return ret < 0 ? ret : (int)(st.del.n > 0 && !sv->no_destroy);
 }
 
+/* Some backend of o is not one of n's. */
+static bool lost_backend(const struct svc_ent *o, const struct svc_ent *n, int v6)
+{
+	for (size_t i = 0; i < o->n_be[v6]; i++)
+		if (!has_backend(n, v6, o->be[v6][i].b))
+			return true;
+	return false;
+}
+
 /* After the change: a connection DNATed to a removed backend between the
  * dump and the commit may have recorded it again; one more sweep. */
 static void sweep_stale(struct svc *sv, const struct svc_ent *o, const struct svc_ent *n)
@@ -491,7 +500,8 @@ static void sweep_stale(struct svc *sv, const struct svc_ent *o, const struct sv
 	for (int v6 = 0; v6 < 2; v6++) {
 		struct nft_batch b;
 
-		if (!has_aff(o, v6) || !has_aff(n, v6) || nft_batch_init(&b, SMALL_BATCH) < 0)
+		if (!has_aff(o, v6) || !has_aff(n, v6) || !lost_backend(o, n, v6) ||
+		    nft_batch_init(&b, SMALL_BATCH) < 0)
 			continue;
 		if (put_stale(sv, &b, n, v6, NULL) > 0 && !b.m.overflow)
 			(void)nat_batch_send(sv->nat, &b, NULL);
@@ -530,7 +540,7 @@ static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent 
 			nft_put_del_chain(b, FAM, NAT_TABLE, name);
 			aff_map(o, v6, name);
 			nft_put_del_set(b, FAM, NAT_TABLE, name);
-		} else if (has_aff(o, v6)) {
+		} else if (has_aff(o, v6) && lost_backend(o, n, v6)) {
 			int ret = put_stale(sv, b, n, v6, e);
 
 			if (ret < 0)

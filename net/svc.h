@@ -103,8 +103,8 @@ size_t svc_count(const struct svc *s);
 
 /* Everything of the part into b, as nat_sync has it put (the part's build:
  * the fixed chains, sets and rules, then every service); for tests that
- * read the batch back. The part stays registered with its nat: close the
- * nat before svc_close. */
+ * read the batch back. (svc_close: the part stays registered with its nat,
+ * so close the nat first.) */
 struct nft_batch;
 void svc_put_all(struct svc *s, struct nft_batch *b);
 
