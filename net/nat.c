@@ -490,6 +490,11 @@ static int send_or_restore(struct nat *t, struct nft_batch *b, const char *what,
 	return ret < 0 ? err_wrap(e, "%s", what) : 0;
 }
 
+int nat_batch_try(struct nat *t, struct nft_batch *b, struct err *e)
+{
+	return nft_batch_send(&t->sock, b, NULL, NULL, e);
+}
+
 bool nat_live(const struct nat *t)
 {
 	return t->live;

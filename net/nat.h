@@ -164,6 +164,9 @@ bool nat_live(const struct nat *t);
 /* Send a batch of table NAT_TABLE through nat's socket (for parts changing
  * their elements later); a missing table is restored first. */
 int nat_batch_send(struct nat *t, struct nft_batch *b, struct err *e);
+/* The same without the restore: -errno as the kernel said it (for a part's
+ * best-effort deletions, where -ENOENT means an element already gone). */
+int nat_batch_try(struct nat *t, struct nft_batch *b, struct err *e);
 
 /* Add or update a network (matched by bridge); switches route_localnet on
  * for its bridge. Idempotent. */

@@ -52,6 +52,7 @@ struct svc {
 	struct svc_ent *list;
 	size_t n;
 	uint32_t next_id;
+	bool no_destroy;            /* the kernel lacks DESTROYSETELEM (before 6.3) */
 };
 
 static const int fams[2] = { AF_INET, AF_INET6 };
@@ -78,6 +79,12 @@ static void aff_map(const struct svc_ent *s, int v6, char out[NFT_NAME_MAX])
 	snprintf(out, NFT_NAME_MAX, "svca-%u-%d", s->id, v6 ? 6 : 4);
 }
 
+/* The chain that records a new connection's backend in the affinity map. */
+static void rec_chain(const struct svc_ent *s, int v6, char out[NFT_NAME_MAX])
+{
+	snprintf(out, NFT_NAME_MAX, "svcr-%u-%d", s->id, v6 ? 6 : 4);
+}
+
 /* The family has chains: it has ready backends. */
 static bool active(const struct svc_ent *s, int v6)
 {
@@ -102,6 +109,8 @@ static void put_base(struct nft_batch *b)
 		{ "svc_pub", "", -1, 0, 0 },
 		{ "svc_rej_fwd", "filter", NF_INET_FORWARD, PRIO_REJECT, NF_ACCEPT },
 		{ "svc_rej_out", "filter", NF_INET_LOCAL_OUT, PRIO_REJECT, NF_ACCEPT },
+		{ "svc_aff_fwd", "filter", NF_INET_FORWARD, PRIO_REJECT, NF_ACCEPT },
+		{ "svc_aff_out", "filter", NF_INET_LOCAL_OUT, PRIO_REJECT, NF_ACCEPT },
 	};
 #define SET(n, f, kt, kl, ...) { .name = n, .flags = (f), .key_type = (kt), .key_len = (kl), __VA_ARGS__ }
 #define F2(a, b) .fields = { a, b }, .n_fields = 2
@@ -116,15 +125,25 @@ static void put_base(struct nft_batch *b)
 		SET("svcp6", VMAP, nft_type_concat(pp, 2), 8, F2(1, 2), .data_type = NFT_DATA_VERDICT),
 		SET("svcp4_ip", VMAP, nft_type_concat(app4, 3), 12, F3(4, 1, 2), .data_type = NFT_DATA_VERDICT),
 		SET("svcp6_ip", VMAP, nft_type_concat(app6, 3), 24, F3(16, 1, 2), .data_type = NFT_DATA_VERDICT),
+		SET("svcaff4", VMAP, nft_type_concat(app4, 3), 12, F3(4, 1, 2), .data_type = NFT_DATA_VERDICT),
+		SET("svcaff6", VMAP, nft_type_concat(app6, 3), 24, F3(16, 1, 2), .data_type = NFT_DATA_VERDICT),
 	};
 #undef SET
 #undef F2
 #undef F3
 #undef VMAP
-	union { uint32_t u; uint8_t b[4]; } local = { RTN_LOCAL };
+	union { uint32_t u; uint8_t b[4]; } local = { RTN_LOCAL }, dnat = { 0x20 /* IPS_DST_NAT */ },
+		new = { NF_CT_STATE_BIT(IP_CT_NEW) };
 	struct nft_expr is_local = NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 4, { 0 });
+	struct nft_expr ct_status = NFT_CT(NFT_CT_STATUS, NFT_CT_DIR_NONE, NFT_REG_1);
+	struct nft_expr ct_state = NFT_CT(NFT_CT_STATE, NFT_CT_DIR_NONE, NFT_REG_1);
+	struct nft_expr m_dnat = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4);
+	struct nft_expr m_new = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4);
+	struct nft_expr nonzero = NFT_CMP(NFT_CMP_NEQ, NFT_REG_1, 4, { 0 });
 
 	memcpy(is_local.data, local.b, 4);
+	memcpy(m_dnat.data, dnat.b, 4);
+	memcpy(m_new.data, new.b, 4);
 	for (size_t i = 0; i < ARRAY_SIZE(s); i++)
 		nft_put_set(b, FAM, NAT_TABLE, &s[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
@@ -174,6 +193,19 @@ static void put_base(struct nft_batch *b)
 		     NFT_LOOKUP("svc_empty6", R(0), 0, 0),
 		     NFT_REJECT(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH));
 	}
+	/* affinity: a new DNATed connection of a service with affinity
+	 * records its backend (the destination, after DNAT) for its client,
+	 * keyed by where it was going (one lookup per new connection) */
+	for (int out = 0; out < 2; out++) {
+		const char *c = out ? "svc_aff_out" : "svc_aff_fwd";
+
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFPROTO(NFPROTO_IPV4),
+		     NFT_CT(NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL, R(0)), L4PROTO(R(1)),
+		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(2)), NFT_VMAP("svcaff4", R(0)));
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFPROTO(NFPROTO_IPV6),
+		     NFT_CT(NFT_CT_DST_IP6, IP_CT_DIR_ORIGINAL, R(0)), L4PROTO(R(4)),
+		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(5)), NFT_VMAP("svcaff6", R(0)));
+	}
 #undef RULE
 }
 
@@ -190,8 +222,25 @@ static void put_svc_sets(struct nft_batch *b, const struct svc_ent *s, int v6)
 	be_map(s, v6, be.name);
 	nft_put_set(b, FAM, NAT_TABLE, &be);
 	if (has_aff(s, v6)) {
+		struct nft_chain c = { .hook = -1 };
+		uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+		const struct nft_expr r[] = {
+			NFT_META(NFT_META_NFPROTO, NFT_REG_1), NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { nfp }),
+			NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, (uint8_t)l, NFT_REG_1),
+			NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, (uint8_t)l, NFT_REG_2),
+			NFT_DYNSET(NFT_DYNSET_OP_UPDATE, "", NFT_REG_1, NFT_REG_2,
+				   (uint64_t)s->affinity_s * 1000),
+		};
+		struct nft_expr *up = (struct nft_expr *)&r[4];
+
 		aff_map(s, v6, aff.name);
 		nft_put_set(b, FAM, NAT_TABLE, &aff);
+		/* update: adds the client, or refreshes its timeout */
+		aff_map(s, v6, up->name);
+		rec_chain(s, v6, c.name);
+		nft_put_chain(b, FAM, NAT_TABLE, &c);
+		nft_put_flush_chain(b, FAM, NAT_TABLE, c.name);
+		nft_put_rule(b, FAM, NAT_TABLE, c.name, r, ARRAY_SIZE(r));
 	}
 }
 
@@ -222,7 +271,6 @@ static void put_svc_chain(struct nft_batch *b, const struct svc_ent *s, size_t p
 	struct nft_chain c = { .hook = -1 };
 	uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 	uint32_t saddr = v6 ? 8 : 12;
-	uint64_t tmo = (uint64_t)s->affinity_s * 1000;
 	uint16_t target = htons(s->ports[p].target);
 	struct nft_expr l4 = NFT_META(NFT_META_L4PROTO, NFT_REG_1);
 	struct nft_expr is_l4 = NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { s->ports[p].proto });
@@ -231,10 +279,8 @@ static void put_svc_chain(struct nft_batch *b, const struct svc_ent *s, size_t p
 					(uint32_t)s->n_be[v6], 0, NFT_REG_1);
 	struct nft_expr pick = NFT_LOOKUP("", NFT_REG_1, NFT_REG_1, 0);
 	struct nft_expr dnat = NFT_NAT(NFT_NAT_DNAT, nfp, NFT_REG_1, NFT_REG_2);
-	struct nft_expr src = NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, saddr, (uint8_t)alen(v6), NFT_REG_3);
-	struct nft_expr known = NFT_LOOKUP("", NFT_REG_3, NFT_REG_1, 0);
-	struct nft_expr refresh = NFT_DYNSET(NFT_DYNSET_OP_UPDATE, "", NFT_REG_3, NFT_REG_1, tmo);
-	struct nft_expr remember = NFT_DYNSET(NFT_DYNSET_OP_ADD, "", NFT_REG_3, NFT_REG_1, tmo);
+	struct nft_expr src = NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, saddr, (uint8_t)alen(v6), NFT_REG_1);
+	struct nft_expr known = NFT_LOOKUP("", NFT_REG_1, NFT_REG_1, 0);
 
 	dnat.flags = NF_NAT_RANGE_PROTO_SPECIFIED;
 	memcpy(port.data, &target, 2);
@@ -243,15 +289,15 @@ static void put_svc_chain(struct nft_batch *b, const struct svc_ent *s, size_t p
 	nft_put_chain(b, FAM, NAT_TABLE, &c);
 	be_map(s, v6, pick.name);
 	aff_map(s, v6, known.name);
-	aff_map(s, v6, refresh.name);
-	aff_map(s, v6, remember.name);
 	if (has_aff(s, v6)) {
-		const struct nft_expr r1[] = { l4, is_l4, src, known, refresh, port, dnat };
-		const struct nft_expr r2[] = { l4, is_l4, src, ng, pick, remember, port, dnat };
+		/* the client's backend, recorded by svcr-ID-F (svc_aff_*) */
+		struct nft_expr fam = NFT_META(NFT_META_NFPROTO, NFT_REG_1);
+		struct nft_expr is_fam = NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { nfp });
+		const struct nft_expr r1[] = { l4, is_l4, fam, is_fam, src, known, port, dnat };
 
 		nft_put_rule(b, FAM, NAT_TABLE, chain, r1, ARRAY_SIZE(r1));
-		nft_put_rule(b, FAM, NAT_TABLE, chain, r2, ARRAY_SIZE(r2));
-	} else {
+	}
+	{
 		const struct nft_expr r[] = { l4, is_l4, ng, pick, port, dnat };
 
 		nft_put_rule(b, FAM, NAT_TABLE, chain, r, ARRAY_SIZE(r));
@@ -297,6 +343,10 @@ static void shared_elems(const struct svc_ent *s, shared_fn *fn, void *ctx)
 				el.verdict = NFT_GOTO;
 				chain_name(s, p, v6, el.chain);
 				fn(ctx, v6 ? "svc6" : "svc4", &el);
+				if (has_aff(s, v6)) {
+					rec_chain(s, v6, el.chain);
+					fn(ctx, v6 ? "svcaff6" : "svcaff4", &el);
+				}
 			} else {
 				fn(ctx, v6 ? "svc_empty6" : "svc_empty4", &el);
 			}
@@ -320,6 +370,12 @@ static void shared_elems(const struct svc_ent *s, shared_fn *fn, void *ctx)
 			chain_name(s, (size_t)p, v6, el.chain);
 			fn(ctx, pb->host_ip.family ? (v6 ? "svcp6_ip" : "svcp4_ip") : (v6 ? "svcp6" : "svcp4"),
 			   &el);
+			/* on one host address, its connections record affinity too
+			 * (on every address: no key for svcaff, see svc_aff_fwd) */
+			if (pb->host_ip.family && has_aff(s, v6)) {
+				rec_chain(s, v6, el.chain);
+				fn(ctx, v6 ? "svcaff6" : "svcaff4", &el);
+			}
 		}
 	}
 }
@@ -398,6 +454,61 @@ static int stale_elem(void *ctx, const struct nft_elem *el)
 	return 0;
 }
 
+/* Clients of a backend n no longer has choose again (their elements in
+ * the affinity map go); the others keep theirs. */
+static int put_stale(struct svc *sv, struct nft_batch *b, const struct svc_ent *n, int v6,
+		     struct err *e)
+{
+	struct stale st = { .n = n, .v6 = v6 };
+	char name[NFT_NAME_MAX];
+	int ret;
+
+	aff_map(n, v6, name);
+	ret = nat_elems_dump(sv->nat, FAM, name, stale_elem, &st, e);
+	if (ret == 0 && st.del.n && !sv->no_destroy) {
+		nft_put_destroy_elems(b, FAM, NAT_TABLE, name, st.del.v, st.del.n);
+	} else if (ret == 0 && st.del.n) {
+		/* an older kernel: one DELSETELEM batch per element, after the
+		 * change, where one that timed out meanwhile fails alone */
+		for (size_t i = 0; i < st.del.n; i++) {
+			struct nft_batch one;
+
+			if (nft_batch_init(&one, 1024) < 0)
+				break;
+			nft_put_elems(&one, FAM, NAT_TABLE, name, true, &st.del.v[i], 1);
+			(void)nat_batch_try(sv->nat, &one, NULL);
+			nft_batch_free(&one);
+		}
+	}
+	free(st.del.v);
+	return ret < 0 ? ret : (int)(st.del.n > 0 && !sv->no_destroy);
+}
+
+/* Some backend of o is not one of n's. */
+static bool lost_backend(const struct svc_ent *o, const struct svc_ent *n, int v6)
+{
+	for (size_t i = 0; i < o->n_be[v6]; i++)
+		if (!has_backend(n, v6, o->be[v6][i].b))
+			return true;
+	return false;
+}
+
+/* After the change: a connection DNATed to a removed backend between the
+ * dump and the commit may have recorded it again; one more sweep. */
+static void sweep_stale(struct svc *sv, const struct svc_ent *o, const struct svc_ent *n)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct nft_batch b;
+
+		if (!has_aff(o, v6) || !has_aff(n, v6) || !lost_backend(o, n, v6) ||
+		    nft_batch_init(&b, SMALL_BATCH) < 0)
+			continue;
+		if (put_stale(sv, &b, n, v6, NULL) > 0 && !b.m.overflow)
+			(void)nat_batch_send(sv->nat, &b, NULL);
+		nft_batch_free(&b);
+	}
+}
+
 /* The batch turning o (NULL: none) into n (NULL: none), same ID. */
 static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent *o,
 		      const struct svc_ent *n, struct err *e)
@@ -424,19 +535,14 @@ static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent 
 			}
 		}
 		if (has_aff(o, v6) && !has_aff(n, v6)) {
+			rec_chain(o, v6, name);
+			nft_put_flush_chain(b, FAM, NAT_TABLE, name);
+			nft_put_del_chain(b, FAM, NAT_TABLE, name);
 			aff_map(o, v6, name);
 			nft_put_del_set(b, FAM, NAT_TABLE, name);
-		} else if (has_aff(o, v6)) {
-			/* clients of a removed backend choose again; the others
-			 * keep theirs */
-			struct stale st = { .n = n, .v6 = v6 };
-			int ret;
+		} else if (has_aff(o, v6) && lost_backend(o, n, v6)) {
+			int ret = put_stale(sv, b, n, v6, e);
 
-			aff_map(o, v6, name);
-			ret = nat_elems_dump(sv->nat, FAM, name, stale_elem, &st, e);
-			if (ret == 0 && st.del.n)
-				nft_put_destroy_elems(b, FAM, NAT_TABLE, name, st.del.v, st.del.n);
-			free(st.del.v);
 			if (ret < 0)
 				return ret;
 		}
@@ -450,6 +556,17 @@ static int put_change(struct svc *sv, struct nft_batch *b, const struct svc_ent 
 	if (n)
 		put_shared(b, n, false);
 	return 0;
+}
+
+static bool has_destroy(const struct nft_batch *b)
+{
+	for (unsigned i = 1; i < b->m.count; i++) {
+		struct nft_head h;
+
+		if (nft_parse_head(nl_msg_at(&b->m, i), &h) == 0 && h.msg == NFT_MSG_DESTROYSETELEM_)
+			return true;
+	}
+	return false;
 }
 
 static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc_ent *n,
@@ -468,6 +585,13 @@ static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc
 		ret = put_change(sv, &b, o, n, e);
 		if (ret == 0)
 			ret = nat_batch_send(sv->nat, &b, e);
+		if (ret == -EINVAL && !sv->no_destroy && has_destroy(&b)) {
+			/* DESTROYSETELEM is Linux 6.3: before it, the batch is
+			 * refused whole; again without, deleting one by one */
+			sv->no_destroy = true;
+			nft_batch_free(&b);
+			continue;
+		}
 		if (ret != -EMSGSIZE || !b.m.overflow) {
 			nft_batch_free(&b);
 			break;
@@ -475,6 +599,8 @@ static int send_change(struct svc *sv, const struct svc_ent *o, const struct svc
 		nft_batch_free(&b);
 		cap *= 2;
 	}
+	if (ret == 0)
+		sweep_stale(sv, o, n);
 	return ret;
 }
 

@@ -24,6 +24,15 @@
  *             numgen (random or inc) mod N into the backend map, DNAT to
  *             the backend's address and the port's target; the choice is
  *             remembered in the affinity map (timeout)
+ *             (as built: the chain's first rule DNATs a client found in
+ *             svca-ID-F to its backend; the second picks with numgen from
+ *             svcb-ID-F, index -> address. The choice is remembered after
+ *             DNAT, where the destination is the backend: svc_aff_fwd and
+ *             svc_aff_out, filter forward/output -10, look a new DNATed
+ *             connection's original VIP . proto . port up in svcaff4/6,
+ *             which leads to svcr-ID-F: "update @svca-ID-F { saddr timeout
+ *             T : daddr }". A map fed from a map lookup in one rule would
+ *             work in the kernel, but nft 1.x aborts listing it.)
  *   svc_empty4/6  set VIP . proto . port of the service ports with no ready
  *             backend: a filter chain at forward and output rejects them at
  *             once (TCP reset, else ICMP port unreachable) instead of letting
@@ -94,8 +103,8 @@ size_t svc_count(const struct svc *s);
 
 /* Everything of the part into b, as nat_sync has it put (the part's build:
  * the fixed chains, sets and rules, then every service); for tests that
- * read the batch back. The part stays registered with its nat: close the
- * nat before svc_close. */
+ * read the batch back. (svc_close: the part stays registered with its nat,
+ * so close the nat first.) */
 struct nft_batch;
 void svc_put_all(struct svc *s, struct nft_batch *b);
 

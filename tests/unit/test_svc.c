@@ -17,7 +17,7 @@ struct seen {
 	unsigned chains_svc, rules_pre, vmaps_pre, numgen, dynset, reject, dnat_8080;
 	uint32_t modulus[8];
 	unsigned n_modulus;
-	unsigned svc4, svc6, empty4, svcp4, be4;
+	unsigned svc4, svc6, empty4, svcp4, be4, aff4;
 	char goto_chain[8][NFT_NAME_MAX];
 	unsigned n_goto;
 	bool aff_map_dynamic;
@@ -84,6 +84,8 @@ static void scan(struct nft_batch *b, struct seen *s)
 				nft_parse_elems(nlh, count_elem, &s->svc6);
 			else if (!strcmp(h.name, "svc_empty4"))
 				nft_parse_elems(nlh, count_elem, &s->empty4);
+			else if (!strcmp(h.name, "svcaff4"))
+				nft_parse_elems(nlh, count_elem, &s->aff4);
 			else if (!strcmp(h.name, "svcp4"))
 				nft_parse_elems(nlh, count_elem, &s->svcp4);
 			else if (!strncmp(h.name, "svcb-", 5))
@@ -150,8 +152,10 @@ int main(void)
 	T_EQ(s.numgen, 4, "a numgen in each chain");
 	T_OK(s.n_modulus == 4 && ((s.modulus[0] == 3 && s.modulus[2] == 1) || (s.modulus[0] == 1 && s.modulus[2] == 3)),
 	     "numgen mod 3 for IPv4, mod 1 for IPv6");
-	T_EQ(s.dynset, 8, "affinity: an update and an add per chain");
+	T_EQ(s.dynset, 2, "affinity: one update of the map per family, in its record chain (svcr-1-4, svcr-1-6)");
 	T_OK(s.aff_map_dynamic, "the affinity map is dynamic, with timeouts");
+	T_EQ(s.aff4, 2, "svcaff4: the VIP's two ports lead to the record chain (not the port published "
+	     "on every address)");
 	T_EQ(s.dnat_8080, 4, "the TCP chains DNAT to the target port 8080 (affinity hit and pick, per family)");
 	nft_batch_free(&b);
 
