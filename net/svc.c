@@ -127,6 +127,8 @@ static void put_base(struct nft_batch *b)
 		SET("svcp6_ip", VMAP, nft_type_concat(app6, 3), 24, F3(16, 1, 2), .data_type = NFT_DATA_VERDICT),
 		SET("svcaff4", VMAP, nft_type_concat(app4, 3), 12, F3(4, 1, 2), .data_type = NFT_DATA_VERDICT),
 		SET("svcaff6", VMAP, nft_type_concat(app6, 3), 24, F3(16, 1, 2), .data_type = NFT_DATA_VERDICT),
+		SET("svcaffp4", VMAP, nft_type_concat(pp, 2), 8, F2(1, 2), .data_type = NFT_DATA_VERDICT),
+		SET("svcaffp6", VMAP, nft_type_concat(pp, 2), 8, F2(1, 2), .data_type = NFT_DATA_VERDICT),
 	};
 #undef SET
 #undef F2
@@ -169,7 +171,20 @@ static void put_base(struct nft_batch *b)
 		RULE(c, NFT_FIB(NFT_FIB_RESULT_ADDRTYPE, NFTA_FIB_F_DADDR, NFT_REG_1), is_local,
 		     NFT_VERDICT(NFT_JUMP, "svc_pub"));
 	}
-	/* published: address-specific ports first, as nat.c's published */
+	/* published: the connection is marked as nat.c's published ports mark
+	 * theirs (the firewall judges it as from world, and svc_aff_* tells
+	 * it from a VIP's), then address-specific ports first */
+	struct nft_expr mark_get = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, R(8));
+	struct nft_expr mark_or = NFT_BITWISE(R(8), R(8), 4);
+	struct nft_expr mark_set = NFT_CT_SET(NFT_CT_MARK, R(8));
+	struct nft_expr mark_bit = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4);
+	struct nft_expr ct_mark = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, NFT_REG_1);
+	uint32_t keep = ~NAT_CT_PUBLISHED, bit = NAT_CT_PUBLISHED;
+
+	memcpy(mark_or.data, &keep, 4);     /* (mark & ~bit) ^ bit: mark | bit */
+	memcpy(mark_or.xor, &bit, 4);
+	memcpy(mark_bit.data, &bit, 4);
+	RULE("svc_pub", mark_get, mark_or, mark_set);
 	RULE("svc_pub", NFPROTO(NFPROTO_IPV4), DADDR4(R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
 	     NFT_VMAP("svcp4_ip", R(0)));
 	RULE("svc_pub", NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)), TH_DPORT(R(1)), NFT_VMAP("svcp4", R(0)));
@@ -205,6 +220,14 @@ static void put_base(struct nft_batch *b)
 		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFPROTO(NFPROTO_IPV6),
 		     NFT_CT(NFT_CT_DST_IP6, IP_CT_DIR_ORIGINAL, R(0)), L4PROTO(R(4)),
 		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(5)), NFT_VMAP("svcaff6", R(0)));
+		/* a port published on every address: its original destination
+		 * was a local address (the mark svc_pub gave it), any of them */
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, ct_mark, mark_bit,
+		     nonzero, NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)),
+		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(1)), NFT_VMAP("svcaffp4", R(0)));
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, ct_mark, mark_bit,
+		     nonzero, NFPROTO(NFPROTO_IPV6), L4PROTO(R(0)),
+		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(1)), NFT_VMAP("svcaffp6", R(0)));
 	}
 #undef RULE
 }
@@ -370,11 +393,13 @@ static void shared_elems(const struct svc_ent *s, shared_fn *fn, void *ctx)
 			chain_name(s, (size_t)p, v6, el.chain);
 			fn(ctx, pb->host_ip.family ? (v6 ? "svcp6_ip" : "svcp4_ip") : (v6 ? "svcp6" : "svcp4"),
 			   &el);
-			/* on one host address, its connections record affinity too
-			 * (on every address: no key for svcaff, see svc_aff_fwd) */
-			if (pb->host_ip.family && has_aff(s, v6)) {
+			/* its connections record affinity too: on one host
+			 * address keyed like a VIP's, on every address by
+			 * protocol and port (svc_aff_fwd) */
+			if (has_aff(s, v6)) {
 				rec_chain(s, v6, el.chain);
-				fn(ctx, v6 ? "svcaff6" : "svcaff4", &el);
+				fn(ctx, pb->host_ip.family ? (v6 ? "svcaff6" : "svcaff4") :
+				   (v6 ? "svcaffp6" : "svcaffp4"), &el);
 			}
 		}
 	}

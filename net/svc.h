@@ -15,7 +15,10 @@
  *   svc_pre   nat prerouting -100 (after guard_pre):
  *               ip daddr . meta l4proto . th dport vmap @svc4
  *               ip6 daddr . meta l4proto . th dport vmap @svc6
- *               fib daddr type local: the published services (svc_pub*)
+ *               fib daddr type local: the published services (svc_pub*),
+ *               whose connections get nat.c's NAT_CT_PUBLISHED mark: the
+ *               firewall judges them as from world, like a container's
+ *               published port, while a VIP's keep their client as peer
  *   svc_out   nat output -100: the same, for the host's own connections
  *   svc4/6    map VIP . proto . port : verdict "goto" the service port's chain
  *   svc-ID-P-F  one chain per service (ID, a number the module assigns),
@@ -29,10 +32,12 @@
  *             svcb-ID-F, index -> address. The choice is remembered after
  *             DNAT, where the destination is the backend: svc_aff_fwd and
  *             svc_aff_out, filter forward/output -10, look a new DNATed
- *             connection's original VIP . proto . port up in svcaff4/6,
- *             which leads to svcr-ID-F: "update @svca-ID-F { saddr timeout
- *             T : daddr }". A map fed from a map lookup in one rule would
- *             work in the kernel, but nft 1.x aborts listing it.)
+ *             connection's original VIP . proto . port up in svcaff4/6
+ *             (a port published on every address: its proto . port in
+ *             svcaffp4/6, for a connection svc_pub marked), which leads
+ *             to svcr-ID-F: "update @svca-ID-F { saddr timeout T : daddr }".
+ *             A map fed from a map lookup in one rule would work in the
+ *             kernel, but nft 1.x aborts listing it.)
  *   svc_empty4/6  set VIP . proto . port of the service ports with no ready
  *             backend: a filter chain at forward and output rejects them at
  *             once (TCP reset, else ICMP port unreachable) instead of letting
@@ -45,8 +50,8 @@
  * lookup finds the service whatever their number). Conntrack keeps an
  * established connection's backend whatever happens to the chains.
  * Filtering is not here: the firewall's forward chains run after DNAT and
- * see the backend, so a policy that denies client -> backend denies client
- * -> VIP too. Masquerade of container -> VIP -> container on the same
+ * see the client and the backend, so a policy that denies client ->
+ * backend denies client -> VIP too (and one that allows it, allows it). Masquerade of container -> VIP -> container on the same
  * bridge is nat.c's hairpin rule (ct status dnat from a berth subnet onto
  * a berth bridge).
  */

@@ -301,7 +301,7 @@ void net_worker_stop(struct daemon *d);
  * req_service answers `service ls`. */
 void services_apply(struct daemon *d, bool dns_fresh, struct buf *report, int *n);
 void services_refresh(struct daemon *d, const char *name);
-void services_free(struct daemon *d);
+struct svc *services_free(struct daemon *d);  /* the part: svc_close after nat_close */
 size_t services_names(const struct config *cfg, const char **out, size_t max);
 uint64_t services_pool_hash(const struct daemon *d, const char *pool);
 void services_pool_record(struct daemon *d, const char *pool, uint64_t hash);

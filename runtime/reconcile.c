@@ -3,6 +3,7 @@
  * only the differences. Every step is idempotent, so running it again after a
  * crash, a restart or a failed step converges. */
 #include "runtime/daemon_int.h"
+#include "net/svc.h"
 #include "dns/dns.h"
 #include "net/nat.h"
 #include "net/net.h"
@@ -1779,7 +1780,11 @@ void reconcile_sup_init(struct daemon *d)
 
 void reconcile_shutdown(struct daemon *d)
 {
-	services_free(d);           /* first: health_free's verdicts need not reach them */
+	/* services first: the checks health_free ends are no verdicts (with
+	 * --keep-network their backends stay as they are); the part itself
+	 * goes after the nat it is registered with */
+	struct svc *svc = services_free(d);
+
 	health_free(d);             /* probes end before what they look at */
 	if (d->dns)
 		dns_server_free(d->dns);
@@ -1788,6 +1793,7 @@ void reconcile_shutdown(struct daemon *d)
 		fw_remove(d->nat);
 	nat_close(d->nat, d->keep_network);     /* deletes the table unless --keep-network */
 	d->nat = NULL;
+	svc_close(svc);
 	net_close(d->net);
 	d->net = NULL;
 	if (d->store)

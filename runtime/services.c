@@ -400,8 +400,11 @@ void services_refresh(struct daemon *d, const char *name)
 	}
 }
 
-void services_free(struct daemon *d)
+struct svc *services_free(struct daemon *d)
 {
+	struct svc *s = d->svc;
+
+	d->svc = NULL;              /* services_apply and _refresh do nothing now */
 	for (size_t i = 0; i < d->svc_runs.n; i++) {
 		free(d->svc_runs.v[i].name);
 		free(d->svc_runs.v[i].network);
@@ -410,8 +413,7 @@ void services_free(struct daemon *d)
 	for (size_t i = 0; i < d->svc_pools.n; i++)
 		free(d->svc_pools.v[i].name);
 	array_free(&d->svc_pools);
-	svc_close(d->svc);
-	d->svc = NULL;
+	return s;
 }
 
 uint64_t services_pool_hash(const struct daemon *d, const char *pool)
