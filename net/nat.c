@@ -310,9 +310,18 @@ static void put_sets(struct nft_batch *b)
 		nft_put_rule(b, FAM, NAT_TABLE, chain, r_, ARRAY_SIZE(r_));	\
 	} while (0)
 
-#define NFPROTO(f) NFT_META(NFT_META_NFPROTO, NFT_REG_1), NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { f })
-#define TH_DPORT(r) NFT_PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r)
-#define L4PROTO(r) NFT_META(NFT_META_L4PROTO, r)
+
+void nat_mark_published(struct nft_expr *x)
+{
+	const struct nft_expr get = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, NFT_REG32_00 + 8),
+			      or = NFT_BITWISE(NFT_REG32_00 + 8, NFT_REG32_00 + 8, 4),
+			      set = NFT_CT_SET(NFT_CT_MARK, NFT_REG32_00 + 8);
+	uint32_t keep = ~NAT_CT_PUBLISHED, bit = NAT_CT_PUBLISHED;
+
+	x[0] = get, x[1] = or, x[2] = set;
+	memcpy(x[1].data, &keep, 4);        /* (mark & ~bit) ^ bit: mark | bit */
+	memcpy(x[1].xor, &bit, 4);
+}
 
 static void put_rules(struct nft_batch *b)
 {
@@ -328,11 +337,11 @@ static void put_rules(struct nft_batch *b)
 	memcpy(mask.data, dnat.b, 4);
 
 	/* guard_pre: see nat.h on route_localnet */
-	RULE("guard_pre", NFPROTO(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
+	RULE("guard_pre", NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
 	     NFT_CMP(NFT_CMP_NEQ, NFT_REG_1, 16, "lo"),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, NFT_REG_1),
 	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_COUNTER(), NFT_VERDICT(NF_DROP, ""));
-	RULE("guard_pre", NFPROTO(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
+	RULE("guard_pre", NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_META(NFT_META_IIFNAME, NFT_REG_1),
 	     NFT_LOOKUP("bridges", NFT_REG_1, 0, 0),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 12, 1, NFT_REG_1),
 	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }), NFT_COUNTER(), NFT_VERDICT(NF_DROP, ""));
@@ -343,26 +352,22 @@ static void put_rules(struct nft_batch *b)
 	/* published: address-specific ports first, then every-address ones;
 	 * each marks its connection (ct mark |= NAT_CT_PUBLISHED, in a
 	 * register the DNAT does not use) before the DNAT */
-	struct nft_expr mark_get = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, R(8));
-	struct nft_expr mark_or = NFT_BITWISE(R(8), R(8), 4);
-	struct nft_expr mark_set = NFT_CT_SET(NFT_CT_MARK, R(8));
-	uint32_t keep = ~NAT_CT_PUBLISHED, bit = NAT_CT_PUBLISHED;
+	struct nft_expr mark[3];
 
-	memcpy(mark_or.data, &keep, 4);    /* (mark & ~bit) ^ bit: mark | bit */
-	memcpy(mark_or.xor, &bit, 4);
-	RULE("published", NFPROTO(NFPROTO_IPV4),
-	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
-	     NFT_LOOKUP("ports4_ip", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
+	nat_mark_published(mark);
+	RULE("published", NFT_NFPROTO_IS(NFPROTO_IPV4),
+	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R(0)), NFT_L4PROTO(R(1)), NFT_TH_DPORT(R(2)),
+	     NFT_LOOKUP("ports4_ip", R(0), NFT_REG_1, 0), mark[0], mark[1], mark[2],
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV4, R(0), R(1)));
-	RULE("published", NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)), TH_DPORT(R(1)),
-	     NFT_LOOKUP("ports4", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
+	RULE("published", NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_L4PROTO(R(0)), NFT_TH_DPORT(R(1)),
+	     NFT_LOOKUP("ports4", R(0), NFT_REG_1, 0), mark[0], mark[1], mark[2],
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV4, R(0), R(1)));
-	RULE("published", NFPROTO(NFPROTO_IPV6),
-	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
-	     NFT_LOOKUP("ports6_ip", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
+	RULE("published", NFT_NFPROTO_IS(NFPROTO_IPV6),
+	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, R(0)), NFT_L4PROTO(R(4)), NFT_TH_DPORT(R(5)),
+	     NFT_LOOKUP("ports6_ip", R(0), NFT_REG_1, 0), mark[0], mark[1], mark[2],
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV6, R(0), R(4)));
-	RULE("published", NFPROTO(NFPROTO_IPV6), L4PROTO(R(0)), TH_DPORT(R(1)),
-	     NFT_LOOKUP("ports6", R(0), NFT_REG_1, 0), mark_get, mark_or, mark_set,
+	RULE("published", NFT_NFPROTO_IS(NFPROTO_IPV6), NFT_L4PROTO(R(0)), NFT_TH_DPORT(R(1)),
+	     NFT_LOOKUP("ports6", R(0), NFT_REG_1, 0), mark[0], mark[1], mark[2],
 	     NFT_NAT(NFT_NAT_DNAT, NFPROTO_IPV6, R(0), R(4)));
 
 	/* snat_post: hairpin, loopback sources, then outbound masquerade */
@@ -374,12 +379,12 @@ static void put_rules(struct nft_batch *b)
 
 		if (v6)
 			snprintf(in_subnets.name, sizeof(in_subnets.name), "subnets6");
-		RULE("snat_post", ct_status, mask, nonzero, NFPROTO(f),
+		RULE("snat_post", ct_status, mask, nonzero, NFT_NFPROTO_IS(f),
 		     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1), in_subnets,
 		     NFT_META(NFT_META_OIFNAME, NFT_REG_1), NFT_LOOKUP("bridges", NFT_REG_1, 0, 0),
 		     NFT_MASQ());
 	}
-	RULE("snat_post", ct_status, mask, nonzero, NFPROTO(NFPROTO_IPV4),
+	RULE("snat_post", ct_status, mask, nonzero, NFT_NFPROTO_IS(NFPROTO_IPV4),
 	     NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 12, 1, NFT_REG_1),
 	     NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { 127 }),
 	     NFT_META(NFT_META_OIFNAME, NFT_REG_1), NFT_LOOKUP("bridges", NFT_REG_1, 0, 0),
@@ -391,7 +396,7 @@ static void put_rules(struct nft_batch *b)
 
 		if (v6)
 			snprintf(in_masq.name, sizeof(in_masq.name), "masq6");
-		RULE("snat_post", NFPROTO(f), NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1),
+		RULE("snat_post", NFT_NFPROTO_IS(f), NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1),
 		     in_masq,
 		     NFT_META(NFT_META_OIFNAME, NFT_REG_1),
 		     NFT_LOOKUP("bridges", NFT_REG_1, 0, NFT_LOOKUP_F_INV), NFT_MASQ());
@@ -401,13 +406,13 @@ static void put_rules(struct nft_batch *b)
 	 * destination's element */
 	RULE("acct_in", ct_status, mask, nonzero, NFT_VERDICT(NFT_JUMP, "acct"));
 	RULE("acct_post", ct_status, mask, nonzero, NFT_VERDICT(NFT_JUMP, "acct"));
-	RULE("acct", L4PROTO(R(0)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(1)),
+	RULE("acct", NFT_L4PROTO(R(0)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(1)),
 	     NFT_LOOKUP("count", R(0), 0, 0));
-	RULE("acct", NFPROTO(NFPROTO_IPV4), NFT_CT(NFT_CT_DST_IP, CT_ORIGINAL, R(0)),
-	     L4PROTO(R(1)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(2)),
+	RULE("acct", NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_CT(NFT_CT_DST_IP, CT_ORIGINAL, R(0)),
+	     NFT_L4PROTO(R(1)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(2)),
 	     NFT_LOOKUP("count4_ip", R(0), 0, 0));
-	RULE("acct", NFPROTO(NFPROTO_IPV6), NFT_CT(NFT_CT_DST_IP6, CT_ORIGINAL, R(0)),
-	     L4PROTO(R(4)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(5)),
+	RULE("acct", NFT_NFPROTO_IS(NFPROTO_IPV6), NFT_CT(NFT_CT_DST_IP6, CT_ORIGINAL, R(0)),
+	     NFT_L4PROTO(R(4)), NFT_CT(NFT_CT_PROTO_DST, CT_ORIGINAL, R(5)),
 	     NFT_LOOKUP("count6_ip", R(0), 0, 0));
 }
 

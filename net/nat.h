@@ -98,6 +98,11 @@
  * the peer. A bit, not the whole mark: the rest is left to others (mwan3
  * and the like use the low bits). */
 #define NAT_CT_PUBLISHED 0x10000000u
+/* The three expressions that set it (ct mark |= NAT_CT_PUBLISHED, through
+ * 32-bit register 8, which no DNAT of berth's uses): for a rule of a NAT
+ * chain, before its DNAT. */
+struct nft_expr;
+void nat_mark_published(struct nft_expr *x);
 #define NAT_OWNER_MAX 64
 
 struct nat;

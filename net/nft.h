@@ -113,6 +113,12 @@ struct nft_expr {
 #define NFT_MASQ() { .kind = NFT_X_MASQ }
 #define NFT_COUNTER() { .kind = NFT_X_COUNTER }
 #define NFT_NOTRACK() { .kind = NFT_X_NOTRACK }
+/* Matches the rules of nat.c and svc.c share: the packet's family is f
+ * (NFPROTO_IPV4/6; clobbers NFT_REG_1), its transport destination port and
+ * its layer-4 protocol into register r. */
+#define NFT_NFPROTO_IS(f) NFT_META(NFT_META_NFPROTO, NFT_REG_1), NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { f })
+#define NFT_TH_DPORT(r) NFT_PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r)
+#define NFT_L4PROTO(r) NFT_META(NFT_META_L4PROTO, r)
 #define NFT_NUMGEN(t, mod, o, r) { .kind = NFT_X_NUMGEN, .key = (t), .modulus = (mod), .off = (o), .dreg = (r) }
 /* "reject with tcp reset": NFT_REJECT(NFT_REJECT_TCP_RST, 0); "reject with
  * icmpx port-unreachable" (inet, bridge: ICMP or ICMPv6 as the packet):

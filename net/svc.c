@@ -155,18 +155,15 @@ static void put_base(struct nft_batch *b)
 		const struct nft_expr r_[] = { __VA_ARGS__ };			\
 		nft_put_rule(b, FAM, NAT_TABLE, chain, r_, ARRAY_SIZE(r_));	\
 	} while (0)
-#define NFPROTO(f) NFT_META(NFT_META_NFPROTO, NFT_REG_1), NFT_CMP(NFT_CMP_EQ, NFT_REG_1, 1, { f })
-#define TH_DPORT(r) NFT_PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r)
-#define L4PROTO(r) NFT_META(NFT_META_L4PROTO, r)
 #define DADDR4(r) NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, r)
 #define DADDR6(r) NFT_PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, r)
 	/* one lookup per family whatever the number of services */
 	for (int out = 0; out < 2; out++) {
 		const char *c = out ? "svc_out" : "svc_pre";
 
-		RULE(c, NFPROTO(NFPROTO_IPV4), DADDR4(R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV4), DADDR4(R(0)), NFT_L4PROTO(R(1)), NFT_TH_DPORT(R(2)),
 		     NFT_VMAP("svc4", R(0)));
-		RULE(c, NFPROTO(NFPROTO_IPV6), DADDR6(R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV6), DADDR6(R(0)), NFT_L4PROTO(R(4)), NFT_TH_DPORT(R(5)),
 		     NFT_VMAP("svc6", R(0)));
 		RULE(c, NFT_FIB(NFT_FIB_RESULT_ADDRTYPE, NFTA_FIB_F_DADDR, NFT_REG_1), is_local,
 		     NFT_VERDICT(NFT_JUMP, "svc_pub"));
@@ -174,37 +171,34 @@ static void put_base(struct nft_batch *b)
 	/* published: the connection is marked as nat.c's published ports mark
 	 * theirs (the firewall judges it as from world, and svc_aff_* tells
 	 * it from a VIP's), then address-specific ports first */
-	struct nft_expr mark_get = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, R(8));
-	struct nft_expr mark_or = NFT_BITWISE(R(8), R(8), 4);
-	struct nft_expr mark_set = NFT_CT_SET(NFT_CT_MARK, R(8));
+	struct nft_expr mark[3];
 	struct nft_expr mark_bit = NFT_BITWISE(NFT_REG_1, NFT_REG_1, 4);
 	struct nft_expr ct_mark = NFT_CT(NFT_CT_MARK, NFT_CT_DIR_NONE, NFT_REG_1);
-	uint32_t keep = ~NAT_CT_PUBLISHED, bit = NAT_CT_PUBLISHED;
+	uint32_t bit = NAT_CT_PUBLISHED;
 
-	memcpy(mark_or.data, &keep, 4);     /* (mark & ~bit) ^ bit: mark | bit */
-	memcpy(mark_or.xor, &bit, 4);
 	memcpy(mark_bit.data, &bit, 4);
-	RULE("svc_pub", mark_get, mark_or, mark_set);
-	RULE("svc_pub", NFPROTO(NFPROTO_IPV4), DADDR4(R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
+	nat_mark_published(mark);
+	RULE("svc_pub", mark[0], mark[1], mark[2]);
+	RULE("svc_pub", NFT_NFPROTO_IS(NFPROTO_IPV4), DADDR4(R(0)), NFT_L4PROTO(R(1)), NFT_TH_DPORT(R(2)),
 	     NFT_VMAP("svcp4_ip", R(0)));
-	RULE("svc_pub", NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)), TH_DPORT(R(1)), NFT_VMAP("svcp4", R(0)));
-	RULE("svc_pub", NFPROTO(NFPROTO_IPV6), DADDR6(R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
+	RULE("svc_pub", NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_L4PROTO(R(0)), NFT_TH_DPORT(R(1)), NFT_VMAP("svcp4", R(0)));
+	RULE("svc_pub", NFT_NFPROTO_IS(NFPROTO_IPV6), DADDR6(R(0)), NFT_L4PROTO(R(4)), NFT_TH_DPORT(R(5)),
 	     NFT_VMAP("svcp6_ip", R(0)));
-	RULE("svc_pub", NFPROTO(NFPROTO_IPV6), L4PROTO(R(0)), TH_DPORT(R(1)), NFT_VMAP("svcp6", R(0)));
+	RULE("svc_pub", NFT_NFPROTO_IS(NFPROTO_IPV6), NFT_L4PROTO(R(0)), NFT_TH_DPORT(R(1)), NFT_VMAP("svcp6", R(0)));
 	/* services with no ready backend: refused at once */
 	for (int out = 0; out < 2; out++) {
 		const char *c = out ? "svc_rej_out" : "svc_rej_fwd";
 
-		RULE(c, NFPROTO(NFPROTO_IPV4), DADDR4(R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV4), DADDR4(R(0)), NFT_L4PROTO(R(1)), NFT_TH_DPORT(R(2)),
 		     NFT_LOOKUP("svc_empty4", R(0), 0, 0), NFT_CMP(NFT_CMP_EQ, R(1), 1, { IPPROTO_TCP }),
 		     NFT_REJECT(NFT_REJECT_TCP_RST, 0));
-		RULE(c, NFPROTO(NFPROTO_IPV4), DADDR4(R(0)), L4PROTO(R(1)), TH_DPORT(R(2)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV4), DADDR4(R(0)), NFT_L4PROTO(R(1)), NFT_TH_DPORT(R(2)),
 		     NFT_LOOKUP("svc_empty4", R(0), 0, 0),
 		     NFT_REJECT(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH));
-		RULE(c, NFPROTO(NFPROTO_IPV6), DADDR6(R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV6), DADDR6(R(0)), NFT_L4PROTO(R(4)), NFT_TH_DPORT(R(5)),
 		     NFT_LOOKUP("svc_empty6", R(0), 0, 0), NFT_CMP(NFT_CMP_EQ, R(4), 1, { IPPROTO_TCP }),
 		     NFT_REJECT(NFT_REJECT_TCP_RST, 0));
-		RULE(c, NFPROTO(NFPROTO_IPV6), DADDR6(R(0)), L4PROTO(R(4)), TH_DPORT(R(5)),
+		RULE(c, NFT_NFPROTO_IS(NFPROTO_IPV6), DADDR6(R(0)), NFT_L4PROTO(R(4)), NFT_TH_DPORT(R(5)),
 		     NFT_LOOKUP("svc_empty6", R(0), 0, 0),
 		     NFT_REJECT(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH));
 	}
@@ -214,19 +208,19 @@ static void put_base(struct nft_batch *b)
 	for (int out = 0; out < 2; out++) {
 		const char *c = out ? "svc_aff_out" : "svc_aff_fwd";
 
-		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFPROTO(NFPROTO_IPV4),
-		     NFT_CT(NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL, R(0)), L4PROTO(R(1)),
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFT_NFPROTO_IS(NFPROTO_IPV4),
+		     NFT_CT(NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL, R(0)), NFT_L4PROTO(R(1)),
 		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(2)), NFT_VMAP("svcaff4", R(0)));
-		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFPROTO(NFPROTO_IPV6),
-		     NFT_CT(NFT_CT_DST_IP6, IP_CT_DIR_ORIGINAL, R(0)), L4PROTO(R(4)),
+		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, NFT_NFPROTO_IS(NFPROTO_IPV6),
+		     NFT_CT(NFT_CT_DST_IP6, IP_CT_DIR_ORIGINAL, R(0)), NFT_L4PROTO(R(4)),
 		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(5)), NFT_VMAP("svcaff6", R(0)));
 		/* a port published on every address: its original destination
 		 * was a local address (the mark svc_pub gave it), any of them */
 		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, ct_mark, mark_bit,
-		     nonzero, NFPROTO(NFPROTO_IPV4), L4PROTO(R(0)),
+		     nonzero, NFT_NFPROTO_IS(NFPROTO_IPV4), NFT_L4PROTO(R(0)),
 		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(1)), NFT_VMAP("svcaffp4", R(0)));
 		RULE(c, ct_state, m_new, nonzero, ct_status, m_dnat, nonzero, ct_mark, mark_bit,
-		     nonzero, NFPROTO(NFPROTO_IPV6), L4PROTO(R(0)),
+		     nonzero, NFT_NFPROTO_IS(NFPROTO_IPV6), NFT_L4PROTO(R(0)),
 		     NFT_CT(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, R(1)), NFT_VMAP("svcaffp6", R(0)));
 	}
 #undef RULE

@@ -144,6 +144,18 @@ static void follow_published(const struct daemon *d, const struct fw_model *m,
 	}
 }
 
+/* Each line of text (may be NULL) into out, indented by two spaces. */
+static void put_indented(struct buf *out, const char *text)
+{
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		buf_printf(out, "  %.*s\n", (int)len, line);
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
 /*
  * Traffic to a service's VIP is DNATed to one of its ready backends before
  * the firewall sees it: judge it against each backend, as the kernel
@@ -197,13 +209,7 @@ static int why_service(struct daemon *d, const struct cfg_service *s, const stru
 		ok = fw_eval(&d->fw, &q, &sub);
 		*allow &= ok;
 		buf_printf(why, "backend %s: %s\n", names[i], ok ? "allow" : "deny");
-		for (const char *line = sub.data; line && *line;) {
-			const char *nl = strchr(line, '\n');
-			size_t len = nl ? (size_t)(nl - line) : strlen(line);
-
-			buf_printf(why, "  %.*s\n", (int)len, line);
-			line = nl ? nl + 1 : NULL;
-		}
+		put_indented(why, sub.data);
 		buf_free(&sub);
 	}
 	return 0;
@@ -274,13 +280,7 @@ int req_policy_why(struct daemon *d, const struct ctl_request *rq, struct buf *o
 		buf_puts(out, "]}\n");
 	} else {
 		buf_printf(out, "%s\n", allow ? "allow" : "deny");
-		for (const char *line = why.data; line && *line;) {
-			const char *nl = strchr(line, '\n');
-			size_t len = nl ? (size_t)(nl - line) : strlen(line);
-
-			buf_printf(out, "  %.*s\n", (int)len, line);
-			line = nl ? nl + 1 : NULL;
-		}
+		put_indented(out, why.data);
 	}
 	buf_free(&why);
 	return 0;

@@ -88,6 +88,9 @@ size_t cfg_split_list(struct cfg_alloc *m, const char *v, struct cfg_item **out)
 const char *cfg_skip_ws(const char *s);
 bool cfg_parse_bool(const char *s, bool *out);
 bool cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+/* A port, 1..65535: the whole of the n bytes at v (health = tcp:PORT, a
+ * service's ports and publish). */
+bool cfg_port_num(const char *v, size_t n, uint16_t *port);
 bool cfg_dns_label(const char *s);          /* a-z 0-9 '-', at most 63 */
 bool cfg_domain(const char *s);             /* labels joined by '.' */
 

@@ -1177,8 +1177,7 @@ static void parse_health_start_period(struct cfg_ctx *c, const struct ini_sect *
 	duration_key(c, s, e, &ct->health.start_period_ms, 0, "0s", 86400000, "24h");
 }
 
-/* A port, 1..65535, the whole of the n bytes at v. */
-static bool health_port(const char *v, size_t n, uint16_t *port)
+bool cfg_port_num(const char *v, size_t n, uint16_t *port)
 {
 	unsigned long long x;
 	char num[8];
@@ -1201,7 +1200,7 @@ static void parse_health(struct cfg_ctx *c, const struct ini_sect *s, const stru
 
 	if (!strncasecmp(v, "tcp:", 4)) {
 		h->kind = HEALTH_TCP;
-		if (!health_port(v + 4, strlen(v + 4), &h->port))
+		if (!cfg_port_num(v + 4, strlen(v + 4), &h->port))
 			cfg_err_key(c, s, e, -1, "'%s': expected tcp:PORT with a PORT from 1 to "
 				    "65535", v);
 	} else if (!strncasecmp(v, "http:", 5)) {
@@ -1210,7 +1209,7 @@ static void parse_health(struct cfg_ctx *c, const struct ini_sect *s, const stru
 
 		h->kind = HEALTH_HTTP;
 		h->path = cfg_strdup(c->mem, slash ? slash : "/");
-		if (!health_port(v + 5, pl, &h->port)) {
+		if (!cfg_port_num(v + 5, pl, &h->port)) {
 			cfg_err_key(c, s, e, -1, "'%s': expected http:PORT/PATH with a PORT from 1 "
 				    "to 65535", v);
 			return;

@@ -22,22 +22,6 @@ struct svc_parse {
 	bool ports_bad;             /* a ports item was refused: publish does not judge */
 };
 
-/* A port, 1..65535: the whole of the n bytes at v. */
-static bool port_num(const char *v, size_t n, uint16_t *port)
-{
-	unsigned long long x;
-	char num[8];
-
-	if (!n || n >= sizeof(num) || strspn(v, "0123456789") < n)
-		return false;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (!cfg_parse_uint(num, 65535, &x) || !x)
-		return false;
-	*port = (uint16_t)x;
-	return true;
-}
-
 /* "/PROTO" at the end of v: *n gets the length before it. false: a bad one. */
 static bool proto_suffix(const char *v, size_t *n, uint8_t *proto)
 {
@@ -99,8 +83,8 @@ static void port_item(struct cfg_ctx *c, const struct ini_sect *s, const struct 
 		return;
 	}
 	colon = memchr(v, ':', n);
-	if (!port_num(v, colon ? (size_t)(colon - v) : n, &pt.port) ||
-	    (colon && !port_num(colon + 1, n - (size_t)(colon - v) - 1, &pt.target))) {
+	if (!cfg_port_num(v, colon ? (size_t)(colon - v) : n, &pt.port) ||
+	    (colon && !cfg_port_num(colon + 1, n - (size_t)(colon - v) - 1, &pt.target))) {
 		cfg_err_key(c, s, e, -1, "'%s': expected PORT[:TARGET][/PROTO] with ports from 1 "
 			    "to 65535", v);
 		return;
@@ -253,8 +237,8 @@ static void publish_item(struct cfg_ctx *c, const struct ini_sect *s, const stru
 		}
 	}
 	colon = memchr(q, ':', n);
-	if (!port_num(q, colon ? (size_t)(colon - q) : n, &pb.host_port) ||
-	    (colon && !port_num(colon + 1, n - (size_t)(colon - q) - 1, &pb.port))) {
+	if (!cfg_port_num(q, colon ? (size_t)(colon - q) : n, &pb.host_port) ||
+	    (colon && !cfg_port_num(colon + 1, n - (size_t)(colon - q) - 1, &pb.port))) {
 		cfg_err_key(c, s, e, -1, "'%s': expected [HOST_IP:]HOST_PORT[:PORT][/PROTO] with "
 			    "ports from 1 to 65535", v);
 		return;

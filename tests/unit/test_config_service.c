@@ -295,11 +295,11 @@ static const struct {
 	  "berth.ini:8: [service web] ports: '82/icmp': protocol must be tcp, udp or sctp\n"
 	  "berth.ini:8: [service web] ports: empty item in the list" },
 	{ "bad vips",
-	  NET "[service a]\nselect = all\nports = 80\nvip = auto, 10.96.0.1\n"
-	  "[service b]\nselect = all\nports = 80\nvip = 10.96.0.1, 10.96.0.2\n"
+	  NET "[service a]\nselect = all\nports = 80\nvip = auto, 10.96.0.5\n"
+	  "[service b]\nselect = all\nports = 80\nvip = 10.96.0.5, 10.96.0.2\n"
 	  "[service c]\nselect = all\nports = 80\nvip = 10.96.0.300\n", NULL, NULL,
-	  "berth.ini:9: [service a] vip: 'auto, 10.96.0.1': auto stands alone (or give the addresses)\n"
-	  "berth.ini:13: [service b] vip: '10.96.0.1, 10.96.0.2': two IPv4 addresses (a service has at most one IPv4 and one IPv6 VIP)\n"
+	  "berth.ini:9: [service a] vip: 'auto, 10.96.0.5': auto stands alone (or give the addresses)\n"
+	  "berth.ini:13: [service b] vip: '10.96.0.5, 10.96.0.2': two IPv4 addresses (a service has at most one IPv4 and one IPv6 VIP)\n"
 	  "berth.ini:17: [service c] vip: '10.96.0.300' is not a valid IPv4 address" },
 	{ "vips outside the service ranges, and on a network without service_range6",
 	  NET "[network lan]\nsubnet = 10.1.0.0/24\nservice_range = 10.97.0.0/24\n"
