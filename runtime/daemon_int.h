@@ -364,8 +364,9 @@ void events_close(struct daemon *d);
  * health_sync, after each converge, brings the checks in line with the
  * config (and picks up containers adopted running); health_on_reap is the
  * supervisor's on_reap (an exec probe's process); health_free at exit.
- * health_in_service: may c be among its service's DNS answers (no check:
- * yes; else only while running and healthy). health_status_of: false when
+ * health_in_service: may c be among its service's DNS answers and a
+ * service's backends (an attachment: yes; no check: while its process
+ * runs; else while running and healthy). health_status_of: false when
  * no check or not running. health_inspect: inspect's "health" value (null
  * or an object). A transition records a container health_status event,
  * changes DNS (reconcile_dns_one) and, with on_unhealthy = restart,

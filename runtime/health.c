@@ -675,8 +675,10 @@ bool health_in_service(const struct daemon *d, const struct cfg_container *c)
 {
 	const struct health *h;
 
-	if (c->cni || c->health.kind == HEALTH_NONE)
-		return true;
+	if (c->cni)
+		return true;        /* its runtime runs it while it is attached */
+	if (c->health.kind == HEALTH_NONE)
+		return ctr_running(&d->sup, c->name);   /* a stopped one leaves */
 	h = health_find(d, c->name);
 	return h && h->active && h->status == HS_HEALTHY;
 }

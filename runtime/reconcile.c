@@ -1758,7 +1758,9 @@ static const struct ctr_spec *lookup_spec(void *ctx, const char *name)
 
 static void on_ctr_change(void *ctx, const char *name)
 {
-	services_refresh(ctx, name); /* started or ended: in or out of its services */
+	/* started or ended: in or out of its service's names and VIPs */
+	reconcile_dns_one(ctx, name);
+	services_refresh(ctx, name);
 	requests_on_ctr_change(ctx);
 }
 

@@ -126,14 +126,8 @@ static int vips(struct daemon *d, const struct config *cfg, const struct cfg_ser
  * healthy if it has a check)? */
 static bool ready(const struct daemon *d, const struct ctr *c)
 {
-	struct ctr_status st;
-
-	if (c->state != CTR_NET_READY || !health_in_service(d, c->cfg))
-		return false;
-	if (c->cfg->cni)
-		return true;
-	ctr_status(&d->sup, c->cfg->name, &st);
-	return !strcmp(st.state, "running");
+	/* health_in_service: running, and healthy when it has a check */
+	return c->state == CTR_NET_READY && health_in_service(d, c->cfg);
 }
 
 struct backends {

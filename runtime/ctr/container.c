@@ -1104,6 +1104,13 @@ bool ctr_busy(const struct ctr_sup *s, const char *name)
 	return r && r->monitor;
 }
 
+bool ctr_running(const struct ctr_sup *s, const char *name)
+{
+	const struct ctr_run *r = run_find(s, name);
+
+	return r && r->monitor && r->state == RS_RUNNING;
+}
+
 bool ctr_stopping(const struct ctr_sup *s, const char *name)
 {
 	const struct ctr_run *r = run_find(s, name);

@@ -144,6 +144,9 @@ void ctr_adopt(struct ctr_sup *s);
 /* Does name have a process (starting, running or stopping)? While it does,
  * the owner must not take its network down. */
 bool ctr_busy(const struct ctr_sup *s, const char *name);
+/* Is name's process running (started, not stopping)? Its run state only:
+ * no lookup, so safe in the middle of a converge. */
+bool ctr_running(const struct ctr_sup *s, const char *name);
 /* Is name's process on its way out (a stop under way)? */
 bool ctr_stopping(const struct ctr_sup *s, const char *name);
 /* Begin stopping name's process (nothing waits). Returns true when a stop

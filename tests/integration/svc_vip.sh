@@ -66,6 +66,14 @@ health_retries  = 1
 stop_timeout = 1
 INI
 done
+cat >"$C/containers.d/solo.ini" <<INI
+[container]
+rootfs  = $R
+labels  = app=solo
+service = group
+command = sh -c 'mkdir -p /tmp/www; echo solo >/tmp/www/index.html; exec httpd -f -p 80 -h /tmp/www'
+stop_timeout = 1
+INI
 for c in cli friend; do
 	cat >"$C/containers.d/$c.ini" <<INI
 [container]
@@ -191,6 +199,27 @@ check "60 requests: none to web3, none failing ($out)" \
 	sh -c "echo '$out' | grep -Eq '^web1=[0-9]+ web2=[0-9]+\$'"
 check "web3 healthy again" B exec web3 sh -c 'echo ok >/tmp/www/health'
 check "and back in the service" wait_for backends_are web 3
+
+# A container without a check: in its service's names (and a service's
+# backends) while its process runs; stopped, it leaves at once.
+cat >"$C/services.d/solos.ini" <<INI
+[service]
+select = app=solo
+ports  = 80
+INI
+check "a service selecting solo reloads" B reload
+group() { dig +short +time=1 +tries=1 @127.0.0.53 group.berth.internal A; }
+solo_ip=$(B -o json ps | jq -r '.[] | select(.name == "solo") | .addresses[] | select(.family == "ipv4") | .address')
+check_out "the group name answers with solo while it runs" "$solo_ip" group
+check "and solos has it as its backend" wait_for backends_are solos 1
+check "solo is stopped" B stop solo
+check_out "the group name no longer answers with it" "" group
+check_out "and solos has no backend" 0 svc_field solos .backends
+check "solo is started again" B start solo
+check_out "the group answers again" "$solo_ip" group
+check "and solos has its backend back" wait_for backends_are solos 1
+rm -f "$C/services.d/solos.ini"
+B reload >/dev/null
 
 # Policies see the backend: deny cli -> web, and cli -> VIP is denied too.
 cat >"$C/policies.d/web.ini" <<INI
