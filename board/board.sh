@@ -60,9 +60,11 @@ conf=$top/board/$board/board.conf
 # inet_diag with tcp_diag and udp_diag answer "which host port is in use" for
 # a published port (net/nat.c); without them berth reads /proc/net instead.
 # overlay is the root of a container from an image (its layers, read-only).
+# nft_numgen picks a service's backend (net/svc.c): without it the batch
+# that adds a service is refused with ENOENT (the rest of the table stays).
 BERTH_MODULES="veth bridge br_netfilter nf_tables nf_conntrack nf_nat nft_chain_nat nft_nat
 	nft_masq nft_redir nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_log
-	nft_reject_inet nft_meta_bridge inet_diag tcp_diag udp_diag overlay"
+	nft_reject_inet nft_meta_bridge nft_numgen inet_diag tcp_diag udp_diag overlay"
 # Debian packages of the target architecture that the scenario runs on the board.
 BOARD_TOOLS="nftables jq"
 

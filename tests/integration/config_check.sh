@@ -7,9 +7,9 @@ ex=$BERTH_TOP/rootfs/etc/berth
 # and the boards install it (/var/lib is this sandbox's own tmpfs)
 sh "$BERTH_TOP/mk/busybox-rootfs.sh" "$(uname -m)" /var/lib/berth/rootfs/busybox >/dev/null 2>&1 ||
 	skip_all "mk/busybox-rootfs.sh could not assemble a rootfs (busybox-static missing?)"
-check_out "the shipped examples pass" "ok: 1 network, 2 containers, 2 policies ($ex)" \
+check_out "the shipped examples pass" "ok: 1 network, 2 containers, 2 policies, 1 service ($ex)" \
 	"$BERTH" config check -c "$ex"
-check_out "-c also works as a global option" "ok: 1 network, 2 containers, 2 policies ($ex)" \
+check_out "-c also works as a global option" "ok: 1 network, 2 containers, 2 policies, 1 service ($ex)" \
 	"$BERTH" -c "$ex" config check
 check_out "-o json after the command" \
 	"{\"valid\":true,\"source\":\"$ex\",\"networks\":1,\"containers\":2,\"policies\":2,\"errors\":[],\"warnings\":[]}" \

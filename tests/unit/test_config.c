@@ -434,8 +434,13 @@ static void test_examples(void)
 	T_STREQ(load(path, &c), "ok", "the shipped examples in rootfs/etc/berth pass");
 	if (!c)
 		return;
-	T_STREQ(config_summary(c, sum, sizeof(sum)), "1 network, 2 containers, 2 policies",
+	T_STREQ(config_summary(c, sum, sizeof(sum)), "1 network, 2 containers, 2 policies, 1 service",
 		"summary of the examples");
+	T_OK(c->n_services == 1 && !strcmp(c->services[0].name, "frontend") &&
+	     c->services[0].n_ports == 1 && c->services[0].ports[0].port == 80 &&
+	     c->services[0].ports[0].target == 80 && c->services[0].vip_auto &&
+	     c->networks[0].service_range.len == 24,
+	     "the example service: frontend, port 80, a VIP from the /24 service range");
 	web = config_container(c, "web");
 	client = config_container(c, "client");
 	T_OK(web && client, "containers are named after their files");
